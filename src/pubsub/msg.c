@@ -1,0 +1,55 @@
+/* msg.c - refcounted encoded frames (see msg.h). */
+#include "pubsub/msg.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/wsp_assert.h"
+#include "ws/ws_frame.h"
+
+struct msg *msg_new(size_t len)
+{
+    if (len > UINT32_MAX)
+        return NULL;
+    struct msg *m = malloc(sizeof *m + len);
+    if (!m)
+        return NULL;
+    m->refs = 1;
+    m->len = (uint32_t)len;
+    m->topic_key = 0;
+    m->seq = 0;
+    m->publish_ns = 0;
+    return m;
+}
+
+struct msg *msg_new_frame(uint8_t opcode, const void *payload, size_t n)
+{
+    size_t hl = ws_frame_header_len(n, false);
+    struct msg *m = msg_new(hl + n);
+    if (!m)
+        return NULL;
+    size_t w = ws_frame_header_encode(m->data, true, opcode, n, NULL);
+    WSP_DASSERT(w == hl);
+    if (n)
+        memcpy(m->data + w, payload, n);
+    return m;
+}
+
+void msg_unref(struct msg *m)
+{
+    if (!m)
+        return;
+    WSP_DASSERT(m->refs > 0);
+    if (--m->refs == 0)
+        free(m);
+}
+
+uint64_t msg_topic_key(const char *name, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (uint8_t)name[i];
+        h *= 1099511628211ull;
+    }
+    return h ? h : 1;
+}

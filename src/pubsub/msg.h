@@ -1,0 +1,34 @@
+/* msg.h - one encoded WebSocket frame, shared by every subscriber.
+ *
+ * Encoded once (header + payload in one block) per worker and sent as-is to
+ * every subscriber; a subscriber that cannot take it all at once holds a
+ * reference, not a copy. Refcounts are worker-local (each worker builds its
+ * own copy), so they are plain integers: never share a msg between threads. */
+#ifndef WSP_PUBSUB_MSG_H
+#define WSP_PUBSUB_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct msg {
+    uint32_t refs;       /* worker-local */
+    uint32_t len;        /* bytes in data[] */
+    uint64_t topic_key;  /* hash of the topic (0: broadcast/none), for 'latest' */
+    uint64_t seq;        /* ring sequence, 0 for per-connection control frames */
+    uint64_t publish_ns; /* CLOCK_MONOTONIC at publish, for fan-out latency */
+    uint8_t data[];      /* ready for write(2) as-is */
+};
+
+/* An uninitialised msg of len bytes; refs = 1. NULL when out of memory. */
+struct msg *msg_new(size_t len);
+/* An unmasked server frame (FIN set) with the given opcode and payload. */
+struct msg *msg_new_frame(uint8_t opcode, const void *payload, size_t n);
+
+static inline void msg_ref(struct msg *m) { m->refs++; }
+/* Frees at 0. NULL is a no-op. */
+void msg_unref(struct msg *m);
+
+/* FNV-1a 64 of a topic name; never 0 for a non-empty name. */
+uint64_t msg_topic_key(const char *name, size_t n);
+
+#endif

@@ -1,0 +1,45 @@
+/* outq.h - a connection's queued output: references to shared messages.
+ *
+ * Exists only while a connection has unsent bytes (allocated on the first
+ * short write, freed when drained). Each entry is a msg reference; the head
+ * entry may be partly sent (offset). Nothing is copied: a queued message
+ * costs one slot and one refcount. Socket-agnostic: the caller turns the
+ * queue into iovecs, writes them however it writes (plain or TLS), and
+ * reports how much went out. */
+#ifndef WSP_PUBSUB_OUTQ_H
+#define WSP_PUBSUB_OUTQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "pubsub/msg.h"
+
+struct outq;
+
+struct outq *outq_new(void);
+/* Drops every reference. NULL is a no-op. */
+void outq_free(struct outq *q);
+
+/* Appends m (takes a new reference: msg_ref) with the first `offset` bytes
+ * already sent. Returns 0 or WSP_ENOMEM. */
+int outq_push(struct outq *q, struct msg *m, size_t offset);
+
+/* Policy "latest": if a queued message with the same topic_key (non-zero)
+ * has not started to go out, replace it with m (new reference, old one
+ * dropped) and return 1; else return 0 and change nothing. */
+int outq_replace_latest(struct outq *q, struct msg *m);
+
+/* Bytes still to send / entries queued. */
+size_t outq_bytes(const struct outq *q);
+size_t outq_count(const struct outq *q);
+static inline bool outq_empty(const struct outq *q) { return q == NULL || outq_count(q) == 0; }
+
+/* Fills at most max_iov iovecs (and at most max_bytes bytes) from the head.
+ * Returns the number of iovecs filled. */
+int outq_iov(const struct outq *q, struct iovec *iov, int max_iov, size_t max_bytes);
+/* Marks n bytes as sent: drops fully sent messages. */
+void outq_advance(struct outq *q, size_t n);
+
+#endif

@@ -1,0 +1,75 @@
+/* ring.h - the shared-memory ring of encoded frames, master -> workers.
+ *
+ * Created by the master before it forks (MAP_SHARED | MAP_ANONYMOUS), so
+ * every worker sees the same memory. One writer (the master) appends entries
+ * { seq, publish time, flags, topic, frame bytes }; any number of readers
+ * (workers, in other processes) follow with their own cursor. The ring
+ * overwrites its oldest entries: a reader that falls a whole lap behind
+ * detects it (its position is older than the writer's tail), counts what it
+ * lost and resynchronises at the head. A reader never acts on a torn entry:
+ * it copies what it needs between ring_peek() and ring_consume(), and
+ * ring_consume() says whether the writer overwrote the entry meanwhile.
+ *
+ * Lock-free: the writer publishes with release stores, readers load with
+ * acquire. No allocation after ring_create. */
+#ifndef WSP_PUBSUB_RING_H
+#define WSP_PUBSUB_RING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RING_F_BINARY 0x1u    /* the frame is a binary message (else text) */
+#define RING_F_BROADCAST 0x2u /* to every connection; topic is empty */
+
+struct ring;
+
+/* size_bytes is rounded up to a power of two (min 64 KiB). NULL on failure. */
+struct ring *ring_create(size_t size_bytes);
+void ring_destroy(struct ring *r);
+
+/* The largest topic_len + frame_len one entry may carry (a quarter of the
+ * ring, so a reader always has room to catch up). */
+size_t ring_max_entry(const struct ring *r);
+
+/* Writer only. Appends one entry and returns its sequence number (>= 1), or
+ * WSP_ETOOBIG if it is larger than ring_max_entry(). */
+int64_t ring_publish(struct ring *r, uint8_t flags, const char *topic, size_t topic_len,
+                     const uint8_t *frame, size_t frame_len, uint64_t publish_ns);
+
+/* State for the writer side, read by anyone (for stats). */
+uint64_t ring_head_seq(const struct ring *r);  /* last published seq, 0 if none */
+uint64_t ring_bytes_written(const struct ring *r);
+size_t ring_size(const struct ring *r);
+
+struct ring_reader {   /* owned by one reader */
+    uint64_t pos;      /* monotonic byte position of the next entry */
+    uint64_t next_seq; /* the seq expected there */
+};
+
+struct ring_entry {    /* pointers into shared memory: copy, then consume */
+    uint64_t seq;
+    uint64_t publish_ns;
+    uint8_t flags;
+    const char *topic;
+    size_t topic_len;
+    const uint8_t *frame;
+    size_t frame_len;
+};
+
+/* Starts a reader at the current head (it sees only later entries). */
+void ring_reader_init(struct ring_reader *rd, const struct ring *r);
+
+/* Returns 1 and fills e when an entry is available, 0 when the reader is
+ * caught up, or WSP_EAGAIN... never. If the reader was lapped, it is moved
+ * to the head, *lost is increased by the number of skipped entries, and the
+ * call returns 0 or 1 as for the new position. */
+int ring_peek(const struct ring *r, struct ring_reader *rd, struct ring_entry *e, uint64_t *lost);
+
+/* After copying what it needs from the entry ring_peek returned: returns 0
+ * and advances the reader if the entry was intact the whole time, or
+ * WSP_EAGAIN if the writer overwrote it meanwhile (the copy must be
+ * discarded; the reader is resynchronised at the head and *lost counts the
+ * skipped entries including this one). */
+int ring_consume(const struct ring *r, struct ring_reader *rd, uint64_t *lost);
+
+#endif

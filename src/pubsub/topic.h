@@ -1,0 +1,56 @@
+/* topic.h - a worker's topic index: topic name -> its local subscribers.
+ *
+ * Worker-local, single-threaded. Publishing to a topic with S subscribers
+ * walks a dense array of S members: O(S), cache-friendly. Subscribing and
+ * unsubscribing are O(1): each subscription (struct topic_sub, kept by the
+ * subscriber) remembers its slot in the array, and removal swaps the last
+ * member into the hole. A topic is created by its first subscriber and freed
+ * with its last. The index knows nothing of connections: a member is an
+ * opaque owner pointer. */
+#ifndef WSP_PUBSUB_TOPIC_H
+#define WSP_PUBSUB_TOPIC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct topic;
+struct topic_index;
+
+struct topic_sub {      /* one subscription; owned and kept by the subscriber */
+    struct topic *topic; /* NULL when not subscribed */
+    uint32_t idx;        /* slot in topic->members */
+};
+
+struct topic_member {
+    void *owner;           /* what the fan-out hands the message to */
+    struct topic_sub *sub; /* updated when the member moves */
+};
+
+struct topic {
+    uint64_t key;   /* msg_topic_key(name) */
+    uint32_t count; /* live members */
+    uint32_t cap;
+    struct topic_member *members; /* [0, count) */
+    struct topic *next;           /* hash chain */
+    uint32_t name_len;
+    char name[]; /* NUL-terminated */
+};
+
+struct topic_index *topic_index_new(void);
+/* Frees every topic; subscriptions still pointing at them become dangling:
+ * unsubscribe first, or free the subscribers with it (worker exit). */
+void topic_index_free(struct topic_index *ix);
+
+/* The topic or NULL. key may be 0 to compute it from the name. */
+struct topic *topic_find(const struct topic_index *ix, const char *name, size_t n, uint64_t key);
+
+/* Adds owner to topic `name` (created if needed); fills *sub.
+ * Returns 0 or WSP_ENOMEM. sub must not already be subscribed. */
+int topic_subscribe(struct topic_index *ix, const char *name, size_t n, void *owner,
+                    struct topic_sub *sub);
+/* Removes the subscription (no-op if sub->topic is NULL); frees an emptied topic. */
+void topic_unsubscribe(struct topic_index *ix, struct topic_sub *sub);
+
+size_t topic_index_topics(const struct topic_index *ix);
+
+#endif
