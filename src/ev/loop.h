@@ -63,6 +63,10 @@ int ev_loop_run(struct ev_loop *loop);
 int ev_loop_run_once(struct ev_loop *loop, int timeout_ms);
 void ev_loop_stop(struct ev_loop *loop);
 
+/* One pointer of the owner's, for callbacks that need their context. */
+void ev_loop_set_user(struct ev_loop *loop, void *user);
+void *ev_loop_user(const struct ev_loop *loop);
+
 /* The loop's cached monotonic time in ms, updated once per iteration. */
 uint64_t ev_now_ms(const struct ev_loop *loop);
 /* Iterations so far (for tests and stats). */

@@ -1,0 +1,330 @@
+/* config.c - `wspush serve` options: table, parser, help (see config.h).
+ *
+ * Table-driven so that the flag, its environment variable, its default and
+ * its help text live in one row. Parsing never exits the process: it
+ * returns a status and the caller decides. */
+#include "config/config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+
+enum opt_type { T_STR, T_U64, T_SIZE, T_DUR, T_WORKERS, T_POLICY, T_LIST, T_LEVEL };
+
+struct opt {
+    const char *flag; /* without "--" */
+    enum opt_type type;
+    size_t off;       /* offset in struct wsp_config */
+    size_t cap;       /* T_STR/T_LIST: buffer size */
+    const char *def;  /* default, as text */
+    const char *arg;  /* placeholder in help */
+    const char *help;
+};
+
+#define OFF(f) offsetof(struct wsp_config, f)
+#define CAP(f) sizeof(((struct wsp_config *)0)->f)
+
+static const struct opt opts[] = {
+    {"listen", T_STR, OFF(listen), CAP(listen), "0.0.0.0:8080", "[ADDR:]PORT",
+     "public port: WebSocket upgrades on any path, /healthz, /demo, /wspush.js (port 0 picks a free port)"},
+    {"admin", T_STR, OFF(admin), CAP(admin), "127.0.0.1:9090", "ADDR:PORT|off",
+     "admin port (master): POST /publish/<topic>, POST /broadcast, /stats, /metrics, dashboard"},
+    {"workers", T_WORKERS, OFF(workers), 0, "0", "N|auto",
+     "worker processes (0 = one per CPU); auto = max(CPUs, ceil(max-conns / usable fds per process))"},
+    {"max-conns", T_U64, OFF(max_conns), 0, "1000000", "N",
+     "connections the node accepts in total; beyond it new upgrades get 503"},
+    {"max-conns-per-ip", T_U64, OFF(max_conns_per_ip), 0, "0", "N",
+     "connections per source IP per worker (0 = no limit); beyond it 429"},
+    {"tick", T_DUR, OFF(tick_ms), 0, "0", "DURATION",
+     "publish the current UTC time (ISO 8601, ms) every DURATION, e.g. 1s (0 = off)"},
+    {"tick-topic", T_STR, OFF(tick_topic), CAP(tick_topic), "", "NAME",
+     "send ticks to this topic only (default: every connection)"},
+    {"echo-path", T_STR, OFF(echo_path), CAP(echo_path), "", "PATH",
+     "diagnostics: connections on PATH get every message echoed back (off by default)"},
+    {"max-message", T_SIZE, OFF(max_message), 0, "1MiB", "BYTES",
+     "largest inbound message (else close 1009) and largest publish (else 413)"},
+    {"max-head", T_SIZE, OFF(max_head), 0, "8KiB", "BYTES", "largest HTTP request head (else 431)"},
+    {"max-headers", T_U64, OFF(max_headers), 0, "64", "N", "most request headers (else 431, at most 128)"},
+    {"max-topics", T_U64, OFF(max_topics), 0, "16", "N", "topics one connection may subscribe to (else 400)"},
+    {"ring-size", T_SIZE, OFF(ring_size), 0, "64MiB", "BYTES",
+     "shared-memory ring of encoded messages between master and workers"},
+    {"max-backlog", T_SIZE, OFF(max_backlog), 0, "256KiB", "BYTES",
+     "queued output per connection before the slow-consumer policy applies"},
+    {"slow-policy", T_POLICY, OFF(slow_policy), 0, "close", "close|drop|latest",
+     "slow consumer: close with 1008, drop new messages, or keep the latest per topic"},
+    {"publish-token", T_STR, OFF(publish_token), CAP(publish_token), "", "TOKEN",
+     "require 'Authorization: Bearer TOKEN' on the admin port"},
+    {"protocol", T_LIST, OFF(protocols_buf), CAP(protocols_buf), "", "P1,P2",
+     "Sec-WebSocket-Protocol values the server accepts, in preference order"},
+    {"allow-origin", T_LIST, OFF(origins_buf), CAP(origins_buf), "", "O1,O2",
+     "allowed Origin header values (default: any); others get 403"},
+    {"handshake-timeout", T_DUR, OFF(handshake_timeout_ms), 0, "10s", "DURATION",
+     "time allowed for the request head (slowloris defence)"},
+    {"ping-interval", T_DUR, OFF(ping_interval_ms), 0, "25s", "DURATION",
+     "ping an idle connection after DURATION without input (0 = never)"},
+    {"pong-timeout", T_DUR, OFF(pong_timeout_ms), 0, "10s", "DURATION",
+     "close a pinged connection that stays silent this long"},
+    {"drain-timeout", T_DUR, OFF(drain_timeout_ms), 0, "5s", "DURATION",
+     "on SIGTERM/SIGINT: time allowed for clients to finish the close handshake"},
+    {"msg-rate", T_U64, OFF(msg_rate), 0, "0", "N",
+     "inbound messages per second per connection before close 1008 (0 = no limit)"},
+    {"log-level", T_LEVEL, OFF(log_level), 0, "info", "error|warn|info|debug", "log verbosity"},
+};
+
+int config_parse_size(const char *s, uint64_t *bytes)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0)
+        return WSP_EINVAL;
+    double mult = 1;
+    if (!*end || strcmp(end, "B") == 0)
+        mult = 1;
+    else if (!strcmp(end, "k") || !strcmp(end, "K") || !strcmp(end, "KiB") || !strcmp(end, "KB"))
+        mult = 1024.0;
+    else if (!strcmp(end, "m") || !strcmp(end, "M") || !strcmp(end, "MiB") || !strcmp(end, "MB"))
+        mult = 1024.0 * 1024;
+    else if (!strcmp(end, "g") || !strcmp(end, "G") || !strcmp(end, "GiB") || !strcmp(end, "GB"))
+        mult = 1024.0 * 1024 * 1024;
+    else
+        return WSP_EINVAL;
+    double r = v * mult;
+    if (r > 1e15)
+        return WSP_EINVAL;
+    *bytes = (uint64_t)r;
+    return 0;
+}
+
+int config_split_list(char *buf, const char **items, size_t max)
+{
+    size_t n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ' || *tok == '\t')
+            tok++;
+        char *e = tok + strlen(tok);
+        while (e > tok && (e[-1] == ' ' || e[-1] == '\t'))
+            *--e = '\0';
+        if (!*tok)
+            continue;
+        if (n == max)
+            return WSP_ETOOBIG;
+        items[n++] = tok;
+    }
+    return (int)n;
+}
+
+static int set_opt(struct wsp_config *c, const struct opt *o, const char *v, FILE *err,
+                   const char *src)
+{
+    char *base = (char *)c + o->off;
+    uint64_t u;
+    switch (o->type) {
+    case T_STR:
+    case T_LIST:
+        if (strlen(v) >= o->cap) {
+            fprintf(err, "wspush: %s --%s: value too long (max %zu bytes)\n", src, o->flag,
+                    o->cap - 1);
+            return 2;
+        }
+        memcpy(base, v, strlen(v) + 1);
+        return 0;
+    case T_U64: {
+        char *end;
+        errno = 0;
+        unsigned long long x = strtoull(v, &end, 10);
+        if (errno || end == v || *end || v[0] == '-') {
+            fprintf(err, "wspush: %s --%s: '%s' is not a non-negative integer\n", src, o->flag, v);
+            return 2;
+        }
+        *(uint64_t *)(void *)base = x;
+        return 0;
+    }
+    case T_SIZE:
+        if (config_parse_size(v, &u) < 0) {
+            fprintf(err, "wspush: %s --%s: '%s' is not a size (e.g. 256KiB, 64MiB)\n", src,
+                    o->flag, v);
+            return 2;
+        }
+        *(uint64_t *)(void *)base = u;
+        return 0;
+    case T_DUR:
+        if (clock_parse_duration_ms(v, &u) < 0) {
+            fprintf(err, "wspush: %s --%s: '%s' is not a duration (e.g. 1s, 250ms, 2m)\n", src,
+                    o->flag, v);
+            return 2;
+        }
+        *(uint64_t *)(void *)base = u;
+        return 0;
+    case T_WORKERS: {
+        if (strcmp(v, "auto") == 0) {
+            c->workers_auto = true;
+            c->workers = 0;
+            return 0;
+        }
+        char *end;
+        errno = 0;
+        unsigned long x = strtoul(v, &end, 10);
+        if (errno || end == v || *end || x > 256) {
+            fprintf(err, "wspush: %s --workers: '%s' must be 0..256 or auto\n", src, v);
+            return 2;
+        }
+        c->workers_auto = false;
+        c->workers = (unsigned)x;
+        return 0;
+    }
+    case T_POLICY:
+        if (strcmp(v, "close") == 0)
+            c->slow_policy = SLOW_CLOSE;
+        else if (strcmp(v, "drop") == 0)
+            c->slow_policy = SLOW_DROP;
+        else if (strcmp(v, "latest") == 0)
+            c->slow_policy = SLOW_LATEST;
+        else {
+            fprintf(err, "wspush: %s --slow-policy: '%s' must be close, drop or latest\n", src, v);
+            return 2;
+        }
+        return 0;
+    case T_LEVEL: {
+        int l = wsp_log_parse_level(v);
+        if (l < 0) {
+            fprintf(err, "wspush: %s --log-level: '%s' must be error, warn, info or debug\n", src,
+                    v);
+            return 2;
+        }
+        c->log_level = l;
+        return 0;
+    }
+    }
+    return 2;
+}
+
+static void env_name(const struct opt *o, char *out, size_t cap)
+{
+    size_t n = (size_t)snprintf(out, cap, "WSPUSH_");
+    for (const char *p = o->flag; *p && n + 1 < cap; p++)
+        out[n++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+    out[n] = '\0';
+}
+
+void config_print_help(FILE *out)
+{
+    fprintf(out,
+            "usage: wspush serve [options]\n\n"
+            "Serves WebSocket push on the public port and an admin API on the admin port.\n"
+            "Every option can also be set by an environment variable, shown in brackets;\n"
+            "the command line wins.\n\n");
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
+        char env[64];
+        env_name(&opts[i], env, sizeof env);
+        char left[96];
+        snprintf(left, sizeof left, "--%s %s", opts[i].flag, opts[i].arg);
+        fprintf(out, "  %-36s %s\n  %-36s [%s, default: %s]\n", left, opts[i].help, "", env,
+                opts[i].def[0] ? opts[i].def : "none");
+    }
+    fprintf(out, "  %-36s %s\n", "-h, --help", "show this help");
+}
+
+static int finish(struct wsp_config *c, FILE *err)
+{
+    int n = config_split_list(c->protocols_buf, c->protocols, CONFIG_MAX_LIST);
+    if (n < 0) {
+        fprintf(err, "wspush: --protocol: at most %d values\n", CONFIG_MAX_LIST);
+        return 2;
+    }
+    c->n_protocols = (size_t)n;
+    n = config_split_list(c->origins_buf, c->origins, CONFIG_MAX_LIST);
+    if (n < 0) {
+        fprintf(err, "wspush: --allow-origin: at most %d values\n", CONFIG_MAX_LIST);
+        return 2;
+    }
+    c->n_origins = (size_t)n;
+    if (c->max_headers < 1 || c->max_headers > 128) {
+        fprintf(err, "wspush: --max-headers must be 1..128\n");
+        return 2;
+    }
+    if (c->max_head < 256 || c->max_head > 1024 * 1024) {
+        fprintf(err, "wspush: --max-head must be 256 bytes..1MiB\n");
+        return 2;
+    }
+    if (c->max_topics < 1 || c->max_topics > 1024) {
+        fprintf(err, "wspush: --max-topics must be 1..1024\n");
+        return 2;
+    }
+    if (c->max_message < 126 || c->max_message > (1ull << 31)) {
+        fprintf(err, "wspush: --max-message must be 126 bytes..2GiB\n");
+        return 2;
+    }
+    if (c->ring_size < 65536 || c->ring_size > (1ull << 34)) {
+        fprintf(err, "wspush: --ring-size must be 64KiB..16GiB\n");
+        return 2;
+    }
+    if (c->max_conns < 1) {
+        fprintf(err, "wspush: --max-conns must be at least 1\n");
+        return 2;
+    }
+    if (c->tick_topic[0] && c->tick_ms == 0) {
+        fprintf(err, "wspush: --tick-topic needs --tick\n");
+        return 2;
+    }
+    if (c->echo_path[0] && c->echo_path[0] != '/') {
+        fprintf(err, "wspush: --echo-path must start with '/'\n");
+        return 2;
+    }
+    return 0;
+}
+
+int config_parse(struct wsp_config *c, int argc, char **argv, FILE *out, FILE *err)
+{
+    memset(c, 0, sizeof *c);
+    const size_t nopts = sizeof opts / sizeof opts[0];
+    for (size_t i = 0; i < nopts; i++)
+        if (set_opt(c, &opts[i], opts[i].def, err, "default") != 0)
+            return 2;
+    for (size_t i = 0; i < nopts; i++) {
+        char env[64];
+        env_name(&opts[i], env, sizeof env);
+        const char *v = getenv(env);
+        if (v && set_opt(c, &opts[i], v, err, env) != 0)
+            return 2;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            config_print_help(out);
+            return 1;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            fprintf(err, "wspush serve: unexpected argument '%s' (try --help)\n", a);
+            return 2;
+        }
+        const char *name = a + 2;
+        const char *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const struct opt *o = NULL;
+        for (size_t k = 0; k < nopts; k++)
+            if (strlen(opts[k].flag) == nlen && strncmp(opts[k].flag, name, nlen) == 0)
+                o = &opts[k];
+        if (!o) {
+            fprintf(err, "wspush serve: unknown option '%.*s' (try --help)\n", (int)nlen + 2, a);
+            return 2;
+        }
+        const char *v = eq ? eq + 1 : NULL;
+        if (!v) {
+            if (i + 1 >= argc) {
+                fprintf(err, "wspush serve: --%s needs a value (%s)\n", o->flag, o->arg);
+                return 2;
+            }
+            v = argv[++i];
+        }
+        if (set_opt(c, o, v, err, "option") != 0)
+            return 2;
+    }
+    return finish(c, err);
+}

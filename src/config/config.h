@@ -1,0 +1,66 @@
+/* config.h - the server's configuration and its command-line/environment
+ * parser.
+ *
+ * Every option of `wspush serve` is one row of a table (config.c): its
+ * flag, its environment variable (WSPUSH_<FLAG>), its type, default and help
+ * text. --help is generated from the same table, so the two cannot drift.
+ * Precedence: command line > environment > default. */
+#ifndef WSP_CONFIG_H
+#define WSP_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONFIG_MAX_LIST 16
+
+enum slow_policy { SLOW_CLOSE = 0, SLOW_DROP, SLOW_LATEST };
+
+struct wsp_config {
+    char listen[128];          /* [ADDR:]PORT of the public port */
+    char admin[128];           /* ADDR:PORT of the admin port, "off" to disable */
+    unsigned workers;          /* 0 = auto */
+    bool workers_auto;
+    uint64_t max_conns;
+    uint64_t max_conns_per_ip; /* 0 = no limit */
+    uint64_t tick_ms;          /* 0 = no ticker */
+    char tick_topic[129];      /* empty = broadcast */
+    char echo_path[256];       /* empty = off */
+    uint64_t max_message;      /* bytes, inbound and publish */
+    uint64_t max_head;         /* request head bytes */
+    uint64_t max_headers;
+    uint64_t max_topics;       /* per connection */
+    uint64_t ring_size;        /* bytes */
+    uint64_t max_backlog;      /* queued bytes per connection */
+    enum slow_policy slow_policy;
+    char publish_token[256];
+    char protocols_buf[512];   /* comma list as given */
+    const char *protocols[CONFIG_MAX_LIST];
+    size_t n_protocols;
+    char origins_buf[1024];
+    const char *origins[CONFIG_MAX_LIST];
+    size_t n_origins;
+    uint64_t handshake_timeout_ms;
+    uint64_t ping_interval_ms; /* 0 = no server pings */
+    uint64_t pong_timeout_ms;
+    uint64_t drain_timeout_ms;
+    uint64_t msg_rate;         /* inbound messages/s per connection, 0 = no limit */
+    int log_level;
+};
+
+/* Defaults, then the environment, then argv (argv[0] is the command name,
+ * e.g. "serve"). On error prints one clear line to err and returns 2; on
+ * --help prints the help to out and returns 1; else 0. */
+int config_parse(struct wsp_config *c, int argc, char **argv, FILE *out, FILE *err);
+
+void config_print_help(FILE *out);
+
+/* "64MiB", "256k", "1M", "1024" -> bytes. 0 or WSP_EINVAL. */
+int config_parse_size(const char *s, uint64_t *bytes);
+
+/* Splits a comma list in place into items (trimmed). Returns the count or
+ * WSP_ETOOBIG if more than max. */
+int config_split_list(char *buf, const char **items, size_t max);
+
+#endif

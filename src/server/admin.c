@@ -1,0 +1,616 @@
+/* admin.c - the admin port (see admin.h).
+ *
+ * A few connections at most (publishers, Prometheus, a dashboard), so
+ * clarity wins over thrift here: each connection has a growable input
+ * buffer (head + body, bounded by --max-head + --max-message) and an output
+ * buffer. Requests are handled in order (pipelining works); responses are
+ * written at once and the rest queued behind EPOLLOUT. Connections are
+ * freed in the post hook, never inside their callback. */
+#include "server/admin.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "http/http_parse.h"
+#include "http/http_response.h"
+#include "server/prom.h"
+#include "pubsub/ring.h"
+#include "server/assets.h"
+#include "ws/ws_frame.h"
+#include "ws/ws_handshake.h"
+#include "ws/ws_rx.h"
+#include "ws/ws_utf8.h"
+
+#define ADMIN_MAX_CONNS 256
+#define ADMIN_OUT_MAX (8u * 1024 * 1024)
+
+struct admin_conn {
+    struct ev_handler h;
+    struct admin *a;
+    int fd;
+    bool dead;
+    bool live; /* upgraded: dashboard feed */
+    bool close_after;
+    bool want_write;
+    uint64_t linger_until_ms; /* after a final response: wait for the peer's EOF */
+    uint8_t *in;
+    size_t in_len, in_cap;
+    uint8_t *out;
+    size_t out_len, out_off, out_cap;
+    struct ws_rx *rx;
+    struct admin_conn *next;
+};
+
+struct admin {
+    struct master *m;
+    struct ev_loop *loop;
+    int fd;
+    struct ev_handler h;
+    struct admin_conn *conns;
+    unsigned nconns;
+    char *scratch; /* for /metrics and /stats */
+    size_t scratch_cap;
+};
+
+static void conn_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events);
+
+static void set_write(struct admin_conn *c, bool on)
+{
+    if (c->want_write == on)
+        return;
+    c->want_write = on;
+    ev_mod(c->a->loop, c->fd, EV_READ | (on ? EV_WRITE : 0), &c->h);
+}
+
+static void flush_out(struct admin_conn *c)
+{
+    while (c->out_off < c->out_len) {
+        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                break;
+            c->dead = true;
+            return;
+        }
+        c->out_off += (size_t)n;
+    }
+    if (c->out_off == c->out_len) {
+        c->out_off = c->out_len = 0;
+        set_write(c, false);
+        if (c->close_after && !c->linger_until_ms) {
+            /* half-close and drain what the peer still sends, so that
+             * unread input does not turn our close into a reset that
+             * destroys the response before the peer reads it */
+            shutdown(c->fd, SHUT_WR);
+            c->linger_until_ms = clock_mono_ms() + 2000;
+        }
+    } else {
+        set_write(c, true);
+    }
+}
+
+static void out_append(struct admin_conn *c, const void *p, size_t n)
+{
+    if (c->out_len + n > c->out_cap) {
+        size_t cap = c->out_cap ? c->out_cap : 4096;
+        while (cap < c->out_len + n)
+            cap *= 2;
+        if (cap > ADMIN_OUT_MAX) {
+            c->dead = true; /* a reader that never reads */
+            return;
+        }
+        uint8_t *o = realloc(c->out, cap);
+        if (!o) {
+            c->dead = true;
+            return;
+        }
+        c->out = o;
+        c->out_cap = cap;
+    }
+    memcpy(c->out + c->out_len, p, n);
+    c->out_len += n;
+}
+
+static void respond(struct admin_conn *c, int status, const char *ctype, const void *body,
+                    size_t len, bool keep_alive, const char *extra)
+{
+    char head[1024];
+    size_t hl = http_response_head(head, sizeof head, status, ctype, len, keep_alive, extra);
+    out_append(c, head, hl);
+    if (len)
+        out_append(c, body, len);
+    if (!keep_alive)
+        c->close_after = true;
+}
+
+static void respond_json_error(struct admin_conn *c, int status, const char *msg, bool keep_alive,
+                               const char *extra)
+{
+    char body[256];
+    int n = snprintf(body, sizeof body, "{\"error\":\"%s\"}\n", msg);
+    respond(c, status, "application/json", body, (size_t)n, keep_alive, extra);
+}
+
+size_t admin_stats_json(struct master *m, char *out, size_t cap)
+{
+    struct shared_stats *s = master_stats(m);
+    const struct wsp_config *cfg = master_config(m);
+    struct ring *r = master_ring(m);
+    size_t n = 0;
+#define PUT(...)                                                                                  \
+    do {                                                                                          \
+        if (n < cap) {                                                                            \
+            int k_ = snprintf(out + n, cap - n, __VA_ARGS__);                                     \
+            n += k_ > 0 ? (size_t)k_ : 0;                                                         \
+        }                                                                                         \
+    } while (0)
+    uint64_t conns = 0, deliveries = 0, slow = 0, lost = 0, bytes = 0, queued = 0, fanouts = 0,
+             fanout_ns = 0, accepted = 0, msgs_in = 0;
+    PUT("{\"uptime_s\":%.3f,\"unix_ms\":%llu,\"workers\":[", (double)master_uptime_ms(m) / 1000.0,
+        (unsigned long long)(clock_real_us() / 1000));
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        const struct worker_stats *w = &s->w[i];
+        conns += w->conns;
+        deliveries += w->deliveries;
+        slow += w->slow_close + w->slow_drop + w->slow_latest;
+        lost += w->ring_lost;
+        bytes += w->bytes_sent;
+        queued += w->queued_bytes;
+        fanouts += w->fanout_count;
+        fanout_ns += w->fanout_sum_ns;
+        accepted += w->accepted_total;
+        msgs_in += w->messages_in;
+        PUT("%s{\"id\":%u,\"pid\":%d,\"connections\":%llu,\"pending\":%llu,\"deliveries\":%llu,"
+            "\"restarts\":%u}",
+            i ? "," : "", i, (int)w->pid, (unsigned long long)w->conns,
+            (unsigned long long)w->conns_pending, (unsigned long long)w->deliveries, w->restarts);
+    }
+    PUT("],\"connections\":%llu,\"max_conns\":%llu,\"accepted\":%llu,"
+        "\"published\":{\"http\":%llu,\"tick\":%llu},\"deliveries\":%llu,\"bytes_sent\":%llu,"
+        "\"messages_in\":%llu,\"queued_bytes\":%llu,\"slow_consumer_events\":%llu,"
+        "\"slow\":{\"close\":",
+        (unsigned long long)conns, (unsigned long long)cfg->max_conns,
+        (unsigned long long)accepted, (unsigned long long)master_published(m, PUB_HTTP),
+        (unsigned long long)master_published(m, PUB_TICK), (unsigned long long)deliveries,
+        (unsigned long long)bytes, (unsigned long long)msgs_in, (unsigned long long)queued,
+        (unsigned long long)slow);
+    uint64_t sc = 0, sd = 0, sl = 0;
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        sc += s->w[i].slow_close;
+        sd += s->w[i].slow_drop;
+        sl += s->w[i].slow_latest;
+    }
+    PUT("%llu,\"drop\":%llu,\"latest\":%llu},", (unsigned long long)sc, (unsigned long long)sd,
+        (unsigned long long)sl);
+    PUT("\"fanout_avg_ms\":%.3f,\"ring\":{\"size\":%zu,\"head_seq\":%llu,\"bytes_written\":%llu,"
+        "\"max_entry\":%zu,\"lost\":%llu}}\n",
+        fanouts ? (double)fanout_ns / (double)fanouts / 1e6 : 0.0, ring_size(r),
+        (unsigned long long)ring_head_seq(r), (unsigned long long)ring_bytes_written(r),
+        ring_max_entry(r), (unsigned long long)lost);
+#undef PUT
+    if (n >= cap)
+        n = cap - 1;
+    return n;
+}
+
+static bool authorized(struct admin *a, const struct http_req *r)
+{
+    const char *tok = master_config(a->m)->publish_token;
+    if (!tok[0])
+        return true;
+    const struct http_header *h = http_req_header(r, "Authorization");
+    if (!h || h->value_len < 7 || !http_str_ieq(h->value, 7, "Bearer "))
+        return false;
+    const char *v = h->value + 7;
+    size_t vl = h->value_len - 7;
+    size_t tl = strlen(tok);
+    /* constant time in the token's content; the length is not secret */
+    if (vl != tl)
+        return false;
+    return CRYPTO_memcmp(v, tok, tl) == 0;
+}
+
+static void publish(struct admin_conn *c, const struct http_req *r, const uint8_t *body,
+                    size_t blen, const char *topic, size_t tlen, bool keep)
+{
+    struct master *m = c->a->m;
+    const struct http_header *ct = http_req_header(r, "Content-Type");
+    bool binary = ct && ct->value_len >= 24 &&
+                  http_str_ieq(ct->value, 24, "application/octet-stream");
+    if (!binary && !ws_utf8_valid(body, blen)) {
+        respond_json_error(c, 400, "text message is not valid UTF-8 "
+                                   "(send Content-Type: application/octet-stream for binary)",
+                           keep, NULL);
+        return;
+    }
+    uint64_t subs = 0;
+    int64_t seq = master_publish(m, binary, topic, tlen, body, blen, PUB_HTTP, &subs);
+    if (seq < 0) {
+        master_stats(m)->publish_rejected++;
+        respond_json_error(c, 413, "message too large", keep, NULL);
+        return;
+    }
+    char resp[512];
+    int n;
+    if (tlen)
+        n = snprintf(resp, sizeof resp,
+                     "{\"topic\":\"%.*s\",\"seq\":%lld,\"subscribers_notified\":%llu}\n",
+                     (int)tlen, topic, (long long)seq, (unsigned long long)subs);
+    else
+        n = snprintf(resp, sizeof resp,
+                     "{\"topic\":null,\"seq\":%lld,\"subscribers_notified\":%llu}\n",
+                     (long long)seq, (unsigned long long)subs);
+    respond(c, 202, "application/json", resp, (size_t)n, keep, NULL);
+}
+
+static void serve_asset(struct admin_conn *c, const char *name, const char *ctype, bool keep)
+{
+    const struct asset *as = asset_find(name);
+    if (!as) {
+        respond_json_error(c, 404, "not built into this binary", keep, NULL);
+        return;
+    }
+    respond(c, 200, ctype, as->data, as->len, keep, "Cache-Control: no-cache\r\n");
+}
+
+static void upgrade_live(struct admin_conn *c, const struct http_req *r)
+{
+    struct ws_handshake hs;
+    static const struct ws_handshake_cfg cfg = {0};
+    char accept[WS_ACCEPT_LEN + 1];
+    if (ws_handshake_check(r, &cfg, &hs) < 0 || ws_accept_key(hs.key, hs.key_len, accept) < 0) {
+        respond_json_error(c, hs.status ? hs.status : 400, "bad WebSocket handshake", false,
+                           hs.status == 426 ? "Sec-WebSocket-Version: 13\r\n" : NULL);
+        return;
+    }
+    char resp[256];
+    size_t n = ws_handshake_response(resp, sizeof resp, accept, NULL, NULL);
+    out_append(c, resp, n);
+    c->live = true;
+    admin_push_live(c->a); /* a first sample right away */
+}
+
+/* One complete request. */
+static void handle(struct admin_conn *c, struct http_req *r, const uint8_t *body, size_t blen)
+{
+    struct admin *a = c->a;
+    bool keep = r->minor_version == 1;
+    const struct http_header *conn_h = http_req_header(r, "Connection");
+    if (conn_h && http_token_list_has(conn_h->value, conn_h->value_len, "close"))
+        keep = false;
+    if (conn_h && http_token_list_has(conn_h->value, conn_h->value_len, "keep-alive"))
+        keep = true;
+    bool get = http_str_ieq(r->method, r->method_len, "GET");
+    bool post = http_str_ieq(r->method, r->method_len, "POST");
+    char path[512];
+    ssize_t pl = http_pct_decode(r->path, r->path_len, path, sizeof path - 1, false);
+    if (pl < 0) {
+        respond_json_error(c, 400, "bad path", keep, NULL);
+        return;
+    }
+    path[pl] = '\0';
+    /* the dashboard page and its library are public on the admin port:
+     * its data feed and everything else need the token */
+    if (get && (!strcmp(path, "/") || !strcmp(path, "/dashboard"))) {
+        serve_asset(c, "dashboard.html", "text/html; charset=utf-8", keep);
+        return;
+    }
+    if (get && !strcmp(path, "/uplot.js")) {
+        serve_asset(c, "uplot.js", "application/javascript", keep);
+        return;
+    }
+    if (get && !strcmp(path, "/uplot.css")) {
+        serve_asset(c, "uplot.css", "text/css", keep);
+        return;
+    }
+    if (get && !strcmp(path, "/healthz")) {
+        static const char ok[] = "{\"status\":\"ok\"}\n";
+        respond(c, 200, "application/json", ok, sizeof ok - 1, keep, NULL);
+        return;
+    }
+    if (!authorized(a, r)) {
+        respond_json_error(c, 401, "missing or wrong bearer token", keep,
+                           "WWW-Authenticate: Bearer realm=\"wspush\"\r\n");
+        return;
+    }
+    if (!strncmp(path, "/publish/", 9)) {
+        if (!post) {
+            respond_json_error(c, 405, "use POST", keep, "Allow: POST\r\n");
+            return;
+        }
+        const char *topic = path + 9;
+        size_t tl = strlen(topic);
+        if (!http_topic_valid(topic, tl, 128)) {
+            respond_json_error(c, 400, "bad topic name (1-128 printable bytes, no spaces)", keep,
+                               NULL);
+            return;
+        }
+        publish(c, r, body, blen, topic, tl, keep);
+        return;
+    }
+    if (!strcmp(path, "/broadcast")) {
+        if (!post) {
+            respond_json_error(c, 405, "use POST", keep, "Allow: POST\r\n");
+            return;
+        }
+        publish(c, r, body, blen, NULL, 0, keep);
+        return;
+    }
+    if (!strcmp(path, "/stats") || !strcmp(path, "/metrics")) {
+        if (!get) {
+            respond_json_error(c, 405, "use GET", keep, "Allow: GET\r\n");
+            return;
+        }
+        size_t n;
+        if (path[1] == 's') {
+            n = admin_stats_json(a->m, a->scratch, a->scratch_cap);
+            respond(c, 200, "application/json", a->scratch, n, keep, NULL);
+        } else {
+            n = prom_render(a->m, a->scratch, a->scratch_cap);
+            respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", a->scratch, n, keep,
+                    NULL);
+        }
+        return;
+    }
+    if (get && !strcmp(path, "/live") && ws_handshake_is_upgrade(r)) {
+        upgrade_live(c, r);
+        return;
+    }
+    respond_json_error(c, 404, "no such route", keep, NULL);
+}
+
+static void live_rx_close(void *ctx, uint16_t code, const uint8_t *reason, size_t n)
+{
+    (void)code;
+    (void)reason;
+    (void)n;
+    struct admin_conn *c = ctx;
+    uint8_t frame[4] = {0x88, 0x00};
+    out_append(c, frame, 2);
+    c->close_after = true;
+}
+
+static void live_rx_ping(void *ctx, const uint8_t *p, size_t n)
+{
+    struct admin_conn *c = ctx;
+    uint8_t frame[WS_MAX_HEADER + WS_MAX_CONTROL];
+    size_t fl = ws_frame_encode(frame, sizeof frame, true, WS_OP_PONG, p, n, NULL);
+    out_append(c, frame, fl);
+}
+
+static const struct ws_rx_ops live_ops = {.on_ping = live_rx_ping, .on_close = live_rx_close};
+
+static void process_input(struct admin_conn *c)
+{
+    const struct wsp_config *cfg = master_config(c->a->m);
+    struct http_limits lim = {cfg->max_head, cfg->max_headers};
+    while (c->in_len && !c->dead && !c->close_after) {
+        if (c->live) {
+            struct ws_rx_cfg rc = {.max_message_bytes = 4096};
+            uint16_t code;
+            const char *why;
+            int r = ws_rx_feed(&c->rx, &rc, c->in, c->in_len, &live_ops, c, &code, &why);
+            c->in_len = 0;
+            if (r < 0)
+                c->dead = true;
+            return;
+        }
+        struct http_req req;
+        ssize_t hl = http_parse_request(c->in, c->in_len, &lim, &req);
+        if (hl == WSP_EAGAIN)
+            return;
+        if (hl < 0) {
+            respond_json_error(c, req.status ? req.status : 400,
+                               req.reason ? req.reason : "bad request", false, NULL);
+            return;
+        }
+        size_t clen = 0;
+        const struct http_header *cl = http_req_header(&req, "Content-Length");
+        const struct http_header *te = http_req_header(&req, "Transfer-Encoding");
+        if (te) {
+            respond_json_error(c, 411, "send the body with Content-Length", false, NULL);
+            return;
+        }
+        if (cl) {
+            char num[32];
+            if (cl->value_len == 0 || cl->value_len >= sizeof num ||
+                http_req_header_count(&req, "Content-Length") > 1) {
+                respond_json_error(c, 400, "bad Content-Length", false, NULL);
+                return;
+            }
+            memcpy(num, cl->value, cl->value_len);
+            num[cl->value_len] = '\0';
+            char *end;
+            unsigned long long v = strtoull(num, &end, 10);
+            if (*end || num[0] < '0' || num[0] > '9') {
+                respond_json_error(c, 400, "bad Content-Length", false, NULL);
+                return;
+            }
+            if (v > cfg->max_message) {
+                /* refuse before reading it: never buffer an oversized body */
+                respond_json_error(c, 413, "message too large", false, NULL);
+                return;
+            }
+            clen = (size_t)v;
+        }
+        if (c->in_len < (size_t)hl + clen)
+            return; /* body still arriving */
+        handle(c, &req, c->in + hl, clen);
+        size_t used = (size_t)hl + clen;
+        memmove(c->in, c->in + used, c->in_len - used);
+        c->in_len -= used;
+    }
+}
+
+static void read_input(struct admin_conn *c)
+{
+    const struct wsp_config *cfg = master_config(c->a->m);
+    if (c->close_after) {
+        char sink[4096];
+        ssize_t n;
+        while ((n = read(c->fd, sink, sizeof sink)) > 0)
+            ;
+        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            c->dead = true;
+        return;
+    }
+    size_t limit = cfg->max_head + cfg->max_message + 1;
+    for (;;) {
+        if (c->in_cap - c->in_len < 4096) {
+            size_t cap = c->in_cap ? c->in_cap * 2 : 8192;
+            if (cap > limit)
+                cap = limit;
+            if (cap <= c->in_len) {
+                respond_json_error(c, 413, "request too large", false, NULL);
+                return;
+            }
+            uint8_t *n = realloc(c->in, cap);
+            if (!n) {
+                c->dead = true;
+                return;
+            }
+            c->in = n;
+            c->in_cap = cap;
+        }
+        ssize_t n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+        if (n == 0) {
+            c->dead = true; /* a publisher that hangs up mid-body publishes nothing */
+            return;
+        }
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                c->dead = true;
+            return;
+        }
+        c->in_len += (size_t)n;
+        process_input(c);
+        if (c->dead || c->close_after)
+            return;
+    }
+}
+
+static void conn_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
+{
+    (void)loop;
+    struct admin_conn *c = container_of(h, struct admin_conn, h);
+    if (c->dead)
+        return;
+    if (events & (EV_READ | EV_HUP | EV_ERROR))
+        read_input(c);
+    if (!c->dead)
+        flush_out(c);
+}
+
+static void on_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
+{
+    (void)events;
+    struct admin *a = container_of(h, struct admin, h);
+    for (int i = 0; i < 64; i++) {
+        int fd = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        if (a->nconns >= ADMIN_MAX_CONNS) {
+            close(fd);
+            log_ratelimited(WSP_LOG_WARN, "admin: too many connections");
+            continue;
+        }
+        struct admin_conn *c = calloc(1, sizeof *c);
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        c->h.cb = conn_io;
+        c->a = a;
+        c->fd = fd;
+        if (ev_add(loop, fd, EV_READ, &c->h) < 0) {
+            close(fd);
+            free(c);
+            continue;
+        }
+        c->next = a->conns;
+        a->conns = c;
+        a->nconns++;
+    }
+}
+
+struct admin *admin_new(struct master *m, struct ev_loop *loop, int listen_fd)
+{
+    struct admin *a = calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    a->m = m;
+    a->loop = loop;
+    a->fd = listen_fd;
+    a->h.cb = on_accept;
+    a->scratch_cap = 1024 * 1024;
+    a->scratch = malloc(a->scratch_cap);
+    if (!a->scratch || ev_add(loop, listen_fd, EV_READ, &a->h) < 0) {
+        free(a->scratch);
+        free(a);
+        return NULL;
+    }
+    return a;
+}
+
+void admin_push_live(struct admin *a)
+{
+    bool any = false;
+    uint64_t now = clock_mono_ms();
+    for (struct admin_conn *c = a->conns; c; c = c->next) {
+        if (c->linger_until_ms && now >= c->linger_until_ms)
+            c->dead = true;
+        any |= c->live && !c->dead;
+    }
+    if (!any)
+        return;
+    size_t n = prom_live_json(a->m, a->scratch + WS_MAX_HEADER, a->scratch_cap - WS_MAX_HEADER);
+    uint8_t hdr[WS_MAX_HEADER];
+    size_t hl = ws_frame_header_encode(hdr, true, WS_OP_TEXT, n, NULL);
+    for (struct admin_conn *c = a->conns; c; c = c->next) {
+        if (!c->live || c->dead || c->close_after)
+            continue;
+        out_append(c, hdr, hl);
+        out_append(c, a->scratch + WS_MAX_HEADER, n);
+        flush_out(c);
+    }
+}
+
+void admin_reap(struct admin *a)
+{
+    struct admin_conn **pp = &a->conns;
+    while (*pp) {
+        struct admin_conn *c = *pp;
+        if (!c->dead) {
+            pp = &c->next;
+            continue;
+        }
+        *pp = c->next;
+        a->nconns--;
+        close(c->fd);
+        ws_rx_free(c->rx);
+        free(c->in);
+        free(c->out);
+        free(c);
+    }
+}
+
+void admin_free(struct admin *a)
+{
+    if (!a)
+        return;
+    for (struct admin_conn *c = a->conns; c; c = c->next)
+        c->dead = true;
+    admin_reap(a);
+    close(a->fd);
+    free(a->scratch);
+    free(a);
+}

@@ -1,0 +1,25 @@
+/* admin.h - the admin port, served by the master: publish API, stats,
+ * Prometheus metrics, the dashboard and its live WebSocket feed.
+ *
+ * HTTP/1.1 with keep-alive. When a publish token is configured, every
+ * request needs "Authorization: Bearer <token>" (constant-time compare). */
+#ifndef WSP_SERVER_ADMIN_H
+#define WSP_SERVER_ADMIN_H
+
+#include "ev/loop.h"
+#include "server/master.h"
+
+struct admin;
+
+/* Starts serving on listen_fd (owned from now on). NULL on failure. */
+struct admin *admin_new(struct master *m, struct ev_loop *loop, int listen_fd);
+/* Sends one stats frame to every live dashboard socket (called each second). */
+void admin_push_live(struct admin *a);
+/* Frees closed admin connections (post hook). */
+void admin_reap(struct admin *a);
+void admin_free(struct admin *a);
+
+/* Renders GET /stats (JSON) into out; returns length (truncated at cap). */
+size_t admin_stats_json(struct master *m, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,614 @@
+/* conn.c - one client connection on the public port: reads, writes, the
+ * WebSocket close handshake, coarse timeouts, and freeing.
+ *
+ * What it does not do: decide routes or topics (routes.c) or walk
+ * subscribers (fanout.c).
+ *
+ * Invariants: a connection is never freed inside its own callback:
+ * conn_kill() only marks it and links it on the worker's dead list; the post
+ * hook (conn_reap) unsubscribes, closes the fd and frees it once. Output is
+ * written at once; only what a short write leaves over is queued, as
+ * references to shared messages, and EPOLLOUT is armed only while the queue
+ * is non-empty. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/wsp_assert.h"
+#include "ev/timer.h"
+#include "http/http_response.h"
+#include "server/server_int.h"
+#include "ws/ws_frame.h"
+
+#define CONN_POOL_CHUNK 1024
+#define CONN_MAX_READS 4            /* reads per wakeup: fairness */
+#define CONN_FLUSH_MAX_BYTES (256u * 1024) /* bytes per flush: fairness */
+#define CONN_CLOSE_TICKS 3          /* wait for the peer's close frame */
+
+static void on_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events);
+
+static struct conn *pool_get(struct worker *w)
+{
+    if (!w->pool) {
+        /* Connections come in chunks: no per-connection malloc header, and
+         * the chunk is never returned (the worker's high-water mark). */
+        struct conn *chunk = calloc(CONN_POOL_CHUNK, sizeof *chunk);
+        if (!chunk)
+            return NULL;
+        for (size_t i = 0; i < CONN_POOL_CHUNK; i++) {
+            chunk[i].next_dead = w->pool;
+            w->pool = &chunk[i];
+        }
+    }
+    struct conn *c = w->pool;
+    w->pool = c->next_dead;
+    memset(c, 0, sizeof *c);
+    return c;
+}
+
+static void pool_put(struct worker *w, struct conn *c)
+{
+    c->next_dead = w->pool;
+    w->pool = c;
+}
+
+struct conn *conn_new(struct worker *w, int fd)
+{
+    if (w->nconns == w->cap) {
+        uint32_t ncap = w->cap ? w->cap * 2 : 1024;
+        struct conn **n = realloc(w->conns, sizeof *n * ncap);
+        if (!n)
+            return NULL;
+        w->conns = n;
+        w->cap = ncap;
+    }
+    struct conn *c = pool_get(w);
+    if (!c)
+        return NULL;
+    c->h.cb = on_io;
+    c->fd = fd;
+    c->state = CONN_HTTP;
+    c->deadline = ev_deadline_after(w->tick, w->ticks_handshake);
+    if (ev_add(w->loop, fd, EV_READ | EV_RDHUP, &c->h) < 0) {
+        pool_put(w, c);
+        return NULL;
+    }
+    c->slot = w->nconns;
+    w->conns[w->nconns++] = c;
+    w->st->conns_pending++;
+    return c;
+}
+
+void conn_kill(struct worker *w, struct conn *c, uint16_t code)
+{
+    if (c->state == CONN_DEAD)
+        return;
+    if (c->state == CONN_WS || c->state == CONN_CLOSING) {
+        if (!c->close_code)
+            c->close_code = code;
+    }
+    c->state = CONN_DEAD;
+    c->next_dead = w->dead;
+    w->dead = c;
+}
+
+static void unsubscribe_all(struct worker *w, struct conn *c)
+{
+    if (c->sub.topic) {
+        metrics_topic_add(w->shared, w->id, c->sub.topic->key, -1);
+        topic_unsubscribe(w->topics, &c->sub);
+    }
+    for (unsigned i = 0; i < c->nextra; i++) {
+        if (c->extra[i].topic) {
+            metrics_topic_add(w->shared, w->id, c->extra[i].topic->key, -1);
+            topic_unsubscribe(w->topics, &c->extra[i]);
+        }
+    }
+    free(c->extra);
+    c->extra = NULL;
+    c->nextra = 0;
+}
+
+static void ip_release(struct worker *w, struct conn *c)
+{
+    if (!w->ips || !c->ip_hash)
+        return;
+    for (uint32_t i = 0; i < w->ips_cap; i++) {
+        struct ip_count *e = &w->ips[(c->ip_hash + i) & (w->ips_cap - 1)];
+        if (e->hash == c->ip_hash) {
+            if (e->count)
+                e->count--;
+            return;
+        }
+        if (e->hash == 0)
+            return;
+    }
+}
+
+void conn_reap(struct worker *w)
+{
+    while (w->dead) {
+        struct conn *c = w->dead;
+        w->dead = c->next_dead;
+        /* dense array: move the last connection into the hole */
+        struct conn *last = w->conns[--w->nconns];
+        w->conns[c->slot] = last;
+        last->slot = c->slot;
+        unsubscribe_all(w, c);
+        ip_release(w, c);
+        if (c->flags & CF_COUNTED) {
+            w->st->conns--;
+            w->st->disconnects[metrics_close_bucket(c->close_code ? c->close_code : 1006)]++;
+        } else {
+            w->st->conns_pending--;
+        }
+        if (c->out) {
+            w->st->queued_bytes -= outq_bytes(c->out);
+            outq_free(c->out);
+        }
+        ws_rx_free(c->rx);
+        free(c->in);
+        close(c->fd);
+        pool_put(w, c);
+    }
+    w->st->topics = topic_index_topics(w->topics);
+}
+
+static void set_want_write(struct worker *w, struct conn *c, bool on)
+{
+    if (on == !!(c->flags & CF_WANT_WRITE))
+        return;
+    uint32_t ev = EV_READ | EV_RDHUP | (on ? EV_WRITE : 0);
+    if (ev_mod(w->loop, c->fd, ev, &c->h) == 0) {
+        if (on)
+            c->flags |= CF_WANT_WRITE;
+        else
+            c->flags &= (uint8_t)~CF_WANT_WRITE;
+    }
+}
+
+/* Everything queued has gone out. */
+static void on_drained(struct worker *w, struct conn *c)
+{
+    c->flags &= (uint8_t)~CF_DROPPING;
+    if (c->flags & CF_END_AFTER_FLUSH) {
+        if (c->state == CONN_CLOSING && !(c->flags & CF_PEER_CLOSED)) {
+            /* our close frame or error response is out: stop writing and
+             * wait (bounded) for the peer, so unread input does not turn
+             * the close into a reset that eats what we sent */
+            shutdown(c->fd, SHUT_WR);
+            return;
+        }
+        conn_kill(w, c, c->close_code);
+    }
+}
+
+static ssize_t send_now(int fd, const void *p, size_t n)
+{
+    ssize_t r = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (r < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -errno;
+    return r;
+}
+
+static int queue(struct worker *w, struct conn *c, struct msg *m, size_t offset)
+{
+    if (!c->out) {
+        c->out = outq_new();
+        if (!c->out)
+            return WSP_ENOMEM;
+    }
+    if (outq_push(c->out, m, offset) < 0)
+        return WSP_ENOMEM;
+    w->st->queued_bytes += m->len - offset;
+    set_want_write(w, c, true);
+    return 0;
+}
+
+int conn_send_msg(struct worker *w, struct conn *c, struct msg *m)
+{
+    if (c->state == CONN_DEAD)
+        return WSP_ECLOSED;
+    if (outq_empty(c->out)) {
+        ssize_t r = send_now(c->fd, m->data, m->len);
+        if (r == (ssize_t)m->len) {
+            w->st->bytes_sent += (uint64_t)r;
+            return 0; /* the common case: nothing queued, nothing allocated */
+        }
+        if (r < 0) {
+            conn_kill(w, c, WS_CLOSE_ABNORMAL);
+            return (int)r;
+        }
+        w->st->bytes_sent += (uint64_t)r;
+        w->st->short_writes++;
+        if (queue(w, c, m, (size_t)r) < 0) {
+            conn_kill(w, c, WS_CLOSE_INTERNAL);
+            return WSP_ENOMEM;
+        }
+        return 0;
+    }
+    if (queue(w, c, m, 0) < 0) {
+        conn_kill(w, c, WS_CLOSE_INTERNAL);
+        return WSP_ENOMEM;
+    }
+    return 0;
+}
+
+int conn_send_bytes(struct worker *w, struct conn *c, const void *p, size_t n)
+{
+    if (c->state == CONN_DEAD)
+        return WSP_ECLOSED;
+    size_t off = 0;
+    if (outq_empty(c->out)) {
+        ssize_t r = send_now(c->fd, p, n);
+        if (r < 0) {
+            conn_kill(w, c, WS_CLOSE_ABNORMAL);
+            return (int)r;
+        }
+        w->st->bytes_sent += (uint64_t)r;
+        off = (size_t)r;
+        if (off == n) {
+            if (c->flags & CF_END_AFTER_FLUSH)
+                on_drained(w, c);
+            return 0;
+        }
+    }
+    struct msg *m = msg_new(n - off);
+    if (!m) {
+        conn_kill(w, c, WS_CLOSE_INTERNAL);
+        return WSP_ENOMEM;
+    }
+    memcpy(m->data, (const uint8_t *)p + off, n - off);
+    int rc = queue(w, c, m, 0);
+    msg_unref(m);
+    if (rc < 0)
+        conn_kill(w, c, WS_CLOSE_INTERNAL);
+    return rc;
+}
+
+static void flush(struct worker *w, struct conn *c)
+{
+    if (outq_empty(c->out)) {
+        set_want_write(w, c, false);
+        return;
+    }
+    struct iovec iov[64];
+    int n = outq_iov(c->out, iov, 64, CONN_FLUSH_MAX_BYTES);
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+    ssize_t r = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (r < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return;
+        conn_kill(w, c, WS_CLOSE_ABNORMAL);
+        return;
+    }
+    w->st->bytes_sent += (uint64_t)r;
+    w->st->queued_bytes -= (uint64_t)r;
+    outq_advance(c->out, (size_t)r);
+    if (outq_empty(c->out)) {
+        outq_free(c->out);
+        c->out = NULL;
+        set_want_write(w, c, false);
+        on_drained(w, c);
+    }
+}
+
+void conn_close(struct worker *w, struct conn *c, uint16_t code, const char *reason)
+{
+    if (c->state == CONN_DEAD || c->state == CONN_CLOSING)
+        return;
+    if (c->state == CONN_HTTP) {
+        conn_kill(w, c, code);
+        return;
+    }
+    c->close_code = code;
+    c->state = CONN_CLOSING;
+    c->flags |= CF_END_AFTER_FLUSH;
+    c->deadline = ev_deadline_after(w->tick, CONN_CLOSE_TICKS);
+    uint8_t frame[WS_MAX_HEADER + WS_MAX_CONTROL];
+    uint8_t payload[WS_MAX_CONTROL];
+    size_t pl = ws_close_payload(payload, code, reason);
+    size_t fl = ws_frame_encode(frame, sizeof frame, true, WS_OP_CLOSE, payload, pl, NULL);
+    conn_send_bytes(w, c, frame, fl);
+}
+
+void conn_http_reply(struct worker *w, struct conn *c, int status, const char *ctype,
+                     const void *body, size_t len, const char *extra_headers)
+{
+    char head[1024];
+    size_t hl = http_response_head(head, sizeof head, status, ctype, len, false, extra_headers);
+    WSP_ASSERT(hl > 0);
+    c->state = CONN_CLOSING;
+    c->deadline = ev_deadline_after(w->tick, CONN_CLOSE_TICKS);
+    /* one write for head and body when they fit: the common case */
+    if (len && len <= 16384) {
+        uint8_t buf[1024 + 16384];
+        memcpy(buf, head, hl);
+        memcpy(buf + hl, body, len);
+        c->flags |= CF_END_AFTER_FLUSH;
+        conn_send_bytes(w, c, buf, hl + len);
+        return;
+    }
+    if (conn_send_bytes(w, c, head, hl) < 0)
+        return;
+    c->flags |= CF_END_AFTER_FLUSH;
+    conn_send_bytes(w, c, body, len);
+}
+
+void conn_established(struct worker *w, struct conn *c)
+{
+    c->state = CONN_WS;
+    c->flags |= CF_COUNTED;
+    w->st->conns_pending--;
+    w->st->conns++;
+    w->st->handshakes_total++;
+    c->deadline = w->ticks_ping ? ev_deadline_after(w->tick, w->ticks_ping) : EV_DEADLINE_NONE;
+}
+
+/* ---- inbound WebSocket frames ---- */
+
+struct feed_ctx {
+    struct worker *w;
+    struct conn *c;
+};
+
+static void send_control(struct worker *w, struct conn *c, uint8_t op, const uint8_t *p, size_t n)
+{
+    uint8_t frame[WS_MAX_HEADER + WS_MAX_CONTROL];
+    size_t fl = ws_frame_encode(frame, sizeof frame, true, op, p, n, NULL);
+    conn_send_bytes(w, c, frame, fl);
+}
+
+static void rx_message(void *ctx, uint8_t opcode, const uint8_t *p, size_t n)
+{
+    struct feed_ctx *f = ctx;
+    struct conn *c = f->c;
+    f->w->st->messages_in++;
+    if (c->state != CONN_WS)
+        return;
+    if (f->w->cfg->msg_rate && ++c->rate_count > f->w->cfg->msg_rate) {
+        conn_close(f->w, c, WS_CLOSE_POLICY, "message rate limit");
+        return;
+    }
+    if (c->flags & CF_ECHO) {
+        struct msg *m = msg_new_frame(opcode, p, n);
+        if (!m) {
+            conn_close(f->w, c, WS_CLOSE_INTERNAL, "out of memory");
+            return;
+        }
+        conn_send_msg(f->w, c, m);
+        msg_unref(m);
+    }
+}
+
+static void rx_ping(void *ctx, const uint8_t *p, size_t n)
+{
+    struct feed_ctx *f = ctx;
+    if (f->c->state == CONN_WS)
+        send_control(f->w, f->c, WS_OP_PONG, p, n); /* §5.5.3: same payload */
+}
+
+static void rx_pong(void *ctx, const uint8_t *p, size_t n)
+{
+    (void)p;
+    (void)n;
+    struct feed_ctx *f = ctx;
+    f->c->flags &= (uint8_t)~CF_PING_SENT;
+}
+
+static void rx_close(void *ctx, uint16_t code, const uint8_t *reason, size_t n)
+{
+    (void)reason;
+    (void)n;
+    struct feed_ctx *f = ctx;
+    struct conn *c = f->c;
+    c->flags |= CF_PEER_CLOSED;
+    if (c->state == CONN_CLOSING) {
+        /* the reply to our close: the handshake is complete */
+        conn_kill(f->w, c, c->close_code);
+        return;
+    }
+    /* §5.5.1: echo the status code; 1005 means "none", so reply empty */
+    c->close_code = code;
+    c->state = CONN_CLOSING;
+    c->flags |= CF_END_AFTER_FLUSH;
+    c->deadline = ev_deadline_after(f->w->tick, CONN_CLOSE_TICKS);
+    uint8_t payload[2];
+    size_t pl = 0;
+    if (code != WS_CLOSE_NO_STATUS)
+        pl = ws_close_payload(payload, code, NULL);
+    send_control(f->w, c, WS_OP_CLOSE, payload, pl);
+}
+
+static const struct ws_rx_ops rx_ops = {
+    .on_message = rx_message,
+    .on_ping = rx_ping,
+    .on_pong = rx_pong,
+    .on_close = rx_close,
+};
+
+void conn_ws_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n)
+{
+    if (n == 0)
+        return;
+    struct feed_ctx f = {w, c};
+    uint16_t code = 0;
+    const char *reason = NULL;
+    const struct ws_rx_cfg *cfg = (c->flags & CF_ECHO) ? &w->rx_cfg_echo : &w->rx_cfg;
+    /* any input proves the peer alive */
+    c->flags &= (uint8_t)~CF_PING_SENT;
+    if (c->state == CONN_WS && w->ticks_ping)
+        c->deadline = ev_deadline_after(w->tick, w->ticks_ping);
+    int r = ws_rx_feed(&c->rx, cfg, p, n, &rx_ops, &f, &code, &reason);
+    if (r < 0) {
+        if (r == WSP_ENOMEM) {
+            code = WS_CLOSE_INTERNAL;
+            reason = "out of memory";
+        }
+        if (c->state == CONN_CLOSING) /* already closing: don't argue */
+            conn_kill(w, c, c->close_code);
+        else
+            conn_close(w, c, code, reason);
+    }
+}
+
+/* ---- reading ---- */
+
+static void http_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n)
+{
+    uint8_t *buf = p;
+    size_t len = n;
+    if (c->in) {
+        /* at most max_head + one read: the parser rejects the rest */
+        size_t need = c->in->len + n;
+        if (need > c->in->cap) {
+            struct conn_spill *s = realloc(c->in, sizeof *s + need);
+            if (!s) {
+                conn_kill(w, c, 0);
+                return;
+            }
+            s->cap = (uint32_t)need;
+            c->in = s;
+        }
+        memcpy(c->in->data + c->in->len, p, n);
+        c->in->len += (uint32_t)n;
+        buf = c->in->data;
+        len = c->in->len;
+    }
+    struct http_req req;
+    ssize_t r = http_parse_request(buf, len, &w->http_lim, &req);
+    if (r == WSP_EAGAIN) {
+        if (!c->in) { /* keep the partial head: the read buffer is shared */
+            size_t cap = len < 512 ? 512 : len;
+            c->in = malloc(sizeof *c->in + cap);
+            if (!c->in) {
+                conn_kill(w, c, 0);
+                return;
+            }
+            c->in->cap = (uint32_t)cap;
+            c->in->len = (uint32_t)len;
+            memcpy(c->in->data, buf, len);
+        }
+        return;
+    }
+    if (r < 0) {
+        w->st->handshake_fail[r == WSP_ETOOBIG ? HS_FAIL_TOO_LARGE : HS_FAIL_BAD_REQUEST]++;
+        const char *why = req.reason ? req.reason : "bad request";
+        conn_http_reply(w, c, req.status ? req.status : 400, "text/plain", why, strlen(why),
+                        NULL);
+        return;
+    }
+    /* bytes after the head (a client may send frames right away) stay in
+     * the input and go to the frame parser once upgraded */
+    uint8_t *rest;
+    size_t rest_len;
+    if (c->in) {
+        /* the spill holds head + maybe some of this read; everything in p
+         * past what the spill took is also input */
+        size_t spill_rest = len - (size_t)r;
+        rest = c->in->data + r;
+        rest_len = spill_rest;
+        routes_handle(w, c, &req, rest, rest_len);
+    } else {
+        rest = p + r;
+        rest_len = n - (size_t)r;
+        routes_handle(w, c, &req, rest, rest_len);
+    }
+    if (c->in) {
+        free(c->in);
+        c->in = NULL;
+    }
+}
+
+static void read_input(struct worker *w, struct conn *c)
+{
+    for (int i = 0; i < CONN_MAX_READS && c->state != CONN_DEAD; i++) {
+        ssize_t n = read(c->fd, w->rbuf, w->rbuf_size);
+        if (n == 0) {
+            /* EOF: a WebSocket peer that vanishes without a close frame
+             * ends abnormally (1006, never sent) */
+            conn_kill(w, c, (c->flags & CF_PEER_CLOSED) ? c->close_code : WS_CLOSE_ABNORMAL);
+            return;
+        }
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                return;
+            conn_kill(w, c, WS_CLOSE_ABNORMAL);
+            return;
+        }
+        switch (c->state) {
+        case CONN_HTTP:
+            http_feed(w, c, w->rbuf, (size_t)n);
+            break;
+        case CONN_WS:
+            conn_ws_feed(w, c, w->rbuf, (size_t)n);
+            break;
+        case CONN_CLOSING:
+            /* after an HTTP error reply: discard; after our close frame:
+             * keep parsing to see the peer's close */
+            if (c->flags & CF_COUNTED)
+                conn_ws_feed(w, c, w->rbuf, (size_t)n);
+            break;
+        default:
+            return;
+        }
+        if ((size_t)n < w->rbuf_size)
+            return;
+    }
+}
+
+static void on_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
+{
+    (void)loop;
+    struct conn *c = container_of(h, struct conn, h);
+    struct worker *w = ev_loop_user(loop);
+    if (c->state == CONN_DEAD)
+        return; /* stale event for a connection closed in this batch */
+    if (events & EV_WRITE)
+        flush(w, c);
+    if (c->state != CONN_DEAD && (events & (EV_READ | EV_HUP | EV_ERROR | EV_RDHUP)))
+        read_input(w, c);
+}
+
+void conn_on_event(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
+{
+    on_io(loop, h, events);
+}
+
+void conn_on_tick(struct worker *w, struct conn *c)
+{
+    if (c->state == CONN_WS)
+        c->rate_count = 0;
+    if (!ev_deadline_expired(c->deadline, w->tick))
+        return;
+    switch (c->state) {
+    case CONN_HTTP:
+        w->st->handshake_fail[HS_FAIL_TIMEOUT]++;
+        conn_kill(w, c, 0);
+        break;
+    case CONN_WS:
+        if (!w->ticks_ping)
+            break;
+        if (c->flags & CF_PING_SENT) {
+            conn_close(w, c, WS_CLOSE_GOING_AWAY, "ping timeout");
+            /* a silent peer will not answer the close either */
+            c->deadline = ev_deadline_after(w->tick, 1);
+            break;
+        }
+        c->flags |= CF_PING_SENT;
+        w->st->pings_sent++;
+        send_control(w, c, WS_OP_PING, NULL, 0);
+        c->deadline = ev_deadline_after(w->tick, w->ticks_pong);
+        break;
+    case CONN_CLOSING:
+        conn_kill(w, c, c->close_code);
+        break;
+    default:
+        break;
+    }
+}

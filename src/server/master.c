@@ -1,0 +1,422 @@
+/* master.c - `wspush serve`: sets up, forks and supervises the workers,
+ * publishes (ticker, admin), and stops gracefully.
+ *
+ * Everything the workers share is created before the first fork: the
+ * listeners (one SO_REUSEPORT socket per worker slot, kept by the master so
+ * a restarted worker inherits its predecessor's accept queue), the ring,
+ * the counters, one eventfd per worker. The master never touches client
+ * connections. */
+#include "server/master.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "ev/loop.h"
+#include "net/net.h"
+#include "pubsub/msg.h"
+#include "pubsub/ring.h"
+#include "server/admin.h"
+#include "server/worker.h"
+#include "tune/tune.h"
+#include "ws/ws_frame.h"
+
+#define RESTART_BACKOFF_MS 500
+
+struct worker_slot {
+    pid_t pid; /* 0: not running */
+    int listen_fd;
+    int wake_fd;
+    uint64_t started_ms;
+    uint64_t restart_at_ms; /* 0: none scheduled */
+    unsigned quick_deaths;  /* consecutive deaths within a second of start */
+};
+
+struct master {
+    struct wsp_config *cfg;
+    unsigned nworkers;
+    struct worker_slot *slots;
+    struct ring *ring;
+    struct shared_stats *shared;
+    struct ev_loop *loop;
+    int sig_fd;
+    struct ev_handler sig_h;
+    struct admin *admin;
+    int admin_fd;
+    bool stopping;
+    uint64_t stop_deadline_ms;
+    uint64_t started_ms;
+    uint64_t published[PUB_SOURCES];
+    uint8_t *scratch; /* frame encoding buffer: header + max message */
+    size_t scratch_cap;
+};
+
+struct shared_stats *master_stats(const struct master *m) { return m->shared; }
+const struct wsp_config *master_config(const struct master *m) { return m->cfg; }
+struct ring *master_ring(const struct master *m) { return m->ring; }
+uint64_t master_uptime_ms(const struct master *m) { return clock_mono_ms() - m->started_ms; }
+uint64_t master_published(const struct master *m, enum pub_source s) { return m->published[s]; }
+
+int64_t master_publish(struct master *m, bool binary, const char *topic, size_t topic_len,
+                       const uint8_t *payload, size_t n, enum pub_source src,
+                       uint64_t *subscribers)
+{
+    size_t hl = ws_frame_header_len(n, false);
+    if (hl + n > m->scratch_cap || hl + n + topic_len > ring_max_entry(m->ring))
+        return WSP_ETOOBIG;
+    /* encoded once, here; every worker copies these bytes once */
+    ws_frame_header_encode(m->scratch, true, binary ? WS_OP_BINARY : WS_OP_TEXT, n, NULL);
+    memcpy(m->scratch + hl, payload, n);
+    uint8_t flags = (uint8_t)((binary ? RING_F_BINARY : 0) | (topic_len ? 0 : RING_F_BROADCAST));
+    int64_t seq = ring_publish(m->ring, flags, topic, topic_len, m->scratch, hl + n,
+                               clock_mono_ns());
+    if (seq < 0)
+        return seq;
+    m->published[src]++;
+    uint64_t one = 1;
+    for (unsigned i = 0; i < m->nworkers; i++)
+        if (m->slots[i].pid > 0 && write(m->slots[i].wake_fd, &one, sizeof one) < 0 &&
+            errno != EAGAIN)
+            log_ratelimited(WSP_LOG_WARN, "waking worker %u: %s", i, strerror(errno));
+    if (subscribers) {
+        uint64_t s = 0;
+        if (topic_len)
+            s = metrics_topic_subscribers(m->shared, msg_topic_key(topic, topic_len));
+        else
+            for (unsigned i = 0; i < m->nworkers; i++)
+                s += m->shared->w[i].conns;
+        *subscribers = s;
+    }
+    return seq;
+}
+
+static void on_tick(struct ev_loop *loop, void *arg)
+{
+    (void)loop;
+    struct master *m = arg;
+    char ts[32];
+    clock_iso8601(ts, clock_real_us());
+    const char *t = m->cfg->tick_topic;
+    if (master_publish(m, false, t, strlen(t), (const uint8_t *)ts, 24, PUB_TICK, NULL) < 0)
+        log_ratelimited(WSP_LOG_ERROR, "tick: publish failed");
+}
+
+static int spawn(struct master *m, unsigned i)
+{
+    struct worker_slot *s = &m->slots[i];
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_error("fork worker %u: %s", i, strerror(errno));
+        return -errno;
+    }
+    if (pid == 0) {
+        /* keep only this worker's descriptors */
+        for (unsigned k = 0; k < m->nworkers; k++) {
+            if (k == i)
+                continue;
+            close(m->slots[k].listen_fd);
+            close(m->slots[k].wake_fd);
+        }
+        if (m->admin_fd >= 0)
+            close(m->admin_fd);
+        close(m->sig_fd);
+        sigset_t all;
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        struct worker_init wi = {i, m->cfg, s->listen_fd, s->wake_fd, m->ring, m->shared};
+        worker_main(&wi);
+    }
+    s->pid = pid;
+    s->started_ms = clock_mono_ms();
+    s->restart_at_ms = 0;
+    m->shared->w[i].pid = pid;
+    m->shared->w[i].started_unix_ms = clock_real_us() / 1000;
+    return 0;
+}
+
+static void stop_all(struct master *m)
+{
+    if (m->stopping)
+        return;
+    m->stopping = true;
+    m->stop_deadline_ms = clock_mono_ms() + m->cfg->drain_timeout_ms + 2000;
+    log_info("stopping: draining workers (up to %llu ms)",
+             (unsigned long long)m->cfg->drain_timeout_ms);
+    for (unsigned i = 0; i < m->nworkers; i++)
+        if (m->slots[i].pid > 0)
+            kill(m->slots[i].pid, SIGTERM);
+}
+
+static void reap_children(struct master *m)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        unsigned i;
+        for (i = 0; i < m->nworkers; i++)
+            if (m->slots[i].pid == pid)
+                break;
+        if (i == m->nworkers)
+            continue;
+        struct worker_slot *s = &m->slots[i];
+        s->pid = 0;
+        m->shared->w[i].pid = 0;
+        m->shared->w[i].conns = 0;
+        m->shared->w[i].conns_pending = 0;
+        m->shared->w[i].queued_bytes = 0;
+        if (m->stopping) {
+            log_debug("worker %u (pid %d) exited", i, (int)pid);
+            continue;
+        }
+        if (WIFSIGNALED(status))
+            log_error("worker %u (pid %d) killed by signal %d (%s); restarting", i, (int)pid,
+                      WTERMSIG(status), strsignal(WTERMSIG(status)));
+        else
+            log_error("worker %u (pid %d) exited with status %d; restarting", i, (int)pid,
+                      WEXITSTATUS(status));
+        uint64_t now = clock_mono_ms();
+        s->quick_deaths = now - s->started_ms < 1000 ? s->quick_deaths + 1 : 0;
+        m->shared->w[i].restarts++;
+        /* a worker that keeps dying at start is restarted with a pause, so
+         * a bad configuration does not turn into a fork storm */
+        if (s->quick_deaths >= 3)
+            s->restart_at_ms = now + RESTART_BACKOFF_MS;
+        else
+            spawn(m, i);
+    }
+}
+
+static void on_signal(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
+{
+    (void)loop;
+    (void)events;
+    struct master *m = container_of(h, struct master, sig_h);
+    struct signalfd_siginfo si;
+    while (read(m->sig_fd, &si, sizeof si) == sizeof si) {
+        switch (si.ssi_signo) {
+        case SIGCHLD:
+            reap_children(m);
+            break;
+        case SIGTERM:
+        case SIGINT:
+            stop_all(m);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static void on_second(struct ev_loop *loop, void *arg)
+{
+    (void)loop;
+    struct master *m = arg;
+    uint64_t now = clock_mono_ms();
+    for (unsigned i = 0; i < m->nworkers && !m->stopping; i++)
+        if (m->slots[i].pid == 0 && m->slots[i].restart_at_ms && now >= m->slots[i].restart_at_ms)
+            spawn(m, i);
+    if (m->admin)
+        admin_push_live(m->admin);
+    if (m->stopping && now >= m->stop_deadline_ms) {
+        for (unsigned i = 0; i < m->nworkers; i++)
+            if (m->slots[i].pid > 0) {
+                log_warn("worker %u did not stop in time: killing it", i);
+                kill(m->slots[i].pid, SIGKILL);
+            }
+    }
+}
+
+static void on_post(struct ev_loop *loop, void *arg)
+{
+    struct master *m = arg;
+    if (m->admin)
+        admin_reap(m->admin);
+    if (!m->stopping)
+        return;
+    for (unsigned i = 0; i < m->nworkers; i++)
+        if (m->slots[i].pid > 0)
+            return;
+    ev_loop_stop(loop);
+}
+
+static unsigned count_workers(const struct wsp_config *cfg)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus < 1)
+        cpus = 1;
+    if (!cfg->workers_auto)
+        return cfg->workers ? cfg->workers : (unsigned)cpus;
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    uint64_t usable = rl.rlim_cur > 200 ? rl.rlim_cur - 100 : 100;
+    uint64_t need = (cfg->max_conns + usable - 1) / usable;
+    uint64_t n = need > (uint64_t)cpus ? need : (uint64_t)cpus;
+    return n > METRICS_MAX_WORKERS ? METRICS_MAX_WORKERS : (unsigned)n;
+}
+
+int master_run(struct wsp_config *cfg)
+{
+    static struct master mm;
+    struct master *m = &mm;
+    int rc = 1;
+    m->cfg = cfg;
+    m->admin_fd = -1;
+    m->sig_fd = -1;
+    m->started_ms = clock_mono_ms();
+    wsp_log_set_level(cfg->log_level);
+    wsp_log_set_role("master");
+    signal(SIGPIPE, SIG_IGN);
+
+    /* raise the soft open-file limit to the hard one: the cheapest tuning */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    m->nworkers = count_workers(cfg);
+
+    struct net_addr pub, adm;
+    if (net_addr_parse(cfg->listen, "0.0.0.0", &pub) < 0) {
+        fprintf(stderr, "wspush serve: --listen '%s' is not [ADDR:]PORT\n", cfg->listen);
+        return 2;
+    }
+    bool admin_on = strcmp(cfg->admin, "off") != 0;
+    if (admin_on) {
+        if (net_addr_parse(cfg->admin, "127.0.0.1", &adm) < 0) {
+            fprintf(stderr, "wspush serve: --admin '%s' is not ADDR:PORT or off\n", cfg->admin);
+            return 2;
+        }
+        if (!net_addr_is_loopback(&adm) && !cfg->publish_token[0]) {
+            fprintf(stderr, "wspush serve: refusing to open the admin port on %s without "
+                            "--publish-token (anyone could publish); bind it to 127.0.0.1 "
+                            "or set a token\n", cfg->admin);
+            return 2;
+        }
+    }
+
+    m->ring = ring_create(cfg->ring_size);
+    m->shared = metrics_shared_new(m->nworkers);
+    m->slots = calloc(m->nworkers, sizeof *m->slots);
+    m->scratch_cap = WS_MAX_HEADER + cfg->max_message;
+    m->scratch = malloc(m->scratch_cap);
+    m->loop = ev_loop_new(256);
+    if (!m->ring || !m->shared || !m->slots || !m->scratch || !m->loop) {
+        fprintf(stderr, "wspush serve: out of memory at start-up (ring %llu bytes)\n",
+                (unsigned long long)cfg->ring_size);
+        goto fail;
+    }
+    for (unsigned i = 0; i < m->nworkers; i++) {
+        m->slots[i].listen_fd = -1;
+        m->slots[i].wake_fd = -1;
+    }
+
+    for (unsigned i = 0; i < m->nworkers; i++) {
+        int fd = net_listen(&pub, 65535, true);
+        if (fd < 0) {
+            char a[80];
+            net_addr_format(&pub, a, sizeof a);
+            fprintf(stderr, "wspush serve: cannot listen on %s: %s\n", a, wsp_strerror(fd));
+            goto fail;
+        }
+        if (i == 0 && net_addr_port(&pub) == 0)
+            net_addr_set_port(&pub, net_local_port(fd)); /* the others join it */
+        m->slots[i].listen_fd = fd;
+        m->slots[i].wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (m->slots[i].wake_fd < 0) {
+            fprintf(stderr, "wspush serve: eventfd: %s\n", strerror(errno));
+            goto fail;
+        }
+    }
+    if (admin_on) {
+        m->admin_fd = net_listen(&adm, 1024, false);
+        if (m->admin_fd < 0) {
+            char a[80];
+            net_addr_format(&adm, a, sizeof a);
+            fprintf(stderr, "wspush serve: cannot listen on admin %s: %s\n", a,
+                    wsp_strerror(m->admin_fd));
+            goto fail;
+        }
+        net_addr_set_port(&adm, net_local_port(m->admin_fd));
+    }
+
+    sigset_t ss;
+    sigemptyset(&ss);
+    sigaddset(&ss, SIGCHLD);
+    sigaddset(&ss, SIGTERM);
+    sigaddset(&ss, SIGINT);
+    sigaddset(&ss, SIGHUP);
+    sigprocmask(SIG_BLOCK, &ss, NULL);
+    m->sig_fd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
+    m->sig_h.cb = on_signal;
+    if (m->sig_fd < 0 || ev_add(m->loop, m->sig_fd, EV_READ, &m->sig_h) < 0) {
+        fprintf(stderr, "wspush serve: signalfd: %s\n", strerror(errno));
+        goto fail;
+    }
+
+    char pa[80], aa[80] = "off";
+    net_addr_format(&pub, pa, sizeof pa);
+    if (admin_on)
+        net_addr_format(&adm, aa, sizeof aa);
+    getrlimit(RLIMIT_NOFILE, &rl);
+    log_info("wspush %s: listening on %s, admin on %s, %u workers, max-conns %llu, "
+             "open files %llu per process, ring %llu bytes (max entry %zu), tick %s%llu ms%s%s",
+             WSPUSH_VERSION, pa, aa, m->nworkers, (unsigned long long)cfg->max_conns,
+             (unsigned long long)rl.rlim_cur, (unsigned long long)ring_size(m->ring),
+             ring_max_entry(m->ring), cfg->tick_ms ? "" : "off/", (unsigned long long)cfg->tick_ms,
+             cfg->tick_topic[0] ? " to topic " : "", cfg->tick_topic);
+    tune_check_startup(cfg->max_conns, m->nworkers);
+
+    for (unsigned i = 0; i < m->nworkers; i++)
+        if (spawn(m, i) < 0)
+            goto fail;
+    if (admin_on) {
+        m->admin = admin_new(m, m->loop, m->admin_fd);
+        if (!m->admin)
+            goto fail;
+    }
+    if (cfg->tick_ms)
+        ev_timer_add(m->loop, cfg->tick_ms, on_tick, m);
+    ev_timer_add(m->loop, 1000, on_second, m);
+    ev_loop_set_post(m->loop, on_post, m);
+    ev_loop_set_user(m->loop, m);
+
+    int lr = ev_loop_run(m->loop);
+    if (lr < 0)
+        log_error("event loop failed: %s", wsp_strerror(lr));
+    /* reap whatever is left */
+    while (waitpid(-1, NULL, WNOHANG) > 0)
+        ;
+    log_info("stopped");
+    rc = lr < 0 ? 1 : 0;
+fail:
+    for (unsigned i = 0; m->slots && i < m->nworkers; i++) {
+        if (m->slots[i].pid > 0 && rc != 0)
+            kill(m->slots[i].pid, SIGKILL);
+        if (m->slots[i].listen_fd >= 0)
+            close(m->slots[i].listen_fd);
+        if (m->slots[i].wake_fd >= 0)
+            close(m->slots[i].wake_fd);
+    }
+    if (m->admin)
+        admin_free(m->admin);
+    else if (m->admin_fd >= 0)
+        close(m->admin_fd);
+    if (m->sig_fd >= 0)
+        close(m->sig_fd);
+    ev_loop_free(m->loop);
+    free(m->scratch);
+    free(m->slots);
+    ring_destroy(m->ring);
+    metrics_shared_free(m->shared);
+    return rc;
+}

@@ -1,0 +1,38 @@
+/* master.h - the master process: supervises workers, owns the ring, the
+ * ticker and the admin port.
+ *
+ * The master is the ring's only writer. A publish (admin HTTP, ticker) is
+ * encoded into one WebSocket frame once, appended to the ring, and every
+ * worker is woken through its eventfd. */
+#ifndef WSP_SERVER_MASTER_H
+#define WSP_SERVER_MASTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "metrics/metrics.h"
+
+struct master;
+
+enum pub_source { PUB_HTTP = 0, PUB_TICK, PUB_SOURCES };
+
+/* Runs `wspush serve` with a parsed configuration. Returns the exit code. */
+int master_run(struct wsp_config *cfg);
+
+/* Encodes payload as one frame (binary or text), appends it to the ring and
+ * wakes the workers. topic NULL/0-length = broadcast. Returns the sequence
+ * number (>= 1) or WSP_ETOOBIG. *subscribers gets the count known now. */
+int64_t master_publish(struct master *m, bool binary, const char *topic, size_t topic_len,
+                       const uint8_t *payload, size_t n, enum pub_source src,
+                       uint64_t *subscribers);
+
+/* Read access for the admin port. */
+struct shared_stats *master_stats(const struct master *m);
+const struct wsp_config *master_config(const struct master *m);
+struct ring *master_ring(const struct master *m);
+uint64_t master_uptime_ms(const struct master *m);
+uint64_t master_published(const struct master *m, enum pub_source src);
+
+#endif

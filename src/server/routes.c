@@ -1,0 +1,258 @@
+/* routes.c - what a complete request head means on the public port.
+ *
+ * A WebSocket upgrade on any path: the path names a topic ("/" names none),
+ * ?topic=a&topic=b adds more; the echo path is the diagnostics echo.
+ * Plain HTTP: GET /healthz, /demo, /wspush.js; anything else 404/405.
+ * What it does not do: parse bytes (http_parse.c, ws_handshake.c) or move
+ * them (conn.c). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "server/assets.h"
+#include "server/server_int.h"
+#include "ws/ws_frame.h"
+
+static void reply_text(struct worker *w, struct conn *c, int status, const char *text,
+                       const char *extra)
+{
+    conn_http_reply(w, c, status, "text/plain; charset=utf-8", text, strlen(text), extra);
+}
+
+static void serve_asset(struct worker *w, struct conn *c, const char *name, const char *ctype,
+                        bool head_only)
+{
+    const struct asset *a = asset_find(name);
+    if (!a) {
+        reply_text(w, c, 404, "not built into this binary\n", NULL);
+        return;
+    }
+    if (head_only) {
+        conn_http_reply(w, c, 200, ctype, "", 0, NULL);
+        return;
+    }
+    conn_http_reply(w, c, 200, ctype, a->data, a->len, "Cache-Control: no-cache\r\n");
+}
+
+static void plain_http(struct worker *w, struct conn *c, struct http_req *r)
+{
+    w->st->http_requests++;
+    bool get = http_str_ieq(r->method, r->method_len, "GET");
+    bool head = http_str_ieq(r->method, r->method_len, "HEAD");
+    char path[256];
+    ssize_t pl = http_pct_decode(r->path, r->path_len, path, sizeof path - 1, false);
+    if (pl < 0) {
+        w->st->handshake_fail[HS_FAIL_NOT_FOUND]++;
+        reply_text(w, c, 404, "not found\n", NULL);
+        return;
+    }
+    path[pl] = '\0';
+    bool known = !strcmp(path, "/healthz") || !strcmp(path, "/demo") ||
+                 !strcmp(path, "/wspush.js") || !strcmp(path, "/");
+    if (known && !get && !head) {
+        w->st->handshake_fail[HS_FAIL_NOT_FOUND]++;
+        reply_text(w, c, 405, "method not allowed\n", "Allow: GET, HEAD\r\n");
+        return;
+    }
+    if (!strcmp(path, "/healthz")) {
+        char body[256];
+        int n = snprintf(body, sizeof body,
+                         "{\"status\":\"ok\",\"worker\":%u,\"connections\":%llu,"
+                         "\"uptime_s\":%llu}\n",
+                         w->id, (unsigned long long)worker_total_conns(w),
+                         (unsigned long long)((ev_now_ms(w->loop) - w->started_ms) / 1000));
+        conn_http_reply(w, c, 200, "application/json", body, head ? 0 : (size_t)n, NULL);
+        return;
+    }
+    if (!strcmp(path, "/demo") || !strcmp(path, "/")) {
+        serve_asset(w, c, "demo.html", "text/html; charset=utf-8", head);
+        return;
+    }
+    if (!strcmp(path, "/wspush.js")) {
+        serve_asset(w, c, "wspush.js", "application/javascript; charset=utf-8", head);
+        return;
+    }
+    w->st->handshake_fail[HS_FAIL_NOT_FOUND]++;
+    reply_text(w, c, 404, "not found\n", NULL);
+}
+
+static int subscribe(struct worker *w, struct conn *c, const char *name, size_t n)
+{
+    /* the same topic twice is one subscription */
+    if (c->sub.topic && c->sub.topic->name_len == n && !memcmp(c->sub.topic->name, name, n))
+        return 0;
+    for (unsigned i = 0; i < c->nextra; i++)
+        if (c->extra[i].topic->name_len == n && !memcmp(c->extra[i].topic->name, name, n))
+            return 0;
+    struct topic_sub *s;
+    if (!c->sub.topic) {
+        s = &c->sub;
+    } else {
+        if (1u + c->nextra >= w->cfg->max_topics)
+            return WSP_ETOOBIG;
+        struct topic_sub *e = realloc(c->extra, sizeof *e * (c->nextra + 1u));
+        if (!e)
+            return WSP_ENOMEM;
+        c->extra = e;
+        s = &c->extra[c->nextra];
+        s->topic = NULL;
+    }
+    int rc = topic_subscribe(w->topics, name, n, c, s);
+    if (rc < 0)
+        return rc;
+    if (s != &c->sub)
+        c->nextra++;
+    metrics_topic_add(w->shared, w->id, s->topic->key, +1);
+    return 0;
+}
+
+/* Path and ?topic= parameters -> subscriptions. Returns 0, or an HTTP
+ * status with *why set. */
+static int subscribe_all(struct worker *w, struct conn *c, struct http_req *r, const char **why)
+{
+    char name[256];
+    ssize_t n = http_pct_decode(r->path, r->path_len, name, sizeof name, false);
+    if (n < 0) {
+        *why = "bad topic in path";
+        return 400;
+    }
+    if (n > 1) { /* "/" alone: broadcast only */
+        if (!http_topic_valid(name + 1, (size_t)n - 1, 128)) {
+            *why = "bad topic name (1-128 printable bytes, no spaces)";
+            return 400;
+        }
+        if (subscribe(w, c, name + 1, (size_t)n - 1) < 0) {
+            *why = "out of memory";
+            return 503;
+        }
+    }
+    if (!r->query)
+        return 0;
+    size_t pos = 0;
+    const char *k, *v;
+    size_t kl, vl;
+    while (http_query_next(r->query, r->query_len, &pos, &k, &kl, &v, &vl) == 1) {
+        if (!http_str_ieq(k, kl, "topic"))
+            continue; /* unknown parameters are the application's business */
+        ssize_t tl = v ? http_pct_decode(v, vl, name, sizeof name, true) : -1;
+        if (tl <= 0 || !http_topic_valid(name, (size_t)tl, 128)) {
+            *why = "bad topic name (1-128 printable bytes, no spaces)";
+            return 400;
+        }
+        int rc = subscribe(w, c, name, (size_t)tl);
+        if (rc == WSP_ETOOBIG) {
+            *why = "too many topics";
+            return 400;
+        }
+        if (rc < 0) {
+            *why = "out of memory";
+            return 503;
+        }
+    }
+    return 0;
+}
+
+static bool ip_admit(struct worker *w, struct conn *c)
+{
+    if (!w->ips)
+        return true;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getpeername(c->fd, (struct sockaddr *)&ss, &len) < 0)
+        return true;
+    uint32_t h = 2166136261u;
+    const uint8_t *p;
+    size_t n;
+    if (ss.ss_family == AF_INET) {
+        p = (const uint8_t *)&((struct sockaddr_in *)&ss)->sin_addr;
+        n = 4;
+    } else {
+        p = (const uint8_t *)&((struct sockaddr_in6 *)&ss)->sin6_addr;
+        n = 16;
+    }
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 16777619u;
+    if (h == 0)
+        h = 1;
+    for (uint32_t i = 0; i < w->ips_cap; i++) {
+        struct ip_count *e = &w->ips[(h + i) & (w->ips_cap - 1)];
+        if (e->hash == 0 || e->hash == h || e->count == 0) {
+            if (e->hash != h) {
+                e->hash = h;
+                e->count = 0;
+            }
+            if (e->count >= w->cfg->max_conns_per_ip)
+                return false;
+            e->count++;
+            c->ip_hash = h;
+            return true;
+        }
+    }
+    return true; /* table full: do not refuse on our own limitation */
+}
+
+void routes_handle(struct worker *w, struct conn *c, struct http_req *r, uint8_t *rest,
+                   size_t rest_len)
+{
+    if (!ws_handshake_is_upgrade(r)) {
+        plain_http(w, c, r);
+        return;
+    }
+    struct ws_handshake hs;
+    if (ws_handshake_check(r, &w->hs_cfg, &hs) < 0) {
+        int reason = hs.status == 426 ? HS_FAIL_VERSION
+                     : hs.status == 403 ? HS_FAIL_ORIGIN
+                                        : HS_FAIL_BAD_REQUEST;
+        w->st->handshake_fail[reason]++;
+        reply_text(w, c, hs.status, hs.reason ? hs.reason : "bad handshake",
+                   hs.status == 426 ? "Sec-WebSocket-Version: 13\r\n" : NULL);
+        return;
+    }
+    if (w->draining) {
+        w->st->handshake_fail[HS_FAIL_FULL]++;
+        reply_text(w, c, 503, "shutting down\n", "Retry-After: 1\r\n");
+        return;
+    }
+    if (worker_total_conns(w) >= w->cfg->max_conns) {
+        w->st->handshake_fail[HS_FAIL_FULL]++;
+        reply_text(w, c, 503, "server full\n", "Retry-After: 5\r\n");
+        return;
+    }
+    if (!ip_admit(w, c)) {
+        w->st->handshake_fail[HS_FAIL_PER_IP]++;
+        reply_text(w, c, 429, "too many connections from this address\n", "Retry-After: 5\r\n");
+        return;
+    }
+    char path[256];
+    ssize_t pl = http_pct_decode(r->path, r->path_len, path, sizeof path - 1, false);
+    if (pl >= 0) {
+        path[pl] = '\0';
+        if (w->cfg->echo_path[0] && !strcmp(path, w->cfg->echo_path))
+            c->flags |= CF_ECHO;
+    }
+    const char *why = NULL;
+    int st = (c->flags & CF_ECHO) ? 0 : subscribe_all(w, c, r, &why);
+    if (st) {
+        w->st->handshake_fail[HS_FAIL_TOPIC]++;
+        reply_text(w, c, st, why, NULL);
+        return;
+    }
+    char accept[WS_ACCEPT_LEN + 1];
+    char resp[512];
+    if (ws_accept_key(hs.key, hs.key_len, accept) < 0) {
+        w->st->handshake_fail[HS_FAIL_BAD_REQUEST]++;
+        reply_text(w, c, 400, "bad Sec-WebSocket-Key\n", NULL);
+        return;
+    }
+    size_t n = ws_handshake_response(resp, sizeof resp, accept, hs.protocol, NULL);
+    conn_established(w, c);
+    if (conn_send_bytes(w, c, resp, n) < 0)
+        return;
+    if (rest_len)
+        conn_ws_feed(w, c, rest, rest_len);
+}

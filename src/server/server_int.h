@@ -1,0 +1,149 @@
+/* server_int.h - the worker's and the connection's state, private to
+ * src/server/.
+ *
+ * A worker is one process with one event loop, its own share of the public
+ * port's listeners, its own connections, topic index and counters. A
+ * connection is a small fixed struct (budget: 128 bytes, checked at build
+ * time); what only some connections need hangs off pointers allocated on
+ * demand: the partial request head, the partial inbound frame, queued
+ * output, extra topic subscriptions. */
+#ifndef WSP_SERVER_INT_H
+#define WSP_SERVER_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "ev/loop.h"
+#include "http/http_parse.h"
+#include "metrics/metrics.h"
+#include "pubsub/msg.h"
+#include "pubsub/outq.h"
+#include "pubsub/ring.h"
+#include "pubsub/topic.h"
+#include "ws/ws_handshake.h"
+#include "ws/ws_rx.h"
+
+enum conn_state {
+    CONN_HTTP = 0, /* reading the request head */
+    CONN_WS,       /* open WebSocket */
+    CONN_CLOSING,  /* our close frame or final response sent; waiting for the peer */
+    CONN_DEAD,     /* on the worker's dead list, freed after this iteration */
+};
+
+#define CF_ECHO 0x01        /* the diagnostics echo path */
+#define CF_WANT_WRITE 0x02  /* EPOLLOUT armed */
+#define CF_END_AFTER_FLUSH 0x04 /* nothing more to say: end when the queue drains */
+#define CF_PING_SENT 0x08   /* waiting for a pong */
+#define CF_COUNTED 0x10     /* counted in the conns gauge */
+#define CF_DROPPING 0x20    /* slow policy "drop": skipping until drained */
+#define CF_PEER_CLOSED 0x40 /* the peer's close frame arrived */
+
+struct conn_spill { /* a partial request head, while it is incomplete */
+    uint32_t len;
+    uint32_t cap;
+    uint8_t data[];
+};
+
+struct conn {                 /* owned by its worker */
+    struct ev_handler h;      /* must stay first: events come back through it */
+    int fd;                   /* owned; closed once, in conn_free */
+    uint32_t slot;            /* index in worker->conns */
+    uint8_t state;            /* enum conn_state */
+    uint8_t flags;            /* CF_* */
+    uint8_t deadline;         /* coarse deadline in worker ticks (ev/timer.h) */
+    uint8_t nextra;           /* subscriptions in extra[] */
+    uint16_t close_code;      /* the code this connection ended with */
+    uint16_t rate_count;      /* inbound messages in the current second */
+    uint32_t ip_hash;         /* source address hash, for the per-IP limit */
+    struct conn_spill *in;    /* partial head, on demand */
+    struct ws_rx *rx;         /* partial frame or message, on demand */
+    struct outq *out;         /* queued output, on demand */
+    struct topic_sub sub;     /* first topic subscription */
+    struct topic_sub *extra;  /* further subscriptions, on demand */
+    struct conn *next_dead;   /* link on worker->dead */
+};
+
+_Static_assert(sizeof(struct conn) <= 128, "struct conn grew: check the per-connection budget");
+
+struct ip_count { /* per-source-IP connection counts, open addressing */
+    uint32_t hash;
+    uint32_t count;
+};
+
+struct worker {
+    unsigned id;
+    const struct wsp_config *cfg;
+    struct ev_loop *loop;
+    int listen_fd;
+    struct ev_handler listen_h;
+    bool accepting;
+    int wake_fd; /* eventfd the master writes after appending to the ring */
+    struct ev_handler wake_h;
+    int sig_fd;
+    struct ev_handler sig_h;
+    int spare_fd; /* kept open to accept-and-close on EMFILE */
+    struct ring *ring;
+    struct ring_reader rd;
+    struct shared_stats *shared;
+    struct worker_stats *st;
+    struct topic_index *topics;
+    struct conn **conns; /* dense: every live connection, for broadcast and sweep */
+    uint32_t nconns;
+    uint32_t cap;
+    struct conn *dead; /* freed in the post hook */
+    struct conn *pool; /* free struct conns */
+    uint8_t tick;      /* coarse clock, advanced every second */
+    uint8_t ticks_handshake, ticks_ping, ticks_pong;
+    bool draining;
+    uint64_t drain_deadline_ms;
+    uint8_t *rbuf; /* the one receive buffer */
+    size_t rbuf_size;
+    struct ws_handshake_cfg hs_cfg;
+    struct ws_rx_cfg rx_cfg;
+    struct ws_rx_cfg rx_cfg_echo;
+    struct http_limits http_lim;
+    struct ip_count *ips; /* NULL unless max_conns_per_ip */
+    uint32_t ips_cap;
+    uint64_t started_ms;
+};
+
+/* conn.c: connection I/O and protocol */
+struct conn *conn_new(struct worker *w, int fd);
+void conn_on_event(struct ev_loop *loop, struct ev_handler *h, uint32_t events);
+/* Sends a shared message; queues on a short write. 0, or < 0 if the
+ * connection died (it is then on the dead list). */
+int conn_send_msg(struct worker *w, struct conn *c, struct msg *m);
+/* Sends bytes that belong to this connection only (responses, pongs). */
+int conn_send_bytes(struct worker *w, struct conn *c, const void *p, size_t n);
+/* Starts the close handshake with code/reason (WebSocket), or ends an HTTP
+ * connection. Safe to call more than once. */
+void conn_close(struct worker *w, struct conn *c, uint16_t code, const char *reason);
+/* Drops the connection now (no close frame). */
+void conn_kill(struct worker *w, struct conn *c, uint16_t code);
+/* Frees everything on the dead list (post hook). */
+void conn_reap(struct worker *w);
+/* Coarse timers: called for every connection once per tick. */
+void conn_on_tick(struct worker *w, struct conn *c);
+/* Marks the connection as established WebSocket (gauge, deadlines). */
+void conn_established(struct worker *w, struct conn *c);
+/* Sends an HTTP response and ends the connection after it. */
+void conn_http_reply(struct worker *w, struct conn *c, int status, const char *ctype,
+                     const void *body, size_t len, const char *extra_headers);
+void conn_ws_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n);
+
+/* fanout.c: the hot path */
+void fanout_deliver(struct worker *w, struct msg *m, uint8_t flags, const char *topic,
+                    size_t topic_len);
+/* One subscriber: applies the slow-consumer policy. */
+void fanout_one(struct worker *w, struct conn *c, struct msg *m);
+
+/* routes.c: what a complete request head means on the public port */
+void routes_handle(struct worker *w, struct conn *c, struct http_req *r, uint8_t *rest,
+                   size_t rest_len);
+
+/* worker.c */
+uint64_t worker_total_conns(const struct worker *w);
+
+#endif

@@ -1,0 +1,265 @@
+/* worker.c - a worker process: accept, read the ring, fan out, sweep.
+ *
+ * One thread, one event loop: the listener (SO_REUSEPORT, one per worker,
+ * created by the master so its accept queue survives a worker restart), the
+ * eventfd the master rings after each publish, a signalfd, and every
+ * connection. Once per second a sweep advances the coarse clock and visits
+ * each connection's one-byte deadline. Closed connections are freed in the
+ * post hook, after the batch of events that closed them. */
+#include "server/worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "ev/timer.h"
+#include "server/server_int.h"
+#include "ws/ws_frame.h"
+
+#define WORKER_RBUF (64u * 1024)
+#define WORKER_ACCEPTS_PER_WAKE 256
+#define WORKER_RING_PER_WAKE 1024
+
+uint64_t worker_total_conns(const struct worker *w)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < w->shared->nworkers; i++)
+        n += w->shared->w[i].conns;
+    return n;
+}
+
+static void on_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
+{
+    (void)loop;
+    (void)events;
+    struct worker *w = container_of(h, struct worker, listen_h);
+    for (int i = 0; i < WORKER_ACCEPTS_PER_WAKE && w->accepting; i++) {
+        int fd = accept4(w->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                return;
+            if (errno == ECONNABORTED || errno == EPROTO)
+                continue;
+            w->st->accept_errors++;
+            if ((errno == EMFILE || errno == ENFILE) && w->spare_fd >= 0) {
+                /* out of descriptors: use the spare one to take the
+                 * connection off the queue and close it, so the loop does
+                 * not spin on a listener that stays readable */
+                close(w->spare_fd);
+                int x = accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+                if (x >= 0)
+                    close(x);
+                w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                log_ratelimited(WSP_LOG_WARN, "accept: out of file descriptors (%s)",
+                                strerror(EMFILE));
+                return;
+            }
+            log_ratelimited(WSP_LOG_WARN, "accept: %s", strerror(errno));
+            return;
+        }
+        w->st->accepted_total++;
+        if (!conn_new(w, fd)) {
+            close(fd);
+            log_ratelimited(WSP_LOG_WARN, "out of memory for a new connection");
+        }
+    }
+}
+
+static void on_wake(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
+{
+    (void)loop;
+    (void)events;
+    struct worker *w = container_of(h, struct worker, wake_h);
+    uint64_t v;
+    if (read(w->wake_fd, &v, sizeof v) < 0 && errno != EAGAIN)
+        log_ratelimited(WSP_LOG_WARN, "eventfd read: %s", strerror(errno));
+    static const uint64_t broadcast_key = 0x9e3779b97f4a7c15ull;
+    char topic[256];
+    for (int i = 0; i < WORKER_RING_PER_WAKE; i++) {
+        struct ring_entry e;
+        uint64_t lost = 0;
+        int r = ring_peek(w->ring, &w->rd, &e, &lost);
+        w->st->ring_lost += lost;
+        if (r <= 0)
+            return;
+        size_t tl = e.topic_len < sizeof topic ? e.topic_len : sizeof topic - 1;
+        memcpy(topic, e.topic, tl);
+        struct msg *m = msg_new(e.frame_len);
+        if (!m) {
+            log_ratelimited(WSP_LOG_ERROR, "out of memory for a message");
+            return;
+        }
+        memcpy(m->data, e.frame, e.frame_len);
+        uint8_t flags = e.flags;
+        m->seq = e.seq;
+        m->publish_ns = e.publish_ns;
+        if (ring_consume(w->ring, &w->rd, &lost) < 0) {
+            /* the writer lapped us while we copied: the copy may be torn */
+            w->st->ring_lost += lost;
+            msg_unref(m);
+            continue;
+        }
+        w->st->ring_entries++;
+        m->topic_key = (flags & RING_F_BROADCAST) ? broadcast_key : msg_topic_key(topic, tl);
+        fanout_deliver(w, m, flags, topic, tl);
+        msg_unref(m);
+    }
+    /* more left: make sure we come back without waiting for a new publish */
+    uint64_t one = 1;
+    if (write(w->wake_fd, &one, sizeof one) < 0)
+        log_ratelimited(WSP_LOG_WARN, "eventfd write: %s", strerror(errno));
+}
+
+static void start_drain(struct worker *w)
+{
+    if (w->draining)
+        return;
+    w->draining = true;
+    w->accepting = false;
+    ev_del(w->loop, w->listen_fd);
+    close(w->listen_fd);
+    w->listen_fd = -1;
+    w->drain_deadline_ms = clock_mono_ms() + w->cfg->drain_timeout_ms;
+    log_info("draining %u connections (up to %llu ms)", w->nconns,
+             (unsigned long long)w->cfg->drain_timeout_ms);
+    for (uint32_t i = 0; i < w->nconns; i++) {
+        struct conn *c = w->conns[i];
+        if (c->state == CONN_WS)
+            conn_close(w, c, WS_CLOSE_GOING_AWAY, "server shutting down");
+        else if (c->state == CONN_HTTP)
+            conn_kill(w, c, 0);
+    }
+}
+
+static void on_signal(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
+{
+    (void)loop;
+    (void)events;
+    struct worker *w = container_of(h, struct worker, sig_h);
+    struct signalfd_siginfo si;
+    while (read(w->sig_fd, &si, sizeof si) == sizeof si) {
+        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+            start_drain(w);
+    }
+}
+
+static void on_sweep(struct ev_loop *loop, void *arg)
+{
+    (void)loop;
+    struct worker *w = arg;
+    w->tick = ev_tick_next(w->tick);
+    for (uint32_t i = 0; i < w->nconns; i++)
+        conn_on_tick(w, w->conns[i]);
+}
+
+static void on_post(struct ev_loop *loop, void *arg)
+{
+    struct worker *w = arg;
+    conn_reap(w);
+    if (w->draining && (w->nconns == 0 || ev_now_ms(loop) >= w->drain_deadline_ms))
+        ev_loop_stop(loop);
+}
+
+static uint8_t ticks_for(uint64_t ms)
+{
+    /* deadlines are whole ticks (1 s) and never early: round up, plus one
+     * for the partial tick we are in */
+    uint64_t t = (ms + 999) / 1000 + 1;
+    return (uint8_t)(t > EV_DEADLINE_MAX_TICKS ? EV_DEADLINE_MAX_TICKS : t);
+}
+
+void worker_main(const struct worker_init *wi)
+{
+    char role[32];
+    snprintf(role, sizeof role, "worker %u", wi->id);
+    wsp_log_set_role(role);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() == 1)
+        _exit(0);
+    signal(SIGPIPE, SIG_IGN);
+
+    static struct worker w; /* one per process */
+    const struct wsp_config *cfg = wi->cfg;
+    w.id = wi->id;
+    w.cfg = cfg;
+    w.listen_fd = wi->listen_fd;
+    w.wake_fd = wi->wake_fd;
+    w.ring = wi->ring;
+    w.shared = wi->shared;
+    w.st = &wi->shared->w[wi->id];
+    w.tick = 1;
+    w.ticks_handshake = ticks_for(cfg->handshake_timeout_ms);
+    w.ticks_ping = cfg->ping_interval_ms ? ticks_for(cfg->ping_interval_ms) : 0;
+    w.ticks_pong = ticks_for(cfg->pong_timeout_ms);
+    w.rbuf_size = WORKER_RBUF;
+    w.rbuf = malloc(w.rbuf_size);
+    w.topics = topic_index_new();
+    w.loop = ev_loop_new(1024);
+    w.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    w.started_ms = clock_mono_ms();
+    w.hs_cfg = (struct ws_handshake_cfg){cfg->protocols, cfg->n_protocols, cfg->origins,
+                                         cfg->n_origins};
+    w.rx_cfg = (struct ws_rx_cfg){.max_message_bytes = cfg->max_message};
+    w.rx_cfg_echo = (struct ws_rx_cfg){.max_message_bytes = cfg->max_message, .keep_payload = true};
+    w.http_lim = (struct http_limits){cfg->max_head, cfg->max_headers};
+    if (cfg->max_conns_per_ip) {
+        w.ips_cap = 1u << 16;
+        w.ips = calloc(w.ips_cap, sizeof *w.ips);
+    }
+    if (!w.rbuf || !w.topics || !w.loop || (cfg->max_conns_per_ip && !w.ips)) {
+        log_error("start-up failed: out of memory");
+        _exit(1);
+    }
+    /* the state a previous incarnation left behind is gone with it */
+    w.st->conns = 0;
+    w.st->conns_pending = 0;
+    w.st->queued_bytes = 0;
+    w.st->topics = 0;
+    ev_loop_set_user(w.loop, &w);
+    ring_reader_init(&w.rd, w.ring);
+
+    sigset_t ss;
+    sigemptyset(&ss);
+    sigaddset(&ss, SIGTERM);
+    sigaddset(&ss, SIGINT);
+    sigprocmask(SIG_BLOCK, &ss, NULL);
+    w.sig_fd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
+
+    w.listen_h.cb = on_accept;
+    w.wake_h.cb = on_wake;
+    w.sig_h.cb = on_signal;
+    w.accepting = true;
+    if (ev_add(w.loop, w.listen_fd, EV_READ, &w.listen_h) < 0 ||
+        ev_add(w.loop, w.wake_fd, EV_READ, &w.wake_h) < 0 ||
+        ev_add(w.loop, w.sig_fd, EV_READ, &w.sig_h) < 0) {
+        log_error("start-up failed: cannot register with epoll");
+        _exit(1);
+    }
+    ev_timer_add(w.loop, 1000, on_sweep, &w);
+    ev_loop_set_post(w.loop, on_post, &w);
+    log_debug("worker started (pid %d)", (int)getpid());
+    int rc = ev_loop_run(w.loop);
+    if (rc < 0)
+        log_error("event loop failed: %s", wsp_strerror(rc));
+    /* drained (or timed out): whatever is left is cut */
+    for (uint32_t i = 0; i < w.nconns; i++)
+        conn_kill(&w, w.conns[i], WS_CLOSE_GOING_AWAY);
+    conn_reap(&w);
+    free(w.conns);
+    topic_index_free(w.topics);
+    free(w.ips);
+    free(w.rbuf);
+    ev_loop_free(w.loop);
+    log_debug("worker exiting");
+    _exit(rc < 0 ? 1 : 0);
+}

@@ -1,0 +1,24 @@
+/* worker.h - a worker process: its own event loop, connections, topics.
+ *
+ * The master forks it with everything it needs already created (listener,
+ * eventfd, ring, shared counters); worker_main never returns. */
+#ifndef WSP_SERVER_WORKER_H
+#define WSP_SERVER_WORKER_H
+
+#include "config/config.h"
+#include "metrics/metrics.h"
+#include "pubsub/ring.h"
+
+struct worker_init {
+    unsigned id;
+    const struct wsp_config *cfg;
+    int listen_fd; /* shared with the master, which keeps it across restarts */
+    int wake_fd;   /* eventfd: readable when the ring has new entries */
+    struct ring *ring;
+    struct shared_stats *shared;
+};
+
+/* Runs the worker until SIGTERM/SIGINT (drain, then exit 0). */
+__attribute__((noreturn)) void worker_main(const struct worker_init *wi);
+
+#endif
