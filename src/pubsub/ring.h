@@ -20,25 +20,33 @@
 
 #define RING_F_BINARY 0x1u    /* the frame is a binary message (else text) */
 #define RING_F_BROADCAST 0x2u /* to every connection; topic is empty */
+/* 0x80 is reserved by the ring itself (padding marker) and never published. */
 
 struct ring;
 
 /* size_bytes is rounded up to a power of two (min 64 KiB). NULL on failure. */
 struct ring *ring_create(size_t size_bytes);
 void ring_destroy(struct ring *r);
+/* In a reader process, after fork: makes this process's view of the ring
+ * read-only, so a stray write in a worker faults there instead of corrupting
+ * the stream for every worker. Returns 0 or -errno. Never call it in the
+ * writer. */
+int ring_protect_readonly(struct ring *r);
 
-/* The largest topic_len + frame_len one entry may carry (a quarter of the
- * ring, so a reader always has room to catch up). */
+/* The largest topic_len + frame_len one entry may carry: a quarter of the
+ * ring minus the 24-byte entry header, so a reader always has room to catch
+ * up. */
 size_t ring_max_entry(const struct ring *r);
 
 /* Writer only. Appends one entry and returns its sequence number (>= 1), or
- * WSP_ETOOBIG if it is larger than ring_max_entry(). */
+ * WSP_ETOOBIG if topic_len + frame_len is larger than ring_max_entry() or
+ * topic_len is over 65535. Overwrites the oldest entries as needed. */
 int64_t ring_publish(struct ring *r, uint8_t flags, const char *topic, size_t topic_len,
                      const uint8_t *frame, size_t frame_len, uint64_t publish_ns);
 
 /* State for the writer side, read by anyone (for stats). */
 uint64_t ring_head_seq(const struct ring *r);  /* last published seq, 0 if none */
-uint64_t ring_bytes_written(const struct ring *r);
+uint64_t ring_bytes_written(const struct ring *r); /* ring bytes used, padding included */
 size_t ring_size(const struct ring *r);
 
 struct ring_reader {   /* owned by one reader */
@@ -59,17 +67,23 @@ struct ring_entry {    /* pointers into shared memory: copy, then consume */
 /* Starts a reader at the current head (it sees only later entries). */
 void ring_reader_init(struct ring_reader *rd, const struct ring *r);
 
-/* Returns 1 and fills e when an entry is available, 0 when the reader is
- * caught up, or WSP_EAGAIN... never. If the reader was lapped, it is moved
- * to the head, *lost is increased by the number of skipped entries, and the
- * call returns 0 or 1 as for the new position. */
+/* Returns 1 and fills e when an entry is available (e->seq == rd->next_seq),
+ * or 0 when the reader is caught up; never an error. If the reader was
+ * lapped (its position is older than the writer's tail), it is moved to the
+ * head, whose last published seq is H: *lost (may be NULL) is increased by
+ * H - rd->next_seq + 1, the entries rd->next_seq..H it will never see, and
+ * rd->next_seq becomes H + 1; the call then returns 0 or 1 as for the new
+ * position. Calling again without ring_consume returns the same entry. A
+ * header that fails validation (cannot happen unless memory is corrupt) is
+ * handled like a lap. */
 int ring_peek(const struct ring *r, struct ring_reader *rd, struct ring_entry *e, uint64_t *lost);
 
-/* After copying what it needs from the entry ring_peek returned: returns 0
- * and advances the reader if the entry was intact the whole time, or
- * WSP_EAGAIN if the writer overwrote it meanwhile (the copy must be
- * discarded; the reader is resynchronised at the head and *lost counts the
- * skipped entries including this one). */
+/* After copying what it needs from the entry ring_peek returned (only then:
+ * call it only after ring_peek returned 1): returns 0 and advances the
+ * reader if the entry was intact the whole time, or WSP_EAGAIN if the writer
+ * overwrote it meanwhile (the copy must be discarded; the reader is
+ * resynchronised at the head as in ring_peek, and *lost counts the skipped
+ * entries including this one). */
 int ring_consume(const struct ring *r, struct ring_reader *rd, uint64_t *lost);
 
 #endif

@@ -48,6 +48,12 @@ struct topic *topic_find(const struct topic_index *ix, const char *name, size_t 
  * Returns 0 or WSP_ENOMEM. sub must not already be subscribed. */
 int topic_subscribe(struct topic_index *ix, const char *name, size_t n, void *owner,
                     struct topic_sub *sub);
+/* The same with the topic's key given (msg_topic_key(name, n), or 0 to
+ * compute it): the fan-out already has it in msg->topic_key. Tests may pass
+ * any non-zero key to force hash collisions; a topic must then always be
+ * looked up with the key it was created with. */
+int topic_subscribe_key(struct topic_index *ix, const char *name, size_t n, uint64_t key,
+                        void *owner, struct topic_sub *sub);
 /* Removes the subscription (no-op if sub->topic is NULL); frees an emptied topic. */
 void topic_unsubscribe(struct topic_index *ix, struct topic_sub *sub);
 
