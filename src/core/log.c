@@ -33,7 +33,7 @@ void wsp_log_set_role(const char *role)
     snprintf(g_role, sizeof g_role, "%s", role);
 }
 
-static void vlog(int level, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void vlog(int level, const char *fmt, va_list ap)
 {
     char line[1024];
     struct timespec ts;

@@ -258,10 +258,9 @@ static unsigned count_workers(const struct wsp_config *cfg)
         return cfg->workers ? cfg->workers : (unsigned)cpus;
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
-    uint64_t usable = rl.rlim_cur > 200 ? rl.rlim_cur - 100 : 100;
-    uint64_t need = (cfg->max_conns + usable - 1) / usable;
-    uint64_t n = need > (uint64_t)cpus ? need : (uint64_t)cpus;
-    return n > METRICS_MAX_WORKERS ? METRICS_MAX_WORKERS : (unsigned)n;
+    /* the same arithmetic `wspush tune` shows */
+    unsigned n = tune_workers_auto(cfg->max_conns, rl.rlim_cur, (unsigned)cpus);
+    return n > METRICS_MAX_WORKERS ? METRICS_MAX_WORKERS : n;
 }
 
 int master_run(struct wsp_config *cfg)
@@ -278,11 +277,8 @@ int master_run(struct wsp_config *cfg)
     signal(SIGPIPE, SIG_IGN);
 
     /* raise the soft open-file limit to the hard one: the cheapest tuning */
+    tune_nofile_raise();
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
     m->nworkers = count_workers(cfg);
 
     struct net_addr pub, adm;
@@ -375,6 +371,7 @@ int master_run(struct wsp_config *cfg)
              ring_max_entry(m->ring), cfg->tick_ms ? "" : "off/", (unsigned long long)cfg->tick_ms,
              cfg->tick_topic[0] ? " to topic " : "", cfg->tick_topic);
     tune_check_startup(cfg->max_conns, m->nworkers);
+
 
     for (unsigned i = 0; i < m->nworkers; i++)
         if (spawn(m, i) < 0)
