@@ -46,7 +46,7 @@ void msg_unref(struct msg *m)
 
 uint64_t msg_topic_key(const char *name, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = 14695981039346656037ull;
     for (size_t i = 0; i < n; i++) {
         h ^= (uint8_t)name[i];
         h *= 1099511628211ull;

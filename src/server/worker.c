@@ -227,6 +227,10 @@ void worker_main(const struct worker_init *wi)
     w.st->topics = 0;
     ev_loop_set_user(w.loop, &w);
     ring_reader_init(&w.rd, w.ring);
+    /* workers only read the ring: a stray write faults here, in one
+     * worker, instead of corrupting what every worker reads */
+    if (ring_protect_readonly(w.ring) < 0)
+        log_warn("cannot make the ring read-only in this worker");
 
     sigset_t ss;
     sigemptyset(&ss);
