@@ -28,8 +28,10 @@ void fanout_one(struct worker *w, struct conn *c, struct msg *m)
         switch (w->cfg->slow_policy) {
         case SLOW_CLOSE:
             w->st->slow_close++;
-            /* the close frame would queue behind the backlog: drop it */
-            conn_kill(w, c, WS_CLOSE_POLICY);
+            /* the close frame queues behind the backlog (bounded: one
+             * frame past the cap) and the close deadline ends the
+             * connection if the peer never reads it */
+            conn_close(w, c, WS_CLOSE_POLICY, "slow consumer");
             return;
         case SLOW_DROP:
             w->st->slow_drop++;
