@@ -1,14 +1,25 @@
 /* prom.c - /metrics in Prometheus text format and the dashboard sample
  * (see prom.h). Pure formatting over the shared counters plus a cached
- * read of /proc. */
+ * sample of /proc and the kernel's socket table (metrics/sysstat.c).
+ *
+ * Memory per connection is defined plainly: the resident memory of the
+ * master and all workers (shared ring counted once) divided by the open
+ * WebSocket connections. It includes the fixed cost (binary, ring, receive
+ * buffers), so it is high with few connections and falls toward the
+ * marginal cost as connections grow. Kernel socket memory (sockstat's TCP
+ * "mem" pages x page size) covers every TCP socket of the host's network
+ * namespace, as do the socket state counts. */
 #include "server/prom.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "metrics/metrics.h"
+#include "metrics/sysstat.h"
 #include "pubsub/ring.h"
 #include "server/admin.h"
 
@@ -53,11 +64,71 @@ static void counter(struct buf *b, const char *name, const char *help, uint64_t 
 static void gauge(struct buf *b, const char *name, const char *help, double v)
 {
     head(b, name, "gauge", help);
-    put(b, "%s %.17g\n", name, v);
+    if (isnan(v))
+        put(b, "%s NaN\n", name); /* the exposition format's spelling */
+    else
+        put(b, "%s %.17g\n", name, v);
 }
 
 static const char *const hs_names[HS_FAIL_COUNT] = {
     "bad_request", "too_large", "version", "origin", "topic", "not_found", "full", "per_ip", "timeout"};
+
+/* Owned by the master's loop, the only caller of this file. */
+static struct sysstat sys;
+static bool sys_ready;
+
+static const struct sysstat *sys_sample(struct master *m)
+{
+    struct shared_stats *st = master_stats(m);
+    pid_t pids[1 + METRICS_MAX_WORKERS];
+    size_t n = 0;
+    if (!sys_ready) {
+        sysstat_init(&sys);
+        sys_ready = true;
+    }
+    pids[n++] = getpid();
+    for (unsigned i = 0; i < st->nworkers && n < sizeof pids / sizeof pids[0]; i++)
+        pids[n++] = (pid_t)st->w[i].pid;
+    sysstat_maybe_sample(&sys, pids, n, clock_mono_ms());
+    return &sys;
+}
+
+static uint64_t total_conns(struct shared_stats *st)
+{
+    uint64_t c = 0;
+    for (unsigned i = 0; i < st->nworkers; i++)
+        c += st->w[i].conns;
+    return c;
+}
+
+static void sys_metrics(struct buf *b, struct master *m)
+{
+    const struct sysstat *s = sys_sample(m);
+    uint64_t conns = total_conns(master_stats(m));
+    gauge(b, "wspush_process_resident_memory_bytes",
+          "Resident memory of the master and all workers (shared memory counted once).",
+          (double)s->rss_bytes);
+    gauge(b, "wspush_user_bytes_per_connection",
+          "Resident memory divided by open connections (NaN with none).",
+          conns ? (double)s->rss_bytes / (double)conns : NAN);
+    if (s->sockstat_ok)
+        gauge(b, "wspush_kernel_socket_memory_bytes",
+              "Kernel memory of all TCP socket buffers on the host (sockstat mem pages).",
+              (double)(s->tcp_mem_pages * s->page_bytes));
+    if (strcmp(s->states_src, "none") != 0) {
+        head(b, "wspush_tcp_sockets", "gauge", "TCP sockets on the host by state.");
+        for (unsigned k = 1; k < SYSSTAT_TCP_STATES; k++) {
+            char lower[16];
+            const char *name = sysstat_tcp_state_name(k);
+            size_t i = 0;
+            for (; name[i] && i + 1 < sizeof lower; i++)
+                lower[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+            lower[i] = '\0';
+            put(b, "wspush_tcp_sockets{state=\"%s\"} %llu\n", lower,
+                (unsigned long long)s->states[k]);
+        }
+    }
+}
 
 size_t prom_render(struct master *m, char *out, size_t cap)
 {
@@ -126,10 +197,48 @@ size_t prom_render(struct master *m, char *out, size_t cap)
     struct ring *r = master_ring(m);
     gauge(bp, "wspush_ring_size_bytes", "Size of the shared ring.", (double)ring_size(r));
     counter(bp, "wspush_ring_written_bytes_total", "Bytes appended to the ring.", ring_bytes_written(r));
+    sys_metrics(bp, m);
     return b.n;
 }
 
 size_t prom_live_json(struct master *m, char *out, size_t cap)
 {
-    return admin_stats_json(m, out, cap);
+    /* the /stats object, reopened before its closing brace */
+    size_t n = admin_stats_json(m, out, cap);
+    while (n && out[n - 1] != '}')
+        n--;
+    if (!n || n + 1 >= cap)
+        return admin_stats_json(m, out, cap);
+    n--;
+    struct buf b = {out, n, cap};
+    const struct sysstat *s = sys_sample(m);
+    uint64_t conns = total_conns(master_stats(m));
+    put(&b, ",\"rss_bytes\":%llu,\"rss_procs\":%u", (unsigned long long)s->rss_bytes, s->nprocs);
+    if (conns)
+        put(&b, ",\"user_bytes_per_conn\":%.1f", (double)s->rss_bytes / (double)conns);
+    else
+        put(&b, ",\"user_bytes_per_conn\":null");
+    uint64_t kbytes = s->tcp_mem_pages * s->page_bytes;
+    put(&b, ",\"kernel_socket_bytes\":%llu", (unsigned long long)kbytes);
+    if (conns && s->sockstat_ok)
+        put(&b, ",\"kernel_bytes_per_conn\":%.1f", (double)kbytes / (double)conns);
+    else
+        put(&b, ",\"kernel_bytes_per_conn\":null");
+    put(&b,
+        ",\"sockstat\":{\"ok\":%s,\"tcp_inuse\":%llu,\"tcp6_inuse\":%llu,\"tcp_orphan\":%llu,"
+        "\"tcp_tw\":%llu,\"tcp_alloc\":%llu,\"tcp_mem_pages\":%llu,\"page_bytes\":%llu}",
+        s->sockstat_ok ? "true" : "false", (unsigned long long)s->tcp_inuse,
+        (unsigned long long)s->tcp6_inuse, (unsigned long long)s->tcp_orphan,
+        (unsigned long long)s->tcp_tw, (unsigned long long)s->tcp_alloc,
+        (unsigned long long)s->tcp_mem_pages, (unsigned long long)s->page_bytes);
+    put(&b, ",\"tcp_states\":{");
+    for (unsigned k = 1; k < SYSSTAT_TCP_STATES; k++)
+        put(&b, "%s\"%s\":%llu", k > 1 ? "," : "", sysstat_tcp_state_name(k),
+            (unsigned long long)s->states[k]);
+    put(&b, "},\"tcp_states_source\":\"%s\",\"sys_sample_age_ms\":%llu,\"sys_sample_cost_ms\":%.3f}\n",
+        s->states_src, (unsigned long long)(clock_mono_ms() - s->taken_ms),
+        (double)s->cost_us / 1000.0);
+    if (b.n >= cap - 1)
+        return admin_stats_json(m, out, cap); /* never send a cut object */
+    return b.n;
 }

@@ -1,0 +1,64 @@
+/* sysstat.h - host and process figures for the dashboard and /metrics:
+ * resident memory of a set of processes, the kernel's TCP socket summary
+ * (/proc/net/sockstat) and TCP sockets counted by state.
+ *
+ * Sampling reads /proc and asks the kernel for a socket dump, which costs
+ * time proportional to the number of sockets (about 0.1-0.3 s at 1M), so a
+ * caller samples through sysstat_maybe_sample(), which takes at most one
+ * sample a second and spaces samples out further when one was expensive
+ * (the sampler never uses more than ~2% of its thread). Not thread-safe: a
+ * struct sysstat belongs to one thread (the master's loop). */
+#ifndef WSP_METRICS_SYSSTAT_H
+#define WSP_METRICS_SYSSTAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Linux TCP states (include/net/tcp_states.h); index 0 is unused. The
+ * kernel's NEW_SYN_RECV (request sockets) is counted as SYN_RECV. */
+enum { SYSSTAT_TCP_STATES = 12 };
+
+struct sysstat {
+    uint64_t taken_ms;   /* monotonic time of the last sample; 0 = none yet */
+    uint64_t next_ms;    /* no new sample before this */
+    uint64_t cost_us;    /* how long the last sample took */
+    uint64_t rss_bytes;  /* sum of the processes' RSS, shared memory counted once */
+    unsigned nprocs;     /* processes whose RSS was read */
+    bool sockstat_ok;    /* the fields below were read */
+    uint64_t tcp_inuse;  /* IPv4 TCP sockets in use (sockstat "TCP: inuse") */
+    uint64_t tcp6_inuse; /* IPv6 (sockstat6 "TCP6: inuse") */
+    uint64_t tcp_orphan, tcp_tw, tcp_alloc;
+    uint64_t tcp_mem_pages; /* pages of socket buffers, all TCP sockets */
+    uint64_t page_bytes;
+    const char *states_src; /* "netlink", "proc" or "none" */
+    uint64_t states[SYSSTAT_TCP_STATES];
+};
+
+/* "ESTABLISHED", ... for 1..11; NULL for 0 and out of range. */
+const char *sysstat_tcp_state_name(unsigned state);
+
+void sysstat_init(struct sysstat *s);
+
+/* Takes a sample if none was taken yet or next_ms has passed. pids lists
+ * the processes to add up (0 entries are skipped). Returns true if it
+ * sampled. */
+bool sysstat_maybe_sample(struct sysstat *s, const pid_t *pids, size_t n, uint64_t now_ms);
+
+/* Pure parsers, exposed for the unit tests. */
+
+/* Reads "VmRSS:" and "RssShmem:" (kB) from /proc/PID/status text. Returns 0,
+ * or WSP_EINVAL when VmRSS is missing (shmem is 0 when absent). */
+int sysstat_parse_status(const char *text, uint64_t *rss_bytes, uint64_t *shmem_bytes);
+
+/* Reads the "TCP:" (or "TCP6:") line of sockstat text into s. Returns 0 or
+ * WSP_EINVAL when the line is missing. */
+int sysstat_parse_sockstat(const char *text, struct sysstat *s);
+int sysstat_parse_sockstat6(const char *text, struct sysstat *s);
+
+/* Adds the states of /proc/net/tcp{,6} text (header line first) to
+ * states[]. Returns the number of sockets counted or WSP_EINVAL. */
+int sysstat_parse_proc_tcp(const char *text, uint64_t states[SYSSTAT_TCP_STATES]);
+
+#endif
