@@ -64,7 +64,11 @@ struct ws_decode_opts {
  *  - RSV bits not allowed, reserved opcode, control frame > 125 bytes or not
  *    FIN, 64-bit length with the MSB set, non-minimal length encoding is
  *    accepted (RFC says "minimal" for senders only), mask rule broken -> 1002
- *  - payload > max_payload_bytes -> 1009 */
+ *  - payload > max_payload_bytes -> 1009
+ * Checks that need only the first two bytes run before EAGAIN is returned
+ * for the rest of the header (fail fast), the length checks after; so the
+ * verdict does not depend on how the bytes were split. o may be NULL (no
+ * mask rule, no RSV bits, no limit). */
 ssize_t ws_frame_decode_header(const uint8_t *buf, size_t len, const struct ws_decode_opts *o,
                                struct ws_frame *f);
 

@@ -12,7 +12,9 @@
  * unless the caller asks for whole messages (the echo path), in which case
  * they are reassembled in a buffer of at most max_message_bytes.
  *
- * Callbacks fire from inside ws_rx_feed and must not free ctx. */
+ * Callbacks fire from inside ws_rx_feed and must not free ctx. Pointers
+ * they receive point into the caller's data (unmasked in place) or into
+ * the rx state, and are valid until the callback returns. */
 #ifndef WSP_WS_RX_H
 #define WSP_WS_RX_H
 
@@ -30,12 +32,16 @@ struct ws_rx_cfg {
 
 struct ws_rx_ops {
     /* A complete data message. opcode is WS_OP_TEXT or WS_OP_BINARY. With
-     * keep_payload, p/n is the whole unmasked message; otherwise p is NULL
-     * and n its length. */
+     * keep_payload, p/n is the whole unmasked message (p non-NULL even when
+     * n is 0; an unfragmented message is handed over in place, without a
+     * copy); otherwise p is NULL and n its length. Text is valid UTF-8. */
     void (*on_message)(void *ctx, uint8_t opcode, const uint8_t *p, size_t n);
     /* With keep_payload false, data payload pieces as they arrive (unmasked),
      * for callers that scan without buffering (the bench reads timestamps).
-     * May be NULL. first is true for the message's first piece. */
+     * May be NULL. first is true for the message's first piece. Pieces
+     * are never empty; text pieces have passed UTF-8 validation so far.
+     * A message that then fails (1007, 1009) has had a prefix delivered
+     * here and gets no on_message: the error return says so. */
     void (*on_data)(void *ctx, uint8_t opcode, const uint8_t *p, size_t n, bool first);
     void (*on_ping)(void *ctx, const uint8_t *p, size_t n);
     void (*on_pong)(void *ctx, const uint8_t *p, size_t n);
@@ -47,17 +53,24 @@ struct ws_rx_ops {
 enum { WS_RX_OK = 0, WS_RX_CLOSED = 1 };
 
 /* Processes data[0..len) (modified in place: unmasking). *rxp is the
- * connection's state pointer (NULL between frames); it is allocated and
+ * connection's state pointer (NULL between messages); it is allocated and
  * freed here as needed.
  * Returns WS_RX_OK (all bytes consumed), WS_RX_CLOSED (a close frame was
  * delivered; bytes after it are ignored), or a negative error:
  * WSP_EPROTO / WSP_ETOOBIG with *close_code (1002, 1007, 1009) and *reason
- * set, or WSP_ENOMEM (close with 1011). After an error the state is freed. */
+ * set, or WSP_ENOMEM (*close_code 1011). close_code and reason may be NULL
+ * and are untouched on success. The limit is checked on each data frame's
+ * declared length, before any of its payload is taken. After WS_RX_CLOSED
+ * or an error, *rxp is NULL and the stream is over: do not feed it again.
+ * Events delivered before an error in the same call stand. */
 int ws_rx_feed(struct ws_rx **rxp, const struct ws_rx_cfg *cfg, uint8_t *data, size_t len,
                const struct ws_rx_ops *ops, void *ctx, uint16_t *close_code, const char **reason);
 
-/* Bytes currently held for a partial frame/message (for metrics). */
+/* Bytes currently held for a partial frame/message (for metrics); 0 for
+ * NULL. Without keep_payload this never exceeds WS_MAX_HEADER +
+ * WS_MAX_CONTROL (data is never buffered). */
 size_t ws_rx_buffered(const struct ws_rx *rx);
+/* Frees the state of a connection torn down mid-message. NULL is a no-op. */
 void ws_rx_free(struct ws_rx *rx);
 
 #endif
