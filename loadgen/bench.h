@@ -1,0 +1,65 @@
+/* bench.h - wspush-bench's run configuration and the pieces main.c wires up.
+ *
+ * The parent (main.c) parses the command line into struct bench_opts, forks
+ * the children (client.c: one event loop each, its share of connections),
+ * aggregates their records (stats.c), drives the publish API (publish.c),
+ * samples the server's /proc figures (procstat.c) and writes the reports
+ * (report.c). */
+#ifndef WSP_LOADGEN_BENCH_H
+#define WSP_LOADGEN_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "bench/srcaddr.h"
+#include "stats.h"
+
+#define BENCH_MAX_PIDS 16
+
+struct bench_opts {
+    /* target */
+    char url[512];
+    uint32_t dst_ip;      /* host order */
+    uint16_t dst_port;
+    char host_hdr[300];   /* Host header value */
+    char path[256];       /* request target */
+    /* load */
+    uint64_t conns;
+    uint32_t procs;
+    double rate;          /* connections per second, all children together */
+    uint64_t duration_ms;
+    uint64_t warmup_ms;
+    uint64_t connect_timeout_ms;
+    bool have_src;
+    struct srcaddr_set src;
+    /* modes */
+    double expect_rate;   /* messages per connection per second (ticker) */
+    double publish_rate;  /* 0: off */
+    char topic[128];
+    char admin[256];
+    uint32_t admin_ip;
+    uint16_t admin_port;
+    char token[256];
+    bool echo;
+    double churn_pct;     /* per second */
+    /* output */
+    bool quiet;
+    const char *json_path;
+    const char *html_path;
+    const char *label;
+    pid_t server_pids[BENCH_MAX_PIDS];
+    size_t n_server_pids;
+    /* checks */
+    double assert_ratio;  /* < 0: off */
+    bool assert_no_errors;
+};
+
+/* Runs one child: its share of the connections, stats to out_fd once a
+ * second, until SIGTERM/SIGINT (or its own deadline). Never returns: exits
+ * the process (0 on a clean run). t0_ms: the run's start, CLOCK_MONOTONIC. */
+void client_child_main(const struct bench_opts *o, uint32_t proc, uint64_t t0_ms, int out_fd)
+    __attribute__((noreturn));
+
+#endif

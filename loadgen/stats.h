@@ -1,0 +1,108 @@
+/* stats.h - what a bench child measures and how the parent adds it up.
+ *
+ * Each child sends one fixed-size struct bench_rec per second (and one final
+ * record) over its pipe; the parent merges records of the same second into a
+ * struct bench_point for the live line and the reports, and into the run's
+ * totals. Causes are small fixed tables so a record never varies in size. */
+#ifndef WSP_LOADGEN_STATS_H
+#define WSP_LOADGEN_STATS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bench/hist.h"
+
+/* connect() failures, by errno. */
+enum bench_ce {
+    CE_REFUSED, CE_TIMEDOUT, CE_ADDRNOTAVAIL, CE_ADDRINUSE, CE_RESET, CE_NOFILE,
+    CE_NOBUFS, CE_UNREACH, CE_OTHER, CE_MAX
+};
+/* Handshake failures: HTTP status or what went wrong. */
+enum bench_hs {
+    HS_400, HS_401, HS_403, HS_404, HS_426, HS_429, HS_500, HS_503, HS_STATUS_OTHER,
+    HS_BAD_ACCEPT, HS_MALFORMED, HS_TOOBIG, HS_TIMEOUT, HS_EOF, HS_RESET, HS_SHORT_WRITE, HS_MAX
+};
+/* Disconnects we did not ask for, by close code (1006: no close frame). */
+enum bench_dc {
+    DC_1000, DC_1001, DC_1002, DC_1003, DC_1006, DC_1007, DC_1008, DC_1009, DC_1011,
+    DC_1012, DC_1013, DC_OTHER, DC_PROTO, /* we closed: server broke the protocol */
+    DC_MAX
+};
+
+const char *bench_ce_name(int i);
+const char *bench_hs_name(int i);
+const char *bench_dc_name(int i);
+int bench_ce_from_errno(int err);       /* err > 0 */
+int bench_hs_from_status(int status);
+int bench_dc_from_code(unsigned code);
+
+#define BENCH_REC_MAGIC 0x77737062u /* "wspb" */
+enum { REC_SEC = 1, REC_FINAL = 2 };
+
+/* One child's counts for one second (REC_SEC) or for its close phase
+ * (REC_FINAL). Counts are deltas except the gauges marked so. */
+struct bench_rec {
+    uint32_t magic;
+    uint16_t proc;
+    uint16_t kind;
+    uint32_t sec;        /* seconds since the run's start */
+    uint32_t open;       /* gauge: open connections at the end of the second */
+    uint32_t open_min;   /* gauge: min(open at start, open at end) */
+    uint32_t inflight;   /* gauge: connecting or handshaking */
+    uint64_t established; /* handshakes completed */
+    uint64_t msgs;       /* data messages received */
+    uint64_t bytes;      /* payload bytes received */
+    uint64_t no_ts;      /* messages without a timestamp we understand */
+    uint64_t pings;      /* pings answered */
+    uint64_t send_drops; /* small writes (pong, echo, close) that did not fit */
+    uint64_t echo_sent;  /* --echo frames sent */
+    uint64_t churned;    /* connections closed by --churn */
+    uint64_t closed_clean; /* our close handshakes completed */
+    uint64_t close_timeouts; /* our close handshakes that timed out */
+    uint64_t hs_us_sum;  /* connect+handshake time of the established ones */
+    uint64_t hs_us_max;
+    uint64_t cpu_us;     /* this process's CPU time (user+sys) */
+    uint32_t ce[CE_MAX];
+    uint32_t hs[HS_MAX];
+    uint32_t dc[DC_MAX];
+    struct hist_sec lat; /* latency: receive time - message timestamp */
+};
+
+/* The parent's view of one second, all children merged. */
+struct bench_point {
+    uint32_t reported;  /* children that reported this second */
+    uint32_t open, open_min, inflight;
+    uint64_t established, msgs, bytes, no_ts, pings, send_drops, echo_sent, churned;
+    uint64_t hs_us_sum, hs_us_max, cpu_us;
+    uint64_t errors;     /* connect + handshake failures */
+    uint64_t disconnects; /* unexpected */
+    uint64_t expected;   /* deliveries expected this second */
+    uint64_t published;  /* publishes acknowledged (publish mode) */
+    uint64_t lat_p50, lat_p90, lat_p99, lat_p999, lat_max; /* us */
+    double srv_cpu_s;    /* server CPU seconds in this second (-1: unknown) */
+    uint64_t srv_rss_kb;
+    struct hist_sec lat;
+};
+
+/* Run totals. */
+struct bench_totals {
+    uint64_t established, msgs, bytes, no_ts, pings, send_drops, echo_sent, churned;
+    uint64_t closed_clean, close_timeouts, hs_us_sum, hs_us_max, cpu_us;
+    uint64_t ce[CE_MAX], hs[HS_MAX], dc[DC_MAX];
+    uint64_t msgs_measured, expected_measured; /* seconds >= warmup only */
+    struct hist lat; /* seconds >= warmup only */
+};
+
+/* Adds a record into a point (per-second merge) and into totals. */
+void bench_point_add(struct bench_point *p, const struct bench_rec *r);
+void bench_totals_add(struct bench_totals *t, const struct bench_rec *r, bool measured);
+/* Fills a point's percentiles from its merged histogram. */
+void bench_point_finish(struct bench_point *p);
+uint64_t bench_rec_errors(const struct bench_rec *r);
+uint64_t bench_rec_disconnects(const struct bench_rec *r);
+
+/* "1.23ms", "850us", "2.1s" into out (>= 16 bytes). */
+const char *bench_fmt_us(uint64_t us, char *out);
+
+#endif
