@@ -139,12 +139,15 @@ int ws_handshake_check(const struct http_req *r, const struct ws_handshake_cfg *
         !key_valid(key->value, key->value_len))
         return fail(hs, 400, "bad Sec-WebSocket-Key");
 
-    /* §10.2: Origin is the browser's statement of who is asking. With an
-     * allow-list configured, a request without Origin is refused too. */
-    if (cfg->n_origins) {
-        const struct http_header *o = http_req_header(r, "Origin");
+    /* §10.2: Origin is the browser's statement of who is asking; it
+     * protects browsers from cross-site WebSocket hijacking. Browsers always
+     * send it, and any other client can write whatever it likes, so a
+     * request without Origin (a server-side client) is let through, as
+     * Centrifugo and uWebSockets do; a wrong Origin is refused. */
+    const struct http_header *o = http_req_header(r, "Origin");
+    if (cfg->n_origins && o) {
         bool ok = false;
-        for (size_t i = 0; o && i < cfg->n_origins && !ok; i++)
+        for (size_t i = 0; i < cfg->n_origins && !ok; i++)
             ok = http_str_ieq(o->value, o->value_len, cfg->origins[i]);
         if (!ok)
             return fail(hs, 403, "origin not allowed");

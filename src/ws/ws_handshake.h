@@ -36,8 +36,8 @@ bool ws_handshake_is_upgrade(const struct http_req *r);
  * case-insensitive), Connection has the "Upgrade" token, a
  * Sec-WebSocket-Key that base64-decodes to 16 bytes, Sec-WebSocket-Version
  * 13 (else 426 - the caller adds "Sec-WebSocket-Version: 13"), Origin in the
- * allow-list when one is configured (else 403; a request without Origin is
- * refused too). Host, Sec-WebSocket-Key and Sec-WebSocket-Version must each
+ * allow-list when one is configured (else 403; a request without Origin,
+ * i.e. not from a browser, passes). Host, Sec-WebSocket-Key and Sec-WebSocket-Version must each
  * appear once. Chooses the first of the server's protocols the client
  * offered in any Sec-WebSocket-Protocol header, matched case-sensitively
  * (clients compare the echoed value byte for byte), or NULL. cfg may be
