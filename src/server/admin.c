@@ -512,6 +512,7 @@ static void conn_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 
 static void on_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 {
+    (void)loop;
     (void)events;
     struct admin *a = container_of(h, struct admin, h);
     for (int i = 0; i < 64; i++) {
@@ -523,23 +524,28 @@ static void on_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t event
             log_ratelimited(WSP_LOG_WARN, "admin: too many connections");
             continue;
         }
-        struct admin_conn *c = calloc(1, sizeof *c);
-        if (!c) {
+        if (admin_adopt(a, fd) < 0)
             close(fd);
-            continue;
-        }
-        c->h.cb = conn_io;
-        c->a = a;
-        c->fd = fd;
-        if (ev_add(loop, fd, EV_READ, &c->h) < 0) {
-            close(fd);
-            free(c);
-            continue;
-        }
-        c->next = a->conns;
-        a->conns = c;
-        a->nconns++;
     }
+}
+
+int admin_adopt(struct admin *a, int fd)
+{
+    struct admin_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return WSP_ENOMEM;
+    c->h.cb = conn_io;
+    c->a = a;
+    c->fd = fd;
+    int rc = ev_add(a->loop, fd, EV_READ, &c->h);
+    if (rc < 0) {
+        free(c);
+        return rc;
+    }
+    c->next = a->conns;
+    a->conns = c;
+    a->nconns++;
+    return 0;
 }
 
 struct admin *admin_new(struct master *m, struct ev_loop *loop, int listen_fd)
@@ -583,6 +589,8 @@ void admin_push_live(struct admin *a)
         flush_out(c);
     }
 }
+
+unsigned admin_conn_count(const struct admin *a) { return a->nconns; }
 
 void admin_reap(struct admin *a)
 {

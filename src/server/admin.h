@@ -13,6 +13,12 @@ struct admin;
 
 /* Starts serving on listen_fd (owned from now on). NULL on failure. */
 struct admin *admin_new(struct master *m, struct ev_loop *loop, int listen_fd);
+/* Serves an already connected, non-blocking socket (on_accept's path; tests
+ * and the fuzzer hand it one end of a socketpair). Takes ownership of fd
+ * on success only. 0 or < 0. */
+int admin_adopt(struct admin *a, int fd);
+/* Open admin connections (including those waiting to be reaped). */
+unsigned admin_conn_count(const struct admin *a);
 /* Sends one stats frame to every live dashboard socket (called each second). */
 void admin_push_live(struct admin *a);
 /* Frees closed admin connections (post hook). */

@@ -100,6 +100,39 @@ int64_t master_publish(struct master *m, bool binary, const char *topic, size_t 
     return seq;
 }
 
+struct master *master_new_standalone(struct wsp_config *cfg)
+{
+    struct master *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->cfg = cfg;
+    m->admin_fd = -1;
+    m->sig_fd = -1;
+    m->started_ms = clock_mono_ms();
+    m->nworkers = 1;
+    m->ring = ring_create(cfg->ring_size);
+    m->shared = metrics_shared_new(m->nworkers);
+    m->slots = calloc(m->nworkers, sizeof *m->slots); /* pid 0: nobody to wake */
+    m->scratch_cap = WS_MAX_HEADER + cfg->max_message;
+    m->scratch = malloc(m->scratch_cap);
+    if (!m->ring || !m->shared || !m->slots || !m->scratch) {
+        master_free_standalone(m);
+        return NULL;
+    }
+    return m;
+}
+
+void master_free_standalone(struct master *m)
+{
+    if (!m)
+        return;
+    free(m->scratch);
+    free(m->slots);
+    ring_destroy(m->ring);
+    metrics_shared_free(m->shared);
+    free(m);
+}
+
 static void on_tick(struct ev_loop *loop, void *arg)
 {
     (void)loop;

@@ -28,6 +28,12 @@ int64_t master_publish(struct master *m, bool binary, const char *topic, size_t 
                        const uint8_t *payload, size_t n, enum pub_source src,
                        uint64_t *subscribers);
 
+/* A master without workers, sockets or signals, for tests and fuzzing of
+ * the admin port: publishes go to its ring and are counted, nothing else.
+ * NULL on failure. master_free_standalone(NULL) is a no-op. */
+struct master *master_new_standalone(struct wsp_config *cfg);
+void master_free_standalone(struct master *m);
+
 /* Read access for the admin port. */
 struct shared_stats *master_stats(const struct master *m);
 const struct wsp_config *master_config(const struct master *m);

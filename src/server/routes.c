@@ -98,6 +98,10 @@ static int subscribe(struct worker *w, struct conn *c, const char *name, size_t 
         struct topic_sub *e = realloc(c->extra, sizeof *e * (c->nextra + 1u));
         if (!e)
             return WSP_ENOMEM;
+        /* each topic's member array points at its subscription: follow the
+         * move, or unsubscribing later writes through a freed pointer */
+        for (unsigned i = 0; i < c->nextra; i++)
+            e[i].topic->members[e[i].idx].sub = &e[i];
         c->extra = e;
         s = &c->extra[c->nextra];
         s->topic = NULL;
@@ -196,10 +200,19 @@ static bool ip_admit(struct worker *w, struct conn *c)
     return true; /* table full: do not refuse on our own limitation */
 }
 
+/* A request carrying WebSocket handshake headers is a (maybe broken)
+ * upgrade: without Upgrade or Connection it gets 400 (RFC 6455 §4.2.1),
+ * not the plain page at its path. */
+static bool wants_upgrade(const struct http_req *r)
+{
+    return ws_handshake_is_upgrade(r) || http_req_header(r, "Sec-WebSocket-Key") ||
+           http_req_header(r, "Sec-WebSocket-Version");
+}
+
 void routes_handle(struct worker *w, struct conn *c, struct http_req *r, uint8_t *rest,
                    size_t rest_len)
 {
-    if (!ws_handshake_is_upgrade(r)) {
+    if (!wants_upgrade(r)) {
         plain_http(w, c, r);
         return;
     }
