@@ -2,12 +2,13 @@
  * resident memory of a set of processes, the kernel's TCP socket summary
  * (/proc/net/sockstat) and TCP sockets counted by state.
  *
- * Sampling reads /proc and asks the kernel for a socket dump, which costs
- * time proportional to the number of sockets (about 0.1-0.3 s at 1M), so a
- * caller samples through sysstat_maybe_sample(), which takes at most one
- * sample a second and spaces samples out further when one was expensive
- * (the sampler never uses more than ~2% of its thread). Not thread-safe: a
- * struct sysstat belongs to one thread (the master's loop). */
+ * Memory and sockstat are a few small /proc reads, taken at most once a
+ * second by sysstat_maybe_sample(). Counting sockets by state asks the
+ * kernel for a dump of every TCP socket (~1.2 s at 1M sockets), so it runs
+ * in a helper thread started on the first call, once a second or, when a
+ * dump is expensive, every 50 x its cost; sysstat_maybe_sample() copies its
+ * latest counts. A struct sysstat belongs to one thread (the master's
+ * loop); the helper thread shares only its own counts, under a mutex. */
 #ifndef WSP_METRICS_SYSSTAT_H
 #define WSP_METRICS_SYSSTAT_H
 
@@ -32,7 +33,9 @@ struct sysstat {
     uint64_t tcp_orphan, tcp_tw, tcp_alloc;
     uint64_t tcp_mem_pages; /* pages of socket buffers, all TCP sockets */
     uint64_t page_bytes;
-    const char *states_src; /* "netlink", "proc" or "none" */
+    const char *states_src;    /* "netlink", "proc", "none" or "pending" */
+    uint64_t states_taken_ms;  /* monotonic time of the state count; 0 = none yet */
+    uint64_t states_cost_us;   /* how long that count took */
     uint64_t states[SYSSTAT_TCP_STATES];
 };
 
@@ -41,9 +44,10 @@ const char *sysstat_tcp_state_name(unsigned state);
 
 void sysstat_init(struct sysstat *s);
 
-/* Takes a sample if none was taken yet or next_ms has passed. pids lists
- * the processes to add up (0 entries are skipped). Returns true if it
- * sampled. */
+/* Takes a memory/sockstat sample if none was taken yet or next_ms has
+ * passed, and copies the helper thread's latest socket state counts
+ * (starting the thread on the first call). pids lists the processes to add
+ * up (0 entries are skipped). Returns true if it sampled. */
 bool sysstat_maybe_sample(struct sysstat *s, const pid_t *pids, size_t n, uint64_t now_ms);
 
 /* Pure parsers, exposed for the unit tests. */

@@ -115,7 +115,7 @@ static void sys_metrics(struct buf *b, struct master *m)
         gauge(b, "wspush_kernel_socket_memory_bytes",
               "Kernel memory of all TCP socket buffers on the host (sockstat mem pages).",
               (double)(s->tcp_mem_pages * s->page_bytes));
-    if (strcmp(s->states_src, "none") != 0) {
+    if (s->states_taken_ms && strcmp(s->states_src, "none") != 0) {
         head(b, "wspush_tcp_sockets", "gauge", "TCP sockets on the host by state.");
         for (unsigned k = 1; k < SYSSTAT_TCP_STATES; k++) {
             char lower[16];
@@ -179,6 +179,7 @@ size_t prom_render(struct master *m, char *out, size_t cap)
     counter(bp, "wspush_ring_lost_total", "Ring entries a worker lost by being lapped.", SUM(ring_lost));
     counter(bp, "wspush_pings_sent_total", "Server pings to idle connections.", SUM(pings_sent));
     counter(bp, "wspush_accept_errors_total", "accept(2) failures (EMFILE and others).", SUM(accept_errors));
+    counter(bp, "wspush_accept_paused_total", "Times --accept-rate stopped a worker accepting until the next second.", SUM(accept_paused));
     counter(bp, "wspush_worker_restarts_total", "Workers restarted after dying.", SUM(restarts));
     head(bp, "wspush_fanout_duration_seconds", "histogram",
          "Time from publish to the last subscriber's write, per worker fan-out.");
@@ -212,7 +213,11 @@ size_t prom_live_json(struct master *m, char *out, size_t cap)
     n--;
     struct buf b = {out, n, cap};
     const struct sysstat *s = sys_sample(m);
-    uint64_t conns = total_conns(master_stats(m));
+    struct shared_stats *st = master_stats(m);
+    uint64_t conns = total_conns(st);
+    /* raw fan-out sums: the dashboard charts the average per interval */
+    put(&b, ",\"fanout\":{\"count\":%llu,\"sum_ms\":%.3f}", (unsigned long long)SUM(fanout_count),
+        (double)SUM(fanout_sum_ns) / 1e6);
     put(&b, ",\"rss_bytes\":%llu,\"rss_procs\":%u", (unsigned long long)s->rss_bytes, s->nprocs);
     if (conns)
         put(&b, ",\"user_bytes_per_conn\":%.1f", (double)s->rss_bytes / (double)conns);
@@ -235,8 +240,12 @@ size_t prom_live_json(struct master *m, char *out, size_t cap)
     for (unsigned k = 1; k < SYSSTAT_TCP_STATES; k++)
         put(&b, "%s\"%s\":%llu", k > 1 ? "," : "", sysstat_tcp_state_name(k),
             (unsigned long long)s->states[k]);
-    put(&b, "},\"tcp_states_source\":\"%s\",\"sys_sample_age_ms\":%llu,\"sys_sample_cost_ms\":%.3f}\n",
-        s->states_src, (unsigned long long)(clock_mono_ms() - s->taken_ms),
+    uint64_t now = clock_mono_ms();
+    put(&b,
+        "},\"tcp_states_source\":\"%s\",\"tcp_states_age_ms\":%lld,\"tcp_states_cost_ms\":%.3f,"
+        "\"sys_sample_age_ms\":%llu,\"sys_sample_cost_ms\":%.3f}\n",
+        s->states_src, s->states_taken_ms ? (long long)(now - s->states_taken_ms) : -1LL,
+        (double)s->states_cost_us / 1000.0, (unsigned long long)(now - s->taken_ms),
         (double)s->cost_us / 1000.0);
     if (b.n >= cap - 1)
         return admin_stats_json(m, out, cap); /* never send a cut object */

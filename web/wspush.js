@@ -1,0 +1,173 @@
+/* wspush.js - a tiny, dependency-free browser client for wspush.
+ *
+ * Served by wspush itself at GET /wspush.js on the public port:
+ *
+ *   <script src="/wspush.js"></script>
+ *   <script>
+ *     const client = wspush.connect({
+ *       topics: ["news", "prices"],              // optional; broadcasts always arrive
+ *       onmessage: (data, ev) => console.log(data),
+ *       onstatus: (s) => console.log(s.state, s),
+ *     });
+ *     // later: client.close();
+ *   </script>
+ *
+ * API
+ *   wspush.connect([url], [options]) -> client
+ *     url        ws:// or wss:// URL. Default: ws(s)://<location.host>/ (wss
+ *                when the page is https). The path names a topic ("/" names
+ *                none); options.topics are added as ?topic=a&topic=b.
+ *     options    {
+ *       topics:      array of topic names to subscribe to (default none)
+ *       onmessage:   function (data, event): data is a string for text
+ *                    messages, an ArrayBuffer for binary ones
+ *       onopen:      function (event)
+ *       onclose:     function (event): every close, also before a retry
+ *       onstatus:    function ({state, attempt, delayMs, code, reason, url}):
+ *                    state is "connecting", "open", "waiting" (a retry is
+ *                    scheduled in delayMs) or "closed" (after close())
+ *       baseDelayMs: first retry's upper bound (default 500)
+ *       maxDelayMs:  cap on any retry delay (default 30000)
+ *       stableMs:    a connection open this long resets the backoff
+ *                    (default 10000)
+ *       WebSocket:   constructor to use (default the browser's; for tests)
+ *     }
+ *     The url may also be passed as options.url.
+ *   client.close()     stop for good: closes the socket (code 1000), cancels
+ *                      any retry
+ *   client.state       "connecting" | "open" | "waiting" | "closed"
+ *   client.url         the URL in use
+ *   client.attempt     failed attempts since the last stable connection
+ *   client.socket      the current WebSocket (or null)
+ *   wspush.backoffDelay(attempt, baseDelayMs, maxDelayMs, random)
+ *                      the retry delay: "full jitter" exponential backoff,
+ *                      random() * min(maxDelayMs, baseDelayMs * 2^attempt)
+ *   wspush.defaultUrl(topics)
+ *
+ * Reconnects: after any close that close() did not ask for, the client waits
+ * backoffDelay(attempt) and reconnects, forever. Full jitter spreads a
+ * server restart's reconnect storm over the whole window instead of making
+ * every client retry in lock-step. A connection that stays open stableMs
+ * resets attempt to 0, so one that opens and drops at once keeps backing off.
+ */
+(function (root) {
+  "use strict";
+
+  function backoffDelay(attempt, baseDelayMs, maxDelayMs, random) {
+    var rnd = random || Math.random;
+    var exp = Math.min(30, Math.max(0, attempt | 0));
+    var ceiling = Math.min(maxDelayMs, baseDelayMs * Math.pow(2, exp));
+    return Math.floor(rnd() * ceiling);
+  }
+
+  function defaultUrl(topics) {
+    var loc = root.location || { protocol: "http:", host: "localhost:8080" };
+    var url = (loc.protocol === "https:" ? "wss://" : "ws://") + loc.host + "/";
+    return withTopics(url, topics);
+  }
+
+  function withTopics(url, topics) {
+    if (!topics || !topics.length) return url;
+    var q = topics.map(function (t) { return "topic=" + encodeURIComponent(t); }).join("&");
+    return url + (url.indexOf("?") >= 0 ? "&" : "?") + q;
+  }
+
+  function connect(url, options) {
+    if (url && typeof url === "object") {
+      options = url;
+      url = options.url;
+    }
+    var o = options || {};
+    var WS = o.WebSocket || root.WebSocket;
+    var base = o.baseDelayMs > 0 ? o.baseDelayMs : 500;
+    var cap = o.maxDelayMs > 0 ? o.maxDelayMs : 30000;
+    var stableMs = o.stableMs > 0 ? o.stableMs : 10000;
+    var client = {
+      url: url ? withTopics(url, o.topics) : defaultUrl(o.topics),
+      state: "connecting",
+      attempt: 0,
+      socket: null,
+      close: close,
+    };
+    var retryTimer = null;
+    var stableTimer = null;
+    var stopped = false;
+
+    function status(extra) {
+      if (!o.onstatus) return;
+      var s = { state: client.state, attempt: client.attempt, url: client.url };
+      for (var k in extra) s[k] = extra[k];
+      try { o.onstatus(s); } catch (e) { report(e); }
+    }
+
+    function report(e) {
+      if (root.console) root.console.error("wspush: callback threw", e);
+    }
+
+    function open() {
+      retryTimer = null;
+      client.state = "connecting";
+      status({});
+      var ws;
+      try {
+        ws = new WS(client.url);
+      } catch (e) {
+        /* a malformed URL throws: retrying will not help, but keep the
+         * contract (the caller sees "waiting" and can close()) */
+        schedule(1006, String(e && e.message || e));
+        return;
+      }
+      ws.binaryType = "arraybuffer";
+      client.socket = ws;
+      ws.onopen = function (ev) {
+        if (ws !== client.socket) return;
+        client.state = "open";
+        stableTimer = setTimeout(function () { client.attempt = 0; }, stableMs);
+        status({});
+        if (o.onopen) { try { o.onopen(ev); } catch (e) { report(e); } }
+      };
+      ws.onmessage = function (ev) {
+        if (ws !== client.socket || !o.onmessage) return;
+        try { o.onmessage(ev.data, ev); } catch (e) { report(e); }
+      };
+      ws.onclose = function (ev) {
+        if (ws !== client.socket) return;
+        client.socket = null;
+        clearTimeout(stableTimer);
+        if (o.onclose) { try { o.onclose(ev); } catch (e) { report(e); } }
+        if (stopped) return;
+        schedule(ev.code, ev.reason);
+      };
+      /* onerror is always followed by onclose: nothing to do here */
+      ws.onerror = function () {};
+    }
+
+    function schedule(code, reason) {
+      var delay = backoffDelay(client.attempt, base, cap);
+      client.attempt++;
+      client.state = "waiting";
+      status({ delayMs: delay, code: code, reason: reason });
+      retryTimer = setTimeout(open, delay);
+    }
+
+    function close() {
+      if (stopped) return;
+      stopped = true;
+      clearTimeout(retryTimer);
+      clearTimeout(stableTimer);
+      var ws = client.socket;
+      client.state = "closed";
+      if (ws) {
+        try { ws.close(1000, "client closed"); } catch (e) { /* already closing */ }
+      }
+      status({});
+    }
+
+    open();
+    return client;
+  }
+
+  var api = { connect: connect, backoffDelay: backoffDelay, defaultUrl: defaultUrl };
+  if (typeof module === "object" && module.exports) module.exports = api;
+  root.wspush = api;
+})(typeof self !== "undefined" ? self : this);
