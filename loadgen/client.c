@@ -342,9 +342,19 @@ static void on_message(void *ctx, uint8_t opcode, const uint8_t *p, size_t n)
         C.rec.msgs++;
         C.rec.bytes += n;
         hist_sec_record(&C.rec.lat, C.recv_us > sent_us ? C.recv_us - sent_us : 0);
+        uint64_t lag = BENCH_LAGS;
+        if (sent_us >= C.o->t0_real_us) {
+            uint64_t send_sec = (sent_us - C.o->t0_real_us) / 1000000u;
+            lag = send_sec <= C.cur_sec ? C.cur_sec - send_sec : 0;
+        }
+        if (lag < BENCH_LAGS)
+            C.rec.msgs_lag[lag]++;
+        else
+            C.rec.msgs_unplaced++;
     } else if (counted) {
         C.rec.msgs++;
         C.rec.bytes += n;
+        C.rec.msgs_lag[0]++;
         C.rec.no_ts++;
     } else {
         C.rec.no_ts++;

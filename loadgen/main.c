@@ -93,6 +93,8 @@ static void usage(FILE *f)
 "  --rate R             new connections per second, all processes together (20000)\n"
 "  --duration T         run time from start, e.g. 60, 90s, 2m (60s)\n"
 "  --warmup T           the first T of the run is not measured (10s)\n"
+"  --drain T            after --duration, keep receiving for T so messages sent in\n"
+"                       the window but still in flight are counted (2s)\n"
 "  --connect-timeout T  connect + handshake time limit (10s)\n"
 "  --src CIDR           bind client sockets to source addresses of this block, e.g.\n"
 "                       127.1.0.0/20 (the block is aligned to its prefix; 127.0.0.0\n"
@@ -103,7 +105,8 @@ static void usage(FILE *f)
 "What to expect:\n"
 "  --expect-rate HZ     messages per connection per second the server pushes (1)\n"
 "  --publish-rate R     publish R messages/s through the admin API and expect each\n"
-"                       on every connection (then --expect-rate is not used)\n"
+"                       on every connection; --expect-rate then defaults to 0 (set\n"
+"                       it to 1 if the server also ticks to these connections)\n"
 "  --topic T            topic for --publish-rate (POST /publish/T); if --url has no\n"
 "                       path, the connections subscribe to /T\n"
 "  --admin URL          admin API base, http://HOST:PORT (http://127.0.0.1:9090)\n"
@@ -129,8 +132,12 @@ static void usage(FILE *f)
 "Latency is receive time minus the send time found at the start of each\n"
 "message: an ISO 8601 UTC timestamp (2026-11-27T02:48:19.123Z) or the first\n"
 "number when it has 13 (epoch ms) or 16 (epoch us) digits. The delivery ratio\n"
-"is messages received / expected over the measured seconds, where expected =\n"
-"connections open through each second x rate. SIGINT/SIGTERM stop the run\n"
+"is messages received / expected over the measured seconds [warmup, duration),\n"
+"counting each message by the second it was sent (its timestamp), where\n"
+"expected = connections open through each second x rate (with --echo: echo\n"
+"frames sent; with --publish-rate: publishes acknowledged x connections).\n"
+"A message that arrives more than --drain after the window counts as lost.\n"
+"SIGINT/SIGTERM stop the run\n"
 "cleanly (close frames 1000) and still print the summary.\n");
 }
 
@@ -206,7 +213,7 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
         O_URL = 256, O_CONNS, O_PROCS, O_RATE, O_DURATION, O_WARMUP, O_SRC, O_SRC_LIST,
         O_JSON, O_HTML, O_QUIET, O_SERVER_PID, O_EXPECT_RATE, O_PUBLISH_RATE, O_TOPIC,
         O_ADMIN, O_TOKEN, O_ECHO, O_CHURN, O_ASSERT_RATIO, O_ASSERT_NO_ERRORS, O_LABEL,
-        O_CONNECT_TIMEOUT
+        O_CONNECT_TIMEOUT, O_DRAIN
     };
     static const struct option opts[] = {
         {"url", required_argument, 0, O_URL},
@@ -232,6 +239,7 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
         {"assert-no-errors", no_argument, 0, O_ASSERT_NO_ERRORS},
         {"label", required_argument, 0, O_LABEL},
         {"connect-timeout", required_argument, 0, O_CONNECT_TIMEOUT},
+        {"drain", required_argument, 0, O_DRAIN},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -240,11 +248,13 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
     o->duration_ms = 60000;
     o->warmup_ms = 10000;
     o->connect_timeout_ms = 10000;
+    o->drain_ms = 2000;
     o->expect_rate = 1;
     o->assert_ratio = -1;
     strcpy(o->admin, "127.0.0.1:9090");
     o->admin_ip = 0x7f000001u;
     o->admin_port = 9090;
+    bool expect_rate_set = false;
     const char *procs = "auto", *url = NULL, *src = NULL, *src_list = NULL, *admin = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -256,6 +266,7 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
         case O_DURATION: o->duration_ms = parse_dur(optarg, "--duration"); break;
         case O_WARMUP: o->warmup_ms = parse_dur(optarg, "--warmup"); break;
         case O_CONNECT_TIMEOUT: o->connect_timeout_ms = parse_dur(optarg, "--connect-timeout"); break;
+        case O_DRAIN: o->drain_ms = parse_dur(optarg, "--drain"); break;
         case O_SRC: src = optarg; break;
         case O_SRC_LIST: src_list = optarg; break;
         case O_JSON: o->json_path = optarg; break;
@@ -277,7 +288,10 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
             }
             break;
         }
-        case O_EXPECT_RATE: o->expect_rate = parse_num(optarg, "--expect-rate"); break;
+        case O_EXPECT_RATE:
+            o->expect_rate = parse_num(optarg, "--expect-rate");
+            expect_rate_set = true;
+            break;
         case O_PUBLISH_RATE: o->publish_rate = parse_num(optarg, "--publish-rate"); break;
         case O_TOPIC:
             if (strlen(optarg) >= sizeof o->topic || !*optarg)
@@ -319,6 +333,8 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
     if (o->churn_pct > 100)
         die_usage("--churn is a percentage (0..100)%s", "");
     if (o->publish_rate > 0) {
+        if (!expect_rate_set)
+            o->expect_rate = 0; /* only the publishes, unless the server also ticks */
         if (!o->topic[0])
             die_usage("--publish-rate needs --topic%s", "");
         if (strcmp(o->path, "/") == 0)
@@ -399,6 +415,7 @@ static struct bench_point *point(uint32_t sec)
 
 static uint32_t duration_s(void) { return (uint32_t)((P.o.duration_ms + 999) / 1000); }
 static uint32_t warmup_s(void) { return (uint32_t)((P.o.warmup_ms + 999) / 1000); }
+static uint32_t drain_s(void) { return (uint32_t)((P.o.drain_ms + 999) / 1000); }
 
 static void print_point(uint32_t s)
 {
@@ -416,7 +433,7 @@ static void print_point(uint32_t s)
            (unsigned long long)p->expected, bench_fmt_us(p->lat_p50, a),
            bench_fmt_us(p->lat_p99, b), bench_fmt_us(p->lat_max, c),
            (unsigned long long)p->errors, (unsigned long long)p->disconnects, cpu, srv,
-           s < warmup_s() ? "  (warmup)" : "");
+           s < warmup_s() ? "  (warmup)" : s >= duration_s() ? "  (drain)" : "");
     fflush(stdout);
 }
 
@@ -424,7 +441,7 @@ static void on_second(uint64_t now);
 
 static double rate_for(const struct bench_point *p)
 {
-    return P.o.publish_rate > 0 ? (double)p->published : P.o.expect_rate;
+    return P.o.publish_rate > 0 ? (double)p->published + P.o.expect_rate : P.o.expect_rate;
 }
 
 /* A second is complete when every child still running has reported it. */
@@ -467,6 +484,10 @@ static void on_record(struct kid *k)
         k->eof = true;
         return;
     }
+    /* By send second: the window's count keeps growing until the drain ends. */
+    for (uint32_t lag = 0; lag < BENCH_LAGS && lag <= r->sec; lag++)
+        if (r->msgs_lag[lag])
+            point(r->sec - lag)->msgs_sent += r->msgs_lag[lag];
     if (r->kind == REC_FINAL) {
         k->final = true;
         bench_totals_add(&P.tot, r, false);
@@ -579,7 +600,8 @@ static void on_tick(struct ev_loop *l, void *arg)
     if (P.pub && !P.stopping)
         publisher_tick(P.pub, now - P.t0_ms);
     if (!P.stopping) {
-        if (P.done_secs >= duration_s() || now - P.t0_ms > P.o.duration_ms + DEADLINE_SLACK_MS)
+        if (P.done_secs >= duration_s() + drain_s() ||
+            now - P.t0_ms > P.o.duration_ms + P.o.drain_ms + DEADLINE_SLACK_MS)
             stop_all(false);
         else if (all_kids_done())
             stop_all(false);
@@ -631,14 +653,17 @@ static void finish(struct bench_result *r)
     r->tot = &P.tot;
     r->warmup_s = warmup_s();
     uint32_t end = duration_s();
-    if (P.interrupted && P.stop_sec < end)
-        end = P.stop_sec;
+    /* Interrupted: the last second or so may still have been in flight. */
+    if (P.interrupted && P.stop_sec < end + drain_s())
+        end = P.stop_sec > drain_s() ? P.stop_sec - drain_s() : 0;
+    if (end > duration_s())
+        end = duration_s();
     if (end > P.done_secs)
         end = P.done_secs;
     r->end_s = end;
     hist_init(&r->lat);
     for (uint32_t s = r->warmup_s; s < end; s++) {
-        r->msgs_measured += P.pts[s].msgs;
+        r->msgs_measured += P.pts[s].msgs_sent;
         r->expected_measured += P.pts[s].expected;
         hist_add_sec(&r->lat, &P.pts[s].lat);
     }
@@ -732,6 +757,7 @@ int main(int argc, char **argv)
         P.n_samples = 1;
     }
     P.t0_ms = clock_mono_ms();
+    P.o.t0_real_us = clock_real_us();
     for (uint32_t i = 0; i < P.o.procs; i++) {
         struct kid *k = &P.kids[i];
         k->fd = -1;

@@ -61,6 +61,9 @@ void report_summary(FILE *f, const struct bench_result *r)
             bench_fmt_us(r->lat.n ? r->lat.sum_us / r->lat.n : 0, g));
     if (t->no_ts)
         fprintf(f, "no timestamp    %llu messages\n", (unsigned long long)t->no_ts);
+    if (t->msgs_unplaced)
+        fprintf(f, "late            %llu messages sent before the run or > %d s before arrival\n",
+                (unsigned long long)t->msgs_unplaced, BENCH_LAGS);
     fprintf(f, "connect errors  ");
     list_causes(f, t->ce, CE_MAX, bench_ce_name);
     fprintf(f, "handshake fails ");
@@ -215,12 +218,14 @@ int report_json(const char *path, const struct bench_result *r)
         const struct bench_point *p = &r->pts[s];
         fprintf(f,
                 "    {\"t\": %u, \"open\": %u, \"open_min\": %u, \"inflight\": %u, "
-                "\"established\": %llu, \"msgs\": %llu, \"expected\": %llu, \"errors\": %llu, "
+                "\"established\": %llu, \"msgs\": %llu, \"msgs_by_send\": %llu, "
+                "\"expected\": %llu, \"errors\": %llu, "
                 "\"disconnects\": %llu, \"p50_us\": %llu, \"p90_us\": %llu, \"p99_us\": %llu, "
                 "\"p999_us\": %llu, \"max_us\": %llu, \"bench_cpu_s\": %.3f, "
                 "\"server_cpu_s\": %.3f, \"server_rss_kb\": %llu, \"published\": %llu}%s\n",
                 s + 1, p->open, p->open_min, p->inflight, (unsigned long long)p->established,
-                (unsigned long long)p->msgs, (unsigned long long)p->expected,
+                (unsigned long long)p->msgs, (unsigned long long)p->msgs_sent,
+                (unsigned long long)p->expected,
                 (unsigned long long)p->errors, (unsigned long long)p->disconnects,
                 (unsigned long long)p->lat_p50, (unsigned long long)p->lat_p90,
                 (unsigned long long)p->lat_p99, (unsigned long long)p->lat_p999,

@@ -138,10 +138,9 @@ void bench_totals_add(struct bench_totals *t, const struct bench_rec *r, bool me
         t->hs[i] += r->hs[i];
     for (int i = 0; i < DC_MAX; i++)
         t->dc[i] += r->dc[i];
-    if (measured) {
-        t->msgs_measured += r->msgs;
+    t->msgs_unplaced += r->msgs_unplaced;
+    if (measured)
         hist_add_sec(&t->lat, &r->lat);
-    }
 }
 
 void bench_point_finish(struct bench_point *p)

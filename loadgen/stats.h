@@ -38,6 +38,11 @@ int bench_hs_from_status(int status);
 int bench_dc_from_code(unsigned code);
 
 #define BENCH_REC_MAGIC 0x77737062u /* "wspb" */
+/* Messages are also counted by the second their timestamp falls in (the
+ * send second), as a lag behind the record's second: lag 0..BENCH_LAGS-1.
+ * The delivery ratio uses these counts, so a message is judged by when it
+ * was sent, not by which side of a second boundary it happened to arrive. */
+#define BENCH_LAGS 8
 enum { REC_SEC = 1, REC_FINAL = 2 };
 
 /* One child's counts for one second (REC_SEC) or for its close phase
@@ -52,6 +57,8 @@ struct bench_rec {
     uint32_t inflight;   /* gauge: connecting or handshaking */
     uint64_t established; /* handshakes completed */
     uint64_t msgs;       /* data messages received */
+    uint64_t msgs_lag[BENCH_LAGS]; /* by send second = sec - lag (no timestamp: lag 0) */
+    uint64_t msgs_unplaced; /* sent before the run or more than BENCH_LAGS s ago */
     uint64_t bytes;      /* payload bytes received */
     uint64_t no_ts;      /* messages without a timestamp we understand */
     uint64_t pings;      /* pings answered */
@@ -74,6 +81,7 @@ struct bench_point {
     uint32_t reported;  /* children that reported this second */
     uint32_t open, open_min, inflight;
     uint64_t established, msgs, bytes, no_ts, pings, send_drops, echo_sent, churned;
+    uint64_t msgs_sent;  /* messages whose send time fell in this second (final only at the end) */
     uint64_t hs_us_sum, hs_us_max, cpu_us;
     uint64_t errors;     /* connect + handshake failures */
     uint64_t disconnects; /* unexpected */
@@ -90,7 +98,7 @@ struct bench_totals {
     uint64_t established, msgs, bytes, no_ts, pings, send_drops, echo_sent, churned;
     uint64_t closed_clean, close_timeouts, hs_us_sum, hs_us_max, cpu_us;
     uint64_t ce[CE_MAX], hs[HS_MAX], dc[DC_MAX];
-    uint64_t msgs_measured, expected_measured; /* seconds >= warmup only */
+    uint64_t msgs_unplaced;
     struct hist lat; /* seconds >= warmup only */
 };
 
