@@ -73,6 +73,12 @@ static const struct opt opts[] = {
      "on SIGTERM/SIGINT: time allowed for clients to finish the close handshake"},
     {"msg-rate", T_U64, OFF(msg_rate), 0, "0", "N",
      "inbound messages per second per connection before close 1008 (0 = no limit)"},
+    {"accept-rate", T_U64, OFF(accept_rate), 0, "0", "N",
+     "connections each worker accepts per second, 0 = no limit (past it the rest wait in the kernel's accept queue)"},
+    {"tls-cert", T_LIST, OFF(tls_cert_buf), CAP(tls_cert_buf), "", "FILE",
+     "serve wss:// with this PEM certificate chain; repeat (with --tls-key) for SNI"},
+    {"tls-key", T_LIST, OFF(tls_key_buf), CAP(tls_key_buf), "", "FILE",
+     "PEM private key for the --tls-cert in the same position"},
     {"log-level", T_LEVEL, OFF(log_level), 0, "info", "error|warn|info|debug", "log verbosity"},
 };
 
@@ -245,6 +251,14 @@ static int finish(struct wsp_config *c, FILE *err)
         return 2;
     }
     c->n_origins = (size_t)n;
+    n = config_split_list(c->tls_cert_buf, c->tls_certs, CONFIG_MAX_LIST);
+    int nk = config_split_list(c->tls_key_buf, c->tls_keys, CONFIG_MAX_LIST);
+    if (n < 0 || nk < 0 || n != nk) {
+        fprintf(err, "wspush: --tls-cert and --tls-key must come in pairs (at most %d)\n",
+                CONFIG_MAX_LIST);
+        return 2;
+    }
+    c->n_tls = (size_t)n;
     if (c->max_headers < 1 || c->max_headers > 128) {
         fprintf(err, "wspush: --max-headers must be 1..128\n");
         return 2;
@@ -294,6 +308,7 @@ int config_parse(struct wsp_config *c, int argc, char **argv, FILE *out, FILE *e
         if (v && set_opt(c, &opts[i], v, err, env) != 0)
             return 2;
     }
+    bool seen_list[sizeof opts / sizeof opts[0]] = {false};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -323,8 +338,22 @@ int config_parse(struct wsp_config *c, int argc, char **argv, FILE *out, FILE *e
             }
             v = argv[++i];
         }
+        if (o->type == T_LIST && seen_list[o - opts]) {
+            /* a list option given again appends (--tls-cert a --tls-cert b) */
+            char *base = (char *)c + o->off;
+            size_t have = strlen(base);
+            if (have + 1 + strlen(v) >= o->cap) {
+                fprintf(err, "wspush serve: --%s: too many values\n", o->flag);
+                return 2;
+            }
+            base[have] = ',';
+            memcpy(base + have + 1, v, strlen(v) + 1);
+            continue;
+        }
         if (set_opt(c, o, v, err, "option") != 0)
             return 2;
+        if (o->type == T_LIST)
+            seen_list[o - opts] = true;
     }
     return finish(c, err);
 }

@@ -46,7 +46,13 @@ struct wsp_config {
     uint64_t pong_timeout_ms;
     uint64_t drain_timeout_ms;
     uint64_t msg_rate;         /* inbound messages/s per connection, 0 = no limit */
+    uint64_t accept_rate;      /* connections accepted per second per worker, 0 = no limit */
     int log_level;
+    char tls_cert_buf[2048];   /* comma list, or the option repeated */
+    char tls_key_buf[2048];
+    const char *tls_certs[CONFIG_MAX_LIST];
+    const char *tls_keys[CONFIG_MAX_LIST];
+    size_t n_tls;
 };
 
 /* Defaults, then the environment, then argv (argv[0] is the command name,

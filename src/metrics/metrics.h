@@ -62,7 +62,10 @@ struct worker_stats {
     uint64_t slow_latest;
     uint64_t pings_sent;
     uint64_t accept_errors;    /* EMFILE and friends */
+    uint64_t accept_paused;    /* times --accept-rate stopped accepting until the next second */
     uint64_t http_requests;    /* plain HTTP on the public port */
+    uint64_t tls_deferred;     /* TLS handshake steps put off to the next iteration */
+    uint64_t tls_reloads;      /* certificate reloads (SIGHUP) */
     uint64_t fanout_count;
     uint64_t fanout_sum_ns;
     uint64_t fanout_buckets[METRICS_FANOUT_BUCKETS];

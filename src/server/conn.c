@@ -29,6 +29,7 @@
 #define CONN_MAX_READS 4            /* reads per wakeup: fairness */
 #define CONN_FLUSH_MAX_BYTES (256u * 1024) /* bytes per flush: fairness */
 #define CONN_CLOSE_TICKS 3          /* wait for the peer's close frame */
+#define TLS_STEPS_PER_ITERATION 64 /* TLS handshake steps per loop iteration */
 
 static void on_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events);
 
@@ -153,6 +154,7 @@ void conn_reap(struct worker *w)
         }
         ws_rx_free(c->rx);
         free(c->in);
+        tls_conn_free(c->tls);
         close(c->fd);
         pool_put(w, c);
     }
@@ -188,9 +190,19 @@ static void on_drained(struct worker *w, struct conn *c)
     }
 }
 
-static ssize_t send_now(int fd, const void *p, size_t n)
+static ssize_t send_now(struct worker *w, struct conn *c, const void *p, size_t n)
 {
-    ssize_t r = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (c->tls) {
+        int want_write = 0;
+        ssize_t t = tls_write(c->tls, p, n, &want_write);
+        if (t == WSP_EAGAIN)
+            return 0;
+        if (t == 0)
+            return WSP_ECLOSED;
+        return t;
+    }
+    (void)w;
+    ssize_t r = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (r < 0)
         return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -errno;
     return r;
@@ -215,7 +227,7 @@ int conn_send_msg(struct worker *w, struct conn *c, struct msg *m)
     if (c->state == CONN_DEAD)
         return WSP_ECLOSED;
     if (outq_empty(c->out)) {
-        ssize_t r = send_now(c->fd, m->data, m->len);
+        ssize_t r = send_now(w, c, m->data, m->len);
         if (r == (ssize_t)m->len) {
             w->st->bytes_sent += (uint64_t)r;
             return 0; /* the common case: nothing queued, nothing allocated */
@@ -245,7 +257,7 @@ int conn_send_bytes(struct worker *w, struct conn *c, const void *p, size_t n)
         return WSP_ECLOSED;
     size_t off = 0;
     if (outq_empty(c->out)) {
-        ssize_t r = send_now(c->fd, p, n);
+        ssize_t r = send_now(w, c, p, n);
         if (r < 0) {
             conn_kill(w, c, WS_CLOSE_ABNORMAL);
             return (int)r;
@@ -279,13 +291,28 @@ static void flush(struct worker *w, struct conn *c)
     }
     struct iovec iov[64];
     int n = outq_iov(c->out, iov, 64, CONN_FLUSH_MAX_BYTES);
-    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-    ssize_t r = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (r < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+    ssize_t r = 0;
+    if (c->tls) {
+        /* one TLS record per queued piece; stop at the first short write */
+        for (int i = 0; i < n; i++) {
+            ssize_t t = send_now(w, c, iov[i].iov_base, iov[i].iov_len);
+            if (t < 0) {
+                conn_kill(w, c, WS_CLOSE_ABNORMAL);
+                return;
+            }
+            r += t;
+            if ((size_t)t < iov[i].iov_len)
+                break;
+        }
+    } else {
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        r = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (r < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                return;
+            conn_kill(w, c, WS_CLOSE_ABNORMAL);
             return;
-        conn_kill(w, c, WS_CLOSE_ABNORMAL);
-        return;
+        }
     }
     w->st->bytes_sent += (uint64_t)r;
     w->st->queued_bytes -= (uint64_t)r;
@@ -525,19 +552,45 @@ static void http_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n)
     }
 }
 
+/* One read, plain or TLS: > 0 bytes, 0 at EOF, WSP_EAGAIN, < 0 error. */
+static ssize_t read_some(struct worker *w, struct conn *c)
+{
+    if (!c->tls) {
+        ssize_t n = read(c->fd, w->rbuf, w->rbuf_size);
+        if (n < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? WSP_EAGAIN : -errno;
+        return n;
+    }
+    if (!tls_conn_ready(c->tls)) {
+        /* a burst of handshakes must not starve established connections:
+         * a bounded number of handshake steps per loop iteration; the rest
+         * stay readable (level-triggered) and go next iteration */
+        if (w->tls_steps >= TLS_STEPS_PER_ITERATION) {
+            w->st->tls_deferred++;
+            return WSP_EAGAIN;
+        }
+        w->tls_steps++;
+    }
+    int want_write = 0;
+    ssize_t n = tls_read(c->tls, w->rbuf, w->rbuf_size, &want_write);
+    if (n == WSP_EAGAIN && want_write)
+        set_want_write(w, c, true);
+    return n;
+}
+
 static void read_input(struct worker *w, struct conn *c)
 {
     for (int i = 0; i < CONN_MAX_READS && c->state != CONN_DEAD; i++) {
-        ssize_t n = read(c->fd, w->rbuf, w->rbuf_size);
+        ssize_t n = read_some(w, c);
         if (n == 0) {
             /* EOF: a WebSocket peer that vanishes without a close frame
              * ends abnormally (1006, never sent) */
             conn_kill(w, c, (c->flags & CF_PEER_CLOSED) ? c->close_code : WS_CLOSE_ABNORMAL);
             return;
         }
+        if (n == WSP_EAGAIN)
+            return;
         if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-                return;
             conn_kill(w, c, WS_CLOSE_ABNORMAL);
             return;
         }
@@ -557,7 +610,9 @@ static void read_input(struct worker *w, struct conn *c)
         default:
             return;
         }
-        if ((size_t)n < w->rbuf_size)
+        /* plain: a short read means the socket is drained; TLS may hold
+         * decrypted bytes of the next record, so read until EAGAIN */
+        if (!c->tls && (size_t)n < w->rbuf_size)
             return;
     }
 }
@@ -569,8 +624,12 @@ static void on_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
     struct worker *w = ev_loop_user(loop);
     if (c->state == CONN_DEAD)
         return; /* stale event for a connection closed in this batch */
-    if (events & EV_WRITE)
+    if (events & EV_WRITE) {
         flush(w, c);
+        /* a TLS handshake (or renegotiation attempt) that wanted to write */
+        if (c->tls && c->state != CONN_DEAD && !tls_conn_ready(c->tls))
+            read_input(w, c);
+    }
     if (c->state != CONN_DEAD && (events & (EV_READ | EV_HUP | EV_ERROR | EV_RDHUP)))
         read_input(w, c);
 }

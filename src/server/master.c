@@ -28,6 +28,7 @@
 #include "pubsub/ring.h"
 #include "server/admin.h"
 #include "server/worker.h"
+#include "tls/tls.h"
 #include "tune/tune.h"
 #include "ws/ws_frame.h"
 
@@ -244,6 +245,13 @@ static void on_signal(struct ev_loop *loop, struct ev_handler *h, uint32_t event
         case SIGINT:
             stop_all(m);
             break;
+        case SIGHUP:
+            /* each worker reloads its certificates itself */
+            log_info("SIGHUP: reloading certificates in the workers");
+            for (unsigned i = 0; i < m->nworkers; i++)
+                if (m->slots[i].pid > 0)
+                    kill(m->slots[i].pid, SIGHUP);
+            break;
         default:
             break;
         }
@@ -333,6 +341,17 @@ int master_run(struct wsp_config *cfg)
         }
     }
 
+    if (cfg->n_tls) {
+        /* load once here so a bad file fails the start with one clear line,
+         * before any worker exists */
+        char err[512];
+        struct tls_ctx *t = tls_ctx_new(cfg->tls_certs, cfg->tls_keys, cfg->n_tls, err, sizeof err);
+        if (!t) {
+            fprintf(stderr, "wspush serve: TLS: %s\n", err);
+            return 2;
+        }
+        tls_ctx_free(t);
+    }
     m->ring = ring_create(cfg->ring_size);
     m->shared = metrics_shared_new(m->nworkers);
     m->slots = calloc(m->nworkers, sizeof *m->slots);
@@ -398,11 +417,12 @@ int master_run(struct wsp_config *cfg)
         net_addr_format(&adm, aa, sizeof aa);
     getrlimit(RLIMIT_NOFILE, &rl);
     log_info("wspush %s: listening on %s, admin on %s, %u workers, max-conns %llu, "
-             "open files %llu per process, ring %llu bytes (max entry %zu), tick %s%llu ms%s%s",
+             "open files %llu per process, ring %llu bytes (max entry %zu), tick %s%llu ms%s%s%s",
              WSPUSH_VERSION, pa, aa, m->nworkers, (unsigned long long)cfg->max_conns,
              (unsigned long long)rl.rlim_cur, (unsigned long long)ring_size(m->ring),
              ring_max_entry(m->ring), cfg->tick_ms ? "" : "off/", (unsigned long long)cfg->tick_ms,
-             cfg->tick_topic[0] ? " to topic " : "", cfg->tick_topic);
+             cfg->tick_topic[0] ? " to topic " : "", cfg->tick_topic,
+             cfg->n_tls ? ", TLS (wss://)" : "");
     tune_check_startup(cfg->max_conns, m->nworkers);
 
 

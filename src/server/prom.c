@@ -180,6 +180,10 @@ size_t prom_render(struct master *m, char *out, size_t cap)
     counter(bp, "wspush_pings_sent_total", "Server pings to idle connections.", SUM(pings_sent));
     counter(bp, "wspush_accept_errors_total", "accept(2) failures (EMFILE and others).", SUM(accept_errors));
     counter(bp, "wspush_accept_paused_total", "Times --accept-rate stopped a worker accepting until the next second.", SUM(accept_paused));
+    counter(bp, "wspush_tls_handshake_deferrals_total",
+            "TLS handshake steps put off to the next loop iteration (burst throttling).",
+            SUM(tls_deferred));
+    counter(bp, "wspush_tls_reloads_total", "Certificate reloads after SIGHUP.", SUM(tls_reloads));
     counter(bp, "wspush_worker_restarts_total", "Workers restarted after dying.", SUM(restarts));
     head(bp, "wspush_fanout_duration_seconds", "histogram",
          "Time from publish to the last subscriber's write, per worker fan-out.");

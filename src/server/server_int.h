@@ -22,6 +22,7 @@
 #include "pubsub/outq.h"
 #include "pubsub/ring.h"
 #include "pubsub/topic.h"
+#include "tls/tls.h"
 #include "ws/ws_handshake.h"
 #include "ws/ws_rx.h"
 
@@ -62,6 +63,7 @@ struct conn {                 /* owned by its worker */
     struct outq *out;         /* queued output, on demand */
     struct topic_sub sub;     /* first topic subscription */
     struct topic_sub *extra;  /* further subscriptions, on demand */
+    SSL *tls;                 /* wss:// only; owned, freed in conn_reap */
     struct conn *next_dead;   /* link on worker->dead */
 };
 
@@ -79,6 +81,8 @@ struct worker {
     int listen_fd;
     struct ev_handler listen_h;
     bool accepting;
+    bool accept_paused;       /* over --accept-rate: listener off until the next sweep */
+    uint32_t accepts_in_tick; /* accepted since the last sweep */
     int wake_fd; /* eventfd the master writes after appending to the ring */
     struct ev_handler wake_h;
     int sig_fd;
@@ -107,6 +111,8 @@ struct worker {
     struct ip_count *ips; /* NULL unless max_conns_per_ip */
     uint32_t ips_cap;
     uint64_t started_ms;
+    struct tls_ctx *tls;     /* NULL: plain ws:// */
+    unsigned tls_steps;      /* handshake steps taken this iteration */
 };
 
 /* conn.c: connection I/O and protocol */

@@ -44,6 +44,15 @@ static void on_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t event
     (void)events;
     struct worker *w = container_of(h, struct worker, listen_h);
     for (int i = 0; i < WORKER_ACCEPTS_PER_WAKE && w->accepting; i++) {
+        if (w->cfg->accept_rate && w->accepts_in_tick >= w->cfg->accept_rate) {
+            /* over the rate: stop listening until the next sweep; the
+             * kernel's accept queue holds the burst meanwhile */
+            if (ev_del(w->loop, w->listen_fd) == 0) {
+                w->accept_paused = true;
+                w->st->accept_paused++;
+            }
+            return;
+        }
         int fd = accept4(w->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
@@ -68,10 +77,15 @@ static void on_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t event
             return;
         }
         w->st->accepted_total++;
-        if (!conn_new(w, fd)) {
+        w->accepts_in_tick++;
+        struct conn *c = conn_new(w, fd);
+        if (!c) {
             close(fd);
             log_ratelimited(WSP_LOG_WARN, "out of memory for a new connection");
+            continue;
         }
+        if (w->tls && !(c->tls = tls_conn_new(w->tls, fd)))
+            conn_kill(w, c, 0);
     }
 }
 
@@ -126,7 +140,8 @@ static void start_drain(struct worker *w)
         return;
     w->draining = true;
     w->accepting = false;
-    ev_del(w->loop, w->listen_fd);
+    if (!w->accept_paused)
+        ev_del(w->loop, w->listen_fd);
     close(w->listen_fd);
     w->listen_fd = -1;
     w->drain_deadline_ms = clock_mono_ms() + w->cfg->drain_timeout_ms;
@@ -141,6 +156,26 @@ static void start_drain(struct worker *w)
     }
 }
 
+/* SIGHUP: new connections use freshly loaded certificates; established ones
+ * keep the context they started with (OpenSSL refcounts it). A bad file
+ * keeps the old certificates and says why. */
+static void reload_tls(struct worker *w)
+{
+    if (!w->tls)
+        return;
+    char err[512];
+    struct tls_ctx *t = tls_ctx_new(w->cfg->tls_certs, w->cfg->tls_keys, w->cfg->n_tls, err,
+                                    sizeof err);
+    if (!t) {
+        log_error("certificate reload failed, keeping the old ones: %s", err);
+        return;
+    }
+    tls_ctx_free(w->tls);
+    w->tls = t;
+    w->st->tls_reloads++;
+    log_info("certificates reloaded");
+}
+
 static void on_signal(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 {
     (void)loop;
@@ -150,6 +185,8 @@ static void on_signal(struct ev_loop *loop, struct ev_handler *h, uint32_t event
     while (read(w->sig_fd, &si, sizeof si) == sizeof si) {
         if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
             start_drain(w);
+        else if (si.ssi_signo == SIGHUP)
+            reload_tls(w);
     }
 }
 
@@ -158,6 +195,9 @@ static void on_sweep(struct ev_loop *loop, void *arg)
     (void)loop;
     struct worker *w = arg;
     w->tick = ev_tick_next(w->tick);
+    w->accepts_in_tick = 0;
+    if (w->accept_paused && !w->draining && ev_add(w->loop, w->listen_fd, EV_READ, &w->listen_h) == 0)
+        w->accept_paused = false;
     for (uint32_t i = 0; i < w->nconns; i++)
         conn_on_tick(w, w->conns[i]);
 }
@@ -165,6 +205,7 @@ static void on_sweep(struct ev_loop *loop, void *arg)
 static void on_post(struct ev_loop *loop, void *arg)
 {
     struct worker *w = arg;
+    w->tls_steps = 0;
     conn_reap(w);
     if (w->draining && (w->nconns == 0 || ev_now_ms(loop) >= w->drain_deadline_ms))
         ev_loop_stop(loop);
@@ -216,6 +257,14 @@ void worker_main(const struct worker_init *wi)
         w.ips_cap = 1u << 16;
         w.ips = calloc(w.ips_cap, sizeof *w.ips);
     }
+    if (cfg->n_tls) {
+        char err[512];
+        w.tls = tls_ctx_new(cfg->tls_certs, cfg->tls_keys, cfg->n_tls, err, sizeof err);
+        if (!w.tls) {
+            log_error("TLS: %s", err);
+            _exit(1);
+        }
+    }
     if (!w.rbuf || !w.topics || !w.loop || (cfg->max_conns_per_ip && !w.ips)) {
         log_error("start-up failed: out of memory");
         _exit(1);
@@ -236,6 +285,7 @@ void worker_main(const struct worker_init *wi)
     sigemptyset(&ss);
     sigaddset(&ss, SIGTERM);
     sigaddset(&ss, SIGINT);
+    sigaddset(&ss, SIGHUP);
     sigprocmask(SIG_BLOCK, &ss, NULL);
     w.sig_fd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
 
@@ -263,6 +313,7 @@ void worker_main(const struct worker_init *wi)
     topic_index_free(w.topics);
     free(w.ips);
     free(w.rbuf);
+    tls_ctx_free(w.tls);
     ev_loop_free(w.loop);
     log_debug("worker exiting");
     _exit(rc < 0 ? 1 : 0);

@@ -1,0 +1,197 @@
+/* tls.c - OpenSSL server contexts and non-blocking I/O (see tls.h).
+ *
+ * Does not know about HTTP or WebSockets; conn.c calls tls_read/tls_write
+ * where it would call read/send. Invariant: every SSL_CTX in a tls_ctx is
+ * configured identically except for its certificate pair, and the first
+ * is the one every SSL starts with (SNI may switch it). */
+#include "tls/tls.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "core/err.h"
+
+struct tls_ctx {
+    size_t n;
+    SSL_CTX *ctx[TLS_MAX_CERTS];
+};
+
+static int ex_index = -1; /* SSL_CTX ex-data slot pointing back at its tls_ctx */
+
+static void err_line(char *err, size_t cap, const char *what, const char *file)
+{
+    unsigned long e = ERR_get_error();
+    char buf[256] = "unknown error";
+    if (e)
+        ERR_error_string_n(e, buf, sizeof buf);
+    snprintf(err, cap, "%s %s: %s", what, file, buf);
+    ERR_clear_error();
+}
+
+/* SNI: switch to the context whose certificate matches the name. */
+static int on_servername(SSL *ssl, int *alert, void *arg)
+{
+    (void)alert;
+    struct tls_ctx *t = arg;
+    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    if (!name || t->n < 2)
+        return SSL_TLSEXT_ERR_OK;
+    for (size_t i = 0; i < t->n; i++) {
+        X509 *cert = SSL_CTX_get0_certificate(t->ctx[i]);
+        if (cert && X509_check_host(cert, name, 0, 0, NULL) == 1) {
+            if (i != 0)
+                SSL_set_SSL_CTX(ssl, t->ctx[i]);
+            return SSL_TLSEXT_ERR_OK;
+        }
+    }
+    return SSL_TLSEXT_ERR_OK; /* unknown name: the default certificate */
+}
+
+/* ALPN: WebSockets over TLS speak HTTP/1.1 (RFC 6455 has no h2 mapping
+ * unless RFC 8441 is negotiated, which wspush does not do). */
+static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                   const unsigned char *in, unsigned int inlen, void *arg)
+{
+    (void)ssl;
+    (void)arg;
+    static const unsigned char h11[] = "\x08http/1.1";
+    unsigned char *sel;
+    if (SSL_select_next_proto(&sel, outlen, h11, sizeof h11 - 1, in, inlen) ==
+        OPENSSL_NPN_NEGOTIATED) {
+        *out = sel;
+        return SSL_TLSEXT_ERR_OK;
+    }
+    return SSL_TLSEXT_ERR_NOACK; /* no ALPN agreement is fine: HTTP/1.1 */
+}
+
+struct tls_ctx *tls_ctx_new(const char *const *certs, const char *const *keys, size_t n,
+                            char *err, size_t errcap)
+{
+    if (n == 0 || n > TLS_MAX_CERTS) {
+        snprintf(err, errcap, "need 1..%d certificate/key pairs", TLS_MAX_CERTS);
+        return NULL;
+    }
+    if (ex_index < 0)
+        ex_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    struct tls_ctx *t = calloc(1, sizeof *t);
+    if (!t) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        SSL_CTX *c = SSL_CTX_new(TLS_server_method());
+        if (!c) {
+            err_line(err, errcap, "SSL_CTX_new", "");
+            goto fail;
+        }
+        t->ctx[t->n++] = c;
+        SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
+        SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                   SSL_OP_NO_COMPRESSION);
+        /* the memory budget: an idle connection keeps no 16 KiB record
+         * buffers; partial writes let the out-queue keep its offsets */
+        SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
+        if (SSL_CTX_use_certificate_chain_file(c, certs[i]) != 1) {
+            err_line(err, errcap, "cannot load certificate", certs[i]);
+            goto fail;
+        }
+        if (SSL_CTX_use_PrivateKey_file(c, keys[i], SSL_FILETYPE_PEM) != 1) {
+            err_line(err, errcap, "cannot load key", keys[i]);
+            goto fail;
+        }
+        if (SSL_CTX_check_private_key(c) != 1) {
+            err_line(err, errcap, "key does not match certificate", certs[i]);
+            goto fail;
+        }
+        SSL_CTX_set_tlsext_servername_callback(c, on_servername);
+        SSL_CTX_set_tlsext_servername_arg(c, t);
+        SSL_CTX_set_alpn_select_cb(c, on_alpn, NULL);
+        SSL_CTX_set_ex_data(c, ex_index, t);
+    }
+    return t;
+fail:
+    tls_ctx_free(t);
+    return NULL;
+}
+
+void tls_ctx_free(struct tls_ctx *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->n; i++)
+        SSL_CTX_free(t->ctx[i]); /* live SSLs hold their own references */
+    free(t);
+}
+
+SSL *tls_conn_new(struct tls_ctx *t, int fd)
+{
+    SSL *ssl = SSL_new(t->ctx[0]);
+    if (!ssl)
+        return NULL;
+    if (SSL_set_fd(ssl, fd) != 1) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    SSL_set_accept_state(ssl);
+    return ssl;
+}
+
+void tls_conn_free(SSL *ssl)
+{
+    if (!ssl)
+        return;
+    if (SSL_is_init_finished(ssl))
+        SSL_shutdown(ssl); /* one non-blocking attempt at close_notify */
+    SSL_free(ssl);
+    ERR_clear_error();
+}
+
+int tls_conn_ready(const SSL *ssl) { return SSL_is_init_finished(ssl); }
+
+static ssize_t map_error(SSL *ssl, int r, int *want_write)
+{
+    int e = SSL_get_error(ssl, r);
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+        *want_write = 0;
+        return WSP_EAGAIN;
+    case SSL_ERROR_WANT_WRITE:
+        *want_write = 1;
+        return WSP_EAGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        ERR_clear_error();
+        return errno ? -errno : 0; /* 0: the peer closed TCP */
+    default:
+        ERR_clear_error();
+        return WSP_EPROTO;
+    }
+}
+
+ssize_t tls_read(SSL *ssl, void *buf, size_t n, int *want_write)
+{
+    size_t got = 0;
+    errno = 0;
+    int r = SSL_read_ex(ssl, buf, n, &got);
+    if (r == 1)
+        return (ssize_t)got;
+    return map_error(ssl, r, want_write);
+}
+
+ssize_t tls_write(SSL *ssl, const void *buf, size_t n, int *want_write)
+{
+    size_t put = 0;
+    errno = 0;
+    int r = SSL_write_ex(ssl, buf, n, &put);
+    if (r == 1)
+        return (ssize_t)put;
+    return map_error(ssl, r, want_write);
+}

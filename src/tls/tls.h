@@ -1,0 +1,43 @@
+/* tls.h - wss:// on the public port: OpenSSL server contexts and
+ * non-blocking reads and writes with the same contract as plain sockets.
+ *
+ * A tls_ctx holds one SSL_CTX per certificate pair; SNI picks the pair
+ * whose certificate matches the requested name (the first is the default).
+ * TLS 1.2 and 1.3 only, OpenSSL's modern cipher defaults, ALPN http/1.1.
+ * Idle connections keep no record buffers (SSL_MODE_RELEASE_BUFFERS). The
+ * plaintext frame is still encoded once per publish; only encryption is per
+ * connection. */
+#ifndef WSP_TLS_H
+#define WSP_TLS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <openssl/ssl.h>
+
+#define TLS_MAX_CERTS 16
+
+struct tls_ctx;
+
+/* Loads n certificate/key pairs (PEM). On failure returns NULL and writes
+ * one line saying which file and why into err. */
+struct tls_ctx *tls_ctx_new(const char *const *certs, const char *const *keys, size_t n,
+                            char *err, size_t errcap);
+/* Drops the caller's reference; connections keep theirs. NULL is a no-op. */
+void tls_ctx_free(struct tls_ctx *t);
+
+/* A server-side SSL for fd, or NULL. The handshake happens inside the first
+ * tls_read/tls_write calls. */
+SSL *tls_conn_new(struct tls_ctx *t, int fd);
+/* Best-effort close_notify, then frees. NULL is a no-op. */
+void tls_conn_free(SSL *ssl);
+/* True once the handshake is complete. */
+int tls_conn_ready(const SSL *ssl);
+
+/* > 0 bytes, 0 at EOF (close_notify or TCP FIN), WSP_EAGAIN when the
+ * socket must become readable or writable first (*want_write says which),
+ * or a negative error (the connection is broken). */
+ssize_t tls_read(SSL *ssl, void *buf, size_t n, int *want_write);
+ssize_t tls_write(SSL *ssl, const void *buf, size_t n, int *want_write);
+
+#endif
