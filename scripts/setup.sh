@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(build-essential cmake pkg-config libssl-dev libcmocka-dev zlib1g-dev
+      libhiredis-dev redis-server
       python3 python3-pytest python3-websockets
       clang libclang-rt-14-dev
       curl ca-certificates)

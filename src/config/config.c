@@ -79,6 +79,10 @@ static const struct opt opts[] = {
      "serve wss:// with this PEM certificate chain; repeat (with --tls-key) for SNI"},
     {"tls-key", T_LIST, OFF(tls_key_buf), CAP(tls_key_buf), "", "FILE",
      "PEM private key for the --tls-cert in the same position"},
+    {"redis", T_STR, OFF(redis), CAP(redis), "", "URL",
+     "share messages with other nodes through Redis pub/sub: redis://[:PASSWORD@]HOST[:PORT][/DB]"},
+    {"redis-prefix", T_STR, OFF(redis_prefix), CAP(redis_prefix), "wspush:", "PREFIX",
+     "Redis channel of topic T is PREFIX+T; PREFIX alone carries broadcasts"},
     {"log-level", T_LEVEL, OFF(log_level), 0, "info", "error|warn|info|debug", "log verbosity"},
 };
 

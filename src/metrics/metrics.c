@@ -44,6 +44,12 @@ static struct topic_count_slot *slot_at(const struct shared_stats *s, size_t i)
 
 void metrics_topic_add(struct shared_stats *s, unsigned worker, uint64_t key, int delta)
 {
+    metrics_topic_add_named(s, worker, key, NULL, 0, delta);
+}
+
+void metrics_topic_add_named(struct shared_stats *s, unsigned worker, uint64_t key,
+                             const char *name, size_t n, int delta)
+{
     if (!s || worker >= s->nworkers || key == 0)
         return;
     for (size_t probe = 0; probe < 64; probe++) {
@@ -52,9 +58,14 @@ void metrics_topic_add(struct shared_stats *s, unsigned worker, uint64_t key, in
         uint64_t cur = atomic_load_explicit(k, memory_order_acquire);
         if (cur == 0) {
             uint64_t expected = 0;
-            if (atomic_compare_exchange_strong(k, &expected, key))
+            if (atomic_compare_exchange_strong(k, &expected, key)) {
                 cur = key;
-            else
+                if (name && n && n <= TOPIC_NAME_MAX) {
+                    memcpy(sl->name, name, n);
+                    atomic_store_explicit((_Atomic uint32_t *)&sl->name_len, (uint32_t)n,
+                                          memory_order_release);
+                }
+            } else
                 cur = expected;
         }
         if (cur == key) {
@@ -64,6 +75,42 @@ void metrics_topic_add(struct shared_stats *s, unsigned worker, uint64_t key, in
             return;
         }
     }
+    if (delta > 0)
+        atomic_store_explicit((_Atomic uint32_t *)&s->topic_table_full, 1, memory_order_relaxed);
+}
+
+bool metrics_topic_slot_read(const struct shared_stats *s, size_t i, uint64_t *key,
+                             const char **name, size_t *name_len, uint64_t *subscribers)
+{
+    struct topic_count_slot *sl = slot_at(s, i);
+    uint64_t k = atomic_load_explicit((_Atomic uint64_t *)&sl->key, memory_order_acquire);
+    if (k == 0)
+        return false;
+    uint32_t nl = atomic_load_explicit((_Atomic uint32_t *)&sl->name_len, memory_order_acquire);
+    if (nl == 0 || nl > TOPIC_NAME_MAX)
+        return false;
+    uint64_t sum = 0;
+    for (unsigned w = 0; w < s->nworkers; w++)
+        sum += atomic_load_explicit((_Atomic uint32_t *)&sl->count[w], memory_order_relaxed);
+    *key = k;
+    *name = sl->name;
+    *name_len = nl;
+    *subscribers = sum;
+    return true;
+}
+
+long metrics_topic_slot_index(const struct shared_stats *s, uint64_t key)
+{
+    for (size_t probe = 0; key && probe < 64; probe++) {
+        size_t i = (key + probe) % TOPIC_TABLE_SLOTS;
+        uint64_t cur = atomic_load_explicit((_Atomic uint64_t *)&slot_at(s, i)->key,
+                                            memory_order_acquire);
+        if (cur == 0)
+            return -1;
+        if (cur == key)
+            return (long)i;
+    }
+    return -1;
 }
 
 uint64_t metrics_topic_subscribers(const struct shared_stats *s, uint64_t key)

@@ -12,6 +12,8 @@
 #ifndef WSP_METRICS_H
 #define WSP_METRICS_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -73,8 +75,12 @@ struct worker_stats {
 
 #define TOPIC_TABLE_SLOTS 4096
 
+#define TOPIC_NAME_MAX 128
+
 struct topic_count_slot {
     uint64_t key; /* msg_topic_key; 0 = free; claimed with CAS, never freed */
+    uint32_t name_len; /* 0 until name[] is written (release), by the claimer */
+    char name[TOPIC_NAME_MAX]; /* the topic's name, for the master's Redis subscriptions */
     uint32_t count[]; /* one per worker, each written by its worker only */
 };
 
@@ -83,6 +89,8 @@ struct shared_stats {
     uint64_t published_http_topic, published_http_broadcast;
     uint64_t published_tick;
     uint64_t publish_rejected;
+    uint32_t topic_table_full; /* set by a worker that found no free slot */
+    uint32_t redis_state;      /* written by the master: 0 no Redis, 1 not ready, 2 ready */
     struct worker_stats w[METRICS_MAX_WORKERS];
     /* topic table follows, see metrics_topic_slot() */
 };
@@ -94,6 +102,17 @@ void metrics_shared_free(struct shared_stats *s);
 /* Per-topic subscriber counts. Worker side: add delta to its column
  * (claims a slot on first use; silently uncounted if the table is full). */
 void metrics_topic_add(struct shared_stats *s, unsigned worker, uint64_t key, int delta);
+/* The same, recording the topic's name (n <= TOPIC_NAME_MAX) when this call
+ * claims the slot. */
+void metrics_topic_add_named(struct shared_stats *s, unsigned worker, uint64_t key,
+                             const char *name, size_t n, int delta);
+/* Master side: slot i (< TOPIC_TABLE_SLOTS). False for a free slot or one
+ * whose name is not written yet; else its key, name (in shared memory,
+ * stable) and subscriber sum. */
+bool metrics_topic_slot_read(const struct shared_stats *s, size_t i, uint64_t *key,
+                             const char **name, size_t *name_len, uint64_t *subscribers);
+/* Master side: the slot index holding key, or -1. */
+long metrics_topic_slot_index(const struct shared_stats *s, uint64_t key);
 /* Master side: sum over workers, 0 if unknown. */
 uint64_t metrics_topic_subscribers(const struct shared_stats *s, uint64_t key);
 

@@ -22,6 +22,8 @@
 #include "http/http_parse.h"
 #include "http/http_response.h"
 #include "server/prom.h"
+#include "server/redis_link.h"
+#include "pubsub/msg.h"
 #include "pubsub/ring.h"
 #include "server/assets.h"
 #include "ws/ws_frame.h"
@@ -219,6 +221,49 @@ static bool authorized(struct admin *a, const struct http_req *r)
     return CRYPTO_memcmp(v, tok, tl) == 0;
 }
 
+/* With --redis: the message goes to Redis and comes back to every node,
+ * this one included, so its sequence number is not known yet ("seq":null)
+ * and subscribers_notified counts this node's subscribers only. 503 while
+ * Redis is unreachable: never a silent drop. */
+static void publish_redis(struct admin_conn *c, struct redis_link *rl, bool binary,
+                          const uint8_t *body, size_t blen, const char *topic, size_t tlen,
+                          bool keep)
+{
+    struct master *m = c->a->m;
+    struct shared_stats *st = master_stats(m);
+    int rc = redis_link_publish(rl, binary, topic ? topic : "", tlen, body, blen);
+    if (rc == WSP_EAGAIN) {
+        respond_json_error(c, 503, "redis unreachable: message not published", keep,
+                           "Retry-After: 1\r\n");
+        return;
+    }
+    if (rc < 0) {
+        st->publish_rejected++;
+        respond_json_error(c, rc == WSP_ETOOBIG ? 413 : 500,
+                           rc == WSP_ETOOBIG ? "message too large" : "out of memory", keep, NULL);
+        return;
+    }
+    uint64_t subs = 0;
+    if (tlen)
+        subs = metrics_topic_subscribers(st, msg_topic_key(topic, tlen));
+    else
+        for (unsigned i = 0; i < st->nworkers; i++)
+            subs += st->w[i].conns;
+    char resp[512];
+    int n;
+    if (tlen)
+        n = snprintf(resp, sizeof resp,
+                     "{\"topic\":\"%.*s\",\"seq\":null,\"subscribers_notified\":%llu,"
+                     "\"via\":\"redis\"}\n",
+                     (int)tlen, topic, (unsigned long long)subs);
+    else
+        n = snprintf(resp, sizeof resp,
+                     "{\"topic\":null,\"seq\":null,\"subscribers_notified\":%llu,"
+                     "\"via\":\"redis\"}\n",
+                     (unsigned long long)subs);
+    respond(c, 202, "application/json", resp, (size_t)n, keep, NULL);
+}
+
 static void publish(struct admin_conn *c, const struct http_req *r, const uint8_t *body,
                     size_t blen, const char *topic, size_t tlen, bool keep)
 {
@@ -230,6 +275,11 @@ static void publish(struct admin_conn *c, const struct http_req *r, const uint8_
         respond_json_error(c, 400, "text message is not valid UTF-8 "
                                    "(send Content-Type: application/octet-stream for binary)",
                            keep, NULL);
+        return;
+    }
+    struct redis_link *rl = master_redis_link(m);
+    if (rl) {
+        publish_redis(c, rl, binary, body, blen, topic, tlen, keep);
         return;
     }
     uint64_t subs = 0;

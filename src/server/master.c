@@ -27,6 +27,7 @@
 #include "pubsub/msg.h"
 #include "pubsub/ring.h"
 #include "server/admin.h"
+#include "server/redis_link.h"
 #include "server/worker.h"
 #include "tls/tls.h"
 #include "tune/tune.h"
@@ -53,6 +54,7 @@ struct master {
     int sig_fd;
     struct ev_handler sig_h;
     struct admin *admin;
+    struct redis_link *redis; /* NULL without --redis */
     int admin_fd;
     bool stopping;
     uint64_t stop_deadline_ms;
@@ -67,6 +69,7 @@ const struct wsp_config *master_config(const struct master *m) { return m->cfg; 
 struct ring *master_ring(const struct master *m) { return m->ring; }
 uint64_t master_uptime_ms(const struct master *m) { return clock_mono_ms() - m->started_ms; }
 uint64_t master_published(const struct master *m, enum pub_source s) { return m->published[s]; }
+struct redis_link *master_redis_link(const struct master *m) { return m->redis; }
 
 int64_t master_publish(struct master *m, bool binary, const char *topic, size_t topic_len,
                        const uint8_t *payload, size_t n, enum pub_source src,
@@ -163,6 +166,8 @@ static int spawn(struct master *m, unsigned i)
         }
         if (m->admin_fd >= 0)
             close(m->admin_fd);
+        if (m->redis)
+            redis_link_after_fork(m->redis);
         close(m->sig_fd);
         sigset_t all;
         sigemptyset(&all);
@@ -426,6 +431,15 @@ int master_run(struct wsp_config *cfg)
     tune_check_startup(cfg->max_conns, m->nworkers);
 
 
+    if (cfg->redis[0]) {
+        /* before the workers: they read its readiness flag from the start */
+        const char *why = "";
+        m->redis = redis_link_new(m, m->loop, cfg, m->shared, &why);
+        if (!m->redis) {
+            fprintf(stderr, "wspush serve: --redis: %s\n", why);
+            goto fail;
+        }
+    }
     for (unsigned i = 0; i < m->nworkers; i++)
         if (spawn(m, i) < 0)
             goto fail;
@@ -463,6 +477,7 @@ fail:
         close(m->admin_fd);
     if (m->sig_fd >= 0)
         close(m->sig_fd);
+    redis_link_free(m->redis);
     ev_loop_free(m->loop);
     free(m->scratch);
     free(m->slots);

@@ -16,7 +16,7 @@
 
 struct master;
 
-enum pub_source { PUB_HTTP = 0, PUB_TICK, PUB_SOURCES };
+enum pub_source { PUB_HTTP = 0, PUB_TICK, PUB_REDIS, PUB_SOURCES };
 
 /* Runs `wspush serve` with a parsed configuration. Returns the exit code. */
 int master_run(struct wsp_config *cfg);

@@ -22,6 +22,7 @@
 #include "metrics/sysstat.h"
 #include "pubsub/ring.h"
 #include "server/admin.h"
+#include "server/redis_link.h"
 
 struct buf {
     char *p;
@@ -166,6 +167,34 @@ size_t prom_render(struct master *m, char *out, size_t cap)
         (unsigned long long)master_published(m, PUB_HTTP));
     put(bp, "wspush_messages_published_total{source=\"tick\"} %llu\n",
         (unsigned long long)master_published(m, PUB_TICK));
+    put(bp, "wspush_messages_published_total{source=\"redis\"} %llu\n",
+        (unsigned long long)master_published(m, PUB_REDIS));
+    if (master_redis_link(m)) {
+        struct redis_link_stats rs;
+        redis_link_get_stats(master_redis_link(m), &rs);
+        gauge(bp, "wspush_redis_connected", "1 while both Redis connections are up.",
+              rs.connected ? 1 : 0);
+        gauge(bp, "wspush_redis_ready", "1 once connected and resubscribed (healthz?ready).",
+              rs.ready ? 1 : 0);
+        counter(bp, "wspush_redis_reconnects_total", "Redis connection pairs re-established.",
+                rs.reconnects);
+        counter(bp, "wspush_redis_messages_in_total", "Messages received from Redis.",
+                rs.messages_in);
+        counter(bp, "wspush_redis_messages_out_total", "PUBLISHes acknowledged by Redis.",
+                rs.messages_out);
+        counter(bp, "wspush_redis_publish_errors_total",
+                "PUBLISHes refused by Redis or lost with a connection.", rs.publish_errors);
+        counter(bp, "wspush_redis_publish_unavailable_total",
+                "Publishes answered 503 because Redis was unreachable.", rs.rejected_down);
+        counter(bp, "wspush_redis_dropped_total",
+                "Messages from Redis not delivered (bad channel name, too large).", rs.dropped_in);
+        gauge(bp, "wspush_redis_subscriptions", "Topic channels subscribed.",
+              (double)rs.subscriptions);
+        gauge(bp, "wspush_redis_pattern_mode", "1 when subscribed with PSUBSCRIBE <prefix>*.",
+              rs.pattern_mode ? 1 : 0);
+        gauge(bp, "wspush_redis_roundtrip_seconds", "Last PING round trip to Redis.",
+              rs.rtt_seconds);
+    }
     counter(bp, "wspush_publish_rejected_total", "Publishes refused (too large).", st->publish_rejected);
     counter(bp, "wspush_deliveries_total", "Messages handed to subscriber sockets.", SUM(deliveries));
     counter(bp, "wspush_sent_bytes_total", "Bytes written to client sockets.", SUM(bytes_sent));

@@ -60,6 +60,21 @@ static void plain_http(struct worker *w, struct conn *c, struct http_req *r)
         return;
     }
     if (!strcmp(path, "/healthz")) {
+        /* ?ready: 503 while a configured Redis is not connected (the node
+         * serves, but would miss other nodes' messages) */
+        bool want_ready = false;
+        size_t qpos = 0;
+        const char *qk, *qv;
+        size_t qkl, qvl;
+        while (http_query_next(r->query, r->query_len, &qpos, &qk, &qkl, &qv, &qvl) > 0)
+            if (qkl == 5 && !memcmp(qk, "ready", 5))
+                want_ready = true;
+        uint32_t rs = __atomic_load_n(&w->shared->redis_state, __ATOMIC_RELAXED);
+        if (want_ready && rs == 1) {
+            static const char nr[] = "{\"status\":\"not ready\",\"redis\":\"disconnected\"}\n";
+            conn_http_reply(w, c, 503, "application/json", nr, head ? 0 : sizeof nr - 1, NULL);
+            return;
+        }
         char body[256];
         int n = snprintf(body, sizeof body,
                          "{\"status\":\"ok\",\"worker\":%u,\"connections\":%llu,"
@@ -111,7 +126,7 @@ static int subscribe(struct worker *w, struct conn *c, const char *name, size_t 
         return rc;
     if (s != &c->sub)
         c->nextra++;
-    metrics_topic_add(w->shared, w->id, s->topic->key, +1);
+    metrics_topic_add_named(w->shared, w->id, s->topic->key, name, n, +1);
     return 0;
 }
 

@@ -1,0 +1,344 @@
+/* redis_link.c - multi-node delivery through Redis pub/sub (see redis_link.h).
+ *
+ * What it does: maps topics to channels and back, keeps the node's channel
+ * subscriptions in step with the workers' topic table, hands received
+ * messages to master_publish(), and answers "can I publish now?".
+ * What it does not: speak to Redis (broker/redis.c) or touch connections.
+ *
+ * Subscription state per table slot: NONE -> SUBSCRIBING -> SUBSCRIBED ->
+ * UNSUBSCRIBING -> NONE, advanced only by Redis' confirmations. A channel is
+ * never re-subscribed while its UNSUBSCRIBE is unconfirmed: hiredis keeps one
+ * callback per channel and the late unsubscribe confirmation would remove
+ * the new subscription's callback, silently dropping its messages. */
+#include "server/redis_link.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/redis.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "ev/loop.h"
+#include "http/http_parse.h"
+#include "metrics/metrics.h"
+#include "pubsub/msg.h"
+
+enum sub_state { SUB_NONE = 0, SUB_PENDING, SUB_ACTIVE, SUB_LEAVING };
+
+struct redis_link {
+    struct master *m;
+    struct ev_loop *loop;
+    struct shared_stats *shared;
+    struct redis_client *client;
+    char prefix[128];
+    size_t prefix_len;
+    uint64_t max_message;
+    int timer_id;
+    bool ready;                 /* published to shared->redis_state */
+    uint8_t bcast;              /* enum sub_state of the broadcast channel */
+    uint8_t pattern;            /* enum sub_state of <prefix>* */
+    unsigned pending;           /* SUB_PENDING channels (topics + broadcast) */
+    uint64_t active;            /* SUB_ACTIVE topic channels */
+    uint8_t state[TOPIC_TABLE_SLOTS];
+    uint64_t zero_since_ms[TOPIC_TABLE_SLOTS]; /* 0: has subscribers (or not subscribed) */
+    uint64_t rejected_down, dropped_in;
+    char chan[128 + TOPIC_NAME_MAX + 8];
+};
+
+static void set_ready(struct redis_link *l, bool ready)
+{
+    l->ready = ready;
+    __atomic_store_n(&l->shared->redis_state, ready ? 2u : 1u, __ATOMIC_RELAXED);
+}
+
+static size_t channel_of(struct redis_link *l, const char *topic, size_t n)
+{
+    memcpy(l->chan, l->prefix, l->prefix_len);
+    memcpy(l->chan + l->prefix_len, topic, n);
+    return l->prefix_len + n;
+}
+
+static void maybe_ready(struct redis_link *l)
+{
+    if (!l->ready && l->bcast == SUB_ACTIVE && l->pending == 0 &&
+        redis_client_ready(l->client)) {
+        set_ready(l, true);
+        log_info("redis: ready (%llu topic channels subscribed%s)",
+                 (unsigned long long)l->active, l->pattern ? ", pattern mode" : "");
+    }
+}
+
+static void subscribe_pattern(struct redis_link *l)
+{
+    /* escape the prefix's glob characters: the pattern must match exactly
+     * the channels that start with it */
+    char pat[2 * sizeof l->prefix + 2];
+    size_t k = 0;
+    for (size_t i = 0; i < l->prefix_len; i++) {
+        char ch = l->prefix[i];
+        if (ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '\\')
+            pat[k++] = '\\';
+        pat[k++] = ch;
+    }
+    pat[k++] = '*';
+    if (redis_client_subscribe(l->client, true, pat, k) == 0) {
+        l->pattern = SUB_PENDING;
+        l->pending++;
+    }
+}
+
+/* Brings subscriptions in line with the topic table. */
+static void scan(struct redis_link *l, uint64_t now_ms)
+{
+    if (!redis_client_ready(l->client))
+        return;
+    if (l->pattern == SUB_NONE &&
+        __atomic_load_n(&l->shared->topic_table_full, __ATOMIC_RELAXED)) {
+        log_warn("redis: the topic table (%u slots) is full: subscribing to every channel "
+                 "with PSUBSCRIBE %s* from now on", TOPIC_TABLE_SLOTS, l->prefix);
+        subscribe_pattern(l);
+    }
+    for (size_t i = 0; i < TOPIC_TABLE_SLOTS; i++) {
+        uint64_t key, subs;
+        const char *name;
+        size_t nl;
+        if (!metrics_topic_slot_read(l->shared, i, &key, &name, &nl, &subs))
+            continue;
+        switch (l->state[i]) {
+        case SUB_NONE:
+            if (subs && redis_client_subscribe(l->client, false, l->chan,
+                                               channel_of(l, name, nl)) == 0) {
+                l->state[i] = SUB_PENDING;
+                l->pending++;
+            }
+            break;
+        case SUB_ACTIVE:
+            if (subs) {
+                l->zero_since_ms[i] = 0;
+            } else if (!l->zero_since_ms[i]) {
+                l->zero_since_ms[i] = now_ms;
+            } else if (now_ms - l->zero_since_ms[i] >= REDIS_LINK_LINGER_MS &&
+                       redis_client_unsubscribe(l->client, false, l->chan,
+                                                channel_of(l, name, nl)) == 0) {
+                l->state[i] = SUB_LEAVING;
+                l->active--;
+            }
+            break;
+        default:
+            break; /* waiting for Redis' confirmation */
+        }
+    }
+}
+
+static void on_timer(struct ev_loop *loop, void *arg)
+{
+    (void)loop;
+    scan(arg, clock_mono_ms());
+}
+
+static void on_state(void *ctx, bool up)
+{
+    struct redis_link *l = ctx;
+    /* a new connection has no subscriptions: start from nothing */
+    memset(l->state, SUB_NONE, sizeof l->state);
+    memset(l->zero_since_ms, 0, sizeof l->zero_since_ms);
+    l->pending = 0;
+    l->active = 0;
+    l->bcast = SUB_NONE;
+    l->pattern = SUB_NONE;
+    set_ready(l, false);
+    if (!up)
+        return;
+    if (redis_client_subscribe(l->client, false, l->prefix, l->prefix_len) == 0) {
+        l->bcast = SUB_PENDING;
+        l->pending++;
+    }
+    scan(l, clock_mono_ms());
+}
+
+/* The slot of the topic named by channel (after the prefix), or -1. */
+static long slot_of(struct redis_link *l, const char *ch, size_t n)
+{
+    if (n <= l->prefix_len || memcmp(ch, l->prefix, l->prefix_len) != 0)
+        return -1;
+    return metrics_topic_slot_index(l->shared, msg_topic_key(ch + l->prefix_len,
+                                                              n - l->prefix_len));
+}
+
+static bool is_bcast(struct redis_link *l, const char *ch, size_t n)
+{
+    return n == l->prefix_len && memcmp(ch, l->prefix, n) == 0;
+}
+
+static void confirm(struct redis_link *l, const struct redis_event *ev)
+{
+    bool sub = ev->type == REDIS_EV_SUBSCRIBE || ev->type == REDIS_EV_PSUBSCRIBE;
+    uint8_t *st;
+    long i = -1;
+    if (ev->type == REDIS_EV_PSUBSCRIBE || ev->type == REDIS_EV_PUNSUBSCRIBE)
+        st = &l->pattern;
+    else if (ev->channel && is_bcast(l, ev->channel, ev->channel_len))
+        st = &l->bcast;
+    else if (ev->channel && (i = slot_of(l, ev->channel, ev->channel_len)) >= 0)
+        st = &l->state[i];
+    else
+        return;
+    if (sub && *st == SUB_PENDING) {
+        *st = SUB_ACTIVE;
+        l->pending--;
+        if (i >= 0) {
+            l->active++;
+            l->zero_since_ms[i] = 0;
+        }
+        maybe_ready(l);
+    } else if (!sub && *st == SUB_LEAVING) {
+        *st = SUB_NONE;
+    }
+}
+
+static void deliver(struct redis_link *l, const struct redis_event *ev)
+{
+    const char *ch = ev->channel;
+    size_t n = ev->channel_len;
+    if (n < l->prefix_len || memcmp(ch, l->prefix, l->prefix_len) != 0) {
+        l->dropped_in++;
+        return;
+    }
+    const char *topic = ch + l->prefix_len;
+    size_t tl = n - l->prefix_len;
+    /* a pattern subscription also sees channels no topic can name */
+    if (tl && !http_topic_valid(topic, tl, TOPIC_NAME_MAX)) {
+        l->dropped_in++;
+        return;
+    }
+    bool binary;
+    const uint8_t *data;
+    size_t len;
+    redis_envelope_decode(ev->data, ev->len, &binary, &data, &len);
+    if (len > l->max_message ||
+        master_publish(l->m, binary, tl ? topic : NULL, tl, data, len, PUB_REDIS, NULL) < 0) {
+        l->dropped_in++;
+        log_ratelimited(WSP_LOG_WARN, "redis: message on %.*s dropped (%zu bytes: too large)",
+                        (int)(n > 200 ? 200 : n), ch, len);
+    }
+}
+
+static void on_event(void *ctx, const struct redis_event *ev)
+{
+    struct redis_link *l = ctx;
+    switch (ev->type) {
+    case REDIS_EV_MESSAGE:
+        /* once the pattern is active every message also arrives as a
+         * pmessage: take that one only, so nothing is delivered twice */
+        if (l->pattern != SUB_ACTIVE)
+            deliver(l, ev);
+        break;
+    case REDIS_EV_PMESSAGE:
+        if (l->pattern == SUB_ACTIVE)
+            deliver(l, ev);
+        break;
+    case REDIS_EV_SUBSCRIBE:
+    case REDIS_EV_PSUBSCRIBE:
+    case REDIS_EV_UNSUBSCRIBE:
+    case REDIS_EV_PUNSUBSCRIBE:
+        confirm(l, ev);
+        break;
+    case REDIS_EV_ERROR:
+        log_ratelimited(WSP_LOG_WARN, "redis: subscribe connection error: %.*s",
+                        (int)(ev->len > 200 ? 200 : ev->len), (const char *)ev->data);
+        break;
+    default:
+        log_ratelimited(WSP_LOG_WARN, "redis: unexpected reply on the subscribe connection");
+        break;
+    }
+}
+
+struct redis_link *redis_link_new(struct master *m, struct ev_loop *loop,
+                                  const struct wsp_config *cfg, struct shared_stats *shared,
+                                  const char **why)
+{
+    struct redis_url url;
+    if (redis_url_parse(cfg->redis, &url, why) < 0)
+        return NULL;
+    size_t pl = strlen(cfg->redis_prefix);
+    if (pl >= sizeof ((struct redis_link *)0)->prefix) {
+        *why = "--redis-prefix too long";
+        return NULL;
+    }
+    struct redis_link *l = calloc(1, sizeof *l);
+    if (!l) {
+        *why = "out of memory";
+        return NULL;
+    }
+    l->m = m;
+    l->loop = loop;
+    l->shared = shared;
+    memcpy(l->prefix, cfg->redis_prefix, pl + 1);
+    l->prefix_len = pl;
+    l->max_message = cfg->max_message;
+    set_ready(l, false);
+    static const struct redis_client_ops ops = {.on_state = on_state, .on_event = on_event};
+    l->client = redis_client_new(loop, &url, NULL, &ops, l);
+    l->timer_id = l->client ? ev_timer_add(loop, REDIS_LINK_SCAN_MS, on_timer, l) : -1;
+    if (l->timer_id < 0) {
+        redis_client_free(l->client);
+        free(l);
+        *why = "out of memory or timers";
+        return NULL;
+    }
+    char where[300];
+    redis_url_format(&url, where, sizeof where);
+    log_info("redis: sharing messages through %s, channels %s<topic>, broadcasts on %s",
+             where, l->prefix, l->prefix);
+    return l;
+}
+
+void redis_link_free(struct redis_link *l)
+{
+    if (!l)
+        return;
+    ev_timer_del(l->loop, l->timer_id);
+    redis_client_free(l->client);
+    free(l);
+}
+
+int redis_link_publish(struct redis_link *l, bool binary, const char *topic, size_t topic_len,
+                       const uint8_t *payload, size_t n)
+{
+    if (n > l->max_message)
+        return WSP_ETOOBIG;
+    if (!redis_client_ready(l->client)) {
+        l->rejected_down++;
+        return WSP_EAGAIN;
+    }
+    uint8_t hdr[REDIS_ENV_HEADER];
+    size_t hl = redis_envelope_header(binary, hdr);
+    size_t cl = channel_of(l, topic, topic_len);
+    int r = redis_client_publish(l->client, l->chan, cl, hdr, hl, payload, n);
+    if (r == WSP_EAGAIN)
+        l->rejected_down++;
+    return r;
+}
+
+void redis_link_after_fork(struct redis_link *l)
+{
+    redis_client_after_fork(l->client);
+}
+
+void redis_link_get_stats(const struct redis_link *l, struct redis_link_stats *o)
+{
+    const struct redis_client_stats *cs = redis_client_stats(l->client);
+    memset(o, 0, sizeof *o);
+    o->connected = redis_client_ready(l->client);
+    o->ready = l->ready;
+    o->pattern_mode = l->pattern == SUB_ACTIVE;
+    o->reconnects = cs->reconnects;
+    o->messages_in = cs->messages_in;
+    o->messages_out = cs->messages_out;
+    o->publish_errors = cs->publish_errors;
+    o->rejected_down = l->rejected_down;
+    o->dropped_in = l->dropped_in;
+    o->subscriptions = l->active;
+    o->rtt_seconds = (double)cs->rtt_ns / 1e9;
+}

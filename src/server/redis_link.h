@@ -1,0 +1,62 @@
+/* redis_link.h - the master's side of multi-node delivery through Redis.
+ *
+ * With --redis, admin publishes go to Redis (PUBLISH <prefix><topic>, or
+ * <prefix> alone for a broadcast) instead of the local ring, and every node,
+ * the publishing one included, delivers what it receives from Redis through
+ * master_publish(): each message reaches each subscriber exactly once.
+ * The link subscribes to a topic's channel while the node has subscribers
+ * for it (from the workers' shared topic table, scanned every 200 ms, with a
+ * 5 s linger after the last one leaves), and to the broadcast channel
+ * always. It publishes the node's readiness in shared_stats.redis_state for
+ * the workers' GET /healthz?ready. Owned by the master; master loop only. */
+#ifndef WSP_SERVER_REDIS_LINK_H
+#define WSP_SERVER_REDIS_LINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/master.h"
+
+struct ev_loop;
+struct redis_link;
+
+#define REDIS_LINK_SCAN_MS 200
+#define REDIS_LINK_LINGER_MS 5000
+
+struct redis_link_stats {
+    bool connected;          /* the connection pair is up */
+    bool ready;              /* connected and the subscriptions wanted at connect confirmed */
+    bool pattern_mode;       /* topic table full: PSUBSCRIBE <prefix>* */
+    uint64_t reconnects;
+    uint64_t messages_in;    /* messages received from Redis */
+    uint64_t messages_out;   /* PUBLISH acknowledged by Redis */
+    uint64_t publish_errors; /* PUBLISH refused or lost in a disconnect */
+    uint64_t rejected_down;  /* publishes answered 503: Redis unreachable */
+    uint64_t dropped_in;     /* received but not deliverable (bad channel, too large) */
+    uint64_t subscriptions;  /* topic channels subscribed now */
+    double rtt_seconds;      /* last PING round trip */
+};
+
+/* Parses cfg->redis and starts connecting in the background. NULL with
+ * *why set on a bad URL or prefix, or out of memory. */
+struct redis_link *redis_link_new(struct master *m, struct ev_loop *loop,
+                                  const struct wsp_config *cfg, struct shared_stats *shared,
+                                  const char **why);
+void redis_link_free(struct redis_link *l);
+
+/* Publishes through Redis. 0 when queued; WSP_EAGAIN when Redis is not
+ * reachable (answer 503, counted); WSP_ETOOBIG over --max-message. */
+int redis_link_publish(struct redis_link *l, bool binary, const char *topic, size_t topic_len,
+                       const uint8_t *payload, size_t n);
+
+void redis_link_get_stats(const struct redis_link *l, struct redis_link_stats *out);
+
+/* In a forked worker: closes the child's copies of the Redis sockets, so
+ * that the master closing a connection really ends it. */
+void redis_link_after_fork(struct redis_link *l);
+
+/* The master's link, NULL without --redis (defined in master.c). */
+struct redis_link *master_redis_link(const struct master *m);
+
+#endif
