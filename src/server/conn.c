@@ -165,7 +165,7 @@ static void set_want_write(struct worker *w, struct conn *c, bool on)
 {
     if (on == !!(c->flags & CF_WANT_WRITE))
         return;
-    uint32_t ev = EV_READ | EV_RDHUP | (on ? EV_WRITE : 0);
+    uint32_t ev = ((c->flags & CF_RD_SHUT) ? 0 : EV_READ | EV_RDHUP) | (on ? EV_WRITE : 0);
     if (ev_mod(w->loop, c->fd, ev, &c->h) == 0) {
         if (on)
             c->flags |= CF_WANT_WRITE;
@@ -582,6 +582,21 @@ static void read_input(struct worker *w, struct conn *c)
 {
     for (int i = 0; i < CONN_MAX_READS && c->state != CONN_DEAD; i++) {
         ssize_t n = read_some(w, c);
+        if (n == 0 && c->state == CONN_WS && !(c->flags & CF_RD_SHUT)) {
+            /* a half-close (shutdown(SHUT_WR)): the peer may still read,
+             * so keep delivering. A write error (the peer's RST once it
+             * has closed for good) or the ping deadline ends it. */
+            c->flags |= CF_RD_SHUT;
+            uint32_t ev = (c->flags & CF_WANT_WRITE) ? EV_WRITE : 0;
+            if (ev_mod(w->loop, c->fd, ev, &c->h) < 0) {
+                conn_kill(w, c, WS_CLOSE_ABNORMAL);
+                return;
+            }
+            /* probe: a peer that closed for good answers with an RST
+             * (EPOLLHUP), so it is freed now, not at the next write */
+            send_control(w, c, WS_OP_PING, NULL, 0);
+            return;
+        }
         if (n == 0) {
             /* EOF: a WebSocket peer that vanishes without a close frame
              * ends abnormally (1006, never sent) */

