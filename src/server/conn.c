@@ -42,19 +42,19 @@ static struct conn *pool_get(struct worker *w)
         if (!chunk)
             return NULL;
         for (size_t i = 0; i < CONN_POOL_CHUNK; i++) {
-            chunk[i].next_dead = w->pool;
+            chunk[i].next_free = w->pool;
             w->pool = &chunk[i];
         }
     }
     struct conn *c = w->pool;
-    w->pool = c->next_dead;
+    w->pool = c->next_free;
     memset(c, 0, sizeof *c);
     return c;
 }
 
 static void pool_put(struct worker *w, struct conn *c)
 {
-    c->next_dead = w->pool;
+    c->next_free = w->pool;
     w->pool = c;
 }
 
@@ -66,6 +66,12 @@ struct conn *conn_new(struct worker *w, int fd)
         if (!n)
             return NULL;
         w->conns = n;
+        /* the dead list holds at most every live connection: grown here,
+         * so conn_kill never allocates */
+        struct conn **d = realloc(w->dead, sizeof *d * ncap);
+        if (!d)
+            return NULL;
+        w->dead = d;
         w->cap = ncap;
     }
     struct conn *c = pool_get(w);
@@ -94,8 +100,7 @@ void conn_kill(struct worker *w, struct conn *c, uint16_t code)
             c->close_code = code;
     }
     c->state = CONN_DEAD;
-    c->next_dead = w->dead;
-    w->dead = c;
+    w->dead[w->ndead++] = c;
 }
 
 static void unsubscribe_all(struct worker *w, struct conn *c)
@@ -133,9 +138,8 @@ static void ip_release(struct worker *w, struct conn *c)
 
 void conn_reap(struct worker *w)
 {
-    while (w->dead) {
-        struct conn *c = w->dead;
-        w->dead = c->next_dead;
+    while (w->ndead) {
+        struct conn *c = w->dead[--w->ndead];
         /* dense array: move the last connection into the hole */
         struct conn *last = w->conns[--w->nconns];
         w->conns[c->slot] = last;
@@ -152,8 +156,10 @@ void conn_reap(struct worker *w)
             w->st->queued_bytes -= outq_bytes(c->out);
             outq_free(c->out);
         }
-        ws_rx_free(c->rx);
-        free(c->in);
+        if (c->flags & CF_COUNTED)
+            ws_rx_free(c->rx);
+        else
+            free(c->in);
         tls_conn_free(c->tls);
         close(c->fd);
         pool_put(w, c);
@@ -170,14 +176,14 @@ static void set_want_write(struct worker *w, struct conn *c, bool on)
         if (on)
             c->flags |= CF_WANT_WRITE;
         else
-            c->flags &= (uint8_t)~CF_WANT_WRITE;
+            c->flags &= (uint16_t)~CF_WANT_WRITE;
     }
 }
 
 /* Everything queued has gone out. */
 static void on_drained(struct worker *w, struct conn *c)
 {
-    c->flags &= (uint8_t)~CF_DROPPING;
+    c->flags &= (uint16_t)~CF_DROPPING;
     if (c->flags & CF_END_AFTER_FLUSH) {
         if (c->state == CONN_CLOSING && !(c->flags & CF_PEER_CLOSED)) {
             /* our close frame or error response is out: stop writing and
@@ -425,7 +431,7 @@ static void rx_pong(void *ctx, const uint8_t *p, size_t n)
     (void)p;
     (void)n;
     struct feed_ctx *f = ctx;
-    f->c->flags &= (uint8_t)~CF_PING_SENT;
+    f->c->flags &= (uint16_t)~CF_PING_SENT;
 }
 
 static void rx_close(void *ctx, uint16_t code, const uint8_t *reason, size_t n)
@@ -468,7 +474,7 @@ void conn_ws_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n)
     const char *reason = NULL;
     const struct ws_rx_cfg *cfg = (c->flags & CF_ECHO) ? &w->rx_cfg_echo : &w->rx_cfg;
     /* any input proves the peer alive */
-    c->flags &= (uint8_t)~CF_PING_SENT;
+    c->flags &= (uint16_t)~CF_PING_SENT;
     if (c->state == CONN_WS && w->ticks_ping)
         c->deadline = ev_deadline_after(w->tick, w->ticks_ping);
     int r = ws_rx_feed(&c->rx, cfg, p, n, &rx_ops, &f, &code, &reason);
@@ -534,22 +540,19 @@ static void http_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n)
      * the input and go to the frame parser once upgraded */
     uint8_t *rest;
     size_t rest_len;
-    if (c->in) {
-        /* the spill holds head + maybe some of this read; everything in p
-         * past what the spill took is also input */
-        size_t spill_rest = len - (size_t)r;
-        rest = c->in->data + r;
-        rest_len = spill_rest;
-        routes_handle(w, c, &req, rest, rest_len);
+    /* the spill shares its pointer with the frame parser's state: take it
+     * out of the connection before the upgrade can set c->rx */
+    struct conn_spill *spill = c->in;
+    c->in = NULL;
+    if (spill) {
+        rest = spill->data + r;
+        rest_len = len - (size_t)r;
     } else {
         rest = p + r;
         rest_len = n - (size_t)r;
-        routes_handle(w, c, &req, rest, rest_len);
     }
-    if (c->in) {
-        free(c->in);
-        c->in = NULL;
-    }
+    routes_handle(w, c, &req, rest, rest_len);
+    free(spill);
 }
 
 /* One read, plain or TLS: > 0 bytes, 0 at EOF, WSP_EAGAIN, < 0 error. */

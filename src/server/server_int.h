@@ -50,25 +50,29 @@ struct conn_spill { /* a partial request head, while it is incomplete */
 
 struct conn {                 /* owned by its worker */
     struct ev_handler h;      /* must stay first: events come back through it */
-    int fd;                   /* owned; closed once, in conn_free */
+    int fd;                   /* owned; closed once, in conn_reap */
     uint32_t slot;            /* index in worker->conns */
     uint8_t state;            /* enum conn_state */
-    uint8_t flags;            /* CF_* */
     uint8_t deadline;         /* coarse deadline in worker ticks (ev/timer.h) */
-    uint8_t nextra;           /* subscriptions in extra[] */
+    uint16_t flags;           /* CF_* */
     uint16_t close_code;      /* the code this connection ended with */
     uint16_t rate_count;      /* inbound messages in the current second */
+    uint8_t nextra;           /* subscriptions in extra[] */
     uint32_t ip_hash;         /* source address hash, for the per-IP limit */
-    struct conn_spill *in;    /* partial head, on demand */
-    struct ws_rx *rx;         /* partial frame or message, on demand */
+    union {                   /* by state: one pointer serves three lives */
+        struct conn_spill *in;   /* CONN_HTTP: partial head, on demand */
+        struct ws_rx *rx;        /* upgraded (CF_COUNTED): partial frame, on demand */
+        struct conn *next_free;  /* in the worker's pool */
+    };
     struct outq *out;         /* queued output, on demand */
     struct topic_sub sub;     /* first topic subscription */
     struct topic_sub *extra;  /* further subscriptions, on demand */
     SSL *tls;                 /* wss:// only; owned, freed in conn_reap */
-    struct conn *next_dead;   /* link on worker->dead */
 };
 
-_Static_assert(sizeof(struct conn) <= 128, "struct conn grew: check the per-connection budget");
+/* The per-connection budget (DESIGN.md: <= 128 bytes). 80 today; measured
+ * user memory per idle connection is in BENCHMARKS.md. */
+_Static_assert(sizeof(struct conn) <= 80, "struct conn grew: check the per-connection budget");
 
 struct ip_count { /* per-source-IP connection counts, open addressing */
     uint32_t hash;
@@ -97,7 +101,8 @@ struct worker {
     struct conn **conns; /* dense: every live connection, for broadcast and sweep */
     uint32_t nconns;
     uint32_t cap;
-    struct conn *dead; /* freed in the post hook */
+    struct conn **dead; /* freed in the post hook; capacity == cap */
+    uint32_t ndead;
     struct conn *pool; /* free struct conns */
     uint8_t tick;      /* coarse clock, advanced every second */
     uint8_t ticks_handshake, ticks_ping, ticks_pong;

@@ -310,6 +310,7 @@ void worker_main(const struct worker_init *wi)
         conn_kill(&w, w.conns[i], WS_CLOSE_GOING_AWAY);
     conn_reap(&w);
     free(w.conns);
+    free(w.dead);
     topic_index_free(w.topics);
     free(w.ips);
     free(w.rbuf);
