@@ -83,7 +83,9 @@ tune_for() { # N
     set_sysctl net.core.somaxconn 65535
     set_sysctl net.ipv4.tcp_max_syn_backlog 65535
     set_sysctl net.core.netdev_max_backlog 65535
-    set_sysctl net.ipv4.ip_local_port_range "1024 65535"
+    # ephemeral ports above the servers' ports (18500+), so a listener never
+    # collides with a client socket left in TIME_WAIT by an earlier run
+    set_sysctl net.ipv4.ip_local_port_range "20000 65535"
     set_sysctl net.ipv4.tcp_tw_reuse 1
     local fmax=$(( 2 * n + 200000 ))
     [ "$(cat /proc/sys/fs/file-max)" -ge "$fmax" ] || set_sysctl fs.file-max "$fmax"
@@ -118,9 +120,18 @@ cleanup() { stop_server; restore_sysctls; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# Moves $port up to one no socket on 127.0.0.1 uses (a client socket in
+# TIME_WAIT on the port would make the listener's bind fail).
+pick_port() {
+    while ss -Htan "( sport = :$port or dport = :$port )" 2>/dev/null | grep -q .; do
+        port=$(( port + 1 ))
+    done
+}
+
 # Starts server $1 for N=$2 connections on $port; sets srv_pid.
 start_server() {
     local kind=$1 n=$2 errlog="$outdir/$1-$2.server.log"
+    pick_port
     local per=19800 procs
     # SO_REUSEPORT spreads connections by hash: leave 15% headroom per process.
     procs=$(( (n * 115 / 100 + per - 1) / per ))

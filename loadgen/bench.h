@@ -32,7 +32,8 @@ struct bench_opts {
     uint64_t duration_ms;
     uint64_t warmup_ms;
     uint64_t connect_timeout_ms;
-    uint64_t drain_ms;    /* after duration: keep receiving what was sent in it */
+    uint64_t drain_ms;
+    uint64_t close_timeout_ms; /* our close handshake: wait this long for the reply */    /* after duration: keep receiving what was sent in it */
     uint64_t t0_real_us;  /* the run's start, CLOCK_REALTIME (set by the parent) */
     bool have_src;
     struct srcaddr_set src;

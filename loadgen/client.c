@@ -42,7 +42,6 @@
 
 #define RBUF_BYTES (64 * 1024)
 #define HS_MAX_BYTES 4096      /* a 101 response larger than this is refused */
-#define CLOSE_WAIT_US 3000000u /* our close handshake: wait this long for the reply */
 #define TICK_MS 10
 #define ECHO_SLOTS (1000 / TICK_MS)
 
@@ -89,6 +88,8 @@ static struct child {
     bool stopping;
     uint64_t stop_ms;
     uint64_t recv_us; /* real time of the current read */
+    int64_t label_shift_us; /* send-second labelling shift, in (-1 s, 0] */
+    bool label_shift_set;
     uint64_t rng;
     uint16_t close_code; /* set by on_close during a feed */
     uint8_t *rbuf;
@@ -342,9 +343,27 @@ static void on_message(void *ctx, uint8_t opcode, const uint8_t *p, size_t n)
         C.rec.msgs++;
         C.rec.bytes += n;
         hist_sec_record(&C.rec.lat, C.recv_us > sent_us ? C.recv_us - sent_us : 0);
+        int64_t rel = (int64_t)(sent_us - C.o->t0_real_us);
+        if (!C.label_shift_set) {
+            /* A ticker sends every message of a tick with one timestamp at
+             * a fixed phase; if that phase sat on our second boundary,
+             * jitter would put two ticks in one second and none in the
+             * next. Move the boundaries half a second away from the phase
+             * seen first (labels only move earlier, so lags stay >= 0).
+             * Any whole number of seconds still holds exactly that many
+             * ticks, so each process may pick its own shift. */
+            C.label_shift_set = true;
+            if (C.o->publish_rate <= 0 && !C.o->echo) {
+                int64_t phase = ((rel % 1000000) + 1000000) % 1000000;
+                C.label_shift_us = ((500000 - phase) % 1000000 + 1000000) % 1000000 - 1000000;
+                if (C.label_shift_us <= -1000000)
+                    C.label_shift_us = 0;
+            }
+        }
+        rel += C.label_shift_us;
         uint64_t lag = BENCH_LAGS;
-        if (sent_us >= C.o->t0_real_us) {
-            uint64_t send_sec = (sent_us - C.o->t0_real_us) / 1000000u;
+        if (sent_us >= C.o->t0_real_us && rel >= 0) {
+            uint64_t send_sec = (uint64_t)rel / 1000000u;
             lag = send_sec <= C.cur_sec ? C.cur_sec - send_sec : 0;
         }
         if (lag < BENCH_LAGS)
@@ -587,6 +606,7 @@ static void sweep_timeouts(void)
 {
     uint32_t now = now_us32();
     uint32_t conn_to = (uint32_t)(C.o->connect_timeout_ms * 1000u);
+    uint32_t close_us = (uint32_t)(C.o->close_timeout_ms * 1000u);
     for (uint32_t i = 0; i < C.n; i++) {
         struct bconn *c = &C.pool[i];
         uint32_t age = now - c->t_us;
@@ -595,7 +615,7 @@ static void sweep_timeouts(void)
             conn_release(c);
         } else if (c->state == CS_HANDSHAKE && age > conn_to) {
             hs_fail(c, HS_TIMEOUT);
-        } else if (c->state == CS_CLOSING && age > CLOSE_WAIT_US) {
+        } else if (c->state == CS_CLOSING && age > close_us) {
             C.rec.close_timeouts++;
             conn_release(c);
         }
@@ -650,13 +670,12 @@ static void on_tick(struct ev_loop *l, void *arg)
 {
     (void)arg;
     uint64_t now = ev_now_ms(l);
-    double dt = (double)(now - C.last_tick_ms) / 1000.0;
+    double dt = now > C.last_tick_ms ? (double)(now - C.last_tick_ms) / 1000.0 : 0.0;
     C.last_tick_ms = now;
     C.ticks++;
     if (C.stopping) {
-        if (C.ticks % 10 == 0)
-            sweep_timeouts();
-        if (C.closing == 0 || now - C.stop_ms > CLOSE_WAIT_US / 1000 + 500)
+        sweep_timeouts();
+        if (C.closing == 0 || (now > C.stop_ms && now - C.stop_ms > C.o->close_timeout_ms + 200))
             child_exit();
         return;
     }
@@ -680,7 +699,7 @@ static void child_stop(void)
      * the final record. */
     rec_send(REC_SEC, C.cur_sec);
     C.stopping = true;
-    C.stop_ms = clock_mono_ms();
+    C.stop_ms = ev_now_ms(C.loop); /* the clock on_tick compares with */
     for (uint32_t i = 0; i < C.n; i++) {
         struct bconn *c = &C.pool[i];
         if (c->state == CS_CONNECTING || c->state == CS_HANDSHAKE)
@@ -692,8 +711,11 @@ static void child_stop(void)
 
 static void child_exit(void)
 {
-    for (uint32_t i = 0; i < C.n; i++)
+    for (uint32_t i = 0; i < C.n; i++) {
+        if (C.pool[i].state == CS_CLOSING)
+            C.rec.close_timeouts++;
         conn_release(&C.pool[i]);
+    }
     rec_send(REC_FINAL, C.cur_sec);
     _exit(0);
 }

@@ -38,7 +38,7 @@
 #include "report.h"
 #include "stats.h"
 
-#define STOP_GRACE_MS 8000   /* children get this long to close cleanly */
+#define STOP_GRACE_MS 5000   /* beyond --close-timeout, before SIGKILL */
 #define DEADLINE_SLACK_MS 20000
 
 struct kid {
@@ -96,6 +96,7 @@ static void usage(FILE *f)
 "  --drain T            after --duration, keep receiving for T so messages sent in\n"
 "                       the window but still in flight are counted (2s)\n"
 "  --connect-timeout T  connect + handshake time limit (10s)\n"
+"  --close-timeout T    at the end, wait this long for the server's close frames (5s)\n"
 "  --src CIDR           bind client sockets to source addresses of this block, e.g.\n"
 "                       127.1.0.0/20 (the block is aligned to its prefix; 127.0.0.0\n"
 "                       is never used). Default above 20000 connections to 127/8:\n"
@@ -213,7 +214,7 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
         O_URL = 256, O_CONNS, O_PROCS, O_RATE, O_DURATION, O_WARMUP, O_SRC, O_SRC_LIST,
         O_JSON, O_HTML, O_QUIET, O_SERVER_PID, O_EXPECT_RATE, O_PUBLISH_RATE, O_TOPIC,
         O_ADMIN, O_TOKEN, O_ECHO, O_CHURN, O_ASSERT_RATIO, O_ASSERT_NO_ERRORS, O_LABEL,
-        O_CONNECT_TIMEOUT, O_DRAIN
+        O_CONNECT_TIMEOUT, O_DRAIN, O_CLOSE_TIMEOUT
     };
     static const struct option opts[] = {
         {"url", required_argument, 0, O_URL},
@@ -240,6 +241,7 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
         {"label", required_argument, 0, O_LABEL},
         {"connect-timeout", required_argument, 0, O_CONNECT_TIMEOUT},
         {"drain", required_argument, 0, O_DRAIN},
+        {"close-timeout", required_argument, 0, O_CLOSE_TIMEOUT},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -249,6 +251,7 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
     o->warmup_ms = 10000;
     o->connect_timeout_ms = 10000;
     o->drain_ms = 2000;
+    o->close_timeout_ms = 5000;
     o->expect_rate = 1;
     o->assert_ratio = -1;
     strcpy(o->admin, "127.0.0.1:9090");
@@ -267,6 +270,7 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
         case O_WARMUP: o->warmup_ms = parse_dur(optarg, "--warmup"); break;
         case O_CONNECT_TIMEOUT: o->connect_timeout_ms = parse_dur(optarg, "--connect-timeout"); break;
         case O_DRAIN: o->drain_ms = parse_dur(optarg, "--drain"); break;
+        case O_CLOSE_TIMEOUT: o->close_timeout_ms = parse_dur(optarg, "--close-timeout"); break;
         case O_SRC: src = optarg; break;
         case O_SRC_LIST: src_list = optarg; break;
         case O_JSON: o->json_path = optarg; break;
@@ -532,7 +536,7 @@ static void stop_all(bool interrupted)
         return;
     P.stopping = true;
     P.interrupted = interrupted;
-    P.stop_ms = clock_mono_ms();
+    P.stop_ms = ev_now_ms(P.loop); /* the clock on_tick compares with */
     P.stop_sec = (uint32_t)((P.stop_ms - P.t0_ms) / 1000u);
     if (P.o.n_server_pids) {
         procstat_sample(P.o.server_pids, P.o.n_server_pids, &P.srv_end);
@@ -607,7 +611,8 @@ static void on_tick(struct ev_loop *l, void *arg)
             stop_all(false);
         return;
     }
-    if (all_kids_done() || now - P.stop_ms > STOP_GRACE_MS)
+    if (all_kids_done() ||
+        (now > P.stop_ms && now - P.stop_ms > P.o.close_timeout_ms + STOP_GRACE_MS))
         ev_loop_stop(l);
 }
 
@@ -631,7 +636,8 @@ static pid_t spawn(uint32_t proc, int *rfd)
         if (getppid() != parent)
             _exit(3);
         /* Never outlive the run by much, whatever happens. */
-        alarm((unsigned)((P.o.duration_ms + DEADLINE_SLACK_MS) / 1000u + 30u));
+        alarm((unsigned)((P.o.duration_ms + P.o.drain_ms + P.o.close_timeout_ms +
+                          DEADLINE_SLACK_MS) / 1000u + 30u));
         close(fds[0]);
         for (uint32_t i = 0; i < proc; i++)
             if (P.kids[i].fd >= 0)

@@ -62,7 +62,7 @@ void report_summary(FILE *f, const struct bench_result *r)
     if (t->no_ts)
         fprintf(f, "no timestamp    %llu messages\n", (unsigned long long)t->no_ts);
     if (t->msgs_unplaced)
-        fprintf(f, "late            %llu messages sent before the run or > %d s before arrival\n",
+        fprintf(f, "unplaced        %llu messages sent before the run or > %d s before arrival\n",
                 (unsigned long long)t->msgs_unplaced, BENCH_LAGS);
     fprintf(f, "connect errors  ");
     list_causes(f, t->ce, CE_MAX, bench_ce_name);
