@@ -6,14 +6,20 @@
  * the message size limit, and reports events through the caller's ops.
  *
  * Does not write anything back (pongs and close replies are the caller's),
- * does not know sockets or extensions (RSV bits are refused).
+ * does not know sockets. The one extension it knows is permessage-deflate
+ * (RFC 7692) when the caller passes an inflater: RSV1 marks a compressed
+ * message, which is gathered compressed and inflated at its end with the
+ * worker's shared inflater (ws_deflate.c); other RSV bits are refused.
  *
  * Invariant (the memory budget): between messages *rxp is NULL. The state
  * lives on the stack during a call and moves to the heap only when the
  * input ends inside a frame header, a frame, or a fragmented message; it
  * is freed as soon as the connection is between messages again. Without
  * keep_payload, data payloads are never copied: they are validated and
- * handed to on_data straight from the caller's buffer. */
+ * handed to on_data straight from the caller's buffer. A compressed
+ * message is the exception: it must be whole before it can be inflated
+ * (and UTF-8 checked), so its compressed bytes are buffered like
+ * keep_payload data, bounded by max_message_bytes. */
 #include "ws/ws_rx.h"
 
 #include <stdlib.h>
@@ -21,6 +27,7 @@
 
 #include "core/err.h"
 #include "core/wsp_assert.h"
+#include "ws/ws_deflate.h"
 #include "ws/ws_frame.h"
 #include "ws/ws_utf8.h"
 
@@ -39,6 +46,7 @@ struct ws_rx {                   /* owned by the connection (through *rxp) */
     bool fin;                    /* current frame's FIN bit */
     bool masked;                 /* current frame is masked */
     bool data_started;           /* on_data already called for this message */
+    bool compressed;             /* message in progress had RSV1 (RFC 7692) */
     uint8_t hdr[WS_MAX_HEADER];  /* a header split across reads */
     uint8_t ctl[WS_MAX_CONTROL]; /* a control payload split across reads */
 };
@@ -73,6 +81,7 @@ static void rx_init(struct ws_rx *rx)
     rx->fin = false;
     rx->masked = false;
     rx->data_started = false;
+    rx->compressed = false;
 }
 
 static bool rx_idle(const struct ws_rx *rx)
@@ -128,7 +137,13 @@ static int take_header(struct ws_rx *rx, const struct ws_decode_opts *o, const u
 static int frame_start(struct ws_rx *rx, const struct ws_rx_cfg *cfg, const struct ws_frame *f,
                        struct rx_err *e)
 {
+    /* RFC 7692 §6: RSV1 (allowed only with an inflater) marks a message
+     * as compressed, and only on its first frame; control frames are never
+     * compressed (§6.1). */
+    bool rsv1 = f->rsv & 4;
     if (f->opcode & 0x8) {
+        if (rsv1)
+            return rx_fail(e, WSP_EPROTO, WS_CLOSE_PROTOCOL, "RSV1 on a control frame");
         /* §5.5.1: a close body starts with a 2-byte code. */
         if (f->opcode == WS_OP_CLOSE && f->payload_len == 1)
             return rx_fail(e, WSP_EPROTO, WS_CLOSE_PROTOCOL, "close payload of 1 byte");
@@ -136,6 +151,8 @@ static int frame_start(struct ws_rx *rx, const struct ws_rx_cfg *cfg, const stru
         if (f->opcode == WS_OP_CONT) {
             if (!rx->msg_op)
                 return rx_fail(e, WSP_EPROTO, WS_CLOSE_PROTOCOL, "continuation without message");
+            if (rsv1)
+                return rx_fail(e, WSP_EPROTO, WS_CLOSE_PROTOCOL, "RSV1 on a continuation frame");
         } else {
             if (rx->msg_op)
                 return rx_fail(e, WSP_EPROTO, WS_CLOSE_PROTOCOL,
@@ -144,6 +161,7 @@ static int frame_start(struct ws_rx *rx, const struct ws_rx_cfg *cfg, const stru
             rx->msg_bytes = 0;
             rx->utf8 = WS_UTF8_ACCEPT;
             rx->data_started = false;
+            rx->compressed = rsv1;
         }
         uint64_t max = cfg->max_message_bytes;
         if (max && f->payload_len > max - rx->msg_bytes)
@@ -169,6 +187,7 @@ static void msg_reset(struct ws_rx *rx)
     rx->msg_bytes = 0;
     rx->utf8 = WS_UTF8_ACCEPT;
     rx->data_started = false;
+    rx->compressed = false;
 }
 
 /* Appends to the reassembly buffer, doubling it (from 256 bytes) but never
@@ -195,14 +214,74 @@ static int buf_append(struct ws_rx *rx, const struct ws_rx_cfg *cfg, const uint8
     return 0;
 }
 
+/* The end of a compressed message: m/mn is its whole compressed payload.
+ * Inflates with the worker's shared inflater (each message from a fresh
+ * state: the server answered client_no_context_takeover), bounded by the
+ * message limit. Corrupt DEFLATE data is 1007: RFC 7692 only says to fail
+ * the connection, and RFC 6455 §7.4.1 defines 1007 for "data within a
+ * message that was not consistent with the type of the message", which is
+ * also what invalid UTF-8 gets. An empty compressed payload is accepted as
+ * the empty message (ws_deflate.c). */
+static int compressed_message(struct ws_rx *rx, const struct ws_rx_cfg *cfg,
+                              const struct ws_rx_ops *ops, void *ctx, const uint8_t *m, size_t mn,
+                              struct rx_err *e)
+{
+    uint64_t max = cfg->max_message_bytes ? cfg->max_message_bytes : WS_RX_INFLATE_DEFAULT_MAX;
+    const uint8_t *out;
+    size_t out_n;
+    int rc = ws_inflate_scratch(cfg->inflater, m, mn, max > SIZE_MAX ? SIZE_MAX : (size_t)max,
+                                &out, &out_n);
+    if (rc == WSP_ETOOBIG)
+        return rx_fail(e, WSP_ETOOBIG, WS_CLOSE_TOO_BIG, "message too big");
+    if (rc == WSP_ENOMEM)
+        return rx_fail(e, WSP_ENOMEM, WS_CLOSE_INTERNAL, "out of memory");
+    if (rc < 0)
+        return rx_fail(e, WSP_EPROTO, WS_CLOSE_INVALID_DATA, "invalid compressed data");
+    if (rx->msg_op == WS_OP_TEXT && !ws_utf8_valid(out, out_n))
+        return rx_fail(e, WSP_EPROTO, WS_CLOSE_INVALID_DATA, "invalid UTF-8 in text");
+    if (ops->on_message)
+        ops->on_message(ctx, rx->msg_op, cfg->keep_payload ? out : NULL, out_n);
+    msg_reset(rx);
+    return 0;
+}
+
+/* n bytes of a compressed message's frame at p (masked as received):
+ * gathered, or used in place when the whole message is here (direct). */
+static int compressed_payload(struct ws_rx *rx, const struct ws_rx_cfg *cfg,
+                              const struct ws_rx_ops *ops, void *ctx, uint8_t *p, size_t n,
+                              bool direct, struct rx_err *e)
+{
+    if (n) {
+        if (rx->masked)
+            ws_mask_apply(p, n, rx->mask, rx->frame_done);
+        if (!direct) {
+            int rc = buf_append(rx, cfg, p, n, e);
+            if (rc < 0)
+                return rc;
+        }
+        rx->frame_done += n;
+        rx->msg_bytes += n;
+    }
+    if (rx->frame_done < rx->frame_len)
+        return 0;
+    rx->in_frame = false;
+    if (!rx->fin)
+        return 0;
+    if (direct)
+        return compressed_message(rx, cfg, ops, ctx, p, n, e);
+    return compressed_message(rx, cfg, ops, ctx, rx->buf, rx->buf_len, e);
+}
+
 /* n bytes of a data frame's payload at p (masked as received). */
 static int data_payload(struct ws_rx *rx, const struct ws_rx_cfg *cfg, const struct ws_rx_ops *ops,
                         void *ctx, uint8_t *p, size_t n, struct rx_err *e)
 {
     /* The whole message is right here: with keep_payload, hand it over in
      * place instead of copying (the usual unfragmented echo case). */
-    bool direct = cfg->keep_payload && rx->fin && rx->frame_done == 0 && n == rx->frame_len &&
-                  rx->msg_bytes == 0;
+    bool direct = (cfg->keep_payload || rx->compressed) && rx->fin && rx->frame_done == 0 &&
+                  n == rx->frame_len && rx->msg_bytes == 0;
+    if (rx->compressed)
+        return compressed_payload(rx, cfg, ops, ctx, p, n, direct, e);
     if (n) {
         if (rx->masked)
             ws_mask_apply(p, n, rx->mask, rx->frame_done);
@@ -305,7 +384,7 @@ int ws_rx_feed(struct ws_rx **rxp, const struct ws_rx_cfg *cfg, uint8_t *data, s
     struct ws_decode_opts o = {
         .require_mask = !cfg->client_side,
         .forbid_mask = cfg->client_side,
-        .allowed_rsv = 0,
+        .allowed_rsv = cfg->inflater ? 4 : 0, /* RSV1: permessage-deflate */
         .max_payload_bytes = 0, /* the message limit is checked in frame_start */
     };
     size_t pos = 0;

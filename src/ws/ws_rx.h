@@ -10,11 +10,14 @@
  * allocated only while a frame or fragmented message is in flight and freed
  * when it completes. Data payloads are streamed (validated and dropped)
  * unless the caller asks for whole messages (the echo path), in which case
- * they are reassembled in a buffer of at most max_message_bytes.
+ * they are reassembled in a buffer of at most max_message_bytes. A
+ * permessage-deflate message (cfg->inflater) is always gathered compressed
+ * and inflated at its end (see struct ws_rx_cfg).
  *
  * Callbacks fire from inside ws_rx_feed and must not free ctx. Pointers
- * they receive point into the caller's data (unmasked in place) or into
- * the rx state, and are valid until the callback returns. */
+ * they receive point into the caller's data (unmasked in place), into the
+ * rx state or into the inflater's scratch, and are valid until the
+ * callback returns. */
 #ifndef WSP_WS_RX_H
 #define WSP_WS_RX_H
 
@@ -23,11 +26,30 @@
 #include <stdint.h>
 
 struct ws_rx; /* opaque, owned by the connection through a pointer */
+struct ws_inflater;
+
+/* Inflated output bound when max_message_bytes is 0 (no limit): a
+ * compressed message is never inflated past this. */
+#define WS_RX_INFLATE_DEFAULT_MAX ((uint64_t)16 << 20)
 
 struct ws_rx_cfg {
-    uint64_t max_message_bytes; /* whole message (all fragments); over -> 1009 */
+    uint64_t max_message_bytes; /* whole message (all fragments); over -> 1009.
+                                   For a compressed message it bounds both the
+                                   compressed and the inflated size. */
     bool keep_payload;          /* reassemble data messages for on_message */
     bool client_side;           /* true in the bench: frames must be unmasked */
+    /* permessage-deflate (RFC 7692) was negotiated: the worker's shared
+     * inflater (borrowed; used only inside ws_rx_feed). NULL: RSV1 is a
+     * protocol error (1002). When set, RSV1 on the first frame of a data
+     * message marks it compressed; RSV1 on a continuation or a control
+     * frame is 1002. A compressed message is buffered (compressed, at most
+     * max_message_bytes) until its last frame, then inflated at once into
+     * the inflater's scratch (output over the limit -> 1009, corrupt
+     * DEFLATE data -> 1007), UTF-8-checked if text (1007), and reported
+     * through on_message only: on_data is never called for it. The
+     * connection must have answered with client_no_context_takeover, since
+     * every message is inflated from a fresh state. */
+    struct ws_inflater *inflater;
 };
 
 struct ws_rx_ops {
@@ -68,7 +90,8 @@ int ws_rx_feed(struct ws_rx **rxp, const struct ws_rx_cfg *cfg, uint8_t *data, s
 
 /* Bytes currently held for a partial frame/message (for metrics); 0 for
  * NULL. Without keep_payload this never exceeds WS_MAX_HEADER +
- * WS_MAX_CONTROL (data is never buffered). */
+ * WS_MAX_CONTROL (data is never buffered) unless a compressed message is in
+ * flight: its compressed bytes (<= max_message_bytes) are held too. */
 size_t ws_rx_buffered(const struct ws_rx *rx);
 /* Frees the state of a connection torn down mid-message. NULL is a no-op. */
 void ws_rx_free(struct ws_rx *rx);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "ws/ws_deflate.h"
 #include "ws/ws_frame.h"
 #include "ws/ws_rx.h"
 
@@ -22,6 +23,7 @@
 
 struct rec {
     bool keep;
+    bool deflate; /* compressed messages possible: on_message without on_data */
     char out[1024]; /* canonical rendering, mode-independent */
     size_t outn;
     uint8_t *acc; /* streaming: the current message's on_data bytes */
@@ -101,6 +103,12 @@ static void on_message(void *ctx, uint8_t op, const uint8_t *p, size_t n)
     if (r->keep) {
         assert_non_null(p);
         put_bytes(r, p, n);
+    } else if (r->deflate && n && !r->acc_started) {
+        /* a compressed message: no on_data, only its inflated length */
+        char len[32];
+        assert_null(p);
+        snprintf(len, sizeof len, "#%zu", n);
+        put(r, len);
     } else {
         assert_null(p);
         assert_int_equal(n, r->accn);
@@ -183,6 +191,7 @@ static void rec_init(struct rec *r, bool keep)
 {
     memset(r, 0, sizeof *r);
     r->keep = keep;
+    r->deflate = false;
     r->raw_last_d = SIZE_MAX;
 }
 
@@ -232,8 +241,13 @@ struct rx_case {
     int rc;
     uint16_t code;
     const char *events;
-    bool busy; /* the input ends inside a message: state is held */
+    bool busy;                 /* the input ends inside a message: state is held */
+    bool deflate;              /* permessage-deflate negotiated (an inflater) */
+    const char *events_nokeep; /* without keep_payload, if different */
 };
+
+/* The worker's shared inflater, for every deflate case. */
+static struct ws_inflater *inflater;
 
 static char big[70000];    /* 'a' + i % 26 */
 static char close125[125]; /* code 1000 + 123 bytes of reason */
@@ -243,6 +257,12 @@ static char close125[125]; /* code 1000 + 123 bytes of reason */
 #define ETOOBIG_1009 .rc = WSP_ETOOBIG, .code = 1009, .events = ""
 #define CLOSED(ev) .rc = WS_RX_CLOSED, .events = (ev)
 #define OK(ev) .rc = WS_RX_OK, .events = (ev)
+/* deflate: keep_payload sees the bytes, streaming only the length */
+#define DOK(ev, evn) .deflate = true, .rc = WS_RX_OK, .events = (ev), .events_nokeep = (evn)
+#define D .deflate = true
+#define HELLO_C "\xf2\x48\xcd\xc9\xc9\x07\x00" /* RFC 7692 §7.2.3.1 */
+#define A1000_C "\x4a\x4c\x1c\x05\xa3\x60\x14\x0c\x77\x00\x00" /* 1000 x 'a' */
+#define FF_C "\xfa\x0f\x00" /* one 0xff byte */
 
 /* clang-format off */
 static const struct rx_case cases[] = {
@@ -367,6 +387,58 @@ static const struct rx_case cases[] = {
      OK("P:abcdefghijklmnopqrst|M1:ok|")},
     {"huge declared length", {RAW(0x82, 0xff, 0, 0, 0x10, 0, 0, 0, 0, 0, 1, 2, 3, 4, 'x')},
      .max = 1 << 20, ETOOBIG_1009},
+    /* permessage-deflate (RFC 7692) */
+    {"RSV1 without negotiation", {FN(0xc1, HELLO_C, 7)}, EPROTO_1002},
+    {"deflate rfc Hello", {FN(0xc1, HELLO_C, 7)}, DOK("M1:Hello|", "M1:#5|")},
+    {"deflate rfc Hello (client)", {FNU(0xc1, HELLO_C, 7)}, .client = true,
+     DOK("M1:Hello|", "M1:#5|")},
+    {"deflate rfc fragmented", {FN(0x41, HELLO_C, 3), FN(0x80, HELLO_C + 3, 4)},
+     DOK("M1:Hello|", "M1:#5|")},
+    {"deflate fragmented, ping between",
+     {FN(0x41, HELLO_C, 3), F(0x89, "p"), FN(0x00, HELLO_C + 3, 2), FN(0x80, HELLO_C + 5, 2)},
+     DOK("P:p|M1:Hello|", "P:p|M1:#5|")},
+    {"deflate empty fragments", {FN(0x41, "", 0), FN(0x00, HELLO_C, 7), FN(0x80, "", 0)},
+     DOK("M1:Hello|", "M1:#5|")},
+    {"deflate stored block", {FN(0xc1, "\x00\x05\x00\xfa\xff" "Hello" "\x00", 11)},
+     DOK("M1:Hello|", "M1:#5|")},
+    {"deflate BFINAL block", {FN(0xc1, "\xf3\x48\xcd\xc9\xc9\x07\x00\x00", 8)},
+     DOK("M1:Hello|", "M1:#5|")},
+    {"deflate empty message", {FN(0xc1, "\x00", 1)}, DOK("M1:|", "M1:|")},
+    {"deflate empty payload", {FN(0xc2, "", 0)}, DOK("M2:|", "M2:|")},
+    {"deflate binary", {FN(0xc2, FF_C, 3)}, DOK("M2:\\xff|", "M2:#1|")},
+    {"deflate UTF-8 text", {FN(0xc1, "\x00\x03\x00\xfc\xff\xe2\x82\xac\x00", 9)},
+     DOK("M1:\\xe2\\x82\\xac|", "M1:#3|")},
+    {"deflate and plain messages mixed", {F(0x81, "plain"), FN(0xc1, HELLO_C, 7), F(0x82, "b")},
+     DOK("M1:plain|M1:Hello|M2:b|", "M1:plain|M1:#5|M2:b|")},
+    {"deflate plain fragmented", {F(0x01, "ab"), F(0x8a, ""), F(0x80, "c")},
+     DOK("O:|M1:abc|", "O:|M1:abc|")},
+    {"deflate message in progress", {FN(0x41, HELLO_C, 3)}, DOK("", ""), .busy = true},
+    {"deflate close inside compressed message", {FN(0x41, HELLO_C, 3), F(0x88, "\x03\xe8")},
+     D, CLOSED("C1000:|")},
+    {"deflate RSV1 on continuation", {FN(0x41, HELLO_C, 3), FN(0xc0, HELLO_C + 3, 4)}, D,
+     EPROTO_1002},
+    {"deflate RSV1 on continuation of plain", {F(0x01, "a"), F(0xc0, "b")}, D, EPROTO_1002},
+    {"deflate RSV1 on ping", {F(0xc9, "p")}, D, EPROTO_1002},
+    {"deflate RSV1 on pong", {F(0xca, "")}, D, EPROTO_1002},
+    {"deflate RSV1 on close", {F(0xc8, "\x03\xe8")}, D, EPROTO_1002},
+    {"deflate RSV1 on ping inside compressed message", {FN(0x41, HELLO_C, 3), F(0xc9, "p")}, D,
+     EPROTO_1002},
+    {"deflate RSV2", {F(0xa1, "x")}, D, EPROTO_1002},
+    {"deflate RSV3", {F(0x91, "x")}, D, EPROTO_1002},
+    {"deflate RSV1+RSV2", {F(0xe1, "x")}, D, EPROTO_1002},
+    {"deflate corrupt", {F(0xc1, "\x07")}, D, EPROTO_1007},
+    {"deflate truncated", {FN(0xc1, HELLO_C, 4)}, D, EPROTO_1007},
+    {"deflate no context takeover", {FN(0xc1, HELLO_C, 7), FN(0xc1, "\xf2\x00\x11\x00\x00", 5)},
+     D, .rc = WSP_EPROTO, .code = 1007, .events = "M1:Hello|", .events_nokeep = "M1:#5|"},
+    {"deflate invalid UTF-8 text", {FN(0xc1, FF_C, 3)}, D, EPROTO_1007},
+    {"deflate truncated UTF-8 text", {FN(0xc1, "\x00\x03\x00\xfc\xff" "a\xe2\x82" "\x00", 9)},
+     D, EPROTO_1007},
+    {"deflate bomb", {FN(0xc2, A1000_C, 11)}, .max = 999, D, ETOOBIG_1009},
+    {"deflate inflated at the limit", {FN(0xc2, A1000_C, 11)}, .max = 1000,
+     DOK("M2:aaaaaaaaaaaaaaaa..#1000|", "M2:#1000|")},
+    {"deflate compressed over the limit", {FN(0xc1, HELLO_C, 7)}, .max = 6, D, ETOOBIG_1009},
+    {"deflate compressed over the limit over fragments",
+     {FN(0x41, HELLO_C, 4), FN(0x80, HELLO_C + 4, 3)}, .max = 6, D, ETOOBIG_1009},
 };
 /* clang-format on */
 
@@ -411,11 +483,14 @@ struct outcome {
 static void run(const struct rx_case *c, bool keep, const uint8_t *in, size_t n, const size_t *cuts,
                 size_t ncuts, struct rec *r, struct outcome *o)
 {
-    struct ws_rx_cfg cfg = {
-        .max_message_bytes = c->max, .keep_payload = keep, .client_side = c->client};
+    struct ws_rx_cfg cfg = {.max_message_bytes = c->max,
+                            .keep_payload = keep,
+                            .client_side = c->client,
+                            .inflater = c->deflate ? inflater : NULL};
     struct ws_rx *rx = NULL;
     size_t start = 0;
     rec_init(r, keep);
+    r->deflate = c->deflate;
     o->rc = WS_RX_OK;
     o->code = 0;
     for (size_t k = 0; k <= ncuts; k++) {
@@ -441,8 +516,9 @@ static void run(const struct rx_case *c, bool keep, const uint8_t *in, size_t n,
             }
             break;
         }
-        /* Streaming never buffers data: at most a header and a control payload. */
-        if (rx && !keep)
+        /* Streaming never buffers data: at most a header and a control
+         * payload (plus, with deflate, a compressed message in flight). */
+        if (rx && !keep && !c->deflate)
             assert_true(ws_rx_buffered(rx) <= WS_MAX_HEADER + WS_MAX_CONTROL);
         if (!rx)
             assert_int_equal(ws_rx_buffered(rx), 0);
@@ -476,11 +552,12 @@ static void test_ws_rx_table_every_split(void **state)
             struct rec whole, part;
             struct outcome ow, op;
             run(c, keep, in, n, NULL, 0, &whole, &ow);
-            if (strcmp(whole.out, c->events) != 0 || ow.rc != c->rc || ow.code != c->code ||
+            const char *want = !keep && c->events_nokeep ? c->events_nokeep : c->events;
+            if (strcmp(whole.out, want) != 0 || ow.rc != c->rc || ow.code != c->code ||
                 ow.idle != !c->busy)
                 fail_msg("%s (keep %d): got \"%s\" rc %d code %u idle %d, want \"%s\" rc %d "
                          "code %u",
-                         c->name, keep, whole.out, ow.rc, ow.code, ow.idle, c->events, c->rc,
+                         c->name, keep, whole.out, ow.rc, ow.code, ow.idle, want, c->rc,
                          c->code);
             /* two pieces, every cut (sampled in the middle of big inputs) */
             for (size_t cut = 0; cut <= n; cut++) {
@@ -667,8 +744,220 @@ static void test_ws_rx_nothing_after_close(void **state)
     free(in);
 }
 
+/* ---- permessage-deflate beyond the table ---- */
+
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+
+static uint32_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 11);
+}
+
+struct msgs {
+    uint8_t *p[64];
+    size_t n[64];
+    uint8_t op[64];
+    size_t count;
+    bool keep;
+};
+
+static void collect(void *ctx, uint8_t op, const uint8_t *p, size_t n)
+{
+    struct msgs *m = ctx;
+    assert_true(m->count < 64);
+    if (m->keep) {
+        assert_non_null(p);
+        m->p[m->count] = malloc(n ? n : 1);
+        assert_non_null(m->p[m->count]);
+        memcpy(m->p[m->count], p, n);
+    } else {
+        assert_null(p);
+        m->p[m->count] = NULL;
+    }
+    m->n[m->count] = n;
+    m->op[m->count] = op;
+    m->count++;
+}
+
+static const struct ws_rx_ops collect_ops = {collect, NULL, NULL, NULL, NULL};
+
+/* Appends one masked frame to out. */
+static size_t put_frame(uint8_t *out, uint8_t b0, const uint8_t *p, size_t n)
+{
+    uint8_t key[4] = {(uint8_t)rnd(), (uint8_t)rnd(), (uint8_t)rnd(), (uint8_t)rnd()};
+    size_t h = ws_frame_header_encode(out, b0 & 0x80, b0 & 0x0f, n, key);
+    out[0] = b0;
+    if (n)
+        memcpy(out + h, p, n);
+    ws_mask_apply(out + h, n, key, 0);
+    return h + n;
+}
+
+/* Messages compressed once by the server's deflater, sent by a client in
+ * 1..4 fragments with pings between, fed in random pieces (and, for the
+ * small ones, at every split): each inflates to the original. */
+static void test_ws_rx_deflate_random_messages(void **state)
+{
+    (void)state;
+    struct ws_deflater *d = ws_deflater_new(6, 15);
+    assert_non_null(d);
+    size_t cap = 1 << 20;
+    uint8_t *stream = malloc(cap), *c = malloc(ws_deflate_bound(100000));
+    uint8_t *orig[16];
+    size_t orig_n[16];
+    assert_non_null(stream);
+    assert_non_null(c);
+    for (int round = 0; round < 40; round++) {
+        size_t len = 0, nmsg = 1 + rnd() % 8;
+        for (size_t k = 0; k < nmsg; k++) {
+            size_t n = rnd() % (k == 0 && round % 5 == 0 ? 100000 : 600);
+            orig[k] = malloc(n ? n : 1);
+            assert_non_null(orig[k]);
+            for (size_t i = 0; i < n; i++) /* ASCII text with runs */
+                orig[k][i] = (uint8_t)(i && rnd() % 4 ? orig[k][i - 1] : 'a' + rnd() % 26);
+            orig_n[k] = n;
+            ssize_t cn = ws_deflate_message(d, orig[k], n, c, ws_deflate_bound(n));
+            assert_true(cn >= 0);
+            size_t frags = 1 + rnd() % 4, off = 0;
+            for (size_t f = 0; f < frags; f++) {
+                size_t piece = f + 1 == frags ? (size_t)cn - off : ((size_t)cn - off) * (rnd() % 100) / 100;
+                uint8_t b0 = (uint8_t)((f == 0 ? WS_OP_TEXT | 0x40 : WS_OP_CONT) |
+                                       (f + 1 == frags ? 0x80 : 0));
+                len += put_frame(stream + len, b0, c + off, piece);
+                off += piece;
+                if (rnd() % 3 == 0)
+                    len += put_frame(stream + len, 0x89, (const uint8_t *)"p", 1);
+            }
+            assert_true(len < cap - 200000);
+        }
+        for (int keep = 0; keep < 2; keep++) {
+            size_t splits = len < 3000 ? len + 1 : 20;
+            for (size_t sp = 0; sp < splits; sp++) {
+                struct ws_rx_cfg cfg = {
+                    .max_message_bytes = 100000, .keep_payload = keep, .inflater = inflater};
+                struct msgs m;
+                memset(&m, 0, sizeof m);
+                m.keep = keep;
+                struct ws_rx *rx = NULL;
+                size_t cut = len < 3000 ? sp : rnd() % (len + 1);
+                uint8_t *copy = malloc(len);
+                assert_non_null(copy);
+                memcpy(copy, stream, len);
+                uint16_t code = 0;
+                const char *why = NULL;
+                /* first piece up to cut, then random pieces */
+                size_t pos = 0, end = cut;
+                while (pos < len) {
+                    assert_int_equal(ws_rx_feed(&rx, &cfg, copy + pos, end - pos, &collect_ops,
+                                                &m, &code, &why),
+                                     WS_RX_OK);
+                    pos = end;
+                    end = pos + 1 + rnd() % 5000;
+                    if (end > len)
+                        end = len;
+                }
+                assert_null(rx);
+                free(copy);
+                assert_int_equal(m.count, nmsg);
+                for (size_t k = 0; k < nmsg; k++) {
+                    assert_int_equal(m.op[k], WS_OP_TEXT);
+                    assert_int_equal(m.n[k], orig_n[k]);
+                    if (keep && orig_n[k])
+                        assert_memory_equal(m.p[k], orig[k], orig_n[k]);
+                    free(m.p[k]);
+                }
+            }
+        }
+        for (size_t k = 0; k < nmsg; k++)
+            free(orig[k]);
+    }
+    free(stream);
+    free(c);
+    ws_deflater_free(d);
+}
+
+/* One inflater serves every connection of a worker: a message is inflated
+ * only when it is complete, so partial messages on other connections do
+ * not disturb it. */
+static void test_ws_rx_deflate_shared_inflater(void **state)
+{
+    (void)state;
+    const struct rx_case c = {.name = "hello", .f = {FN(0x41, HELLO_C, 3), FN(0x80, HELLO_C + 3, 4)}};
+    size_t n;
+    uint8_t *a = build(&c, &n), *b = build(&c, &n);
+    struct ws_rx_cfg cfg = {.max_message_bytes = 100, .keep_payload = true, .inflater = inflater};
+    struct ws_rx *rxa = NULL, *rxb = NULL;
+    struct rec ra, rb;
+    uint16_t code;
+    const char *why;
+    rec_init(&ra, true);
+    rec_init(&rb, true);
+    size_t first = 2 + 4 + 3;
+    assert_int_equal(ws_rx_feed(&rxa, &cfg, a, first + 3, &ops, &ra, &code, &why), WS_RX_OK);
+    assert_non_null(rxa);
+    assert_int_equal(ws_rx_buffered(rxa), 3 + 3); /* compressed bytes + a header piece */
+    assert_int_equal(ws_rx_feed(&rxb, &cfg, b, n, &ops, &rb, &code, &why), WS_RX_OK);
+    assert_null(rxb);
+    assert_int_equal(ws_rx_feed(&rxa, &cfg, a + first + 3, n - first - 3, &ops, &ra, &code, &why),
+                     WS_RX_OK);
+    assert_null(rxa);
+    assert_string_equal(ra.out, "M1:Hello|");
+    assert_string_equal(rb.out, "M1:Hello|");
+    /* streaming mode holds the compressed bytes too */
+    free(a);
+    a = build(&c, &n);
+    cfg.keep_payload = false;
+    assert_int_equal(ws_rx_feed(&rxa, &cfg, a, first, &ops, &ra, &code, &why), WS_RX_OK);
+    assert_int_equal(ws_rx_buffered(rxa), 3);
+    ws_rx_free(rxa);
+    rec_release(&ra);
+    rec_release(&rb);
+    free(a);
+    free(b);
+}
+
+/* A 64 MiB bomb in about 64 KiB of frames: 1009 at the bound, fast. */
+static void test_ws_rx_deflate_bomb(void **state)
+{
+    (void)state;
+    size_t huge = 64u << 20;
+    uint8_t *zeros = calloc(1, huge);
+    assert_non_null(zeros);
+    struct ws_deflater *d = ws_deflater_new(9, 15);
+    assert_non_null(d);
+    uint8_t *frame = malloc(WS_MAX_HEADER + ws_deflate_bound(huge));
+    assert_non_null(frame);
+    ssize_t cn = ws_deflate_message(d, zeros, huge, frame + 14, ws_deflate_bound(huge));
+    assert_true(cn > 0 && cn < 100000);
+    free(zeros);
+    uint8_t *in = malloc((size_t)cn + WS_MAX_HEADER);
+    assert_non_null(in);
+    size_t len = put_frame(in, 0xc2, frame + 14, (size_t)cn);
+    struct ws_rx_cfg cfg = {.max_message_bytes = 1 << 20, .keep_payload = true, .inflater = inflater};
+    struct ws_rx *rx = NULL;
+    struct rec r;
+    uint16_t code = 0;
+    const char *why = NULL;
+    rec_init(&r, true);
+    assert_int_equal(ws_rx_feed(&rx, &cfg, in, len, &ops, &r, &code, &why), WSP_ETOOBIG);
+    assert_int_equal(code, 1009);
+    assert_string_equal(why, "message too big");
+    assert_null(rx);
+    assert_string_equal(r.out, "");
+    rec_release(&r);
+    free(in);
+    free(frame);
+    ws_deflater_free(d);
+}
+
 int main(void)
 {
+    inflater = ws_inflater_new();
+    if (!inflater)
+        return 1;
     for (size_t i = 0; i < sizeof big; i++)
         big[i] = (char)('a' + i % 26);
     close125[0] = 0x03;
@@ -681,6 +970,11 @@ int main(void)
         cmocka_unit_test(test_ws_rx_too_big_fails_on_header),
         cmocka_unit_test(test_ws_rx_keep_payload_reassembly),
         cmocka_unit_test(test_ws_rx_nothing_after_close),
+        cmocka_unit_test(test_ws_rx_deflate_random_messages),
+        cmocka_unit_test(test_ws_rx_deflate_shared_inflater),
+        cmocka_unit_test(test_ws_rx_deflate_bomb),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    ws_inflater_free(inflater);
+    return rc;
 }
