@@ -57,7 +57,11 @@ TIME_SCALE = 3.0 if SANITIZED else 1.0
 
 # Lines in a server's stderr that fail the test.
 BAD_LOG = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer",
-           "ERROR: ThreadSanitizer", "WARNING: ThreadSanitizer")
+           "ERROR: ThreadSanitizer", "WARNING: ThreadSanitizer", "assertion failed")
+# A worker that dies on its own is a crash (a test that kills one on
+# purpose sets Server.allow_worker_deaths); one that ignores SIGTERM too.
+WORKER_DEATH_RE = re.compile(r"worker \d+ \(pid \d+\) (killed by signal|exited with status)"
+                             r"|did not stop in time")
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -152,6 +156,8 @@ def http_raw(port, request, timeout=None, host="127.0.0.1"):
         head, _, body = buf.partition(b"\r\n\r\n")
         status, reason, headers = _parse_head(head)
         n = int(headers.get("content-length", -1))
+        if status == 101:
+            n = 0  # the body is the WebSocket stream: not ours to read
         try:
             while (n < 0 or len(body) < n):
                 chunk = s.recv(65536)
@@ -271,6 +277,7 @@ class Server:
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
         self.exit_code = None
+        self.allow_worker_deaths = False
         m = self.wait_for_log(LISTEN_RE, timeout=start_timeout or T(10))
         self.port = int(m.group(1))
         self.admin_port = int(m.group(2))
@@ -371,6 +378,9 @@ class Server:
         for bad in BAD_LOG:
             if bad in text:
                 problems.append(f"stderr contains {bad!r}")
+        if not self.allow_worker_deaths:
+            for m in WORKER_DEATH_RE.finditer(text):
+                problems.append(f"unexpected: {m.group(0)!r}")
         if self.exit_code != 0:
             problems.append(f"exit code {self.exit_code!r}")
         return problems
