@@ -642,6 +642,12 @@ void admin_push_live(struct admin *a)
 
 unsigned admin_conn_count(const struct admin *a) { return a->nconns; }
 
+void admin_close_fds_after_fork(struct admin *a)
+{
+    for (struct admin_conn *c = a->conns; c; c = c->next)
+        close(c->fd);
+}
+
 void admin_reap(struct admin *a)
 {
     struct admin_conn **pp = &a->conns;
@@ -653,6 +659,10 @@ void admin_reap(struct admin *a)
         }
         *pp = c->next;
         a->nconns--;
+        /* a worker forked while this connection was open may still hold
+         * the descriptor, and epoll forgets it only when every copy is
+         * closed: deregister explicitly, or its events reach freed memory */
+        ev_del(a->loop, c->fd);
         close(c->fd);
         ws_rx_free(c->rx);
         free(c->in);

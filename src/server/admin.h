@@ -17,6 +17,10 @@ struct admin *admin_new(struct master *m, struct ev_loop *loop, int listen_fd);
  * and the fuzzer hand it one end of a socketpair). Takes ownership of fd
  * on success only. 0 or < 0. */
 int admin_adopt(struct admin *a, int fd);
+/* In a freshly forked worker: closes the admin connections' descriptors
+ * (the parent's state is left alone), so a worker never keeps a publisher's
+ * socket open. */
+void admin_close_fds_after_fork(struct admin *a);
 /* Open admin connections (including those waiting to be reaped). */
 unsigned admin_conn_count(const struct admin *a);
 /* Sends one stats frame to every live dashboard socket (called each second). */

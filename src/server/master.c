@@ -166,6 +166,8 @@ static int spawn(struct master *m, unsigned i)
         }
         if (m->admin_fd >= 0)
             close(m->admin_fd);
+        if (m->admin) /* a restart forks while publishers are connected */
+            admin_close_fds_after_fork(m->admin);
         if (m->redis)
             redis_link_after_fork(m->redis);
         close(m->sig_fd);
