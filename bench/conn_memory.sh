@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# User-space memory per idle WebSocket connection on ONE worker.
+#   bench/conn_memory.sh N [PATH]     e.g. bench/conn_memory.sh 19000 /ws
+# Starts `wspush serve --workers 1 --tick 1s`, opens N connections with
+# wspush-bench (PATH "/" = no topic, "/ws" = one topic), and reports the
+# worker's anonymous RSS (heap + anonymous mappings: what connections cost;
+# file-backed pages are shared library code paged in, not per-connection
+# state) before and after, divided by N. Needs build/release (scripts/build.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-10000}
+P=${2:-/}
+B=build/release
+port=$(( 20000 + RANDOM % 20000 ))
+aport=$(( port + 1 ))
+"$B/wspush" serve --listen "127.0.0.1:$port" --admin "127.0.0.1:$aport" --workers 1 --tick 1s \
+  2>/dev/null &
+srv=$!
+trap 'kill $srv 2>/dev/null; wait $srv 2>/dev/null || true' EXIT
+for _ in $(seq 50); do curl -sf "127.0.0.1:$aport/healthz" >/dev/null && break; sleep 0.1; done
+wpid=$(pgrep -P "$srv")
+anon() { awk '/RssAnon/{print $2}' "/proc/$wpid/status"; }
+r0=$(anon)
+"$B/wspush-bench" --url "ws://127.0.0.1:$port$P" --conns "$N" --duration 14 --warmup 4 --quiet \
+  >/tmp/conn_memory.$$ 2>&1 &
+bench=$!
+c=0
+for _ in $(seq 60); do
+  c=$(curl -s "127.0.0.1:$aport/stats" | grep -o '"connections":[0-9]*,"max' | grep -o '[0-9]*' || echo 0)
+  [ "$c" = "$N" ] && break
+  sleep 0.5
+done
+sleep 3
+r1=$(anon)
+wait $bench || true
+ratio=$(grep -o 'delivery ratio [0-9.]*' /tmp/conn_memory.$$ || true)
+rm -f /tmp/conn_memory.$$
+echo "conns=$c path=$P worker_anon_rss_kB before=$r0 after=$r1 bytes_per_conn=$(( (r1 - r0) * 1024 / N )) ($ratio)"
