@@ -133,3 +133,18 @@ def test_accept_rate_defers_a_burst(wspush):
         c.close()
     s.wait_connections(0)
     assert http_raw(s.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").status == 200
+
+
+def test_msg_rate_and_pong_timeout(wspush):
+    s = wspush("--workers", "1", "--msg-rate", "10", "--ping-interval", "1s",
+               "--pong-timeout", "1s")
+    with RawWS(s.port, "/r") as ws:
+        for i in range(50):
+            ws.send(OP_TEXT, f"m{i}")
+        assert ws.recv_close_code(T(5)) == 1008
+    with RawWS(s.port, "/p") as ws:
+        t0 = time.monotonic()
+        f = ws.recv_frame(T(5))
+        assert f.opcode == 0x9  # the server's ping, left unanswered
+        assert ws.recv_close_code(T(6)) == 1001
+        assert time.monotonic() - t0 < T(8)
