@@ -157,7 +157,15 @@ def http_raw(port, request, timeout=None, host="127.0.0.1"):
         status, reason, headers = _parse_head(head)
         n = int(headers.get("content-length", -1))
         if status == 101:
-            n = 0  # the body is the WebSocket stream: not ours to read
+            # the rest is a WebSocket stream: end it with a close handshake
+            # (a bare FIN leaves the server a half-open connection)
+            try:
+                s.sendall(build_frame(OP_CLOSE, close_payload(1000)))
+                while s.recv(65536):
+                    pass
+            except OSError:
+                pass
+            return Response(status, reason, headers, b"")
         try:
             while (n < 0 or len(body) < n):
                 chunk = s.recv(65536)
@@ -508,6 +516,9 @@ class RawWS:
         code = ws.recv_close_code()           # skips data frames; returns the
                                               # close code (None if empty)
         ws.close(1000)                        # close handshake, returns reply
+        ws.shutdown()                         # close handshake if still open,
+                                              # then close the socket
+        ws.abort()                            # TCP reset, no close frame
     `rcvbuf` sets SO_RCVBUF before connecting (a client that never reads).
     `headers` replaces/extends the request headers; response headers are in
     .response_headers."""
@@ -521,6 +532,7 @@ class RawWS:
         self.sock.settimeout(self.timeout)
         self.sock.connect((host, port))
         self.buf = b""
+        self.closed = False  # a close frame or EOF was seen
         key = base64.b64encode(os.urandom(16)).decode()
         hs = {"Host": f"{host}:{port}", "Upgrade": "websocket", "Connection": "Upgrade",
               "Sec-WebSocket-Key": key, "Sec-WebSocket-Version": "13"}
@@ -560,8 +572,10 @@ class RawWS:
             try:
                 chunk = self.sock.recv(65536)
             except ConnectionResetError as e:
+                self.closed = True
                 raise ConnectionClosed("reset") from e
             if not chunk:
+                self.closed = True
                 raise ConnectionClosed(f"EOF with {len(self.buf)} bytes buffered")
             self.buf += chunk
 
@@ -591,6 +605,8 @@ class RawWS:
         if masked:
             payload = bytes(b ^ key[i & 3] for i, b in enumerate(payload))
         self.buf = self.buf[pos + n:]
+        if b0 & 0xF == OP_CLOSE:
+            self.closed = True
         return Frame(bool(b0 & 0x80), (b0 >> 4) & 7, b0 & 0xF, payload, masked)
 
     def recv_close(self, timeout=None):
@@ -615,8 +631,10 @@ class RawWS:
                     raise AssertionError("server did not close the connection")
                 self.sock.settimeout(left)
                 if not self.sock.recv(65536):
+                    self.closed = True
                     return
         except ConnectionResetError:
+            self.closed = True
             return
 
     def close(self, code=1000, reason=b""):
@@ -625,7 +643,27 @@ class RawWS:
         return self.recv_close()
 
     def shutdown(self):
+        """Ends the connection politely: a close handshake unless a close
+        frame or EOF was already seen, then close(). (The server keeps a
+        half-closed connection alive while it can still write to it, so a
+        bare close() would leave it counted until its next write fails.)"""
+        if not self.closed:
+            try:
+                self.sock.sendall(build_frame(OP_CLOSE, close_payload(1000)))
+                self.recv_close(min(self.timeout, T(2)))
+            except (OSError, ConnectionClosed, socket.timeout):
+                pass
+        self.closed = True
         try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def abort(self):
+        """Closes with a TCP reset (SO_LINGER 0): a client that vanishes."""
+        self.closed = True
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.sock.close()
         except OSError:
             pass
