@@ -65,4 +65,6 @@ export async function main(fn) {
   } finally {
     if (browser) await browser.close().catch(() => {});
   }
+  // stdin may still hold the loop open; stdout to a pipe is synchronous
+  process.exit(process.exitCode || 0);
 }

@@ -1,0 +1,123 @@
+// wspush_js.test.mjs - web/wspush.js without a browser: URL building, the
+// backoff bounds, and the reconnect/close state machine over a fake
+// WebSocket with fake timers. Run: node --test tests/browser/wspush_js.test.mjs
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
+const wspush = require(path.resolve(here, "..", "..", "web", "wspush.js"));
+
+test("backoff is full jitter under an exponential ceiling, capped", () => {
+  assert.equal(wspush.backoffDelay(0, 500, 30000, () => 0.999999), 499);
+  assert.equal(wspush.backoffDelay(3, 500, 30000, () => 0.5), 2000);
+  assert.equal(wspush.backoffDelay(3, 500, 30000, () => 0), 0);
+  for (const a of [10, 20, 60, 1e9]) {
+    assert.ok(wspush.backoffDelay(a, 500, 30000, () => 0.999999) < 30000);
+    assert.ok(wspush.backoffDelay(a, 500, 30000, () => 0.999999) >= 29999);
+  }
+  for (let i = 0; i < 1000; i++) {
+    const d = wspush.backoffDelay(i % 12, 500, 30000);
+    assert.ok(d >= 0 && d < Math.min(30000, 500 * 2 ** (i % 12)));
+  }
+});
+
+test("URLs: default, topics, explicit", () => {
+  assert.equal(wspush.defaultUrl(), "ws://localhost:8080/");
+  assert.equal(wspush.defaultUrl(["a b", "x"]), "ws://localhost:8080/?topic=a%20b&topic=x");
+});
+
+// A fake WebSocket and timers, driven by hand.
+function harness() {
+  const sockets = [];
+  const timers = [];
+  class FakeWS {
+    constructor(url) { this.url = url; this.closed = null; sockets.push(this); }
+    close(code, reason) { this.closed = [code, reason]; }
+    open() { this.onopen({}); }
+    msg(data) { this.onmessage({ data }); }
+    drop(code = 1006) { this.onclose({ code, reason: "" }); }
+  }
+  const realSet = globalThis.setTimeout, realClear = globalThis.clearTimeout;
+  globalThis.setTimeout = (fn, ms) => { const t = { fn, ms, live: true }; timers.push(t); return t; };
+  globalThis.clearTimeout = (t) => { if (t) t.live = false; };
+  const restore = () => { globalThis.setTimeout = realSet; globalThis.clearTimeout = realClear; };
+  const fire = (pred) => {
+    const t = timers.find((x) => x.live && pred(x));
+    assert.ok(t, "expected a pending timer");
+    t.live = false;
+    t.fn();
+    return t;
+  };
+  return { FakeWS, sockets, timers, fire, restore };
+}
+
+test("reconnects with growing delays, resets after a stable connection, close() stops", () => {
+  const h = harness();
+  try {
+    const got = [], states = [];
+    const c = wspush.connect("ws://h:1/news", {
+      topics: ["t"], WebSocket: h.FakeWS, baseDelayMs: 100, maxDelayMs: 1000, stableMs: 5000,
+      onmessage: (d) => got.push(d), onstatus: (s) => states.push(s.state),
+    });
+    assert.equal(c.url, "ws://h:1/news?topic=t");
+    assert.equal(h.sockets.length, 1);
+    h.sockets[0].open();
+    h.sockets[0].msg("hello");
+    assert.deepEqual(got, ["hello"]);
+    assert.equal(c.state, "open");
+
+    // drops before the connection is stable: attempt grows, delays stay capped
+    h.sockets[0].drop();
+    assert.equal(c.state, "waiting");
+    assert.equal(c.attempt, 1);
+    let last;
+    for (let i = 1; i <= 6; i++) {
+      last = h.fire((t) => t.ms < 1000);           // the retry timer
+      assert.equal(h.sockets.length, 1 + i);
+      h.sockets[i].drop();
+    }
+    assert.equal(c.attempt, 7);
+    assert.ok(h.timers.filter((t) => t.live).every((t) => t.ms < 1000));
+
+    // a connection that stays open stableMs resets the backoff
+    h.fire(() => true);
+    const s = h.sockets[h.sockets.length - 1];
+    s.open();
+    h.fire((t) => t.ms === 5000);
+    assert.equal(c.attempt, 0);
+
+    // messages from a replaced socket are ignored; close() is final
+    c.close();
+    assert.deepEqual(s.closed, [1000, "client closed"]);
+    s.drop(1000);
+    assert.equal(c.state, "closed");
+    assert.equal(h.timers.filter((t) => t.live).length, 0, "no retry after close()");
+    assert.equal(states[states.length - 1], "closed");
+  } finally {
+    h.restore();
+  }
+});
+
+test("a throwing callback does not break the client", () => {
+  const h = harness();
+  const origErr = console.error;
+  console.error = () => {};
+  try {
+    let n = 0;
+    const c = wspush.connect({ url: "ws://h:1/", WebSocket: h.FakeWS,
+                               onmessage: () => { n++; throw new Error("app bug"); } });
+    h.sockets[0].open();
+    h.sockets[0].msg("a");
+    h.sockets[0].msg("b");
+    assert.equal(n, 2);
+    assert.equal(c.state, "open");
+    c.close();
+  } finally {
+    console.error = origErr;
+    h.restore();
+  }
+});

@@ -1,0 +1,255 @@
+"""test_browser.py - the web pages in a real browser: the demo page and its
+client (web/wspush.js), the admin dashboard (web/dashboard.html).
+
+Debian's Chromium (/usr/bin/chromium) is driven by playwright-core from npm
+(web/node_modules, installed by scripts/setup-web.sh) through the small node
+scripts in tests/browser/, which print one JSON object per line. These tests
+skip only when Chromium or playwright-core is missing; CI installs both.
+Screenshots go to artifacts/ (gitignored).
+"""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from conftest import RawWS, T, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+BROWSER_DIR = REPO / "tests" / "browser"
+ARTIFACTS = REPO / "artifacts"
+NODE = shutil.which("node") or "/usr/bin/node"
+CHROMIUM = os.environ.get("WSPUSH_CHROMIUM", "/usr/bin/chromium")
+PLAYWRIGHT = REPO / "web" / "node_modules" / "playwright-core"
+
+
+def need_browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium, or scripts/setup-web.sh)")
+    if not PLAYWRIGHT.is_dir():
+        pytest.skip("web/node_modules/playwright-core is missing (npm ci in web/, "
+                    "or scripts/setup-web.sh)")
+
+
+def artifact(name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    return str(ARTIFACTS / name)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class NodeScript:
+    """A tests/browser/*.mjs script as a child process: JSON lines out,
+    go-ahead lines in."""
+
+    def __init__(self, script, *args):
+        self.proc = subprocess.Popen([NODE, str(BROWSER_DIR / script)] + [str(a) for a in args],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, cwd=REPO)
+        self.stderr = []
+        self._t = threading.Thread(target=lambda: self.stderr.extend(self.proc.stderr), daemon=True)
+        self._t.start()
+
+    def event(self, timeout):
+        """The next JSON event (fails on EOF, an "error" event or timeout)."""
+        box = {}
+        t = threading.Thread(target=lambda: box.update(line=self.proc.stdout.readline()),
+                             daemon=True)
+        t.start()
+        t.join(timeout)
+        if t.is_alive():
+            self.kill()
+            pytest.fail(f"browser script gave no event within {timeout}s; "
+                        f"stderr: {''.join(self.stderr)[-3000:]}")
+        line = box.get("line", "")
+        if not line:
+            self.proc.wait(5)
+            pytest.fail(f"browser script ended (rc={self.proc.returncode}); "
+                        f"stderr: {''.join(self.stderr)[-3000:]}")
+        ev = json.loads(line)
+        if ev.get("event") == "error":
+            pytest.fail(f"browser script failed: {ev['message']}")
+        return ev
+
+    def send(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.close()
+
+    def finish(self, timeout=30):
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        assert self.proc.returncode == 0, ''.join(self.stderr)[-3000:]
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def run_script(script, *args, timeout=90):
+    s = NodeScript(script, *args)
+    try:
+        ev = s.event(timeout)
+        while ev.get("event") != "done":
+            ev = s.event(timeout)
+        s.finish()
+        return ev
+    finally:
+        s.kill()
+
+
+def parse_iso_ms(text):
+    from datetime import datetime
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000
+
+
+# --------------------------------------------------------------------------
+# the browser client without a browser
+
+
+def test_wspush_js_unit():
+    """web/wspush.js's backoff, URLs and state machine under node's test
+    runner (fake WebSocket and timers)."""
+    if not os.path.exists(NODE):
+        pytest.skip("node is missing")
+    r = subprocess.run([NODE, "--test", str(BROWSER_DIR / "wspush_js.test.mjs")],
+                       capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    assert "# fail 0" in r.stdout
+
+
+# --------------------------------------------------------------------------
+# the demo page
+
+
+def test_demo_page_receives_timestamps(wspush):
+    need_browser()
+    srv = wspush("--workers", "2", "--tick", "200ms")
+    s = NodeScript("demo.mjs", f"http://127.0.0.1:{srv.port}/demo", artifact("demo.png"))
+    try:
+        got = s.event(T(60))
+        assert got["event"] == "received"
+        assert got["count"] >= 3
+        assert got["rows"] >= 3
+        assert got["status"].startswith(f"connected to ws://127.0.0.1:{srv.port}/")
+        stamps = [parse_iso_ms(t) for t in got["received"]]
+        assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+        # ages are computed in the browser: small, since the clock is shared
+        assert all(a is not None and -1000 < a < 5000 for a in got["ages"]), got["ages"]
+        done = s.event(T(30))
+        assert done["errors"] == [], done["errors"]
+        s.finish()
+    finally:
+        s.kill()
+
+
+def test_demo_page_reconnects_after_restart(wspush):
+    """Stop the server under the page, start a new one on the same port:
+    the page's client reconnects by itself and new timestamps arrive."""
+    need_browser()
+    port = free_port()
+    srv = wspush("--workers", "2", "--tick", "200ms", "--listen", f"127.0.0.1:{port}")
+    s = NodeScript("demo.mjs", f"http://127.0.0.1:{port}/demo", artifact("demo-reconnect.png"),
+                   "--reconnect")
+    try:
+        first = s.event(T(60))
+        assert first["event"] == "received" and first["count"] >= 3
+        assert s.event(T(10))["event"] == "ready"
+        assert srv.stop() == 0
+        srv2 = wspush("--workers", "2", "--tick", "200ms", "--listen", f"127.0.0.1:{port}")
+        assert srv2.port == port
+        s.send("restarted")
+        done = s.event(T(60))
+        assert done["event"] == "done"
+        assert done["opens"] >= 2
+        assert done["count"] >= done["before"] + 3
+        assert done["reconnects"] != "0"
+        assert done["status"].startswith("connected to")
+        assert done["errors"] == [], done["errors"]
+        # the timestamps after the restart come from the new server
+        newest = parse_iso_ms(done["received"][-1])
+        assert newest > parse_iso_ms(first["received"][-1])
+        srv2.wait_stats(lambda st: st["connections"] >= 1, what="the page's connection")
+        s.finish()
+    finally:
+        s.kill()
+
+
+# --------------------------------------------------------------------------
+# the dashboard
+
+
+def open_clients(srv, n, path="/"):
+    clients = [RawWS(srv.port, path) for _ in range(n)]
+    srv.wait_connections(n, timeout=T(20))
+    return clients
+
+
+def test_dashboard_renders_live_charts(wspush):
+    need_browser()
+    srv = wspush("--workers", "2", "--tick", "200ms")
+    clients = open_clients(srv, 20)
+    stop = threading.Event()
+
+    def publisher():
+        while not stop.is_set():
+            srv.admin.broadcast("x" * 64)
+            stop.wait(0.05)
+    t = threading.Thread(target=publisher, daemon=True)
+    t.start()
+    try:
+        ev = run_script("dashboard.mjs", f"http://127.0.0.1:{srv.admin_port}/",
+                        artifact("dashboard.png"))
+    finally:
+        stop.set()
+        t.join(5)
+        for c in clients:
+            c.sock.close()
+    a, b = ev["a"], ev["b"]
+    assert ev["errors"] == [], ev["errors"]
+    assert a["haveChart"] and a["banner"] == "none"
+    assert a["charts"] == 6 and a["canvases"] >= 6
+    assert all(w > 100 and h > 100 for w, h in a["canvasSizes"])
+    # values move over 3 seconds: samples, chart points, headline counters
+    assert b["samples"] >= a["samples"] + 2
+    assert b["points"] >= a["points"] + 2
+    assert a["text"]["v-connections"] == "20"
+    assert b["last"]["deliveries"] > a["last"]["deliveries"]
+    assert b["text"]["v-ring"] != a["text"]["v-ring"]
+    assert b["text"]["uptime"] != a["text"]["uptime"]
+    dps = [v for v in b["series"]["dps"][0] if v is not None]
+    assert dps and max(dps) > 20, b["series"]["dps"]
+    assert b["text"]["v-dps"] not in ("–", "0")
+    # the richer live sample: memory and socket figures reach the charts
+    last = b["last"]
+    assert last["rss_bytes"] > 0 and last["user_bytes_per_conn"] > 0
+    assert last["tcp_states_source"] in ("netlink", "proc")
+    assert last["tcp_states"]["ESTABLISHED"] >= 20 and last["tcp_states"]["LISTEN"] >= 2
+    assert any(v for v in b["series"]["mem"][0] if v), b["series"]["mem"]
+    assert any(v for v in b["series"]["tcp"][0] if v), b["series"]["tcp"]
+    pids = [w["pid"] for w in last["workers"]]
+    assert all(str(p) in b["text"]["s-workers"] for p in pids)
+
+
+def test_dashboard_without_chart_library(wspush):
+    """A binary built without web/node_modules serves no /uplot.js: the page
+    says so and still shows live numbers."""
+    need_browser()
+    srv = wspush("--workers", "1", "--tick", "200ms")
+    ev = run_script("dashboard.mjs", f"http://127.0.0.1:{srv.admin_port}/",
+                    artifact("dashboard-no-uplot.png"), "--no-uplot")
+    a, b = ev["a"], ev["b"]
+    assert not a["haveChart"] and a["banner"] == "block"
+    assert a["canvases"] == 0
+    assert b["samples"] > a["samples"] and b["text"]["v-ring"] != a["text"]["v-ring"]
+    assert [e for e in ev["errors"] if "404" not in e] == []
