@@ -31,9 +31,14 @@ What is here, for reuse by every test file (hostile-client, bench, ...):
     build_frame(...)  encodes one frame (client-side masking by default).
     http_raw(port, request_bytes) -> Response: one raw HTTP exchange, for
                       malformed requests and bad handshakes.
+    Swarm             many python3-websockets clients in one asyncio loop,
+                      each recording (arrival time, message) in .msgs[i]:
+                      ``sw = await Swarm.connect(urls, n)``, ``await
+                      sw.wait_for(pred, timeout, what)``, ``await sw.close()``.
     wait_until(pred, timeout, what) polls pred() until truthy or fails.
     T(seconds)        scales a timeout for sanitizer builds ($WSPUSH_SANITIZE).
 """
+import asyncio
 import base64
 import hashlib
 import http.client
@@ -679,3 +684,91 @@ def readable(socks, timeout):
     """select() helper: which of socks have input within timeout."""
     r, _, _ = select.select(socks, [], [], timeout)
     return r
+
+
+# --------------------------------------------------------------------------
+# Many clients at once (python3-websockets, asyncio)
+
+
+class Swarm:
+    """n websockets clients in the running asyncio loop. Each has a reader
+    task appending (time.monotonic(), message) to msgs[i]; closed[i] is the
+    close code once its connection ended (None while open).
+
+        sw = await Swarm.connect([srv.ws_url("/a"), srv.ws_url("/b")], 1000)
+        await sw.wait_for(lambda sw: all(len(m) >= 5 for m in sw.msgs),
+                          T(10), "5 messages each")
+        await sw.close()
+
+    urls is one URL or a list used round-robin (client i gets urls[i % k]).
+    Connections are opened `concurrency` at a time."""
+
+    def __init__(self):
+        self.clients = []
+        self.urls = []
+        self.msgs = []
+        self.closed = []
+        self.tasks = []
+
+    @classmethod
+    async def connect(cls, urls, n, concurrency=100, timeout=None, **kw):
+        import websockets
+        if isinstance(urls, str):
+            urls = [urls]
+        sw = cls()
+        sw.urls = [urls[i % len(urls)] for i in range(n)]
+        sw.clients = [None] * n
+        sw.msgs = [[] for _ in range(n)]
+        sw.closed = [None] * n
+        kw.setdefault("ping_interval", None)
+        kw.setdefault("close_timeout", T(5))
+        kw.setdefault("max_queue", None)
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one(i):
+            async with sem:
+                sw.clients[i] = await asyncio.wait_for(websockets.connect(sw.urls[i], **kw),
+                                                       timeout or T(20))
+            sw.tasks.append(asyncio.ensure_future(sw._reader(i)))
+        try:
+            await asyncio.gather(*(one(i) for i in range(n)))
+        except BaseException:
+            await sw.close()
+            raise
+        return sw
+
+    async def _reader(self, i):
+        import websockets
+        ws = self.clients[i]
+        out = self.msgs[i]
+        try:
+            async for m in ws:
+                out.append((time.monotonic(), m))
+        except websockets.ConnectionClosed:
+            pass
+        self.closed[i] = ws.close_code if ws.close_code is not None else 1006
+
+    def counts(self):
+        return [len(m) for m in self.msgs]
+
+    async def wait_for(self, pred, timeout, what="swarm condition", interval=0.05):
+        deadline = time.monotonic() + timeout
+        while not pred(self):
+            if time.monotonic() > deadline:
+                c = self.counts()
+                pytest.fail(f"timed out after {timeout:.1f}s waiting for {what}; messages per "
+                            f"client min {min(c, default=0)} max {max(c, default=0)}, "
+                            f"closed {sum(x is not None for x in self.closed)}")
+            await asyncio.sleep(interval)
+
+    async def close(self):
+        """Close handshake with every client still open; waits for the
+        reader tasks."""
+        async def one(ws):
+            try:
+                await ws.close()
+            except Exception:
+                pass
+        await asyncio.gather(*(one(ws) for ws in self.clients if ws is not None))
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=T(10))
