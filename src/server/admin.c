@@ -378,7 +378,7 @@ static void handle(struct admin_conn *c, struct http_req *r, const uint8_t *body
             return;
         }
         const char *topic = path + 9;
-        size_t tl = strlen(topic);
+        size_t tl = (size_t)pl - 9; /* not strlen: "%00" must not cut the name */
         if (!http_topic_valid(topic, tl, 128)) {
             respond_json_error(c, 400, "bad topic name (1-128 printable bytes, no spaces)", keep,
                                NULL);

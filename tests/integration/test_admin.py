@@ -1,0 +1,220 @@
+"""The admin API's statuses (202, 400, 401, 404, 405, 411, 413), the
+bearer token, /stats and /metrics shape, and the `wspush publish` CLI."""
+import json
+import subprocess
+
+import pytest
+
+from conftest import OP_BINARY, OP_TEXT, T, WSPUSH_BIN, RawWS, http_raw
+
+TOKEN = "s3cret-t0ken"
+MAX_MESSAGE = 65536
+
+
+@pytest.fixture(scope="module")
+def srv(wspush_module):
+    return wspush_module("--workers", "2", "--publish-token", TOKEN,
+                         "--max-message", str(MAX_MESSAGE), token=TOKEN)
+
+
+def raw(srv, head, body=b""):
+    return http_raw(srv.admin_port, head.encode() + body)
+
+
+def test_right_token_202(srv):
+    r = srv.admin.request("POST", "/publish/news", "hello")
+    assert r.status == 202, r
+    j = r.json()
+    assert set(j) == {"topic", "seq", "subscribers_notified"}
+    assert j["topic"] == "news" and isinstance(j["seq"], int)
+    assert r.headers["content-type"].startswith("application/json")
+
+
+@pytest.mark.parametrize("token", ["", "wrong", TOKEN + "x", TOKEN[:-1]])
+@pytest.mark.parametrize("method,path", [("POST", "/publish/news"), ("POST", "/broadcast"),
+                                         ("GET", "/stats"), ("GET", "/metrics")])
+def test_missing_or_wrong_token_401(srv, token, method, path):
+    r = srv.admin.request(method, path, "x" if method == "POST" else None, token=token)
+    assert r.status == 401, r
+    assert "bearer" in r.headers.get("www-authenticate", "").lower()
+
+
+def test_token_scheme_must_be_bearer(srv):
+    r = srv.admin.request("POST", "/publish/news", "x", token="",
+                          headers={"Authorization": f"Basic {TOKEN}"})
+    assert r.status == 401
+
+
+def test_unauthorized_publish_is_not_delivered(srv):
+    with RawWS(srv.port, "/secret") as ws:
+        srv.wait_stats(lambda s: s["connections"] >= 1)
+        assert srv.admin.request("POST", "/publish/secret", "leak", token="bad").status == 401
+        srv.admin.publish("secret", "ok")
+        assert ws.recv_frame().payload == b"ok"  # the 401 one never came
+
+
+@pytest.mark.parametrize("path", ["/publish/a%20b", "/publish/", "/publish/" + "t" * 129,
+                                  "/publish/a%00b", "/publish/tab%09"])
+def test_bad_topic_400(srv, path):
+    r = srv.admin.request("POST", path, "x")
+    assert r.status == 400, (path, r)
+
+
+def test_topic_of_128_bytes_ok(srv):
+    assert srv.admin.request("POST", "/publish/" + "t" * 128, "x").status == 202
+
+
+def test_invalid_utf8_text_400(srv):
+    for body in (b"\xff", b"ok\xc0\xaf", b"\xed\xa0\x80", b"trunc\xe2\x82"):
+        r = srv.admin.request("POST", "/publish/news", body, {"Content-Type": "text/plain"})
+        assert r.status == 400, (body, r)
+    # no Content-Type at all is text too
+    r = raw(srv, f"POST /publish/news HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {TOKEN}\r\n"
+                 "Content-Length: 1\r\nConnection: close\r\n\r\n", b"\xff")
+    assert r.status == 400, r
+    # the same bytes as binary are fine
+    r = srv.admin.request("POST", "/publish/news", b"\xff",
+                          {"Content-Type": "application/octet-stream"})
+    assert r.status == 202, r
+
+
+def test_unknown_path_404(srv):
+    for method, path in (("GET", "/nothing"), ("POST", "/publish"), ("GET", "/stats/x"),
+                         ("POST", "/nothing")):
+        r = srv.admin.request(method, path, "x" if method == "POST" else None)
+        assert r.status == 404, (method, path, r)
+
+
+@pytest.mark.parametrize("method,path,allow", [
+    ("GET", "/publish/news", "POST"), ("PUT", "/publish/news", "POST"),
+    ("GET", "/broadcast", "POST"), ("DELETE", "/broadcast", "POST"),
+    ("POST", "/stats", "GET"), ("POST", "/metrics", "GET"),
+])
+def test_wrong_method_405(srv, method, path, allow):
+    r = srv.admin.request(method, path, "x" if method in ("POST", "PUT") else None)
+    assert r.status == 405, r
+    assert allow in r.headers.get("allow", ""), r.headers
+
+
+def test_chunked_411(srv):
+    r = raw(srv, f"POST /publish/news HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {TOKEN}\r\n"
+                 "Transfer-Encoding: chunked\r\n\r\n", b"5\r\nhello\r\n0\r\n\r\n")
+    assert r.status == 411, r
+
+
+def test_too_large_413(srv):
+    # refused from the Content-Length alone, before the body is read
+    r = raw(srv, f"POST /publish/news HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {TOKEN}\r\n"
+                 f"Content-Length: {MAX_MESSAGE + 1}\r\n\r\n", b"x" * 1000)
+    assert r.status == 413, r
+    # and with the whole body sent
+    r = srv.admin.request("POST", "/publish/news", b"x" * (MAX_MESSAGE + 1))
+    assert r.status == 413, r
+    # exactly the limit is fine
+    r = srv.admin.request("POST", "/publish/news", b"x" * MAX_MESSAGE)
+    assert r.status == 202, r
+
+
+@pytest.mark.parametrize("cl", ["abc", "-1", "1 2", "99999999999999999999999999999999"])
+def test_bad_content_length_400(srv, cl):
+    r = raw(srv, f"POST /publish/news HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {TOKEN}\r\n"
+                 f"Content-Length: {cl}\r\n\r\n")
+    assert r.status in (400, 413), r
+
+
+def test_two_content_lengths_400(srv):
+    r = raw(srv, f"POST /publish/news HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {TOKEN}\r\n"
+                 "Content-Length: 1\r\nContent-Length: 1\r\n\r\n", b"x")
+    assert r.status == 400, r
+
+
+def test_garbage_request_400(srv):
+    r = http_raw(srv.admin_port, b"NOT HTTP AT ALL\r\n\r\n")
+    assert r.status == 400, r
+
+
+def test_admin_survives_errors_and_keeps_serving(srv):
+    for _ in range(3):
+        http_raw(srv.admin_port, b"GARBAGE\r\n\r\n")
+    assert srv.admin.request("GET", "/stats").status == 200
+
+
+def test_stats_shape(srv):
+    st = srv.stats()
+    for key in ("connections", "workers", "deliveries", "published", "ring", "slow",
+                "queued_bytes"):
+        assert key in st, key
+    assert len(st["workers"]) == 2
+    for w in st["workers"]:
+        assert {"id", "pid", "connections", "deliveries"} <= set(w)
+    assert {"close", "drop", "latest"} <= set(st["slow"])
+    assert st["published"]["http"] >= 1
+
+
+def test_metrics_exposition(srv):
+    text = srv.metrics()
+    assert "# TYPE wspush_connections gauge" in text
+    assert "wspush_deliveries_total" in text
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name_labels, _, value = line.rpartition(" ")
+            float(value)  # every sample has a numeric value
+            assert name_labels.startswith("wspush_"), line
+
+
+def run_cli(srv, *args, stdin=None, token=TOKEN):
+    cmd = [WSPUSH_BIN, "publish", "--admin", f"http://127.0.0.1:{srv.admin_port}"]
+    if token is not None:
+        cmd += ["--token", token]
+    return subprocess.run(cmd + list(args), input=stdin, capture_output=True, timeout=T(10))
+
+
+def test_publish_cli(srv):
+    with RawWS(srv.port, "/cli") as ws:
+        srv.wait_stats(lambda s: s["connections"] >= 1)
+        r = run_cli(srv, "cli", "from the cli")
+        assert r.returncode == 0, r
+        f = ws.recv_frame()
+        assert (f.opcode, f.payload) == (OP_TEXT, b"from the cli")
+        # the message from standard input
+        r = run_cli(srv, "cli", stdin=b"from stdin")
+        assert r.returncode == 0, r
+        assert ws.recv_frame().payload == b"from stdin"
+        r = run_cli(srv, "--binary", "cli", stdin=b"\x00\xff")
+        assert r.returncode == 0, r
+        f = ws.recv_frame()
+        assert (f.opcode, f.payload) == (OP_BINARY, b"\x00\xff")
+        r = run_cli(srv, "--broadcast", "to all")
+        assert r.returncode == 0, r
+        assert ws.recv_frame().payload == b"to all"
+        # the server's answer is printed
+        r = run_cli(srv, "cli", "again")
+        assert r.returncode == 0
+        j = json.loads(r.stdout.decode().strip().splitlines()[-1])
+        assert j["topic"] == "cli" and j["subscribers_notified"] == 1
+        assert ws.recv_frame().payload == b"again"
+
+
+def test_publish_cli_errors(srv):
+    r = run_cli(srv, "cli", "x", token="wrong")
+    assert r.returncode != 0, r
+    assert b"401" in r.stderr or b"token" in r.stderr.lower(), r
+    r = run_cli(srv, "bad topic", "x")
+    assert r.returncode != 0, r
+    r = subprocess.run([WSPUSH_BIN, "publish", "--admin", "http://127.0.0.1:1", "t", "x"],
+                       capture_output=True, timeout=T(10))
+    assert r.returncode != 0, r
+
+
+def test_publish_cli_token_from_env(srv):
+    import os
+    env = dict(os.environ, WSPUSH_PUBLISH_TOKEN=TOKEN)
+    r = subprocess.run([WSPUSH_BIN, "publish", "--admin", f"http://127.0.0.1:{srv.admin_port}",
+                        "envtopic", "x"], capture_output=True, env=env, timeout=T(10))
+    assert r.returncode == 0, r
+
+
+def test_no_token_configured_needs_none(wspush):
+    s = wspush("--workers", "1")
+    assert s.admin.request("POST", "/publish/x", "y").status == 202
+    assert s.admin.request("POST", "/publish/x", "y", token="anything").status == 202
