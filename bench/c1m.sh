@@ -2,7 +2,7 @@
 # c1m.sh - hold N WebSocket connections on this node, one tick per second to
 # each, and measure wspush against the minimal baseline server on the same N.
 #
-#   bench/c1m.sh [-n 10000,100000,1000000] [--measure 20] [--rate 20000]
+#   bench/c1m.sh [-n 10000,100000,1000000] [--measure 20] [--rate 10000]
 #                [--servers wspush,baseline] [--build DIR] [--port 18500]
 #                [--no-tune] [--keep-tuning]
 #
@@ -22,7 +22,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 ns="10000,100000,1000000"
 measure=20
-rate=20000
+rate=10000
 servers="wspush,baseline"
 build="$repo/build/release"
 port=18500

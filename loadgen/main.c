@@ -74,6 +74,7 @@ static struct parent {
     bool have_srv_end;
     uint64_t peak_open;
     bool tty;
+    uint32_t killed; /* children SIGKILLed at the deadline (their close phase is lost) */
 } P;
 
 static void usage(FILE *f)
@@ -96,7 +97,8 @@ static void usage(FILE *f)
 "  --drain T            after --duration, keep receiving for T so messages sent in\n"
 "                       the window but still in flight are counted (2s)\n"
 "  --connect-timeout T  connect + handshake time limit (10s)\n"
-"  --close-timeout T    at the end, wait this long for the server's close frames (5s)\n"
+"  --close-timeout T    at the end, wait this long for the server's close frames\n"
+"                       (5s + 1s per 20000 connections)\n"
 "  --src CIDR           bind client sockets to source addresses of this block, e.g.\n"
 "                       127.1.0.0/20 (the block is aligned to its prefix; 127.0.0.0\n"
 "                       is never used). Default above 20000 connections to 127/8:\n"
@@ -251,7 +253,7 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
     o->warmup_ms = 10000;
     o->connect_timeout_ms = 10000;
     o->drain_ms = 2000;
-    o->close_timeout_ms = 5000;
+    o->close_timeout_ms = 0; /* default below: scales with --conns */
     o->expect_rate = 1;
     o->assert_ratio = -1;
     strcpy(o->admin, "127.0.0.1:9090");
@@ -351,6 +353,8 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
             die_usage("bad --admin (want http://IPv4:port): %s", admin);
         strcpy(o->admin, hh);
     }
+    if (o->close_timeout_ms == 0) /* the server answers N close frames at once */
+        o->close_timeout_ms = 5000 + o->conns / 20;
     if (src && src_list)
         die_usage("use either --src or --src-list%s", "");
     if (src) {
@@ -579,8 +583,6 @@ static void on_second(uint64_t now)
     P.next_sample = k + 1;
     if (k == 0)
         return;
-    if (P.pub)
-        point(k - 1)->published += publisher_take_acked(P.pub);
     if (!P.o.n_server_pids || P.stopping)
         return;
     struct procstat_sample *n = realloc(P.samples, sizeof *n * (k + 1));
@@ -614,6 +616,12 @@ static void on_tick(struct ev_loop *l, void *arg)
     if (all_kids_done() ||
         (now > P.stop_ms && now - P.stop_ms > P.o.close_timeout_ms + STOP_GRACE_MS))
         ev_loop_stop(l);
+}
+
+static void on_publish_ack(void *arg, uint32_t sent_sec)
+{
+    (void)arg;
+    point(sent_sec)->published++;
 }
 
 /* ---- the run ---- */
@@ -686,6 +694,7 @@ static void finish(struct bench_result *r)
                      (double)rs.ru_utime.tv_sec + (double)rs.ru_utime.tv_usec / 1e6 +
                      (double)rs.ru_stime.tv_sec + (double)rs.ru_stime.tv_usec / 1e6;
     r->interrupted = P.interrupted;
+    r->killed = P.killed;
     if (P.o.n_server_pids && P.n_samples > 0) {
         r->have_srv = true;
         const struct procstat_sample *a =
@@ -763,7 +772,9 @@ int main(int argc, char **argv)
         P.n_samples = 1;
     }
     P.t0_ms = clock_mono_ms();
-    P.o.t0_real_us = clock_real_us();
+    /* On a whole millisecond: timestamps in messages usually have ms
+     * resolution, so a sub-ms offset would move some across boundaries. */
+    P.o.t0_real_us = clock_real_us() / 1000u * 1000u;
     for (uint32_t i = 0; i < P.o.procs; i++) {
         struct kid *k = &P.kids[i];
         k->fd = -1;
@@ -785,12 +796,14 @@ int main(int argc, char **argv)
             fprintf(stderr, "wspush-bench: out of memory\n");
             return 2;
         }
+        publisher_set_ack_cb(P.pub, P.t0_ms, on_publish_ack, NULL);
     }
     ev_timer_add(P.loop, P.o.publish_rate > 100 ? 1 : 10, on_tick, NULL);
     ev_loop_run(P.loop);
     /* Hard deadline passed or all children done: nobody is left behind. */
     for (uint32_t i = 0; i < P.n_kids; i++) {
         if (!P.kids[i].eof) {
+            P.killed++;
             kill(P.kids[i].pid, SIGKILL);
             on_kid(P.loop, &P.kids[i].h, EV_READ); /* drain what is there */
         }

@@ -29,7 +29,11 @@ struct publisher {
     bool connected;
     uint32_t outstanding;
     uint64_t due_sent; /* publishes accounted for by the schedule */
-    uint64_t acked_since;
+    uint64_t t0_ms;
+    publisher_ack_cb ack_cb;
+    void *ack_arg;
+    uint32_t sent_sec[PUB_MAX_OUTSTANDING]; /* FIFO of outstanding requests */
+    uint32_t sent_head;                     /* index of the oldest outstanding */
     struct publisher_totals t;
     size_t in_len, out_len, out_off;
     uint64_t retry_after_ms;
@@ -48,6 +52,7 @@ static void pub_disconnect(struct publisher *p)
     /* Unanswered requests are lost with the connection. */
     p->t.failed += p->outstanding;
     p->outstanding = 0;
+    p->sent_head = 0;
     p->in_len = p->out_len = p->out_off = 0;
     p->retry_after_ms = clock_mono_ms() + 200;
 }
@@ -116,7 +121,12 @@ static void pub_flush(struct publisher *p)
 static void pub_send_one(struct publisher *p)
 {
     char ts[32];
-    clock_iso8601(ts, clock_real_us());
+    uint64_t now_us = clock_real_us();
+    clock_iso8601(ts, now_us);
+    /* The second the subscribers will label it with: the body's time at
+     * its ms resolution, relative to the run's real-time start. */
+    uint64_t ms_us = now_us / 1000u * 1000u;
+    uint32_t sec = ms_us > p->o->t0_real_us ? (uint32_t)((ms_us - p->o->t0_real_us) / 1000000u) : 0;
     char auth[320] = "";
     if (p->o->token[0])
         snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", p->o->token);
@@ -131,6 +141,7 @@ static void pub_send_one(struct publisher *p)
         return;
     }
     p->out_len += (size_t)n;
+    p->sent_sec[(p->sent_head + p->outstanding) % PUB_MAX_OUTSTANDING] = sec;
     p->outstanding++;
     p->t.sent++;
 }
@@ -181,11 +192,15 @@ static void pub_parse(struct publisher *p)
             return;
         memmove(p->in, p->in + head + body, p->in_len - head - body);
         p->in_len -= head + body;
-        if (p->outstanding)
+        uint32_t sec = p->sent_sec[p->sent_head];
+        if (p->outstanding) {
             p->outstanding--;
+            p->sent_head = (p->sent_head + 1) % PUB_MAX_OUTSTANDING;
+        }
         if (status >= 200 && status < 300) {
             p->t.acked++;
-            p->acked_since++;
+            if (p->ack_cb)
+                p->ack_cb(p->ack_arg, sec);
         } else {
             p->t.failed++;
             p->t.last_status = status;
@@ -238,11 +253,11 @@ static void pub_cb(struct ev_loop *l, struct ev_handler *h, uint32_t events)
     }
 }
 
-uint64_t publisher_take_acked(struct publisher *p)
+void publisher_set_ack_cb(struct publisher *p, uint64_t t0_ms, publisher_ack_cb cb, void *arg)
 {
-    uint64_t n = p->acked_since;
-    p->acked_since = 0;
-    return n;
+    p->t0_ms = t0_ms;
+    p->ack_cb = cb;
+    p->ack_arg = arg;
 }
 
 void publisher_get_totals(const struct publisher *p, struct publisher_totals *t) { *t = p->t; }

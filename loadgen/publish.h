@@ -26,8 +26,11 @@ struct publisher_totals {
 struct publisher *publisher_new(struct ev_loop *loop, const struct bench_opts *o);
 /* Sends the publishes due at elapsed_ms since start (rate * elapsed). */
 void publisher_tick(struct publisher *p, uint64_t elapsed_ms);
-/* Publishes acknowledged (2xx) since the previous call. */
-uint64_t publisher_take_acked(struct publisher *p);
+/* Called for each acknowledged (2xx) publish with the second of the run in
+ * which it was sent, computed from its body's timestamp exactly as the
+ * subscribers label messages (o->t0_real_us), so the counts line up. */
+typedef void (*publisher_ack_cb)(void *arg, uint32_t sent_sec);
+void publisher_set_ack_cb(struct publisher *p, uint64_t t0_ms, publisher_ack_cb cb, void *arg);
 void publisher_get_totals(const struct publisher *p, struct publisher_totals *t);
 void publisher_free(struct publisher *p);
 

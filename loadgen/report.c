@@ -77,6 +77,10 @@ void report_summary(FILE *f, const struct bench_result *r)
             o->churn_pct > 0 ? "" : "\n");
     if (o->churn_pct > 0)
         fprintf(f, "; churned %llu\n", (unsigned long long)t->churned);
+    if (r->killed)
+        fprintf(f, "stragglers      %u of %u processes killed at the deadline (their close "
+                   "counts are missing)\n",
+                r->killed, o->procs);
     fprintf(f, "bench cpu       %.1f s over %.1f s wall (%.0f%% of one core)\n", r->bench_cpu_s,
             r->wall_s, r->wall_s > 0 ? 100 * r->bench_cpu_s / r->wall_s : 0);
     if (r->have_pub)
@@ -159,6 +163,7 @@ int report_json(const char *path, const struct bench_result *r)
             (double)o->duration_ms / 1000, (double)o->warmup_ms / 1000, o->expect_rate);
     fprintf(f, "  \"publish_rate\": %g,\n  \"churn_pct\": %g,\n  \"src_addresses\": %u,\n",
             o->publish_rate, o->churn_pct, o->have_src ? o->src.count : 0);
+    fprintf(f, "  \"killed_procs\": %u,\n", r->killed);
     fprintf(f, "  \"interrupted\": %s,\n  \"measured_from_s\": %u,\n  \"measured_to_s\": %u,\n",
             r->interrupted ? "true" : "false", r->warmup_s, r->end_s);
     fprintf(f, "  \"open_end\": %llu,\n  \"peak_open\": %llu,\n  \"established\": %llu,\n",

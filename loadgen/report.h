@@ -25,6 +25,7 @@ struct bench_result {
     uint64_t peak_open, open_end;
     double wall_s, bench_cpu_s;
     bool interrupted;
+    uint32_t killed;              /* children killed at the hard deadline */
     /* --server-pid */
     bool have_srv;
     uint32_t srv_procs;
