@@ -14,7 +14,7 @@
 #include "core/err.h"
 #include "core/log.h"
 
-enum opt_type { T_STR, T_U64, T_SIZE, T_DUR, T_WORKERS, T_POLICY, T_LIST, T_LEVEL };
+enum opt_type { T_STR, T_U64, T_SIZE, T_DUR, T_WORKERS, T_POLICY, T_LIST, T_LEVEL, T_BOOL };
 
 struct opt {
     const char *flag; /* without "--" */
@@ -75,6 +75,10 @@ static const struct opt opts[] = {
      "inbound messages per second per connection before close 1008 (0 = no limit)"},
     {"accept-rate", T_U64, OFF(accept_rate), 0, "0", "N",
      "connections each worker accepts per second, 0 = no limit (past it the rest wait in the kernel's accept queue)"},
+    {"deflate", T_BOOL, OFF(deflate), 0, "on", "on|off",
+     "permessage-deflate (RFC 7692) for clients that offer it; each message is compressed once"},
+    {"deflate-min", T_SIZE, OFF(deflate_min), 0, "128", "BYTES",
+     "compress only messages at least this long (shorter ones go plain to everyone)"},
     {"tls-cert", T_LIST, OFF(tls_cert_buf), CAP(tls_cert_buf), "", "FILE",
      "serve wss:// with this PEM certificate chain; repeat (with --tls-key) for SNI"},
     {"tls-key", T_LIST, OFF(tls_key_buf), CAP(tls_key_buf), "", "FILE",
@@ -198,6 +202,16 @@ static int set_opt(struct wsp_config *c, const struct opt *o, const char *v, FIL
             c->slow_policy = SLOW_LATEST;
         else {
             fprintf(err, "wspush: %s --slow-policy: '%s' must be close, drop or latest\n", src, v);
+            return 2;
+        }
+        return 0;
+    case T_BOOL:
+        if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes"))
+            *(bool *)(void *)base = true;
+        else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no"))
+            *(bool *)(void *)base = false;
+        else {
+            fprintf(err, "wspush: %s --%s: '%s' must be on or off\n", src, o->flag, v);
             return 2;
         }
         return 0;

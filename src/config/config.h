@@ -48,6 +48,8 @@ struct wsp_config {
     uint64_t msg_rate;         /* inbound messages/s per connection, 0 = no limit */
     uint64_t accept_rate;      /* connections accepted per second per worker, 0 = no limit */
     int log_level;
+    bool deflate;              /* permessage-deflate negotiation */
+    uint64_t deflate_min;      /* bytes: shorter messages are never compressed */
     char redis[512];           /* redis://[:password@]host[:port][/db]; empty = single node */
     char redis_prefix[128];    /* channel prefix, default "wspush:" */
     char tls_cert_buf[2048];   /* comma list, or the option repeated */

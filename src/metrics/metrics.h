@@ -48,6 +48,7 @@ struct worker_stats {
     uint64_t conns_pending; /* accepted, handshake not done */
     uint64_t queued_bytes;  /* output held for slow sockets */
     uint64_t topics;        /* topics with local subscribers */
+    uint64_t deflate_conns; /* connections that negotiated permessage-deflate */
     /* counters */
     uint64_t accepted_total;
     uint64_t handshakes_total;

@@ -19,6 +19,7 @@ struct msg *msg_new(size_t len)
     m->topic_key = 0;
     m->seq = 0;
     m->publish_ns = 0;
+    m->deflated = NULL;
     return m;
 }
 
@@ -40,8 +41,10 @@ void msg_unref(struct msg *m)
     if (!m)
         return;
     WSP_DASSERT(m->refs > 0);
-    if (--m->refs == 0)
+    if (--m->refs == 0) {
+        msg_unref(m->deflated);
         free(m);
+    }
 }
 
 uint64_t msg_topic_key(const char *name, size_t n)

@@ -16,6 +16,8 @@ struct msg {
     uint64_t topic_key;  /* hash of the topic (0: broadcast/none), for 'latest' */
     uint64_t seq;        /* ring sequence, 0 for per-connection control frames */
     uint64_t publish_ns; /* CLOCK_MONOTONIC at publish, for fan-out latency */
+    struct msg *deflated; /* the permessage-deflate encoding of the same
+                           * message, or NULL; this msg holds one reference */
     uint8_t data[];      /* ready for write(2) as-is */
 };
 

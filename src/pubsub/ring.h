@@ -20,6 +20,8 @@
 
 #define RING_F_BINARY 0x1u    /* the frame is a binary message (else text) */
 #define RING_F_BROADCAST 0x2u /* to every connection; topic is empty */
+#define RING_F_DEFLATE 0x4u   /* the frame bytes are the plain frame followed by
+                               * its permessage-deflate frame (RSV1 set) */
 /* 0x80 is reserved by the ring itself (padding marker) and never published. */
 
 struct ring;

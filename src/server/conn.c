@@ -146,6 +146,8 @@ void conn_reap(struct worker *w)
         last->slot = c->slot;
         unsubscribe_all(w, c);
         ip_release(w, c);
+        if (c->flags & CF_DEFLATE)
+            w->st->deflate_conns--;
         if (c->flags & CF_COUNTED) {
             w->st->conns--;
             w->st->disconnects[metrics_close_bucket(c->close_code ? c->close_code : 1006)]++;
@@ -472,7 +474,11 @@ void conn_ws_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n)
     struct feed_ctx f = {w, c};
     uint16_t code = 0;
     const char *reason = NULL;
-    const struct ws_rx_cfg *cfg = (c->flags & CF_ECHO) ? &w->rx_cfg_echo : &w->rx_cfg;
+    const struct ws_rx_cfg *cfg;
+    if (c->flags & CF_DEFLATE)
+        cfg = (c->flags & CF_ECHO) ? &w->rx_cfg_echo_z : &w->rx_cfg_z;
+    else
+        cfg = (c->flags & CF_ECHO) ? &w->rx_cfg_echo : &w->rx_cfg;
     /* any input proves the peer alive */
     c->flags &= (uint16_t)~CF_PING_SENT;
     if (c->state == CONN_WS && w->ticks_ping)

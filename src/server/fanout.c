@@ -14,6 +14,8 @@ void fanout_one(struct worker *w, struct conn *c, struct msg *m)
 {
     if (c->state != CONN_WS)
         return;
+    if (m->deflated && (c->flags & CF_DEFLATE))
+        m = m->deflated; /* the same compressed bytes for every such client */
     if (outq_empty(c->out)) {
         w->st->deliveries++;
         conn_send_msg(w, c, m);

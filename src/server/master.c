@@ -30,6 +30,7 @@
 #include "server/redis_link.h"
 #include "server/worker.h"
 #include "tls/tls.h"
+#include "ws/ws_deflate.h"
 #include "tune/tune.h"
 #include "ws/ws_frame.h"
 
@@ -60,7 +61,8 @@ struct master {
     uint64_t stop_deadline_ms;
     uint64_t started_ms;
     uint64_t published[PUB_SOURCES];
-    uint8_t *scratch; /* frame encoding buffer: header + max message */
+    struct ws_deflater *deflater; /* compresses each message once; NULL: --deflate off */
+    uint8_t *scratch; /* frame encoding buffer: plain frame + its deflated frame */
     size_t scratch_cap;
 };
 
@@ -71,18 +73,57 @@ uint64_t master_uptime_ms(const struct master *m) { return clock_mono_ms() - m->
 uint64_t master_published(const struct master *m, enum pub_source s) { return m->published[s]; }
 struct redis_link *master_redis_link(const struct master *m) { return m->redis; }
 
+static bool deflate_clients(const struct master *m)
+{
+    for (unsigned i = 0; i < m->nworkers; i++)
+        if (m->shared->w[i].deflate_conns)
+            return true;
+    return false;
+}
+
+/* What master_run and master_new_standalone both need. */
+static int alloc_common(struct master *m)
+{
+    const struct wsp_config *cfg = m->cfg;
+    m->ring = ring_create(cfg->ring_size);
+    m->shared = metrics_shared_new(m->nworkers);
+    m->slots = calloc(m->nworkers, sizeof *m->slots);
+    m->scratch_cap = WS_MAX_HEADER + cfg->max_message;
+    if (cfg->deflate) {
+        m->deflater = ws_deflater_new(WS_DEFLATE_DEFAULT_LEVEL, WS_DEFLATE_DEFAULT_WINDOW_BITS);
+        m->scratch_cap += WS_MAX_HEADER + ws_deflate_bound(cfg->max_message);
+    }
+    m->scratch = malloc(m->scratch_cap);
+    if (!m->ring || !m->shared || !m->slots || !m->scratch || (cfg->deflate && !m->deflater))
+        return WSP_ENOMEM;
+    return 0;
+}
+
 int64_t master_publish(struct master *m, bool binary, const char *topic, size_t topic_len,
                        const uint8_t *payload, size_t n, enum pub_source src,
                        uint64_t *subscribers)
 {
     size_t hl = ws_frame_header_len(n, false);
-    if (hl + n > m->scratch_cap || hl + n + topic_len > ring_max_entry(m->ring))
+    size_t plain = hl + n;
+    if (plain > m->scratch_cap || plain + topic_len > ring_max_entry(m->ring))
         return WSP_ETOOBIG;
     /* encoded once, here; every worker copies these bytes once */
-    ws_frame_header_encode(m->scratch, true, binary ? WS_OP_BINARY : WS_OP_TEXT, n, NULL);
+    uint8_t op = binary ? WS_OP_BINARY : WS_OP_TEXT;
+    ws_frame_header_encode(m->scratch, true, op, n, NULL);
     memcpy(m->scratch + hl, payload, n);
     uint8_t flags = (uint8_t)((binary ? RING_F_BINARY : 0) | (topic_len ? 0 : RING_F_BROADCAST));
-    int64_t seq = ring_publish(m->ring, flags, topic, topic_len, m->scratch, hl + n,
+    size_t total = plain;
+    if (m->deflater && n >= m->cfg->deflate_min && deflate_clients(m)) {
+        /* and compressed once (no context takeover: the same bytes suit
+         * every compressing subscriber); kept only if it is smaller */
+        ssize_t z = ws_deflate_frame(m->deflater, op, payload, n, m->scratch + plain,
+                                     m->scratch_cap - plain);
+        if (z > 0 && (size_t)z < plain && plain + (size_t)z + topic_len <= ring_max_entry(m->ring)) {
+            total += (size_t)z;
+            flags |= RING_F_DEFLATE;
+        }
+    }
+    int64_t seq = ring_publish(m->ring, flags, topic, topic_len, m->scratch, total,
                                clock_mono_ns());
     if (seq < 0)
         return seq;
@@ -114,12 +155,7 @@ struct master *master_new_standalone(struct wsp_config *cfg)
     m->sig_fd = -1;
     m->started_ms = clock_mono_ms();
     m->nworkers = 1;
-    m->ring = ring_create(cfg->ring_size);
-    m->shared = metrics_shared_new(m->nworkers);
-    m->slots = calloc(m->nworkers, sizeof *m->slots); /* pid 0: nobody to wake */
-    m->scratch_cap = WS_MAX_HEADER + cfg->max_message;
-    m->scratch = malloc(m->scratch_cap);
-    if (!m->ring || !m->shared || !m->slots || !m->scratch) {
+    if (alloc_common(m) < 0) { /* slots' pid 0: nobody to wake */
         master_free_standalone(m);
         return NULL;
     }
@@ -130,6 +166,7 @@ void master_free_standalone(struct master *m)
 {
     if (!m)
         return;
+    ws_deflater_free(m->deflater);
     free(m->scratch);
     free(m->slots);
     ring_destroy(m->ring);
@@ -359,13 +396,9 @@ int master_run(struct wsp_config *cfg)
         }
         tls_ctx_free(t);
     }
-    m->ring = ring_create(cfg->ring_size);
-    m->shared = metrics_shared_new(m->nworkers);
-    m->slots = calloc(m->nworkers, sizeof *m->slots);
-    m->scratch_cap = WS_MAX_HEADER + cfg->max_message;
-    m->scratch = malloc(m->scratch_cap);
+    int ar = alloc_common(m);
     m->loop = ev_loop_new(256);
-    if (!m->ring || !m->shared || !m->slots || !m->scratch || !m->loop) {
+    if (ar < 0 || !m->loop) {
         fprintf(stderr, "wspush serve: out of memory at start-up (ring %llu bytes)\n",
                 (unsigned long long)cfg->ring_size);
         goto fail;
@@ -481,6 +514,7 @@ fail:
         close(m->sig_fd);
     redis_link_free(m->redis);
     ev_loop_free(m->loop);
+    ws_deflater_free(m->deflater);
     free(m->scratch);
     free(m->slots);
     ring_destroy(m->ring);

@@ -277,7 +277,15 @@ void routes_handle(struct worker *w, struct conn *c, struct http_req *r, uint8_t
         reply_text(w, c, 400, "bad Sec-WebSocket-Key\n", NULL);
         return;
     }
-    size_t n = ws_handshake_response(resp, sizeof resp, accept, hs.protocol, NULL);
+    char ext[WS_DEFLATE_RESP_MAX];
+    struct ws_deflate_params zp;
+    /* never fails the handshake: no acceptable offer means no compression */
+    bool z = ws_deflate_negotiate(r, &w->deflate_cfg, &zp, ext, sizeof ext) == 1;
+    size_t n = ws_handshake_response(resp, sizeof resp, accept, hs.protocol, z ? ext : NULL);
+    if (z) {
+        c->flags |= CF_DEFLATE;
+        w->st->deflate_conns++;
+    }
     conn_established(w, c);
     if (conn_send_bytes(w, c, resp, n) < 0)
         return;

@@ -23,6 +23,7 @@
 #include "pubsub/ring.h"
 #include "pubsub/topic.h"
 #include "tls/tls.h"
+#include "ws/ws_deflate.h"
 #include "ws/ws_handshake.h"
 #include "ws/ws_rx.h"
 
@@ -41,6 +42,7 @@ enum conn_state {
 #define CF_DROPPING 0x20    /* slow policy "drop": skipping until drained */
 #define CF_PEER_CLOSED 0x40 /* the peer's close frame arrived */
 #define CF_RD_SHUT 0x80     /* the peer shut down its sending side: read no more */
+#define CF_DEFLATE 0x100    /* permessage-deflate negotiated */
 
 struct conn_spill { /* a partial request head, while it is incomplete */
     uint32_t len;
@@ -113,6 +115,10 @@ struct worker {
     struct ws_handshake_cfg hs_cfg;
     struct ws_rx_cfg rx_cfg;
     struct ws_rx_cfg rx_cfg_echo;
+    struct ws_rx_cfg rx_cfg_z;      /* deflate negotiated */
+    struct ws_rx_cfg rx_cfg_echo_z;
+    struct ws_inflater *inflater;   /* shared by the worker's deflate connections */
+    struct ws_deflate_cfg deflate_cfg;
     struct http_limits http_lim;
     struct ip_count *ips; /* NULL unless max_conns_per_ip */
     uint32_t ips_cap;

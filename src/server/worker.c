@@ -108,12 +108,24 @@ static void on_wake(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
             return;
         size_t tl = e.topic_len < sizeof topic ? e.topic_len : sizeof topic - 1;
         memcpy(topic, e.topic, tl);
-        struct msg *m = msg_new(e.frame_len);
+        /* a deflate entry is the plain frame followed by the compressed one:
+         * the plain frame's own header says where it ends */
+        size_t plain_len = e.frame_len;
+        if (e.flags & RING_F_DEFLATE) {
+            struct ws_frame f;
+            struct ws_decode_opts o = {0};
+            ssize_t hl = ws_frame_decode_header(e.frame, e.frame_len, &o, &f);
+            if (hl > 0 && (uint64_t)hl + f.payload_len < e.frame_len)
+                plain_len = (size_t)hl + (size_t)f.payload_len;
+        }
+        struct msg *m = msg_new(plain_len);
         if (!m) {
             log_ratelimited(WSP_LOG_ERROR, "out of memory for a message");
             return;
         }
-        memcpy(m->data, e.frame, e.frame_len);
+        memcpy(m->data, e.frame, plain_len);
+        if (plain_len < e.frame_len && (m->deflated = msg_new(e.frame_len - plain_len)))
+            memcpy(m->deflated->data, e.frame + plain_len, e.frame_len - plain_len);
         uint8_t flags = e.flags;
         m->seq = e.seq;
         m->publish_ns = e.publish_ns;
@@ -125,6 +137,11 @@ static void on_wake(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
         }
         w->st->ring_entries++;
         m->topic_key = (flags & RING_F_BROADCAST) ? broadcast_key : msg_topic_key(topic, tl);
+        if (m->deflated) {
+            m->deflated->topic_key = m->topic_key;
+            m->deflated->seq = m->seq;
+            m->deflated->publish_ns = m->publish_ns;
+        }
         fanout_deliver(w, m, flags, topic, tl);
         msg_unref(m);
     }
@@ -252,6 +269,16 @@ void worker_main(const struct worker_init *wi)
                                          cfg->n_origins};
     w.rx_cfg = (struct ws_rx_cfg){.max_message_bytes = cfg->max_message};
     w.rx_cfg_echo = (struct ws_rx_cfg){.max_message_bytes = cfg->max_message, .keep_payload = true};
+    w.deflate_cfg = (struct ws_deflate_cfg){.enabled = cfg->deflate,
+                                            .server_window_bits = WS_DEFLATE_DEFAULT_WINDOW_BITS};
+    if (cfg->deflate && !(w.inflater = ws_inflater_new())) {
+        log_error("start-up failed: out of memory");
+        _exit(1);
+    }
+    w.rx_cfg_z = w.rx_cfg;
+    w.rx_cfg_z.inflater = w.inflater;
+    w.rx_cfg_echo_z = w.rx_cfg_echo;
+    w.rx_cfg_echo_z.inflater = w.inflater;
     w.http_lim = (struct http_limits){cfg->max_head, cfg->max_headers};
     if (cfg->max_conns_per_ip) {
         w.ips_cap = 1u << 16;
@@ -274,6 +301,7 @@ void worker_main(const struct worker_init *wi)
     w.st->conns_pending = 0;
     w.st->queued_bytes = 0;
     w.st->topics = 0;
+    w.st->deflate_conns = 0;
     ev_loop_set_user(w.loop, &w);
     ring_reader_init(&w.rd, w.ring);
     /* workers only read the ring: a stray write faults here, in one
@@ -315,6 +343,7 @@ void worker_main(const struct worker_init *wi)
     free(w.ips);
     free(w.rbuf);
     tls_ctx_free(w.tls);
+    ws_inflater_free(w.inflater);
     ev_loop_free(w.loop);
     log_debug("worker exiting");
     _exit(rc < 0 ? 1 : 0);
