@@ -14,21 +14,11 @@ apt=1
 [ "${1:-}" = "--no-apt" ] && apt=0
 
 if [ "$apt" = 1 ]; then
+  . scripts/lib.sh
   pkgs=(chromium prometheus fonts-dejavu-core)
   command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
   command -v npm >/dev/null 2>&1 || pkgs+=(npm)
-  missing=()
-  for p in "${pkgs[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    echo "setup-web: installing ${missing[*]}"
-    SUDO=""
-    [ "$(id -u)" = 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-      "${missing[@]}" >/dev/null
-  fi
+  apt_ensure "${pkgs[@]}"
 fi
 
 stamp=web/node_modules/.wspush-stamp

@@ -5,41 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(build-essential cmake pkg-config libssl-dev libcmocka-dev zlib1g-dev
-      libhiredis-dev redis-server
-      python3 python3-pytest python3-websockets
-      clang libclang-rt-14-dev
-      curl ca-certificates)
+. scripts/lib.sh
 web=1
 [ "${1:-}" = "--no-web" ] && web=0
-if [ "$web" = 1 ]; then
-  pkgs+=(chromium prometheus)
-  command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
-  command -v npm >/dev/null 2>&1 || pkgs+=(npm)
-fi
+apt_ensure build-essential cmake pkg-config libssl-dev libcmocka-dev zlib1g-dev \
+  libhiredis-dev redis-server python3 python3-pytest python3-websockets \
+  clang libclang-rt-14-dev valgrind jq curl ca-certificates
 
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing ${missing[*]}"
-  SUDO=""
-  [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-
-if [ "$web" = 1 ] && [ -f web/package.json ]; then
-  stamp=web/node_modules/.wspush-stamp
-  if [ ! -f "$stamp" ] || [ web/package.json -nt "$stamp" ] || \
-     { [ -f web/package-lock.json ] && [ web/package-lock.json -nt "$stamp" ]; }; then
-    echo "setup: npm install in web/"
-    if [ -f web/package-lock.json ]; then
-      (cd web && npm ci --no-audit --no-fund --loglevel=error)
-    else
-      (cd web && npm install --no-audit --no-fund --loglevel=error)
-    fi
-    touch "$stamp"
-  fi
-fi
+# the web part (uPlot for the dashboard, Chromium and Prometheus for tests)
+[ "$web" = 1 ] && scripts/setup-web.sh
+exit 0
