@@ -204,21 +204,37 @@ size_t admin_stats_json(struct master *m, char *out, size_t cap)
     return n;
 }
 
-static bool authorized(struct admin *a, const struct http_req *r)
+static bool token_equal(const char *v, size_t vl, const char *tok)
 {
-    const char *tok = master_config(a->m)->publish_token;
-    if (!tok[0])
-        return true;
-    const struct http_header *h = http_req_header(r, "Authorization");
-    if (!h || h->value_len < 7 || !http_str_ieq(h->value, 7, "Bearer "))
-        return false;
-    const char *v = h->value + 7;
-    size_t vl = h->value_len - 7;
     size_t tl = strlen(tok);
     /* constant time in the token's content; the length is not secret */
     if (vl != tl)
         return false;
     return CRYPTO_memcmp(v, tok, tl) == 0;
+}
+
+/* "Authorization: Bearer T". A browser cannot set headers on a WebSocket,
+ * so the dashboard's read-only feed (/live) may carry ?token=T instead. */
+static bool authorized(struct admin *a, const struct http_req *r, bool query_ok)
+{
+    const char *tok = master_config(a->m)->publish_token;
+    if (!tok[0])
+        return true;
+    const struct http_header *h = http_req_header(r, "Authorization");
+    if (h && h->value_len >= 7 && http_str_ieq(h->value, 7, "Bearer "))
+        return token_equal(h->value + 7, h->value_len - 7, tok);
+    if (!query_ok || !r->query)
+        return false;
+    size_t pos = 0, kl, vl;
+    const char *k, *v;
+    char dec[256];
+    while (http_query_next(r->query, r->query_len, &pos, &k, &kl, &v, &vl) == 1) {
+        if (!http_str_ieq(k, kl, "token") || !v)
+            continue;
+        ssize_t n = http_pct_decode(v, vl, dec, sizeof dec, true);
+        return n >= 0 && token_equal(dec, (size_t)n, tok);
+    }
+    return false;
 }
 
 /* With --redis: the message goes to Redis and comes back to every node,
@@ -367,7 +383,7 @@ static void handle(struct admin_conn *c, struct http_req *r, const uint8_t *body
         respond(c, 200, "application/json", ok, sizeof ok - 1, keep, NULL);
         return;
     }
-    if (!authorized(a, r)) {
+    if (!authorized(a, r, !strcmp(path, "/live"))) {
         respond_json_error(c, 401, "missing or wrong bearer token", keep,
                            "WWW-Authenticate: Bearer realm=\"wspush\"\r\n");
         return;
