@@ -35,6 +35,9 @@ What is here, for reuse by every test file (hostile-client, bench, ...):
                       each recording (arrival time, message) in .msgs[i]:
                       ``sw = await Swarm.connect(urls, n)``, ``await
                       sw.wait_for(pred, timeout, what)``, ``await sw.close()``.
+    publish_pipelined(admin_port, topic, bodies) publishes every body on ONE
+                      connection without waiting for answers (pipelined);
+                      returns the 202 responses' JSON, in order.
     wait_until(pred, timeout, what) polls pred() until truthy or fails.
     T(seconds)        scales a timeout for sanitizer builds ($WSPUSH_SANITIZE).
 """
@@ -188,6 +191,49 @@ def http_get(port, path, headers=None):
     hs.update(headers or {})
     req = f"GET {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hs.items()) + "\r\n"
     return http_raw(port, req.encode())
+
+
+def publish_pipelined(port, topic, bodies, token=None, binary=False):
+    """Sends one POST /publish/<topic> per body (topic None: /broadcast) on
+    ONE connection, all at once from a writer thread, and reads the
+    responses in order; asserts each is 202 and returns their JSON."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=T(30))
+    path = f"/publish/{topic}" if topic is not None else "/broadcast"
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    ctype = "application/octet-stream" if binary else "text/plain"
+    reqs = [(f"POST {path} HTTP/1.1\r\nHost: a\r\n{auth}Content-Type: {ctype}\r\n"
+             f"Content-Length: {len(b)}\r\n\r\n").encode() + b for b in bodies]
+    err = []
+
+    def writer():
+        try:
+            for i in range(0, len(reqs), 200):
+                sock.sendall(b"".join(reqs[i:i + 200]))
+        except OSError as e:
+            err.append(e)
+    th = threading.Thread(target=writer)
+    th.start()
+    out = []
+    buf = b""
+    head_re = re.compile(rb"HTTP/1\.1 (\d{3}) [^\r]*\r\n((?:[^\r]+\r\n)*)\r\n")
+    try:
+        while len(out) < len(bodies):
+            m = head_re.match(buf)
+            if m:
+                n = int(re.search(rb"(?i)content-length: *(\d+)", m.group(2)).group(1))
+                if len(buf) >= m.end() + n:
+                    assert m.group(1) == b"202", buf[:300]
+                    out.append(json.loads(buf[m.end():m.end() + n]))
+                    buf = buf[m.end() + n:]
+                    continue
+            chunk = sock.recv(1 << 16)
+            assert chunk, f"admin closed the connection after {len(out)} responses"
+            buf += chunk
+    finally:
+        th.join()
+        sock.close()
+    assert not err, err
+    return out
 
 
 class Admin:

@@ -4,15 +4,12 @@ reach everyone, order is kept per topic for each client, and 10,000
 messages published back-to-back over one keep-alive connection all arrive
 in order."""
 import asyncio
-import json
-import re
-import socket
 import threading
 import time
 
 import pytest
 
-from conftest import OP_BINARY, OP_TEXT, T, RawWS, Swarm
+from conftest import OP_BINARY, OP_TEXT, T, RawWS, Swarm, publish_pipelined
 
 
 @pytest.fixture(scope="module")
@@ -101,44 +98,6 @@ def test_large_message_16bit_and_64bit_lengths(srv4):
             assert f.payload == body
 
 
-def _pipelined_publish(port, topic, bodies):
-    """Sends every publish on ONE connection without waiting (a writer
-    thread), reads the responses in order; returns their JSON bodies."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=T(30))
-    reqs = [(f"POST /publish/{topic} HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\n"
-             f"Content-Length: {len(b)}\r\n\r\n").encode() + b for b in bodies]
-    err = []
-
-    def writer():
-        try:
-            for i in range(0, len(reqs), 200):
-                sock.sendall(b"".join(reqs[i:i + 200]))
-        except OSError as e:
-            err.append(e)
-    th = threading.Thread(target=writer)
-    th.start()
-    out = []
-    buf = b""
-    try:
-        while len(out) < len(bodies):
-            m = re.match(rb"HTTP/1\.1 (\d{3}) [^\r]*\r\n((?:[^\r]+\r\n)*)\r\n", buf)
-            if m:
-                n = int(re.search(rb"(?i)content-length: *(\d+)", m.group(2)).group(1))
-                if len(buf) >= m.end() + n:
-                    assert m.group(1) == b"202", buf[:300]
-                    out.append(json.loads(buf[m.end():m.end() + n]))
-                    buf = buf[m.end() + n:]
-                    continue
-            chunk = sock.recv(1 << 16)
-            assert chunk, f"admin closed the connection after {len(out)} responses"
-            buf += chunk
-    finally:
-        th.join()
-        sock.close()
-    assert not err, err
-    return out
-
-
 def test_10000_back_to_back_publishes_arrive_in_order(srv4):
     n = 10000
     got = []
@@ -157,7 +116,7 @@ def test_10000_back_to_back_publishes_arrive_in_order(srv4):
         th.start()
         t0 = time.monotonic()
         bodies = [f"msg-{i:05d}".encode() for i in range(n)]
-        resps = _pipelined_publish(srv4.admin_port, "flood", bodies)
+        resps = publish_pipelined(srv4.admin_port, "flood", bodies)
         assert len(resps) == n
         seqs = [r["seq"] for r in resps]
         assert seqs == list(range(seqs[0], seqs[0] + n))
