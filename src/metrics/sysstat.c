@@ -273,7 +273,7 @@ static int dump_family(int fd, uint8_t family, uint64_t states[SYSSTAT_TCP_STATE
         }
         if (n == 0)
             return WSP_EPROTO;
-        int len = (int)n;
+        unsigned int len = (unsigned int)n; /* unsigned: NLMSG_OK compares it with nlmsg_len */
         for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len);
              h = NLMSG_NEXT(h, len)) {
             if (h->nlmsg_seq != family)

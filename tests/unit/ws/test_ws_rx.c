@@ -392,10 +392,10 @@ static const struct rx_case cases[] = {
     {"deflate rfc Hello", {FN(0xc1, HELLO_C, 7)}, DOK("M1:Hello|", "M1:#5|")},
     {"deflate rfc Hello (client)", {FNU(0xc1, HELLO_C, 7)}, .client = true,
      DOK("M1:Hello|", "M1:#5|")},
-    {"deflate rfc fragmented", {FN(0x41, HELLO_C, 3), FN(0x80, HELLO_C + 3, 4)},
+    {"deflate rfc fragmented", {FN(0x41, HELLO_C, 3), FN(0x80, &HELLO_C[3], 4)},
      DOK("M1:Hello|", "M1:#5|")},
     {"deflate fragmented, ping between",
-     {FN(0x41, HELLO_C, 3), F(0x89, "p"), FN(0x00, HELLO_C + 3, 2), FN(0x80, HELLO_C + 5, 2)},
+     {FN(0x41, HELLO_C, 3), F(0x89, "p"), FN(0x00, &HELLO_C[3], 2), FN(0x80, &HELLO_C[5], 2)},
      DOK("P:p|M1:Hello|", "P:p|M1:#5|")},
     {"deflate empty fragments", {FN(0x41, "", 0), FN(0x00, HELLO_C, 7), FN(0x80, "", 0)},
      DOK("M1:Hello|", "M1:#5|")},
@@ -415,7 +415,7 @@ static const struct rx_case cases[] = {
     {"deflate message in progress", {FN(0x41, HELLO_C, 3)}, DOK("", ""), .busy = true},
     {"deflate close inside compressed message", {FN(0x41, HELLO_C, 3), F(0x88, "\x03\xe8")},
      D, CLOSED("C1000:|")},
-    {"deflate RSV1 on continuation", {FN(0x41, HELLO_C, 3), FN(0xc0, HELLO_C + 3, 4)}, D,
+    {"deflate RSV1 on continuation", {FN(0x41, HELLO_C, 3), FN(0xc0, &HELLO_C[3], 4)}, D,
      EPROTO_1002},
     {"deflate RSV1 on continuation of plain", {F(0x01, "a"), F(0xc0, "b")}, D, EPROTO_1002},
     {"deflate RSV1 on ping", {F(0xc9, "p")}, D, EPROTO_1002},
@@ -438,7 +438,7 @@ static const struct rx_case cases[] = {
      DOK("M2:aaaaaaaaaaaaaaaa..#1000|", "M2:#1000|")},
     {"deflate compressed over the limit", {FN(0xc1, HELLO_C, 7)}, .max = 6, D, ETOOBIG_1009},
     {"deflate compressed over the limit over fragments",
-     {FN(0x41, HELLO_C, 4), FN(0x80, HELLO_C + 4, 3)}, .max = 6, D, ETOOBIG_1009},
+     {FN(0x41, HELLO_C, 4), FN(0x80, &HELLO_C[4], 3)}, .max = 6, D, ETOOBIG_1009},
 };
 /* clang-format on */
 
@@ -885,7 +885,7 @@ static void test_ws_rx_deflate_random_messages(void **state)
 static void test_ws_rx_deflate_shared_inflater(void **state)
 {
     (void)state;
-    const struct rx_case c = {.name = "hello", .f = {FN(0x41, HELLO_C, 3), FN(0x80, HELLO_C + 3, 4)}};
+    const struct rx_case c = {.name = "hello", .f = {FN(0x41, HELLO_C, 3), FN(0x80, &HELLO_C[3], 4)}};
     size_t n;
     uint8_t *a = build(&c, &n), *b = build(&c, &n);
     struct ws_rx_cfg cfg = {.max_message_bytes = 100, .keep_payload = true, .inflater = inflater};
