@@ -2,8 +2,11 @@
 # The project's test command (README, .ci/run): installs what is missing,
 # builds with gcc in release and ASan+UBSan configurations, and runs every
 # ctest label (unit, fuzz-replay, integration) in both; then builds the
-# libFuzzer targets with clang and runs each for a bounded time.
+# whole tree with clang (fuzz preset: libFuzzer + ASan/UBSan), runs the unit
+# tests there too and each fuzz target for a bounded time; last, the server
+# under valgrind at a small scale.
 #   FUZZ_SECONDS=N   seconds per fuzz target (default 20; 0 skips fuzzing)
+#   VALGRIND=0       skips the valgrind run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -26,21 +29,31 @@ done
 
 fuzz_s=${FUZZ_SECONDS:-20}
 if [ "$fuzz_s" != 0 ]; then
-  echo "=== fuzz: clang libFuzzer, ${fuzz_s}s per target"
+  echo "=== build: fuzz (clang, libFuzzer, ASan+UBSan)"
   scripts/build.sh fuzz >/dev/null
+  echo "=== test: unit tests built with clang"
+  ctest --test-dir build/fuzz -L unit --output-on-failure -j1 || status=1
+  echo "=== fuzz: ${fuzz_s}s per target"
   for f in build/fuzz/fuzz_*; do
     name=$(basename "$f"); corpus=tests/fuzz/corpus/${name#fuzz_}
     dict=tests/fuzz/dict/${name#fuzz_}.dict
     work=$(mktemp -d); cp -r "$corpus/." "$work/" 2>/dev/null || true
-    args=(-max_total_time="$fuzz_s" -print_final_stats=0 -detect_leaks=1 -artifact_prefix="build/fuzz/$name-")
+    args=(-max_total_time="$fuzz_s" -print_final_stats=1 -detect_leaks=1 -timeout=10
+          -artifact_prefix="build/fuzz/$name-")
     [ -f "$dict" ] && args+=(-dict="$dict")
     if "$f" "${args[@]}" "$work" >"build/fuzz/$name.log" 2>&1; then
-      echo "fuzz $name: ok ($(grep -o 'stat::number_of_executed_units: [0-9]*' "build/fuzz/$name.log" | awk '{print $2}' || true) runs)"
+      runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "build/fuzz/$name.log" | grep -o '[0-9]*$' || true)
+      echo "fuzz $name: ok (${runs:-?} runs in ${fuzz_s}s)"
     else
-      echo "fuzz $name: FAILED (see build/fuzz/$name.log)"; tail -30 "build/fuzz/$name.log"; status=1
+      echo "fuzz $name: FAILED (see build/fuzz/$name.log)"; tail -40 "build/fuzz/$name.log"; status=1
     fi
     rm -rf "$work"
   done
+fi
+
+if [ "${VALGRIND:-1}" != 0 ]; then
+  echo "=== valgrind: the server under memcheck, small scale"
+  scripts/valgrind-check.sh || status=1
 fi
 [ $status = 0 ] && echo "ALL TESTS PASSED" || echo "SOME TESTS FAILED"
 exit $status
