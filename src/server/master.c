@@ -230,9 +230,17 @@ static void stop_all(struct master *m)
     m->stop_deadline_ms = clock_mono_ms() + m->cfg->drain_timeout_ms + 2000;
     log_info("stopping: draining workers (up to %llu ms)",
              (unsigned long long)m->cfg->drain_timeout_ms);
-    for (unsigned i = 0; i < m->nworkers; i++)
+    for (unsigned i = 0; i < m->nworkers; i++) {
         if (m->slots[i].pid > 0)
             kill(m->slots[i].pid, SIGTERM);
+        /* no restarts from here on: drop our copy of each public listener,
+         * or it stays open after its draining worker closes its own and
+         * the kernel keeps queueing connections nobody will accept */
+        if (m->slots[i].listen_fd >= 0) {
+            close(m->slots[i].listen_fd);
+            m->slots[i].listen_fd = -1;
+        }
+    }
 }
 
 static void reap_children(struct master *m)
