@@ -43,6 +43,7 @@
 
 #define MIN_INTERVAL_MS 1000
 #define COST_FACTOR 50 /* interval >= 50 x the last sample's cost: <= 2% */
+#define IDLE_AFTER_MS 10000 /* stop counting 10 s after the last reader */
 
 static const char *const state_names[SYSSTAT_TCP_STATES] = {
     NULL,        "ESTABLISHED", "SYN_SENT",   "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
@@ -313,6 +314,7 @@ static struct {
     pthread_mutex_t lock;
     bool started;
     uint64_t taken_ms; /* 0 = no count yet */
+    uint64_t wanted_ms; /* when a reader last asked: idle when nobody looks */
     uint64_t cost_us;
     const char *src;
     uint64_t states[SYSSTAT_TCP_STATES];
@@ -323,6 +325,16 @@ static void *tcp_thread(void *arg)
     (void)arg;
     static uint64_t states[SYSSTAT_TCP_STATES];
     for (;;) {
+        pthread_mutex_lock(&tcp.lock);
+        uint64_t wanted = tcp.wanted_ms;
+        pthread_mutex_unlock(&tcp.lock);
+        if (clock_mono_ms() - wanted > IDLE_AFTER_MS) {
+            /* nobody scraped or watched lately: a socket dump costs ~1 us
+             * per socket, which is not worth paying for nobody */
+            struct timespec idle = {.tv_sec = 0, .tv_nsec = 200 * 1000000L};
+            nanosleep(&idle, NULL);
+            continue;
+        }
         uint64_t t0 = clock_mono_ns();
         memset(states, 0, sizeof states);
         const char *src = "netlink";
@@ -403,6 +415,9 @@ static void sample(struct sysstat *s, const pid_t *pids, size_t n)
 
 bool sysstat_maybe_sample(struct sysstat *s, const pid_t *pids, size_t n, uint64_t now_ms)
 {
+    pthread_mutex_lock(&tcp.lock);
+    tcp.wanted_ms = clock_mono_ms();
+    pthread_mutex_unlock(&tcp.lock);
     tcp_thread_start();
     pthread_mutex_lock(&tcp.lock);
     memcpy(s->states, tcp.states, sizeof s->states);

@@ -6,7 +6,8 @@
  * second by sysstat_maybe_sample(). Counting sockets by state asks the
  * kernel for a dump of every TCP socket (~1.2 s at 1M sockets), so it runs
  * in a helper thread started on the first call, once a second or, when a
- * dump is expensive, every 50 x its cost; sysstat_maybe_sample() copies its
+ * dump is expensive, every 50 x its cost, and only while somebody reads
+ * (10 s after the last sysstat_maybe_sample() it idles); the call copies its
  * latest counts. A struct sysstat belongs to one thread (the master's
  * loop); the helper thread shares only its own counts, under a mutex. */
 #ifndef WSP_METRICS_SYSSTAT_H
