@@ -8,12 +8,15 @@ read, a condition polled against /stats) with a deadline.
 What is here, for reuse by every test file (hostile-client, bench, ...):
 
   Fixtures
-    wspush            factory (wspush_module: the same, module-scoped): ``srv = wspush("--workers", "2", ...)`` starts
+    wspush            factory: ``srv = wspush("--workers", "2", ...)`` starts
                       the server (``--listen 127.0.0.1:0 --admin 127.0.0.1:0``
                       are added unless given) and returns a ``Server``. At
                       teardown each server gets SIGTERM, is waited for
                       (SIGKILL if stuck), and the test FAILS if its stderr
-                      holds a sanitizer report or its exit code is not 0.
+                      holds a sanitizer report, "assertion failed", a worker
+                      death (unless srv.allow_worker_deaths = True), or its
+                      exit code is not 0.
+    wspush_module     the same, module-scoped (a server shared by a file).
     server            one default server: ``wspush("--workers", "2")``.
 
   Classes and functions
