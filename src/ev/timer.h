@@ -2,9 +2,13 @@
  *
  * A million connections cannot each own a heap timer. Instead the owner
  * keeps a wrapping 8-bit tick counter (advanced by a periodic ev timer, e.g.
- * every second) and each connection a one-byte deadline in ticks. A sweep
- * over the owner's dense connection array compares the two. Deadlines are
- * at most 127 ticks ahead so wrap-around comparison stays unambiguous.
+ * every second) and each connection a one-byte deadline in ticks, kept in a
+ * dense byte array beside the connection array. Since the clock visits every
+ * tick value, a deadline is due exactly when it equals the clock, so the
+ * sweep is a memchr over that array (measured: the earlier walk over the
+ * connection structs cost ~2% of a worker at 5k connections and 1 message/s,
+ * and dirtied every connection's cache line). Deadlines are at most 127
+ * ticks ahead so the wrap-around comparison below stays unambiguous.
  * Pure arithmetic, no state of its own. */
 #ifndef WSP_EV_TIMER_H
 #define WSP_EV_TIMER_H

@@ -72,6 +72,10 @@ struct conn *conn_new(struct worker *w, int fd)
         if (!d)
             return NULL;
         w->dead = d;
+        uint8_t *dl = realloc(w->deadlines, ncap);
+        if (!dl)
+            return NULL;
+        w->deadlines = dl;
         w->cap = ncap;
     }
     struct conn *c = pool_get(w);
@@ -80,13 +84,13 @@ struct conn *conn_new(struct worker *w, int fd)
     c->h.cb = on_io;
     c->fd = fd;
     c->state = CONN_HTTP;
-    c->deadline = ev_deadline_after(w->tick, w->ticks_handshake);
     if (ev_add(w->loop, fd, EV_READ | EV_RDHUP, &c->h) < 0) {
         pool_put(w, c);
         return NULL;
     }
     c->slot = w->nconns;
     w->conns[w->nconns++] = c;
+    w->deadlines[c->slot] = ev_deadline_after(w->tick, w->ticks_handshake);
     w->st->conns_pending++;
     return c;
 }
@@ -143,6 +147,7 @@ void conn_reap(struct worker *w)
         /* dense array: move the last connection into the hole */
         struct conn *last = w->conns[--w->nconns];
         w->conns[c->slot] = last;
+        w->deadlines[c->slot] = w->deadlines[last->slot];
         last->slot = c->slot;
         unsubscribe_all(w, c);
         ip_release(w, c);
@@ -344,7 +349,7 @@ void conn_close(struct worker *w, struct conn *c, uint16_t code, const char *rea
     c->close_code = code;
     c->state = CONN_CLOSING;
     c->flags |= CF_END_AFTER_FLUSH;
-    c->deadline = ev_deadline_after(w->tick, CONN_CLOSE_TICKS);
+    w->deadlines[c->slot] = ev_deadline_after(w->tick, CONN_CLOSE_TICKS);
     uint8_t frame[WS_MAX_HEADER + WS_MAX_CONTROL];
     uint8_t payload[WS_MAX_CONTROL];
     size_t pl = ws_close_payload(payload, code, reason);
@@ -359,7 +364,7 @@ void conn_http_reply(struct worker *w, struct conn *c, int status, const char *c
     size_t hl = http_response_head(head, sizeof head, status, ctype, len, false, extra_headers);
     WSP_ASSERT(hl > 0);
     c->state = CONN_CLOSING;
-    c->deadline = ev_deadline_after(w->tick, CONN_CLOSE_TICKS);
+    w->deadlines[c->slot] = ev_deadline_after(w->tick, CONN_CLOSE_TICKS);
     /* one write for head and body when they fit: the common case */
     if (len && len <= 16384) {
         uint8_t buf[1024 + 16384];
@@ -382,7 +387,7 @@ void conn_established(struct worker *w, struct conn *c)
     w->st->conns_pending--;
     w->st->conns++;
     w->st->handshakes_total++;
-    c->deadline = w->ticks_ping ? ev_deadline_after(w->tick, w->ticks_ping) : EV_DEADLINE_NONE;
+    w->deadlines[c->slot] = w->ticks_ping ? ev_deadline_after(w->tick, w->ticks_ping) : EV_DEADLINE_NONE;
 }
 
 /* ---- inbound WebSocket frames ---- */
@@ -406,6 +411,10 @@ static void rx_message(void *ctx, uint8_t opcode, const uint8_t *p, size_t n)
     f->w->st->messages_in++;
     if (c->state != CONN_WS)
         return;
+    if (c->rate_tick != f->w->tick) { /* a new second: a new window */
+        c->rate_tick = f->w->tick;
+        c->rate_count = 0;
+    }
     if (f->w->cfg->msg_rate && ++c->rate_count > f->w->cfg->msg_rate) {
         conn_close(f->w, c, WS_CLOSE_POLICY, "message rate limit");
         return;
@@ -452,7 +461,7 @@ static void rx_close(void *ctx, uint16_t code, const uint8_t *reason, size_t n)
     c->close_code = code;
     c->state = CONN_CLOSING;
     c->flags |= CF_END_AFTER_FLUSH;
-    c->deadline = ev_deadline_after(f->w->tick, CONN_CLOSE_TICKS);
+    f->w->deadlines[c->slot] = ev_deadline_after(f->w->tick, CONN_CLOSE_TICKS);
     uint8_t payload[2];
     size_t pl = 0;
     if (code != WS_CLOSE_NO_STATUS)
@@ -482,7 +491,7 @@ void conn_ws_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n)
     /* any input proves the peer alive */
     c->flags &= (uint16_t)~CF_PING_SENT;
     if (c->state == CONN_WS && w->ticks_ping)
-        c->deadline = ev_deadline_after(w->tick, w->ticks_ping);
+        w->deadlines[c->slot] = ev_deadline_after(w->tick, w->ticks_ping);
     int r = ws_rx_feed(&c->rx, cfg, p, n, &rx_ops, &f, &code, &reason);
     if (r < 0) {
         if (r == WSP_ENOMEM) {
@@ -665,10 +674,10 @@ void conn_on_event(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 
 void conn_on_tick(struct worker *w, struct conn *c)
 {
-    if (c->state == CONN_WS)
-        c->rate_count = 0;
-    if (!ev_deadline_expired(c->deadline, w->tick))
+    uint8_t *dl = &w->deadlines[c->slot];
+    if (!ev_deadline_expired(*dl, w->tick))
         return;
+    *dl = EV_DEADLINE_NONE; /* each case below sets a new one if it needs one */
     switch (c->state) {
     case CONN_HTTP:
         w->st->handshake_fail[HS_FAIL_TIMEOUT]++;
@@ -680,13 +689,13 @@ void conn_on_tick(struct worker *w, struct conn *c)
         if (c->flags & CF_PING_SENT) {
             conn_close(w, c, WS_CLOSE_GOING_AWAY, "ping timeout");
             /* a silent peer will not answer the close either */
-            c->deadline = ev_deadline_after(w->tick, 1);
+            w->deadlines[c->slot] = ev_deadline_after(w->tick, 1);
             break;
         }
         c->flags |= CF_PING_SENT;
         w->st->pings_sent++;
         send_control(w, c, WS_OP_PING, NULL, 0);
-        c->deadline = ev_deadline_after(w->tick, w->ticks_pong);
+        w->deadlines[c->slot] = ev_deadline_after(w->tick, w->ticks_pong);
         break;
     case CONN_CLOSING:
         conn_kill(w, c, c->close_code);

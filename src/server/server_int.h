@@ -55,7 +55,7 @@ struct conn {                 /* owned by its worker */
     int fd;                   /* owned; closed once, in conn_reap */
     uint32_t slot;            /* index in worker->conns */
     uint8_t state;            /* enum conn_state */
-    uint8_t deadline;         /* coarse deadline in worker ticks (ev/timer.h) */
+    uint8_t rate_tick;        /* the tick rate_count counts in */
     uint16_t flags;           /* CF_* */
     uint16_t close_code;      /* the code this connection ended with */
     uint16_t rate_count;      /* inbound messages in the current second */
@@ -103,6 +103,9 @@ struct worker {
     struct conn **conns; /* dense: every live connection, for broadcast and sweep */
     uint32_t nconns;
     uint32_t cap;
+    uint8_t *deadlines;  /* deadlines[slot]: the connection's coarse deadline in
+                          * ticks (ev/timer.h), kept apart from the connections
+                          * so the once-a-second sweep scans bytes, not structs */
     struct conn **dead; /* freed in the post hook; capacity == cap */
     uint32_t ndead;
     struct conn *pool; /* free struct conns */
