@@ -1,0 +1,75 @@
+"""test_bench.py - the load generator against the real server, and
+`wspush tune` against the running system.
+
+wspush-bench opens 5,000 connections over 3 processes to `wspush serve
+--tick 1s` for 10 s and must see every tick (delivery ratio 1.0) with no
+connect, handshake or disconnect failure. `wspush tune --json` must report
+exactly what /proc/sys and getrlimit say."""
+import json
+import os
+import resource
+import subprocess
+
+import pytest
+
+from conftest import T
+
+BENCH = os.environ.get("WSPUSH_BENCH_BIN", "")
+WSPUSH = os.environ.get("WSPUSH_BIN", "")
+
+
+def need_bench():
+    if not BENCH or not os.path.exists(BENCH):
+        pytest.skip("WSPUSH_BENCH_BIN is not built")
+
+
+def test_bench_5000_connections_3_processes_ratio_1(wspush, tmp_path):
+    need_bench()
+    srv = wspush("--workers", "2", "--tick", "1s", "--ping-interval", "0")
+    out = tmp_path / "bench.json"
+    r = subprocess.run([BENCH, "--url", f"ws://127.0.0.1:{srv.port}/", "--conns", "5000",
+                        "--procs", "3", "--rate", "5000", "--duration", "13", "--warmup", "3",
+                        "--quiet", "--json", str(out), "--assert-ratio", "1.0",
+                        "--assert-no-errors", "--server-pid", str(srv.pid)],
+                       capture_output=True, text=True, timeout=T(60) + 30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rep = json.loads(out.read_text())
+    assert rep["open_end"] == 5000, rep["open_end"]
+    assert rep["delivery_ratio"] == 1.0, rep["delivery_ratio"]
+    # failures by cause: every map empty
+    assert rep["connect_errors"] == {}, rep["connect_errors"]
+    assert rep["handshake_failures"] == {}, rep["handshake_failures"]
+    assert rep["disconnects"] == {}, rep["disconnects"]
+    # ten measured seconds of 1 Hz ticks to 5,000 clients
+    assert rep["messages_per_s"] >= 4900, rep["messages_per_s"]
+    # the server agrees: every connection was served and closed cleanly
+    st = srv.wait_stats(lambda s: s["connections"] == 0, what="all bench connections closed")
+    assert st["accepted"] >= 5000
+
+
+def read_sys(name):
+    with open("/proc/sys/" + name.replace(".", "/")) as f:
+        v = f.read().split()
+    return [int(x) for x in v] if len(v) > 1 else int(v[0])
+
+
+def test_tune_reports_the_running_system():
+    r = subprocess.run([WSPUSH, "tune", "--conns", "10000", "--json"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode in (0, 1), r.stderr
+    rep = json.loads(r.stdout)
+    sysv = rep["system"]
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert sysv["nofile_soft"] == soft and sysv["nofile_hard"] == hard
+    for name in ("fs.nr_open", "fs.file-max", "net.core.somaxconn",
+                 "net.ipv4.tcp_max_syn_backlog", "net.ipv4.ip_local_port_range",
+                 "net.ipv4.tcp_mem"):
+        assert sysv[name] == read_sys(name), name
+    if os.path.exists("/proc/sys/net/netfilter/nf_conntrack_max"):
+        assert sysv["net.netfilter.nf_conntrack_max"] == read_sys("net.netfilter.nf_conntrack_max")
+    # the arithmetic the server uses for --workers auto
+    assert rep["procs_needed"] == -(-10000 // rep["fds_usable"])
+    # a table for people too, naming every setting
+    t = subprocess.run([WSPUSH, "tune", "--conns", "10000"], capture_output=True, text=True)
+    for name in ("fs.nr_open", "net.core.somaxconn", "ip_local_port_range", "tcp_mem"):
+        assert name in t.stdout, name
