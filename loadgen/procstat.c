@@ -63,14 +63,18 @@ static int proc_cpu_ticks(pid_t pid, uint64_t *ticks)
     return 0;
 }
 
+/* Anonymous resident memory (heap, anonymous mappings): what a process's
+ * connections cost. VmRSS would add file-backed pages (shared library code
+ * paged in by the first handshakes, ~2.6 MB of libcrypto) and shared memory
+ * (the ring), neither of which is per-connection state. */
 static uint64_t proc_rss_kb(pid_t pid)
 {
     char path[64], buf[4096];
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
     if (read_small(path, buf, sizeof buf) == 0)
         return 0;
-    char *p = strstr(buf, "\nVmRSS:");
-    return p ? strtoull(p + 7, NULL, 10) : 0;
+    char *p = strstr(buf, "\nRssAnon:");
+    return p ? strtoull(p + 9, NULL, 10) : 0;
 }
 
 static size_t add_children(pid_t pid, pid_t *out, size_t n, size_t cap)

@@ -94,7 +94,7 @@ void report_summary(FILE *f, const struct bench_result *r)
                 r->srv_cpu_s);
         if (r->srv_cpu_per_m >= 0)
             fprintf(f, ", %.3f CPU-s per million deliveries", r->srv_cpu_per_m);
-        fprintf(f, "\n                RSS %.1f MB (%.1f MB at start): %.0f B per connection\n",
+        fprintf(f, "\n                anon RSS %.1f MB (%.1f MB at start): %.0f B per connection\n",
                 (double)r->srv_rss_kb / 1024, (double)r->srv_rss_kb_start / 1024,
                 r->srv_rss_per_conn_b);
         fprintf(f, "kernel          TCP socket memory %.0f B per connection, slab +%.0f B per "
