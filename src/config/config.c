@@ -75,6 +75,8 @@ static const struct opt opts[] = {
      "inbound messages per second per connection before close 1008 (0 = no limit)"},
     {"accept-rate", T_U64, OFF(accept_rate), 0, "0", "N",
      "connections each worker accepts per second, 0 = no limit (past it the rest wait in the kernel's accept queue)"},
+    {"io-uring", T_BOOL, OFF(io_uring), 0, "on", "on|off",
+     "batch the fan-out's sends through io_uring (off: one send(2) per subscriber)"},
     {"deflate", T_BOOL, OFF(deflate), 0, "on", "on|off",
      "permessage-deflate (RFC 7692) for clients that offer it; each message is compressed once"},
     {"deflate-min", T_SIZE, OFF(deflate_min), 0, "128", "BYTES",

@@ -49,6 +49,7 @@ struct wsp_config {
     uint64_t accept_rate;      /* connections accepted per second per worker, 0 = no limit */
     int log_level;
     bool deflate;              /* permessage-deflate negotiation */
+    bool io_uring;             /* batched fan-out sends */
     uint64_t deflate_min;      /* bytes: shorter messages are never compressed */
     char redis[512];           /* redis://[:password@]host[:port][/db]; empty = single node */
     char redis_prefix[128];    /* channel prefix, default "wspush:" */

@@ -235,28 +235,33 @@ static int queue(struct worker *w, struct conn *c, struct msg *m, size_t offset)
     return 0;
 }
 
+int conn_send_result(struct worker *w, struct conn *c, struct msg *m, ssize_t r)
+{
+    if (r == (ssize_t)m->len) {
+        w->st->bytes_sent += (uint64_t)r;
+        return 0; /* the common case: nothing queued, nothing allocated */
+    }
+    if (r == -EAGAIN || r == -EINTR) /* the socket is full: queue it all */
+        r = 0;
+    if (r < 0) {
+        conn_kill(w, c, WS_CLOSE_ABNORMAL);
+        return (int)r;
+    }
+    w->st->bytes_sent += (uint64_t)r;
+    w->st->short_writes++;
+    if (queue(w, c, m, (size_t)r) < 0) {
+        conn_kill(w, c, WS_CLOSE_INTERNAL);
+        return WSP_ENOMEM;
+    }
+    return 0;
+}
+
 int conn_send_msg(struct worker *w, struct conn *c, struct msg *m)
 {
     if (c->state == CONN_DEAD)
         return WSP_ECLOSED;
-    if (outq_empty(c->out)) {
-        ssize_t r = send_now(w, c, m->data, m->len);
-        if (r == (ssize_t)m->len) {
-            w->st->bytes_sent += (uint64_t)r;
-            return 0; /* the common case: nothing queued, nothing allocated */
-        }
-        if (r < 0) {
-            conn_kill(w, c, WS_CLOSE_ABNORMAL);
-            return (int)r;
-        }
-        w->st->bytes_sent += (uint64_t)r;
-        w->st->short_writes++;
-        if (queue(w, c, m, (size_t)r) < 0) {
-            conn_kill(w, c, WS_CLOSE_INTERNAL);
-            return WSP_ENOMEM;
-        }
-        return 0;
-    }
+    if (outq_empty(c->out))
+        return conn_send_result(w, c, m, send_now(w, c, m->data, m->len));
     if (queue(w, c, m, 0) < 0) {
         conn_kill(w, c, WS_CLOSE_INTERNAL);
         return WSP_ENOMEM;

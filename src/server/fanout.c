@@ -5,8 +5,23 @@
  * Per subscriber: a state check and, in the common case, one send(2);
  * nothing is allocated, logged or locked. Connections that die during the
  * walk are only marked (conn_kill), so the arrays do not change under it.
- * What it does not do: read the ring or decide topics (worker.c). */
+ * What it does not do: read the ring or decide topics (worker.c).
+ *
+ * With io_uring (the default where the kernel allows it), the per-subscriber
+ * send is prepared as a submission and a batch of up to FANOUT_URING_ENTRIES
+ * goes to the kernel in one io_uring_enter: measured on this machine, 4.8-5.2
+ * instead of 5.6-6.0 us of sender CPU per loopback delivery (bench notes in
+ * BENCHMARKS.md). MSG_DONTWAIT makes each send complete inline or fail with
+ * EAGAIN (never parked), so the batch is settled before fanout_deliver
+ * returns and the ordering rules are those of plain send(): a short or
+ * refused send queues the rest, later messages queue behind it. */
+#include <errno.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
 #include "core/clock.h"
+#include "core/log.h"
 #include "server/server_int.h"
 #include "ws/ws_frame.h"
 
@@ -18,6 +33,19 @@ void fanout_one(struct worker *w, struct conn *c, struct msg *m)
         m = m->deflated; /* the same compressed bytes for every such client */
     if (outq_empty(c->out)) {
         w->st->deliveries++;
+        if (w->uring && !c->tls) {
+            struct io_uring_sqe *sqe = io_uring_get_sqe(w->uring);
+            if (!sqe) { /* the batch is full: settle it and start another */
+                fanout_flush(w, m);
+                sqe = io_uring_get_sqe(w->uring);
+            }
+            if (sqe) {
+                io_uring_prep_send(sqe, c->fd, m->data, m->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+                io_uring_sqe_set_data(sqe, c);
+                w->uring_pending++;
+                return;
+            }
+        }
         conn_send_msg(w, c, m);
         return;
     }
@@ -58,6 +86,57 @@ void fanout_one(struct worker *w, struct conn *c, struct msg *m)
     conn_send_msg(w, c, m);
 }
 
+void fanout_flush(struct worker *w, struct msg *m)
+{
+    if (!w->uring || !w->uring_pending)
+        return;
+    int r = io_uring_submit_and_wait(w->uring, w->uring_pending);
+    if (r < 0 && r != -EINTR)
+        log_ratelimited(WSP_LOG_ERROR, "io_uring submit: %s", strerror(-r));
+    /* every prepared send completes inline (MSG_DONTWAIT); settle them all */
+    while (w->uring_pending) {
+        struct io_uring_cqe *cqe;
+        int e = io_uring_wait_cqe(w->uring, &cqe);
+        if (e < 0) {
+            if (e == -EINTR)
+                continue;
+            log_ratelimited(WSP_LOG_ERROR, "io_uring wait: %s", strerror(-e));
+            break;
+        }
+        struct conn *c = io_uring_cqe_get_data(cqe);
+        int res = cqe->res;
+        io_uring_cqe_seen(w->uring, cqe);
+        w->uring_pending--;
+        /* the deflated variant went to deflate connections */
+        struct msg *sent = (m->deflated && (c->flags & CF_DEFLATE)) ? m->deflated : m;
+        conn_send_result(w, c, sent, res);
+    }
+}
+
+int fanout_uring_init(struct worker *w, unsigned entries)
+{
+    struct io_uring *u = calloc(1, sizeof *u);
+    if (!u)
+        return -ENOMEM;
+    int r = io_uring_queue_init(entries, u, 0);
+    if (r < 0) {
+        free(u);
+        return r;
+    }
+    w->uring = u;
+    w->uring_pending = 0;
+    return 0;
+}
+
+void fanout_uring_free(struct worker *w)
+{
+    if (!w->uring)
+        return;
+    io_uring_queue_exit(w->uring);
+    free(w->uring);
+    w->uring = NULL;
+}
+
 void fanout_deliver(struct worker *w, struct msg *m, uint8_t flags, const char *topic,
                     size_t topic_len)
 {
@@ -75,6 +154,7 @@ void fanout_deliver(struct worker *w, struct msg *m, uint8_t flags, const char *
         for (uint32_t i = 0; i < n; i++)
             fanout_one(w, mem[i].owner, m);
     }
+    fanout_flush(w, m);
     if (m->publish_ns) {
         uint64_t now = clock_mono_ns();
         metrics_fanout_observe(w->st, now > m->publish_ns ? now - m->publish_ns : 0);

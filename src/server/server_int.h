@@ -127,6 +127,8 @@ struct worker {
     uint32_t ips_cap;
     uint64_t started_ms;
     struct tls_ctx *tls;     /* NULL: plain ws:// */
+    struct io_uring *uring;  /* batched fan-out sends; NULL: one send() each */
+    unsigned uring_pending;  /* sends prepared, not yet reaped */
     unsigned tls_steps;      /* handshake steps taken this iteration */
 };
 
@@ -136,6 +138,10 @@ void conn_on_event(struct ev_loop *loop, struct ev_handler *h, uint32_t events);
 /* Sends a shared message; queues on a short write. 0, or < 0 if the
  * connection died (it is then on the dead list). */
 int conn_send_msg(struct worker *w, struct conn *c, struct msg *m);
+/* What a send of m that somebody else issued (io_uring) did: r bytes
+ * written or -errno. Queues the rest or kills the connection, like
+ * conn_send_msg after its own send. */
+int conn_send_result(struct worker *w, struct conn *c, struct msg *m, ssize_t r);
 /* Sends bytes that belong to this connection only (responses, pongs). */
 int conn_send_bytes(struct worker *w, struct conn *c, const void *p, size_t n);
 /* Starts the close handshake with code/reason (WebSocket), or ends an HTTP
@@ -157,8 +163,14 @@ void conn_ws_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n);
 /* fanout.c: the hot path */
 void fanout_deliver(struct worker *w, struct msg *m, uint8_t flags, const char *topic,
                     size_t topic_len);
-/* One subscriber: applies the slow-consumer policy. */
+/* One subscriber: applies the slow-consumer policy. With io_uring the send
+ * is only prepared: fanout_flush() issues and settles the batch. */
 void fanout_one(struct worker *w, struct conn *c, struct msg *m);
+void fanout_flush(struct worker *w, struct msg *m);
+/* io_uring for the fan-out: 0, or -errno when the kernel refuses (then the
+ * worker sends with send(2)). */
+int fanout_uring_init(struct worker *w, unsigned entries);
+void fanout_uring_free(struct worker *w);
 
 /* routes.c: what a complete request head means on the public port */
 void routes_handle(struct worker *w, struct conn *c, struct http_req *r, uint8_t *rest,

@@ -309,6 +309,11 @@ void worker_main(const struct worker_init *wi)
     w.st->topics = 0;
     w.st->deflate_conns = 0;
     ev_loop_set_user(w.loop, &w);
+    if (cfg->io_uring) {
+        int ur = fanout_uring_init(&w, 1024);
+        if (ur < 0)
+            log_warn("io_uring unavailable (%s): one send() per subscriber", strerror(-ur));
+    }
     ring_reader_init(&w.rd, w.ring);
     /* workers only read the ring: a stray write faults here, in one
      * worker, instead of corrupting what every worker reads */
@@ -351,6 +356,7 @@ void worker_main(const struct worker_init *wi)
     free(w.rbuf);
     tls_ctx_free(w.tls);
     ws_inflater_free(w.inflater);
+    fanout_uring_free(&w);
     ev_loop_free(w.loop);
     log_debug("worker exiting");
     _exit(rc < 0 ? 1 : 0);
