@@ -40,6 +40,7 @@ struct bench_opts {
     /* modes */
     double expect_rate;   /* messages per connection per second (ticker) */
     double publish_rate;  /* 0: off */
+    bool broadcast;       /* publish with POST /broadcast instead of /publish/<topic> */
     char topic[128];
     char admin[256];
     uint32_t admin_ip;

@@ -132,10 +132,12 @@ static void pub_send_one(struct publisher *p)
         snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", p->o->token);
     if (p->out_off > 0 && p->out_off == p->out_len)
         p->out_off = p->out_len = 0;
+    /* --broadcast: every connection, whatever its path, gets it. */
     int n = snprintf(p->out + p->out_len, sizeof p->out - p->out_len,
-                     "POST /publish/%s HTTP/1.1\r\nHost: %s\r\nContent-Type: text/plain\r\n"
+                     "POST %s%s HTTP/1.1\r\nHost: %s\r\nContent-Type: text/plain\r\n"
                      "%sContent-Length: 24\r\n\r\n%s",
-                     p->o->topic, p->o->admin, auth, ts);
+                     p->o->broadcast ? "/broadcast" : "/publish/",
+                     p->o->broadcast ? "" : p->o->topic, p->o->admin, auth, ts);
     if (n < 0 || (size_t)n >= sizeof p->out - p->out_len) {
         p->t.skipped++;
         return;
@@ -148,7 +150,13 @@ static void pub_send_one(struct publisher *p)
 
 void publisher_tick(struct publisher *p, uint64_t elapsed_ms)
 {
-    uint64_t due = (uint64_t)((double)elapsed_ms * p->o->publish_rate / 1000.0);
+    /* Half a period late: the i-th publish is due at (i + 0.5) / rate, so
+     * none is sent on a whole second of the run. A message sent right at a
+     * second boundary may be received before a client has started that
+     * second and be counted in the one before (its lag cannot be negative),
+     * which moved up to a whole publish (x connections) across the edge of
+     * the measured window. */
+    uint64_t due = (uint64_t)((double)elapsed_ms * p->o->publish_rate / 1000.0 + 0.5);
     if (p->fd < 0) {
         if (clock_mono_ms() >= p->retry_after_ms)
             pub_connect(p);

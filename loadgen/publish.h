@@ -1,8 +1,8 @@
 /* publish.h - drives the server's admin publish API for --publish-rate.
  *
  * One HTTP/1.1 keep-alive connection from the parent to the admin port;
- * POST /publish/<topic> with the current ISO 8601 time as the body, R times
- * a second, pipelined (at most PUB_MAX_OUTSTANDING unanswered, beyond that
+ * POST /publish/<topic> (--broadcast: POST /broadcast) with the current ISO
+ * 8601 time as the body, R times a second, pipelined (at most PUB_MAX_OUTSTANDING unanswered, beyond that
  * a publish is skipped and counted). Reconnects on failure. Runs on the
  * parent's event loop. */
 #ifndef WSP_LOADGEN_PUBLISH_H
@@ -24,7 +24,8 @@ struct publisher_totals {
 
 /* NULL on allocation failure. Borrows o and loop (both outlive it). */
 struct publisher *publisher_new(struct ev_loop *loop, const struct bench_opts *o);
-/* Sends the publishes due at elapsed_ms since start (rate * elapsed). */
+/* Sends the publishes due at elapsed_ms since start (rate * elapsed,
+ * rounded: the i-th is due half a period after i / rate). */
 void publisher_tick(struct publisher *p, uint64_t elapsed_ms);
 /* Called for each acknowledged (2xx) publish with the second of the run in
  * which it was sent, computed from its body's timestamp exactly as the
