@@ -12,13 +12,15 @@ const { chromium } = require("playwright-core");
 
 export const CHROMIUM = process.env.WSPUSH_CHROMIUM || "/usr/bin/chromium";
 
-export async function launch() {
+// extraArgs: more Chromium flags (e.g. --ignore-certificate-errors for wss://
+// with a self-signed certificate).
+export async function launch(extraArgs = []) {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
     args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
            "--disable-component-update", "--disable-sync", "--no-first-run",
-           "--disable-dev-shm-usage"],
+           "--disable-dev-shm-usage", ...extraArgs],
   });
 }
 
@@ -54,10 +56,10 @@ export function watchErrors(page) {
   return errors;
 }
 
-export async function main(fn) {
+export async function main(fn, extraArgs = []) {
   let browser;
   try {
-    browser = await launch();
+    browser = await launch(extraArgs);
     await fn(browser);
   } catch (e) {
     emit({ event: "error", message: String(e && e.stack || e) });
