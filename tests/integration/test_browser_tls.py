@@ -14,7 +14,6 @@ import os
 import subprocess
 import threading
 
-
 from conftest import T
 from test_browser import NodeScript, artifact, need_browser
 
