@@ -29,6 +29,7 @@ void fanout_one(struct worker *w, struct conn *c, struct msg *m)
 {
     if (c->state != CONN_WS)
         return;
+    struct msg *orig = m; /* a batch is settled against the message as published */
     if (m->deflated && (c->flags & CF_DEFLATE))
         m = m->deflated; /* the same compressed bytes for every such client */
     if (outq_empty(c->out)) {
@@ -36,7 +37,7 @@ void fanout_one(struct worker *w, struct conn *c, struct msg *m)
         if (w->uring && !c->tls) {
             struct io_uring_sqe *sqe = io_uring_get_sqe(w->uring);
             if (!sqe) { /* the batch is full: settle it and start another */
-                fanout_flush(w, m);
+                fanout_flush(w, orig);
                 sqe = io_uring_get_sqe(w->uring);
             }
             if (sqe) {

@@ -242,3 +242,26 @@ def test_live_feed_token_in_query(wspush):
     r = http_raw(srv.admin_port, b"POST /publish/x?token=s3cret HTTP/1.1\r\nHost: x\r\n"
                  b"Content-Length: 2\r\n\r\nhi")
     assert r.status == 401
+
+
+def test_mixed_plain_and_deflate_past_one_uring_batch(wspush):
+    """Regression: with more subscribers on one worker than one io_uring batch
+    (1,024), a full batch settled while handling a deflate client was checked
+    against the compressed message's length, so plain clients' complete
+    sends looked like overlong short writes (worker abort in outq). 1,200
+    clients, every other one offering deflate, all get the message intact."""
+    srv = wspush("--workers", "1", "--deflate-min", "64")
+    msg = "mixed batch " * 100
+    for parity in (0, 1):
+        async def run():
+            socks = []
+            for i in range(1200):
+                socks.append(await websockets.connect(
+                    f"ws://127.0.0.1:{srv.port}/mix",
+                    compression="deflate" if i % 2 == parity else None))
+            await asyncio.get_running_loop().run_in_executor(None, srv.admin.publish, "mix", msg)
+            got = await asyncio.gather(*(asyncio.wait_for(s.recv(), T(20)) for s in socks))
+            assert all(g == msg for g in got)
+            await asyncio.gather(*(s.close() for s in socks))
+        asyncio.run(run())
+    assert srv.stats()["workers"][0]["restarts"] == 0
