@@ -42,7 +42,7 @@ int bench_dc_from_code(unsigned code);
  * send second), as a lag behind the record's second: lag 0..BENCH_LAGS-1.
  * The delivery ratio uses these counts, so a message is judged by when it
  * was sent, not by which side of a second boundary it happened to arrive. */
-#define BENCH_LAGS 8
+#define BENCH_LAGS 32
 enum { REC_SEC = 1, REC_FINAL = 2 };
 
 /* One child's counts for one second (REC_SEC) or for its close phase
