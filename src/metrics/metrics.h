@@ -18,7 +18,7 @@
 #include <sys/types.h>
 
 #define METRICS_MAX_WORKERS 256
-#define METRICS_FANOUT_BUCKETS 16 /* publish -> last write, 2^k * 10 us */
+#define METRICS_FANOUT_BUCKETS 20 /* publish -> last write, 10 us * 2^k, up to ~5.2 s */
 
 enum hs_fail {
     HS_FAIL_BAD_REQUEST = 0, /* malformed head, 400 */
