@@ -74,38 +74,22 @@ static void merge_minmax(uint64_t *dmin, uint64_t *dmax, uint64_t smin, uint64_t
         *dmax = smax;
 }
 
-void hist_add_sec(struct hist *dst, const struct hist_sec *src)
-{
-    if (src->n == 0)
-        return;
-    for (size_t i = 0; i < HIST_BUCKETS; i++)
-        dst->count[i] += src->count[i];
-    dst->n += src->n;
-    dst->sum_us += src->sum_us;
-    merge_minmax(&dst->min_us, &dst->max_us, src->min_us, src->max_us);
-}
+/* The three merges differ only in the counters' width (32-bit per-second
+ * records, 64-bit totals): one body for all of them. */
+#define HIST_MERGE(dst, src)                                                                      \
+    do {                                                                                          \
+        if ((src)->n == 0)                                                                        \
+            break;                                                                                \
+        for (size_t i_ = 0; i_ < HIST_BUCKETS; i_++)                                              \
+            (dst)->count[i_] += (src)->count[i_];                                                 \
+        (dst)->n += (src)->n;                                                                     \
+        (dst)->sum_us += (src)->sum_us;                                                           \
+        merge_minmax(&(dst)->min_us, &(dst)->max_us, (src)->min_us, (src)->max_us);              \
+    } while (0)
 
-void hist_sec_add(struct hist_sec *dst, const struct hist_sec *src)
-{
-    if (src->n == 0)
-        return;
-    for (size_t i = 0; i < HIST_BUCKETS; i++)
-        dst->count[i] += src->count[i];
-    dst->n += src->n;
-    dst->sum_us += src->sum_us;
-    merge_minmax(&dst->min_us, &dst->max_us, src->min_us, src->max_us);
-}
-
-void hist_add(struct hist *dst, const struct hist *src)
-{
-    if (src->n == 0)
-        return;
-    for (size_t i = 0; i < HIST_BUCKETS; i++)
-        dst->count[i] += src->count[i];
-    dst->n += src->n;
-    dst->sum_us += src->sum_us;
-    merge_minmax(&dst->min_us, &dst->max_us, src->min_us, src->max_us);
-}
+void hist_add_sec(struct hist *dst, const struct hist_sec *src) { HIST_MERGE(dst, src); }
+void hist_sec_add(struct hist_sec *dst, const struct hist_sec *src) { HIST_MERGE(dst, src); }
+void hist_add(struct hist *dst, const struct hist *src) { HIST_MERGE(dst, src); }
 
 /* Shared by both widths: walk the buckets to the rank-th value (1-based). */
 #define QUANTILE_BODY(h, q)                                                                \
