@@ -5,7 +5,7 @@
 # publish takes: ~11 s in practice) while wspush-bench measures 60 s.
 # Loopback only; run as root after `wspush tune --conns 1000000 --apply`
 # (and --client --apply). About 7 minutes.
-cd /work/main
+cd "$(dirname "$0")/.."
 b=build/release; n=1000000
 out=bench/results/c1m_hold3-$(date -u +%Y%m%dT%H%M%SZ); mkdir -p $out
 port=41000; aport=41001
