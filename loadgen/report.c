@@ -3,6 +3,7 @@
  * The HTML page is self-contained: styles inline, charts drawn here as
  * inline SVG polylines, no script and nothing fetched, so it opens offline
  * and can be attached to an issue as one file. */
+#include "core/json.h"
 #include "report.h"
 
 #include <errno.h>
@@ -112,20 +113,8 @@ void report_summary(FILE *f, const struct bench_result *r)
 
 /* ---- JSON ---- */
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; s && *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(f, "\\%c", ch);
-        else if (ch < 0x20)
-            fprintf(f, "\\u%04x", ch);
-        else
-            fputc(ch, f);
-    }
-    fputc('"', f);
-}
+/* JSON strings go through core/json.h; a missing string is written "". */
+static void json_str(FILE *f, const char *s) { json_write_str(f, s ? s : ""); }
 
 static void json_causes(FILE *f, const char *key, const uint64_t *v, int n,
                         const char *(*name)(int))

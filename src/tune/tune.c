@@ -10,6 +10,7 @@
  * Invariant: a value that could not be read is TUNE_NONE and shows as
  * unknown; it is never treated as zero or as sufficient, and --apply never
  * writes a value lower than the current one. */
+#include "core/json.h"
 #include "tune/tune.h"
 
 #include <ctype.h>
@@ -679,24 +680,7 @@ int tune_render_table(const struct tune_report *r, FILE *out)
     return out_status(out);
 }
 
-static void json_str(FILE *out, const char *s)
-{
-    if (!s) {
-        fputs("null", out);
-        return;
-    }
-    fputc('"', out);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(out, "\\%c", ch);
-        else if (ch < 0x20)
-            fprintf(out, "\\u%04x", ch);
-        else
-            fputc(ch, out);
-    }
-    fputc('"', out);
-}
+static void json_str(FILE *out, const char *s) { json_write_str(out, s); }
 
 static void json_u64(FILE *out, uint64_t v)
 {
