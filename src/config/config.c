@@ -287,8 +287,8 @@ static int finish(struct wsp_config *c, FILE *err)
         fprintf(err, "wspush: --max-head must be 256 bytes..1MiB\n");
         return 2;
     }
-    if (c->max_topics < 1 || c->max_topics > 1024) {
-        fprintf(err, "wspush: --max-topics must be 1..1024\n");
+    if (c->max_topics < 1 || c->max_topics > CONFIG_MAX_TOPICS) {
+        fprintf(err, "wspush: --max-topics must be 1..%d\n", CONFIG_MAX_TOPICS);
         return 2;
     }
     if (c->max_message < 126 || c->max_message > (1ull << 31)) {

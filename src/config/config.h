@@ -17,6 +17,9 @@
 
 enum slow_policy { SLOW_CLOSE = 0, SLOW_DROP, SLOW_LATEST };
 
+/* --max-topics' upper bound; struct conn's topic count is sized from it. */
+#define CONFIG_MAX_TOPICS 1024
+
 struct wsp_config {
     char listen[128];          /* [ADDR:]PORT of the public port */
     char admin[128];           /* ADDR:PORT of the admin port, "off" to disable */
@@ -30,7 +33,7 @@ struct wsp_config {
     uint64_t max_message;      /* bytes, inbound and publish */
     uint64_t max_head;         /* request head bytes */
     uint64_t max_headers;
-    uint64_t max_topics;       /* per connection */
+    uint64_t max_topics;       /* per connection, 1..CONFIG_MAX_TOPICS */
     uint64_t ring_size;        /* bytes */
     uint64_t max_backlog;      /* queued bytes per connection */
     enum slow_policy slow_policy;

@@ -59,7 +59,7 @@ struct conn {                 /* owned by its worker */
     uint16_t flags;           /* CF_* */
     uint16_t close_code;      /* the code this connection ended with */
     uint16_t rate_count;      /* inbound messages in the current second */
-    uint8_t nextra;           /* subscriptions in extra[] */
+    uint16_t nextra;          /* subscriptions in extra[], < CONFIG_MAX_TOPICS */
     uint32_t ip_hash;         /* source address hash, for the per-IP limit */
     union {                   /* by state: one pointer serves three lives */
         struct conn_spill *in;   /* CONN_HTTP: partial head, on demand */
@@ -75,6 +75,9 @@ struct conn {                 /* owned by its worker */
 /* The per-connection budget (DESIGN.md: <= 128 bytes). 80 today; measured
  * user memory per idle connection is in BENCHMARKS.md. */
 _Static_assert(sizeof(struct conn) <= 80, "struct conn grew: check the per-connection budget");
+/* every subscription past the first is counted in nextra: issue 11 */
+_Static_assert(CONFIG_MAX_TOPICS - 1 < 1ull << (8 * sizeof(((struct conn *)0)->nextra)),
+               "struct conn's nextra cannot count --max-topics");
 
 struct ip_count { /* per-source-IP connection counts, open addressing */
     uint32_t hash;

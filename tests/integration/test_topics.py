@@ -142,3 +142,41 @@ def test_keepalive_http_client_many_publishes(srv4):
         assert adm.conn is not None  # still the same connection
         got = [ws.recv_frame().payload for _ in range(n)]
         assert got == [f"k{i}".encode() for i in range(n)]
+
+
+
+def topic_names(n):
+    """n distinct two-character topic names (base 62)."""
+    digits = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    return [digits[i // 62] + digits[i % 62] for i in range(n)]
+
+
+def test_issue11_max_topics_past_256_no_leak_on_pooled_conn(wspush):
+    """Issue 11 item 1: the per-connection topic count held 8 bits while
+    --max-topics allows 1024. A client with more than 256 topics leaves; the
+    next client, which reuses its pooled connection (one worker, LIFO
+    pool), must get none of those topics' messages. 450 topics is about
+    what the 4 KiB request-target limit lets one URL name, so the test sits
+    at a configured limit of 450; the type holds 1024 (a static assert)."""
+    n = 450
+    srv = wspush("--workers", "1", "--max-topics", str(n), "--max-head", "8KiB")
+    names = topic_names(n)
+    path = "/?" + "&".join(f"topic={t}" for t in names)
+    ws = RawWS(srv.port, path)
+    srv.wait_connections(1)
+    for t in (names[0], names[255], names[256], names[-1]):
+        assert srv.admin.publish(t, t)["subscribers_notified"] == 1
+        assert ws.recv_frame().payload == t.encode()
+    # one more topic than allowed is refused
+    with pytest.raises(AssertionError, match="400"):
+        RawWS(srv.port, path[:-2] + "zz&topic=" + names[-1])
+    ws.shutdown()
+    srv.wait_connections(0)
+
+    with RawWS(srv.port, "/other") as ws2:
+        srv.wait_connections(1)
+        for t in names:
+            r = srv.admin.publish(t, "leak " + t)
+            assert r["subscribers_notified"] == 0, (t, r)
+        srv.admin.publish("other", "end")
+        assert ws2.recv_frame().payload == b"end"
