@@ -8,7 +8,10 @@
  * Invariant: cap is a power of two >= 8, count <= cap, slot (head + i) & (cap - 1)
  * for i < count holds one reference each, head_off < len of the head message
  * (0 if the queue is empty), and bytes == sum of the lengths of the queued
- * messages minus head_off, maintained on every change, never recomputed. */
+ * messages minus head_off, maintained on every change, never recomputed.
+ * The caller's gauge (if any) moves with bytes, in set_bytes() only: a
+ * queue that changes without telling the gauge is how the "latest"
+ * policy once wrapped the worker's queued_bytes (issue 11). */
 #include "pubsub/outq.h"
 
 #include <stdlib.h>
@@ -26,6 +29,7 @@ struct outq {
     uint32_t count;     /* queued messages */
     size_t head_off;    /* bytes of the head message already sent */
     size_t bytes;       /* bytes still to send */
+    uint64_t *gauge;    /* the caller's counter that includes bytes, or NULL */
     struct msg *inline_slots[OUTQ_INLINE_SLOTS];
 };
 
@@ -34,7 +38,15 @@ static inline struct msg *slot(const struct outq *q, uint32_t i)
     return q->slots[(q->head + i) & (q->cap - 1)];
 }
 
-struct outq *outq_new(void)
+/* Every change of q->bytes goes through here. */
+static void set_bytes(struct outq *q, size_t bytes)
+{
+    if (q->gauge)
+        *q->gauge = *q->gauge - q->bytes + bytes;
+    q->bytes = bytes;
+}
+
+struct outq *outq_new(uint64_t *gauge)
 {
     struct outq *q = malloc(sizeof *q);
     if (!q)
@@ -45,6 +57,7 @@ struct outq *outq_new(void)
     q->count = 0;
     q->head_off = 0;
     q->bytes = 0;
+    q->gauge = gauge;
     return q;
 }
 
@@ -54,6 +67,7 @@ void outq_free(struct outq *q)
         return;
     for (uint32_t i = 0; i < q->count; i++)
         msg_unref(slot(q, i));
+    set_bytes(q, 0);
     if (q->slots != q->inline_slots)
         free(q->slots);
     free(q);
@@ -105,7 +119,7 @@ int outq_push(struct outq *q, struct msg *m, size_t offset)
     q->slots[(q->head + q->count) & (q->cap - 1)] = m;
     if (q->count++ == 0)
         q->head_off = offset;
-    q->bytes += m->len - offset;
+    set_bytes(q, q->bytes + (m->len - offset));
     return 0;
 }
 
@@ -119,7 +133,7 @@ int outq_replace_latest(struct outq *q, struct msg *m)
         struct msg **s = &q->slots[(q->head + i) & (q->cap - 1)];
         if ((*s)->topic_key != m->topic_key)
             continue;
-        q->bytes = q->bytes - (*s)->len + m->len;
+        set_bytes(q, q->bytes - (*s)->len + m->len);
         msg_ref(m);
         msg_unref(*s);
         *s = m;
@@ -153,7 +167,7 @@ void outq_advance(struct outq *q, size_t n)
     WSP_DASSERT(n <= q->bytes);
     if (n > q->bytes)
         n = q->bytes;
-    q->bytes -= n;
+    set_bytes(q, q->bytes - n);
     while (q->count > 0) {
         struct msg *m = q->slots[q->head];
         size_t left = m->len - q->head_off;

@@ -18,8 +18,13 @@
 
 struct outq;
 
-struct outq *outq_new(void);
-/* Drops every reference. NULL is a no-op. */
+/* gauge: NULL, or a byte counter (e.g. a worker's queued_bytes) that the
+ * queue keeps in step with itself: every change of outq_bytes() is applied
+ * to *gauge too, and outq_free takes back what is left, so the counter
+ * only ever holds the bytes its queues still hold. Borrowed: it must
+ * outlive the queue. */
+struct outq *outq_new(uint64_t *gauge);
+/* Drops every reference (and its bytes from the gauge). NULL is a no-op. */
 void outq_free(struct outq *q);
 
 /* Appends m (takes a new reference: msg_ref) with the first `offset` bytes

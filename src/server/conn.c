@@ -159,10 +159,7 @@ void conn_reap(struct worker *w)
         } else {
             w->st->conns_pending--;
         }
-        if (c->out) {
-            w->st->queued_bytes -= outq_bytes(c->out);
-            outq_free(c->out);
-        }
+        outq_free(c->out); /* and its bytes from queued_bytes */
         if (c->flags & CF_COUNTED)
             ws_rx_free(c->rx);
         else
@@ -224,13 +221,12 @@ static ssize_t send_now(struct worker *w, struct conn *c, const void *p, size_t 
 static int queue(struct worker *w, struct conn *c, struct msg *m, size_t offset)
 {
     if (!c->out) {
-        c->out = outq_new();
+        c->out = outq_new(&w->st->queued_bytes);
         if (!c->out)
             return WSP_ENOMEM;
     }
     if (outq_push(c->out, m, offset) < 0)
         return WSP_ENOMEM;
-    w->st->queued_bytes += m->len - offset;
     set_want_write(w, c, true);
     return 0;
 }
@@ -333,7 +329,6 @@ static void flush(struct worker *w, struct conn *c)
         }
     }
     w->st->bytes_sent += (uint64_t)r;
-    w->st->queued_bytes -= (uint64_t)r;
     outq_advance(c->out, (size_t)r);
     if (outq_empty(c->out)) {
         outq_free(c->out);

@@ -161,3 +161,28 @@ def test_slow_policy_drop_and_latest_bounded(wspush, policy):
             stuck.shutdown()
             await sw.close()
     asyncio.run(run())
+
+
+def test_issue11_latest_queued_bytes_exact_after_leave(wspush):
+    """Issue 11 item 16: with --slow-policy latest, replacing a queued
+    message by a newer one of another size changed the queue but not the
+    queued_bytes gauge; when the slow client left, the gauge wrapped to
+    ~2^64. It must be back to exactly 0."""
+    srv = wspush("--workers", "1", "--slow-policy", "latest", "--max-backlog", str(BACKLOG))
+    stuck = RawWS(srv.port, "/fill?topic=a", rcvbuf=4096)
+    try:
+        srv.wait_connections(1)
+        fill(srv)
+        st = srv.stats()
+        before = st["queued_bytes"]
+        srv.admin.publish("a", "x")            # queued behind the fill messages
+        srv.admin.publish("a", "y" * 3000)     # replaces it: 2999 bytes more
+        st = srv.wait_stats(lambda s, d=st["deliveries"]: s["deliveries"] >= d + 2, T(5),
+                            "both messages of topic a handled")
+        # the queue holds the fill backlog plus the newest "a" (3000 + 4 header bytes)
+        assert st["queued_bytes"] >= before + 3000, (before, st["queued_bytes"])
+        assert st["queued_bytes"] <= BACKLOG, st["queued_bytes"]
+    finally:
+        stuck.abort()
+    st = srv.wait_connections(0)
+    assert st["queued_bytes"] == 0, st["queued_bytes"]

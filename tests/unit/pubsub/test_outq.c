@@ -37,7 +37,7 @@ static size_t gather(const struct outq *q, uint8_t *out, size_t cap, int max_iov
 static void test_outq_push_and_partial_sends(void **state)
 {
     (void)state;
-    struct outq *q = outq_new();
+    struct outq *q = outq_new(NULL);
     assert_non_null(q);
     assert_true(outq_empty(q));
     assert_true(outq_empty(NULL));
@@ -95,7 +95,7 @@ static void test_outq_push_and_partial_sends(void **state)
 static void test_outq_iov_bounds(void **state)
 {
     (void)state;
-    struct outq *q = outq_new();
+    struct outq *q = outq_new(NULL);
     struct msg *m[5];
     for (int i = 0; i < 5; i++) {
         m[i] = mk(10 + (size_t)i, 0, (uint8_t)('0' + i));
@@ -133,7 +133,7 @@ static void test_outq_iov_bounds(void **state)
 static void test_outq_grows_in_order(void **state)
 {
     (void)state;
-    struct outq *q = outq_new();
+    struct outq *q = outq_new(NULL);
     enum { N = 300 };
     struct msg *m[N];
     for (int i = 0; i < N; i++)
@@ -178,7 +178,7 @@ static void test_outq_grows_in_order(void **state)
 static void test_outq_replace_latest(void **state)
 {
     (void)state;
-    struct outq *q = outq_new();
+    struct outq *q = outq_new(NULL);
     struct msg *k1a = mk(10, 111, 'a'), *other = mk(20, 222, 'o'), *k1b = mk(30, 111, 'b');
     struct msg *bcast = mk(5, 0, 'z'), *k1c = mk(7, 111, 'c'), *k1d = mk(9, 111, 'd');
 
@@ -246,7 +246,8 @@ static void test_outq_random_against_model(void **state)
             pool[i]->data[k] = (uint8_t)(i * 16 + k);
     }
     static uint8_t want[MODEL], got[MODEL];
-    struct outq *q = outq_new();
+    uint64_t gauge = 1000; /* other queues' bytes */
+    struct outq *q = outq_new(&gauge);
     size_t want_len = 0;
     /* model: the byte stream still to send, and per queued msg its msg */
     struct msg *mq[4096];
@@ -300,12 +301,14 @@ static void test_outq_random_against_model(void **state)
         for (size_t i = 0; i < mq_n; i++)
             total += mq[(mq_head + i) % 4096]->len - (i == 0 ? head_off : 0);
         assert_int_equal(outq_bytes(q), total);
+        assert_int_equal(gauge, 1000 + total);
         size_t cap = want_len < 4000 ? want_len : 4000;
         size_t g = gather(q, got, cap, 64);
         assert_true(g <= cap);
         assert_memory_equal(got, want, g);
     }
     outq_free(q);
+    assert_int_equal(gauge, 1000);
     for (int i = 0; i < NMSG; i++) {
         assert_int_equal(pool[i]->refs, 1);
         msg_unref(pool[i]);
@@ -315,7 +318,7 @@ static void test_outq_random_against_model(void **state)
 static void test_outq_free_drops_refs(void **state)
 {
     (void)state;
-    struct outq *q = outq_new();
+    struct outq *q = outq_new(NULL);
     struct msg *m = mk(100, 5, 'x');
     for (int i = 0; i < 50; i++)
         assert_int_equal(outq_push(q, m, i == 0 ? 10 : 0), 0);
@@ -327,6 +330,42 @@ static void test_outq_free_drops_refs(void **state)
     outq_free(NULL);
 }
 
+/* Issue 11: "latest" replacing a queued message by a longer one changed
+ * the queue's bytes but not the worker's gauge, which then wrapped when
+ * the connection's queue was freed. */
+static void test_outq_issue11_gauge_follows_latest(void **state)
+{
+    (void)state;
+    uint64_t gauge = 0;
+    struct outq *q = outq_new(&gauge);
+    struct msg *fill = mk(4096, 1, 'f'), *small = mk(3, 2, 's'), *big = mk(3004, 2, 'b');
+    assert_int_equal(outq_push(q, fill, 100), 0);
+    assert_int_equal(outq_push(q, small, 0), 0);
+    assert_int_equal(gauge, 3996 + 3);
+    assert_int_equal(outq_replace_latest(q, big), 1);
+    assert_int_equal(gauge, 3996 + 3004);
+    assert_int_equal(outq_replace_latest(q, small), 1);
+    assert_int_equal(gauge, 3996 + 3);
+    outq_advance(q, 1000);
+    assert_int_equal(gauge, outq_bytes(q));
+    outq_free(q);
+    assert_int_equal(gauge, 0);
+    /* two queues on one gauge */
+    struct outq *a = outq_new(&gauge), *b = outq_new(&gauge);
+    assert_int_equal(outq_push(a, small, 0), 0);
+    assert_int_equal(outq_push(b, big, 0), 0);
+    assert_int_equal(outq_replace_latest(a, big), 1);
+    assert_int_equal(gauge, 2 * 3004);
+    outq_advance(b, 3004);
+    outq_free(b);
+    assert_int_equal(gauge, 3004);
+    outq_free(a);
+    assert_int_equal(gauge, 0);
+    msg_unref(fill);
+    msg_unref(small);
+    msg_unref(big);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -336,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_outq_replace_latest),
         cmocka_unit_test(test_outq_random_against_model),
         cmocka_unit_test(test_outq_free_drops_refs),
+        cmocka_unit_test(test_outq_issue11_gauge_follows_latest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
