@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/siphash.h"
 #include "core/wsp_assert.h"
 #include "ws/ws_frame.h"
 
@@ -47,12 +48,16 @@ void msg_unref(struct msg *m)
     }
 }
 
+/* Written once before the workers fork, read-only afterwards. */
+static uint8_t topic_secret[SIPHASH_KEY_BYTES];
+
+void msg_topic_key_seed(const uint8_t key[16])
+{
+    memcpy(topic_secret, key, sizeof topic_secret);
+}
+
 uint64_t msg_topic_key(const char *name, size_t n)
 {
-    uint64_t h = 14695981039346656037ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint8_t)name[i];
-        h *= 1099511628211ull;
-    }
-    return h ? h : 1;
+    uint64_t h = siphash24(topic_secret, name, n);
+    return h > 1 ? h : h + 2;
 }

@@ -30,7 +30,14 @@ static inline void msg_ref(struct msg *m) { m->refs++; }
 /* Frees at 0. NULL is a no-op. */
 void msg_unref(struct msg *m);
 
-/* FNV-1a 64 of a topic name; never 0 for a non-empty name. */
+/* A topic name's key: SipHash-2-4 under the process's topic secret, never
+ * 0 or 1 (tables keep those for "never used" and "freed"). Peers choose
+ * topic names, so without the secret they cannot aim names at one bucket
+ * or probe window (issue 11). */
 uint64_t msg_topic_key(const char *name, size_t n);
+/* Sets the topic secret. Call once, before the first key is made and
+ * before fork: every process that compares keys must share it. Until then
+ * the secret is all zeros (tools and tests). */
+void msg_topic_key_seed(const uint8_t key[16]);
 
 #endif

@@ -1,6 +1,6 @@
 /* topic.c - a worker's topic index (see topic.h).
  *
- * A chained hash table of topics keyed by msg_topic_key (FNV-1a) plus the
+ * A chained hash table of topics keyed by msg_topic_key (keyed SipHash) plus the
  * name, with a power-of-two bucket array that doubles when the topic count
  * passes it (load factor 1). Each topic keeps a dense member array that
  * grows geometrically and shrinks by half when it falls to a quarter, so
@@ -75,7 +75,7 @@ size_t topic_index_topics(const struct topic_index *ix)
 
 static inline size_t bucket_of(const struct topic_index *ix, uint64_t key)
 {
-    /* FNV-1a's low bits are well mixed enough for a power-of-two table */
+    /* SipHash's low bits are well mixed enough for a power-of-two table */
     return (size_t)(key & (ix->nbuckets - 1));
 }
 
@@ -122,6 +122,7 @@ static struct topic *topic_create(struct topic_index *ix, const char *name, size
     t->key = key;
     t->count = 0;
     t->cap = 0;
+    t->ext_slot = -1;
     t->members = NULL;
     t->name_len = (uint32_t)n;
     if (n)

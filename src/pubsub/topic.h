@@ -30,6 +30,8 @@ struct topic {
     uint64_t key;   /* msg_topic_key(name) */
     uint32_t count; /* live members */
     uint32_t cap;
+    int32_t ext_slot;             /* the caller's index for this topic elsewhere
+                                   * (a worker: its shared count slot); -1 at creation */
     struct topic_member *members; /* [0, count) */
     struct topic *next;           /* hash chain */
     uint32_t name_len;

@@ -107,18 +107,39 @@ void conn_kill(struct worker *w, struct conn *c, uint16_t code)
     w->dead[w->ndead++] = c;
 }
 
+int conn_topic_join(struct worker *w, struct conn *c, const char *name, size_t n,
+                    struct topic_sub *sub)
+{
+    int rc = topic_subscribe(w->topics, name, n, c, sub);
+    if (rc < 0)
+        return rc;
+    struct topic *t = sub->topic;
+    /* the shared table counts this worker's subscribers of t in the slot
+     * t keeps; only the first and the last take the table's lock */
+    if (t->count == 1)
+        t->ext_slot = (int32_t)metrics_topic_join(w->shared, w->id, t->key, name, n);
+    else
+        metrics_topic_add(w->shared, w->id, t->ext_slot, +1);
+    return 0;
+}
+
+static void topic_leave(struct worker *w, struct topic_sub *sub)
+{
+    struct topic *t = sub->topic;
+    if (!t)
+        return;
+    if (t->count == 1)
+        metrics_topic_leave(w->shared, w->id, t->ext_slot);
+    else
+        metrics_topic_add(w->shared, w->id, t->ext_slot, -1);
+    topic_unsubscribe(w->topics, sub);
+}
+
 static void unsubscribe_all(struct worker *w, struct conn *c)
 {
-    if (c->sub.topic) {
-        metrics_topic_add(w->shared, w->id, c->sub.topic->key, -1);
-        topic_unsubscribe(w->topics, &c->sub);
-    }
-    for (unsigned i = 0; i < c->nextra; i++) {
-        if (c->extra[i].topic) {
-            metrics_topic_add(w->shared, w->id, c->extra[i].topic->key, -1);
-            topic_unsubscribe(w->topics, &c->extra[i]);
-        }
-    }
+    topic_leave(w, &c->sub);
+    for (unsigned i = 0; i < c->nextra; i++)
+        topic_leave(w, &c->extra[i]);
     free(c->extra);
     c->extra = NULL;
     c->nextra = 0;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -85,6 +86,12 @@ static bool deflate_clients(const struct master *m)
 static int alloc_common(struct master *m)
 {
     const struct wsp_config *cfg = m->cfg;
+    /* the topic secret, before any key is made and before the workers
+     * fork: clients must not be able to aim topic names at one slot */
+    uint8_t secret[16];
+    if (getrandom(secret, sizeof secret, 0) != (ssize_t)sizeof secret)
+        return errno ? -errno : WSP_ENOMEM;
+    msg_topic_key_seed(secret);
     m->ring = ring_create(cfg->ring_size);
     m->shared = metrics_shared_new(m->nworkers);
     m->slots = calloc(m->nworkers, sizeof *m->slots);

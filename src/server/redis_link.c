@@ -9,7 +9,13 @@
  * UNSUBSCRIBING -> NONE, advanced only by Redis' confirmations. A channel is
  * never re-subscribed while its UNSUBSCRIBE is unconfirmed: hiredis keeps one
  * callback per channel and the late unsubscribe confirmation would remove
- * the new subscription's callback, silently dropping its messages. */
+ * the new subscription's callback, silently dropping its messages.
+ *
+ * From SUBSCRIBING to the confirmed UNSUBSCRIBE the link holds the slot
+ * (metrics_topic_hold), so the workers cannot free it and give it to
+ * another topic while a channel still hangs on it. Topics the table could
+ * not count at all are followed with one pattern subscription, only while
+ * there are such topics (metrics_topics_uncounted). */
 #include "server/redis_link.h"
 
 #include <stdlib.h>
@@ -40,8 +46,8 @@ struct redis_link {
     uint8_t pattern;            /* enum sub_state of <prefix>* */
     unsigned pending;           /* SUB_PENDING channels (topics + broadcast) */
     uint64_t active;            /* SUB_ACTIVE topic channels */
-    uint8_t state[TOPIC_TABLE_SLOTS];
-    uint64_t zero_since_ms[TOPIC_TABLE_SLOTS]; /* 0: has subscribers (or not subscribed) */
+    uint8_t state[TOPIC_TABLE_ALL];             /* not SUB_NONE: the slot is held */
+    uint64_t zero_since_ms[TOPIC_TABLE_ALL]; /* 0: has subscribers (or not subscribed) */
     uint64_t rejected_down, dropped_in;
     char chan[128 + TOPIC_NAME_MAX + 8];
 };
@@ -69,7 +75,7 @@ static void maybe_ready(struct redis_link *l)
     }
 }
 
-static void subscribe_pattern(struct redis_link *l)
+static void pattern_cmd(struct redis_link *l, bool subscribe)
 {
     /* escape the prefix's glob characters: the pattern must match exactly
      * the channels that start with it */
@@ -82,7 +88,10 @@ static void subscribe_pattern(struct redis_link *l)
         pat[k++] = ch;
     }
     pat[k++] = '*';
-    if (redis_client_subscribe(l->client, true, pat, k) == 0) {
+    if (!subscribe) {
+        if (redis_client_unsubscribe(l->client, true, pat, k) == 0)
+            l->pattern = SUB_LEAVING;
+    } else if (redis_client_subscribe(l->client, true, pat, k) == 0) {
         l->pattern = SUB_PENDING;
         l->pending++;
     }
@@ -93,13 +102,17 @@ static void scan(struct redis_link *l, uint64_t now_ms)
 {
     if (!redis_client_ready(l->client))
         return;
-    if (l->pattern == SUB_NONE &&
-        __atomic_load_n(&l->shared->topic_table_full, __ATOMIC_RELAXED)) {
-        log_warn("redis: the topic table (%u slots) is full: subscribing to every channel "
-                 "with PSUBSCRIBE %s* from now on", TOPIC_TABLE_SLOTS, l->prefix);
-        subscribe_pattern(l);
+    uint64_t uncounted = metrics_topics_uncounted(l->shared);
+    if (l->pattern == SUB_NONE && uncounted) {
+        log_warn("redis: %llu topics do not fit the topic table (%u slots): subscribing to "
+                 "every channel with PSUBSCRIBE %s* while they last",
+                 (unsigned long long)uncounted, TOPIC_TABLE_ALL, l->prefix);
+        pattern_cmd(l, true);
+    } else if (l->pattern == SUB_ACTIVE && !uncounted) {
+        log_info("redis: every topic fits the topic table again: leaving pattern mode");
+        pattern_cmd(l, false);
     }
-    for (size_t i = 0; i < TOPIC_TABLE_SLOTS; i++) {
+    for (size_t i = 0; i < TOPIC_TABLE_ALL; i++) {
         uint64_t key, subs;
         const char *name;
         size_t nl;
@@ -107,10 +120,14 @@ static void scan(struct redis_link *l, uint64_t now_ms)
             continue;
         switch (l->state[i]) {
         case SUB_NONE:
-            if (subs && redis_client_subscribe(l->client, false, l->chan,
-                                               channel_of(l, name, nl)) == 0) {
+            /* held first: then the name read here cannot change under us */
+            if (!subs || !metrics_topic_hold(l->shared, i, key))
+                break;
+            if (redis_client_subscribe(l->client, false, l->chan, channel_of(l, name, nl)) == 0) {
                 l->state[i] = SUB_PENDING;
                 l->pending++;
+            } else {
+                metrics_topic_release(l->shared, i);
             }
             break;
         case SUB_ACTIVE:
@@ -141,6 +158,9 @@ static void on_state(void *ctx, bool up)
 {
     struct redis_link *l = ctx;
     /* a new connection has no subscriptions: start from nothing */
+    for (size_t i = 0; i < TOPIC_TABLE_ALL; i++)
+        if (l->state[i] != SUB_NONE)
+            metrics_topic_release(l->shared, i);
     memset(l->state, SUB_NONE, sizeof l->state);
     memset(l->zero_since_ms, 0, sizeof l->zero_since_ms);
     l->pending = 0;
@@ -194,6 +214,8 @@ static void confirm(struct redis_link *l, const struct redis_event *ev)
         maybe_ready(l);
     } else if (!sub && *st == SUB_LEAVING) {
         *st = SUB_NONE;
+        if (i >= 0)
+            metrics_topic_release(l->shared, (size_t)i);
     }
 }
 

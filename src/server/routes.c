@@ -121,12 +121,11 @@ static int subscribe(struct worker *w, struct conn *c, const char *name, size_t 
         s = &c->extra[c->nextra];
         s->topic = NULL;
     }
-    int rc = topic_subscribe(w->topics, name, n, c, s);
+    int rc = conn_topic_join(w, c, name, n, s);
     if (rc < 0)
         return rc;
     if (s != &c->sub)
         c->nextra++;
-    metrics_topic_add_named(w->shared, w->id, s->topic->key, name, n, +1);
     return 0;
 }
 

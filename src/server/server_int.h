@@ -152,6 +152,10 @@ int conn_send_bytes(struct worker *w, struct conn *c, const void *p, size_t n);
 void conn_close(struct worker *w, struct conn *c, uint16_t code, const char *reason);
 /* Drops the connection now (no close frame). */
 void conn_kill(struct worker *w, struct conn *c, uint16_t code);
+/* Subscribes c (through sub, kept by c) to topic name and counts it in the
+ * shared topic table. 0 or WSP_ENOMEM. Unsubscribing is conn_reap's. */
+int conn_topic_join(struct worker *w, struct conn *c, const char *name, size_t n,
+                    struct topic_sub *sub);
 /* Frees everything on the dead list (post hook). */
 void conn_reap(struct worker *w);
 /* Coarse timers: called for every connection once per tick. */

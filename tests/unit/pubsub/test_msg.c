@@ -147,12 +147,32 @@ static void test_msg_topic_key(void **state)
     assert_true(msg_topic_key("ab", 1) == msg_topic_key("a", 1)); /* only n bytes */
 }
 
+/* Issue 11: the key depends on a secret, so peers cannot choose names
+ * that collide; never 0 or 1 (the shared table's empty and freed marks). */
+static void test_msg_topic_key_is_keyed(void **state)
+{
+    (void)state;
+    uint8_t k1[16] = {1}, k2[16] = {2};
+    msg_topic_key_seed(k1);
+    uint64_t a1 = msg_topic_key("news", 4), b1 = msg_topic_key("sports", 6);
+    msg_topic_key_seed(k2);
+    assert_true(msg_topic_key("news", 4) != a1);
+    assert_true(msg_topic_key("sports", 6) != b1);
+    msg_topic_key_seed(k1);
+    assert_true(msg_topic_key("news", 4) == a1);
+    for (int i = 0; i < 100000; i++)
+        assert_true(msg_topic_key((const char *)&i, sizeof i) > 1);
+    static const uint8_t zero[16];
+    msg_topic_key_seed(zero);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_msg_frame_lengths),
         cmocka_unit_test(test_msg_refcount),
         cmocka_unit_test(test_msg_topic_key),
+        cmocka_unit_test(test_msg_topic_key_is_keyed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
