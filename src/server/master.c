@@ -267,6 +267,9 @@ static void reap_children(struct master *m)
         m->shared->w[i].conns = 0;
         m->shared->w[i].conns_pending = 0;
         m->shared->w[i].queued_bytes = 0;
+        /* its subscribers are gone: Redis channels nobody else needs are
+         * left, subscribers_notified stops counting them */
+        metrics_topic_reset_worker(m->shared, i);
         if (m->stopping) {
             log_debug("worker %u (pid %d) exited", i, (int)pid);
             continue;

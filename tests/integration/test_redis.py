@@ -20,7 +20,7 @@ import time
 import pytest
 import websockets
 
-from conftest import T, wait_until
+from conftest import RawWS, T, wait_until
 
 REDIS_SERVER = shutil.which("redis-server")
 REDIS_CLI = shutil.which("redis-cli")
@@ -278,3 +278,35 @@ def test_bad_redis_url_is_refused(wspush):
                         "--redis", "http://nope"], capture_output=True, timeout=T(20))
     assert p.returncode != 0
     assert b"--redis" in p.stderr and b"redis://" in p.stderr
+
+
+def test_issue11_sigkill_worker_resets_topic_counts(wspush, redis):
+    """Issue 11 item 14: a worker killed with SIGKILL never unsubscribes
+    its clients. The master resets its column of the shared topic table
+    when it reaps it: subscribers_notified stops counting them, and the
+    node leaves the Redis channel nobody needs any more."""
+    node = wspush("--workers", "1", "--redis", f"redis://127.0.0.1:{redis.port}")
+    node.allow_worker_deaths = True  # this test kills one on purpose
+    wait_ready([node])
+    ws = RawWS(node.port, "/gone")
+    try:
+        wait_numsub(redis, "wspush:gone", 1)
+        r = node.admin.publish("gone", "before")
+        assert r["subscribers_notified"] == 1, r
+        assert ws.recv_frame().payload == b"before"
+        victim = node.stats()["workers"][0]["pid"]
+        os.kill(victim, signal.SIGKILL)
+        node.wait_stats(lambda s: s["workers"][0]["restarts"] == 1 and
+                        s["workers"][0]["pid"] not in (0, victim), T(10), "worker restarted")
+        wait_ready([node])
+        r = node.admin.publish("gone", "after")
+        assert r["subscribers_notified"] == 0, r
+        wait_numsub(redis, "wspush:gone", 0)
+        # the topic works again for a new client on the new worker
+        with RawWS(node.port, "/gone") as ws2:
+            wait_numsub(redis, "wspush:gone", 1)
+            r = node.admin.publish("gone", "again")
+            assert r["subscribers_notified"] == 1, r
+            assert ws2.recv_frame().payload == b"again"
+    finally:
+        ws.abort()
