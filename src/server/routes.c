@@ -184,35 +184,8 @@ static bool ip_admit(struct worker *w, struct conn *c)
     socklen_t len = sizeof ss;
     if (getpeername(c->fd, (struct sockaddr *)&ss, &len) < 0)
         return true;
-    uint32_t h = 2166136261u;
-    const uint8_t *p;
-    size_t n;
-    if (ss.ss_family == AF_INET) {
-        p = (const uint8_t *)&((struct sockaddr_in *)&ss)->sin_addr;
-        n = 4;
-    } else {
-        p = (const uint8_t *)&((struct sockaddr_in6 *)&ss)->sin6_addr;
-        n = 16;
-    }
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 16777619u;
-    if (h == 0)
-        h = 1;
-    for (uint32_t i = 0; i < w->ips_cap; i++) {
-        struct ip_count *e = &w->ips[(h + i) & (w->ips_cap - 1)];
-        if (e->hash == 0 || e->hash == h || e->count == 0) {
-            if (e->hash != h) {
-                e->hash = h;
-                e->count = 0;
-            }
-            if (e->count >= w->cfg->max_conns_per_ip)
-                return false;
-            e->count++;
-            c->ip_hash = h;
-            return true;
-        }
-    }
-    return true; /* table full: do not refuse on our own limitation */
+    /* out of memory or an odd family: do not refuse on our own limitation */
+    return ipcount_acquire(w->ips, (const struct sockaddr *)&ss, &c->ip_id) != WSP_ETOOBIG;
 }
 
 /* A request carrying WebSocket handshake headers is a (maybe broken)

@@ -287,8 +287,8 @@ void worker_main(const struct worker_init *wi)
     w.rx_cfg_echo_z.inflater = w.inflater;
     w.http_lim = (struct http_limits){cfg->max_head, cfg->max_headers};
     if (cfg->max_conns_per_ip) {
-        w.ips_cap = 1u << 16;
-        w.ips = calloc(w.ips_cap, sizeof *w.ips);
+        uint64_t lim = cfg->max_conns_per_ip;
+        w.ips = ipcount_new(lim > UINT32_MAX ? UINT32_MAX : (uint32_t)lim, 0);
     }
     if (cfg->n_tls) {
         char err[512];
@@ -352,7 +352,7 @@ void worker_main(const struct worker_init *wi)
     free(w.dead);
     free(w.deadlines);
     topic_index_free(w.topics);
-    free(w.ips);
+    ipcount_free(w.ips);
     free(w.rbuf);
     tls_ctx_free(w.tls);
     ws_inflater_free(w.inflater);
