@@ -176,18 +176,6 @@ static int subscribe_all(struct worker *w, struct conn *c, struct http_req *r, c
     return 0;
 }
 
-static bool ip_admit(struct worker *w, struct conn *c)
-{
-    if (!w->ips)
-        return true;
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (getpeername(c->fd, (struct sockaddr *)&ss, &len) < 0)
-        return true;
-    /* out of memory or an odd family: do not refuse on our own limitation */
-    return ipcount_acquire(w->ips, (const struct sockaddr *)&ss, &c->ip_id) != WSP_ETOOBIG;
-}
-
 /* A request carrying WebSocket handshake headers is a (maybe broken)
  * upgrade: without Upgrade or Connection it gets 400 (RFC 6455 §4.2.1),
  * not the plain page at its path. */
@@ -222,11 +210,6 @@ void routes_handle(struct worker *w, struct conn *c, struct http_req *r, uint8_t
     if (worker_total_conns(w) >= w->cfg->max_conns) {
         w->st->handshake_fail[HS_FAIL_FULL]++;
         reply_text(w, c, 503, "server full\n", "Retry-After: 5\r\n");
-        return;
-    }
-    if (!ip_admit(w, c)) {
-        w->st->handshake_fail[HS_FAIL_PER_IP]++;
-        reply_text(w, c, 429, "too many connections from this address\n", "Retry-After: 5\r\n");
         return;
     }
     char path[256];

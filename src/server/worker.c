@@ -38,6 +38,49 @@ uint64_t worker_total_conns(const struct worker *w)
     return n;
 }
 
+/* --max-conns-per-ip counts every connection from accept on, so half-sent
+ * request heads (or stalled TLS handshakes) count like upgraded sockets
+ * (issue 11 item 6). Returns false when peer is at its limit; otherwise
+ * *ip_id is what conn_reap gives back (0: not counted).
+ *
+ * The seam for trusted proxies / the PROXY protocol (not built): when peer
+ * is a trusted proxy, return true here without counting, and count the
+ * address the proxy names once its header is read, with the same
+ * ipcount_acquire on the connection's ip_id (still 0), refusing with 429
+ * there. Nothing else needs to change: conn_reap releases whatever ip_id
+ * holds. */
+static bool ip_admit_at_accept(struct worker *w, const struct sockaddr *peer, uint32_t *ip_id)
+{
+    *ip_id = 0;
+    if (!w->ips)
+        return true;
+    /* out of memory or an odd family: do not refuse on our own limitation */
+    return ipcount_acquire(w->ips, peer, ip_id) != WSP_ETOOBIG;
+}
+
+/* Past the per-IP limit: refused before any per-connection state exists.
+ * Plain: one fixed 429, best effort, after taking what the peer already
+ * sent off the socket, so the close is a FIN rather than a reset that could
+ * discard the reply. TLS: nothing can be said in clear; closed at once. */
+static void refuse_per_ip(struct worker *w, int fd)
+{
+#define PER_IP_BODY "too many connections from this address\n"
+    static const char resp[] = "HTTP/1.1 429 Too Many Requests\r\n"
+                               "Content-Type: text/plain; charset=utf-8\r\n"
+                               "Content-Length: 39\r\n"
+                               "Retry-After: 5\r\n"
+                               "Connection: close\r\n\r\n" PER_IP_BODY;
+    _Static_assert(sizeof PER_IP_BODY - 1 == 39, "Content-Length of the 429 body");
+#undef PER_IP_BODY
+    w->st->handshake_fail[HS_FAIL_PER_IP]++;
+    if (!w->tls) { /* best effort both: the peer may be gone already */
+        ssize_t r = recv(fd, w->rbuf, w->rbuf_size, MSG_DONTWAIT);
+        r = send(fd, resp, sizeof resp - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        (void)r;
+    }
+    close(fd);
+}
+
 static void on_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 {
     (void)loop;
@@ -53,7 +96,10 @@ static void on_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t event
             }
             return;
         }
-        int fd = accept4(w->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage peer;
+        socklen_t peer_len = sizeof peer;
+        int fd = accept4(w->listen_fd, (struct sockaddr *)&peer, &peer_len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                 return;
@@ -78,12 +124,20 @@ static void on_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t event
         }
         w->st->accepted_total++;
         w->accepts_in_tick++;
+        uint32_t ip_id;
+        if (!ip_admit_at_accept(w, (const struct sockaddr *)&peer, &ip_id)) {
+            refuse_per_ip(w, fd);
+            continue;
+        }
         struct conn *c = conn_new(w, fd);
         if (!c) {
+            if (ip_id)
+                ipcount_release(w->ips, ip_id);
             close(fd);
             log_ratelimited(WSP_LOG_WARN, "out of memory for a new connection");
             continue;
         }
+        c->ip_id = ip_id;
         if (w->tls && !(c->tls = tls_conn_new(w->tls, fd)))
             conn_kill(w, c, 0);
     }
