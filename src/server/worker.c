@@ -227,9 +227,10 @@ static void start_drain(struct worker *w)
     }
 }
 
-/* SIGHUP: new connections use freshly loaded certificates; established ones
- * keep the context they started with (OpenSSL refcounts it). A bad file
- * keeps the old certificates and says why. */
+/* SIGHUP (forwarded by the master once it has loaded the files itself):
+ * new connections use freshly loaded certificates; established ones and
+ * pending handshakes keep the set they started with (tls.c refcounts it). A
+ * file broken in between keeps the old certificates and says why. */
 static void reload_tls(struct worker *w)
 {
     if (!w->tls)
@@ -344,14 +345,10 @@ void worker_main(const struct worker_init *wi)
         uint64_t lim = cfg->max_conns_per_ip;
         w.ips = ipcount_new(lim > UINT32_MAX ? UINT32_MAX : (uint32_t)lim, 0);
     }
-    if (cfg->n_tls) {
-        char err[512];
-        w.tls = tls_ctx_new(cfg->tls_certs, cfg->tls_keys, cfg->n_tls, err, sizeof err);
-        if (!w.tls) {
-            log_error("TLS: %s", err);
-            _exit(1);
-        }
-    }
+    /* certificates come loaded from the master (its last good set), so a
+     * file broken since the last SIGHUP cannot stop a restart (issue 11
+     * item 17) */
+    w.tls = wi->tls;
     if (!w.rbuf || !w.topics || !w.loop || (cfg->max_conns_per_ip && !w.ips)) {
         log_error("start-up failed: out of memory");
         _exit(1);

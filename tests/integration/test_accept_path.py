@@ -2,6 +2,8 @@
 accept, listeners that belong to one server, and request-target forms
 (issue 11, group C: item 6, a second server on the port, drain, absolute
 form)."""
+import os
+import signal
 import socket
 
 from conftest import RawWS, T, http_raw, wait_until
@@ -53,3 +55,29 @@ def test_per_ip_limit_counts_from_accept(wspush):
     ws.close()
     for s in held:
         s.close()
+
+
+def healthz_worker(port):
+    r = http_raw(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert r.status == 200, r
+    return r.json()["worker"]
+
+
+def test_worker_failing_at_start_gives_up_its_listener(wspush):
+    """issue 11 item 17, the general case: a slot whose worker dies at start
+    again and again closes its listener (connections go to the others) and
+    joins the port again when its worker runs."""
+    srv = wspush("--workers", "2")
+    srv.allow_worker_deaths = True
+    mark = srv.log_mark()
+    seen = set()
+    for _ in range(3):  # three deaths within a second of start each
+        pid = srv.wait_stats(lambda st: st["workers"][1]["pid"] not in seen | {0},
+                             what="worker 1 running")["workers"][1]["pid"]
+        seen.add(pid)
+        os.kill(pid, signal.SIGKILL)
+    srv.wait_for_log(r"worker 1 keeps failing at start: its listener is closed", start=mark)
+    for _ in range(10):  # meanwhile (or after the restart) nothing hangs
+        assert healthz_worker(srv.port) in (0, 1)
+    srv.wait_stats(lambda st: st["workers"][1]["pid"] not in seen | {0}, what="worker 1 back")
+    wait_until(lambda: healthz_worker(srv.port) == 1, T(10), "worker 1 accepting again")

@@ -81,3 +81,29 @@ def test_tls_handshake_pending_across_sighup(wspush, certs):
     sub, status = healthz_over_tls(srv.port, "other.test", T(10))
     assert "other.test" in sub and status.startswith(b"HTTP/1.1 200"), (sub, status)
     assert srv.stats()["workers"][0]["restarts"] == 0
+
+
+def test_tls_broken_cert_after_sighup_worker_restarts(wspush, certs):
+    """issue 11 item 17: a certificate file broken before SIGHUP is refused
+    (the old certificates stay), and a worker restarted afterwards starts
+    with them instead of exiting in a loop while its listener queues
+    connections nobody accepts."""
+    srv = wspush("--workers", "2", *tls_args(certs))
+    srv.allow_worker_deaths = True  # the test kills one
+    crt, _ = certs["other.test"]
+    with open(crt, "w") as f:
+        f.write("-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n")
+    mark = srv.log_mark()
+    os.kill(srv.pid, signal.SIGHUP)
+    srv.wait_for_log(r"certificate reload failed", start=mark)
+    old = srv.worker_pids()
+    os.kill(old[1], signal.SIGKILL)
+    srv.wait_stats(lambda st: st["workers"][1]["pid"] not in (0, old[1])
+                   and st["workers"][1]["restarts"] >= 1, what="worker 1 restarted")
+    # every connection is served, whichever listener the kernel picks
+    for i in range(24):
+        sub, status = healthz_over_tls(srv.port, "other.test", T(5))
+        assert "other.test" in sub and status.startswith(b"HTTP/1.1 200"), (i, sub, status)
+    st = srv.stats()
+    assert st["workers"][1]["restarts"] == 1, st["workers"]
+    assert "exited with status" not in srv.log()
