@@ -145,22 +145,6 @@ static void unsubscribe_all(struct worker *w, struct conn *c)
     c->nextra = 0;
 }
 
-static void ip_release(struct worker *w, struct conn *c)
-{
-    if (!w->ips || !c->ip_hash)
-        return;
-    for (uint32_t i = 0; i < w->ips_cap; i++) {
-        struct ip_count *e = &w->ips[(c->ip_hash + i) & (w->ips_cap - 1)];
-        if (e->hash == c->ip_hash) {
-            if (e->count)
-                e->count--;
-            return;
-        }
-        if (e->hash == 0)
-            return;
-    }
-}
-
 void conn_reap(struct worker *w)
 {
     while (w->ndead) {
@@ -171,7 +155,8 @@ void conn_reap(struct worker *w)
         w->deadlines[c->slot] = w->deadlines[last->slot];
         last->slot = c->slot;
         unsubscribe_all(w, c);
-        ip_release(w, c);
+        if (w->ips)
+            ipcount_release(w->ips, c->ip_id);
         if (c->flags & CF_DEFLATE)
             w->st->deflate_conns--;
         if (c->flags & CF_COUNTED) {

@@ -4,8 +4,13 @@
  * Everything the workers share is created before the first fork: the
  * listeners (one SO_REUSEPORT socket per worker slot, kept by the master so
  * a restarted worker inherits its predecessor's accept queue), the ring,
- * the counters, one eventfd per worker. The master never touches client
- * connections. */
+ * the counters, one eventfd per worker, the TLS certificates. The master
+ * never touches client connections.
+ *
+ * A worker slot whose worker keeps dying at start has its listener closed
+ * until a worker runs there again: the kernel then spreads new connections
+ * over the other workers' listeners instead of queueing ~1/N of them where
+ * nobody accepts (issue 11 item 17). */
 #include "server/master.h"
 
 #include <errno.h>
@@ -36,6 +41,8 @@
 #include "ws/ws_frame.h"
 
 #define RESTART_BACKOFF_MS 500
+#define QUICK_DEATHS_BEFORE_BACKOFF 3 /* deaths within a second of start */
+#define LISTEN_BACKLOG 65535
 
 struct worker_slot {
     pid_t pid; /* 0: not running */
@@ -58,6 +65,8 @@ struct master {
     struct admin *admin;
     struct redis_link *redis; /* NULL without --redis */
     int admin_fd;
+    struct net_addr pub; /* the public address, its port resolved */
+    struct tls_ctx *tls; /* last good certificates, for workers forked later; NULL: plain */
     bool stopping;
     uint64_t stop_deadline_ms;
     uint64_t started_ms;
@@ -195,6 +204,16 @@ static void on_tick(struct ev_loop *loop, void *arg)
 static int spawn(struct master *m, unsigned i)
 {
     struct worker_slot *s = &m->slots[i];
+    if (s->listen_fd < 0) {
+        /* closed after repeated failures at start: join the port again */
+        int fd = net_listen(&m->pub, LISTEN_BACKLOG, true);
+        if (fd < 0) {
+            log_error("worker %u: cannot listen again: %s; retrying", i, wsp_strerror(fd));
+            s->restart_at_ms = clock_mono_ms() + RESTART_BACKOFF_MS;
+            return fd;
+        }
+        s->listen_fd = fd;
+    }
     pid_t pid = fork();
     if (pid < 0) {
         log_error("fork worker %u: %s", i, strerror(errno));
@@ -218,7 +237,7 @@ static int spawn(struct master *m, unsigned i)
         sigset_t all;
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, NULL);
-        struct worker_init wi = {i, m->cfg, s->listen_fd, s->wake_fd, m->ring, m->shared};
+        struct worker_init wi = {i, m->cfg, s->listen_fd, s->wake_fd, m->ring, m->shared, m->tls};
         worker_main(&wi);
     }
     s->pid = pid;
@@ -285,11 +304,41 @@ static void reap_children(struct master *m)
         m->shared->w[i].restarts++;
         /* a worker that keeps dying at start is restarted with a pause, so
          * a bad configuration does not turn into a fork storm */
-        if (s->quick_deaths >= 3)
+        if (s->quick_deaths >= QUICK_DEATHS_BEFORE_BACKOFF) {
             s->restart_at_ms = now + RESTART_BACKOFF_MS;
-        else
+            /* and its listener must not hold connections meanwhile: what
+             * is queued there is reset, new ones go to the others */
+            if (s->listen_fd >= 0) {
+                close(s->listen_fd);
+                s->listen_fd = -1;
+                log_error("worker %u keeps failing at start: its listener is closed until "
+                          "it runs again", i);
+            }
+        } else
             spawn(m, i);
     }
+}
+
+/* SIGHUP: the master loads the files first. A broken file keeps the old
+ * certificates everywhere (and for workers restarted later) and says why;
+ * a good set is kept for later forks, and each worker loads it itself. */
+static void reload_tls(struct master *m)
+{
+    if (!m->tls)
+        return;
+    char err[512];
+    struct tls_ctx *t = tls_ctx_new(m->cfg->tls_certs, m->cfg->tls_keys, m->cfg->n_tls, err,
+                                    sizeof err);
+    if (!t) {
+        log_error("SIGHUP: certificate reload failed, keeping the old ones: %s", err);
+        return;
+    }
+    tls_ctx_free(m->tls);
+    m->tls = t;
+    log_info("SIGHUP: reloading certificates in the workers");
+    for (unsigned i = 0; i < m->nworkers; i++)
+        if (m->slots[i].pid > 0)
+            kill(m->slots[i].pid, SIGHUP);
 }
 
 static void on_signal(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
@@ -308,11 +357,7 @@ static void on_signal(struct ev_loop *loop, struct ev_handler *h, uint32_t event
             stop_all(m);
             break;
         case SIGHUP:
-            /* each worker reloads its certificates itself */
-            log_info("SIGHUP: reloading certificates in the workers");
-            for (unsigned i = 0; i < m->nworkers; i++)
-                if (m->slots[i].pid > 0)
-                    kill(m->slots[i].pid, SIGHUP);
+            reload_tls(m);
             break;
         default:
             break;
@@ -404,15 +449,15 @@ int master_run(struct wsp_config *cfg)
     }
 
     if (cfg->n_tls) {
-        /* load once here so a bad file fails the start with one clear line,
-         * before any worker exists */
+        /* loaded here, before any worker exists: a bad file fails the start
+         * with one clear line, and every worker (restarts included) starts
+         * from this set or the last good one a SIGHUP loaded */
         char err[512];
-        struct tls_ctx *t = tls_ctx_new(cfg->tls_certs, cfg->tls_keys, cfg->n_tls, err, sizeof err);
-        if (!t) {
+        m->tls = tls_ctx_new(cfg->tls_certs, cfg->tls_keys, cfg->n_tls, err, sizeof err);
+        if (!m->tls) {
             fprintf(stderr, "wspush serve: TLS: %s\n", err);
             return 2;
         }
-        tls_ctx_free(t);
     }
     int ar = alloc_common(m);
     m->loop = ev_loop_new(256);
@@ -427,7 +472,7 @@ int master_run(struct wsp_config *cfg)
     }
 
     for (unsigned i = 0; i < m->nworkers; i++) {
-        int fd = net_listen(&pub, 65535, true);
+        int fd = net_listen(&pub, LISTEN_BACKLOG, true);
         if (fd < 0) {
             char a[80];
             net_addr_format(&pub, a, sizeof a);
@@ -443,6 +488,7 @@ int master_run(struct wsp_config *cfg)
             goto fail;
         }
     }
+    m->pub = pub;
     if (admin_on) {
         m->admin_fd = net_listen(&adm, 1024, false);
         if (m->admin_fd < 0) {
@@ -531,6 +577,7 @@ fail:
     if (m->sig_fd >= 0)
         close(m->sig_fd);
     redis_link_free(m->redis);
+    tls_ctx_free(m->tls);
     ev_loop_free(m->loop);
     ws_deflater_free(m->deflater);
     free(m->scratch);

@@ -175,45 +175,6 @@ static int subscribe_all(struct worker *w, struct conn *c, struct http_req *r, c
     return 0;
 }
 
-static bool ip_admit(struct worker *w, struct conn *c)
-{
-    if (!w->ips)
-        return true;
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (getpeername(c->fd, (struct sockaddr *)&ss, &len) < 0)
-        return true;
-    uint32_t h = 2166136261u;
-    const uint8_t *p;
-    size_t n;
-    if (ss.ss_family == AF_INET) {
-        p = (const uint8_t *)&((struct sockaddr_in *)&ss)->sin_addr;
-        n = 4;
-    } else {
-        p = (const uint8_t *)&((struct sockaddr_in6 *)&ss)->sin6_addr;
-        n = 16;
-    }
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 16777619u;
-    if (h == 0)
-        h = 1;
-    for (uint32_t i = 0; i < w->ips_cap; i++) {
-        struct ip_count *e = &w->ips[(h + i) & (w->ips_cap - 1)];
-        if (e->hash == 0 || e->hash == h || e->count == 0) {
-            if (e->hash != h) {
-                e->hash = h;
-                e->count = 0;
-            }
-            if (e->count >= w->cfg->max_conns_per_ip)
-                return false;
-            e->count++;
-            c->ip_hash = h;
-            return true;
-        }
-    }
-    return true; /* table full: do not refuse on our own limitation */
-}
-
 /* A request carrying WebSocket handshake headers is a (maybe broken)
  * upgrade: without Upgrade or Connection it gets 400 (RFC 6455 §4.2.1),
  * not the plain page at its path. */
@@ -248,11 +209,6 @@ void routes_handle(struct worker *w, struct conn *c, struct http_req *r, uint8_t
     if (worker_total_conns(w) >= w->cfg->max_conns) {
         w->st->handshake_fail[HS_FAIL_FULL]++;
         reply_text(w, c, 503, "server full\n", "Retry-After: 5\r\n");
-        return;
-    }
-    if (!ip_admit(w, c)) {
-        w->st->handshake_fail[HS_FAIL_PER_IP]++;
-        reply_text(w, c, 429, "too many connections from this address\n", "Retry-After: 5\r\n");
         return;
     }
     char path[256];

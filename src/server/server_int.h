@@ -22,6 +22,7 @@
 #include "pubsub/outq.h"
 #include "pubsub/ring.h"
 #include "pubsub/topic.h"
+#include "server/ipcount.h"
 #include "tls/tls.h"
 #include "ws/ws_deflate.h"
 #include "ws/ws_handshake.h"
@@ -60,7 +61,7 @@ struct conn {                 /* owned by its worker */
     uint16_t close_code;      /* the code this connection ended with */
     uint16_t rate_count;      /* inbound messages in the current second */
     uint16_t nextra;          /* subscriptions in extra[], < CONFIG_MAX_TOPICS */
-    uint32_t ip_hash;         /* source address hash, for the per-IP limit */
+    uint32_t ip_id;           /* its address's entry in worker->ips; 0: not counted */
     union {                   /* by state: one pointer serves three lives */
         struct conn_spill *in;   /* CONN_HTTP: partial head, on demand */
         struct ws_rx *rx;        /* upgraded (CF_COUNTED): partial frame, on demand */
@@ -78,11 +79,6 @@ _Static_assert(sizeof(struct conn) <= 80, "struct conn grew: check the per-conne
 /* every subscription past the first is counted in nextra: issue 11 */
 _Static_assert(CONFIG_MAX_TOPICS - 1 < 1ull << (8 * sizeof(((struct conn *)0)->nextra)),
                "struct conn's nextra cannot count --max-topics");
-
-struct ip_count { /* per-source-IP connection counts, open addressing */
-    uint32_t hash;
-    uint32_t count;
-};
 
 struct worker {
     unsigned id;
@@ -126,8 +122,7 @@ struct worker {
     struct ws_inflater *inflater;   /* shared by the worker's deflate connections */
     struct ws_deflate_cfg deflate_cfg;
     struct http_limits http_lim;
-    struct ip_count *ips; /* NULL unless max_conns_per_ip */
-    uint32_t ips_cap;
+    struct ipcount *ips; /* NULL unless max_conns_per_ip */
     uint64_t started_ms;
     struct tls_ctx *tls;     /* NULL: plain ws:// */
     struct io_uring *uring;  /* batched fan-out sends; NULL: one send() each */

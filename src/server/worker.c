@@ -38,6 +38,49 @@ uint64_t worker_total_conns(const struct worker *w)
     return n;
 }
 
+/* --max-conns-per-ip counts every connection from accept on, so half-sent
+ * request heads (or stalled TLS handshakes) count like upgraded sockets
+ * (issue 11 item 6). Returns false when peer is at its limit; otherwise
+ * *ip_id is what conn_reap gives back (0: not counted).
+ *
+ * The seam for trusted proxies / the PROXY protocol (not built): when peer
+ * is a trusted proxy, return true here without counting, and count the
+ * address the proxy names once its header is read, with the same
+ * ipcount_acquire on the connection's ip_id (still 0), refusing with 429
+ * there. Nothing else needs to change: conn_reap releases whatever ip_id
+ * holds. */
+static bool ip_admit_at_accept(struct worker *w, const struct sockaddr *peer, uint32_t *ip_id)
+{
+    *ip_id = 0;
+    if (!w->ips)
+        return true;
+    /* out of memory or an odd family: do not refuse on our own limitation */
+    return ipcount_acquire(w->ips, peer, ip_id) != WSP_ETOOBIG;
+}
+
+/* Past the per-IP limit: refused before any per-connection state exists.
+ * Plain: one fixed 429, best effort, after taking what the peer already
+ * sent off the socket, so the close is a FIN rather than a reset that could
+ * discard the reply. TLS: nothing can be said in clear; closed at once. */
+static void refuse_per_ip(struct worker *w, int fd)
+{
+#define PER_IP_BODY "too many connections from this address\n"
+    static const char resp[] = "HTTP/1.1 429 Too Many Requests\r\n"
+                               "Content-Type: text/plain; charset=utf-8\r\n"
+                               "Content-Length: 39\r\n"
+                               "Retry-After: 5\r\n"
+                               "Connection: close\r\n\r\n" PER_IP_BODY;
+    _Static_assert(sizeof PER_IP_BODY - 1 == 39, "Content-Length of the 429 body");
+#undef PER_IP_BODY
+    w->st->handshake_fail[HS_FAIL_PER_IP]++;
+    if (!w->tls) { /* best effort both: the peer may be gone already */
+        ssize_t r = recv(fd, w->rbuf, w->rbuf_size, MSG_DONTWAIT);
+        r = send(fd, resp, sizeof resp - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        (void)r;
+    }
+    close(fd);
+}
+
 static void on_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 {
     (void)loop;
@@ -53,7 +96,10 @@ static void on_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t event
             }
             return;
         }
-        int fd = accept4(w->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage peer;
+        socklen_t peer_len = sizeof peer;
+        int fd = accept4(w->listen_fd, (struct sockaddr *)&peer, &peer_len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                 return;
@@ -78,12 +124,20 @@ static void on_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t event
         }
         w->st->accepted_total++;
         w->accepts_in_tick++;
+        uint32_t ip_id;
+        if (!ip_admit_at_accept(w, (const struct sockaddr *)&peer, &ip_id)) {
+            refuse_per_ip(w, fd);
+            continue;
+        }
         struct conn *c = conn_new(w, fd);
         if (!c) {
+            if (ip_id)
+                ipcount_release(w->ips, ip_id);
             close(fd);
             log_ratelimited(WSP_LOG_WARN, "out of memory for a new connection");
             continue;
         }
+        c->ip_id = ip_id;
         if (w->tls && !(c->tls = tls_conn_new(w->tls, fd)))
             conn_kill(w, c, 0);
     }
@@ -173,9 +227,10 @@ static void start_drain(struct worker *w)
     }
 }
 
-/* SIGHUP: new connections use freshly loaded certificates; established ones
- * keep the context they started with (OpenSSL refcounts it). A bad file
- * keeps the old certificates and says why. */
+/* SIGHUP (forwarded by the master once it has loaded the files itself):
+ * new connections use freshly loaded certificates; established ones and
+ * pending handshakes keep the set they started with (tls.c refcounts it). A
+ * file broken in between keeps the old certificates and says why. */
 static void reload_tls(struct worker *w)
 {
     if (!w->tls)
@@ -287,17 +342,13 @@ void worker_main(const struct worker_init *wi)
     w.rx_cfg_echo_z.inflater = w.inflater;
     w.http_lim = (struct http_limits){cfg->max_head, cfg->max_headers};
     if (cfg->max_conns_per_ip) {
-        w.ips_cap = 1u << 16;
-        w.ips = calloc(w.ips_cap, sizeof *w.ips);
+        uint64_t lim = cfg->max_conns_per_ip;
+        w.ips = ipcount_new(lim > UINT32_MAX ? UINT32_MAX : (uint32_t)lim, 0);
     }
-    if (cfg->n_tls) {
-        char err[512];
-        w.tls = tls_ctx_new(cfg->tls_certs, cfg->tls_keys, cfg->n_tls, err, sizeof err);
-        if (!w.tls) {
-            log_error("TLS: %s", err);
-            _exit(1);
-        }
-    }
+    /* certificates come loaded from the master (its last good set), so a
+     * file broken since the last SIGHUP cannot stop a restart (issue 11
+     * item 17) */
+    w.tls = wi->tls;
     if (!w.rbuf || !w.topics || !w.loop || (cfg->max_conns_per_ip && !w.ips)) {
         log_error("start-up failed: out of memory");
         _exit(1);
@@ -352,7 +403,7 @@ void worker_main(const struct worker_init *wi)
     free(w.dead);
     free(w.deadlines);
     topic_index_free(w.topics);
-    free(w.ips);
+    ipcount_free(w.ips);
     free(w.rbuf);
     tls_ctx_free(w.tls);
     ws_inflater_free(w.inflater);

@@ -8,6 +8,7 @@
 #include "config/config.h"
 #include "metrics/metrics.h"
 #include "pubsub/ring.h"
+#include "tls/tls.h"
 
 struct worker_init {
     unsigned id;
@@ -16,6 +17,8 @@ struct worker_init {
     int wake_fd;   /* eventfd: readable when the ring has new entries */
     struct ring *ring;
     struct shared_stats *shared;
+    struct tls_ctx *tls; /* the master's last good certificates (NULL: plain); the
+                          * forked copy becomes the worker's reference */
 };
 
 /* Runs the worker until SIGTERM/SIGINT (drain, then exit 0). */

@@ -3,7 +3,16 @@
  * Does not know about HTTP or WebSockets; conn.c calls tls_read/tls_write
  * where it would call read/send. Invariant: every SSL_CTX in a tls_ctx is
  * configured identically except for its certificate pair, and the first
- * is the one every SSL starts with (SNI may switch it). */
+ * is the one every SSL starts with (SNI may switch it).
+ *
+ * Lifetime: a tls_ctx is reference-counted: its owner holds one reference
+ * and every SSL made from it holds one (SSL ex-data, dropped by OpenSSL's
+ * free callback inside SSL_free), because its SSL_CTXs' servername callback
+ * points at it. A reload (SIGHUP) drops the owner's reference; the old
+ * contexts and this struct live on until the last connection or pending
+ * handshake that started on them is freed (issue 11 item 2: the struct was
+ * freed at once, and a ClientHello arriving after the reload made the SNI
+ * callback read freed memory). Not atomic: one thread per process. */
 #include "tls/tls.h"
 
 #include <errno.h>
@@ -17,11 +26,34 @@
 #include "core/err.h"
 
 struct tls_ctx {
+    unsigned refs; /* the owner's + one per live SSL made from it */
     size_t n;
     SSL_CTX *ctx[TLS_MAX_CERTS];
 };
 
-static int ex_index = -1; /* SSL_CTX ex-data slot pointing back at its tls_ctx */
+static int ssl_ex_index = -1; /* SSL ex-data slot: the tls_ctx the SSL holds a reference to */
+
+static void ctx_unref(struct tls_ctx *t)
+{
+    if (!t || --t->refs)
+        return;
+    for (size_t i = 0; i < t->n; i++)
+        SSL_CTX_free(t->ctx[i]); /* an SSL being freed holds its own reference */
+    free(t);
+}
+
+/* OpenSSL calls this from SSL_free (and for SSLs that never had the slot
+ * set, with ptr NULL). */
+static void ssl_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                        void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    ctx_unref(ptr);
+}
 
 static void err_line(char *err, size_t cap, const char *what, const char *file)
 {
@@ -76,13 +108,15 @@ struct tls_ctx *tls_ctx_new(const char *const *certs, const char *const *keys, s
         snprintf(err, errcap, "need 1..%d certificate/key pairs", TLS_MAX_CERTS);
         return NULL;
     }
-    if (ex_index < 0)
-        ex_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    if (ssl_ex_index < 0)
+        ssl_ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, ssl_ex_free);
     struct tls_ctx *t = calloc(1, sizeof *t);
-    if (!t) {
+    if (ssl_ex_index < 0 || !t) {
         snprintf(err, errcap, "out of memory");
+        free(t);
         return NULL;
     }
+    t->refs = 1;
     for (size_t i = 0; i < n; i++) {
         SSL_CTX *c = SSL_CTX_new(TLS_server_method());
         if (!c) {
@@ -113,7 +147,6 @@ struct tls_ctx *tls_ctx_new(const char *const *certs, const char *const *keys, s
         SSL_CTX_set_tlsext_servername_callback(c, on_servername);
         SSL_CTX_set_tlsext_servername_arg(c, t);
         SSL_CTX_set_alpn_select_cb(c, on_alpn, NULL);
-        SSL_CTX_set_ex_data(c, ex_index, t);
     }
     return t;
 fail:
@@ -121,20 +154,18 @@ fail:
     return NULL;
 }
 
-void tls_ctx_free(struct tls_ctx *t)
-{
-    if (!t)
-        return;
-    for (size_t i = 0; i < t->n; i++)
-        SSL_CTX_free(t->ctx[i]); /* live SSLs hold their own references */
-    free(t);
-}
+void tls_ctx_free(struct tls_ctx *t) { ctx_unref(t); }
 
 SSL *tls_conn_new(struct tls_ctx *t, int fd)
 {
     SSL *ssl = SSL_new(t->ctx[0]);
     if (!ssl)
         return NULL;
+    if (SSL_set_ex_data(ssl, ssl_ex_index, t) != 1) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    t->refs++; /* dropped by ssl_ex_free, whoever frees the SSL */
     if (SSL_set_fd(ssl, fd) != 1) {
         SSL_free(ssl);
         return NULL;

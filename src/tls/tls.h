@@ -23,7 +23,9 @@ struct tls_ctx;
  * one line saying which file and why into err. */
 struct tls_ctx *tls_ctx_new(const char *const *certs, const char *const *keys, size_t n,
                             char *err, size_t errcap);
-/* Drops the caller's reference; connections keep theirs. NULL is a no-op. */
+/* Drops the caller's reference. Every SSL made by tls_conn_new holds its own
+ * until it is freed, so contexts replaced by a reload stay valid for the
+ * connections and pending handshakes that use them. NULL is a no-op. */
 void tls_ctx_free(struct tls_ctx *t);
 
 /* A server-side SSL for fd, or NULL. The handshake happens inside the first
