@@ -57,6 +57,7 @@ struct worker_stats {
     uint64_t messages_in;      /* data messages from clients */
     uint64_t ring_entries;     /* entries taken from the ring */
     uint64_t ring_lost;        /* entries lost by lapping */
+    uint64_t lapped_closes;    /* subscribers closed with 1013 because entries were lost */
     uint64_t deliveries;       /* messages written or queued for a subscriber */
     uint64_t bytes_sent;
     uint64_t short_writes;

@@ -89,6 +89,30 @@ static void on_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t event
     }
 }
 
+/* The ring lapped this worker: `lost` entries are gone (ring_peek has
+ * already moved on to the oldest intact one). The lost entries' topics went
+ * with their bytes, so any subscriber may have missed something: every
+ * WebSocket subscriber of this worker is closed with 1013 (try again later)
+ * before anything after the gap reaches it, so no client ever sees a silent
+ * gap. The echo endpoint subscribes to nothing and stays. Runs once per gap,
+ * not per message: the walk over the connections is off the hot path. */
+static void on_ring_gap(struct worker *w, uint64_t lost)
+{
+    w->st->ring_lost += lost;
+    uint32_t closed = 0;
+    for (uint32_t i = 0; i < w->nconns; i++) {
+        struct conn *c = w->conns[i];
+        if (c->state != CONN_WS || (c->flags & CF_ECHO))
+            continue;
+        conn_close(w, c, WS_CLOSE_TRY_LATER, "messages lost");
+        w->st->lapped_closes++;
+        closed++;
+    }
+    log_ratelimited(WSP_LOG_WARN,
+                    "lapped by the ring: %llu messages lost, %u subscribers closed (1013)",
+                    (unsigned long long)lost, closed);
+}
+
 static void on_wake(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 {
     (void)loop;
@@ -103,7 +127,8 @@ static void on_wake(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
         struct ring_entry e;
         uint64_t lost = 0;
         int r = ring_peek(w->ring, &w->rd, &e, &lost);
-        w->st->ring_lost += lost;
+        if (lost)
+            on_ring_gap(w, lost);
         if (r <= 0)
             return;
         size_t tl = e.topic_len < sizeof topic ? e.topic_len : sizeof topic - 1;
@@ -131,7 +156,7 @@ static void on_wake(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
         m->publish_ns = e.publish_ns;
         if (ring_consume(w->ring, &w->rd, &lost) < 0) {
             /* the writer lapped us while we copied: the copy may be torn */
-            w->st->ring_lost += lost;
+            on_ring_gap(w, lost);
             msg_unref(m);
             continue;
         }
