@@ -43,6 +43,8 @@ struct worker_stats {
     int32_t pid;
     uint32_t restarts;
     uint64_t started_unix_ms;
+    /* the coarse deadlines this worker arms, in 1 s ticks (written at start) */
+    uint32_t deadline_ticks_handshake, deadline_ticks_ping, deadline_ticks_pong;
     /* gauges */
     uint64_t conns;         /* established WebSocket connections */
     uint64_t conns_pending; /* accepted, handshake not done */

@@ -173,9 +173,10 @@ size_t admin_stats_json(struct master *m, char *out, size_t cap)
         accepted += w->accepted_total;
         msgs_in += w->messages_in;
         PUT("%s{\"id\":%u,\"pid\":%d,\"connections\":%llu,\"pending\":%llu,\"deliveries\":%llu,"
-            "\"restarts\":%u}",
+            "\"restarts\":%u,\"deadline_ticks\":{\"handshake\":%u,\"ping\":%u,\"pong\":%u}}",
             i ? "," : "", i, (int)w->pid, (unsigned long long)w->conns,
-            (unsigned long long)w->conns_pending, (unsigned long long)w->deliveries, w->restarts);
+            (unsigned long long)w->conns_pending, (unsigned long long)w->deliveries, w->restarts,
+            w->deadline_ticks_handshake, w->deadline_ticks_ping, w->deadline_ticks_pong);
     }
     PUT("],\"connections\":%llu,\"max_conns\":%llu,\"accepted\":%llu,"
         "\"published\":{\"http\":%llu,\"tick\":%llu},\"deliveries\":%llu,\"bytes_sent\":%llu,"

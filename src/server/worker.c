@@ -22,6 +22,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/wsp_assert.h"
 #include "ev/timer.h"
 #include "server/server_int.h"
 #include "ws/ws_frame.h"
@@ -259,12 +260,12 @@ static void on_post(struct ev_loop *loop, void *arg)
         ev_loop_stop(loop);
 }
 
-static uint8_t ticks_for(uint64_t ms)
+static uint32_t ticks_for(uint64_t ms)
 {
-    /* deadlines are whole ticks (1 s) and never early: round up, plus one
-     * for the partial tick we are in */
-    uint64_t t = (ms + 999) / 1000 + 1;
-    return (uint8_t)(t > EV_DEADLINE_MAX_TICKS ? EV_DEADLINE_MAX_TICKS : t);
+    /* config_parse rejected anything longer than a deadline can hold */
+    uint64_t t = ev_ticks_for_ms(ms);
+    WSP_ASSERT(t <= EV_DEADLINE_LONG_MAX_TICKS);
+    return (uint32_t)t;
 }
 
 void worker_main(const struct worker_init *wi)
@@ -290,6 +291,9 @@ void worker_main(const struct worker_init *wi)
     w.ticks_handshake = ticks_for(cfg->handshake_timeout_ms);
     w.ticks_ping = cfg->ping_interval_ms ? ticks_for(cfg->ping_interval_ms) : 0;
     w.ticks_pong = ticks_for(cfg->pong_timeout_ms);
+    w.st->deadline_ticks_handshake = w.ticks_handshake;
+    w.st->deadline_ticks_ping = w.ticks_ping;
+    w.st->deadline_ticks_pong = w.ticks_pong;
     w.rbuf_size = WORKER_RBUF;
     w.rbuf = malloc(w.rbuf_size);
     w.topics = topic_index_new();
@@ -363,7 +367,7 @@ void worker_main(const struct worker_init *wi)
         log_error("start-up failed: cannot register with epoll");
         _exit(1);
     }
-    ev_timer_add(w.loop, 1000, on_sweep, &w);
+    ev_timer_add(w.loop, EV_TICK_MS, on_sweep, &w);
     ev_loop_set_post(w.loop, on_post, &w);
     log_debug("worker started (pid %d)", (int)getpid());
     int rc = ev_loop_run(w.loop);

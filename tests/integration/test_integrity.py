@@ -10,8 +10,11 @@ messages."""
 import os
 import re
 import signal
+import subprocess
 
-from conftest import OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, RawWS, T, publish_pipelined
+import pytest
+
+from conftest import WSPUSH_BIN, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, RawWS, T, publish_pipelined
 
 RING = "64KiB"
 
@@ -95,3 +98,39 @@ def test_stopped_worker_burst_that_fits_in_the_ring_is_delivered_whole(wspush):
         assert got == bodies
     assert _metric(srv, "wspush_ring_lost_total") == 0
     assert _metric(srv, "wspush_lapped_closes_total") == 0
+
+
+# --------------------------------------------------------------------------
+# Long deadlines (issue 11): --handshake-timeout, --ping-interval and
+# --pong-timeout above ~126 s were silently clamped to 127 one-second ticks.
+
+
+def test_ping_interval_200s_is_kept_not_clamped(wspush):
+    srv = wspush("--workers", "2", "--ping-interval", "200s", "--pong-timeout", "150s",
+                 "--handshake-timeout", "72h")
+    # each worker writes what it arms when it starts
+    st = srv.wait_stats(lambda s: all(w["deadline_ticks"]["ping"] for w in s["workers"]),
+                        T(10), "workers started")
+    for w in st["workers"]:
+        d = w["deadline_ticks"]
+        # whole 1 s ticks, never early: 200 s is 200 full ticks plus the
+        # partial one the connection starts in (127 when it was clamped)
+        assert d["ping"] == 201 and d["pong"] == 151 and d["handshake"] == 3 * 86400 + 1, d
+    # and no ping goes out early: a connection that stays silent is not
+    # pinged while the test runs (a 127-tick clamp would not show here, the
+    # deadline_ticks above and the unit test of the arithmetic do)
+    with RawWS(srv.port, "/quiet") as ws:
+        srv.wait_connections(1)
+        srv.admin.publish("quiet", "hello")
+        assert ws.recv_frame(timeout=T(10)).payload == b"hello"
+    assert srv.stats()["workers"][0]["deadline_ticks"]["ping"] == 201
+
+
+@pytest.mark.parametrize("flag", ["--ping-interval", "--pong-timeout", "--handshake-timeout"])
+def test_duration_past_the_deadline_clock_is_rejected(flag):
+    if not WSPUSH_BIN:
+        pytest.skip("WSPUSH_BIN is not set")
+    p = subprocess.run([WSPUSH_BIN, "serve", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+                        flag, "2400h"], capture_output=True, text=True, timeout=T(10))
+    assert p.returncode == 2, (p.returncode, p.stderr[-2000:])
+    assert flag in p.stderr and "at most" in p.stderr, p.stderr[-2000:]
