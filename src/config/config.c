@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "ev/timer.h"
 
 enum opt_type { T_STR, T_U64, T_SIZE, T_DUR, T_WORKERS, T_POLICY, T_LIST, T_LEVEL, T_BOOL };
 
@@ -302,6 +303,21 @@ static int finish(struct wsp_config *c, FILE *err)
     if (c->max_conns < 1) {
         fprintf(err, "wspush: --max-conns must be at least 1\n");
         return 2;
+    }
+    /* The coarse deadline clock holds up to EV_DEADLINE_MAX_MS (~96 days):
+     * refuse what it cannot represent rather than shorten it (issue 11). */
+    const struct { const char *flag; uint64_t ms; } durs[] = {
+        {"handshake-timeout", c->handshake_timeout_ms},
+        {"ping-interval", c->ping_interval_ms},
+        {"pong-timeout", c->pong_timeout_ms},
+    };
+    for (size_t i = 0; i < sizeof durs / sizeof durs[0]; i++) {
+        if (durs[i].ms > EV_DEADLINE_MAX_MS) {
+            fprintf(err, "wspush: --%s must be at most %llus (%llu days)\n", durs[i].flag,
+                    (unsigned long long)(EV_DEADLINE_MAX_MS / 1000),
+                    (unsigned long long)(EV_DEADLINE_MAX_MS / 86400000));
+            return 2;
+        }
     }
     if (c->tick_topic[0] && c->tick_ms == 0) {
         fprintf(err, "wspush: --tick-topic needs --tick\n");

@@ -55,6 +55,8 @@ struct worker_stats {
     int32_t pid;
     uint32_t restarts;
     uint64_t started_unix_ms;
+    /* the coarse deadlines this worker arms, in 1 s ticks (written at start) */
+    uint32_t deadline_ticks_handshake, deadline_ticks_ping, deadline_ticks_pong;
     /* gauges */
     uint64_t conns;         /* established WebSocket connections */
     uint64_t conns_pending; /* accepted, handshake not done */
@@ -70,6 +72,7 @@ struct worker_stats {
     uint64_t messages_in;      /* data messages from clients */
     uint64_t ring_entries;     /* entries taken from the ring */
     uint64_t ring_lost;        /* entries lost by lapping */
+    uint64_t lapped_closes;    /* subscribers closed with 1013 because entries were lost */
     uint64_t deliveries;       /* messages written or queued for a subscriber */
     uint64_t bytes_sent;
     uint64_t short_writes;

@@ -4,7 +4,8 @@
  * data area in MAP_SHARED memory; readers in other processes follow it with
  * private cursors. It does not wake readers (the caller's eventfd does), does
  * not allocate after ring_create, and never blocks: a slow reader is simply
- * overwritten and told how much it lost.
+ * overwritten, resumes at the oldest entry still intact and is told how
+ * many it lost.
  *
  * Layout of the mapping:
  *   [ immutable line: size, mask, max_entry ][ writer line: atomics ][ data ]
@@ -301,20 +302,76 @@ static inline bool overwritten_since(const struct ring *r, uint64_t pos)
     return atomic_load_explicit(&((struct ring *)r)->tail, memory_order_relaxed) > pos;
 }
 
+/* A lapped reader: moves it to the oldest entry still intact (the writer's
+ * tail, past a padding marker there) and counts only the entries before it
+ * as lost, so that nothing the ring still holds is skipped (issue 11, item
+ * 13: resuming at the head threw away up to a ring's worth of good entries).
+ * The tail entry is the next one the writer overwrites, so it is read with
+ * the same seqlock check as any other; if the tail keeps moving under us
+ * (a writer lapping us again and again), fall back to the head, which is
+ * always safe. A seq that does not fit (older than the reader's, newer than
+ * the head's) means memory is corrupt: the head as well. */
+static void resync_oldest(const struct ring *r, struct ring_reader *rd, uint64_t *lost)
+{
+    struct ring *w = (struct ring *)r;
+    for (int tries = 0; tries < RING_RESYNC_SPINS; tries++) {
+        uint64_t tail = atomic_load_explicit(&w->tail, memory_order_acquire);
+        uint64_t h, s;
+        head_snapshot(r, &h, &s); /* after the tail: tail <= h */
+        uint64_t pos = tail;
+        if (pos >= h || (pos & 7))
+            break;
+        uint64_t off = pos & r->mask;
+        uint64_t w0 = atomic_load_explicit(word_at(r, off), memory_order_relaxed);
+        if (w0_flags(w0) & RING_F_PAD) {
+            if (w0_total_len(w0) != r->size - off) {
+                if (overwritten_since(r, tail))
+                    continue;
+                break;
+            }
+            pos += w0_total_len(w0);
+            off = 0;
+            if (pos >= h) { /* only padding left: the head is the oldest */
+                if (overwritten_since(r, tail))
+                    continue;
+                break;
+            }
+            w0 = atomic_load_explicit(word_at(r, off), memory_order_relaxed);
+        }
+        uint64_t seq = atomic_load_explicit(word_at(r, off + 8), memory_order_relaxed);
+        if (overwritten_since(r, tail))
+            continue; /* the writer moved on while we looked: look again */
+        uint64_t total = w0_total_len(w0);
+        if ((w0_flags(w0) & RING_F_PAD) || total < RING_HDR_BYTES || total > r->size - off ||
+            pos + align8(total) > h || seq < rd->next_seq || seq > s)
+            break;
+        if (lost)
+            *lost += seq - rd->next_seq;
+        rd->pos = pos;
+        rd->next_seq = seq;
+        return;
+    }
+    resync(r, rd, lost);
+}
+
 int ring_peek(const struct ring *r, struct ring_reader *rd, struct ring_entry *e, uint64_t *lost)
 {
     struct ring *w = (struct ring *)r;
     /* Each round either returns, skips one padding marker, or resyncs; a
-     * resync lands on the head, so this ends unless the writer keeps lapping
-     * us faster than we can take two loads: bound it anyway. */
+     * resync lands on an intact entry (or the head), so this ends unless the
+     * writer keeps lapping us faster than we can take two loads: bound it
+     * anyway. */
     for (int round = 0; round < 64; round++) {
         uint64_t head = atomic_load_explicit(&w->head, memory_order_acquire);
         uint64_t pos = rd->pos;
         if (pos == head)
             return 0;
         uint64_t tail = atomic_load_explicit(&w->tail, memory_order_acquire);
-        if (pos < tail || pos > head || (pos & 7)) {
-            /* lapped (or a cursor that is not ours): skip to the head */
+        if (pos < tail) { /* lapped: resume at the oldest intact entry */
+            resync_oldest(r, rd, lost);
+            continue;
+        }
+        if (pos > head || (pos & 7)) { /* a cursor that is not ours */
             resync(r, rd, lost);
             continue;
         }
@@ -325,7 +382,7 @@ int ring_peek(const struct ring *r, struct ring_reader *rd, struct ring_entry *e
         uint8_t flags = w0_flags(w0);
         if (flags & RING_F_PAD) {
             if (overwritten_since(r, pos)) {
-                resync(r, rd, lost);
+                resync_oldest(r, rd, lost);
                 continue;
             }
             if (total != room || pos + total > head) {
@@ -342,7 +399,7 @@ int ring_peek(const struct ring *r, struct ring_reader *rd, struct ring_entry *e
         uint64_t seq = atomic_load_explicit(word_at(r, off + 8), memory_order_relaxed);
         uint64_t ns = atomic_load_explicit(word_at(r, off + 16), memory_order_relaxed);
         if (overwritten_since(r, pos)) {
-            resync(r, rd, lost);
+            resync_oldest(r, rd, lost);
             continue;
         }
         /* The header was intact; check it anyway so that no bug or stray
@@ -381,7 +438,8 @@ int ring_consume(const struct ring *r, struct ring_reader *rd, uint64_t *lost)
     uint64_t w0 = atomic_load_explicit(word_at(r, off), memory_order_relaxed);
     uint64_t seq = atomic_load_explicit(word_at(r, off + 8), memory_order_relaxed);
     if (overwritten_since(r, pos)) {
-        resync(r, rd, lost); /* counts this entry too: next_seq is still its seq */
+        /* counts this entry too: next_seq is still its seq */
+        resync_oldest(r, rd, lost);
         return WSP_EAGAIN;
     }
     uint64_t total = w0_total_len(w0);

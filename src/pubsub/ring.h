@@ -6,7 +6,8 @@
  * (workers, in other processes) follow with their own cursor. The ring
  * overwrites its oldest entries: a reader that falls a whole lap behind
  * detects it (its position is older than the writer's tail), counts what it
- * lost and resynchronises at the head. A reader never acts on a torn entry:
+ * lost and resumes at the oldest entry still intact, so it skips only what
+ * is really gone. A reader never acts on a torn entry:
  * it copies what it needs between ring_peek() and ring_consume(), and
  * ring_consume() says whether the writer overwrote the entry meanwhile.
  *
@@ -72,20 +73,23 @@ void ring_reader_init(struct ring_reader *rd, const struct ring *r);
 /* Returns 1 and fills e when an entry is available (e->seq == rd->next_seq),
  * or 0 when the reader is caught up; never an error. If the reader was
  * lapped (its position is older than the writer's tail), it is moved to the
- * head, whose last published seq is H: *lost (may be NULL) is increased by
- * H - rd->next_seq + 1, the entries rd->next_seq..H it will never see, and
- * rd->next_seq becomes H + 1; the call then returns 0 or 1 as for the new
- * position. Calling again without ring_consume returns the same entry. A
- * header that fails validation (cannot happen unless memory is corrupt) is
- * handled like a lap. */
+ * oldest entry still intact, seq O: *lost (may be NULL) is increased by
+ * O - rd->next_seq, the entries it will never see, and rd->next_seq becomes
+ * O; the call then returns 0 or 1 as for the new position. (If the writer
+ * keeps overwriting that entry faster than it can be looked at, the reader
+ * goes to the head instead, head seq H: *lost grows by H - rd->next_seq + 1.)
+ * So *lost > 0 means a gap: entries before the next one returned are gone.
+ * Calling again without ring_consume returns the same entry. A header that
+ * fails validation (cannot happen unless memory is corrupt) moves the reader
+ * to the head, counting what it skips. */
 int ring_peek(const struct ring *r, struct ring_reader *rd, struct ring_entry *e, uint64_t *lost);
 
 /* After copying what it needs from the entry ring_peek returned (only then:
  * call it only after ring_peek returned 1): returns 0 and advances the
  * reader if the entry was intact the whole time, or WSP_EAGAIN if the writer
  * overwrote it meanwhile (the copy must be discarded; the reader is
- * resynchronised at the head as in ring_peek, and *lost counts the skipped
- * entries including this one). */
+ * resynchronised at the oldest intact entry as in ring_peek, and *lost
+ * counts the skipped entries including this one). */
 int ring_consume(const struct ring *r, struct ring_reader *rd, uint64_t *lost);
 
 #endif

@@ -156,7 +156,7 @@ size_t admin_stats_json(struct master *m, char *out, size_t cap)
         }                                                                                         \
     } while (0)
     uint64_t conns = 0, deliveries = 0, slow = 0, lost = 0, bytes = 0, queued = 0, fanouts = 0,
-             fanout_ns = 0, accepted = 0, msgs_in = 0;
+             fanout_ns = 0, accepted = 0, msgs_in = 0, lapped_closes = 0;
     PUT("{\"uptime_s\":%.3f,\"unix_ms\":%llu,\"workers\":[", (double)master_uptime_ms(m) / 1000.0,
         (unsigned long long)(clock_real_us() / 1000));
     for (unsigned i = 0; i < s->nworkers; i++) {
@@ -165,6 +165,7 @@ size_t admin_stats_json(struct master *m, char *out, size_t cap)
         deliveries += w->deliveries;
         slow += w->slow_close + w->slow_drop + w->slow_latest;
         lost += w->ring_lost;
+        lapped_closes += w->lapped_closes;
         bytes += w->bytes_sent;
         queued += w->queued_bytes;
         fanouts += w->fanout_count;
@@ -172,9 +173,10 @@ size_t admin_stats_json(struct master *m, char *out, size_t cap)
         accepted += w->accepted_total;
         msgs_in += w->messages_in;
         PUT("%s{\"id\":%u,\"pid\":%d,\"connections\":%llu,\"pending\":%llu,\"deliveries\":%llu,"
-            "\"restarts\":%u}",
+            "\"restarts\":%u,\"deadline_ticks\":{\"handshake\":%u,\"ping\":%u,\"pong\":%u}}",
             i ? "," : "", i, (int)w->pid, (unsigned long long)w->conns,
-            (unsigned long long)w->conns_pending, (unsigned long long)w->deliveries, w->restarts);
+            (unsigned long long)w->conns_pending, (unsigned long long)w->deliveries, w->restarts,
+            w->deadline_ticks_handshake, w->deadline_ticks_ping, w->deadline_ticks_pong);
     }
     PUT("],\"connections\":%llu,\"max_conns\":%llu,\"accepted\":%llu,"
         "\"published\":{\"http\":%llu,\"tick\":%llu},\"deliveries\":%llu,\"bytes_sent\":%llu,"
@@ -194,10 +196,10 @@ size_t admin_stats_json(struct master *m, char *out, size_t cap)
     PUT("%llu,\"drop\":%llu,\"latest\":%llu},", (unsigned long long)sc, (unsigned long long)sd,
         (unsigned long long)sl);
     PUT("\"fanout_avg_ms\":%.3f,\"ring\":{\"size\":%zu,\"head_seq\":%llu,\"bytes_written\":%llu,"
-        "\"max_entry\":%zu,\"lost\":%llu}}\n",
+        "\"max_entry\":%zu,\"lost\":%llu,\"lapped_closes\":%llu}}\n",
         fanouts ? (double)fanout_ns / (double)fanouts / 1e6 : 0.0, ring_size(r),
         (unsigned long long)ring_head_seq(r), (unsigned long long)ring_bytes_written(r),
-        ring_max_entry(r), (unsigned long long)lost);
+        ring_max_entry(r), (unsigned long long)lost, (unsigned long long)lapped_closes);
 #undef PUT
     if (n >= cap)
         n = cap - 1;

@@ -58,6 +58,18 @@ static void pool_put(struct worker *w, struct conn *c)
     w->pool = c;
 }
 
+/* The connection's coarse deadline, `ticks` from now (0: none). Always sets
+ * the lap count too, so a near deadline never inherits a far one's laps. */
+static void deadline_set(struct worker *w, struct conn *c, uint32_t ticks)
+{
+    if (ticks == 0) {
+        w->deadlines[c->slot] = EV_DEADLINE_NONE;
+        c->deadline_laps = 0;
+        return;
+    }
+    ev_deadline_set(&w->deadlines[c->slot], &c->deadline_laps, w->tick, ticks);
+}
+
 struct conn *conn_new(struct worker *w, int fd)
 {
     if (w->nconns == w->cap) {
@@ -90,7 +102,7 @@ struct conn *conn_new(struct worker *w, int fd)
     }
     c->slot = w->nconns;
     w->conns[w->nconns++] = c;
-    w->deadlines[c->slot] = ev_deadline_after(w->tick, w->ticks_handshake);
+    deadline_set(w, c, w->ticks_handshake);
     w->st->conns_pending++;
     return c;
 }
@@ -355,7 +367,7 @@ void conn_close(struct worker *w, struct conn *c, uint16_t code, const char *rea
     c->close_code = code;
     c->state = CONN_CLOSING;
     c->flags |= CF_END_AFTER_FLUSH;
-    w->deadlines[c->slot] = ev_deadline_after(w->tick, CONN_CLOSE_TICKS);
+    deadline_set(w, c, CONN_CLOSE_TICKS);
     uint8_t frame[WS_MAX_HEADER + WS_MAX_CONTROL];
     uint8_t payload[WS_MAX_CONTROL];
     size_t pl = ws_close_payload(payload, code, reason);
@@ -370,7 +382,7 @@ void conn_http_reply(struct worker *w, struct conn *c, int status, const char *c
     size_t hl = http_response_head(head, sizeof head, status, ctype, len, false, extra_headers);
     WSP_ASSERT(hl > 0);
     c->state = CONN_CLOSING;
-    w->deadlines[c->slot] = ev_deadline_after(w->tick, CONN_CLOSE_TICKS);
+    deadline_set(w, c, CONN_CLOSE_TICKS);
     /* one write for head and body when they fit: the common case */
     if (len && len <= 16384) {
         uint8_t buf[1024 + 16384];
@@ -393,7 +405,7 @@ void conn_established(struct worker *w, struct conn *c)
     w->st->conns_pending--;
     w->st->conns++;
     w->st->handshakes_total++;
-    w->deadlines[c->slot] = w->ticks_ping ? ev_deadline_after(w->tick, w->ticks_ping) : EV_DEADLINE_NONE;
+    deadline_set(w, c, w->ticks_ping); /* 0: no ping, no deadline */
 }
 
 /* ---- inbound WebSocket frames ---- */
@@ -467,7 +479,7 @@ static void rx_close(void *ctx, uint16_t code, const uint8_t *reason, size_t n)
     c->close_code = code;
     c->state = CONN_CLOSING;
     c->flags |= CF_END_AFTER_FLUSH;
-    f->w->deadlines[c->slot] = ev_deadline_after(f->w->tick, CONN_CLOSE_TICKS);
+    deadline_set(f->w, c, CONN_CLOSE_TICKS);
     uint8_t payload[2];
     size_t pl = 0;
     if (code != WS_CLOSE_NO_STATUS)
@@ -497,7 +509,7 @@ void conn_ws_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n)
     /* any input proves the peer alive */
     c->flags &= (uint16_t)~CF_PING_SENT;
     if (c->state == CONN_WS && w->ticks_ping)
-        w->deadlines[c->slot] = ev_deadline_after(w->tick, w->ticks_ping);
+        deadline_set(w, c, w->ticks_ping);
     int r = ws_rx_feed(&c->rx, cfg, p, n, &rx_ops, &f, &code, &reason);
     if (r < 0) {
         if (r == WSP_ENOMEM) {
@@ -681,8 +693,8 @@ void conn_on_event(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 void conn_on_tick(struct worker *w, struct conn *c)
 {
     uint8_t *dl = &w->deadlines[c->slot];
-    if (!ev_deadline_expired(*dl, w->tick))
-        return;
+    if (!ev_deadline_due(dl, &c->deadline_laps, w->tick))
+        return; /* not yet, or a far deadline re-armed for its next lap */
     *dl = EV_DEADLINE_NONE; /* each case below sets a new one if it needs one */
     switch (c->state) {
     case CONN_HTTP:
@@ -695,13 +707,13 @@ void conn_on_tick(struct worker *w, struct conn *c)
         if (c->flags & CF_PING_SENT) {
             conn_close(w, c, WS_CLOSE_GOING_AWAY, "ping timeout");
             /* a silent peer will not answer the close either */
-            w->deadlines[c->slot] = ev_deadline_after(w->tick, 1);
+            deadline_set(w, c, 1);
             break;
         }
         c->flags |= CF_PING_SENT;
         w->st->pings_sent++;
         send_control(w, c, WS_OP_PING, NULL, 0);
-        w->deadlines[c->slot] = ev_deadline_after(w->tick, w->ticks_pong);
+        deadline_set(w, c, w->ticks_pong);
         break;
     case CONN_CLOSING:
         conn_kill(w, c, c->close_code);

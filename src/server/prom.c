@@ -206,6 +206,9 @@ size_t prom_render(struct master *m, char *out, size_t cap)
     put(bp, "wspush_slow_consumer_total{action=\"latest\"} %llu\n", (unsigned long long)SUM(slow_latest));
     counter(bp, "wspush_messages_received_total", "Data messages received from clients.", SUM(messages_in));
     counter(bp, "wspush_ring_lost_total", "Ring entries a worker lost by being lapped.", SUM(ring_lost));
+    counter(bp, "wspush_lapped_closes_total",
+            "Subscribers closed with 1013 because their worker was lapped and lost entries.",
+            SUM(lapped_closes));
     counter(bp, "wspush_pings_sent_total", "Server pings to idle connections.", SUM(pings_sent));
     counter(bp, "wspush_accept_errors_total", "accept(2) failures (EMFILE and others).", SUM(accept_errors));
     counter(bp, "wspush_accept_paused_total", "Times --accept-rate stopped a worker accepting until the next second.", SUM(accept_paused));

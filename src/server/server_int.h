@@ -61,6 +61,7 @@ struct conn {                 /* owned by its worker */
     uint16_t close_code;      /* the code this connection ended with */
     uint16_t rate_count;      /* inbound messages in the current second */
     uint16_t nextra;          /* subscriptions in extra[], < CONFIG_MAX_TOPICS */
+    uint16_t deadline_laps;   /* full 127-tick laps after deadlines[slot] (ev/timer.h) */
     uint32_t ip_id;           /* its address's entry in worker->ips; 0: not counted */
     union {                   /* by state: one pointer serves three lives */
         struct conn_spill *in;   /* CONN_HTTP: partial head, on demand */
@@ -109,7 +110,7 @@ struct worker {
     uint32_t ndead;
     struct conn *pool; /* free struct conns */
     uint8_t tick;      /* coarse clock, advanced every second */
-    uint8_t ticks_handshake, ticks_ping, ticks_pong;
+    uint32_t ticks_handshake, ticks_ping, ticks_pong; /* <= EV_DEADLINE_LONG_MAX_TICKS */
     bool draining;
     uint64_t drain_deadline_ms;
     uint8_t *rbuf; /* the one receive buffer */

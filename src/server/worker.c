@@ -22,6 +22,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/wsp_assert.h"
 #include "ev/timer.h"
 #include "server/server_int.h"
 #include "ws/ws_frame.h"
@@ -143,6 +144,30 @@ static void on_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t event
     }
 }
 
+/* The ring lapped this worker: `lost` entries are gone (ring_peek has
+ * already moved on to the oldest intact one). The lost entries' topics went
+ * with their bytes, so any subscriber may have missed something: every
+ * WebSocket subscriber of this worker is closed with 1013 (try again later)
+ * before anything after the gap reaches it, so no client ever sees a silent
+ * gap. The echo endpoint subscribes to nothing and stays. Runs once per gap,
+ * not per message: the walk over the connections is off the hot path. */
+static void on_ring_gap(struct worker *w, uint64_t lost)
+{
+    w->st->ring_lost += lost;
+    uint32_t closed = 0;
+    for (uint32_t i = 0; i < w->nconns; i++) {
+        struct conn *c = w->conns[i];
+        if (c->state != CONN_WS || (c->flags & CF_ECHO))
+            continue;
+        conn_close(w, c, WS_CLOSE_TRY_LATER, "messages lost");
+        w->st->lapped_closes++;
+        closed++;
+    }
+    log_ratelimited(WSP_LOG_WARN,
+                    "lapped by the ring: %llu messages lost, %u subscribers closed (1013)",
+                    (unsigned long long)lost, closed);
+}
+
 static void on_wake(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 {
     (void)loop;
@@ -157,7 +182,8 @@ static void on_wake(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
         struct ring_entry e;
         uint64_t lost = 0;
         int r = ring_peek(w->ring, &w->rd, &e, &lost);
-        w->st->ring_lost += lost;
+        if (lost)
+            on_ring_gap(w, lost);
         if (r <= 0)
             return;
         size_t tl = e.topic_len < sizeof topic ? e.topic_len : sizeof topic - 1;
@@ -185,7 +211,7 @@ static void on_wake(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
         m->publish_ns = e.publish_ns;
         if (ring_consume(w->ring, &w->rd, &lost) < 0) {
             /* the writer lapped us while we copied: the copy may be torn */
-            w->st->ring_lost += lost;
+            on_ring_gap(w, lost);
             msg_unref(m);
             continue;
         }
@@ -289,12 +315,12 @@ static void on_post(struct ev_loop *loop, void *arg)
         ev_loop_stop(loop);
 }
 
-static uint8_t ticks_for(uint64_t ms)
+static uint32_t ticks_for(uint64_t ms)
 {
-    /* deadlines are whole ticks (1 s) and never early: round up, plus one
-     * for the partial tick we are in */
-    uint64_t t = (ms + 999) / 1000 + 1;
-    return (uint8_t)(t > EV_DEADLINE_MAX_TICKS ? EV_DEADLINE_MAX_TICKS : t);
+    /* config_parse rejected anything longer than a deadline can hold */
+    uint64_t t = ev_ticks_for_ms(ms);
+    WSP_ASSERT(t <= EV_DEADLINE_LONG_MAX_TICKS);
+    return (uint32_t)t;
 }
 
 void worker_main(const struct worker_init *wi)
@@ -320,6 +346,9 @@ void worker_main(const struct worker_init *wi)
     w.ticks_handshake = ticks_for(cfg->handshake_timeout_ms);
     w.ticks_ping = cfg->ping_interval_ms ? ticks_for(cfg->ping_interval_ms) : 0;
     w.ticks_pong = ticks_for(cfg->pong_timeout_ms);
+    w.st->deadline_ticks_handshake = w.ticks_handshake;
+    w.st->deadline_ticks_ping = w.ticks_ping;
+    w.st->deadline_ticks_pong = w.ticks_pong;
     w.rbuf_size = WORKER_RBUF;
     w.rbuf = malloc(w.rbuf_size);
     w.topics = topic_index_new();
@@ -389,7 +418,7 @@ void worker_main(const struct worker_init *wi)
         log_error("start-up failed: cannot register with epoll");
         _exit(1);
     }
-    ev_timer_add(w.loop, 1000, on_sweep, &w);
+    ev_timer_add(w.loop, EV_TICK_MS, on_sweep, &w);
     ev_loop_set_post(w.loop, on_post, &w);
     log_debug("worker started (pid %d)", (int)getpid());
     int rc = ev_loop_run(w.loop);

@@ -47,10 +47,9 @@ static void on_post(struct ev_loop *l, void *arg)
     conn_reap(arg);
 }
 
-static uint8_t ticks_for(uint64_t ms)
+static uint32_t ticks_for(uint64_t ms)
 {
-    uint64_t t = (ms + 999) / 1000 + 1;
-    return (uint8_t)(t > EV_DEADLINE_MAX_TICKS ? EV_DEADLINE_MAX_TICKS : t);
+    return (uint32_t)ev_ticks_for_ms(ms);
 }
 
 static void setup(void)

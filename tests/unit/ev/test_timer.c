@@ -32,6 +32,52 @@ static void deadline_wraps(void **state)
     assert_int_equal(ev_tick_next(255), 1);
 }
 
+/* Ticks until a deadline set `ticks` ahead of `start` is due, driven the
+ * way the worker's sweep drives it: the clock advances one value per
+ * sweep, and only when the byte equals the clock (the memchr hit) is
+ * ev_deadline_due asked, which re-arms a far deadline one byte-range on. */
+static uint64_t ticks_until_due(uint8_t start, uint64_t ticks)
+{
+    uint8_t now = start, byte;
+    uint16_t laps;
+    ev_deadline_set(&byte, &laps, now, ticks);
+    for (uint64_t k = 1; k <= ticks + 2 * EV_DEADLINE_MAX_TICKS; k++) {
+        now = ev_tick_next(now);
+        if (byte == now && ev_deadline_due(&byte, &laps, now))
+            return k;
+    }
+    return 0;
+}
+
+/* Issue 11: durations past the byte's 127 ticks were clamped (a 200 s ping
+ * interval fired after 127 s). Now they are kept: due exactly after `ticks`
+ * advances, never before, up to the documented maximum. */
+static void test_ev_deadline_long_is_not_clamped(void **state)
+{
+    (void)state;
+    static const uint64_t cases[] = {1, 2, 126, 127, 128, 200, 201, 253, 254, 255, 256, 381,
+                                     382, 1000, 3600, 86401, 3 * 86400 + 1};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (unsigned start = 1; start <= 255; start += 37)
+            assert_int_equal(ticks_until_due((uint8_t)start, cases[i]), cases[i]);
+    assert_int_equal(ticks_until_due(200, EV_DEADLINE_LONG_MAX_TICKS),
+                     EV_DEADLINE_LONG_MAX_TICKS);
+    /* the worker's conversion: whole 1 s ticks, plus the partial one */
+    assert_int_equal(ev_ticks_for_ms(200000), 201);
+    assert_int_equal(ev_ticks_for_ms(200001), 202);
+    assert_int_equal(ev_ticks_for_ms(1), 2);
+    assert_int_equal(ev_ticks_for_ms(EV_DEADLINE_MAX_MS), EV_DEADLINE_LONG_MAX_TICKS);
+    /* at least 90 days fit */
+    assert_true(EV_DEADLINE_MAX_MS >= 90ull * 86400 * 1000);
+    /* re-setting a far deadline to a near one forgets the laps */
+    uint8_t byte;
+    uint16_t laps;
+    ev_deadline_set(&byte, &laps, 10, 1000);
+    ev_deadline_set(&byte, &laps, 10, 3);
+    assert_int_equal(laps, 0);
+    assert_int_equal(byte, 13);
+}
+
 static int fired;
 static void on_timer(struct ev_loop *l, void *arg)
 {
@@ -91,6 +137,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(deadline_wraps),
+        cmocka_unit_test(test_ev_deadline_long_is_not_clamped),
         cmocka_unit_test(periodic_timer_fires),
         cmocka_unit_test(io_dispatch),
     };

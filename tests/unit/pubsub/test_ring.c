@@ -285,7 +285,8 @@ static void test_ring_reader_catches_up(void **state)
 }
 
 /* Writing more than a ring's worth past a reader: the reader notices, moves
- * to the head and counts exactly the entries it skipped. */
+ * to the oldest entry still intact and counts exactly the entries it
+ * skipped; everything after them arrives, in order. */
 static void test_ring_lapped_reader(void **state)
 {
     (void)state;
@@ -301,16 +302,22 @@ static void test_ring_lapped_reader(void **state)
         expect_entry(r, &rd, s, 0); /* next_seq = 5 */
     for (; seq <= 1000; seq++) /* ~750 KiB: many laps */
         pub_pattern(r, seq, 0);
+    assert_int_equal(ring_peek(r, &rd, &e, &lost), 1);
+    assert_true(lost > 0 && e.seq == 5 + lost); /* seqs 5..4+lost are gone */
+    uint64_t got = 0;
+    for (uint64_t s = e.seq; s <= 1000; s++, got++)
+        expect_entry(r, &rd, s, 0);
+    assert_int_equal(lost + got, 1000 - 5 + 1);
     assert_int_equal(ring_peek(r, &rd, &e, &lost), 0);
-    assert_int_equal(lost, 1000 - 5 + 1); /* seqs 5..1000 */
     assert_int_equal(rd.next_seq, 1001);
     pub_pattern(r, seq, 0);
     lost = 0;
     expect_entry(r, &rd, seq, 0);
     seq++;
 
-    /* lapped by barely one entry: the oldest is overwritten, the rest
-     * would still be there, but the reader resyncs at the head anyway */
+    /* lapped by barely one entry: only the oldest few are lost, the reader
+     * resumes right after them (test_ring_lapped_reader_resyncs_to_oldest_intact
+     * checks the exact count) */
     uint64_t first = seq;
     uint64_t start = ring_bytes_written(r);
     while (ring_bytes_written(r) - start <= ring_size(r) - 2000)
@@ -319,16 +326,62 @@ static void test_ring_lapped_reader(void **state)
     assert_int_equal(e.seq, first);
     while (ring_bytes_written(r) - start <= ring_size(r) + 8)
         pub_pattern(r, seq++, 0);
-    assert_int_equal(ring_peek(r, &rd, &e, &lost), 0);
-    assert_int_equal(lost, seq - first);
+    lost = 0;
+    assert_int_equal(ring_peek(r, &rd, &e, &lost), 1);
+    assert_true(lost >= 1 && lost < 10);
+    assert_int_equal(e.seq, first + lost);
     /* the lost counter accumulates; NULL is allowed */
-    pub_pattern(r, seq, 0);
-    expect_entry(r, &rd, seq, 0);
-    seq++;
     for (int k = 0; k < 500; k++)
         pub_pattern(r, seq++, 0);
-    assert_int_equal(ring_peek(r, &rd, &e, NULL), 0);
+    assert_int_equal(ring_peek(r, &rd, &e, NULL), 1);
+    while (ring_peek(r, &rd, &e, NULL) == 1)
+        assert_int_equal(ring_consume(r, &rd, NULL), 0);
     assert_int_equal(rd.next_seq, seq);
+    ring_destroy(r);
+}
+
+/* Issue 11 item 13: a lapped reader resumes at the OLDEST entry still intact
+ * (the writer's tail), not at the head, and counts as lost exactly the
+ * entries that were overwritten. White-box model of the tail: the first
+ * entry that starts at or after (end of the last entry - ring size). */
+static void test_ring_lapped_reader_resyncs_to_oldest_intact(void **state)
+{
+    (void)state;
+    struct ring *r = ring_create(64 * KiB);
+    static uint64_t start_of[4000]; /* start position of each seq's entry */
+    struct ring_reader rd;
+    ring_reader_init(&rd, r);
+    uint64_t seq = 1;
+    for (int lap = 0; lap < 3; lap++) {
+        uint64_t first = seq;
+        uint64_t begin = ring_bytes_written(r);
+        /* a little (lap 0), then a lot more (laps 1, 2) than a ring's worth */
+        uint64_t span = ring_size(r) + (lap == 0 ? 8 : (uint64_t)lap * ring_size(r));
+        while (ring_bytes_written(r) - begin <= span) {
+            char topic[32];
+            size_t need = (24u + pat_topic(seq, topic) + pat_frame_len(seq, 0) + 7u) & ~7u;
+            assert_true(seq < 4000);
+            assert_int_equal(pub_pattern(r, seq, 0), (int64_t)seq);
+            start_of[seq] = ring_bytes_written(r) - need; /* after any padding */
+            seq++;
+        }
+        uint64_t limit = ring_bytes_written(r) - ring_size(r);
+        uint64_t oldest = first;
+        while (start_of[oldest] < limit)
+            oldest++;
+        assert_true(oldest > first && oldest < seq);
+
+        struct ring_entry e;
+        uint64_t lost = 0;
+        assert_int_equal(ring_peek(r, &rd, &e, &lost), 1);
+        assert_int_equal(lost, oldest - first); /* exactly the overwritten ones */
+        assert_int_equal(e.seq, oldest);
+        lost = 0;
+        for (uint64_t s = oldest; s < seq; s++) /* every intact one, in order */
+            expect_entry(r, &rd, s, 0);
+        assert_int_equal(ring_peek(r, &rd, &e, &lost), 0);
+        assert_int_equal(lost, 0);
+    }
     ring_destroy(r);
 }
 
@@ -357,11 +410,13 @@ static void test_ring_consume_detects_overwrite(void **state)
     while (ring_bytes_written(r) - start < ring_size(r) + 64)
         pub_pattern(r, seq++, 0);
     assert_int_equal(ring_consume(r, &rd, &lost), WSP_EAGAIN);
-    assert_int_equal(lost, ring_head_seq(r) - peeked + 1);
-    assert_int_equal(rd.next_seq, ring_head_seq(r) + 1);
+    /* resumes at the oldest intact entry: the peeked one is counted lost */
+    assert_true(lost >= 1 && rd.next_seq == peeked + lost);
+    lost = 0;
+    for (uint64_t s = rd.next_seq; s < seq; s++)
+        expect_entry(r, &rd, s, 0);
     assert_int_equal(ring_peek(r, &rd, &e, &lost), 0);
     pub_pattern(r, seq, 0);
-    lost = 0;
     expect_entry(r, &rd, seq, 0);
     ring_destroy(r);
 }
@@ -623,6 +678,7 @@ int main(void)
         cmocka_unit_test(test_ring_max_entry),
         cmocka_unit_test(test_ring_reader_catches_up),
         cmocka_unit_test(test_ring_lapped_reader),
+        cmocka_unit_test(test_ring_lapped_reader_resyncs_to_oldest_intact),
         cmocka_unit_test(test_ring_consume_detects_overwrite),
         cmocka_unit_test(test_ring_corrupt_header_is_a_lap),
         cmocka_unit_test(test_ring_readonly_reader),
