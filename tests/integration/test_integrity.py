@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from conftest import WSPUSH_BIN, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, RawWS, T, publish_pipelined
+from conftest import WSPUSH_BIN, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, RawWS, T, publish_pipelined, wait_until
 
 RING = "64KiB"
 
@@ -25,11 +25,18 @@ def _metric(srv, name):
     return int(m.group(1))
 
 
+def _proc_state(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
 def _stopped_burst(srv, topic, bodies):
     """Publishes bodies while the only worker is stopped; returns its pid."""
     pid = srv.stats()["workers"][0]["pid"]
     os.kill(pid, signal.SIGSTOP)
     try:
+        # stopped for real before the first publish (state T in /proc)
+        wait_until(lambda: _proc_state(pid) == "T", T(10), "worker stopped")
         acks = publish_pipelined(srv.admin_port, topic, bodies)
         assert len(acks) == len(bodies)  # the master accepted every one (202)
     finally:
