@@ -18,6 +18,7 @@
 
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "http/http_parse.h"
 #include "http/http_response.h"
@@ -137,9 +138,14 @@ static void respond(struct admin_conn *c, int status, const char *ctype, const v
 static void respond_json_error(struct admin_conn *c, int status, const char *msg, bool keep_alive,
                                const char *extra)
 {
-    char body[256];
-    int n = snprintf(body, sizeof body, "{\"error\":\"%s\"}\n", msg);
-    respond(c, status, "application/json", body, (size_t)n, keep_alive, extra);
+    char body[512];
+    size_t n = sizeof "{\"error\":" - 1;
+    memcpy(body, "{\"error\":", n);
+    n += json_str_buf(body + n, sizeof body - n - 2, msg, strlen(msg));
+    if (n > sizeof body - 3)
+        n = sizeof body - 3; /* truncated: never happens with our messages */
+    memcpy(body + n, "}\n", 3);
+    respond(c, status, "application/json", body, n + 2, keep_alive, extra);
 }
 
 size_t admin_stats_json(struct master *m, char *out, size_t cap)
@@ -237,6 +243,25 @@ static bool authorized(struct admin *a, const struct http_req *r, bool query_ok)
     return false;
 }
 
+/* The 202 body. The topic (at most 128 bytes, so at most 768 escaped)
+ * goes through the one JSON writer: it may hold '"' and '\\'. seq < 0:
+ * not known yet (null). */
+static size_t publish_reply(char *out, size_t cap, const char *topic, size_t tlen, int64_t seq,
+                            uint64_t subs, bool via_redis)
+{
+    size_t n = (size_t)snprintf(out, cap, "{\"topic\":");
+    n += json_str_buf(out + n, cap - n, tlen ? topic : NULL, tlen);
+    if (n >= cap)
+        return cap - 1;
+    char seqs[24] = "null";
+    if (seq >= 0)
+        snprintf(seqs, sizeof seqs, "%lld", (long long)seq);
+    int k = snprintf(out + n, cap - n, ",\"seq\":%s,\"subscribers_notified\":%llu%s}\n", seqs,
+                     (unsigned long long)subs, via_redis ? ",\"via\":\"redis\"" : "");
+    n += k > 0 ? (size_t)k : 0;
+    return n < cap ? n : cap - 1;
+}
+
 /* With --redis: the message goes to Redis and comes back to every node,
  * this one included, so its sequence number is not known yet ("seq":null)
  * and subscribers_notified counts this node's subscribers only. 503 while
@@ -265,19 +290,9 @@ static void publish_redis(struct admin_conn *c, struct redis_link *rl, bool bina
     else
         for (unsigned i = 0; i < st->nworkers; i++)
             subs += st->w[i].conns;
-    char resp[512];
-    int n;
-    if (tlen)
-        n = snprintf(resp, sizeof resp,
-                     "{\"topic\":\"%.*s\",\"seq\":null,\"subscribers_notified\":%llu,"
-                     "\"via\":\"redis\"}\n",
-                     (int)tlen, topic, (unsigned long long)subs);
-    else
-        n = snprintf(resp, sizeof resp,
-                     "{\"topic\":null,\"seq\":null,\"subscribers_notified\":%llu,"
-                     "\"via\":\"redis\"}\n",
-                     (unsigned long long)subs);
-    respond(c, 202, "application/json", resp, (size_t)n, keep, NULL);
+    char resp[1024];
+    size_t n = publish_reply(resp, sizeof resp, topic, tlen, -1, subs, true);
+    respond(c, 202, "application/json", resp, n, keep, NULL);
 }
 
 static void publish(struct admin_conn *c, const struct http_req *r, const uint8_t *body,
@@ -305,17 +320,9 @@ static void publish(struct admin_conn *c, const struct http_req *r, const uint8_
         respond_json_error(c, 413, "message too large", keep, NULL);
         return;
     }
-    char resp[512];
-    int n;
-    if (tlen)
-        n = snprintf(resp, sizeof resp,
-                     "{\"topic\":\"%.*s\",\"seq\":%lld,\"subscribers_notified\":%llu}\n",
-                     (int)tlen, topic, (long long)seq, (unsigned long long)subs);
-    else
-        n = snprintf(resp, sizeof resp,
-                     "{\"topic\":null,\"seq\":%lld,\"subscribers_notified\":%llu}\n",
-                     (long long)seq, (unsigned long long)subs);
-    respond(c, 202, "application/json", resp, (size_t)n, keep, NULL);
+    char resp[1024];
+    size_t n = publish_reply(resp, sizeof resp, topic, tlen, seq, subs, false);
+    respond(c, 202, "application/json", resp, n, keep, NULL);
 }
 
 static void serve_asset(struct admin_conn *c, const char *name, const char *ctype, bool keep)

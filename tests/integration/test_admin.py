@@ -218,3 +218,19 @@ def test_no_token_configured_needs_none(wspush):
     s = wspush("--workers", "1")
     assert s.admin.request("POST", "/publish/x", "y").status == 202
     assert s.admin.request("POST", "/publish/x", "y", token="anything").status == 202
+
+
+# ---- issue 11: the admin port (items 8-12) ----
+
+
+def test_publish_response_is_json_safe_issue11(srv):
+    """Item 11: a topic holding '"' and '\\' was printed raw into the 202
+    JSON, so /publish/x%22,%22seq%22:1337 forged fields. Every string is
+    escaped by core/json.c now."""
+    from urllib.parse import quote
+    for topic in ('x","seq":1337,"subscribers_notified":9', 'back\\slash', 'q"'):
+        r = srv.admin.request("POST", "/publish/" + quote(topic, safe=""), "hi")
+        assert r.status == 202, r
+        j = r.json()
+        assert set(j) == {"topic", "seq", "subscribers_notified"}, r.body
+        assert j["topic"] == topic and j["seq"] != 1337, r.body
