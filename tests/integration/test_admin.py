@@ -234,3 +234,79 @@ def test_publish_response_is_json_safe_issue11(srv):
         j = r.json()
         assert set(j) == {"topic", "seq", "subscribers_notified"}, r.body
         assert j["topic"] == topic and j["seq"] != 1337, r.body
+
+
+def _cmdline(pid):
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read()
+
+
+def test_secrets_scrubbed_from_cmdline_issue11(wspush):
+    """Item 12: --publish-token and the password in --redis URL were
+    readable by any local user in /proc/<pid>/cmdline (master and workers).
+    Both are overwritten in place once parsed."""
+    url_pw = "hunter2-redis-pw"
+    s = wspush("--workers", "1", "--publish-token", TOKEN,
+               f"--redis=redis://:{url_pw}@127.0.0.1:1/0", token=TOKEN)
+    pids = [s.pid] + s.worker_pids()
+    assert len(pids) == 2
+    for pid in pids:
+        cl = _cmdline(pid)
+        assert TOKEN.encode() not in cl and url_pw.encode() not in cl, (pid, cl)
+        assert b"--publish-token" in cl and b"127.0.0.1:1/0" in cl, (pid, cl)
+    # still in force
+    assert s.admin.request("GET", "/stats", token="").status == 401
+    assert s.admin.request("GET", "/stats").status == 200
+
+
+def test_publish_token_file_issue11(wspush, tmp_path):
+    """Item 12: the token from a file (one trailing newline removed), by
+    flag or environment variable, for the server and `wspush publish`."""
+    import os
+    tok = "t0ken-from-a-file"
+    f = tmp_path / "token"
+    f.write_text(tok + "\n")
+    os.chmod(f, 0o600)
+    s = wspush("--workers", "1", "--publish-token-file", str(f), token=tok)
+    assert s.admin.request("POST", "/publish/x", "y").status == 202
+    assert s.admin.request("POST", "/publish/x", "y", token=tok + "x").status == 401
+    assert s.admin.request("POST", "/publish/x", "y", token="").status == 401
+    assert tok.encode() not in _cmdline(s.pid)
+    r = run_cli(s, "--token-file", str(f), "x", "via cli", token=None)
+    assert r.returncode == 0, r
+    env = dict(os.environ, WSPUSH_PUBLISH_TOKEN_FILE=str(f))
+    r = subprocess.run([WSPUSH_BIN, "publish", "--admin", f"http://127.0.0.1:{s.admin_port}",
+                        "x", "via env"], capture_output=True, env=env, timeout=T(10))
+    assert r.returncode == 0, r
+    s2 = wspush("--workers", "1", env={"WSPUSH_PUBLISH_TOKEN_FILE": str(f)}, token=tok)
+    assert s2.admin.request("POST", "/publish/x", "y").status == 202
+    assert s2.admin.request("POST", "/publish/x", "y", token="").status == 401
+    # a missing or empty file stops the start with one clear line
+    (tmp_path / "empty").write_text("")
+    for bad in (str(tmp_path / "missing"), str(tmp_path / "empty")):
+        p = subprocess.run([WSPUSH_BIN, "serve", "--listen", "127.0.0.1:0", "--admin",
+                            "127.0.0.1:0", "--publish-token-file", bad],
+                           capture_output=True, timeout=T(20))
+        assert p.returncode == 2 and b"--publish-token-file" in p.stderr, p
+
+
+def test_redis_password_file_issue11(wspush, tmp_path):
+    """Item 12: the Redis password from --redis-password-file (the URL
+    then carries none): the node authenticates and becomes ready."""
+    from test_redis import REDIS_SERVER, Redis, healthz_ready
+    if not REDIS_SERVER:
+        pytest.skip("redis-server not installed")
+    from conftest import wait_until
+    pw = "redis-pw-from-file"
+    f = tmp_path / "redis-pw"
+    f.write_text(pw + "\n")
+    r = Redis()
+    r.start()
+    try:
+        assert r.cli("CONFIG", "SET", "requirepass", pw) == "OK"
+        node = wspush("--workers", "1", "--redis", f"redis://127.0.0.1:{r.port}",
+                      "--redis-password-file", str(f))
+        wait_until(lambda: healthz_ready(node) == 200, T(15), "the node to authenticate")
+        assert pw.encode() not in _cmdline(node.pid)
+    finally:
+        r.cleanup()
