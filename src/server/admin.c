@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -260,6 +261,68 @@ static size_t publish_reply(char *out, size_t cap, const char *topic, size_t tle
                      (unsigned long long)subs, via_redis ? ",\"via\":\"redis\"" : "");
     n += k > 0 ? (size_t)k : 0;
     return n < cap ? n : cap - 1;
+}
+
+/* A loopback name a browser may send as Host: localhost, an IPv4 literal
+ * in 127/8 (the admin port may be bound to any of them), [::1]; with any
+ * port. A DNS-rebinding page carries its own name instead. */
+static bool host_is_loopback(const char *v, size_t n)
+{
+    size_t hl = n;
+    if (n && v[0] == '[') {
+        const char *rb = memchr(v, ']', n);
+        if (!rb)
+            return false;
+        hl = (size_t)(rb - v) + 1;
+    } else {
+        const char *colon = memchr(v, ':', n);
+        if (colon)
+            hl = (size_t)(colon - v);
+    }
+    if (hl < n) { /* ":PORT" */
+        if (v[hl] != ':' || hl + 1 == n)
+            return false;
+        for (size_t i = hl + 1; i < n; i++)
+            if (v[i] < '0' || v[i] > '9')
+                return false;
+    }
+    if (http_str_ieq(v, hl, "localhost") || http_str_ieq(v, hl, "[::1]"))
+        return true;
+    char ip[16];
+    unsigned a, b, c, d;
+    char extra;
+    if (hl < 7 || hl >= sizeof ip)
+        return false;
+    memcpy(ip, v, hl);
+    ip[hl] = '\0';
+    return sscanf(ip, "%u.%u.%u.%u%c", &a, &b, &c, &d, &extra) == 4 && a == 127 && b < 256 &&
+           c < 256 && d < 256;
+}
+
+/* Cross-site and DNS-rebinding defence, decided from the head alone, before
+ * any body is read. Without a token only loopback Host names are served
+ * (the port is loopback-only then); with or without one, a request that a
+ * browser marks as coming from another origin is refused: its Origin must
+ * be this port's own (http:// + the Host it was sent to), and
+ * Sec-Fetch-Site, when present, same-origin or none. A form POST from any
+ * web page carries both. Returns NULL, or the reason for a 403. */
+static const char *foreign_request(struct admin *a, const struct http_req *r)
+{
+    const struct http_header *host = http_req_header(r, "Host");
+    if (!master_config(a->m)->publish_token[0] && host &&
+        !host_is_loopback(host->value, host->value_len))
+        return "Host is not a loopback name (DNS rebinding?): use localhost or 127.0.0.1, "
+               "or set --publish-token";
+    const struct http_header *o = http_req_header(r, "Origin");
+    if (o && (!host || o->value_len != 7 + host->value_len ||
+              !http_str_ieq(o->value, 7, "http://") ||
+              strncasecmp(o->value + 7, host->value, host->value_len) != 0))
+        return "cross-origin request refused (Origin is not this admin port)";
+    const struct http_header *sf = http_req_header(r, "Sec-Fetch-Site");
+    if (sf && !http_str_ieq(sf->value, sf->value_len, "same-origin") &&
+        !http_str_ieq(sf->value, sf->value_len, "none"))
+        return "cross-site request refused (Sec-Fetch-Site)";
+    return NULL;
 }
 
 /* With --redis: the message goes to Redis and comes back to every node,
@@ -514,6 +577,11 @@ static void process_input(struct admin_conn *c)
                 return;
             }
             clen = (size_t)v;
+        }
+        const char *why = foreign_request(c->a, &req);
+        if (why) {
+            respond_json_error(c, 403, why, false, NULL); /* the body is never read */
+            return;
         }
         if (c->in_len < (size_t)hl + clen)
             return; /* body still arriving */

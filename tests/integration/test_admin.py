@@ -310,3 +310,61 @@ def test_redis_password_file_issue11(wspush, tmp_path):
         assert pw.encode() not in _cmdline(node.pid)
     finally:
         r.cleanup()
+
+
+def _req(port, method, path, headers, body=b""):
+    hs = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return http_raw(port, f"{method} {path} HTTP/1.1\r\n{hs}Content-Length: {len(body)}\r\n"
+                          f"Connection: close\r\n\r\n".encode() + body)
+
+
+def test_cross_site_and_rebinding_refused_issue11(wspush):
+    """Item 10: without a token, a browser form POST (text/plain) from any
+    page published a broadcast, and `Host: evil.example` was served (DNS
+    rebinding). Now: loopback Host names only, and an Origin (or
+    Sec-Fetch-Site: cross-site) other than the admin port's own -> 403."""
+    s = wspush("--workers", "1")
+    p = s.admin_port
+    own = f"127.0.0.1:{p}"
+    before = s.stats()["published"]["http"]
+    form = {"Host": own, "Origin": "http://evil.example", "Content-Type": "text/plain"}
+    for hs in (form,
+               {"Host": f"evil.example:{p}", "Content-Type": "text/plain"},
+               {"Host": own, "Origin": f"http://localhost:{p + 1}"},  # another local site
+               {"Host": own, "Origin": "null"},
+               {"Host": own, "Origin": f"http://{own}.evil.example"},
+               {"Host": own, "Sec-Fetch-Site": "cross-site"}):
+        r = _req(p, "POST", "/broadcast", hs, b"pwned")
+        assert r.status == 403 and r.json()["error"], (hs, r)
+    for path in ("/", "/stats", "/metrics"):
+        r = _req(p, "GET", path, {"Host": "evil.example"})
+        assert r.status == 403, (path, r)
+    hs = ("GET /live HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\nUpgrade: websocket\r\n"
+          "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+          "Sec-WebSocket-Version: 13\r\n\r\n")
+    assert http_raw(p, hs.format(host=own, origin="http://evil.example").encode()).status == 403
+    assert http_raw(p, hs.format(host=own, origin=f"http://{own}").encode()).status == 101
+    assert s.stats()["published"]["http"] == before
+    # what the dashboard, curl and wspush publish send is served
+    for host in (own, f"localhost:{p}", "LOCALHOST", "127.0.0.1", f"[::1]:{p}"):
+        r = _req(p, "POST", "/broadcast", {"Host": host}, b"ok")
+        assert r.status == 202, (host, r)
+    r = _req(p, "POST", "/broadcast", {"Host": own, "Origin": f"http://{own}",
+                                       "Sec-Fetch-Site": "same-origin"}, b"ok")
+    assert r.status == 202, r
+    assert _req(p, "GET", "/", {"Host": f"localhost:{p}"}).status == 200
+
+
+def test_token_server_refuses_foreign_origin_issue11(srv):
+    """Item 10 with a token: any Host (the port may be public), but still
+    never a foreign Origin (the /live feed takes ?token= from a page)."""
+    p = srv.admin_port
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert _req(p, "POST", "/broadcast", {"Host": "wspush.example:9090", **auth}, b"x").status \
+        == 202
+    r = _req(p, "POST", "/broadcast", {"Host": "wspush.example:9090",
+                                      "Origin": "http://evil.example", **auth}, b"x")
+    assert r.status == 403, r
+    assert _req(p, "POST", "/broadcast", {"Host": "wspush.example:9090",
+                                         "Origin": "http://wspush.example:9090", **auth},
+                b"x").status == 202
