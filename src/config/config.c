@@ -70,6 +70,11 @@ static const struct opt opts[] = {
      "allowed Origin header values (default: any); others get 403"},
     {"handshake-timeout", T_DUR, OFF(handshake_timeout_ms), 0, "10s", "DURATION",
      "time allowed for the request head (slowloris defence)"},
+    {"admin-head-timeout", T_DUR, OFF(admin_head_timeout_ms), 0, "10s", "DURATION",
+     "admin port: time allowed for a request's head (and its body) to arrive"},
+    {"admin-idle-timeout", T_DUR, OFF(admin_idle_timeout_ms), 0, "60s", "DURATION",
+     "admin port: close a keep-alive connection idle this long, or one that reads none of "
+     "its answers this long"},
     {"ping-interval", T_DUR, OFF(ping_interval_ms), 0, "25s", "DURATION",
      "ping an idle connection after DURATION without input (0 = never)"},
     {"pong-timeout", T_DUR, OFF(pong_timeout_ms), 0, "10s", "DURATION",
@@ -415,6 +420,10 @@ static int finish(struct wsp_config *c, FILE *err)
     }
     if (c->ring_size < 65536 || c->ring_size > (1ull << 34)) {
         fprintf(err, "wspush: --ring-size must be 64KiB..16GiB\n");
+        return 2;
+    }
+    if (c->admin_head_timeout_ms < 1 || c->admin_idle_timeout_ms < 1) {
+        fprintf(err, "wspush: --admin-head-timeout and --admin-idle-timeout must be above 0\n");
         return 2;
     }
     if (c->max_conns < 1) {

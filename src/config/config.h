@@ -43,6 +43,8 @@ struct wsp_config {
     const char *origins[CONFIG_MAX_LIST];
     size_t n_origins;
     uint64_t handshake_timeout_ms;
+    uint64_t admin_head_timeout_ms;  /* admin port: a request's head and body */
+    uint64_t admin_idle_timeout_ms;  /* admin port: idle keep-alive, or output unread */
     uint64_t ping_interval_ms; /* 0 = no server pings */
     uint64_t pong_timeout_ms;
     uint64_t drain_timeout_ms;

@@ -35,6 +35,10 @@
 
 #define ADMIN_MAX_CONNS 256
 #define ADMIN_OUT_MAX (8u * 1024 * 1024)
+/* Past this much queued output a connection stops reading and parsing
+ * (pipelined requests wait in the kernel), so an unread connection costs
+ * at most this plus one answer (the largest, /metrics, is 1 MiB). */
+#define ADMIN_OUT_PAUSE (256u * 1024)
 
 struct admin_conn {
     struct ev_handler h;
@@ -43,8 +47,13 @@ struct admin_conn {
     bool dead;
     bool live; /* upgraded: dashboard feed */
     bool close_after;
-    bool want_write;
     uint64_t linger_until_ms; /* after a final response: wait for the peer's EOF */
+    bool in_request;      /* bytes of a request (or a fresh connection) await its end */
+    bool in_body;         /* its head is complete, its body still arriving */
+    bool paused;          /* not reading: output queued past ADMIN_OUT_PAUSE */
+    uint32_t events;      /* registered with the loop */
+    uint64_t since_ms;    /* start of the request (in_request) or of the idleness */
+    uint64_t progress_ms; /* output last moved (or was queued while none was) */
     uint8_t *in;
     size_t in_len, in_cap;
     uint8_t *out;
@@ -62,16 +71,20 @@ struct admin {
     unsigned nconns;
     char *scratch; /* for /metrics and /stats */
     size_t scratch_cap;
+    int timer_id; /* the deadline sweep */
 };
 
 static void conn_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events);
 
-static void set_write(struct admin_conn *c, bool on)
+static size_t queued(const struct admin_conn *c) { return c->out_len - c->out_off; }
+
+static void update_events(struct admin_conn *c)
 {
-    if (c->want_write == on)
+    uint32_t ev = (c->paused ? 0 : EV_READ) | (queued(c) ? EV_WRITE : 0);
+    if (ev == c->events)
         return;
-    c->want_write = on;
-    ev_mod(c->a->loop, c->fd, EV_READ | (on ? EV_WRITE : 0), &c->h);
+    c->events = ev;
+    ev_mod(c->a->loop, c->fd, ev, &c->h);
 }
 
 static void flush_out(struct admin_conn *c)
@@ -86,10 +99,11 @@ static void flush_out(struct admin_conn *c)
             return;
         }
         c->out_off += (size_t)n;
+        c->progress_ms = clock_mono_ms();
     }
     if (c->out_off == c->out_len) {
         c->out_off = c->out_len = 0;
-        set_write(c, false);
+        update_events(c);
         if (c->close_after && !c->linger_until_ms) {
             /* half-close and drain what the peer still sends, so that
              * unread input does not turn our close into a reset that
@@ -98,7 +112,7 @@ static void flush_out(struct admin_conn *c)
             c->linger_until_ms = clock_mono_ms() + 2000;
         }
     } else {
-        set_write(c, true);
+        update_events(c);
     }
 }
 
@@ -120,6 +134,8 @@ static void out_append(struct admin_conn *c, const void *p, size_t n)
         c->out = o;
         c->out_cap = cap;
     }
+    if (!queued(c))
+        c->progress_ms = clock_mono_ms(); /* the unread-output deadline starts */
     memcpy(c->out + c->out_len, p, n);
     c->out_len += n;
 }
@@ -242,6 +258,12 @@ static bool authorized(struct admin *a, const struct http_req *r, bool query_ok)
         return n >= 0 && token_equal(dec, (size_t)n, tok);
     }
     return false;
+}
+
+static void respond_401(struct admin_conn *c, bool keep)
+{
+    respond_json_error(c, 401, "missing or wrong bearer token", keep,
+                       "WWW-Authenticate: Bearer realm=\"wspush\"\r\n");
 }
 
 /* The 202 body. The topic (at most 128 bytes, so at most 768 escaped)
@@ -454,8 +476,7 @@ static void handle(struct admin_conn *c, struct http_req *r, const uint8_t *body
         return;
     }
     if (!authorized(a, r, !strcmp(path, "/live"))) {
-        respond_json_error(c, 401, "missing or wrong bearer token", keep,
-                           "WWW-Authenticate: Bearer realm=\"wspush\"\r\n");
+        respond_401(c, keep);
         return;
     }
     if (!strncmp(path, "/publish/", 9)) {
@@ -529,7 +550,7 @@ static void process_input(struct admin_conn *c)
 {
     const struct wsp_config *cfg = master_config(c->a->m);
     struct http_limits lim = {cfg->max_head, cfg->max_headers};
-    while (c->in_len && !c->dead && !c->close_after) {
+    while (c->in_len && !c->dead && !c->close_after && queued(c) < ADMIN_OUT_PAUSE) {
         if (c->live) {
             struct ws_rx_cfg rc = {.max_message_bytes = 4096};
             uint16_t code;
@@ -583,12 +604,19 @@ static void process_input(struct admin_conn *c)
             respond_json_error(c, 403, why, false, NULL); /* the body is never read */
             return;
         }
-        if (c->in_len < (size_t)hl + clen)
+        if (clen && !authorized(c->a, &req, false)) {
+            respond_401(c, false); /* before its body is read, not after */
+            return;
+        }
+        c->in_body = c->in_len < (size_t)hl + clen;
+        if (c->in_body)
             return; /* body still arriving */
         handle(c, &req, c->in + hl, clen);
         size_t used = (size_t)hl + clen;
         memmove(c->in, c->in + used, c->in_len - used);
         c->in_len -= used;
+        c->in_request = c->in_len > 0; /* pipelined: the next one has begun */
+        c->since_ms = clock_mono_ms();
     }
 }
 
@@ -606,6 +634,10 @@ static void read_input(struct admin_conn *c)
     }
     size_t limit = cfg->max_head + cfg->max_message + 1;
     for (;;) {
+        if (queued(c) >= ADMIN_OUT_PAUSE) {
+            c->paused = true; /* the rest waits in the kernel; see conn_io */
+            return;
+        }
         if (c->in_cap - c->in_len < 4096) {
             size_t cap = c->in_cap ? c->in_cap * 2 : 8192;
             if (cap > limit)
@@ -632,6 +664,10 @@ static void read_input(struct admin_conn *c)
                 c->dead = true;
             return;
         }
+        if (!c->in_request) {
+            c->in_request = true;
+            c->since_ms = clock_mono_ms();
+        }
         c->in_len += (size_t)n;
         process_input(c);
         if (c->dead || c->close_after)
@@ -649,6 +685,76 @@ static void conn_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
         read_input(c);
     if (!c->dead)
         flush_out(c);
+    /* output drained below the bound: serve the pipelined requests that
+     * are already buffered, then read again */
+    if (!c->dead && c->in_len && !c->live && queued(c) < ADMIN_OUT_PAUSE) {
+        process_input(c);
+        if (!c->dead)
+            flush_out(c);
+    }
+    if (!c->dead) {
+        c->paused = queued(c) >= ADMIN_OUT_PAUSE;
+        update_events(c);
+    }
+}
+
+/* A newcomer at the connection cap: the oldest connection that is not
+ * doing anything useful makes room (one lingering after its last answer
+ * first, then one idle or still sending its head, then one sending a
+ * body), so idle sockets cannot lock publishers out. A connection with
+ * output queued or a /live feed is never chosen. Returns false if every
+ * connection is busy. */
+static bool make_room(struct admin *a)
+{
+    unsigned alive = 0, best_rank = 3;
+    struct admin_conn *victim = NULL;
+    for (struct admin_conn *c = a->conns; c; c = c->next) {
+        if (c->dead)
+            continue;
+        alive++;
+        if (c->live || queued(c))
+            continue;
+        unsigned rank = c->close_after ? 0 : c->in_body ? 2 : 1;
+        if (rank < best_rank || (rank == best_rank && c->since_ms < victim->since_ms)) {
+            victim = c;
+            best_rank = rank;
+        }
+    }
+    if (alive < ADMIN_MAX_CONNS)
+        return true;
+    if (!victim)
+        return false;
+    victim->dead = true; /* freed by admin_reap, after this iteration */
+    log_ratelimited(WSP_LOG_WARN, "admin: %u connections: closing the oldest idle one for a "
+                                  "newcomer", alive);
+    return true;
+}
+
+/* When a connection's wait ends: lingering close, output the peer does not
+ * read, a request that does not arrive, idleness. 0: none (a /live feed
+ * that reads what it gets). */
+static uint64_t conn_deadline(const struct admin_conn *c, const struct wsp_config *cfg)
+{
+    if (c->linger_until_ms)
+        return c->linger_until_ms;
+    if (queued(c))
+        return c->progress_ms + cfg->admin_idle_timeout_ms;
+    if (c->live)
+        return 0;
+    return c->since_ms + (c->in_request ? cfg->admin_head_timeout_ms : cfg->admin_idle_timeout_ms);
+}
+
+static void on_sweep(struct ev_loop *loop, void *arg)
+{
+    (void)loop;
+    struct admin *a = arg;
+    const struct wsp_config *cfg = master_config(a->m);
+    uint64_t now = clock_mono_ms();
+    for (struct admin_conn *c = a->conns; c; c = c->next) {
+        uint64_t d = conn_deadline(c, cfg);
+        if (d && now >= d)
+            c->dead = true;
+    }
 }
 
 static void on_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
@@ -660,7 +766,7 @@ static void on_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t event
         int fd = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return;
-        if (a->nconns >= ADMIN_MAX_CONNS) {
+        if (a->nconns >= ADMIN_MAX_CONNS && !make_room(a)) {
             close(fd);
             log_ratelimited(WSP_LOG_WARN, "admin: too many connections");
             continue;
@@ -678,6 +784,9 @@ int admin_adopt(struct admin *a, int fd)
     c->h.cb = conn_io;
     c->a = a;
     c->fd = fd;
+    c->in_request = true; /* its first head is due within the head timeout */
+    c->since_ms = clock_mono_ms();
+    c->events = EV_READ;
     int rc = ev_add(a->loop, fd, EV_READ, &c->h);
     if (rc < 0) {
         free(c);
@@ -700,7 +809,17 @@ struct admin *admin_new(struct master *m, struct ev_loop *loop, int listen_fd)
     a->h.cb = on_accept;
     a->scratch_cap = 1024 * 1024;
     a->scratch = malloc(a->scratch_cap);
-    if (!a->scratch || ev_add(loop, listen_fd, EV_READ, &a->h) < 0) {
+    /* sweep often enough that a deadline is never late by more than a
+     * quarter of the shorter timeout (1 s at the defaults) */
+    const struct wsp_config *cfg = master_config(m);
+    uint64_t iv = cfg->admin_head_timeout_ms < cfg->admin_idle_timeout_ms
+                      ? cfg->admin_head_timeout_ms
+                      : cfg->admin_idle_timeout_ms;
+    iv = iv / 4 < 10 ? 10 : iv / 4 > 1000 ? 1000 : iv / 4;
+    a->timer_id = ev_timer_add(loop, iv, on_sweep, a);
+    if (!a->scratch || a->timer_id < 0 || ev_add(loop, listen_fd, EV_READ, &a->h) < 0) {
+        if (a->timer_id >= 0)
+            ev_timer_del(loop, a->timer_id);
         free(a->scratch);
         free(a);
         return NULL;
@@ -723,8 +842,8 @@ void admin_push_live(struct admin *a)
     uint8_t hdr[WS_MAX_HEADER];
     size_t hl = ws_frame_header_encode(hdr, true, WS_OP_TEXT, n, NULL);
     for (struct admin_conn *c = a->conns; c; c = c->next) {
-        if (!c->live || c->dead || c->close_after)
-            continue;
+        if (!c->live || c->dead || c->close_after || queued(c) >= ADMIN_OUT_PAUSE)
+            continue; /* a dashboard that does not keep up skips samples */
         out_append(c, hdr, hl);
         out_append(c, a->scratch + WS_MAX_HEADER, n);
         flush_out(c);
@@ -769,6 +888,7 @@ void admin_free(struct admin *a)
     for (struct admin_conn *c = a->conns; c; c = c->next)
         c->dead = true;
     admin_reap(a);
+    ev_timer_del(a->loop, a->timer_id);
     close(a->fd);
     free(a->scratch);
     free(a);

@@ -368,3 +368,136 @@ def test_token_server_refuses_foreign_origin_issue11(srv):
     assert _req(p, "POST", "/broadcast", {"Host": "wspush.example:9090",
                                          "Origin": "http://wspush.example:9090", **auth},
                 b"x").status == 202
+
+
+def test_token_checked_before_body_issue11(srv):
+    """Item 9: a body (up to --max-message) was buffered before the token
+    was checked. Now the head decides: 401 at once, the body never read."""
+    import socket
+    for auth in ("", "Authorization: Bearer wrong\r\n"):
+        with socket.create_connection(("127.0.0.1", srv.admin_port), timeout=T(5)) as s:
+            s.sendall(f"POST /publish/news HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}"
+                      f"Content-Length: {MAX_MESSAGE}\r\n\r\n".encode() + b"x" * 100)
+            head = s.recv(4096)  # times out before the fix: the server awaits the body
+            assert head.startswith(b"HTTP/1.1 401 "), head
+
+
+def _server_side_sockets(port):
+    """{client port: (state, tx_queue, rx_queue)} of the server's end of
+    each IPv4 connection to 127.0.0.1:port (from /proc/net/tcp)."""
+    out = {}
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            p = line.split()
+            lport = int(p[1].split(":")[1], 16)
+            if lport != port or p[3] == "0A":  # 0A: the listener
+                continue
+            tx, rx = (int(x, 16) for x in p[4].split(":"))
+            out[int(p[2].split(":")[1], 16)] = (p[3], tx, rx)
+    return out
+
+
+def test_unread_pipelined_output_is_bounded_issue11(wspush):
+    """Item 9: pipelined GETs of the dashboard that are never read cost the
+    master +7.2 MiB per connection (or, past 8 MiB, the connection). Now an
+    admin connection stops reading and parsing once its queued output
+    passes a bound (the requests wait in the kernel), and one that never
+    reads is closed after --admin-idle-timeout."""
+    import socket
+    from conftest import wait_until
+    from hostile_util import worker_rss_kib as _rss_kib  # any pid's VmRSS
+    s = wspush("--workers", "1", "--admin-idle-timeout", "5s")
+    p = s.admin_port
+    req = (f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{p}\r\nX-Pad: {'p' * 3000}\r\n\r\n").encode()
+    quota = req * 800  # 2.4 MB of requests, 16 MB of answers each
+    rss0 = _rss_kib(s.pid)
+    socks = []
+    for _ in range(8):
+        c = socket.socket()
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.connect(("127.0.0.1", p))
+        c.setblocking(False)
+        socks.append([c, c.getsockname()[1], 0])
+
+    def pushed_until_stuck():
+        """Sends more of each quota; true once every socket is done, or
+        can send no more while the server leaves its requests unread."""
+        srv_side = _server_side_sockets(p)
+        done = True
+        for e in socks:
+            try:
+                while e[2] < len(quota):
+                    e[2] += e[0].send(quota[e[2]:e[2] + 65536])
+            except BlockingIOError:
+                if srv_side.get(e[1], ("", 0, 0))[2] == 0:
+                    done = False
+            except OSError:
+                e[2] = len(quota)  # closed on us (the old behaviour past 8 MiB)
+        return done
+    wait_until(pushed_until_stuck, T(30), "the pipelined requests to be sent or stuck")
+    s.admin.request("GET", "/healthz")  # the master has gone round its loop since
+    srv_side = _server_side_sockets(p)
+    for _, cp, sent in socks:
+        st = srv_side.get(cp, ("gone", 0, 0))
+        # still connected, and the rest of its requests unread in the kernel
+        assert st[0] == "01" and st[2] > 0, (cp, sent, st)
+    grew = _rss_kib(s.pid) - rss0
+    assert grew < 8 * 2048 + 16 * 1024, f"master RSS grew by {grew} KiB"
+    # and a peer that never reads is closed
+    wait_until(lambda: not any(_server_side_sockets(p).get(cp, ("",))[0] == "01"
+                               for _, cp, _ in socks), T(30), "the stalled connections to close")
+    for c, _, _ in socks:
+        c.close()
+    assert s.admin.request("GET", "/healthz").status == 200
+
+
+def _wait_eof(sock):
+    """Reads until the server closes (b"") within the socket's timeout;
+    returns what came before it."""
+    got = b""
+    while True:
+        chunk = sock.recv(65536)  # socket.timeout fails the test
+        if not chunk:
+            return got
+        got += chunk
+
+
+def test_admin_head_and_idle_timeouts_issue11(wspush):
+    """Item 8: the admin port had no head or idle timeout, so idle
+    connections stayed forever. A request head must now arrive within
+    --admin-head-timeout, an idle keep-alive connection ends after
+    --admin-idle-timeout (short values here; each wait is on the close)."""
+    import socket
+    s = wspush("--workers", "1", "--admin-head-timeout", "300ms", "--admin-idle-timeout", "300ms")
+    p = s.admin_port
+    silent = socket.create_connection(("127.0.0.1", p), timeout=T(10))
+    partial = socket.create_connection(("127.0.0.1", p), timeout=T(10))
+    partial.sendall(b"GET /stats HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # never finished
+    idle = socket.create_connection(("127.0.0.1", p), timeout=T(10))
+    idle.sendall(f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{p}\r\n\r\n".encode())
+    for sock in (silent, partial, idle):
+        got = _wait_eof(sock)
+        assert got == b"" or got.startswith(b"HTTP/1.1 200 "), got
+        sock.close()
+
+
+def test_idle_connections_do_not_lock_out_publishers_issue11(wspush):
+    """Item 8: 256 idle TCP connections filled the admin port's table and
+    every publisher was refused until they left. Now the oldest connection
+    without a complete request is evicted for a newcomer."""
+    import socket
+    s = wspush("--workers", "1")
+    p = s.admin_port
+    hogs = []
+    for i in range(300):
+        c = socket.create_connection(("127.0.0.1", p), timeout=T(10))
+        if i % 2:
+            c.sendall(b"GET / HTTP/1.1\r\n")  # a head that never ends
+        hogs.append(c)
+    try:
+        r = _req(p, "POST", "/broadcast", {"Host": "127.0.0.1"}, b"still publishing")
+        assert r.status == 202, r
+    finally:
+        for c in hogs:
+            c.close()
