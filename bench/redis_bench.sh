@@ -135,7 +135,7 @@ async def publisher(admin_ports, topic, rate, duration):
             await asyncio.sleep(d)
         r, w = conns[sent % len(conns)]
         body = str(time.time_ns()).encode().ljust(SIZE, b".")
-        w.write(b"POST /publish/%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+        w.write(b"POST /publish/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n%s"
                 % (topic.encode(), len(body), body))
         head = await r.readuntil(b"\r\n\r\n")
         cl = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])

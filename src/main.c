@@ -41,6 +41,7 @@ int main(int argc, char **argv)
             return 0;
         if (r != 0)
             return 2;
+        config_scrub_argv(argc - 1, argv + 1);
         return master_run(&cfg);
     }
     if (!strcmp(cmd, "publish"))

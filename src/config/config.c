@@ -6,8 +6,10 @@
 #include "config/config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -59,13 +61,21 @@ static const struct opt opts[] = {
     {"slow-policy", T_POLICY, OFF(slow_policy), 0, "close", "close|drop|latest",
      "slow consumer: close with 1008, drop new messages, or keep the latest per topic"},
     {"publish-token", T_STR, OFF(publish_token), CAP(publish_token), "", "TOKEN",
-     "require 'Authorization: Bearer TOKEN' on the admin port"},
+     "require 'Authorization: Bearer TOKEN' on the admin port (visible to local users in the "
+     "process list: prefer --publish-token-file)"},
+    {"publish-token-file", T_STR, OFF(publish_token_file), CAP(publish_token_file), "", "FILE",
+     "read the admin port's bearer token from FILE (its content, one trailing newline removed)"},
     {"protocol", T_LIST, OFF(protocols_buf), CAP(protocols_buf), "", "P1,P2",
      "Sec-WebSocket-Protocol values the server accepts, in preference order"},
     {"allow-origin", T_LIST, OFF(origins_buf), CAP(origins_buf), "", "O1,O2",
      "allowed Origin header values (default: any); others get 403"},
     {"handshake-timeout", T_DUR, OFF(handshake_timeout_ms), 0, "10s", "DURATION",
      "time allowed for the request head (slowloris defence)"},
+    {"admin-head-timeout", T_DUR, OFF(admin_head_timeout_ms), 0, "10s", "DURATION",
+     "admin port: time allowed for a request's head (and its body) to arrive"},
+    {"admin-idle-timeout", T_DUR, OFF(admin_idle_timeout_ms), 0, "60s", "DURATION",
+     "admin port: close a keep-alive connection idle this long, or one that reads none of "
+     "its answers this long"},
     {"ping-interval", T_DUR, OFF(ping_interval_ms), 0, "25s", "DURATION",
      "ping an idle connection after DURATION without input (0 = never)"},
     {"pong-timeout", T_DUR, OFF(pong_timeout_ms), 0, "10s", "DURATION",
@@ -88,6 +98,8 @@ static const struct opt opts[] = {
      "PEM private key for the --tls-cert in the same position"},
     {"redis", T_STR, OFF(redis), CAP(redis), "", "URL",
      "share messages with other nodes through Redis pub/sub: redis://[:PASSWORD@]HOST[:PORT][/DB]"},
+    {"redis-password-file", T_STR, OFF(redis_password_file), CAP(redis_password_file), "", "FILE",
+     "read the Redis password from FILE (one trailing newline removed) instead of the URL"},
     {"redis-prefix", T_STR, OFF(redis_prefix), CAP(redis_prefix), "wspush:", "PREFIX",
      "Redis channel of topic T is PREFIX+T; PREFIX alone carries broadcasts"},
     {"log-level", T_LEVEL, OFF(log_level), 0, "info", "error|warn|info|debug", "log verbosity"},
@@ -258,8 +270,119 @@ void config_print_help(FILE *out)
     fprintf(out, "  %-36s %s\n", "-h, --help", "show this help");
 }
 
+int config_read_secret_file(const char *path, char *out, size_t cap, const char **why)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        *why = strerror(errno);
+        return -errno;
+    }
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fd, out + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            *why = strerror(errno);
+            close(fd);
+            return -errno;
+        }
+        if (r == 0 || (n += (size_t)r) == cap)
+            break;
+    }
+    close(fd);
+    if (n > 0 && out[n - 1] == '\n')
+        n--;
+    if (n >= cap) {
+        *why = "too long";
+        return WSP_ETOOBIG;
+    }
+    out[n] = '\0';
+    if (n == 0) {
+        *why = "empty";
+        return WSP_EINVAL;
+    }
+    if (strlen(out) != n || strpbrk(out, "\r\n")) {
+        *why = "holds a NUL, CR or line break (one trailing newline is allowed)";
+        return WSP_EINVAL;
+    }
+    return 0;
+}
+
+/* "--flag VALUE" or "--flag=VALUE": the value's string, else NULL. */
+static char *flag_value(int argc, char **argv, int *i, const char *flag)
+{
+    const char *a = argv[*i];
+    size_t fl = strlen(flag);
+    if (strncmp(a, "--", 2) || strncmp(a + 2, flag, fl))
+        return NULL;
+    if (a[2 + fl] == '=')
+        return argv[*i] + 2 + fl + 1;
+    if (a[2 + fl] || *i + 1 >= argc)
+        return NULL;
+    return argv[++*i];
+}
+
+void config_scrub_argv(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        char *v = flag_value(argc, argv, &i, "publish-token");
+        if (v && *v) {
+            size_t n = strlen(v);
+            v[0] = '*';
+            memset(v + 1, 0, n - 1);
+            continue;
+        }
+        v = flag_value(argc, argv, &i, "redis");
+        if (!v || strncasecmp(v, "redis://", 8))
+            continue;
+        /* redis://user:PASSWORD@host -> redis://user:*@host, the freed
+         * bytes zeroed (the same rules as redis_url_parse: the userinfo
+         * ends at the last '@' before the first '/') */
+        char *p = v + 8, *slash = strchr(p, '/'), *at = NULL;
+        for (char *q = p; *q && q != slash; q++)
+            if (*q == '@')
+                at = q;
+        char *colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
+        if (!colon || at == colon + 1)
+            continue;
+        size_t n = strlen(v);
+        colon[1] = '*';
+        memmove(colon + 2, at, strlen(at) + 1);
+        size_t left = strlen(v);
+        memset(v + left, 0, n - left);
+    }
+}
+
+static int load_secret(const char *flag, const char *path, char *out, size_t cap, FILE *err)
+{
+    const char *why;
+    int rc = config_read_secret_file(path, out, cap, &why);
+    if (rc < 0)
+        fprintf(err, "wspush: --%s %s: %s\n", flag, path, why);
+    return rc;
+}
+
 static int finish(struct wsp_config *c, FILE *err)
 {
+    if (c->publish_token_file[0]) {
+        if (c->publish_token[0]) {
+            fprintf(err, "wspush: give --publish-token or --publish-token-file, not both\n");
+            return 2;
+        }
+        if (load_secret("publish-token-file", c->publish_token_file, c->publish_token,
+                        sizeof c->publish_token, err) < 0)
+            return 2;
+    }
+    if (c->redis_password_file[0]) {
+        if (!c->redis[0]) {
+            fprintf(err, "wspush: --redis-password-file needs --redis\n");
+            return 2;
+        }
+        if (load_secret("redis-password-file", c->redis_password_file, c->redis_password,
+                        sizeof c->redis_password, err) < 0)
+            return 2;
+    }
     int n = config_split_list(c->protocols_buf, c->protocols, CONFIG_MAX_LIST);
     if (n < 0) {
         fprintf(err, "wspush: --protocol: at most %d values\n", CONFIG_MAX_LIST);
@@ -298,6 +421,10 @@ static int finish(struct wsp_config *c, FILE *err)
     }
     if (c->ring_size < 65536 || c->ring_size > (1ull << 34)) {
         fprintf(err, "wspush: --ring-size must be 64KiB..16GiB\n");
+        return 2;
+    }
+    if (c->admin_head_timeout_ms < 1 || c->admin_idle_timeout_ms < 1) {
+        fprintf(err, "wspush: --admin-head-timeout and --admin-idle-timeout must be above 0\n");
         return 2;
     }
     if (c->max_conns < 1) {

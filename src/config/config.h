@@ -38,6 +38,7 @@ struct wsp_config {
     uint64_t max_backlog;      /* queued bytes per connection */
     enum slow_policy slow_policy;
     char publish_token[256];
+    char publish_token_file[512]; /* read into publish_token by config_parse */
     char protocols_buf[512];   /* comma list as given */
     const char *protocols[CONFIG_MAX_LIST];
     size_t n_protocols;
@@ -45,6 +46,8 @@ struct wsp_config {
     const char *origins[CONFIG_MAX_LIST];
     size_t n_origins;
     uint64_t handshake_timeout_ms;
+    uint64_t admin_head_timeout_ms;  /* admin port: a request's head and body */
+    uint64_t admin_idle_timeout_ms;  /* admin port: idle keep-alive, or output unread */
     uint64_t ping_interval_ms; /* 0 = no server pings */
     uint64_t pong_timeout_ms;
     uint64_t drain_timeout_ms;
@@ -55,6 +58,8 @@ struct wsp_config {
     bool io_uring;             /* batched fan-out sends */
     uint64_t deflate_min;      /* bytes: shorter messages are never compressed */
     char redis[512];           /* redis://[:password@]host[:port][/db]; empty = single node */
+    char redis_password_file[512];
+    char redis_password[256];  /* from redis_password_file; overrides the URL's; empty = none */
     char redis_prefix[128];    /* channel prefix, default "wspush:" */
     char tls_cert_buf[2048];   /* comma list, or the option repeated */
     char tls_key_buf[2048];
@@ -69,6 +74,18 @@ struct wsp_config {
 int config_parse(struct wsp_config *c, int argc, char **argv, FILE *out, FILE *err);
 
 void config_print_help(FILE *out);
+
+/* Overwrites, in place, the secrets given on the command line (the value of
+ * --publish-token, the password in --redis URL), so /proc/<pid>/cmdline and
+ * ps no longer show them (workers fork later and inherit the scrubbed
+ * bytes). Call after config_parse with the same argv; the config keeps its
+ * copies. argv's strings must be writable (the real process arguments). */
+void config_scrub_argv(int argc, char **argv);
+
+/* Reads a secret from path into out: the file's content with one trailing
+ * newline removed; it must be non-empty, shorter than cap and hold no NUL,
+ * CR or LF. 0, or < 0 with *why set (for the caller's one-line error). */
+int config_read_secret_file(const char *path, char *out, size_t cap, const char **why);
 
 /* "64MiB", "256k", "1M", "1024" -> bytes. 0 or WSP_EINVAL. */
 int config_parse_size(const char *s, uint64_t *bytes);

@@ -13,11 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "http/http_parse.h"
 #include "http/http_response.h"
@@ -33,6 +35,10 @@
 
 #define ADMIN_MAX_CONNS 256
 #define ADMIN_OUT_MAX (8u * 1024 * 1024)
+/* Past this much queued output a connection stops reading and parsing
+ * (pipelined requests wait in the kernel), so an unread connection costs
+ * at most this plus one answer (the largest, /metrics, is 1 MiB). */
+#define ADMIN_OUT_PAUSE (256u * 1024)
 
 struct admin_conn {
     struct ev_handler h;
@@ -41,8 +47,13 @@ struct admin_conn {
     bool dead;
     bool live; /* upgraded: dashboard feed */
     bool close_after;
-    bool want_write;
     uint64_t linger_until_ms; /* after a final response: wait for the peer's EOF */
+    bool in_request;      /* bytes of a request (or a fresh connection) await its end */
+    bool in_body;         /* its head is complete, its body still arriving */
+    bool paused;          /* not reading: output queued past ADMIN_OUT_PAUSE */
+    uint32_t events;      /* registered with the loop */
+    uint64_t since_ms;    /* start of the request (in_request) or of the idleness */
+    uint64_t progress_ms; /* output last moved (or was queued while none was) */
     uint8_t *in;
     size_t in_len, in_cap;
     uint8_t *out;
@@ -60,16 +71,20 @@ struct admin {
     unsigned nconns;
     char *scratch; /* for /metrics and /stats */
     size_t scratch_cap;
+    int timer_id; /* the deadline sweep */
 };
 
 static void conn_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events);
 
-static void set_write(struct admin_conn *c, bool on)
+static size_t queued(const struct admin_conn *c) { return c->out_len - c->out_off; }
+
+static void update_events(struct admin_conn *c)
 {
-    if (c->want_write == on)
+    uint32_t ev = (c->paused ? 0 : EV_READ) | (queued(c) ? EV_WRITE : 0);
+    if (ev == c->events)
         return;
-    c->want_write = on;
-    ev_mod(c->a->loop, c->fd, EV_READ | (on ? EV_WRITE : 0), &c->h);
+    c->events = ev;
+    ev_mod(c->a->loop, c->fd, ev, &c->h);
 }
 
 static void flush_out(struct admin_conn *c)
@@ -84,10 +99,11 @@ static void flush_out(struct admin_conn *c)
             return;
         }
         c->out_off += (size_t)n;
+        c->progress_ms = clock_mono_ms();
     }
     if (c->out_off == c->out_len) {
         c->out_off = c->out_len = 0;
-        set_write(c, false);
+        update_events(c);
         if (c->close_after && !c->linger_until_ms) {
             /* half-close and drain what the peer still sends, so that
              * unread input does not turn our close into a reset that
@@ -96,7 +112,7 @@ static void flush_out(struct admin_conn *c)
             c->linger_until_ms = clock_mono_ms() + 2000;
         }
     } else {
-        set_write(c, true);
+        update_events(c);
     }
 }
 
@@ -118,6 +134,8 @@ static void out_append(struct admin_conn *c, const void *p, size_t n)
         c->out = o;
         c->out_cap = cap;
     }
+    if (!queued(c))
+        c->progress_ms = clock_mono_ms(); /* the unread-output deadline starts */
     memcpy(c->out + c->out_len, p, n);
     c->out_len += n;
 }
@@ -137,9 +155,14 @@ static void respond(struct admin_conn *c, int status, const char *ctype, const v
 static void respond_json_error(struct admin_conn *c, int status, const char *msg, bool keep_alive,
                                const char *extra)
 {
-    char body[256];
-    int n = snprintf(body, sizeof body, "{\"error\":\"%s\"}\n", msg);
-    respond(c, status, "application/json", body, (size_t)n, keep_alive, extra);
+    char body[512];
+    size_t n = sizeof "{\"error\":" - 1;
+    memcpy(body, "{\"error\":", n);
+    n += json_str_buf(body + n, sizeof body - n - 2, msg, strlen(msg));
+    if (n > sizeof body - 3)
+        n = sizeof body - 3; /* truncated: never happens with our messages */
+    memcpy(body + n, "}\n", 3);
+    respond(c, status, "application/json", body, n + 2, keep_alive, extra);
 }
 
 size_t admin_stats_json(struct master *m, char *out, size_t cap)
@@ -239,6 +262,93 @@ static bool authorized(struct admin *a, const struct http_req *r, bool query_ok)
     return false;
 }
 
+static void respond_401(struct admin_conn *c, bool keep)
+{
+    respond_json_error(c, 401, "missing or wrong bearer token", keep,
+                       "WWW-Authenticate: Bearer realm=\"wspush\"\r\n");
+}
+
+/* The 202 body. The topic (at most 128 bytes, so at most 768 escaped)
+ * goes through the one JSON writer: it may hold '"' and '\\'. seq < 0:
+ * not known yet (null). */
+static size_t publish_reply(char *out, size_t cap, const char *topic, size_t tlen, int64_t seq,
+                            uint64_t subs, bool via_redis)
+{
+    size_t n = (size_t)snprintf(out, cap, "{\"topic\":");
+    n += json_str_buf(out + n, cap - n, tlen ? topic : NULL, tlen);
+    if (n >= cap)
+        return cap - 1;
+    char seqs[24] = "null";
+    if (seq >= 0)
+        snprintf(seqs, sizeof seqs, "%lld", (long long)seq);
+    int k = snprintf(out + n, cap - n, ",\"seq\":%s,\"subscribers_notified\":%llu%s}\n", seqs,
+                     (unsigned long long)subs, via_redis ? ",\"via\":\"redis\"" : "");
+    n += k > 0 ? (size_t)k : 0;
+    return n < cap ? n : cap - 1;
+}
+
+/* A loopback name a browser may send as Host: localhost, an IPv4 literal
+ * in 127/8 (the admin port may be bound to any of them), [::1]; with any
+ * port. A DNS-rebinding page carries its own name instead. */
+static bool host_is_loopback(const char *v, size_t n)
+{
+    size_t hl = n;
+    if (n && v[0] == '[') {
+        const char *rb = memchr(v, ']', n);
+        if (!rb)
+            return false;
+        hl = (size_t)(rb - v) + 1;
+    } else {
+        const char *colon = memchr(v, ':', n);
+        if (colon)
+            hl = (size_t)(colon - v);
+    }
+    if (hl < n) { /* ":PORT" */
+        if (v[hl] != ':' || hl + 1 == n)
+            return false;
+        for (size_t i = hl + 1; i < n; i++)
+            if (v[i] < '0' || v[i] > '9')
+                return false;
+    }
+    if (http_str_ieq(v, hl, "localhost") || http_str_ieq(v, hl, "[::1]"))
+        return true;
+    char ip[16];
+    unsigned a, b, c, d;
+    char extra;
+    if (hl < 7 || hl >= sizeof ip)
+        return false;
+    memcpy(ip, v, hl);
+    ip[hl] = '\0';
+    return sscanf(ip, "%u.%u.%u.%u%c", &a, &b, &c, &d, &extra) == 4 && a == 127 && b < 256 &&
+           c < 256 && d < 256;
+}
+
+/* Cross-site and DNS-rebinding defence, decided from the head alone, before
+ * any body is read. Without a token only loopback Host names are served
+ * (the port is loopback-only then); with or without one, a request that a
+ * browser marks as coming from another origin is refused: its Origin must
+ * be this port's own (http:// + the Host it was sent to), and
+ * Sec-Fetch-Site, when present, same-origin or none. A form POST from any
+ * web page carries both. Returns NULL, or the reason for a 403. */
+static const char *foreign_request(struct admin *a, const struct http_req *r)
+{
+    const struct http_header *host = http_req_header(r, "Host");
+    if (!master_config(a->m)->publish_token[0] && host &&
+        !host_is_loopback(host->value, host->value_len))
+        return "Host is not a loopback name (DNS rebinding?): use localhost or 127.0.0.1, "
+               "or set --publish-token";
+    const struct http_header *o = http_req_header(r, "Origin");
+    if (o && (!host || o->value_len != 7 + host->value_len ||
+              !http_str_ieq(o->value, 7, "http://") ||
+              strncasecmp(o->value + 7, host->value, host->value_len) != 0))
+        return "cross-origin request refused (Origin is not this admin port)";
+    const struct http_header *sf = http_req_header(r, "Sec-Fetch-Site");
+    if (sf && !http_str_ieq(sf->value, sf->value_len, "same-origin") &&
+        !http_str_ieq(sf->value, sf->value_len, "none"))
+        return "cross-site request refused (Sec-Fetch-Site)";
+    return NULL;
+}
+
 /* With --redis: the message goes to Redis and comes back to every node,
  * this one included, so its sequence number is not known yet ("seq":null)
  * and subscribers_notified counts this node's subscribers only. 503 while
@@ -267,19 +377,9 @@ static void publish_redis(struct admin_conn *c, struct redis_link *rl, bool bina
     else
         for (unsigned i = 0; i < st->nworkers; i++)
             subs += st->w[i].conns;
-    char resp[512];
-    int n;
-    if (tlen)
-        n = snprintf(resp, sizeof resp,
-                     "{\"topic\":\"%.*s\",\"seq\":null,\"subscribers_notified\":%llu,"
-                     "\"via\":\"redis\"}\n",
-                     (int)tlen, topic, (unsigned long long)subs);
-    else
-        n = snprintf(resp, sizeof resp,
-                     "{\"topic\":null,\"seq\":null,\"subscribers_notified\":%llu,"
-                     "\"via\":\"redis\"}\n",
-                     (unsigned long long)subs);
-    respond(c, 202, "application/json", resp, (size_t)n, keep, NULL);
+    char resp[1024];
+    size_t n = publish_reply(resp, sizeof resp, topic, tlen, -1, subs, true);
+    respond(c, 202, "application/json", resp, n, keep, NULL);
 }
 
 static void publish(struct admin_conn *c, const struct http_req *r, const uint8_t *body,
@@ -307,17 +407,9 @@ static void publish(struct admin_conn *c, const struct http_req *r, const uint8_
         respond_json_error(c, 413, "message too large", keep, NULL);
         return;
     }
-    char resp[512];
-    int n;
-    if (tlen)
-        n = snprintf(resp, sizeof resp,
-                     "{\"topic\":\"%.*s\",\"seq\":%lld,\"subscribers_notified\":%llu}\n",
-                     (int)tlen, topic, (long long)seq, (unsigned long long)subs);
-    else
-        n = snprintf(resp, sizeof resp,
-                     "{\"topic\":null,\"seq\":%lld,\"subscribers_notified\":%llu}\n",
-                     (long long)seq, (unsigned long long)subs);
-    respond(c, 202, "application/json", resp, (size_t)n, keep, NULL);
+    char resp[1024];
+    size_t n = publish_reply(resp, sizeof resp, topic, tlen, seq, subs, false);
+    respond(c, 202, "application/json", resp, n, keep, NULL);
 }
 
 static void serve_asset(struct admin_conn *c, const char *name, const char *ctype, bool keep)
@@ -386,8 +478,7 @@ static void handle(struct admin_conn *c, struct http_req *r, const uint8_t *body
         return;
     }
     if (!authorized(a, r, !strcmp(path, "/live"))) {
-        respond_json_error(c, 401, "missing or wrong bearer token", keep,
-                           "WWW-Authenticate: Bearer realm=\"wspush\"\r\n");
+        respond_401(c, keep);
         return;
     }
     if (!strncmp(path, "/publish/", 9)) {
@@ -461,7 +552,7 @@ static void process_input(struct admin_conn *c)
 {
     const struct wsp_config *cfg = master_config(c->a->m);
     struct http_limits lim = {cfg->max_head, cfg->max_headers};
-    while (c->in_len && !c->dead && !c->close_after) {
+    while (c->in_len && !c->dead && !c->close_after && queued(c) < ADMIN_OUT_PAUSE) {
         if (c->live) {
             struct ws_rx_cfg rc = {.max_message_bytes = 4096};
             uint16_t code;
@@ -510,12 +601,24 @@ static void process_input(struct admin_conn *c)
             }
             clen = (size_t)v;
         }
-        if (c->in_len < (size_t)hl + clen)
+        const char *why = foreign_request(c->a, &req);
+        if (why) {
+            respond_json_error(c, 403, why, false, NULL); /* the body is never read */
+            return;
+        }
+        if (clen && !authorized(c->a, &req, false)) {
+            respond_401(c, false); /* before its body is read, not after */
+            return;
+        }
+        c->in_body = c->in_len < (size_t)hl + clen;
+        if (c->in_body)
             return; /* body still arriving */
         handle(c, &req, c->in + hl, clen);
         size_t used = (size_t)hl + clen;
         memmove(c->in, c->in + used, c->in_len - used);
         c->in_len -= used;
+        c->in_request = c->in_len > 0; /* pipelined: the next one has begun */
+        c->since_ms = clock_mono_ms();
     }
 }
 
@@ -533,6 +636,10 @@ static void read_input(struct admin_conn *c)
     }
     size_t limit = cfg->max_head + cfg->max_message + 1;
     for (;;) {
+        if (queued(c) >= ADMIN_OUT_PAUSE) {
+            c->paused = true; /* the rest waits in the kernel; see conn_io */
+            return;
+        }
         if (c->in_cap - c->in_len < 4096) {
             size_t cap = c->in_cap ? c->in_cap * 2 : 8192;
             if (cap > limit)
@@ -559,6 +666,10 @@ static void read_input(struct admin_conn *c)
                 c->dead = true;
             return;
         }
+        if (!c->in_request) {
+            c->in_request = true;
+            c->since_ms = clock_mono_ms();
+        }
         c->in_len += (size_t)n;
         process_input(c);
         if (c->dead || c->close_after)
@@ -576,6 +687,76 @@ static void conn_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
         read_input(c);
     if (!c->dead)
         flush_out(c);
+    /* output drained below the bound: serve the pipelined requests that
+     * are already buffered, then read again */
+    if (!c->dead && c->in_len && !c->live && queued(c) < ADMIN_OUT_PAUSE) {
+        process_input(c);
+        if (!c->dead)
+            flush_out(c);
+    }
+    if (!c->dead) {
+        c->paused = queued(c) >= ADMIN_OUT_PAUSE;
+        update_events(c);
+    }
+}
+
+/* A newcomer at the connection cap: the oldest connection that is not
+ * doing anything useful makes room (one lingering after its last answer
+ * first, then one idle or still sending its head, then one sending a
+ * body), so idle sockets cannot lock publishers out. A connection with
+ * output queued or a /live feed is never chosen. Returns false if every
+ * connection is busy. */
+static bool make_room(struct admin *a)
+{
+    unsigned alive = 0, best_rank = 3;
+    struct admin_conn *victim = NULL;
+    for (struct admin_conn *c = a->conns; c; c = c->next) {
+        if (c->dead)
+            continue;
+        alive++;
+        if (c->live || queued(c))
+            continue;
+        unsigned rank = c->close_after ? 0 : c->in_body ? 2 : 1;
+        if (rank < best_rank || (rank == best_rank && c->since_ms < victim->since_ms)) {
+            victim = c;
+            best_rank = rank;
+        }
+    }
+    if (alive < ADMIN_MAX_CONNS)
+        return true;
+    if (!victim)
+        return false;
+    victim->dead = true; /* freed by admin_reap, after this iteration */
+    log_ratelimited(WSP_LOG_WARN, "admin: %u connections: closing the oldest idle one for a "
+                                  "newcomer", alive);
+    return true;
+}
+
+/* When a connection's wait ends: lingering close, output the peer does not
+ * read, a request that does not arrive, idleness. 0: none (a /live feed
+ * that reads what it gets). */
+static uint64_t conn_deadline(const struct admin_conn *c, const struct wsp_config *cfg)
+{
+    if (c->linger_until_ms)
+        return c->linger_until_ms;
+    if (queued(c))
+        return c->progress_ms + cfg->admin_idle_timeout_ms;
+    if (c->live)
+        return 0;
+    return c->since_ms + (c->in_request ? cfg->admin_head_timeout_ms : cfg->admin_idle_timeout_ms);
+}
+
+static void on_sweep(struct ev_loop *loop, void *arg)
+{
+    (void)loop;
+    struct admin *a = arg;
+    const struct wsp_config *cfg = master_config(a->m);
+    uint64_t now = clock_mono_ms();
+    for (struct admin_conn *c = a->conns; c; c = c->next) {
+        uint64_t d = conn_deadline(c, cfg);
+        if (d && now >= d)
+            c->dead = true;
+    }
 }
 
 static void on_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
@@ -587,7 +768,7 @@ static void on_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t event
         int fd = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return;
-        if (a->nconns >= ADMIN_MAX_CONNS) {
+        if (a->nconns >= ADMIN_MAX_CONNS && !make_room(a)) {
             close(fd);
             log_ratelimited(WSP_LOG_WARN, "admin: too many connections");
             continue;
@@ -605,6 +786,9 @@ int admin_adopt(struct admin *a, int fd)
     c->h.cb = conn_io;
     c->a = a;
     c->fd = fd;
+    c->in_request = true; /* its first head is due within the head timeout */
+    c->since_ms = clock_mono_ms();
+    c->events = EV_READ;
     int rc = ev_add(a->loop, fd, EV_READ, &c->h);
     if (rc < 0) {
         free(c);
@@ -627,7 +811,17 @@ struct admin *admin_new(struct master *m, struct ev_loop *loop, int listen_fd)
     a->h.cb = on_accept;
     a->scratch_cap = 1024 * 1024;
     a->scratch = malloc(a->scratch_cap);
-    if (!a->scratch || ev_add(loop, listen_fd, EV_READ, &a->h) < 0) {
+    /* sweep often enough that a deadline is never late by more than a
+     * quarter of the shorter timeout (1 s at the defaults) */
+    const struct wsp_config *cfg = master_config(m);
+    uint64_t iv = cfg->admin_head_timeout_ms < cfg->admin_idle_timeout_ms
+                      ? cfg->admin_head_timeout_ms
+                      : cfg->admin_idle_timeout_ms;
+    iv = iv / 4 < 10 ? 10 : iv / 4 > 1000 ? 1000 : iv / 4;
+    a->timer_id = ev_timer_add(loop, iv, on_sweep, a);
+    if (!a->scratch || a->timer_id < 0 || ev_add(loop, listen_fd, EV_READ, &a->h) < 0) {
+        if (a->timer_id >= 0)
+            ev_timer_del(loop, a->timer_id);
         free(a->scratch);
         free(a);
         return NULL;
@@ -650,8 +844,8 @@ void admin_push_live(struct admin *a)
     uint8_t hdr[WS_MAX_HEADER];
     size_t hl = ws_frame_header_encode(hdr, true, WS_OP_TEXT, n, NULL);
     for (struct admin_conn *c = a->conns; c; c = c->next) {
-        if (!c->live || c->dead || c->close_after)
-            continue;
+        if (!c->live || c->dead || c->close_after || queued(c) >= ADMIN_OUT_PAUSE)
+            continue; /* a dashboard that does not keep up skips samples */
         out_append(c, hdr, hl);
         out_append(c, a->scratch + WS_MAX_HEADER, n);
         flush_out(c);
@@ -696,6 +890,7 @@ void admin_free(struct admin *a)
     for (struct admin_conn *c = a->conns; c; c = c->next)
         c->dead = true;
     admin_reap(a);
+    ev_timer_del(a->loop, a->timer_id);
     close(a->fd);
     free(a->scratch);
     free(a);

@@ -1,4 +1,4 @@
-/* publish_cli.c - `wspush publish [--admin URL] [--token T] [--binary]
+/* publish_cli.c - `wspush publish [--admin URL] [--token-file F] [--binary]
  * (TOPIC | --broadcast) [MESSAGE]`: one blocking HTTP POST to the admin
  * port; the message comes from stdin when not given. Prints the server's
  * JSON answer. Not used by the server itself. */
@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "config/config.h"
 #include "net/net.h"
 
 static void usage(FILE *f)
@@ -20,7 +21,10 @@ static void usage(FILE *f)
             "       wspush publish [options] --broadcast [MESSAGE]\n\n"
             "Publishes MESSAGE (or standard input) through the admin API.\n\n"
             "  --admin URL     admin address (default http://127.0.0.1:9090) [WSPUSH_ADMIN]\n"
-            "  --token TOKEN   bearer token (default: $WSPUSH_PUBLISH_TOKEN)\n"
+            "  --token-file FILE  read the bearer token from FILE (one trailing newline\n"
+            "                  removed) [WSPUSH_PUBLISH_TOKEN_FILE]\n"
+            "  --token TOKEN   bearer token [WSPUSH_PUBLISH_TOKEN]; other local users can\n"
+            "                  read it in the process list: prefer --token-file\n"
             "  --binary        send as a binary message (Content-Type: application/octet-stream)\n"
             "  --broadcast     to every connection instead of one topic\n"
             "  -h, --help      show this help\n");
@@ -46,6 +50,8 @@ int publish_cli_main(int argc, char **argv)
 {
     const char *admin = getenv("WSPUSH_ADMIN") ? getenv("WSPUSH_ADMIN") : "http://127.0.0.1:9090";
     const char *token = getenv("WSPUSH_PUBLISH_TOKEN");
+    const char *token_file = getenv("WSPUSH_PUBLISH_TOKEN_FILE");
+    static char file_token[256];
     const char *topic = NULL, *message = NULL;
     int binary = 0, broadcast = 0;
     for (int i = 1; i < argc; i++) {
@@ -56,7 +62,14 @@ int publish_cli_main(int argc, char **argv)
         } else if (!strcmp(a, "--admin") && i + 1 < argc) {
             admin = argv[++i];
         } else if (!strcmp(a, "--token") && i + 1 < argc) {
-            token = argv[++i];
+            /* kept in a copy; the argument is wiped from the process list */
+            char *v = argv[++i];
+            snprintf(file_token, sizeof file_token, "%s", v);
+            memset(v, 0, strlen(v));
+            token = file_token;
+            token_file = NULL;
+        } else if (!strcmp(a, "--token-file") && i + 1 < argc) {
+            token_file = argv[++i];
         } else if (!strcmp(a, "--binary")) {
             binary = 1;
         } else if (!strcmp(a, "--broadcast")) {
@@ -73,6 +86,14 @@ int publish_cli_main(int argc, char **argv)
             fprintf(stderr, "wspush publish: unexpected argument '%s'\n", a);
             return 2;
         }
+    }
+    if (token_file && *token_file) {
+        const char *why;
+        if (config_read_secret_file(token_file, file_token, sizeof file_token, &why) < 0) {
+            fprintf(stderr, "wspush publish: --token-file %s: %s\n", token_file, why);
+            return 2;
+        }
+        token = file_token;
     }
     if (!topic && !broadcast) {
         fprintf(stderr, "wspush publish: give a TOPIC or --broadcast\n");

@@ -283,6 +283,9 @@ struct redis_link *redis_link_new(struct master *m, struct ev_loop *loop,
     struct redis_url url;
     if (redis_url_parse(cfg->redis, &url, why) < 0)
         return NULL;
+    _Static_assert(sizeof url.password == sizeof cfg->redis_password, "password sizes");
+    if (cfg->redis_password[0]) /* --redis-password-file wins over the URL */
+        memcpy(url.password, cfg->redis_password, sizeof url.password);
     size_t pl = strlen(cfg->redis_prefix);
     if (pl >= sizeof ((struct redis_link *)0)->prefix) {
         *why = "--redis-prefix too long";

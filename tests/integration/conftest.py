@@ -204,7 +204,7 @@ def publish_pipelined(port, topic, bodies, token=None, binary=False):
     path = f"/publish/{topic}" if topic is not None else "/broadcast"
     auth = f"Authorization: Bearer {token}\r\n" if token else ""
     ctype = "application/octet-stream" if binary else "text/plain"
-    reqs = [(f"POST {path} HTTP/1.1\r\nHost: a\r\n{auth}Content-Type: {ctype}\r\n"
+    reqs = [(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: {ctype}\r\n"
              f"Content-Length: {len(b)}\r\n\r\n").encode() + b for b in bodies]
     err = []
 

@@ -89,7 +89,7 @@ def test_admin_client_hangs_up_mid_body(srv):
     before = srv.stats()["published"]["http"]
     with RawWS(srv.port, "/mid") as ws:
         s = socket.create_connection(("127.0.0.1", srv.admin_port))
-        s.sendall(b"POST /publish/mid HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n"
+        s.sendall(b"POST /publish/mid HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n"
                   b"only ten b")
         s.close()
         srv.admin.publish("mid", "whole")
