@@ -81,3 +81,21 @@ def test_worker_failing_at_start_gives_up_its_listener(wspush):
         assert healthz_worker(srv.port) in (0, 1)
     srv.wait_stats(lambda st: st["workers"][1]["pid"] not in seen | {0}, what="worker 1 back")
     wait_until(lambda: healthz_worker(srv.port) == 1, T(10), "worker 1 accepting again")
+
+
+def test_absolute_form_target_names_its_path(wspush):
+    """issue 11: `GET http://x/news` subscribed to topic "ttp://x/news";
+    RFC 9112 §3.2.2 says the URI's path (and query) count."""
+    srv = wspush("--workers", "1")
+    ws = RawWS(srv.port, f"http://127.0.0.1:{srv.port}/news?topic=sport")
+    srv.wait_connections(1)
+    srv.admin.publish("news", "n1")
+    srv.admin.publish("sport", "s1")
+    got = {ws.recv_frame().payload, ws.recv_frame().payload}
+    assert got == {b"n1", b"s1"}, got
+    ws.close()
+    # plain HTTP in absolute-form too; a target in no form is a 400
+    r = http_raw(srv.port, b"GET http://x/healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert r.status == 200, r
+    r = http_raw(srv.port, b"GET news HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert r.status == 400, r
