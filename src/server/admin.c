@@ -694,7 +694,17 @@ void admin_free(struct admin *a)
     for (struct admin_conn *c = a->conns; c; c = c->next)
         c->dead = true;
     admin_reap(a);
-    close(a->fd);
+    if (a->fd >= 0)
+        close(a->fd);
     free(a->scratch);
     free(a);
+}
+
+void admin_stop_listening(struct admin *a)
+{
+    if (a->fd < 0)
+        return;
+    ev_del(a->loop, a->fd);
+    close(a->fd);
+    a->fd = -1;
 }
