@@ -77,6 +77,62 @@ static int take_crlf(const uint8_t *buf, size_t end, size_t *p)
     return 1;
 }
 
+static bool is_alpha(uint8_t c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+/* §3.2: path and query of a complete request-target. origin-form
+ * ("/p?q") and asterisk-form ("*") are kept as sent. absolute-form
+ * ("scheme://authority/p?q"), which §3.2.2 says a server MUST accept, gives
+ * its path and query ("/" when its path is empty): taking the target as a
+ * path made "GET http://x/news" subscribe to topic "ttp://x/news" (issue
+ * 11). Everything else (authority-form is for CONNECT, which we do not
+ * serve; a bare "news") is a 400, as are a fragment (no form has one) and
+ * userinfo (RFC 9110 §4.2.4: an error in http(s) URIs), so routing only
+ * ever sees a path that starts with '/' or is "*". */
+static ssize_t split_target(struct http_req *r)
+{
+    const char *t = r->target, *end = r->target + r->target_len;
+    if (memchr(t, '#', r->target_len))
+        return fail(r, 400, "fragment in request-target");
+    if (r->target_len == 1 && t[0] == '*') {
+        r->path = t;
+        r->path_len = 1;
+        r->query = NULL;
+        r->query_len = 0;
+        return 0;
+    }
+    if (t[0] != '/') {
+        /* absolute-URI = scheme ":" hier-part, scheme = ALPHA *( ALPHA /
+         * DIGIT / "+" / "-" / "." ) (RFC 3986 §3.1); http(s) URIs always
+         * have an authority (RFC 9110 §4.2.1) */
+        const char *p = t;
+        if (!is_alpha((uint8_t)*p))
+            return fail(r, 400, "request-target is not origin- or absolute-form");
+        while (p < end && (is_alpha((uint8_t)*p) || is_digit((uint8_t)*p) || *p == '+' ||
+                           *p == '-' || *p == '.'))
+            p++;
+        if (end - p < 3 || memcmp(p, "://", 3) != 0)
+            return fail(r, 400, "request-target is not origin- or absolute-form");
+        p += 3;
+        const char *a = p;
+        for (; p < end && *p != '/' && *p != '?'; p++)
+            if (*p == '@')
+                return fail(r, 400, "userinfo in request-target");
+        if (p == a)
+            return fail(r, 400, "empty authority in request-target");
+        t = p; /* path-abempty [ "?" query ] */
+    }
+    const char *q = memchr(t, '?', (size_t)(end - t));
+    r->path = t;
+    r->path_len = (size_t)((q ? q : end) - t);
+    r->query = q ? q + 1 : NULL;
+    r->query_len = q ? (size_t)(end - q - 1) : 0;
+    if (r->path_len == 0) {
+        r->path = "/"; /* §3.2.2 via §3.2.1: an empty path is "/" */
+        r->path_len = 1;
+    }
+    return 0;
+}
+
 /* request-line = method SP request-target SP HTTP-version CRLF (§3).
  * Returns 0 with *p past the CRLF, or what http_parse_request returns. */
 static ssize_t parse_request_line(const uint8_t *buf, size_t end, bool at_limit, size_t *pp,
@@ -96,7 +152,7 @@ static ssize_t parse_request_line(const uint8_t *buf, size_t end, bool at_limit,
     p++;
 
     /* §3.2: origin-, absolute-, authority- or asterisk-form; all of them
-     * are visible ASCII. Routing decides which forms it serves. */
+     * are visible ASCII. split_target decides which forms reach routing. */
     size_t t0 = p;
     while (p < end && is_vchar(buf[p]))
         p++;
@@ -113,17 +169,9 @@ static ssize_t parse_request_line(const uint8_t *buf, size_t end, bool at_limit,
         return fail(r, 400, bad_byte_reason(buf[p], "bad request-target"));
     r->target = (const char *)buf + t0;
     r->target_len = p - t0;
-    const char *q = memchr(r->target, '?', r->target_len);
-    r->path = r->target;
-    if (q) {
-        r->path_len = (size_t)(q - r->target);
-        r->query = q + 1;
-        r->query_len = r->target_len - r->path_len - 1;
-    } else {
-        r->path_len = r->target_len;
-        r->query = NULL;
-        r->query_len = 0;
-    }
+    ssize_t st = split_target(r);
+    if (st < 0)
+        return st;
     p++;
 
     /* HTTP-version = "HTTP/" DIGIT "." DIGIT (§2.3), case-sensitive,

@@ -37,11 +37,13 @@ struct http_limits { /* owned by the caller (usually the config) */
 struct http_req {
     const char *method;
     size_t method_len;
-    const char *target; /* request-target as sent: path [? query] */
+    const char *target; /* request-target as sent */
     size_t target_len;
-    const char *path; /* target up to '?' (not decoded) */
+    const char *path; /* not decoded; starts with '/' or is "*": the target up to '?'
+                       * (origin-form) or the absolute-form URI's path, which
+                       * is a static "/" when the URI has none */
     size_t path_len;
-    const char *query; /* after '?', NULL when absent */
+    const char *query; /* after the first '?', NULL when absent; inside target */
     size_t query_len;
     int minor_version; /* 0 or 1 (HTTP/1.x only) */
     size_t num_headers;
@@ -60,7 +62,9 @@ struct http_req {
  * Grammar (RFC 9112 §2-§5, strict): empty lines (CRLF) before the
  * request-line are skipped and counted in the length; method is a token;
  * exactly one SP between the three parts; the target is 1..4096 visible
- * ASCII bytes (0x21-0x7e); the version is "HTTP/1.0" or "HTTP/1.1" (another
+ * ASCII bytes (0x21-0x7e) in origin-form, absolute-form (RFC 9112 §3.2.2:
+ * path and query taken from the URI; no userinfo) or "*", without a
+ * fragment (anything else: 400); the version is "HTTP/1.0" or "HTTP/1.1" (another
  * HTTP/d.d -> 505); field names are tokens followed directly by ':'; field
  * values may hold SP, HTAB, VCHAR and obs-text (>= 0x80), nothing else.
  *

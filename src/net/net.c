@@ -142,6 +142,23 @@ fail:;
     return -e;
 }
 
+int net_listen_probe(struct net_addr *a)
+{
+    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    /* SO_REUSEADDR only: TIME_WAIT leftovers of a previous run do not
+     * count, a listener does */
+    int one = 1, rc = 0;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0)
+        rc = -errno;
+    else if (net_addr_port(a) == 0)
+        net_addr_set_port(a, net_local_port(fd));
+    close(fd);
+    return rc;
+}
+
 uint16_t net_local_port(int fd)
 {
     struct sockaddr_storage ss;

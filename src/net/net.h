@@ -29,6 +29,12 @@ bool net_addr_is_loopback(const struct net_addr *a);
 /* A non-blocking, close-on-exec listening TCP socket (SO_REUSEADDR, and
  * SO_REUSEPORT when reuseport). Returns the fd or -errno. */
 int net_listen(const struct net_addr *a, int backlog, bool reuseport);
+/* Before joining a port with SO_REUSEPORT: binds a throw-away socket
+ * without it, which fails with -EADDRINUSE while any other socket listens on
+ * a (any process, even one that set SO_REUSEPORT itself, so a second server
+ * cannot silently share the port). With port 0, stores the free port found
+ * in a. 0 or -errno; nothing stays bound. */
+int net_listen_probe(struct net_addr *a);
 /* The port a socket is bound to (after binding port 0). */
 uint16_t net_local_port(int fd);
 

@@ -891,7 +891,17 @@ void admin_free(struct admin *a)
         c->dead = true;
     admin_reap(a);
     ev_timer_del(a->loop, a->timer_id);
-    close(a->fd);
+    if (a->fd >= 0)
+        close(a->fd);
     free(a->scratch);
     free(a);
+}
+
+void admin_stop_listening(struct admin *a)
+{
+    if (a->fd < 0)
+        return;
+    ev_del(a->loop, a->fd);
+    close(a->fd);
+    a->fd = -1;
 }

@@ -28,6 +28,9 @@ void admin_push_live(struct admin *a);
 /* Frees closed admin connections (post hook). */
 void admin_reap(struct admin *a);
 void admin_free(struct admin *a);
+/* Closes the listener (a draining server frees the port for its
+ * replacement); open admin connections carry on. Safe to call twice. */
+void admin_stop_listening(struct admin *a);
 
 /* Renders GET /stats (JSON) into out; returns length (truncated at cap). */
 size_t admin_stats_json(struct master *m, char *out, size_t cap);

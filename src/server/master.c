@@ -267,6 +267,10 @@ static void stop_all(struct master *m)
             m->slots[i].listen_fd = -1;
         }
     }
+    /* the admin port too (open admin connections carry on), so that a
+     * replacement server can start while this one drains */
+    if (m->admin)
+        admin_stop_listening(m->admin);
 }
 
 static void reap_children(struct master *m)
@@ -471,6 +475,19 @@ int master_run(struct wsp_config *cfg)
         m->slots[i].wake_fd = -1;
     }
 
+    /* SO_REUSEPORT would let this server join another one's port and take
+     * part of its traffic without a word: refuse to start instead */
+    int pr = net_listen_probe(&pub);
+    if (pr < 0) {
+        char a[80];
+        net_addr_format(&pub, a, sizeof a);
+        if (pr == -EADDRINUSE)
+            fprintf(stderr, "wspush serve: %s is already in use (another server listens "
+                            "there); not starting\n", a);
+        else
+            fprintf(stderr, "wspush serve: cannot listen on %s: %s\n", a, wsp_strerror(pr));
+        goto fail;
+    }
     for (unsigned i = 0; i < m->nworkers; i++) {
         int fd = net_listen(&pub, LISTEN_BACKLOG, true);
         if (fd < 0) {
@@ -479,8 +496,6 @@ int master_run(struct wsp_config *cfg)
             fprintf(stderr, "wspush serve: cannot listen on %s: %s\n", a, wsp_strerror(fd));
             goto fail;
         }
-        if (i == 0 && net_addr_port(&pub) == 0)
-            net_addr_set_port(&pub, net_local_port(fd)); /* the others join it */
         m->slots[i].listen_fd = fd;
         m->slots[i].wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (m->slots[i].wake_fd < 0) {

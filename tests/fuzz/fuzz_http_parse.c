@@ -3,7 +3,8 @@
  * Parses the input with the default limits and with small limits taken from
  * its first byte, and asserts the contract: the result is a length within
  * the input and the head limit, or one of the documented errors with its
- * status; every returned pointer lies inside the head; a prefix answers
+ * status; every returned pointer lies inside the head (but the static "/"
+ * of an absolute-form target without a path); a prefix answers
  * WSP_EAGAIN or the same as the whole. Exercises the lookup helpers on the
  * parsed headers. */
 #include <stdint.h>
@@ -35,12 +36,20 @@ static void check_success(const uint8_t *d, size_t used, size_t max_headers,
     WSP_ASSERT(r->method_len > 0 && inside(r->method, r->method_len, d, used));
     WSP_ASSERT(r->target_len > 0 && r->target_len <= HTTP_MAX_TARGET_BYTES);
     WSP_ASSERT(inside(r->target, r->target_len, d, used));
-    WSP_ASSERT(r->path == r->target && r->path_len <= r->target_len);
+    /* routing sees "/..." or "*" only (absolute-form gives its URI's path,
+     * a static "/" when empty); query, when present, ends the target */
+    bool root = r->path_len == 1 && r->path[0] == '/' && !inside(r->path, 1, d, used);
+    WSP_ASSERT(r->path_len > 0 && r->path_len <= r->target_len);
+    WSP_ASSERT(r->path[0] == '/' || (r->path_len == 1 && r->path[0] == '*'));
+    WSP_ASSERT(root || (r->path >= r->target && inside(r->path, r->path_len, d, used)));
+    WSP_ASSERT(!memchr(r->target, '#', r->target_len));
     if (r->query) {
-        WSP_ASSERT(r->query == r->path + r->path_len + 1);
-        WSP_ASSERT(r->path_len + 1 + r->query_len == r->target_len);
+        WSP_ASSERT(r->query[-1] == '?' && inside(r->query, r->query_len, d, used));
+        WSP_ASSERT(r->query + r->query_len == r->target + r->target_len);
+        WSP_ASSERT(root || r->query == r->path + r->path_len + 1);
     } else {
-        WSP_ASSERT(r->path_len == r->target_len && r->query_len == 0);
+        WSP_ASSERT(r->query_len == 0);
+        WSP_ASSERT(root || r->path + r->path_len == r->target + r->target_len);
     }
     WSP_ASSERT(!memchr(r->path, '?', r->path_len));
     for (size_t i = 0; i < r->method_len; i++)

@@ -95,6 +95,9 @@ static const struct pcase cases[] = {
     OK("obs-text value", "GET / HTTP/1.1\r\nX: caf\xc3\xa9\xff\r\n\r\n"),
     OK("asterisk form", "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"),
     OK("absolute form", "GET http://a.example/x?y HTTP/1.1\r\nHost: a.example\r\n\r\n"),
+    OK("absolute form no path", "GET http://a.example HTTP/1.1\r\n\r\n"),
+    OK("absolute form ws port", "GET WS://a.example:80/t HTTP/1.1\r\n\r\n"),
+    OK("double-slash origin form", "GET //a/b HTTP/1.1\r\n\r\n"),
     OK("token method", "M-SEARCH * HTTP/1.1\r\nMan: \"ssdp:discover\"\r\n\r\n"),
     OK("empty query", "GET /? HTTP/1.1\r\n\r\n"),
     OK("odd name chars", "GET / HTTP/1.1\r\nX!#$%&'*+-.^_`|~0z: v\r\n\r\n"),
@@ -139,6 +142,14 @@ static const struct pcase cases[] = {
     BAD("ESC in value", "GET / HTTP/1.1\r\nX: \x1b[0m\r\n\r\n", 400),
     BAD("obs-text in target", "GET /caf\xc3\xa9 HTTP/1.1\r\n\r\n", 400),
     BAD("control in target", "GET /a\x01 HTTP/1.1\r\n\r\n", 400),
+    /* issue 11: only origin-form, absolute-form and '*' reach routing */
+    BAD("relative target", "GET news HTTP/1.1\r\n\r\n", 400),
+    BAD("authority form", "CONNECT a.example:443 HTTP/1.1\r\n\r\n", 400),
+    BAD("scheme without authority", "GET http:/x/news HTTP/1.1\r\n\r\n", 400),
+    BAD("empty authority", "GET http:///news HTTP/1.1\r\n\r\n", 400),
+    BAD("scheme starts with digit", "GET 1http://x/ HTTP/1.1\r\n\r\n", 400),
+    BAD("userinfo in authority", "GET http://u:p@x/news HTTP/1.1\r\n\r\n", 400),
+    BAD("fragment in target", "GET /news#x HTTP/1.1\r\n\r\n", 400),
     BADN("tls client hello", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400),
     BADN("NUL in method", "G\0T / HTTP/1.1\r\n\r\n", 400),
     BADN("NUL in target", "GET /\0 HTTP/1.1\r\n\r\n", 400),
@@ -282,6 +293,47 @@ static void test_http_parse_query_and_version(void **state)
     assert_int_equal(parse_at_guard(s, strlen(s), NULL, &r), strlen(s));
     assert_true(field_is(r.path, r.path_len, "/a"));
     assert_true(field_is(r.query, r.query_len, "b?c"));
+}
+
+/* issue 11: "GET http://x/news" subscribed to topic "ttp://x/news". RFC 9112
+ * §3.2.2: a server MUST accept absolute-form; its path and query are what
+ * the origin-form would carry ("/" when the path is empty). Every prefix of
+ * the head is incomplete; the whole gives these fields. */
+static void test_http_parse_absolute_form_every_split(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *target, *path, *query; /* query NULL: none */
+    } forms[] = {
+        {"http://x/news", "/news", NULL},
+        {"http://x/news?topic=a&b", "/news", "topic=a&b"},
+        {"HTTPS://x.example:8443/a/b?", "/a/b", ""},
+        {"http://x", "/", NULL},
+        {"http://x?q=1", "/", "q=1"},
+        {"ws://[::1]:80/t", "/t", NULL},
+        {"a+b-c.d://h/p?x?y", "/p", "x?y"},
+        {"/plain?q", "/plain", "q"},
+        {"*", "*", NULL},
+    };
+    char head[256];
+    struct http_req r;
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        int n = snprintf(head, sizeof head, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n",
+                         forms[i].target);
+        for (int cut = 0; cut < n; cut++)
+            if (parse_at_guard(head, (size_t)cut, NULL, &r) != WSP_EAGAIN)
+                fail_msg("%s: cut %d is not incomplete", forms[i].target, cut);
+        if (parse_at_guard(head, (size_t)n, NULL, &r) != n)
+            fail_msg("%s: rejected (%d %s)", forms[i].target, r.status, r.reason);
+        if (!field_is(r.path, r.path_len, forms[i].path))
+            fail_msg("%s: path '%.*s'", forms[i].target, (int)r.path_len, r.path);
+        if (!forms[i].query)
+            assert_null(r.query);
+        else if (!r.query || !field_is(r.query, r.query_len, forms[i].query))
+            fail_msg("%s: query '%.*s'", forms[i].target, (int)r.query_len,
+                     r.query ? r.query : "");
+        assert_true(field_is(r.target, r.target_len, forms[i].target));
+    }
 }
 
 static void test_http_parse_value_trimming(void **state)
@@ -720,6 +772,7 @@ static void test_http_topic_valid_exact_heap(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_http_parse_absolute_form_every_split),
         cmocka_unit_test(test_http_parse_table_every_split),
         cmocka_unit_test(test_http_parse_upgrade_fields),
         cmocka_unit_test(test_http_parse_query_and_version),
