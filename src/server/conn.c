@@ -221,7 +221,7 @@ static ssize_t send_now(struct worker *w, struct conn *c, const void *p, size_t 
     return r;
 }
 
-static int queue(struct worker *w, struct conn *c, struct msg *m, size_t offset)
+static int queue_push(struct worker *w, struct conn *c, struct msg *m, size_t offset)
 {
     if (!c->out) {
         c->out = outq_new();
@@ -233,6 +233,51 @@ static int queue(struct worker *w, struct conn *c, struct msg *m, size_t offset)
     w->st->queued_bytes += m->len - offset;
     set_want_write(w, c, true);
     return 0;
+}
+
+/* The backlog gate: every byte a connection queues passes here (published
+ * messages, echoes, pongs, pings, HTTP replies), so nothing a peer can
+ * provoke grows its queue past --max-backlog. A piece that finds the queue
+ * empty is always taken (it is bounded by its own limit: one message, one
+ * reply); past the cap the slow-consumer policy decides. `final` marks the
+ * last bytes a connection says (its close frame, an HTTP reply): they pass
+ * (one frame past the cap), and the close deadline bounds their wait.
+ * Returns 0 (queue it), WSP_EAGAIN (dropped by the policy) or WSP_ECLOSED
+ * (the policy closed the connection). */
+static int backlog_admit(struct worker *w, struct conn *c, size_t add, bool final)
+{
+    if (final || outq_empty(c->out))
+        return 0;
+    if (c->flags & CF_DROPPING) { /* policy "drop": skipping until drained */
+        w->st->slow_drop++;
+        return WSP_EAGAIN;
+    }
+    if (outq_bytes(c->out) + add <= w->cfg->max_backlog)
+        return 0;
+    if (c->state != CONN_WS)
+        return WSP_EAGAIN; /* closing: only its final bytes still go out */
+    switch (w->cfg->slow_policy) {
+    case SLOW_CLOSE:
+        w->st->slow_close++;
+        /* the close frame queues behind the backlog (bounded: one frame
+         * past the cap) and the close deadline ends the connection if the
+         * peer never reads it */
+        conn_close(w, c, WS_CLOSE_POLICY, "slow consumer");
+        return WSP_ECLOSED;
+    case SLOW_DROP:
+        c->flags |= CF_DROPPING; /* until the queue drains */
+        break;
+    case SLOW_LATEST: /* fanout_one replaced what it could; the rest drops */
+        break;
+    }
+    w->st->slow_drop++;
+    return WSP_EAGAIN;
+}
+
+static int queue(struct worker *w, struct conn *c, struct msg *m, size_t offset, bool final)
+{
+    int rc = backlog_admit(w, c, m->len - offset, final);
+    return rc ? rc : queue_push(w, c, m, offset);
 }
 
 int conn_send_result(struct worker *w, struct conn *c, struct msg *m, ssize_t r)
@@ -249,7 +294,7 @@ int conn_send_result(struct worker *w, struct conn *c, struct msg *m, ssize_t r)
     }
     w->st->bytes_sent += (uint64_t)r;
     w->st->short_writes++;
-    if (queue(w, c, m, (size_t)r) < 0) {
+    if (queue_push(w, c, m, (size_t)r) < 0) {
         conn_kill(w, c, WS_CLOSE_INTERNAL);
         return WSP_ENOMEM;
     }
@@ -262,14 +307,13 @@ int conn_send_msg(struct worker *w, struct conn *c, struct msg *m)
         return WSP_ECLOSED;
     if (outq_empty(c->out))
         return conn_send_result(w, c, m, send_now(w, c, m->data, m->len));
-    if (queue(w, c, m, 0) < 0) {
+    int rc = queue(w, c, m, 0, false);
+    if (rc == WSP_ENOMEM)
         conn_kill(w, c, WS_CLOSE_INTERNAL);
-        return WSP_ENOMEM;
-    }
-    return 0;
+    return rc;
 }
 
-int conn_send_bytes(struct worker *w, struct conn *c, const void *p, size_t n)
+static int send_bytes(struct worker *w, struct conn *c, const void *p, size_t n, bool final)
 {
     if (c->state == CONN_DEAD)
         return WSP_ECLOSED;
@@ -288,17 +332,25 @@ int conn_send_bytes(struct worker *w, struct conn *c, const void *p, size_t n)
             return 0;
         }
     }
+    int rc = backlog_admit(w, c, n - off, final); /* before allocating */
+    if (rc)
+        return rc;
     struct msg *m = msg_new(n - off);
     if (!m) {
         conn_kill(w, c, WS_CLOSE_INTERNAL);
         return WSP_ENOMEM;
     }
     memcpy(m->data, (const uint8_t *)p + off, n - off);
-    int rc = queue(w, c, m, 0);
+    rc = queue_push(w, c, m, 0);
     msg_unref(m);
     if (rc < 0)
         conn_kill(w, c, WS_CLOSE_INTERNAL);
     return rc;
+}
+
+int conn_send_bytes(struct worker *w, struct conn *c, const void *p, size_t n)
+{
+    return send_bytes(w, c, p, n, false);
 }
 
 static void flush(struct worker *w, struct conn *c)
@@ -359,7 +411,7 @@ void conn_close(struct worker *w, struct conn *c, uint16_t code, const char *rea
     uint8_t payload[WS_MAX_CONTROL];
     size_t pl = ws_close_payload(payload, code, reason);
     size_t fl = ws_frame_encode(frame, sizeof frame, true, WS_OP_CLOSE, payload, pl, NULL);
-    conn_send_bytes(w, c, frame, fl);
+    send_bytes(w, c, frame, fl, true);
 }
 
 void conn_http_reply(struct worker *w, struct conn *c, int status, const char *ctype,
@@ -376,13 +428,13 @@ void conn_http_reply(struct worker *w, struct conn *c, int status, const char *c
         memcpy(buf, head, hl);
         memcpy(buf + hl, body, len);
         c->flags |= CF_END_AFTER_FLUSH;
-        conn_send_bytes(w, c, buf, hl + len);
+        send_bytes(w, c, buf, hl + len, true);
         return;
     }
-    if (conn_send_bytes(w, c, head, hl) < 0)
+    if (send_bytes(w, c, head, hl, true) < 0)
         return;
     c->flags |= CF_END_AFTER_FLUSH;
-    conn_send_bytes(w, c, body, len);
+    send_bytes(w, c, body, len, true);
 }
 
 void conn_established(struct worker *w, struct conn *c)
@@ -406,7 +458,27 @@ static void send_control(struct worker *w, struct conn *c, uint8_t op, const uin
 {
     uint8_t frame[WS_MAX_HEADER + WS_MAX_CONTROL];
     size_t fl = ws_frame_encode(frame, sizeof frame, true, op, p, n, NULL);
-    conn_send_bytes(w, c, frame, fl);
+    /* a close frame is the connection's last word: past the backlog too */
+    send_bytes(w, c, frame, fl, op == WS_OP_CLOSE);
+}
+
+/* --msg-rate: data messages, pings and pongs all count, so a control
+ * frame flood meets the same limit as a message flood. False once the
+ * connection is closed for it. */
+static bool rate_ok(struct worker *w, struct conn *c)
+{
+    if (!w->cfg->msg_rate)
+        return true;
+    if (c->rate_tick != w->tick) { /* a new second: a new window */
+        c->rate_tick = w->tick;
+        c->rate_count = 0;
+    }
+    if (c->rate_count < UINT16_MAX)
+        c->rate_count++;
+    if (c->rate_count <= w->cfg->msg_rate)
+        return true;
+    conn_close(w, c, WS_CLOSE_POLICY, "message rate limit");
+    return false;
 }
 
 static void rx_message(void *ctx, uint8_t opcode, const uint8_t *p, size_t n)
@@ -414,16 +486,8 @@ static void rx_message(void *ctx, uint8_t opcode, const uint8_t *p, size_t n)
     struct feed_ctx *f = ctx;
     struct conn *c = f->c;
     f->w->st->messages_in++;
-    if (c->state != CONN_WS)
+    if (c->state != CONN_WS || !rate_ok(f->w, c))
         return;
-    if (c->rate_tick != f->w->tick) { /* a new second: a new window */
-        c->rate_tick = f->w->tick;
-        c->rate_count = 0;
-    }
-    if (f->w->cfg->msg_rate && ++c->rate_count > f->w->cfg->msg_rate) {
-        conn_close(f->w, c, WS_CLOSE_POLICY, "message rate limit");
-        return;
-    }
     if (c->flags & CF_ECHO) {
         struct msg *m = msg_new_frame(opcode, p, n);
         if (!m) {
@@ -438,7 +502,7 @@ static void rx_message(void *ctx, uint8_t opcode, const uint8_t *p, size_t n)
 static void rx_ping(void *ctx, const uint8_t *p, size_t n)
 {
     struct feed_ctx *f = ctx;
-    if (f->c->state == CONN_WS)
+    if (f->c->state == CONN_WS && rate_ok(f->w, f->c))
         send_control(f->w, f->c, WS_OP_PONG, p, n); /* §5.5.3: same payload */
 }
 
@@ -448,6 +512,8 @@ static void rx_pong(void *ctx, const uint8_t *p, size_t n)
     (void)n;
     struct feed_ctx *f = ctx;
     f->c->flags &= (uint16_t)~CF_PING_SENT;
+    if (f->c->state == CONN_WS)
+        rate_ok(f->w, f->c);
 }
 
 static void rx_close(void *ctx, uint16_t code, const uint8_t *reason, size_t n)

@@ -135,8 +135,10 @@ struct worker {
 /* conn.c: connection I/O and protocol */
 struct conn *conn_new(struct worker *w, int fd);
 void conn_on_event(struct ev_loop *loop, struct ev_handler *h, uint32_t events);
-/* Sends a shared message; queues on a short write. 0, or < 0 if the
- * connection died (it is then on the dead list). */
+/* Sends a shared message; queues on a short write. 0 (sent or queued),
+ * WSP_EAGAIN (over --max-backlog: dropped by the slow-consumer policy), or
+ * another < 0 if the connection died or is closing. Every byte queued for
+ * a connection (conn_send_bytes too) passes the same backlog gate. */
 int conn_send_msg(struct worker *w, struct conn *c, struct msg *m);
 /* What a send of m that somebody else issued (io_uring) did: r bytes
  * written or -errno. Queues the rest or kills the connection, like

@@ -292,6 +292,38 @@ def test_slow_policy_drop_keeps_connection_and_bounds_memory(wspush):
     assert ws.close(1000).close_code == 1000
 
 
+def ping_flood_until_closed(srv, ws, limit_bytes, st0):
+    """Sends 125-byte pings without reading until the server applies the
+    slow-consumer policy (or limit_bytes were sent); returns the peak of
+    queued_bytes seen on the way and whether the policy fired."""
+    burst = build_frame(OP_PING, b"p" * 125) * 512  # 67 KB
+    peak, sent, closed = 0, 0, False
+    try:
+        while sent < limit_bytes and not closed:
+            ws.sock.sendall(burst)
+            sent += len(burst)
+            if sent % (len(burst) * 8) == 0:
+                st = srv.stats()
+                peak = max(peak, st["queued_bytes"])
+                closed = st["slow"]["close"] > st0["slow"]["close"]
+    except OSError:
+        pass  # the server ended the connection: the close deadline passed
+    st = srv.stats()
+    return max(peak, st["queued_bytes"]), closed or st["slow"]["close"] > st0["slow"]["close"]
+
+
+def test_ping_flood_without_reading_meets_the_backlog_limit(env):
+    """Issue 11 item 3: pongs were queued past --max-backlog without limit."""
+    srv, _, _ = env
+    baseline(srv)
+    st0 = srv.stats()
+    ws = RawWS(srv.port, "/pingflood", rcvbuf=4096, timeout=T(10))
+    peak, closed = ping_flood_until_closed(srv, ws, 16 << 20, st0)
+    ws.abort()
+    assert closed, f"slow-consumer policy never applied; queued_bytes peaked at {peak}"
+    assert peak < BACKLOG + 64 * 1024, peak
+
+
 # ---------------------------------------------------------------- floods
 
 
