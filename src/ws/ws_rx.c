@@ -215,6 +215,16 @@ static int buf_append(struct ws_rx *rx, const struct ws_rx_cfg *cfg, const uint8
     return 0;
 }
 
+/* After a data frame's payload bytes: true when they completed the message
+ * (the frame is over and it was the message's last). */
+static bool message_done(struct ws_rx *rx)
+{
+    if (rx->frame_done < rx->frame_len)
+        return false;
+    rx->in_frame = false;
+    return rx->fin;
+}
+
 /* The end of a compressed message: m/mn is its whole compressed payload.
  * Inflates with the worker's shared inflater (each message from a fresh
  * state: the server answered client_no_context_takeover), bounded by the
@@ -263,10 +273,7 @@ static int compressed_payload(struct ws_rx *rx, const struct ws_rx_cfg *cfg,
         rx->frame_done += n;
         rx->msg_bytes += n;
     }
-    if (rx->frame_done < rx->frame_len)
-        return 0;
-    rx->in_frame = false;
-    if (!rx->fin)
+    if (!message_done(rx))
         return 0;
     if (direct)
         return compressed_message(rx, cfg, ops, ctx, p, n, e);
@@ -283,10 +290,7 @@ static int dropped_payload(struct ws_rx *rx, const struct ws_rx_ops *ops, void *
 {
     rx->frame_done += n;
     rx->msg_bytes += n;
-    if (rx->frame_done < rx->frame_len)
-        return 0;
-    rx->in_frame = false;
-    if (!rx->fin)
+    if (!message_done(rx))
         return 0;
     if (ops->on_message)
         ops->on_message(ctx, rx->msg_op, NULL, (size_t)rx->msg_bytes);
@@ -325,10 +329,7 @@ static int data_payload(struct ws_rx *rx, const struct ws_rx_cfg *cfg, const str
         rx->frame_done += n;
         rx->msg_bytes += n;
     }
-    if (rx->frame_done < rx->frame_len)
-        return 0;
-    rx->in_frame = false;
-    if (!rx->fin)
+    if (!message_done(rx))
         return 0;
 
     if (rx->msg_op == WS_OP_TEXT && !ws_utf8_complete(rx->utf8))
