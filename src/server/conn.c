@@ -140,6 +140,28 @@ static void ip_release(struct worker *w, struct conn *c)
     }
 }
 
+/* Partial input (a split frame, a fragmented or compressed message in
+ * progress) is the one input a connection holds between reads. Each
+ * connection's share is bounded by --max-message; the worker's sum by
+ * --max-partial-input. rx_account records a connection's new holding
+ * (before: what it held at the last call). */
+static void rx_account(struct worker *w, struct conn *c, size_t before)
+{
+    size_t now = ws_rx_buffered(c->rx);
+    w->partial_bytes += now;
+    w->partial_bytes -= before;
+    w->st->partial_input_bytes = w->partial_bytes;
+}
+
+/* Frees a connection's partial input and takes it off the worker's sum. */
+static void rx_drop(struct worker *w, struct conn *c)
+{
+    size_t held = ws_rx_buffered(c->rx);
+    ws_rx_free(c->rx);
+    c->rx = NULL;
+    rx_account(w, c, held);
+}
+
 void conn_reap(struct worker *w)
 {
     while (w->ndead) {
@@ -164,7 +186,7 @@ void conn_reap(struct worker *w)
             outq_free(c->out);
         }
         if (c->flags & CF_COUNTED)
-            ws_rx_free(c->rx);
+            rx_drop(w, c);
         else
             free(c->in);
         tls_conn_free(c->tls);
@@ -547,6 +569,35 @@ static const struct ws_rx_ops rx_ops = {
     .on_close = rx_close,
 };
 
+/* Over --max-partial-input: closes the connections holding the most
+ * partial input (1009) until the worker is within it again, dropping what
+ * they held at once. A scan of the connections per victim: this happens
+ * only under attack, and each scan frees a victim's whole holding. */
+static void shed_partial(struct worker *w)
+{
+    while (w->partial_bytes > w->cfg->max_partial_input) {
+        struct conn *worst = NULL;
+        size_t most = 0;
+        for (uint32_t i = 0; i < w->nconns; i++) {
+            struct conn *c = w->conns[i];
+            if (!(c->flags & CF_COUNTED) || !c->rx)
+                continue;
+            size_t held = ws_rx_buffered(c->rx);
+            if (held > most) {
+                most = held;
+                worst = c;
+            }
+        }
+        if (!worst)
+            return;
+        w->st->partial_input_shed++;
+        rx_drop(w, worst);
+        /* its input is cut mid-message: read and drop the rest */
+        worst->flags |= CF_DISCARD;
+        conn_close(w, worst, WS_CLOSE_TOO_BIG, "partial input over the worker's limit");
+    }
+}
+
 void conn_ws_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n)
 {
     if (n == 0)
@@ -563,7 +614,11 @@ void conn_ws_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n)
     c->flags &= (uint16_t)~CF_PING_SENT;
     if (c->state == CONN_WS && w->ticks_ping)
         w->deadlines[c->slot] = ev_deadline_after(w->tick, w->ticks_ping);
+    size_t held = ws_rx_buffered(c->rx);
     int r = ws_rx_feed(&c->rx, cfg, p, n, &rx_ops, &f, &code, &reason);
+    rx_account(w, c, held);
+    if (w->partial_bytes > w->cfg->max_partial_input)
+        shed_partial(w);
     if (r < 0) {
         if (r == WSP_ENOMEM) {
             code = WS_CLOSE_INTERNAL;
@@ -708,7 +763,7 @@ static void read_input(struct worker *w, struct conn *c)
         case CONN_CLOSING:
             /* after an HTTP error reply: discard; after our close frame:
              * keep parsing to see the peer's close */
-            if (c->flags & CF_COUNTED)
+            if ((c->flags & (CF_COUNTED | CF_DISCARD)) == CF_COUNTED)
                 conn_ws_feed(w, c, w->rbuf, (size_t)n);
             break;
         default:

@@ -43,6 +43,7 @@ enum conn_state {
 #define CF_PEER_CLOSED 0x40 /* the peer's close frame arrived */
 #define CF_RD_SHUT 0x80     /* the peer shut down its sending side: read no more */
 #define CF_DEFLATE 0x100    /* permessage-deflate negotiated */
+#define CF_DISCARD 0x200    /* input is read and dropped unparsed (lingering close) */
 
 struct conn_spill { /* a partial request head, while it is incomplete */
     uint32_t len;
@@ -121,6 +122,7 @@ struct worker {
     struct ws_rx_cfg rx_cfg_z;      /* deflate negotiated */
     struct ws_rx_cfg rx_cfg_echo_z;
     struct ws_inflater *inflater;   /* shared by the worker's deflate connections */
+    uint64_t partial_bytes;         /* sum of ws_rx_buffered() over its connections */
     struct ws_deflate_cfg deflate_cfg;
     struct http_limits http_lim;
     struct ip_count *ips; /* NULL unless max_conns_per_ip */

@@ -6,13 +6,14 @@ every good client must have received every message, in order (zero loss).
 The attackers connect from 127.0.0.1; the good clients from 127.0.1.x, so
 the per-IP limit (--max-conns-per-ip) only ever bites the attackers."""
 import os
+import select
 import socket
 import struct
 import time
 
 import pytest
 
-from conftest import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_TEXT, Admin, ConnectionClosed,
+from conftest import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, Admin, ConnectionClosed,
                       RawWS, T, build_frame, close_payload, http_get, http_raw, wait_until)
 from hostile_util import GoodClients, Publisher, worker_rss_kib
 
@@ -322,6 +323,58 @@ def test_ping_flood_without_reading_meets_the_backlog_limit(env):
     ws.abort()
     assert closed, f"slow-consumer policy never applied; queued_bytes peaked at {peak}"
     assert peak < BACKLOG + 64 * 1024, peak
+
+
+def has_input(sock):
+    """Input waiting now (poll: fds past 1024 are fine here)."""
+    p = select.poll()
+    p.register(sock, select.POLLIN)
+    return bool(p.poll(0))
+
+
+def metric(srv, name):
+    for line in srv.admin.metrics().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def test_partial_messages_are_bounded_per_worker(wspush):
+    """Issue 11 item 5: each connection that sent a non-final frame of
+    ~1 MiB and then idled pinned it (+1 MiB per connection, no limit in
+    total). With default limits the worker's partial input is capped
+    (64 MiB) and the largest holders are closed first with 1009."""
+    srv = wspush("--workers", "1", "--echo-path", "/echo", env=ENV)
+    frame = build_frame(OP_BINARY, b"x" * (1000 * 1024), fin=False)
+    conns = []
+    for _ in range(72):  # 72 x 1000 KiB: over 64 MiB
+        ws = RawWS(srv.port, "/echo", timeout=T(10))
+        ws.send_raw(frame + build_frame(OP_PING, b"?"))
+        conns.append(ws)
+    codes = {}
+
+    def next_frame(ws, i):
+        try:
+            f = ws.recv_frame(T(10))
+        except ConnectionClosed:
+            return "eof"
+        if f.opcode == OP_CLOSE:
+            return f.close_code
+        assert f.opcode == OP_PONG, (i, f)
+        return None
+
+    # each is read in full (its pong, or its close if shed on arrival) ...
+    ended = [next_frame(ws, i) for i, ws in enumerate(conns)]
+    wait_until(lambda: (metric(srv, "wspush_partial_input_shed_total") or 0) >= 7, T(20),
+               "largest partial messages shed")
+    assert metric(srv, "wspush_partial_input_bytes") <= 64 << 20
+    # ... and those shed later have a 1009 waiting
+    for i, ws in enumerate(conns):
+        if ended[i] is None and (ws.buf or has_input(ws.sock)):
+            ended[i] = next_frame(ws, i)
+        codes[ended[i]] = codes.get(ended[i], 0) + 1
+        ws.abort()
+    assert codes.get(1009, 0) >= 7 and set(codes) <= {None, 1009}, codes
 
 
 # ---------------------------------------------------------------- floods
