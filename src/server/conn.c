@@ -29,6 +29,7 @@
 #define CONN_MAX_READS 4            /* reads per wakeup: fairness */
 #define CONN_FLUSH_MAX_BYTES (256u * 1024) /* bytes per flush: fairness */
 #define CONN_CLOSE_TICKS 3          /* wait for the peer's close frame */
+#define CONN_LINGER_TICKS 2         /* after our last byte: drain input this long at most */
 #define TLS_STEPS_PER_ITERATION 64 /* TLS handshake steps per loop iteration */
 
 static void on_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events);
@@ -213,16 +214,24 @@ static void set_want_write(struct worker *w, struct conn *c, bool on)
 static void on_drained(struct worker *w, struct conn *c)
 {
     c->flags &= (uint16_t)~CF_DROPPING;
-    if (c->flags & CF_END_AFTER_FLUSH) {
-        if (c->state == CONN_CLOSING && !(c->flags & CF_PEER_CLOSED)) {
-            /* our close frame or error response is out: stop writing and
-             * wait (bounded) for the peer, so unread input does not turn
-             * the close into a reset that eats what we sent */
-            shutdown(c->fd, SHUT_WR);
-            return;
-        }
+    if (!(c->flags & CF_END_AFTER_FLUSH))
+        return;
+    if (c->flags & CF_RD_SHUT) { /* the peer sends nothing more: done */
         conn_kill(w, c, c->close_code);
+        return;
     }
+    /* Lingering close (nginx's lingering_close): our last word (close
+     * frame, error response) is out. Half-close and keep reading, for at
+     * most CONN_LINGER_TICKS, until the peer's EOF: closing with unread
+     * input makes the kernel send a reset, which destroys what we sent
+     * but the peer has not read yet (a client that writes before it
+     * reads loses our close frame). Until the peer's close frame arrives
+     * its input is parsed, to see it; after that, or after input we gave
+     * up on, it is dropped unread. */
+    if (c->flags & CF_PEER_CLOSED)
+        c->flags |= CF_DISCARD;
+    shutdown(c->fd, SHUT_WR);
+    w->deadlines[c->slot] = ev_deadline_after(w->tick, CONN_LINGER_TICKS);
 }
 
 static ssize_t send_now(struct worker *w, struct conn *c, const void *p, size_t n)
@@ -546,8 +555,10 @@ static void rx_close(void *ctx, uint16_t code, const uint8_t *reason, size_t n)
     struct conn *c = f->c;
     c->flags |= CF_PEER_CLOSED;
     if (c->state == CONN_CLOSING) {
-        /* the reply to our close: the handshake is complete */
-        conn_kill(f->w, c, c->close_code);
+        /* the reply to our close: the handshake is complete. Drop what
+         * follows; the connection ends at the peer's EOF once our side
+         * is out (lingering close, on_drained) */
+        c->flags |= CF_DISCARD;
         return;
     }
     /* §5.5.1: echo the status code; 1005 means "none", so reply empty */
@@ -624,9 +635,9 @@ void conn_ws_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n)
             code = WS_CLOSE_INTERNAL;
             reason = "out of memory";
         }
-        if (c->state == CONN_CLOSING) /* already closing: don't argue */
-            conn_kill(w, c, c->close_code);
-        else
+        /* the input is broken from here on: drop the rest unread */
+        c->flags |= CF_DISCARD;
+        if (c->state != CONN_CLOSING) /* already closing: don't argue */
             conn_close(w, c, code, reason);
     }
 }

@@ -7,6 +7,7 @@ The attackers connect from 127.0.0.1; the good clients from 127.0.1.x, so
 the per-IP limit (--max-conns-per-ip) only ever bites the attackers."""
 import os
 import select
+import signal
 import socket
 import struct
 import time
@@ -375,6 +376,40 @@ def test_partial_messages_are_bounded_per_worker(wspush):
         codes[ended[i]] = codes.get(ended[i], 0) + 1
         ws.abort()
     assert codes.get(1009, 0) >= 7 and set(codes) <= {None, 1009}, codes
+
+
+def test_lingering_close_a_client_that_writes_before_reading_gets_the_close(wspush):
+    """Issue 11: a 256 KiB message, a close frame and a ping back to back on
+    the echo path: the server closed the socket as soon as its close frame
+    was written, so input still arriving (the ping) drew a reset that
+    destroyed what the client had not received yet. Now it sends what is
+    queued and its close frame, half-closes, and drains input until the
+    client's EOF (lingering close), bounded in time."""
+    srv = wspush("--workers", "1", "--echo-path", "/echo", env=ENV)
+    for rcvbuf in (None, 4096):
+        ws = RawWS(srv.port, "/echo", timeout=T(10), rcvbuf=rcvbuf)
+        big = os.urandom(256 * 1024)
+        ws.send_raw(build_frame(OP_BINARY, big) + build_frame(OP_CLOSE, close_payload(1000)) +
+                    build_frame(OP_PING, b"late"))
+        f = ws.recv_frame()
+        assert (f.opcode, f.payload == big) == (OP_BINARY, True), f
+        f = ws.recv_frame()
+        assert (f.opcode, f.close_code) == (OP_CLOSE, 1000), f
+        ws.expect_eof()  # the server's FIN: it half-closed ...
+        # ... and still reads (and drops) what the client sends, until the
+        # client's own EOF: nothing it writes now can draw a reset
+        assert srv.stats()["connections"] == 1
+        ws.sock.sendall(build_frame(OP_PING, b"later still") * 100)
+        ws.sock.shutdown(socket.SHUT_WR)
+        srv.wait_stats(lambda s: s["connections"] == 0, T(10), "freed at the client's EOF")
+        ws.sock.close()
+    # a client that never closes is freed at the linger deadline anyway
+    ws = RawWS(srv.port, "/echo", timeout=T(10))
+    ws.send(OP_CLOSE, close_payload(1000))
+    assert ws.recv_frame().close_code == 1000
+    ws.expect_eof()
+    srv.wait_stats(lambda s: s["connections"] == 0, T(10), "lingering connection freed")
+    ws.sock.close()
 
 
 # ---------------------------------------------------------------- floods
