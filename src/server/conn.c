@@ -823,6 +823,15 @@ void conn_on_tick(struct worker *w, struct conn *c)
     case CONN_WS:
         if (!w->ticks_ping)
             break;
+        if ((c->flags & CF_PING_SENT) && !(c->flags & CF_RD_SHUT)) {
+            /* a server that is late itself must not blame its clients:
+             * read what the peer already sent before judging (its pong
+             * may have waited in the socket through a long fan-out or a
+             * stopped worker); any input re-arms the ping deadline */
+            read_input(w, c);
+            if (c->state != CONN_WS || !(c->flags & CF_PING_SENT))
+                break;
+        }
         if (c->flags & CF_PING_SENT) {
             conn_close(w, c, WS_CLOSE_GOING_AWAY, "ping timeout");
             /* a silent peer will not answer the close either */

@@ -412,6 +412,45 @@ def test_lingering_close_a_client_that_writes_before_reading_gets_the_close(wspu
     ws.sock.close()
 
 
+def test_pong_waiting_in_the_socket_is_read_before_the_deadline_is_judged(wspush):
+    """Issue 11: under overload (a fan-out longer than the pong timeout)
+    healthy clients whose pong already waited in the socket were closed for
+    "ping timeout". Here the worker is stopped across the tick at which the
+    pong deadline falls, while the client answers; when it runs again the
+    deadline has passed, but the pong is there and must count. 1,100 other
+    sockets turn readable first, so the worker's first wakeup (at most
+    1,024 events) does not carry the pong: its tick sweep comes first."""
+    srv = wspush("--workers", "1", "--ping-interval", "1s", "--pong-timeout", "1s", env=ENV)
+    pid = srv.worker_pids()[0]
+    busy = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(1100)]
+    srv.wait_stats(lambda s: s["workers"][0]["pending"] >= len(busy), T(30), "busy accepted")
+    ws = RawWS(srv.port, "/alive", timeout=T(10))
+    f = ws.recv_frame()
+    assert f.opcode == OP_PING, f
+    t_ping = time.monotonic()  # a tick: the deadline is 2 ticks (2 s) later
+    # stop after the next tick and keep the worker stopped over the
+    # deadline's tick: these waits are the condition under test
+    time.sleep(max(0.0, t_ping + 1.3 - time.monotonic()))
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        for b in busy:
+            b.send(b"G")
+        ws.send(OP_PONG, f.payload)
+        time.sleep(max(0.0, t_ping + 2.6 - time.monotonic()))
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    srv.admin.publish("alive", "still here")
+    while True:
+        f = ws.recv_frame()
+        if f.opcode != OP_PING:
+            break
+        ws.send(OP_PONG, f.payload)
+    assert (f.opcode, f.payload) == (OP_TEXT, b"still here"), (f, f.close_code)
+    ws.shutdown()
+    for b in busy:
+        b.close()
+
+
 # ---------------------------------------------------------------- floods
 
 
