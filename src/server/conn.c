@@ -512,6 +512,32 @@ static bool rate_ok(struct worker *w, struct conn *c)
     return false;
 }
 
+/* The echo of a message: compressed like any published message when the
+ * connection negotiated permessage-deflate and it is at least
+ * --deflate-min bytes (and compression helps), else plain. The worker's
+ * echo deflater is made on first use (about 256 KiB). NULL: no memory. */
+static struct msg *echo_frame(struct worker *w, struct conn *c, uint8_t opcode, const uint8_t *p,
+                              size_t n)
+{
+    size_t plain = ws_frame_header_len(n, false) + n;
+    if ((c->flags & CF_DEFLATE) && n >= w->cfg->deflate_min) {
+        if (!w->echo_deflater)
+            w->echo_deflater = ws_deflater_new(WS_DEFLATE_DEFAULT_LEVEL,
+                                               WS_DEFLATE_DEFAULT_WINDOW_BITS);
+        size_t cap = WS_MAX_HEADER + ws_deflate_bound(n);
+        struct msg *m = w->echo_deflater ? msg_new(cap) : NULL;
+        if (m) {
+            ssize_t z = ws_deflate_frame(w->echo_deflater, opcode, p, n, m->data, cap);
+            if (z > 0 && (size_t)z < plain) {
+                m->len = (uint32_t)z;
+                return m;
+            }
+            msg_unref(m);
+        }
+    }
+    return msg_new_frame(opcode, p, n);
+}
+
 static void rx_message(void *ctx, uint8_t opcode, const uint8_t *p, size_t n)
 {
     struct feed_ctx *f = ctx;
@@ -520,7 +546,7 @@ static void rx_message(void *ctx, uint8_t opcode, const uint8_t *p, size_t n)
     if (c->state != CONN_WS || !rate_ok(f->w, c))
         return;
     if (c->flags & CF_ECHO) {
-        struct msg *m = msg_new_frame(opcode, p, n);
+        struct msg *m = echo_frame(f->w, c, opcode, p, n);
         if (!m) {
             conn_close(f->w, c, WS_CLOSE_INTERNAL, "out of memory");
             return;

@@ -27,7 +27,7 @@
 
 void fanout_one(struct worker *w, struct conn *c, struct msg *m)
 {
-    if (c->state != CONN_WS)
+    if (c->state != CONN_WS || (c->flags & CF_ECHO)) /* the echo path only echoes */
         return;
     struct msg *orig = m; /* a batch is settled against the message as published */
     if (m->deflated && (c->flags & CF_DEFLATE))

@@ -122,6 +122,7 @@ struct worker {
     struct ws_rx_cfg rx_cfg_z;      /* deflate negotiated */
     struct ws_rx_cfg rx_cfg_echo_z;
     struct ws_inflater *inflater;   /* shared by the worker's deflate connections */
+    struct ws_deflater *echo_deflater; /* compresses echoes; on first use, NULL until */
     uint64_t partial_bytes;         /* sum of ws_rx_buffered() over its connections */
     struct ws_deflate_cfg deflate_cfg;
     struct http_limits http_lim;

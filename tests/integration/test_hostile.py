@@ -11,6 +11,7 @@ import signal
 import socket
 import struct
 import time
+import zlib
 
 import pytest
 
@@ -449,6 +450,29 @@ def test_pong_waiting_in_the_socket_is_read_before_the_deadline_is_judged(wspush
     ws.shutdown()
     for b in busy:
         b.close()
+
+
+def test_echo_endpoint_only_echoes_and_compresses_its_replies(wspush):
+    """Issue 11: connections on --echo-path also received broadcasts and
+    ticks, and their echoes were never compressed even with
+    permessage-deflate negotiated."""
+    srv = wspush("--workers", "1", "--echo-path", "/echo", "--tick", "1s", env=ENV)
+    echo = RawWS(srv.port, "/echo", headers={"Sec-WebSocket-Extensions": "permessage-deflate"})
+    witness = RawWS(srv.port, "/")
+    srv.admin.broadcast("to everyone")
+    f = witness.recv_frame()
+    while f.payload != b"to everyone":  # ticks (broadcast) come too
+        f = witness.recv_frame()
+    msg = ("echo me " * 100).encode()
+    echo.send(OP_TEXT, msg)
+    f = echo.recv_frame()
+    assert f.opcode == OP_TEXT and f.rsv == 4, f  # the echo, compressed, first
+    assert zlib.decompressobj(-15).decompress(f.payload + b"\x00\x00\xff\xff") == msg
+    echo.send(OP_BINARY, b"tiny")  # under --deflate-min: plain
+    f = echo.recv_frame()
+    assert (f.opcode, f.rsv, f.payload) == (OP_BINARY, 0, b"tiny"), f
+    echo.shutdown()
+    witness.shutdown()
 
 
 # ---------------------------------------------------------------- floods
