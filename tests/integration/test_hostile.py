@@ -10,6 +10,7 @@ import select
 import signal
 import socket
 import struct
+import threading
 import time
 import zlib
 
@@ -295,10 +296,11 @@ def test_slow_policy_drop_keeps_connection_and_bounds_memory(wspush):
     assert ws.close(1000).close_code == 1000
 
 
-def ping_flood_until_closed(srv, ws, limit_bytes, st0):
+def ping_flood_until_closed(stats, ws, limit_bytes, st0):
     """Sends 125-byte pings without reading until the server applies the
     slow-consumer policy (or limit_bytes were sent); returns the peak of
-    queued_bytes seen on the way and whether the policy fired."""
+    queued_bytes seen on the way and whether the policy fired. stats()
+    returns /stats."""
     burst = build_frame(OP_PING, b"p" * 125) * 512  # 67 KB
     peak, sent, closed = 0, 0, False
     try:
@@ -306,12 +308,12 @@ def ping_flood_until_closed(srv, ws, limit_bytes, st0):
             ws.sock.sendall(burst)
             sent += len(burst)
             if sent % (len(burst) * 8) == 0:
-                st = srv.stats()
+                st = stats()
                 peak = max(peak, st["queued_bytes"])
                 closed = st["slow"]["close"] > st0["slow"]["close"]
     except OSError:
         pass  # the server ended the connection: the close deadline passed
-    st = srv.stats()
+    st = stats()
     return max(peak, st["queued_bytes"]), closed or st["slow"]["close"] > st0["slow"]["close"]
 
 
@@ -321,7 +323,7 @@ def test_ping_flood_without_reading_meets_the_backlog_limit(env):
     baseline(srv)
     st0 = srv.stats()
     ws = RawWS(srv.port, "/pingflood", rcvbuf=4096, timeout=T(10))
-    peak, closed = ping_flood_until_closed(srv, ws, 16 << 20, st0)
+    peak, closed = ping_flood_until_closed(srv.stats, ws, 16 << 20, st0)
     ws.abort()
     assert closed, f"slow-consumer policy never applied; queued_bytes peaked at {peak}"
     assert peak < BACKLOG + 64 * 1024, peak
@@ -526,3 +528,129 @@ def test_half_closed_client_still_receives_then_is_freed(env):
     ws.sock.close()  # now fully closed: the next write draws an RST
     srv.admin.publish("half", "after close")
     srv.wait_stats(lambda s: s["connections"] == base, T(10), "fully closed client freed")
+
+
+# ---------------------------------------------------------------- all at once
+
+DEFLATE = {"Sec-WebSocket-Extensions": "permessage-deflate"}
+
+
+def bomb_frames(inflated, count):
+    """count copies of one masked compressed frame of `inflated` zero bytes."""
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    z = c.compress(b"\0" * inflated) + c.flush(zlib.Z_SYNC_FLUSH)
+    return build_frame(OP_BINARY, z[:-4], rsv=4) * count
+
+
+def test_all_attacks_at_once_healthy_clients_lose_nothing(env):
+    """Issue 11: items 3, 4 and 5 (ping floods without reading, compressed
+    bombs, partial compressed messages), plus (a) 300 half-sent request
+    heads from one address and (b) 300 idle connections to the admin
+    port, all at the same time, while the 1,000 good clients receive the
+    publisher's stream: they lose nothing and worker memory stays bounded.
+    (a) needs the per-IP limit counted from accept and (b) admin head
+    timeouts (other items of the same audit)."""
+    srv, good, pub = env
+    baseline(srv)
+    st0 = srv.stats()
+    pids = [w["pid"] for w in st0["workers"]]
+    rss0 = sum(worker_rss_kib(p) for p in pids)
+    # one admin connection per thread, opened before the admin port fills up
+    admins = [Admin(srv.admin_port) for _ in range(2)]
+    for a in admins:
+        a.stats()
+    socks, results = [], {}
+    try:
+        # (5) partial compressed messages: a non-final RSV1 frame just under
+        # --max-message, then silence
+        for _ in range(30):
+            ws = RawWS(srv.port, "/partial", headers=DEFLATE, source="127.0.2.3")
+            assert "sec-websocket-extensions" in ws.response_headers
+            ws.send_raw(build_frame(OP_BINARY, os.urandom(60 * 1024), fin=False, rsv=4))
+            socks.append(ws.sock)
+        # (a) half-sent request heads from one address
+        max_pending = 0
+        for i in range(300):
+            s = socket.create_connection(("127.0.0.1", srv.port))
+            s.sendall(b"GET /half HTTP/1.1\r\nHost: x\r\n")
+            socks.append(s)
+            if i % 25 == 24:
+                max_pending = max(max_pending,
+                                  sum(w["pending"] for w in srv.stats()["workers"]))
+        # (b) idle TCP connections to the admin port
+        idle_admin = [socket.create_connection(("127.0.0.1", srv.admin_port))
+                      for _ in range(300)]
+        socks += idle_admin
+
+        # (3) ping floods without reading and (4) compressed bombs, together
+        def flood(k):
+            ws = RawWS(srv.port, "/pingflood", rcvbuf=4096, timeout=T(10), source="127.0.2.1")
+            results[("flood", k)] = ping_flood_until_closed(admins[k].stats, ws, 16 << 20, st0)
+            ws.abort()
+
+        def bombs(k):
+            ws = RawWS(srv.port, "/bombs", headers=DEFLATE, timeout=T(60), source="127.0.2.2")
+            burst = bomb_frames(60 * 1024, 1000)  # 60 KiB each from ~80 bytes
+            for _ in range(10):
+                ws.send_raw(burst)
+            ws.send(OP_PING, b"done")
+            results[("bombs", k)] = ws.recv_frame().opcode  # the pong: all read, still open
+            ws.shutdown()
+
+        threads = [threading.Thread(target=f, args=(k,)) for f in (flood, bombs) for k in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(T(120))
+        for k in range(2):
+            peak, closed = results[("flood", k)]
+            assert closed and peak < 2 * (BACKLOG + 64 * 1024), (peak, closed)
+            assert results[("bombs", k)] == OP_PONG, results
+        st = srv.stats()
+        assert st["messages_in"] - st0["messages_in"] >= 20000
+        assert metric(srv, "wspush_partial_input_bytes") < 64 * 1024
+        rss = sum(worker_rss_kib(p) for p in pids)
+        assert rss - rss0 < 32 * 1024, (rss0, rss)
+        # the good clients are current: nothing lost, nobody closed
+        target = pub.published
+        wait_until(lambda: min(good.last) >= target, T(30), "good clients current")
+        assert sum(good.gaps) == 0 and all(c is None for c in good.closed)
+        # (a) and (b) are checked together, so a failure reports both
+        problems = []
+        # (a) only the per-IP limit's worth of half-sent heads is held
+        if max_pending > 2 * PER_IP + 20:
+            problems.append(f"(a) {max_pending} half-sent heads held at once from one address "
+                            f"(--max-conns-per-ip {PER_IP} per worker)")
+
+        # (b) the admin port serves a new publisher, and idle ones are cut off
+        def fresh_publish():
+            a = Admin(srv.admin_port, timeout=T(2))
+            try:
+                return a.request("POST", "/publish/nobody", "x").status == 202
+            except OSError:
+                return False
+            finally:
+                a.close()
+        try:
+            wait_until(fresh_publish, T(30), "a new admin connection publishes")
+        except pytest.fail.Exception as e:
+            problems.append(f"(b) {e}")
+        still_open = 0
+        for s in idle_admin:
+            s.settimeout(T(30) if not still_open else 0.01)
+            try:
+                if s.recv(1) != b"":
+                    still_open += 1
+            except ConnectionResetError:
+                pass
+            except OSError:
+                still_open += 1
+        if still_open:
+            problems.append(f"(b) {still_open} of {len(idle_admin)} idle admin connections "
+                            f"still open after {T(30)} s")
+        assert not problems, problems
+    finally:
+        for s in socks:
+            s.close()
+        for a in admins:
+            a.close()
