@@ -343,6 +343,19 @@ def metric(srv, name):
     return None
 
 
+def test_pings_count_toward_the_message_rate(wspush):
+    """Issue 11 item 3: control frames count toward --msg-rate, so a ping
+    flood meets the same limit as a message flood."""
+    srv = wspush("--workers", "1", "--msg-rate", "20", env=ENV)
+    ws = RawWS(srv.port, "/pings", timeout=T(10))
+    ws.send_raw(build_frame(OP_PING, b"p") * 200)
+    f = ws.recv_frame()
+    while f.opcode == OP_PONG:
+        f = ws.recv_frame()
+    assert (f.opcode, f.close_code) == (OP_CLOSE, 1008), f
+    ws.shutdown()
+
+
 def test_partial_messages_are_bounded_per_worker(wspush):
     """Issue 11 item 5: each connection that sent a non-final frame of
     ~1 MiB and then idled pinned it (+1 MiB per connection, no limit in
