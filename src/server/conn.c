@@ -9,7 +9,10 @@
  * hook (conn_reap) unsubscribes, closes the fd and frees it once. Output is
  * written at once; only what a short write leaves over is queued, as
  * references to shared messages, and EPOLLOUT is armed only while the queue
- * is non-empty. */
+ * is non-empty. Every queued byte passes one gate (backlog_admit: the
+ * backlog limit and the slow-consumer policy); every ending passes one
+ * lingering close (on_drained); partial input is bounded per worker
+ * (shed_partial). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
