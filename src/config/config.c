@@ -51,6 +51,8 @@ static const struct opt opts[] = {
      "diagnostics: connections on PATH get every message echoed back (off by default)"},
     {"max-message", T_SIZE, OFF(max_message), 0, "1MiB", "BYTES",
      "largest inbound message (else close 1009) and largest publish (else 413)"},
+    {"max-partial-input", T_SIZE, OFF(max_partial_input), 0, "64MiB", "BYTES",
+     "inbound messages in progress held per worker in total; past it the largest close 1009"},
     {"max-head", T_SIZE, OFF(max_head), 0, "8KiB", "BYTES", "largest HTTP request head (else 431)"},
     {"max-headers", T_U64, OFF(max_headers), 0, "64", "N", "most request headers (else 431, at most 128)"},
     {"max-topics", T_U64, OFF(max_topics), 0, "16", "N", "topics one connection may subscribe to (else 400)"},

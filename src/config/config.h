@@ -31,6 +31,7 @@ struct wsp_config {
     char tick_topic[129];      /* empty = broadcast */
     char echo_path[256];       /* empty = off */
     uint64_t max_message;      /* bytes, inbound and publish */
+    uint64_t max_partial_input; /* bytes of partial inbound messages per worker */
     uint64_t max_head;         /* request head bytes */
     uint64_t max_headers;
     uint64_t max_topics;       /* per connection, 1..CONFIG_MAX_TOPICS */

@@ -80,6 +80,8 @@ struct worker_stats {
     uint64_t slow_drop;
     uint64_t slow_latest;
     uint64_t pings_sent;
+    uint64_t partial_input_bytes; /* gauge: partial inbound messages held */
+    uint64_t partial_input_shed;  /* connections closed over --max-partial-input */
     uint64_t accept_errors;    /* EMFILE and friends */
     uint64_t accept_paused;    /* times --accept-rate stopped accepting until the next second */
     uint64_t http_requests;    /* plain HTTP on the public port */

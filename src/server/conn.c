@@ -9,7 +9,10 @@
  * hook (conn_reap) unsubscribes, closes the fd and frees it once. Output is
  * written at once; only what a short write leaves over is queued, as
  * references to shared messages, and EPOLLOUT is armed only while the queue
- * is non-empty. */
+ * is non-empty. Every queued byte passes one gate (backlog_admit: the
+ * backlog limit and the slow-consumer policy); every ending passes one
+ * lingering close (on_drained); partial input is bounded per worker
+ * (shed_partial). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +32,7 @@
 #define CONN_MAX_READS 4            /* reads per wakeup: fairness */
 #define CONN_FLUSH_MAX_BYTES (256u * 1024) /* bytes per flush: fairness */
 #define CONN_CLOSE_TICKS 3          /* wait for the peer's close frame */
+#define CONN_LINGER_TICKS 2         /* after our last byte: drain input this long at most */
 #define TLS_STEPS_PER_ITERATION 64 /* TLS handshake steps per loop iteration */
 
 static void on_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events);
@@ -157,6 +161,28 @@ static void unsubscribe_all(struct worker *w, struct conn *c)
     c->nextra = 0;
 }
 
+/* Partial input (a split frame, a fragmented or compressed message in
+ * progress) is the one input a connection holds between reads. Each
+ * connection's share is bounded by --max-message; the worker's sum by
+ * --max-partial-input. rx_account records a connection's new holding
+ * (before: what it held at the last call). */
+static void rx_account(struct worker *w, struct conn *c, size_t before)
+{
+    size_t now = ws_rx_buffered(c->rx);
+    w->partial_bytes += now;
+    w->partial_bytes -= before;
+    w->st->partial_input_bytes = w->partial_bytes;
+}
+
+/* Frees a connection's partial input and takes it off the worker's sum. */
+static void rx_drop(struct worker *w, struct conn *c)
+{
+    size_t held = ws_rx_buffered(c->rx);
+    ws_rx_free(c->rx);
+    c->rx = NULL;
+    rx_account(w, c, held);
+}
+
 void conn_reap(struct worker *w)
 {
     while (w->ndead) {
@@ -179,7 +205,7 @@ void conn_reap(struct worker *w)
         }
         outq_free(c->out); /* and its bytes from queued_bytes */
         if (c->flags & CF_COUNTED)
-            ws_rx_free(c->rx);
+            rx_drop(w, c);
         else
             free(c->in);
         tls_conn_free(c->tls);
@@ -206,16 +232,24 @@ static void set_want_write(struct worker *w, struct conn *c, bool on)
 static void on_drained(struct worker *w, struct conn *c)
 {
     c->flags &= (uint16_t)~CF_DROPPING;
-    if (c->flags & CF_END_AFTER_FLUSH) {
-        if (c->state == CONN_CLOSING && !(c->flags & CF_PEER_CLOSED)) {
-            /* our close frame or error response is out: stop writing and
-             * wait (bounded) for the peer, so unread input does not turn
-             * the close into a reset that eats what we sent */
-            shutdown(c->fd, SHUT_WR);
-            return;
-        }
+    if (!(c->flags & CF_END_AFTER_FLUSH))
+        return;
+    if (c->flags & CF_RD_SHUT) { /* the peer sends nothing more: done */
         conn_kill(w, c, c->close_code);
+        return;
     }
+    /* Lingering close (nginx's lingering_close): our last word (close
+     * frame, error response) is out. Half-close and keep reading, for at
+     * most CONN_LINGER_TICKS, until the peer's EOF: closing with unread
+     * input makes the kernel send a reset, which destroys what we sent
+     * but the peer has not read yet (a client that writes before it
+     * reads loses our close frame). Until the peer's close frame arrives
+     * its input is parsed, to see it; after that, or after input we gave
+     * up on, it is dropped unread. */
+    if (c->flags & CF_PEER_CLOSED)
+        c->flags |= CF_DISCARD;
+    shutdown(c->fd, SHUT_WR);
+    deadline_set(w, c, CONN_LINGER_TICKS);
 }
 
 static ssize_t send_now(struct worker *w, struct conn *c, const void *p, size_t n)
@@ -236,7 +270,7 @@ static ssize_t send_now(struct worker *w, struct conn *c, const void *p, size_t 
     return r;
 }
 
-static int queue(struct worker *w, struct conn *c, struct msg *m, size_t offset)
+static int queue_push(struct worker *w, struct conn *c, struct msg *m, size_t offset)
 {
     if (!c->out) {
         c->out = outq_new(&w->st->queued_bytes);
@@ -247,6 +281,51 @@ static int queue(struct worker *w, struct conn *c, struct msg *m, size_t offset)
         return WSP_ENOMEM;
     set_want_write(w, c, true);
     return 0;
+}
+
+/* The backlog gate: every byte a connection queues passes here (published
+ * messages, echoes, pongs, pings, HTTP replies), so nothing a peer can
+ * provoke grows its queue past --max-backlog. A piece that finds the queue
+ * empty is always taken (it is bounded by its own limit: one message, one
+ * reply); past the cap the slow-consumer policy decides. `final` marks the
+ * last bytes a connection says (its close frame, an HTTP reply): they pass
+ * (one frame past the cap), and the close deadline bounds their wait.
+ * Returns 0 (queue it), WSP_EAGAIN (dropped by the policy) or WSP_ECLOSED
+ * (the policy closed the connection). */
+static int backlog_admit(struct worker *w, struct conn *c, size_t add, bool final)
+{
+    if (final || outq_empty(c->out))
+        return 0;
+    if (c->flags & CF_DROPPING) { /* policy "drop": skipping until drained */
+        w->st->slow_drop++;
+        return WSP_EAGAIN;
+    }
+    if (outq_bytes(c->out) + add <= w->cfg->max_backlog)
+        return 0;
+    if (c->state != CONN_WS)
+        return WSP_EAGAIN; /* closing: only its final bytes still go out */
+    switch (w->cfg->slow_policy) {
+    case SLOW_CLOSE:
+        w->st->slow_close++;
+        /* the close frame queues behind the backlog (bounded: one frame
+         * past the cap) and the close deadline ends the connection if the
+         * peer never reads it */
+        conn_close(w, c, WS_CLOSE_POLICY, "slow consumer");
+        return WSP_ECLOSED;
+    case SLOW_DROP:
+        c->flags |= CF_DROPPING; /* until the queue drains */
+        break;
+    case SLOW_LATEST: /* fanout_one replaced what it could; the rest drops */
+        break;
+    }
+    w->st->slow_drop++;
+    return WSP_EAGAIN;
+}
+
+static int queue(struct worker *w, struct conn *c, struct msg *m, size_t offset, bool final)
+{
+    int rc = backlog_admit(w, c, m->len - offset, final);
+    return rc ? rc : queue_push(w, c, m, offset);
 }
 
 int conn_send_result(struct worker *w, struct conn *c, struct msg *m, ssize_t r)
@@ -263,7 +342,7 @@ int conn_send_result(struct worker *w, struct conn *c, struct msg *m, ssize_t r)
     }
     w->st->bytes_sent += (uint64_t)r;
     w->st->short_writes++;
-    if (queue(w, c, m, (size_t)r) < 0) {
+    if (queue_push(w, c, m, (size_t)r) < 0) {
         conn_kill(w, c, WS_CLOSE_INTERNAL);
         return WSP_ENOMEM;
     }
@@ -276,14 +355,13 @@ int conn_send_msg(struct worker *w, struct conn *c, struct msg *m)
         return WSP_ECLOSED;
     if (outq_empty(c->out))
         return conn_send_result(w, c, m, send_now(w, c, m->data, m->len));
-    if (queue(w, c, m, 0) < 0) {
+    int rc = queue(w, c, m, 0, false);
+    if (rc == WSP_ENOMEM)
         conn_kill(w, c, WS_CLOSE_INTERNAL);
-        return WSP_ENOMEM;
-    }
-    return 0;
+    return rc;
 }
 
-int conn_send_bytes(struct worker *w, struct conn *c, const void *p, size_t n)
+static int send_bytes(struct worker *w, struct conn *c, const void *p, size_t n, bool final)
 {
     if (c->state == CONN_DEAD)
         return WSP_ECLOSED;
@@ -302,17 +380,25 @@ int conn_send_bytes(struct worker *w, struct conn *c, const void *p, size_t n)
             return 0;
         }
     }
+    int rc = backlog_admit(w, c, n - off, final); /* before allocating */
+    if (rc)
+        return rc;
     struct msg *m = msg_new(n - off);
     if (!m) {
         conn_kill(w, c, WS_CLOSE_INTERNAL);
         return WSP_ENOMEM;
     }
     memcpy(m->data, (const uint8_t *)p + off, n - off);
-    int rc = queue(w, c, m, 0);
+    rc = queue_push(w, c, m, 0);
     msg_unref(m);
     if (rc < 0)
         conn_kill(w, c, WS_CLOSE_INTERNAL);
     return rc;
+}
+
+int conn_send_bytes(struct worker *w, struct conn *c, const void *p, size_t n)
+{
+    return send_bytes(w, c, p, n, false);
 }
 
 static void flush(struct worker *w, struct conn *c)
@@ -372,7 +458,7 @@ void conn_close(struct worker *w, struct conn *c, uint16_t code, const char *rea
     uint8_t payload[WS_MAX_CONTROL];
     size_t pl = ws_close_payload(payload, code, reason);
     size_t fl = ws_frame_encode(frame, sizeof frame, true, WS_OP_CLOSE, payload, pl, NULL);
-    conn_send_bytes(w, c, frame, fl);
+    send_bytes(w, c, frame, fl, true);
 }
 
 void conn_http_reply(struct worker *w, struct conn *c, int status, const char *ctype,
@@ -389,13 +475,13 @@ void conn_http_reply(struct worker *w, struct conn *c, int status, const char *c
         memcpy(buf, head, hl);
         memcpy(buf + hl, body, len);
         c->flags |= CF_END_AFTER_FLUSH;
-        conn_send_bytes(w, c, buf, hl + len);
+        send_bytes(w, c, buf, hl + len, true);
         return;
     }
-    if (conn_send_bytes(w, c, head, hl) < 0)
+    if (send_bytes(w, c, head, hl, true) < 0)
         return;
     c->flags |= CF_END_AFTER_FLUSH;
-    conn_send_bytes(w, c, body, len);
+    send_bytes(w, c, body, len, true);
 }
 
 void conn_established(struct worker *w, struct conn *c)
@@ -419,7 +505,53 @@ static void send_control(struct worker *w, struct conn *c, uint8_t op, const uin
 {
     uint8_t frame[WS_MAX_HEADER + WS_MAX_CONTROL];
     size_t fl = ws_frame_encode(frame, sizeof frame, true, op, p, n, NULL);
-    conn_send_bytes(w, c, frame, fl);
+    /* a close frame is the connection's last word: past the backlog too */
+    send_bytes(w, c, frame, fl, op == WS_OP_CLOSE);
+}
+
+/* --msg-rate: data messages, pings and pongs all count, so a control
+ * frame flood meets the same limit as a message flood. False once the
+ * connection is closed for it. */
+static bool rate_ok(struct worker *w, struct conn *c)
+{
+    if (!w->cfg->msg_rate)
+        return true;
+    if (c->rate_tick != w->tick) { /* a new second: a new window */
+        c->rate_tick = w->tick;
+        c->rate_count = 0;
+    }
+    if (c->rate_count < UINT16_MAX)
+        c->rate_count++;
+    if (c->rate_count <= w->cfg->msg_rate)
+        return true;
+    conn_close(w, c, WS_CLOSE_POLICY, "message rate limit");
+    return false;
+}
+
+/* The echo of a message: compressed like any published message when the
+ * connection negotiated permessage-deflate and it is at least
+ * --deflate-min bytes (and compression helps), else plain. The worker's
+ * echo deflater is made on first use (about 256 KiB). NULL: no memory. */
+static struct msg *echo_frame(struct worker *w, struct conn *c, uint8_t opcode, const uint8_t *p,
+                              size_t n)
+{
+    size_t plain = ws_frame_header_len(n, false) + n;
+    if ((c->flags & CF_DEFLATE) && n >= w->cfg->deflate_min) {
+        if (!w->echo_deflater)
+            w->echo_deflater = ws_deflater_new(WS_DEFLATE_DEFAULT_LEVEL,
+                                               WS_DEFLATE_DEFAULT_WINDOW_BITS);
+        size_t cap = WS_MAX_HEADER + ws_deflate_bound(n);
+        struct msg *m = w->echo_deflater ? msg_new(cap) : NULL;
+        if (m) {
+            ssize_t z = ws_deflate_frame(w->echo_deflater, opcode, p, n, m->data, cap);
+            if (z > 0 && (size_t)z < plain) {
+                m->len = (uint32_t)z;
+                return m;
+            }
+            msg_unref(m);
+        }
+    }
+    return msg_new_frame(opcode, p, n);
 }
 
 static void rx_message(void *ctx, uint8_t opcode, const uint8_t *p, size_t n)
@@ -427,18 +559,10 @@ static void rx_message(void *ctx, uint8_t opcode, const uint8_t *p, size_t n)
     struct feed_ctx *f = ctx;
     struct conn *c = f->c;
     f->w->st->messages_in++;
-    if (c->state != CONN_WS)
+    if (c->state != CONN_WS || !rate_ok(f->w, c))
         return;
-    if (c->rate_tick != f->w->tick) { /* a new second: a new window */
-        c->rate_tick = f->w->tick;
-        c->rate_count = 0;
-    }
-    if (f->w->cfg->msg_rate && ++c->rate_count > f->w->cfg->msg_rate) {
-        conn_close(f->w, c, WS_CLOSE_POLICY, "message rate limit");
-        return;
-    }
     if (c->flags & CF_ECHO) {
-        struct msg *m = msg_new_frame(opcode, p, n);
+        struct msg *m = echo_frame(f->w, c, opcode, p, n);
         if (!m) {
             conn_close(f->w, c, WS_CLOSE_INTERNAL, "out of memory");
             return;
@@ -451,7 +575,7 @@ static void rx_message(void *ctx, uint8_t opcode, const uint8_t *p, size_t n)
 static void rx_ping(void *ctx, const uint8_t *p, size_t n)
 {
     struct feed_ctx *f = ctx;
-    if (f->c->state == CONN_WS)
+    if (f->c->state == CONN_WS && rate_ok(f->w, f->c))
         send_control(f->w, f->c, WS_OP_PONG, p, n); /* §5.5.3: same payload */
 }
 
@@ -461,6 +585,8 @@ static void rx_pong(void *ctx, const uint8_t *p, size_t n)
     (void)n;
     struct feed_ctx *f = ctx;
     f->c->flags &= (uint16_t)~CF_PING_SENT;
+    if (f->c->state == CONN_WS)
+        rate_ok(f->w, f->c);
 }
 
 static void rx_close(void *ctx, uint16_t code, const uint8_t *reason, size_t n)
@@ -471,8 +597,10 @@ static void rx_close(void *ctx, uint16_t code, const uint8_t *reason, size_t n)
     struct conn *c = f->c;
     c->flags |= CF_PEER_CLOSED;
     if (c->state == CONN_CLOSING) {
-        /* the reply to our close: the handshake is complete */
-        conn_kill(f->w, c, c->close_code);
+        /* the reply to our close: the handshake is complete. Drop what
+         * follows; the connection ends at the peer's EOF once our side
+         * is out (lingering close, on_drained) */
+        c->flags |= CF_DISCARD;
         return;
     }
     /* §5.5.1: echo the status code; 1005 means "none", so reply empty */
@@ -494,6 +622,35 @@ static const struct ws_rx_ops rx_ops = {
     .on_close = rx_close,
 };
 
+/* Over --max-partial-input: closes the connections holding the most
+ * partial input (1009) until the worker is within it again, dropping what
+ * they held at once. A scan of the connections per victim: this happens
+ * only under attack, and each scan frees a victim's whole holding. */
+static void shed_partial(struct worker *w)
+{
+    while (w->partial_bytes > w->cfg->max_partial_input) {
+        struct conn *worst = NULL;
+        size_t most = 0;
+        for (uint32_t i = 0; i < w->nconns; i++) {
+            struct conn *c = w->conns[i];
+            if (!(c->flags & CF_COUNTED) || !c->rx)
+                continue;
+            size_t held = ws_rx_buffered(c->rx);
+            if (held > most) {
+                most = held;
+                worst = c;
+            }
+        }
+        if (!worst)
+            return;
+        w->st->partial_input_shed++;
+        rx_drop(w, worst);
+        /* its input is cut mid-message: read and drop the rest */
+        worst->flags |= CF_DISCARD;
+        conn_close(w, worst, WS_CLOSE_TOO_BIG, "partial input over the worker's limit");
+    }
+}
+
 void conn_ws_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n)
 {
     if (n == 0)
@@ -510,15 +667,19 @@ void conn_ws_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n)
     c->flags &= (uint16_t)~CF_PING_SENT;
     if (c->state == CONN_WS && w->ticks_ping)
         deadline_set(w, c, w->ticks_ping);
+    size_t held = ws_rx_buffered(c->rx);
     int r = ws_rx_feed(&c->rx, cfg, p, n, &rx_ops, &f, &code, &reason);
+    rx_account(w, c, held);
+    if (w->partial_bytes > w->cfg->max_partial_input)
+        shed_partial(w);
     if (r < 0) {
         if (r == WSP_ENOMEM) {
             code = WS_CLOSE_INTERNAL;
             reason = "out of memory";
         }
-        if (c->state == CONN_CLOSING) /* already closing: don't argue */
-            conn_kill(w, c, c->close_code);
-        else
+        /* the input is broken from here on: drop the rest unread */
+        c->flags |= CF_DISCARD;
+        if (c->state != CONN_CLOSING) /* already closing: don't argue */
             conn_close(w, c, code, reason);
     }
 }
@@ -655,7 +816,7 @@ static void read_input(struct worker *w, struct conn *c)
         case CONN_CLOSING:
             /* after an HTTP error reply: discard; after our close frame:
              * keep parsing to see the peer's close */
-            if (c->flags & CF_COUNTED)
+            if ((c->flags & (CF_COUNTED | CF_DISCARD)) == CF_COUNTED)
                 conn_ws_feed(w, c, w->rbuf, (size_t)n);
             break;
         default:
@@ -704,6 +865,15 @@ void conn_on_tick(struct worker *w, struct conn *c)
     case CONN_WS:
         if (!w->ticks_ping)
             break;
+        if ((c->flags & CF_PING_SENT) && !(c->flags & CF_RD_SHUT)) {
+            /* a server that is late itself must not blame its clients:
+             * read what the peer already sent before judging (its pong
+             * may have waited in the socket through a long fan-out or a
+             * stopped worker); any input re-arms the ping deadline */
+            read_input(w, c);
+            if (c->state != CONN_WS || !(c->flags & CF_PING_SENT))
+                break;
+        }
         if (c->flags & CF_PING_SENT) {
             conn_close(w, c, WS_CLOSE_GOING_AWAY, "ping timeout");
             /* a silent peer will not answer the close either */

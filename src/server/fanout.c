@@ -27,7 +27,7 @@
 
 void fanout_one(struct worker *w, struct conn *c, struct msg *m)
 {
-    if (c->state != CONN_WS)
+    if (c->state != CONN_WS || (c->flags & CF_ECHO)) /* the echo path only echoes */
         return;
     struct msg *orig = m; /* a batch is settled against the message as published */
     if (m->deflated && (c->flags & CF_DEFLATE))
@@ -50,41 +50,17 @@ void fanout_one(struct worker *w, struct conn *c, struct msg *m)
         conn_send_msg(w, c, m);
         return;
     }
-    /* slow path: this socket is already behind */
-    if (c->flags & CF_DROPPING) {
-        w->st->slow_drop++;
-        return;
-    }
-    if (outq_bytes(c->out) + m->len > w->cfg->max_backlog) {
-        switch (w->cfg->slow_policy) {
-        case SLOW_CLOSE:
-            w->st->slow_close++;
-            /* the close frame queues behind the backlog (bounded: one
-             * frame past the cap) and the close deadline ends the
-             * connection if the peer never reads it */
-            conn_close(w, c, WS_CLOSE_POLICY, "slow consumer");
-            return;
-        case SLOW_DROP:
-            w->st->slow_drop++;
-            c->flags |= CF_DROPPING; /* until the queue drains */
-            return;
-        case SLOW_LATEST:
-            if (m->topic_key && outq_replace_latest(c->out, m) == 1) {
-                w->st->slow_latest++;
-                w->st->deliveries++;
-                return;
-            }
-            w->st->slow_drop++;
-            return;
-        }
-    }
+    /* slow path: this socket is already behind. "latest" replaces a queued
+     * message of the same topic; anything else meets the backlog gate
+     * (conn.c), which applies --max-backlog and the policy to every byte a
+     * connection queues. */
     if (w->cfg->slow_policy == SLOW_LATEST && m->topic_key && outq_replace_latest(c->out, m) == 1) {
         w->st->slow_latest++;
         w->st->deliveries++;
         return;
     }
-    w->st->deliveries++;
-    conn_send_msg(w, c, m);
+    if (conn_send_msg(w, c, m) == 0)
+        w->st->deliveries++;
 }
 
 void fanout_flush(struct worker *w, struct msg *m)

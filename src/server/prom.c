@@ -210,6 +210,11 @@ size_t prom_render(struct master *m, char *out, size_t cap)
             "Subscribers closed with 1013 because their worker was lapped and lost entries.",
             SUM(lapped_closes));
     counter(bp, "wspush_pings_sent_total", "Server pings to idle connections.", SUM(pings_sent));
+    gauge(bp, "wspush_partial_input_bytes", "Partial inbound messages held (fragments, split frames).",
+          (double)SUM(partial_input_bytes));
+    counter(bp, "wspush_partial_input_shed_total",
+            "Connections closed (1009) because the worker's partial input passed --max-partial-input.",
+            SUM(partial_input_shed));
     counter(bp, "wspush_accept_errors_total", "accept(2) failures (EMFILE and others).", SUM(accept_errors));
     counter(bp, "wspush_accept_paused_total", "Times --accept-rate stopped a worker accepting until the next second.", SUM(accept_paused));
     counter(bp, "wspush_tls_handshake_deferrals_total",

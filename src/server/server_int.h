@@ -44,6 +44,7 @@ enum conn_state {
 #define CF_PEER_CLOSED 0x40 /* the peer's close frame arrived */
 #define CF_RD_SHUT 0x80     /* the peer shut down its sending side: read no more */
 #define CF_DEFLATE 0x100    /* permessage-deflate negotiated */
+#define CF_DISCARD 0x200    /* input is read and dropped unparsed (lingering close) */
 
 struct conn_spill { /* a partial request head, while it is incomplete */
     uint32_t len;
@@ -121,6 +122,8 @@ struct worker {
     struct ws_rx_cfg rx_cfg_z;      /* deflate negotiated */
     struct ws_rx_cfg rx_cfg_echo_z;
     struct ws_inflater *inflater;   /* shared by the worker's deflate connections */
+    struct ws_deflater *echo_deflater; /* compresses echoes; on first use, NULL until */
+    uint64_t partial_bytes;         /* sum of ws_rx_buffered() over its connections */
     struct ws_deflate_cfg deflate_cfg;
     struct http_limits http_lim;
     struct ipcount *ips; /* NULL unless max_conns_per_ip */
@@ -134,8 +137,10 @@ struct worker {
 /* conn.c: connection I/O and protocol */
 struct conn *conn_new(struct worker *w, int fd);
 void conn_on_event(struct ev_loop *loop, struct ev_handler *h, uint32_t events);
-/* Sends a shared message; queues on a short write. 0, or < 0 if the
- * connection died (it is then on the dead list). */
+/* Sends a shared message; queues on a short write. 0 (sent or queued),
+ * WSP_EAGAIN (over --max-backlog: dropped by the slow-consumer policy), or
+ * another < 0 if the connection died or is closing. Every byte queued for
+ * a connection (conn_send_bytes too) passes the same backlog gate. */
 int conn_send_msg(struct worker *w, struct conn *c, struct msg *m);
 /* What a send of m that somebody else issued (io_uring) did: r bytes
  * written or -errno. Queues the rest or kills the connection, like

@@ -436,6 +436,7 @@ void worker_main(const struct worker_init *wi)
     free(w.rbuf);
     tls_ctx_free(w.tls);
     ws_inflater_free(w.inflater);
+    ws_deflater_free(w.echo_deflater);
     fanout_uring_free(&w);
     ev_loop_free(w.loop);
     log_debug("worker exiting");

@@ -16,10 +16,11 @@
  * input ends inside a frame header, a frame, or a fragmented message; it
  * is freed as soon as the connection is between messages again. Without
  * keep_payload, data payloads are never copied: they are validated and
- * handed to on_data straight from the caller's buffer. A compressed
- * message is the exception: it must be whole before it can be inflated
- * (and UTF-8 checked), so its compressed bytes are buffered like
- * keep_payload data, bounded by max_message_bytes. */
+ * handed to on_data straight from the caller's buffer, and a compressed
+ * message is neither inflated nor kept (its framing and size are checked,
+ * its bytes dropped). With keep_payload a compressed message must be whole
+ * before it can be inflated (and UTF-8 checked), so its compressed bytes
+ * are buffered like keep_payload data, bounded by max_message_bytes. */
 #include "ws/ws_rx.h"
 
 #include <stdlib.h>
@@ -214,6 +215,16 @@ static int buf_append(struct ws_rx *rx, const struct ws_rx_cfg *cfg, const uint8
     return 0;
 }
 
+/* After a data frame's payload bytes: true when they completed the message
+ * (the frame is over and it was the message's last). */
+static bool message_done(struct ws_rx *rx)
+{
+    if (rx->frame_done < rx->frame_len)
+        return false;
+    rx->in_frame = false;
+    return rx->fin;
+}
+
 /* The end of a compressed message: m/mn is its whole compressed payload.
  * Inflates with the worker's shared inflater (each message from a fresh
  * state: the server answered client_no_context_takeover), bounded by the
@@ -262,20 +273,37 @@ static int compressed_payload(struct ws_rx *rx, const struct ws_rx_cfg *cfg,
         rx->frame_done += n;
         rx->msg_bytes += n;
     }
-    if (rx->frame_done < rx->frame_len)
-        return 0;
-    rx->in_frame = false;
-    if (!rx->fin)
+    if (!message_done(rx))
         return 0;
     if (direct)
         return compressed_message(rx, cfg, ops, ctx, p, n, e);
     return compressed_message(rx, cfg, ops, ctx, rx->buf, rx->buf_len, e);
 }
 
+/* n bytes of a compressed message nobody reads (no keep_payload): counted
+ * against the limit by frame_start, then dropped unread. Inflating them
+ * would only check DEFLATE and UTF-8 validity of bytes that are thrown
+ * away, at up to max_message_bytes of output work per ~1 KiB of input
+ * (issue 11 item 4), and gathering them would hold up to the limit per
+ * connection (item 5). */
+static int dropped_payload(struct ws_rx *rx, const struct ws_rx_ops *ops, void *ctx, size_t n)
+{
+    rx->frame_done += n;
+    rx->msg_bytes += n;
+    if (!message_done(rx))
+        return 0;
+    if (ops->on_message)
+        ops->on_message(ctx, rx->msg_op, NULL, (size_t)rx->msg_bytes);
+    msg_reset(rx);
+    return 0;
+}
+
 /* n bytes of a data frame's payload at p (masked as received). */
 static int data_payload(struct ws_rx *rx, const struct ws_rx_cfg *cfg, const struct ws_rx_ops *ops,
                         void *ctx, uint8_t *p, size_t n, struct rx_err *e)
 {
+    if (rx->compressed && !cfg->keep_payload)
+        return dropped_payload(rx, ops, ctx, n);
     /* The whole message is right here: with keep_payload, hand it over in
      * place instead of copying (the usual unfragmented echo case). */
     bool direct = (cfg->keep_payload || rx->compressed) && rx->fin && rx->frame_done == 0 &&
@@ -301,10 +329,7 @@ static int data_payload(struct ws_rx *rx, const struct ws_rx_cfg *cfg, const str
         rx->frame_done += n;
         rx->msg_bytes += n;
     }
-    if (rx->frame_done < rx->frame_len)
-        return 0;
-    rx->in_frame = false;
-    if (!rx->fin)
+    if (!message_done(rx))
         return 0;
 
     if (rx->msg_op == WS_OP_TEXT && !ws_utf8_complete(rx->utf8))

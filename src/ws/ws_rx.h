@@ -11,8 +11,9 @@
  * when it completes. Data payloads are streamed (validated and dropped)
  * unless the caller asks for whole messages (the echo path), in which case
  * they are reassembled in a buffer of at most max_message_bytes. A
- * permessage-deflate message (cfg->inflater) is always gathered compressed
- * and inflated at its end (see struct ws_rx_cfg).
+ * permessage-deflate message (cfg->inflater) is gathered compressed and
+ * inflated at its end with keep_payload, and dropped unread without it
+ * (see struct ws_rx_cfg).
  *
  * Callbacks fire from inside ws_rx_feed and must not free ctx. Pointers
  * they receive point into the caller's data (unmasked in place), into the
@@ -42,11 +43,16 @@ struct ws_rx_cfg {
      * inflater (borrowed; used only inside ws_rx_feed). NULL: RSV1 is a
      * protocol error (1002). When set, RSV1 on the first frame of a data
      * message marks it compressed; RSV1 on a continuation or a control
-     * frame is 1002. A compressed message is buffered (compressed, at most
-     * max_message_bytes) until its last frame, then inflated at once into
-     * the inflater's scratch (output over the limit -> 1009, corrupt
-     * DEFLATE data -> 1007), UTF-8-checked if text (1007), and reported
-     * through on_message only: on_data is never called for it. The
+     * frame is 1002. With keep_payload, a compressed message is buffered
+     * (compressed, at most max_message_bytes) until its last frame, then
+     * inflated at once into the inflater's scratch (output over the limit
+     * -> 1009, corrupt DEFLATE data -> 1007), UTF-8-checked if text
+     * (1007), and reported through on_message only: on_data is never
+     * called for it. Without keep_payload nobody reads it, so it costs
+     * framing only: its compressed bytes count against max_message_bytes
+     * and are dropped as they arrive, never buffered or inflated (so
+     * neither DEFLATE nor UTF-8 validity is checked), and on_message gets
+     * p NULL and n = its compressed length. The
      * connection must have answered with client_no_context_takeover, since
      * every message is inflated from a fresh state. */
     struct ws_inflater *inflater;
@@ -56,7 +62,9 @@ struct ws_rx_ops {
     /* A complete data message. opcode is WS_OP_TEXT or WS_OP_BINARY. With
      * keep_payload, p/n is the whole unmasked message (p non-NULL even when
      * n is 0; an unfragmented message is handed over in place, without a
-     * copy); otherwise p is NULL and n its length. Text is valid UTF-8. */
+     * copy); otherwise p is NULL and n its length (for a compressed
+     * message, its compressed length). Text is valid UTF-8, except for a
+     * compressed message without keep_payload, which is never inflated. */
     void (*on_message)(void *ctx, uint8_t opcode, const uint8_t *p, size_t n);
     /* With keep_payload false, data payload pieces as they arrive (unmasked),
      * for callers that scan without buffering (the bench reads timestamps).
@@ -90,8 +98,8 @@ int ws_rx_feed(struct ws_rx **rxp, const struct ws_rx_cfg *cfg, uint8_t *data, s
 
 /* Bytes currently held for a partial frame/message (for metrics); 0 for
  * NULL. Without keep_payload this never exceeds WS_MAX_HEADER +
- * WS_MAX_CONTROL (data is never buffered) unless a compressed message is in
- * flight: its compressed bytes (<= max_message_bytes) are held too. */
+ * WS_MAX_CONTROL (data is never buffered, compressed or not); with it, a
+ * message in flight is held too (<= max_message_bytes). */
 size_t ws_rx_buffered(const struct ws_rx *rx);
 /* Frees the state of a connection torn down mid-message. NULL is a no-op. */
 void ws_rx_free(struct ws_rx *rx);

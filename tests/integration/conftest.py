@@ -578,9 +578,11 @@ class RawWS:
     .response_headers."""
 
     def __init__(self, port, path="/", headers=None, protocols=None, rcvbuf=None,
-                 timeout=None, host="127.0.0.1"):
+                 timeout=None, host="127.0.0.1", source=None):
         self.timeout = timeout or T(5)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if source:  # a source address, e.g. 127.0.2.1 (apart from a per-IP limit)
+            self.sock.bind((source, 0))
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(self.timeout)

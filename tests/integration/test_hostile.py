@@ -6,13 +6,17 @@ every good client must have received every message, in order (zero loss).
 The attackers connect from 127.0.0.1; the good clients from 127.0.1.x, so
 the per-IP limit (--max-conns-per-ip) only ever bites the attackers."""
 import os
+import select
+import signal
 import socket
 import struct
+import threading
 import time
+import zlib
 
 import pytest
 
-from conftest import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_TEXT, Admin, ConnectionClosed,
+from conftest import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, Admin, ConnectionClosed,
                       RawWS, T, build_frame, close_payload, http_get, http_raw, wait_until)
 from hostile_util import GoodClients, Publisher, worker_rss_kib
 
@@ -292,6 +296,200 @@ def test_slow_policy_drop_keeps_connection_and_bounds_memory(wspush):
     assert ws.close(1000).close_code == 1000
 
 
+def ping_flood_until_closed(stats, ws, limit_bytes, st0):
+    """Sends 125-byte pings without reading until the server applies the
+    slow-consumer policy (or limit_bytes were sent); returns the peak of
+    queued_bytes seen on the way and whether the policy fired. stats()
+    returns /stats."""
+    burst = build_frame(OP_PING, b"p" * 125) * 512  # 67 KB
+    peak, sent, closed = 0, 0, False
+    try:
+        while sent < limit_bytes and not closed:
+            ws.sock.sendall(burst)
+            sent += len(burst)
+            if sent % (len(burst) * 8) == 0:
+                st = stats()
+                peak = max(peak, st["queued_bytes"])
+                closed = st["slow"]["close"] > st0["slow"]["close"]
+    except OSError:
+        pass  # the server ended the connection: the close deadline passed
+    st = stats()
+    return max(peak, st["queued_bytes"]), closed or st["slow"]["close"] > st0["slow"]["close"]
+
+
+def test_ping_flood_without_reading_meets_the_backlog_limit(env):
+    """Issue 11 item 3: pongs were queued past --max-backlog without limit."""
+    srv, _, _ = env
+    baseline(srv)
+    st0 = srv.stats()
+    ws = RawWS(srv.port, "/pingflood", rcvbuf=4096, timeout=T(10))
+    peak, closed = ping_flood_until_closed(srv.stats, ws, 16 << 20, st0)
+    ws.abort()
+    assert closed, f"slow-consumer policy never applied; queued_bytes peaked at {peak}"
+    assert peak < BACKLOG + 64 * 1024, peak
+
+
+def has_input(sock):
+    """Input waiting now (poll: fds past 1024 are fine here)."""
+    p = select.poll()
+    p.register(sock, select.POLLIN)
+    return bool(p.poll(0))
+
+
+def metric(srv, name):
+    for line in srv.admin.metrics().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def test_pings_count_toward_the_message_rate(wspush):
+    """Issue 11 item 3: control frames count toward --msg-rate, so a ping
+    flood meets the same limit as a message flood."""
+    srv = wspush("--workers", "1", "--msg-rate", "20", env=ENV)
+    ws = RawWS(srv.port, "/pings", timeout=T(10))
+    ws.send_raw(build_frame(OP_PING, b"p") * 200)
+    f = ws.recv_frame()
+    while f.opcode == OP_PONG:
+        f = ws.recv_frame()
+    assert (f.opcode, f.close_code) == (OP_CLOSE, 1008), f
+    ws.shutdown()
+
+
+def test_partial_messages_are_bounded_per_worker(wspush):
+    """Issue 11 item 5: each connection that sent a non-final frame of
+    ~1 MiB and then idled pinned it (+1 MiB per connection, no limit in
+    total). With default limits the worker's partial input is capped
+    (64 MiB) and the largest holders are closed first with 1009."""
+    srv = wspush("--workers", "1", "--echo-path", "/echo", env=ENV)
+    frame = build_frame(OP_BINARY, b"x" * (1000 * 1024), fin=False)
+    conns = []
+    for _ in range(72):  # 72 x 1000 KiB: over 64 MiB
+        ws = RawWS(srv.port, "/echo", timeout=T(10))
+        ws.send_raw(frame + build_frame(OP_PING, b"?"))
+        conns.append(ws)
+    codes = {}
+
+    def next_frame(ws, i):
+        try:
+            f = ws.recv_frame(T(10))
+        except ConnectionClosed:
+            return "eof"
+        if f.opcode == OP_CLOSE:
+            return f.close_code
+        assert f.opcode == OP_PONG, (i, f)
+        return None
+
+    # each is read in full (its pong, or its close if shed on arrival) ...
+    ended = [next_frame(ws, i) for i, ws in enumerate(conns)]
+    wait_until(lambda: (metric(srv, "wspush_partial_input_shed_total") or 0) >= 7, T(20),
+               "largest partial messages shed")
+    assert metric(srv, "wspush_partial_input_bytes") <= 64 << 20
+    # ... and those shed later have a 1009 waiting
+    for i, ws in enumerate(conns):
+        if ended[i] is None and (ws.buf or has_input(ws.sock)):
+            ended[i] = next_frame(ws, i)
+        codes[ended[i]] = codes.get(ended[i], 0) + 1
+        ws.abort()
+    assert codes.get(1009, 0) >= 7 and set(codes) <= {None, 1009}, codes
+
+
+def test_lingering_close_a_client_that_writes_before_reading_gets_the_close(wspush):
+    """Issue 11: a 256 KiB message, a close frame and a ping back to back on
+    the echo path: the server closed the socket as soon as its close frame
+    was written, so input still arriving (the ping) drew a reset that
+    destroyed what the client had not received yet. Now it sends what is
+    queued and its close frame, half-closes, and drains input until the
+    client's EOF (lingering close), bounded in time."""
+    srv = wspush("--workers", "1", "--echo-path", "/echo", env=ENV)
+    for rcvbuf in (None, 4096):
+        ws = RawWS(srv.port, "/echo", timeout=T(10), rcvbuf=rcvbuf)
+        big = os.urandom(256 * 1024)
+        ws.send_raw(build_frame(OP_BINARY, big) + build_frame(OP_CLOSE, close_payload(1000)) +
+                    build_frame(OP_PING, b"late"))
+        f = ws.recv_frame()
+        assert (f.opcode, f.payload == big) == (OP_BINARY, True), f
+        f = ws.recv_frame()
+        assert (f.opcode, f.close_code) == (OP_CLOSE, 1000), f
+        ws.expect_eof()  # the server's FIN: it half-closed ...
+        # ... and still reads (and drops) what the client sends, until the
+        # client's own EOF: nothing it writes now can draw a reset
+        assert srv.stats()["connections"] == 1
+        ws.sock.sendall(build_frame(OP_PING, b"later still") * 100)
+        ws.sock.shutdown(socket.SHUT_WR)
+        srv.wait_stats(lambda s: s["connections"] == 0, T(10), "freed at the client's EOF")
+        ws.sock.close()
+    # a client that never closes is freed at the linger deadline anyway
+    ws = RawWS(srv.port, "/echo", timeout=T(10))
+    ws.send(OP_CLOSE, close_payload(1000))
+    assert ws.recv_frame().close_code == 1000
+    ws.expect_eof()
+    srv.wait_stats(lambda s: s["connections"] == 0, T(10), "lingering connection freed")
+    ws.sock.close()
+
+
+def test_pong_waiting_in_the_socket_is_read_before_the_deadline_is_judged(wspush):
+    """Issue 11: under overload (a fan-out longer than the pong timeout)
+    healthy clients whose pong already waited in the socket were closed for
+    "ping timeout". Here the worker is stopped across the tick at which the
+    pong deadline falls, while the client answers; when it runs again the
+    deadline has passed, but the pong is there and must count. 1,100 other
+    sockets turn readable first, so the worker's first wakeup (at most
+    1,024 events) does not carry the pong: its tick sweep comes first."""
+    srv = wspush("--workers", "1", "--ping-interval", "1s", "--pong-timeout", "1s", env=ENV)
+    pid = srv.worker_pids()[0]
+    busy = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(1100)]
+    srv.wait_stats(lambda s: s["workers"][0]["pending"] >= len(busy), T(30), "busy accepted")
+    ws = RawWS(srv.port, "/alive", timeout=T(10))
+    f = ws.recv_frame()
+    assert f.opcode == OP_PING, f
+    t_ping = time.monotonic()  # a tick: the deadline is 2 ticks (2 s) later
+    # stop after the next tick and keep the worker stopped over the
+    # deadline's tick: these waits are the condition under test
+    time.sleep(max(0.0, t_ping + 1.3 - time.monotonic()))
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        for b in busy:
+            b.send(b"G")
+        ws.send(OP_PONG, f.payload)
+        time.sleep(max(0.0, t_ping + 2.6 - time.monotonic()))
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    srv.admin.publish("alive", "still here")
+    while True:
+        f = ws.recv_frame()
+        if f.opcode != OP_PING:
+            break
+        ws.send(OP_PONG, f.payload)
+    assert (f.opcode, f.payload) == (OP_TEXT, b"still here"), (f, f.close_code)
+    ws.shutdown()
+    for b in busy:
+        b.close()
+
+
+def test_echo_endpoint_only_echoes_and_compresses_its_replies(wspush):
+    """Issue 11: connections on --echo-path also received broadcasts and
+    ticks, and their echoes were never compressed even with
+    permessage-deflate negotiated."""
+    srv = wspush("--workers", "1", "--echo-path", "/echo", "--tick", "1s", env=ENV)
+    echo = RawWS(srv.port, "/echo", headers={"Sec-WebSocket-Extensions": "permessage-deflate"})
+    witness = RawWS(srv.port, "/")
+    srv.admin.broadcast("to everyone")
+    f = witness.recv_frame()
+    while f.payload != b"to everyone":  # ticks (broadcast) come too
+        f = witness.recv_frame()
+    msg = ("echo me " * 100).encode()
+    echo.send(OP_TEXT, msg)
+    f = echo.recv_frame()
+    assert f.opcode == OP_TEXT and f.rsv == 4, f  # the echo, compressed, first
+    assert zlib.decompressobj(-15).decompress(f.payload + b"\x00\x00\xff\xff") == msg
+    echo.send(OP_BINARY, b"tiny")  # under --deflate-min: plain
+    f = echo.recv_frame()
+    assert (f.opcode, f.rsv, f.payload) == (OP_BINARY, 0, b"tiny"), f
+    echo.shutdown()
+    witness.shutdown()
+
+
 # ---------------------------------------------------------------- floods
 
 
@@ -343,3 +541,129 @@ def test_half_closed_client_still_receives_then_is_freed(env):
     ws.sock.close()  # now fully closed: the next write draws an RST
     srv.admin.publish("half", "after close")
     srv.wait_stats(lambda s: s["connections"] == base, T(10), "fully closed client freed")
+
+
+# ---------------------------------------------------------------- all at once
+
+DEFLATE = {"Sec-WebSocket-Extensions": "permessage-deflate"}
+
+
+def bomb_frames(inflated, count):
+    """count copies of one masked compressed frame of `inflated` zero bytes."""
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    z = c.compress(b"\0" * inflated) + c.flush(zlib.Z_SYNC_FLUSH)
+    return build_frame(OP_BINARY, z[:-4], rsv=4) * count
+
+
+def test_all_attacks_at_once_healthy_clients_lose_nothing(env):
+    """Issue 11: items 3, 4 and 5 (ping floods without reading, compressed
+    bombs, partial compressed messages), plus (a) 300 half-sent request
+    heads from one address and (b) 300 idle connections to the admin
+    port, all at the same time, while the 1,000 good clients receive the
+    publisher's stream: they lose nothing and worker memory stays bounded.
+    (a) needs the per-IP limit counted from accept and (b) admin head
+    timeouts (other items of the same audit)."""
+    srv, good, pub = env
+    baseline(srv)
+    st0 = srv.stats()
+    pids = [w["pid"] for w in st0["workers"]]
+    rss0 = sum(worker_rss_kib(p) for p in pids)
+    # one admin connection per thread, opened before the admin port fills up
+    admins = [Admin(srv.admin_port) for _ in range(2)]
+    for a in admins:
+        a.stats()
+    socks, results = [], {}
+    try:
+        # (5) partial compressed messages: a non-final RSV1 frame just under
+        # --max-message, then silence
+        for _ in range(30):
+            ws = RawWS(srv.port, "/partial", headers=DEFLATE, source="127.0.2.3")
+            assert "sec-websocket-extensions" in ws.response_headers
+            ws.send_raw(build_frame(OP_BINARY, os.urandom(60 * 1024), fin=False, rsv=4))
+            socks.append(ws.sock)
+        # (a) half-sent request heads from one address
+        max_pending = 0
+        for i in range(300):
+            s = socket.create_connection(("127.0.0.1", srv.port))
+            s.sendall(b"GET /half HTTP/1.1\r\nHost: x\r\n")
+            socks.append(s)
+            if i % 25 == 24:
+                max_pending = max(max_pending,
+                                  sum(w["pending"] for w in srv.stats()["workers"]))
+        # (b) idle TCP connections to the admin port
+        idle_admin = [socket.create_connection(("127.0.0.1", srv.admin_port))
+                      for _ in range(300)]
+        socks += idle_admin
+
+        # (3) ping floods without reading and (4) compressed bombs, together
+        def flood(k):
+            ws = RawWS(srv.port, "/pingflood", rcvbuf=4096, timeout=T(10), source="127.0.2.1")
+            results[("flood", k)] = ping_flood_until_closed(admins[k].stats, ws, 16 << 20, st0)
+            ws.abort()
+
+        def bombs(k):
+            ws = RawWS(srv.port, "/bombs", headers=DEFLATE, timeout=T(60), source="127.0.2.2")
+            burst = bomb_frames(60 * 1024, 1000)  # 60 KiB each from ~80 bytes
+            for _ in range(10):
+                ws.send_raw(burst)
+            ws.send(OP_PING, b"done")
+            results[("bombs", k)] = ws.recv_frame().opcode  # the pong: all read, still open
+            ws.shutdown()
+
+        threads = [threading.Thread(target=f, args=(k,)) for f in (flood, bombs) for k in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(T(120))
+        for k in range(2):
+            peak, closed = results[("flood", k)]
+            assert closed and peak < 2 * (BACKLOG + 64 * 1024), (peak, closed)
+            assert results[("bombs", k)] == OP_PONG, results
+        st = srv.stats()
+        assert st["messages_in"] - st0["messages_in"] >= 20000
+        assert metric(srv, "wspush_partial_input_bytes") < 64 * 1024
+        rss = sum(worker_rss_kib(p) for p in pids)
+        assert rss - rss0 < 32 * 1024, (rss0, rss)
+        # the good clients are current: nothing lost, nobody closed
+        target = pub.published
+        wait_until(lambda: min(good.last) >= target, T(30), "good clients current")
+        assert sum(good.gaps) == 0 and all(c is None for c in good.closed)
+        # (a) and (b) are checked together, so a failure reports both
+        problems = []
+        # (a) only the per-IP limit's worth of half-sent heads is held
+        if max_pending > 2 * PER_IP + 20:
+            problems.append(f"(a) {max_pending} half-sent heads held at once from one address "
+                            f"(--max-conns-per-ip {PER_IP} per worker)")
+
+        # (b) the admin port serves a new publisher, and idle ones are cut off
+        def fresh_publish():
+            a = Admin(srv.admin_port, timeout=T(2))
+            try:
+                return a.request("POST", "/publish/nobody", "x").status == 202
+            except OSError:
+                return False
+            finally:
+                a.close()
+        try:
+            wait_until(fresh_publish, T(30), "a new admin connection publishes")
+        except pytest.fail.Exception as e:
+            problems.append(f"(b) {e}")
+        still_open = 0
+        for s in idle_admin:
+            s.settimeout(T(30) if not still_open else 0.01)
+            try:
+                if s.recv(1) != b"":
+                    still_open += 1
+            except ConnectionResetError:
+                pass
+            except OSError:
+                still_open += 1
+        if still_open:
+            problems.append(f"(b) {still_open} of {len(idle_admin)} idle admin connections "
+                            f"still open after {T(30)} s")
+        assert not problems, problems
+    finally:
+        for s in socks:
+            s.close()
+        for a in admins:
+            a.close()

@@ -30,10 +30,16 @@ def fill(srv):
     has, in small steps until the server has to queue for it, staying well
     under the backlog cap. Returns the number of fill messages."""
     n = 0
+    delivered = srv.stats()["deliveries"]
     while True:
         publish_pipelined(srv.admin_port, "fill", bodies(10, n, "F"))
         n += 10
-        st = srv.stats()
+        # judge the queue only once the worker has handed all ten to the
+        # slow client (only it has topic "fill"): under load, reading
+        # /stats before that let two steps' worth queue at once
+        delivered += 10
+        st = srv.wait_stats(lambda s: s["deliveries"] >= delivered, T(10),
+                            "the fill step to be delivered")
         if st["queued_bytes"] > 0:
             assert st["queued_bytes"] < BACKLOG - 2 * MSG_SIZE, st["queued_bytes"]
             # nothing dropped or closed yet ("latest" may already have

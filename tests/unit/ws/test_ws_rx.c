@@ -244,6 +244,8 @@ struct rx_case {
     bool busy;                 /* the input ends inside a message: state is held */
     bool deflate;              /* permessage-deflate negotiated (an inflater) */
     const char *events_nokeep; /* without keep_payload, if different */
+    bool nokeep_ok;            /* without keep_payload: WS_RX_OK (a dropped
+                                  compressed message is never inflated) */
 };
 
 /* The worker's shared inflater, for every deflate case. */
@@ -260,6 +262,9 @@ static char close125[125]; /* code 1000 + 123 bytes of reason */
 /* deflate: keep_payload sees the bytes, streaming only the length */
 #define DOK(ev, evn) .deflate = true, .rc = WS_RX_OK, .events = (ev), .events_nokeep = (evn)
 #define D .deflate = true
+/* ... and a compressed message that fails only when inflated: streaming
+ * drops it unread and reports its compressed length */
+#define DROP(evn) .nokeep_ok = true, .events_nokeep = (evn)
 #define HELLO_C "\xf2\x48\xcd\xc9\xc9\x07\x00" /* RFC 7692 §7.2.3.1 */
 #define A1000_C "\x4a\x4c\x1c\x05\xa3\x60\x14\x0c\x77\x00\x00" /* 1000 x 'a' */
 #define FF_C "\xfa\x0f\x00" /* one 0xff byte */
@@ -389,27 +394,27 @@ static const struct rx_case cases[] = {
      .max = 1 << 20, ETOOBIG_1009},
     /* permessage-deflate (RFC 7692) */
     {"RSV1 without negotiation", {FN(0xc1, HELLO_C, 7)}, EPROTO_1002},
-    {"deflate rfc Hello", {FN(0xc1, HELLO_C, 7)}, DOK("M1:Hello|", "M1:#5|")},
+    {"deflate rfc Hello", {FN(0xc1, HELLO_C, 7)}, DOK("M1:Hello|", "M1:#7|")},
     {"deflate rfc Hello (client)", {FNU(0xc1, HELLO_C, 7)}, .client = true,
-     DOK("M1:Hello|", "M1:#5|")},
+     DOK("M1:Hello|", "M1:#7|")},
     {"deflate rfc fragmented", {FN(0x41, HELLO_C, 3), FN(0x80, &HELLO_C[3], 4)},
-     DOK("M1:Hello|", "M1:#5|")},
+     DOK("M1:Hello|", "M1:#7|")},
     {"deflate fragmented, ping between",
      {FN(0x41, HELLO_C, 3), F(0x89, "p"), FN(0x00, &HELLO_C[3], 2), FN(0x80, &HELLO_C[5], 2)},
-     DOK("P:p|M1:Hello|", "P:p|M1:#5|")},
+     DOK("P:p|M1:Hello|", "P:p|M1:#7|")},
     {"deflate empty fragments", {FN(0x41, "", 0), FN(0x00, HELLO_C, 7), FN(0x80, "", 0)},
-     DOK("M1:Hello|", "M1:#5|")},
+     DOK("M1:Hello|", "M1:#7|")},
     {"deflate stored block", {FN(0xc1, "\x00\x05\x00\xfa\xff" "Hello" "\x00", 11)},
-     DOK("M1:Hello|", "M1:#5|")},
+     DOK("M1:Hello|", "M1:#11|")},
     {"deflate BFINAL block", {FN(0xc1, "\xf3\x48\xcd\xc9\xc9\x07\x00\x00", 8)},
-     DOK("M1:Hello|", "M1:#5|")},
-    {"deflate empty message", {FN(0xc1, "\x00", 1)}, DOK("M1:|", "M1:|")},
+     DOK("M1:Hello|", "M1:#8|")},
+    {"deflate empty message", {FN(0xc1, "\x00", 1)}, DOK("M1:|", "M1:#1|")},
     {"deflate empty payload", {FN(0xc2, "", 0)}, DOK("M2:|", "M2:|")},
-    {"deflate binary", {FN(0xc2, FF_C, 3)}, DOK("M2:\\xff|", "M2:#1|")},
+    {"deflate binary", {FN(0xc2, FF_C, 3)}, DOK("M2:\\xff|", "M2:#3|")},
     {"deflate UTF-8 text", {FN(0xc1, "\x00\x03\x00\xfc\xff\xe2\x82\xac\x00", 9)},
-     DOK("M1:\\xe2\\x82\\xac|", "M1:#3|")},
+     DOK("M1:\\xe2\\x82\\xac|", "M1:#9|")},
     {"deflate and plain messages mixed", {F(0x81, "plain"), FN(0xc1, HELLO_C, 7), F(0x82, "b")},
-     DOK("M1:plain|M1:Hello|M2:b|", "M1:plain|M1:#5|M2:b|")},
+     DOK("M1:plain|M1:Hello|M2:b|", "M1:plain|M1:#7|M2:b|")},
     {"deflate plain fragmented", {F(0x01, "ab"), F(0x8a, ""), F(0x80, "c")},
      DOK("O:|M1:abc|", "O:|M1:abc|")},
     {"deflate message in progress", {FN(0x41, HELLO_C, 3)}, DOK("", ""), .busy = true},
@@ -426,16 +431,16 @@ static const struct rx_case cases[] = {
     {"deflate RSV2", {F(0xa1, "x")}, D, EPROTO_1002},
     {"deflate RSV3", {F(0x91, "x")}, D, EPROTO_1002},
     {"deflate RSV1+RSV2", {F(0xe1, "x")}, D, EPROTO_1002},
-    {"deflate corrupt", {F(0xc1, "\x07")}, D, EPROTO_1007},
-    {"deflate truncated", {FN(0xc1, HELLO_C, 4)}, D, EPROTO_1007},
+    {"deflate corrupt", {F(0xc1, "\x07")}, D, EPROTO_1007, DROP("M1:#1|")},
+    {"deflate truncated", {FN(0xc1, HELLO_C, 4)}, D, EPROTO_1007, DROP("M1:#4|")},
     {"deflate no context takeover", {FN(0xc1, HELLO_C, 7), FN(0xc1, "\xf2\x00\x11\x00\x00", 5)},
-     D, .rc = WSP_EPROTO, .code = 1007, .events = "M1:Hello|", .events_nokeep = "M1:#5|"},
-    {"deflate invalid UTF-8 text", {FN(0xc1, FF_C, 3)}, D, EPROTO_1007},
+     D, .rc = WSP_EPROTO, .code = 1007, .events = "M1:Hello|", DROP("M1:#7|M1:#5|")},
+    {"deflate invalid UTF-8 text", {FN(0xc1, FF_C, 3)}, D, EPROTO_1007, DROP("M1:#3|")},
     {"deflate truncated UTF-8 text", {FN(0xc1, "\x00\x03\x00\xfc\xff" "a\xe2\x82" "\x00", 9)},
-     D, EPROTO_1007},
-    {"deflate bomb", {FN(0xc2, A1000_C, 11)}, .max = 999, D, ETOOBIG_1009},
+     D, EPROTO_1007, DROP("M1:#9|")},
+    {"deflate bomb", {FN(0xc2, A1000_C, 11)}, .max = 999, D, ETOOBIG_1009, DROP("M2:#11|")},
     {"deflate inflated at the limit", {FN(0xc2, A1000_C, 11)}, .max = 1000,
-     DOK("M2:aaaaaaaaaaaaaaaa..#1000|", "M2:#1000|")},
+     DOK("M2:aaaaaaaaaaaaaaaa..#1000|", "M2:#11|")},
     {"deflate compressed over the limit", {FN(0xc1, HELLO_C, 7)}, .max = 6, D, ETOOBIG_1009},
     {"deflate compressed over the limit over fragments",
      {FN(0x41, HELLO_C, 4), FN(0x80, &HELLO_C[4], 3)}, .max = 6, D, ETOOBIG_1009},
@@ -553,12 +558,15 @@ static void test_ws_rx_table_every_split(void **state)
             struct outcome ow, op;
             run(c, keep, in, n, NULL, 0, &whole, &ow);
             const char *want = !keep && c->events_nokeep ? c->events_nokeep : c->events;
-            if (strcmp(whole.out, want) != 0 || ow.rc != c->rc || ow.code != c->code ||
+            bool ok = !keep && c->nokeep_ok;
+            int want_rc = ok ? WS_RX_OK : c->rc;
+            uint16_t want_code = ok ? 0 : c->code;
+            if (strcmp(whole.out, want) != 0 || ow.rc != want_rc || ow.code != want_code ||
                 ow.idle != !c->busy)
                 fail_msg("%s (keep %d): got \"%s\" rc %d code %u idle %d, want \"%s\" rc %d "
                          "code %u",
-                         c->name, keep, whole.out, ow.rc, ow.code, ow.idle, want, c->rc,
-                         c->code);
+                         c->name, keep, whole.out, ow.rc, ow.code, ow.idle, want, want_rc,
+                         want_code);
             /* two pieces, every cut (sampled in the middle of big inputs) */
             for (size_t cut = 0; cut <= n; cut++) {
                 if (n > 2000 && cut > 300 && cut + 300 < n && cut % 997)
@@ -807,7 +815,7 @@ static void test_ws_rx_deflate_random_messages(void **state)
     size_t cap = 1 << 20;
     uint8_t *stream = malloc(cap), *c = malloc(ws_deflate_bound(100000));
     uint8_t *orig[16];
-    size_t orig_n[16];
+    size_t orig_n[16], comp_n[16];
     assert_non_null(stream);
     assert_non_null(c);
     for (int round = 0; round < 40; round++) {
@@ -821,6 +829,7 @@ static void test_ws_rx_deflate_random_messages(void **state)
             orig_n[k] = n;
             ssize_t cn = ws_deflate_message(d, orig[k], n, c, ws_deflate_bound(n));
             assert_true(cn >= 0);
+            comp_n[k] = (size_t)cn;
             size_t frags = 1 + rnd() % 4, off = 0;
             for (size_t f = 0; f < frags; f++) {
                 size_t piece = f + 1 == frags ? (size_t)cn - off : ((size_t)cn - off) * (rnd() % 100) / 100;
@@ -864,7 +873,8 @@ static void test_ws_rx_deflate_random_messages(void **state)
                 assert_int_equal(m.count, nmsg);
                 for (size_t k = 0; k < nmsg; k++) {
                     assert_int_equal(m.op[k], WS_OP_TEXT);
-                    assert_int_equal(m.n[k], orig_n[k]);
+                    /* streaming drops it unread: its compressed length */
+                    assert_int_equal(m.n[k], keep ? orig_n[k] : comp_n[k]);
                     if (keep && orig_n[k])
                         assert_memory_equal(m.p[k], orig[k], orig_n[k]);
                     free(m.p[k]);
@@ -906,12 +916,12 @@ static void test_ws_rx_deflate_shared_inflater(void **state)
     assert_null(rxa);
     assert_string_equal(ra.out, "M1:Hello|");
     assert_string_equal(rb.out, "M1:Hello|");
-    /* streaming mode holds the compressed bytes too */
+    /* streaming mode drops the compressed bytes unread */
     free(a);
     a = build(&c, &n);
     cfg.keep_payload = false;
     assert_int_equal(ws_rx_feed(&rxa, &cfg, a, first, &ops, &ra, &code, &why), WS_RX_OK);
-    assert_int_equal(ws_rx_buffered(rxa), 3);
+    assert_int_equal(ws_rx_buffered(rxa), 0);
     ws_rx_free(rxa);
     rec_release(&ra);
     rec_release(&rb);
@@ -919,23 +929,33 @@ static void test_ws_rx_deflate_shared_inflater(void **state)
     free(b);
 }
 
-/* A 64 MiB bomb in about 64 KiB of frames: 1009 at the bound, fast. */
-static void test_ws_rx_deflate_bomb(void **state)
+/* A compressed message of `huge` zero bytes (a bomb): malloc'd, its
+ * length in *cn, with room for two frames of it in *frames (malloc'd). */
+static uint8_t *zero_bomb(size_t huge, size_t *cn, uint8_t **frames)
 {
-    (void)state;
-    size_t huge = 64u << 20;
     uint8_t *zeros = calloc(1, huge);
     assert_non_null(zeros);
     struct ws_deflater *d = ws_deflater_new(9, 15);
     assert_non_null(d);
-    uint8_t *frame = malloc(WS_MAX_HEADER + ws_deflate_bound(huge));
-    assert_non_null(frame);
-    ssize_t cn = ws_deflate_message(d, zeros, huge, frame + 14, ws_deflate_bound(huge));
-    assert_true(cn > 0 && cn < 100000);
+    uint8_t *c = malloc(ws_deflate_bound(huge));
+    assert_non_null(c);
+    ssize_t n = ws_deflate_message(d, zeros, huge, c, ws_deflate_bound(huge));
+    assert_true(n > 0 && (size_t)n < huge / 512);
     free(zeros);
-    uint8_t *in = malloc((size_t)cn + WS_MAX_HEADER);
-    assert_non_null(in);
-    size_t len = put_frame(in, 0xc2, frame + 14, (size_t)cn);
+    ws_deflater_free(d);
+    *cn = (size_t)n;
+    *frames = malloc(2 * (*cn + WS_MAX_HEADER));
+    assert_non_null(*frames);
+    return c;
+}
+
+/* A 64 MiB bomb in about 64 KiB of frames: 1009 at the bound, fast. */
+static void test_ws_rx_deflate_bomb(void **state)
+{
+    (void)state;
+    size_t cn;
+    uint8_t *in, *frame = zero_bomb(64u << 20, &cn, &in);
+    size_t len = put_frame(in, 0xc2, frame, cn);
     struct ws_rx_cfg cfg = {.max_message_bytes = 1 << 20, .keep_payload = true, .inflater = inflater};
     struct ws_rx *rx = NULL;
     struct rec r;
@@ -950,7 +970,44 @@ static void test_ws_rx_deflate_bomb(void **state)
     rec_release(&r);
     free(in);
     free(frame);
-    ws_deflater_free(d);
+}
+
+/* Issue 11 items 4 and 5: where nobody reads the payload (no
+ * keep_payload: the public endpoint), a compressed message costs framing
+ * only: a bomb is not inflated (no 1009, no output work: on_message gets
+ * the compressed length) and a partial one holds no bytes. */
+static void test_ws_rx_deflate_dropped_is_not_inflated_nor_held(void **state)
+{
+    (void)state;
+    size_t cn;
+    uint8_t *in, *c = zero_bomb(1u << 20, &cn, &in); /* ~1 KiB inflating to 1 MiB */
+    size_t len = put_frame(in, 0xc2, c, cn);
+    struct ws_rx_cfg cfg = {.max_message_bytes = 64 * 1024, .keep_payload = false, .inflater = inflater};
+    struct ws_rx *rx = NULL;
+    struct msgs m;
+    memset(&m, 0, sizeof m);
+    uint16_t code = 0;
+    const char *why = NULL;
+    for (int i = 0; i < 3; i++) {
+        uint8_t *copy = malloc(len);
+        assert_non_null(copy);
+        memcpy(copy, in, len);
+        assert_int_equal(ws_rx_feed(&rx, &cfg, copy, len, &collect_ops, &m, &code, &why),
+                         WS_RX_OK);
+        free(copy);
+        assert_null(rx);
+    }
+    assert_int_equal(m.count, 3);
+    assert_int_equal(m.n[0], cn);
+    assert_int_equal(m.op[0], WS_OP_BINARY);
+    /* a non-final compressed frame, then silence: nothing held but state */
+    len = put_frame(in, 0x42, c, cn);
+    assert_int_equal(ws_rx_feed(&rx, &cfg, in, len, &collect_ops, &m, &code, &why), WS_RX_OK);
+    assert_non_null(rx);
+    assert_int_equal(ws_rx_buffered(rx), 0);
+    ws_rx_free(rx);
+    free(in);
+    free(c);
 }
 
 int main(void)
@@ -973,6 +1030,7 @@ int main(void)
         cmocka_unit_test(test_ws_rx_deflate_random_messages),
         cmocka_unit_test(test_ws_rx_deflate_shared_inflater),
         cmocka_unit_test(test_ws_rx_deflate_bomb),
+        cmocka_unit_test(test_ws_rx_deflate_dropped_is_not_inflated_nor_held),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     ws_inflater_free(inflater);
