@@ -276,8 +276,11 @@ def test_bad_redis_url_is_refused(wspush):
     from conftest import WSPUSH_BIN
     p = subprocess.run([WSPUSH_BIN, "serve", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
                         "--redis", "http://nope"], capture_output=True, timeout=T(20))
-    assert p.returncode != 0
+    # docs/redis.md: one clear line, exit 2, before anything listens
+    assert p.returncode == 2, p.stderr
     assert b"--redis" in p.stderr and b"redis://" in p.stderr
+    assert b"listening" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
 
 
 def test_issue11_sigkill_worker_resets_topic_counts(wspush, redis):
