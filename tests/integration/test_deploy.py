@@ -199,3 +199,30 @@ def test_dashboard_and_alerts_use_only_exposed_metrics(full_scrape):
     assert ALERTS_MUST <= used_alerts, sorted(ALERTS_MUST - used_alerts)
     # the extractor found real names, not nothing
     assert len(used_dash) >= 25 and all(n.startswith("wspush_") for n in used_dash)
+
+
+def test_admin_healthz_ready_follows_redis(wspush):
+    """Issue 17: the admin port's GET /healthz is liveness (always 200) and
+    /healthz?ready is 503 until a configured Redis is ready, as on the
+    public port, for probes that can reach only the admin port."""
+    from test_redis import REDIS_SERVER, Redis
+    if not REDIS_SERVER:
+        pytest.skip("redis-server is missing")
+    r = Redis()  # its port is chosen, the server not started yet
+    try:
+        srv = wspush("--workers", "1", "--redis", f"redis://127.0.0.1:{r.port}")
+        plain = wspush("--workers", "1")  # no Redis: always ready
+
+        def status(s, path):
+            return s.admin.request("GET", path).status
+
+        assert status(srv, "/healthz") == 200
+        assert status(srv, "/healthz?ready") == 503
+        assert status(plain, "/healthz?ready") == 200
+        r.start()
+        wait_until(lambda: status(srv, "/healthz?ready") == 200, T(20), "admin /healthz?ready 200")
+    finally:
+        if r.proc:
+            r.cleanup()
+        else:
+            shutil.rmtree(r.dir, ignore_errors=True)
