@@ -81,9 +81,10 @@ echo "package: installed into ${root:-the system}"
 "$root/usr/bin/wspush-bench" --help >/dev/null
 grep -q "^ExecStart=/usr/bin/wspush serve" "$root/usr/lib/systemd/system/wspush.service" ||
   fail "the unit does not start /usr/bin/wspush"
-zcat "$root/usr/share/man/man1/wspush.1.gz" | grep -qF 'max\-conns' || fail "man page lacks the options"
+zcat "$root/usr/share/man/man1/wspush.1.gz" > "$work/wspush.1"
+grep -qF 'max\-conns' "$work/wspush.1" || fail "man page lacks the options"
 if command -v groff >/dev/null; then
-  warn=$(zcat "$root/usr/share/man/man1/wspush.1.gz" | groff -man -Tutf8 -ww -z 2>&1)
+  warn=$(groff -man -Tutf8 -ww -z "$work/wspush.1" 2>&1)
   [ -z "$warn" ] || fail "man page: $warn"
 fi
 
@@ -101,10 +102,11 @@ done
 port=$(sed 's/listening on [0-9.]*:\([0-9]*\),.*/\1/' <<<"$line")
 aport=$(sed 's/.*admin on [0-9.]*:\([0-9]*\)$/\1/' <<<"$line")
 
-curl -fsS --max-time 10 "http://127.0.0.1:$port/demo" | grep -qi '<html' || fail "GET /demo"
-curl -fsS --max-time 10 "http://127.0.0.1:$port/healthz" | grep -q '"status":"ok"' || fail "GET /healthz"
-curl -fsS --max-time 10 "http://127.0.0.1:$aport/metrics" |
-  grep -q "wspush_build_info{version=\"$version\"} 1" || fail "GET /metrics on the admin port"
+get() { curl -fsS --max-time 10 -o "$work/body" "$1"; }   # then grep the file: no SIGPIPE
+get "http://127.0.0.1:$port/demo" && grep -qi '<html' "$work/body" || fail "GET /demo"
+get "http://127.0.0.1:$port/healthz" && grep -q '"status":"ok"' "$work/body" || fail "GET /healthz"
+get "http://127.0.0.1:$aport/metrics" &&
+  grep -q "wspush_build_info{version=\"$version\"} 1" "$work/body" || fail "GET /metrics on the admin port"
 /usr/bin/python3 - "$port" <<'EOF' || fail "no tick over WebSocket"
 import asyncio, sys
 import websockets
