@@ -389,8 +389,13 @@ static void handle(struct admin_conn *c, struct http_req *r, const uint8_t *body
         while (http_query_next(r->query, r->query_len, &qpos, &qk, &qkl, &qv, &qvl) > 0)
             want_ready |= qkl == 5 && !memcmp(qk, "ready", 5);
         struct redis_link *rl = master_redis_link(c->a->m);
-        struct redis_link_stats rs;
-        if (want_ready && rl && (redis_link_get_stats(rl, &rs), !rs.ready)) {
+        bool ready = true;
+        if (want_ready && rl) {
+            struct redis_link_stats rs;
+            redis_link_get_stats(rl, &rs);
+            ready = rs.ready;
+        }
+        if (!ready) {
             static const char nr[] = "{\"status\":\"not ready\",\"redis\":\"disconnected\"}\n";
             respond(c, 503, "application/json", nr, sizeof nr - 1, keep, NULL);
             return;

@@ -201,7 +201,7 @@ def test_dashboard_and_alerts_use_only_exposed_metrics(full_scrape):
     assert len(used_dash) >= 25 and all(n.startswith("wspush_") for n in used_dash)
 
 
-def test_admin_healthz_ready_follows_redis(wspush):
+def test_issue17_admin_healthz_ready_follows_redis(wspush):
     """Issue 17: the admin port's GET /healthz is liveness (always 200) and
     /healthz?ready is 503 until a configured Redis is ready, as on the
     public port, for probes that can reach only the admin port."""

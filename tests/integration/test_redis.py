@@ -272,7 +272,7 @@ def test_node_started_before_redis(wspush):
         r.cleanup()
 
 
-def test_bad_redis_url_is_refused(wspush):
+def test_issue17_bad_redis_url_one_line_exit_2(wspush):
     from conftest import WSPUSH_BIN
     p = subprocess.run([WSPUSH_BIN, "serve", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
                         "--redis", "http://nope"], capture_output=True, timeout=T(20))
