@@ -12,7 +12,7 @@ FROM debian:12 AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config libssl-dev zlib1g-dev libhiredis-dev liburing-dev \
-      dpkg-dev file ca-certificates nodejs npm \
+      libcmocka-dev dpkg-dev file ca-certificates nodejs npm \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # uPlot for the admin dashboard (embedded at build time), from npm
