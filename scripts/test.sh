@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run): installs what is missing,
-# builds with gcc in release and ASan+UBSan configurations, and runs every
-# ctest label (unit, fuzz-replay, integration) in both; then builds the
+# checks that the docs quote the code (scripts/check-docs.sh), builds with
+# gcc in release and ASan+UBSan configurations, and runs every ctest label
+# (unit, fuzz-replay, integration) in both; builds the Debian package and
+# smoke-tests it installed (scripts/package-test.sh); then builds the
 # whole tree with clang (fuzz preset: libFuzzer + ASan/UBSan), runs the unit
 # tests there too and each fuzz target for a bounded time; last, the server
 # under valgrind at a small scale.
@@ -21,11 +23,19 @@ status=0
 for preset in release asan; do
   echo "=== build: $preset"
   scripts/build.sh "$preset" >/dev/null
+  if [ "$preset" = release ]; then
+    # early: the numbers the docs quote against the code and the binary
+    echo "=== check: docs quote the code"
+    scripts/check-docs.sh build/release || status=1
+  fi
   echo "=== test: $preset"
   if ! ctest --test-dir "build/$preset" --output-on-failure -j1 --timeout 1500; then
     status=1
   fi
 done
+
+echo "=== package: cpack -G DEB, dpkg -i into a throwaway root, smoke test"
+scripts/package-test.sh || status=1
 
 fuzz_s=${FUZZ_SECONDS:-20}
 if [ "$fuzz_s" != 0 ]; then

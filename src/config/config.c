@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "broker/redis.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -455,6 +456,17 @@ static int finish(struct wsp_config *c, FILE *err)
     if (c->echo_path[0] && c->echo_path[0] != '/') {
         fprintf(err, "wspush: --echo-path must start with '/'\n");
         return 2;
+    }
+    if (c->redis[0]) {
+        /* before anything listens: one clear line, exit 2 (docs/redis.md) */
+        struct redis_url u;
+        const char *why = "malformed URL";
+        int r = redis_url_parse(c->redis, &u, &why);
+        explicit_bzero(&u, sizeof u); /* it holds the password */
+        if (r < 0) {
+            fprintf(err, "wspush serve: --redis: %s\n", why);
+            return 2;
+        }
     }
     return 0;
 }

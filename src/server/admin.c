@@ -473,6 +473,25 @@ static void handle(struct admin_conn *c, struct http_req *r, const uint8_t *body
         return;
     }
     if (get && !strcmp(path, "/healthz")) {
+        /* ?ready: 503 while a configured Redis is not ready, as on the
+         * public port (routes.c), for probes that only reach this port */
+        size_t qpos = 0, qkl, qvl;
+        const char *qk, *qv;
+        bool want_ready = false;
+        while (http_query_next(r->query, r->query_len, &qpos, &qk, &qkl, &qv, &qvl) > 0)
+            want_ready |= qkl == 5 && !memcmp(qk, "ready", 5);
+        struct redis_link *rl = master_redis_link(c->a->m);
+        bool ready = true;
+        if (want_ready && rl) {
+            struct redis_link_stats rs;
+            redis_link_get_stats(rl, &rs);
+            ready = rs.ready;
+        }
+        if (!ready) {
+            static const char nr[] = "{\"status\":\"not ready\",\"redis\":\"disconnected\"}\n";
+            respond(c, 503, "application/json", nr, sizeof nr - 1, keep, NULL);
+            return;
+        }
         static const char ok[] = "{\"status\":\"ok\"}\n";
         respond(c, 200, "application/json", ok, sizeof ok - 1, keep, NULL);
         return;

@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -222,6 +223,15 @@ size_t prom_render(struct master *m, char *out, size_t cap)
             SUM(tls_deferred));
     counter(bp, "wspush_tls_reloads_total", "Certificate reloads after SIGHUP.", SUM(tls_reloads));
     counter(bp, "wspush_worker_restarts_total", "Workers restarted after dying.", SUM(restarts));
+    /* the limits, so alerts can say "near --max-conns" and "near the fd
+     * limit" (workers inherit the master's RLIMIT_NOFILE at fork) */
+    gauge(bp, "wspush_max_connections", "The --max-conns limit, all workers together.",
+          (double)master_config(m)->max_conns);
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY)
+        gauge(bp, "wspush_open_files_limit",
+              "Open-file limit (RLIMIT_NOFILE soft) of each process; a worker needs one fd per connection.",
+              (double)nofile.rlim_cur);
     head(bp, "wspush_fanout_duration_seconds", "histogram",
          "Time from publish to the last subscriber's write, per worker fan-out.");
     uint64_t cum = 0;

@@ -272,12 +272,15 @@ def test_node_started_before_redis(wspush):
         r.cleanup()
 
 
-def test_bad_redis_url_is_refused(wspush):
+def test_issue17_bad_redis_url_one_line_exit_2(wspush):
     from conftest import WSPUSH_BIN
     p = subprocess.run([WSPUSH_BIN, "serve", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
                         "--redis", "http://nope"], capture_output=True, timeout=T(20))
-    assert p.returncode != 0
+    # docs/redis.md: one clear line, exit 2, before anything listens
+    assert p.returncode == 2, p.stderr
     assert b"--redis" in p.stderr and b"redis://" in p.stderr
+    assert b"listening" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
 
 
 def test_issue11_sigkill_worker_resets_topic_counts(wspush, redis):
