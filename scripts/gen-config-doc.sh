@@ -7,7 +7,7 @@ b=${1:-build/release}
 {
   echo '# wspush serve — configuration reference'
   echo
-  echo 'Generated from `wspush serve --help` (regenerate with `scripts/gen-config-doc.sh`). Every option can be set by the environment variable shown in brackets; the command line wins. Durations: `250ms`, `1s`, `1.5s`, `2m`; sizes: `256KiB`, `64MiB`, `1024`; switches: `on`/`off`. List options (`--protocol`, `--allow-origin`, `--tls-cert`, `--tls-key`) take comma-separated values or may be repeated.'
+  echo 'Generated from `wspush serve --help` (regenerate with `scripts/gen-config-doc.sh`). Every option can be set by the environment variable shown in brackets; the command line wins. Durations: `250ms`, `1s`, `1.5s`, `2m`; sizes: `256KiB`, `64MiB`, `1024`; switches: `on`/`off`. List options (`--protocol`, `--allow-origin`, `--tls-cert`, `--tls-key`, `--public-topics`) take comma-separated values or may be repeated.'
   echo
   echo '```'
   "$b/wspush" serve --help | sed '1,5d'

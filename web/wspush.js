@@ -31,6 +31,12 @@
  *       stableMs:    a connection open this long resets the backoff
  *                    (default 10000)
  *       WebSocket:   constructor to use (default the browser's; for tests)
+ *       getToken:    function () -> token string or a Promise of one; called
+ *                    before every (re)connect, its token is sent as ?token=
+ *                    (docs/auth.md). After a close with 4001 (token
+ *                    expired) the next attempt, jittered as any retry,
+ *                    therefore fetches a fresh token. A getToken that
+ *                    throws or rejects counts as a failed attempt.
  *     }
  *     The url may also be passed as options.url.
  *   client.close()     stop for good: closes the socket (code 1000), cancels
@@ -49,6 +55,7 @@
  * server restart's reconnect storm over the whole window instead of making
  * every client retry in lock-step. A connection that stays open stableMs
  * resets attempt to 0, so one that opens and drops at once keeps backing off.
+ * client.url never contains the token (it is added per attempt).
  */
 (function (root) {
   "use strict";
@@ -64,6 +71,10 @@
     var loc = root.location || { protocol: "http:", host: "localhost:8080" };
     var url = (loc.protocol === "https:" ? "wss://" : "ws://") + loc.host + "/";
     return withTopics(url, topics);
+  }
+
+  function withParam(url, k, v) {
+    return url + (url.indexOf("?") >= 0 ? "&" : "?") + k + "=" + encodeURIComponent(v);
   }
 
   function withTopics(url, topics) {
@@ -108,9 +119,29 @@
       retryTimer = null;
       client.state = "connecting";
       status({});
+      if (!o.getToken) return dial(client.url);
+      var pending;
+      try {
+        pending = o.getToken();
+      } catch (e) {
+        report(e);
+        schedule(1006, "getToken failed");
+        return;
+      }
+      Promise.resolve(pending).then(function (token) {
+        if (stopped) return;
+        dial(token ? withParam(client.url, "token", token) : client.url);
+      }, function (e) {
+        if (stopped) return;
+        report(e);
+        schedule(1006, "getToken failed");
+      });
+    }
+
+    function dial(url) {
       var ws;
       try {
-        ws = new WS(client.url);
+        ws = new WS(url);
       } catch (e) {
         /* a malformed URL throws: retrying will not help, but keep the
          * contract (the caller sees "waiting" and can close()) */

@@ -105,6 +105,24 @@ static const struct opt opts[] = {
      "read the Redis password from FILE (one trailing newline removed) instead of the URL"},
     {"redis-prefix", T_STR, OFF(redis_prefix), CAP(redis_prefix), "wspush:", "PREFIX",
      "Redis channel of topic T is PREFIX+T; PREFIX alone carries broadcasts"},
+    {"auth", T_STR, OFF(auth_mode), CAP(auth_mode), "auto", "auto|required|off",
+     "subscriber tokens: required refuses tokenless upgrades except to --public-topics; auto = required once a key is configured"},
+    {"auth-hmac-key-file", T_STR, OFF(auth_hmac_key_file), CAP(auth_hmac_key_file), "", "FILE",
+     "HMAC key for HS256/384/512 tokens: the file's bytes (>= 32), one trailing newline removed"},
+    {"auth-public-key", T_STR, OFF(auth_public_key), CAP(auth_public_key), "", "FILE",
+     "PEM public key for RS256 (RSA >= 2048), ES256 (EC P-256) or EdDSA (Ed25519) tokens"},
+    {"auth-jwks", T_STR, OFF(auth_jwks), CAP(auth_jwks), "", "FILE",
+     "JWK Set (RSA, EC P-256, OKP Ed25519, oct) for tokens with a kid; SIGHUP reloads all key files"},
+    {"auth-issuer", T_STR, OFF(auth_issuer), CAP(auth_issuer), "", "ISS",
+     "accept only tokens whose iss claim is ISS"},
+    {"auth-audience", T_STR, OFF(auth_audience), CAP(auth_audience), "", "AUD",
+     "accept only tokens whose aud claim names AUD (without it, tokens carrying aud are refused)"},
+    {"auth-leeway", T_DUR, OFF(auth_leeway_ms), 0, "30s", "DURATION",
+     "clock skew allowed on exp and nbf; a connection is closed (4001) at exp + leeway"},
+    {"auth-cookie", T_STR, OFF(auth_cookie), CAP(auth_cookie), "", "NAME",
+     "also read the token from this cookie (after ?token= and Authorization: Bearer)"},
+    {"public-topics", T_LIST, OFF(public_topics_buf), CAP(public_topics_buf), "", "P1,P2",
+     "topics open without a token: names or prefix patterns (news.*); / = no topic (broadcasts, ticker)"},
     {"log-level", T_LEVEL, OFF(log_level), 0, "info", "error|warn|info|debug", "log verbosity"},
 };
 
@@ -448,6 +466,28 @@ static int finish(struct wsp_config *c, FILE *err)
                     (unsigned long long)(EV_DEADLINE_MAX_MS / 86400000));
             return 2;
         }
+    }
+    n = config_split_list(c->public_topics_buf, c->public_topics, CONFIG_MAX_LIST);
+    if (n < 0) {
+        fprintf(err, "wspush: --public-topics: at most %d patterns\n", CONFIG_MAX_LIST);
+        return 2;
+    }
+    c->n_public_topics = (size_t)n;
+    bool auth_keys = c->auth_hmac_key_file[0] || c->auth_public_key[0] || c->auth_jwks[0];
+    if (!strcmp(c->auth_mode, "auto")) {
+        c->auth_required = auth_keys;
+    } else if (!strcmp(c->auth_mode, "required")) {
+        if (!auth_keys) {
+            fprintf(err, "wspush: --auth required needs --auth-hmac-key-file, --auth-public-key "
+                         "or --auth-jwks\n");
+            return 2;
+        }
+        c->auth_required = true;
+    } else if (!strcmp(c->auth_mode, "off")) {
+        c->auth_required = false;
+    } else {
+        fprintf(err, "wspush: --auth: '%s' must be auto, required or off\n", c->auth_mode);
+        return 2;
     }
     if (c->tick_topic[0] && c->tick_ms == 0) {
         fprintf(err, "wspush: --tick-topic needs --tick\n");

@@ -67,6 +67,19 @@ struct wsp_config {
     const char *tls_certs[CONFIG_MAX_LIST];
     const char *tls_keys[CONFIG_MAX_LIST];
     size_t n_tls;
+    /* subscriber tokens (docs/auth.md) */
+    char auth_mode[16];        /* auto|required|off as given */
+    bool auth_required;        /* resolved: auto = required once a key is configured */
+    char auth_hmac_key_file[512];
+    char auth_public_key[512];
+    char auth_jwks[512];
+    char auth_issuer[256];
+    char auth_audience[256];
+    uint64_t auth_leeway_ms;
+    char auth_cookie[64];
+    char public_topics_buf[1024];
+    const char *public_topics[CONFIG_MAX_LIST]; /* patterns; "/" = the empty topic */
+    size_t n_public_topics;
 };
 
 /* Defaults, then the environment, then argv (argv[0] is the command name,

@@ -30,6 +30,7 @@
 #include <sys/types.h>
 
 #define METRICS_MAX_WORKERS 256
+#define METRICS_AUTH_REASONS 16 /* >= AUTH_REASON_COUNT (auth/jwt.h), checked there */
 #define METRICS_FANOUT_BUCKETS 20 /* publish -> last write, 10 us * 2^k, up to ~5.2 s */
 
 enum hs_fail {
@@ -87,6 +88,9 @@ struct worker_stats {
     uint64_t http_requests;    /* plain HTTP on the public port */
     uint64_t tls_deferred;     /* TLS handshake steps put off to the next iteration */
     uint64_t tls_reloads;      /* certificate reloads (SIGHUP) */
+    uint64_t auth_accepted;    /* upgrades admitted with a valid subscriber token */
+    uint64_t auth_refused[METRICS_AUTH_REASONS]; /* refused upgrades by enum auth_reason */
+    uint64_t auth_expired;     /* connections closed with 4001 when their token expired */
     uint64_t fanout_count;
     uint64_t fanout_sum_ns;
     uint64_t fanout_buckets[METRICS_FANOUT_BUCKETS];

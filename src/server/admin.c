@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "auth/jwt.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/json.h"
@@ -218,6 +219,19 @@ size_t admin_stats_json(struct master *m, char *out, size_t cap)
     }
     PUT("%llu,\"drop\":%llu,\"latest\":%llu},", (unsigned long long)sc, (unsigned long long)sd,
         (unsigned long long)sl);
+    uint64_t au[METRICS_AUTH_REASONS + 2] = {0}; /* refused by reason, accepted, expired */
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        for (int k = 0; k < AUTH_REASON_COUNT; k++)
+            au[k] += s->w[i].auth_refused[k];
+        au[METRICS_AUTH_REASONS] += s->w[i].auth_accepted;
+        au[METRICS_AUTH_REASONS + 1] += s->w[i].auth_expired;
+    }
+    PUT("\"auth\":{\"accepted\":%llu,\"expired\":%llu,\"refused\":{",
+        (unsigned long long)au[METRICS_AUTH_REASONS],
+        (unsigned long long)au[METRICS_AUTH_REASONS + 1]);
+    for (int k = AUTH_OK + 1; k < AUTH_REASON_COUNT; k++)
+        PUT("%s\"%s\":%llu", k > 1 ? "," : "", auth_reason_label(k), (unsigned long long)au[k]);
+    PUT("}},");
     PUT("\"fanout_avg_ms\":%.3f,\"ring\":{\"size\":%zu,\"head_seq\":%llu,\"bytes_written\":%llu,"
         "\"max_entry\":%zu,\"lost\":%llu,\"lapped_closes\":%llu}}\n",
         fanouts ? (double)fanout_ns / (double)fanouts / 1e6 : 0.0, ring_size(r),

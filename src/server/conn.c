@@ -25,6 +25,7 @@
 #include "core/wsp_assert.h"
 #include "ev/timer.h"
 #include "http/http_response.h"
+#include "server/auth_conn.h"
 #include "server/server_int.h"
 #include "ws/ws_frame.h"
 
@@ -193,6 +194,7 @@ void conn_reap(struct worker *w)
         w->deadlines[c->slot] = w->deadlines[last->slot];
         last->slot = c->slot;
         unsubscribe_all(w, c);
+        auth_conn_forget(c); /* its token's entry, if it had one */
         if (w->ips)
             ipcount_release(w->ips, c->ip_id);
         if (c->flags & CF_DEFLATE)

@@ -33,6 +33,7 @@
 #include "pubsub/msg.h"
 #include "pubsub/ring.h"
 #include "server/admin.h"
+#include "server/auth_conn.h"
 #include "server/redis_link.h"
 #include "server/worker.h"
 #include "tls/tls.h"
@@ -325,21 +326,33 @@ static void reap_children(struct master *m)
 
 /* SIGHUP: the master loads the files first. A broken file keeps the old
  * certificates everywhere (and for workers restarted later) and says why;
- * a good set is kept for later forks, and each worker loads it itself. */
-static void reload_tls(struct master *m)
+ * a good set is kept for later forks, and each worker loads it itself.
+ * True when the workers should reload too. */
+static bool reload_tls(struct master *m)
 {
     if (!m->tls)
-        return;
+        return false;
     char err[512];
     struct tls_ctx *t = tls_ctx_new(m->cfg->tls_certs, m->cfg->tls_keys, m->cfg->n_tls, err,
                                     sizeof err);
     if (!t) {
         log_error("SIGHUP: certificate reload failed, keeping the old ones: %s", err);
-        return;
+        return false;
     }
     tls_ctx_free(m->tls);
     m->tls = t;
     log_info("SIGHUP: reloading certificates in the workers");
+    return true;
+}
+
+/* SIGHUP: certificates and token keys, each kept when its new files are
+ * broken; the workers are told once if either loaded. */
+static void reload(struct master *m)
+{
+    bool tls = reload_tls(m);
+    bool keys = auth_conn_reload(m->cfg);
+    if (!tls && !keys)
+        return;
     for (unsigned i = 0; i < m->nworkers; i++)
         if (m->slots[i].pid > 0)
             kill(m->slots[i].pid, SIGHUP);
@@ -361,7 +374,7 @@ static void on_signal(struct ev_loop *loop, struct ev_handler *h, uint32_t event
             stop_all(m);
             break;
         case SIGHUP:
-            reload_tls(m);
+            reload(m);
             break;
         default:
             break;
@@ -452,6 +465,9 @@ int master_run(struct wsp_config *cfg)
         }
     }
 
+    /* token keys: like the certificates, loaded before any worker exists */
+    if (auth_conn_setup(cfg, stderr))
+        return 2;
     if (cfg->n_tls) {
         /* loaded here, before any worker exists: a bad file fails the start
          * with one clear line, and every worker (restarts included) starts

@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "auth/jwt.h"
 #include "core/clock.h"
 #include "metrics/metrics.h"
 #include "metrics/sysstat.h"
@@ -222,6 +223,15 @@ size_t prom_render(struct master *m, char *out, size_t cap)
             "TLS handshake steps put off to the next loop iteration (burst throttling).",
             SUM(tls_deferred));
     counter(bp, "wspush_tls_reloads_total", "Certificate reloads after SIGHUP.", SUM(tls_reloads));
+    counter(bp, "wspush_auth_accepted_total", "Upgrades admitted with a valid subscriber token.",
+            SUM(auth_accepted));
+    head(bp, "wspush_auth_refused_total", "counter",
+         "Upgrades refused by the token checks, by reason (401, or 403 for topic_denied).");
+    for (int k = AUTH_OK + 1; k < AUTH_REASON_COUNT; k++)
+        put(bp, "wspush_auth_refused_total{reason=\"%s\"} %llu\n", auth_reason_label(k),
+            (unsigned long long)SUM(auth_refused[k]));
+    counter(bp, "wspush_auth_expired_total",
+            "Connections closed with 4001 because their token expired.", SUM(auth_expired));
     counter(bp, "wspush_worker_restarts_total", "Workers restarted after dying.", SUM(restarts));
     /* the limits, so alerts can say "near --max-conns" and "near the fd
      * limit" (workers inherit the master's RLIMIT_NOFILE at fork) */

@@ -15,6 +15,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "server/assets.h"
+#include "server/auth_conn.h"
 #include "server/server_int.h"
 #include "ws/ws_frame.h"
 
@@ -129,11 +130,39 @@ static int subscribe(struct worker *w, struct conn *c, const char *name, size_t 
     return 0;
 }
 
+/* One requested topic: with check set, only asks whether the token (or
+ * --public-topics) allows it; else subscribes. 0, or an HTTP status with
+ * *why set. */
+static int take(struct worker *w, struct conn *c, struct auth_ticket *check, const char *name,
+                size_t n, const char **why)
+{
+    if (check) {
+        check->refused = auth_conn_check_topic(w, check, name, n);
+        *why = auth_reason_text(check->refused);
+        return check->refused == AUTH_OK ? 0 : check->refused == AUTH_TOPIC_DENIED ? 403 : 401;
+    }
+    int rc = subscribe(w, c, name, n);
+    if (rc == WSP_ETOOBIG) {
+        *why = "too many topics";
+        return 400;
+    }
+    if (rc < 0) {
+        *why = "out of memory";
+        return 503;
+    }
+    return 0;
+}
+
 /* Path and ?topic= parameters -> subscriptions. Returns 0, or an HTTP
- * status with *why set. */
-static int subscribe_all(struct worker *w, struct conn *c, struct http_req *r, const char **why)
+ * status with *why set. With check set nothing is subscribed: it is the
+ * token's pass over the same names, so a refusal leaves no partial
+ * subscription behind (a request naming no topic asks for the empty one). */
+static int subscribe_all(struct worker *w, struct conn *c, struct http_req *r,
+                         struct auth_ticket *check, const char **why)
 {
     char name[256];
+    int st;
+    bool named = false;
     ssize_t n = http_pct_decode(r->path, r->path_len, name, sizeof name, false);
     if (n < 0) {
         *why = "bad topic in path";
@@ -144,17 +173,14 @@ static int subscribe_all(struct worker *w, struct conn *c, struct http_req *r, c
             *why = "bad topic name (1-128 printable bytes, no spaces)";
             return 400;
         }
-        if (subscribe(w, c, name + 1, (size_t)n - 1) < 0) {
-            *why = "out of memory";
-            return 503;
-        }
+        if ((st = take(w, c, check, name + 1, (size_t)n - 1, why)))
+            return st;
+        named = true;
     }
-    if (!r->query)
-        return 0;
     size_t pos = 0;
     const char *k, *v;
     size_t kl, vl;
-    while (http_query_next(r->query, r->query_len, &pos, &k, &kl, &v, &vl) == 1) {
+    while (r->query && http_query_next(r->query, r->query_len, &pos, &k, &kl, &v, &vl) == 1) {
         if (!http_str_ieq(k, kl, "topic"))
             continue; /* unknown parameters are the application's business */
         ssize_t tl = v ? http_pct_decode(v, vl, name, sizeof name, true) : -1;
@@ -162,17 +188,11 @@ static int subscribe_all(struct worker *w, struct conn *c, struct http_req *r, c
             *why = "bad topic name (1-128 printable bytes, no spaces)";
             return 400;
         }
-        int rc = subscribe(w, c, name, (size_t)tl);
-        if (rc == WSP_ETOOBIG) {
-            *why = "too many topics";
-            return 400;
-        }
-        if (rc < 0) {
-            *why = "out of memory";
-            return 503;
-        }
+        if ((st = take(w, c, check, name, (size_t)tl, why)))
+            return st;
+        named = true;
     }
-    return 0;
+    return check && !named ? take(w, c, check, "", 0, why) : 0;
 }
 
 /* A request carrying WebSocket handshake headers is a (maybe broken)
@@ -218,9 +238,25 @@ void routes_handle(struct worker *w, struct conn *c, struct http_req *r, uint8_t
         if (w->cfg->echo_path[0] && !strcmp(path, w->cfg->echo_path))
             c->flags |= CF_ECHO;
     }
+    /* the token is checked once, here; then each requested topic against
+     * it before any is subscribed (docs/auth.md) */
+    struct auth_ticket tk;
+    if (auth_conn_admit(w, c, r, &tk))
+        return;
     const char *why = NULL;
-    int st = (c->flags & CF_ECHO) ? 0 : subscribe_all(w, c, r, &why);
+    int st = 0;
+    if (tk.check) {
+        st = (c->flags & CF_ECHO) ? take(w, c, &tk, "", 0, &why) : subscribe_all(w, c, r, &tk, &why);
+        if (tk.refused) {
+            auth_conn_ticket_release(&tk);
+            auth_conn_refuse(w, c, tk.refused);
+            return;
+        }
+    }
+    if (!st && !(c->flags & CF_ECHO))
+        st = subscribe_all(w, c, r, NULL, &why);
     if (st) {
+        auth_conn_ticket_release(&tk);
         w->st->handshake_fail[HS_FAIL_TOPIC]++;
         reply_text(w, c, st, why, NULL);
         return;
@@ -228,6 +264,7 @@ void routes_handle(struct worker *w, struct conn *c, struct http_req *r, uint8_t
     char accept[WS_ACCEPT_LEN + 1];
     char resp[512];
     if (ws_accept_key(hs.key, hs.key_len, accept) < 0) {
+        auth_conn_ticket_release(&tk);
         w->st->handshake_fail[HS_FAIL_BAD_REQUEST]++;
         reply_text(w, c, 400, "bad Sec-WebSocket-Key\n", NULL);
         return;
@@ -242,6 +279,7 @@ void routes_handle(struct worker *w, struct conn *c, struct http_req *r, uint8_t
         w->st->deflate_conns++;
     }
     conn_established(w, c);
+    auth_conn_attach(w, c, &tk); /* releases tk */
     if (conn_send_bytes(w, c, resp, n) < 0)
         return;
     if (rest_len)

@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "core/wsp_assert.h"
 #include "ev/timer.h"
+#include "server/auth_conn.h"
 #include "server/server_int.h"
 #include "ws/ws_frame.h"
 
@@ -283,8 +284,10 @@ static void on_signal(struct ev_loop *loop, struct ev_handler *h, uint32_t event
     while (read(w->sig_fd, &si, sizeof si) == sizeof si) {
         if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
             start_drain(w);
-        else if (si.ssi_signo == SIGHUP)
+        else if (si.ssi_signo == SIGHUP) {
             reload_tls(w);
+            auth_conn_reload(w->cfg); /* new handshakes only: connections keep what they had */
+        }
     }
 }
 
@@ -304,6 +307,7 @@ static void on_sweep(struct ev_loop *loop, void *arg)
     const uint8_t *end = dl + w->nconns;
     for (const uint8_t *p = dl; p < end && (p = memchr(p, w->tick, (size_t)(end - p))); p++)
         conn_on_tick(w, w->conns[p - dl]);
+    auth_conn_tick(w); /* tokens that expired: close 4001 */
 }
 
 static void on_post(struct ev_loop *loop, void *arg)

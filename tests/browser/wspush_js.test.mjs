@@ -121,3 +121,51 @@ test("a throwing callback does not break the client", () => {
     h.restore();
   }
 });
+
+test("getToken: a fresh token per attempt, sent as ?token=, again after 4001", async () => {
+  const h = harness();
+  try {
+    let n = 0;
+    const c = wspush.connect("ws://h/news", {
+      WebSocket: h.FakeWS, getToken: () => Promise.resolve("t" + ++n),
+    });
+    await Promise.resolve(); await Promise.resolve();
+    assert.equal(h.sockets.length, 1);
+    assert.equal(h.sockets[0].url, "ws://h/news?token=t1");
+    assert.equal(c.url, "ws://h/news"); // the token is never in client.url
+    h.sockets[0].open();
+    h.sockets[0].drop(4001); // token expired
+    assert.equal(c.state, "waiting");
+    h.fire(() => true);
+    await Promise.resolve(); await Promise.resolve();
+    assert.equal(h.sockets[1].url, "ws://h/news?token=t2");
+    c.close();
+  } finally {
+    h.restore();
+  }
+});
+
+test("getToken that throws or rejects is a failed attempt, retried", async () => {
+  const h = harness();
+  try {
+    let calls = 0;
+    const c = wspush.connect("ws://h/?topic=a", {
+      WebSocket: h.FakeWS,
+      getToken: () => { calls++; if (calls === 1) throw new Error("x"); if (calls === 2) return Promise.reject(new Error("y")); return "ok"; },
+    });
+    const origErr = console.error; console.error = () => {};
+    try {
+      assert.equal(c.state, "waiting");
+      h.fire(() => true);
+      await Promise.resolve(); await Promise.resolve();
+      assert.equal(c.state, "waiting");
+      h.fire(() => true);
+      await Promise.resolve(); await Promise.resolve();
+      assert.equal(h.sockets.length, 1);
+      assert.equal(h.sockets[0].url, "ws://h/?topic=a&token=ok");
+    } finally { console.error = origErr; }
+    c.close();
+  } finally {
+    h.restore();
+  }
+});
