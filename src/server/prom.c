@@ -72,7 +72,8 @@ static void gauge(struct buf *b, const char *name, const char *help, double v)
 }
 
 static const char *const hs_names[HS_FAIL_COUNT] = {
-    "bad_request", "too_large", "version", "origin", "topic", "not_found", "full", "per_ip", "timeout"};
+    "bad_request", "too_large", "version", "origin", "topic", "not_found", "full", "per_ip", "timeout",
+    "proxy"};
 
 /* Owned by the master's loop, the only caller of this file. */
 static struct sysstat sys;
@@ -216,6 +217,9 @@ size_t prom_render(struct master *m, char *out, size_t cap)
             "TLS handshake steps put off to the next loop iteration (burst throttling).",
             SUM(tls_deferred));
     counter(bp, "wspush_tls_reloads_total", "Certificate reloads after SIGHUP.", SUM(tls_reloads));
+    counter(bp, "wspush_proxy_headers_total", "PROXY protocol headers accepted from trusted proxies.", SUM(proxy_headers));
+    counter(bp, "wspush_forwarded_for_total", "Client addresses taken from X-Forwarded-For of trusted proxies.", SUM(forwarded_for));
+    counter(bp, "wspush_restart_closes_total", "Connections closed with 1012 by a spread-out drain (SIGTERM).", SUM(restart_closes));
     counter(bp, "wspush_worker_restarts_total", "Workers restarted after dying.", SUM(restarts));
     head(bp, "wspush_fanout_duration_seconds", "histogram",
          "Time from publish to the last subscriber's write, per worker fan-out.");

@@ -44,6 +44,9 @@ enum conn_state {
 #define CF_PEER_CLOSED 0x40 /* the peer's close frame arrived */
 #define CF_RD_SHUT 0x80     /* the peer shut down its sending side: read no more */
 #define CF_DEFLATE 0x100    /* permessage-deflate negotiated */
+#define CF_PROXY_HDR 0x200  /* a PROXY header must come first (trusted peer, --proxy-protocol on) */
+#define CF_PROXY_SNIFF 0x400 /* refuse a PROXY header (untrusted peer, --proxy-protocol on) */
+#define CF_TRUSTED 0x800    /* the address is a trusted proxy: X-Forwarded-For names the client */
 
 struct conn_spill { /* a partial request head, while it is incomplete */
     uint32_t len;
@@ -178,6 +181,16 @@ void fanout_uring_free(struct worker *w);
 /* routes.c: what a complete request head means on the public port */
 void routes_handle(struct worker *w, struct conn *c, struct http_req *r, uint8_t *rest,
                    size_t rest_len);
+
+/* proxy_conn.c: the real client behind a trusted proxy */
+/* Before any other input while CF_PROXY_HDR or CF_PROXY_SNIFF is set: reads
+ * (only) the PROXY header, counts the client it names for the per-IP limit
+ * and starts TLS. 1: go on reading (flags cleared); 0: wait for more bytes;
+ * < 0: the connection was refused (it is on the dead list or replied to). */
+int proxy_conn_read(struct worker *w, struct conn *c);
+/* A complete request head from a CF_TRUSTED connection: takes the client
+ * from X-Forwarded-For and counts it. 0: go on; < 0: refused (replied). */
+int proxy_conn_forwarded(struct worker *w, struct conn *c, const struct http_req *r);
 
 /* worker.c */
 uint64_t worker_total_conns(const struct worker *w);
