@@ -80,8 +80,9 @@ static const struct opt opts[] = {
      "ping an idle connection after DURATION without input (0 = never)"},
     {"pong-timeout", T_DUR, OFF(pong_timeout_ms), 0, "10s", "DURATION",
      "close a pinged connection that stays silent this long"},
-    {"drain-timeout", T_DUR, OFF(drain_timeout_ms), 0, "5s", "DURATION",
-     "on SIGTERM/SIGINT: time allowed for clients to finish the close handshake"},
+    {"drain-timeout", T_DUR, OFF(drain_timeout_ms), 0, "30s", "DURATION",
+     "on SIGTERM/SIGINT: clients are closed with 1012 and a reconnect hint, spread evenly over this "
+     "window in random order (the last fifth, at most 3s, is left for close handshakes)"},
     {"msg-rate", T_U64, OFF(msg_rate), 0, "0", "N",
      "inbound messages per second per connection before close 1008 (0 = no limit)"},
     {"accept-rate", T_U64, OFF(accept_rate), 0, "0", "N",

@@ -116,6 +116,12 @@ struct worker {
     uint32_t ticks_handshake, ticks_ping, ticks_pong; /* <= EV_DEADLINE_LONG_MAX_TICKS */
     bool draining;
     uint64_t drain_deadline_ms;
+    uint64_t drain_start_ms;  /* drain.c: the spread-out 1012 closes */
+    uint64_t drain_spread_ms; /* every client told by drain_start_ms + this */
+    uint32_t drain_total;     /* open WebSocket connections when the drain began */
+    uint32_t drain_told;      /* closed with 1012 so far (or gone) */
+    int drain_timer;          /* -1: none */
+    uint64_t drain_rng;       /* xorshift state, never 0 */
     uint8_t *rbuf; /* the one receive buffer */
     size_t rbuf_size;
     struct ws_handshake_cfg hs_cfg;
@@ -191,6 +197,13 @@ int proxy_conn_read(struct worker *w, struct conn *c);
 /* A complete request head from a CF_TRUSTED connection: takes the client
  * from X-Forwarded-For and counts it. 0: go on; < 0: refused (replied). */
 int proxy_conn_forwarded(struct worker *w, struct conn *c, const struct http_req *r);
+
+/* drain.c: SIGTERM, closes spread over the drain window */
+/* Starts the spread-out close (listener already closed): pending heads are
+ * dropped now, WebSocket clients get 1012 with a retry hint over time. */
+void drain_begin(struct worker *w);
+/* The part of a drain window over which closes are spread. */
+uint64_t drain_spread_ms(uint64_t drain_timeout_ms);
 
 /* worker.c */
 uint64_t worker_total_conns(const struct worker *w);

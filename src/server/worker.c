@@ -248,15 +248,7 @@ static void start_drain(struct worker *w)
     close(w->listen_fd);
     w->listen_fd = -1;
     w->drain_deadline_ms = clock_mono_ms() + w->cfg->drain_timeout_ms;
-    log_info("draining %u connections (up to %llu ms)", w->nconns,
-             (unsigned long long)w->cfg->drain_timeout_ms);
-    for (uint32_t i = 0; i < w->nconns; i++) {
-        struct conn *c = w->conns[i];
-        if (c->state == CONN_WS)
-            conn_close(w, c, WS_CLOSE_GOING_AWAY, "server shutting down");
-        else if (c->state == CONN_HTTP)
-            conn_kill(w, c, 0);
-    }
+    drain_begin(w);
 }
 
 /* SIGHUP (forwarded by the master once it has loaded the files itself):
