@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
-    uint8_t *copy = malloc(n ? n : 1);
+    uint8_t *copy = calloc(1, n ? n : 1); /* calloc: gcc -O2 cannot see n == 0 reads nothing */
     WSP_ASSERT(copy);
     if (n)
         memcpy(copy, d, n);
