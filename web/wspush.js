@@ -48,6 +48,12 @@
  *   wspush.backoffDelay(attempt, baseDelayMs, maxDelayMs, random)
  *                      the retry delay: "full jitter" exponential backoff,
  *                      random() * min(maxDelayMs, baseDelayMs * 2^attempt)
+ *   wspush.restartDelay(reason, random)
+ *                      after close code 1012 (service restart): the delay
+ *                      the server hints in its reason ("restart;
+ *                      retry-after-ms=N", docs/close-codes.md) plus up to a
+ *                      quarter more, random; never less than N. Without a
+ *                      hint: 1000 ms plus the same jitter.
  *   wspush.defaultUrl(topics)
  *
  * Reconnects: after any close that close() did not ask for, the client waits
@@ -56,6 +62,9 @@
  * every client retry in lock-step. A connection that stays open stableMs
  * resets attempt to 0, so one that opens and drops at once keeps backing off.
  * client.url never contains the token (it is added per attempt).
+ * A 1012 (the server restarts, and spreads its closes over its drain window)
+ * is no failure: the client waits restartDelay(reason), never less than the
+ * server's hint and whatever maxDelayMs says, and attempt does not grow.
  */
 (function (root) {
   "use strict";
@@ -65,6 +74,15 @@
     var exp = Math.min(30, Math.max(0, attempt | 0));
     var ceiling = Math.min(maxDelayMs, baseDelayMs * Math.pow(2, exp));
     return Math.floor(rnd() * ceiling);
+  }
+
+  var RESTART_HINT_RE = /(?:^|[;\s])retry-after-ms=(\d{1,9})(?:$|[;\s])/;
+
+  function restartDelay(reason, random) {
+    var rnd = random || Math.random;
+    var m = RESTART_HINT_RE.exec(reason || "");
+    var hint = m ? Math.min(parseInt(m[1], 10), 3600000) : 1000;
+    return hint + Math.floor(rnd() * (hint / 4));
   }
 
   function defaultUrl(topics) {
@@ -174,8 +192,13 @@
     }
 
     function schedule(code, reason) {
-      var delay = backoffDelay(client.attempt, base, cap);
-      client.attempt++;
+      var delay;
+      if (code === 1012) {
+        delay = restartDelay(reason);
+      } else {
+        delay = backoffDelay(client.attempt, base, cap);
+        client.attempt++;
+      }
       client.state = "waiting";
       status({ delayMs: delay, code: code, reason: reason });
       retryTimer = setTimeout(open, delay);
@@ -198,7 +221,8 @@
     return client;
   }
 
-  var api = { connect: connect, backoffDelay: backoffDelay, defaultUrl: defaultUrl };
+  var api = { connect: connect, backoffDelay: backoffDelay, restartDelay: restartDelay,
+              defaultUrl: defaultUrl };
   if (typeof module === "object" && module.exports) module.exports = api;
   root.wspush = api;
 })(typeof self !== "undefined" ? self : this);

@@ -83,8 +83,9 @@ static const struct opt opts[] = {
      "ping an idle connection after DURATION without input (0 = never)"},
     {"pong-timeout", T_DUR, OFF(pong_timeout_ms), 0, "10s", "DURATION",
      "close a pinged connection that stays silent this long"},
-    {"drain-timeout", T_DUR, OFF(drain_timeout_ms), 0, "5s", "DURATION",
-     "on SIGTERM/SIGINT: time allowed for clients to finish the close handshake"},
+    {"drain-timeout", T_DUR, OFF(drain_timeout_ms), 0, "30s", "DURATION",
+     "on SIGTERM/SIGINT: clients are closed with 1012 and a reconnect hint, spread evenly over this "
+     "window in random order (the last fifth, at most 3s, is left for close handshakes)"},
     {"msg-rate", T_U64, OFF(msg_rate), 0, "0", "N",
      "inbound messages per second per connection before close 1008 (0 = no limit)"},
     {"accept-rate", T_U64, OFF(accept_rate), 0, "0", "N",
@@ -99,6 +100,14 @@ static const struct opt opts[] = {
      "serve wss:// with this PEM certificate chain; repeat (with --tls-key) for SNI"},
     {"tls-key", T_LIST, OFF(tls_key_buf), CAP(tls_key_buf), "", "FILE",
      "PEM private key for the --tls-cert in the same position"},
+    {"proxy-protocol", T_BOOL, OFF(proxy_protocol), 0, "off", "on|off",
+     "public port: a PROXY protocol v1/v2 header must come first from --trusted-proxies (before TLS); others sending one are refused"},
+    {"trusted-proxies", T_LIST, OFF(trusted_buf), CAP(trusted_buf), "", "CIDR1,CIDR2",
+     "load balancers whose PROXY header and X-Forwarded-For name the client (for the per-IP limit); they are exempt from it themselves"},
+    {"admin-tls-cert", T_STR, OFF(admin_tls_cert), CAP(admin_tls_cert), "", "FILE",
+     "serve the admin port over https with this PEM certificate chain (reloaded on SIGHUP)"},
+    {"admin-tls-key", T_STR, OFF(admin_tls_key), CAP(admin_tls_key), "", "FILE",
+     "PEM private key for --admin-tls-cert"},
     {"redis", T_STR, OFF(redis), CAP(redis), "", "URL",
      "share messages with other nodes through Redis pub/sub: redis://[:PASSWORD@]HOST[:PORT][/DB]"},
     {"redis-password-file", T_STR, OFF(redis_password_file), CAP(redis_password_file), "", "FILE",
@@ -424,6 +433,28 @@ static int finish(struct wsp_config *c, FILE *err)
         return 2;
     }
     c->n_tls = (size_t)n;
+    const char *tp[CONFIG_MAX_TRUSTED];
+    n = config_split_list(c->trusted_buf, tp, CONFIG_MAX_TRUSTED);
+    if (n < 0) {
+        fprintf(err, "wspush: --trusted-proxies: at most %d entries\n", CONFIG_MAX_TRUSTED);
+        return 2;
+    }
+    for (int i = 0; i < n; i++) {
+        if (proxy_cidr_parse(tp[i], &c->trusted[i]) < 0) {
+            fprintf(err, "wspush: --trusted-proxies: '%s' is not an address or ADDR/BITS with the host bits zero\n",
+                    tp[i]);
+            return 2;
+        }
+    }
+    c->n_trusted = (size_t)n;
+    if (c->proxy_protocol && !c->n_trusted) {
+        fprintf(err, "wspush: --proxy-protocol on needs --trusted-proxies\n");
+        return 2;
+    }
+    if (!c->admin_tls_cert[0] != !c->admin_tls_key[0]) {
+        fprintf(err, "wspush: --admin-tls-cert and --admin-tls-key go together\n");
+        return 2;
+    }
     if (c->max_headers < 1 || c->max_headers > 128) {
         fprintf(err, "wspush: --max-headers must be 1..128\n");
         return 2;

@@ -13,7 +13,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "net/proxy_proto.h"
+
 #define CONFIG_MAX_LIST 16
+#define CONFIG_MAX_TRUSTED 64 /* --trusted-proxies entries */
 
 enum slow_policy { SLOW_CLOSE = 0, SLOW_DROP, SLOW_LATEST };
 
@@ -80,6 +83,12 @@ struct wsp_config {
     char public_topics_buf[1024];
     const char *public_topics[CONFIG_MAX_LIST]; /* patterns; "/" = the empty topic */
     size_t n_public_topics;
+    bool proxy_protocol;       /* PROXY v1/v2 header required from trusted peers */
+    char trusted_buf[2048];    /* --trusted-proxies as given */
+    struct proxy_cidr trusted[CONFIG_MAX_TRUSTED];
+    size_t n_trusted;
+    char admin_tls_cert[512];  /* admin port over https; empty = plain */
+    char admin_tls_key[512];
 };
 
 /* Defaults, then the environment, then argv (argv[0] is the command name,

@@ -43,6 +43,7 @@ enum hs_fail {
     HS_FAIL_FULL,            /* max-conns, 503 */
     HS_FAIL_PER_IP,          /* per-IP limit, 429 */
     HS_FAIL_TIMEOUT,         /* head not complete in time */
+    HS_FAIL_PROXY,           /* PROXY header bad, missing, or from an untrusted peer; bad X-Forwarded-For */
     HS_FAIL_COUNT
 };
 
@@ -91,6 +92,9 @@ struct worker_stats {
     uint64_t auth_accepted;    /* upgrades admitted with a valid subscriber token */
     uint64_t auth_refused[METRICS_AUTH_REASONS]; /* refused upgrades by enum auth_reason */
     uint64_t auth_expired;     /* connections closed with 4001 when their token expired */
+    uint64_t proxy_headers;    /* PROXY protocol headers accepted */
+    uint64_t forwarded_for;    /* client addresses taken from X-Forwarded-For */
+    uint64_t restart_closes;   /* closed with 1012 by a spread-out drain */
     uint64_t fanout_count;
     uint64_t fanout_sum_ns;
     uint64_t fanout_buckets[METRICS_FANOUT_BUCKETS];

@@ -5,7 +5,9 @@
  * buffer (head + body, bounded by --max-head + --max-message) and an output
  * buffer. Requests are handled in order (pipelining works); responses are
  * written at once and the rest queued behind EPOLLOUT. Connections are
- * freed in the post hook, never inside their callback. */
+ * freed in the post hook, never inside their callback. With
+ * --admin-tls-cert every connection speaks TLS (tls/tls.c, the public
+ * port's code) through io_read/io_write; nothing above them knows. */
 #include "server/admin.h"
 
 #include <errno.h>
@@ -29,6 +31,7 @@
 #include "pubsub/msg.h"
 #include "pubsub/ring.h"
 #include "server/assets.h"
+#include "tls/tls.h"
 #include "ws/ws_frame.h"
 #include "ws/ws_handshake.h"
 #include "ws/ws_rx.h"
@@ -60,6 +63,8 @@ struct admin_conn {
     uint8_t *out;
     size_t out_len, out_off, out_cap;
     struct ws_rx *rx;
+    SSL *ssl;             /* --admin-tls-cert: owned, freed in admin_reap */
+    bool tls_want_write;  /* the TLS handshake waits for the socket to take bytes */
     struct admin_conn *next;
 };
 
@@ -73,15 +78,45 @@ struct admin {
     char *scratch; /* for /metrics and /stats */
     size_t scratch_cap;
     int timer_id; /* the deadline sweep */
+    struct tls_ctx *tls; /* borrowed from the master; NULL: plain http */
 };
 
 static void conn_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events);
 
 static size_t queued(const struct admin_conn *c) { return c->out_len - c->out_off; }
 
+/* Plain or TLS, one contract: > 0 bytes, 0 at EOF (read), WSP_EAGAIN, or
+ * another negative value for a broken connection. */
+static ssize_t io_read(struct admin_conn *c, void *p, size_t n)
+{
+    if (c->ssl) {
+        int want_write = 0;
+        ssize_t r = tls_read(c->ssl, p, n, &want_write);
+        c->tls_want_write = r == WSP_EAGAIN && want_write;
+        return r;
+    }
+    ssize_t r = read(c->fd, p, n);
+    if (r < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? WSP_EAGAIN : -errno;
+    return r;
+}
+
+static ssize_t io_write(struct admin_conn *c, const void *p, size_t n)
+{
+    if (c->ssl) {
+        int want_write = 0;
+        ssize_t r = tls_write(c->ssl, p, n, &want_write);
+        return r == 0 ? WSP_ECLOSED : r;
+    }
+    ssize_t r = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (r < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? WSP_EAGAIN : -errno;
+    return r;
+}
+
 static void update_events(struct admin_conn *c)
 {
-    uint32_t ev = (c->paused ? 0 : EV_READ) | (queued(c) ? EV_WRITE : 0);
+    uint32_t ev = (c->paused ? 0 : EV_READ) | (queued(c) || c->tls_want_write ? EV_WRITE : 0);
     if (ev == c->events)
         return;
     c->events = ev;
@@ -91,11 +126,10 @@ static void update_events(struct admin_conn *c)
 static void flush_out(struct admin_conn *c)
 {
     while (c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n = io_write(c, c->out + c->out_off, c->out_len - c->out_off);
+        if (n == WSP_EAGAIN)
+            break;
         if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-                break;
             c->dead = true;
             return;
         }
@@ -109,6 +143,8 @@ static void flush_out(struct admin_conn *c)
             /* half-close and drain what the peer still sends, so that
              * unread input does not turn our close into a reset that
              * destroys the response before the peer reads it */
+            if (c->ssl)
+                SSL_shutdown(c->ssl); /* close_notify first: best effort */
             shutdown(c->fd, SHUT_WR);
             c->linger_until_ms = clock_mono_ms() + 2000;
         }
@@ -661,9 +697,9 @@ static void read_input(struct admin_conn *c)
     if (c->close_after) {
         char sink[4096];
         ssize_t n;
-        while ((n = read(c->fd, sink, sizeof sink)) > 0)
+        while ((n = io_read(c, sink, sizeof sink)) > 0)
             ;
-        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+        if (n != WSP_EAGAIN)
             c->dead = true;
         return;
     }
@@ -689,13 +725,13 @@ static void read_input(struct admin_conn *c)
             c->in = n;
             c->in_cap = cap;
         }
-        ssize_t n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+        ssize_t n = io_read(c, c->in + c->in_len, c->in_cap - c->in_len);
         if (n == 0) {
             c->dead = true; /* a publisher that hangs up mid-body publishes nothing */
             return;
         }
         if (n < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            if (n != WSP_EAGAIN)
                 c->dead = true;
             return;
         }
@@ -716,7 +752,8 @@ static void conn_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
     struct admin_conn *c = container_of(h, struct admin_conn, h);
     if (c->dead)
         return;
-    if (events & (EV_READ | EV_HUP | EV_ERROR))
+    /* a TLS handshake that waited to write goes on by reading */
+    if ((events & (EV_READ | EV_HUP | EV_ERROR)) || (c->tls_want_write && (events & EV_WRITE)))
         read_input(c);
     if (!c->dead)
         flush_out(c);
@@ -728,8 +765,13 @@ static void conn_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
             flush_out(c);
     }
     if (!c->dead) {
+        bool was_paused = c->paused;
         c->paused = queued(c) >= ADMIN_OUT_PAUSE;
-        update_events(c);
+        /* TLS may hold decrypted input epoll cannot see: read it now */
+        if (was_paused && !c->paused && c->ssl && SSL_pending(c->ssl) > 0)
+            read_input(c);
+        if (!c->dead)
+            update_events(c);
     }
 }
 
@@ -822,8 +864,13 @@ int admin_adopt(struct admin *a, int fd)
     c->in_request = true; /* its first head is due within the head timeout */
     c->since_ms = clock_mono_ms();
     c->events = EV_READ;
+    if (a->tls && !(c->ssl = tls_conn_new(a->tls, fd))) {
+        free(c);
+        return WSP_ENOMEM;
+    }
     int rc = ev_add(a->loop, fd, EV_READ, &c->h);
     if (rc < 0) {
+        tls_conn_free(c->ssl);
         free(c);
         return rc;
     }
@@ -908,6 +955,7 @@ void admin_reap(struct admin *a)
          * the descriptor, and epoll forgets it only when every copy is
          * closed: deregister explicitly, or its events reach freed memory */
         ev_del(a->loop, c->fd);
+        tls_conn_free(c->ssl);
         close(c->fd);
         ws_rx_free(c->rx);
         free(c->in);
@@ -929,6 +977,8 @@ void admin_free(struct admin *a)
     free(a->scratch);
     free(a);
 }
+
+void admin_set_tls(struct admin *a, struct tls_ctx *t) { a->tls = t; }
 
 void admin_stop_listening(struct admin *a)
 {

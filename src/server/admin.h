@@ -28,6 +28,11 @@ void admin_push_live(struct admin *a);
 /* Frees closed admin connections (post hook). */
 void admin_reap(struct admin *a);
 void admin_free(struct admin *a);
+/* --admin-tls-cert: connections accepted from now on speak TLS with t
+ * (borrowed: the master keeps it, and replaces it on SIGHUP; connections
+ * already open keep theirs, tls.c refcounts it). NULL: plain http. */
+struct tls_ctx;
+void admin_set_tls(struct admin *a, struct tls_ctx *t);
 /* Closes the listener (a draining server frees the port for its
  * replacement); open admin connections carry on. Safe to call twice. */
 void admin_stop_listening(struct admin *a);

@@ -747,6 +747,10 @@ static void http_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n)
         rest = p + r;
         rest_len = n - (size_t)r;
     }
+    if ((c->flags & CF_TRUSTED) && proxy_conn_forwarded(w, c, &req) < 0) {
+        free(spill);
+        return;
+    }
     routes_handle(w, c, &req, rest, rest_len);
     free(spill);
 }
@@ -779,6 +783,8 @@ static ssize_t read_some(struct worker *w, struct conn *c)
 
 static void read_input(struct worker *w, struct conn *c)
 {
+    if ((c->flags & (CF_PROXY_HDR | CF_PROXY_SNIFF)) && proxy_conn_read(w, c) <= 0)
+        return;
     for (int i = 0; i < CONN_MAX_READS && c->state != CONN_DEAD; i++) {
         ssize_t n = read_some(w, c);
         if (n == 0 && c->state == CONN_WS && !(c->flags & CF_RD_SHUT)) {

@@ -68,6 +68,7 @@ struct master {
     int admin_fd;
     struct net_addr pub; /* the public address, its port resolved */
     struct tls_ctx *tls; /* last good certificates, for workers forked later; NULL: plain */
+    struct tls_ctx *admin_tls; /* --admin-tls-cert, last good; NULL: plain http */
     bool stopping;
     uint64_t stop_deadline_ms;
     uint64_t started_ms;
@@ -326,10 +327,29 @@ static void reap_children(struct master *m)
 
 /* SIGHUP: the master loads the files first. A broken file keeps the old
  * certificates everywhere (and for workers restarted later) and says why;
- * a good set is kept for later forks, and each worker loads it itself.
- * True when the workers should reload too. */
+ * a good set is kept for later forks, and each worker loads it itself. */
+static void reload_admin_tls(struct master *m)
+{
+    const char *crt = m->cfg->admin_tls_cert, *key = m->cfg->admin_tls_key;
+    char err[512];
+    struct tls_ctx *t = tls_ctx_new(&crt, &key, 1, err, sizeof err);
+    if (!t) {
+        log_error("SIGHUP: admin certificate reload failed, keeping the old one: %s", err);
+        return;
+    }
+    tls_ctx_free(m->admin_tls);
+    m->admin_tls = t;
+    if (m->admin)
+        admin_set_tls(m->admin, t);
+    log_info("SIGHUP: admin certificate reloaded");
+}
+
+/* The public port's certificates (the admin port's too, for the master
+ * alone). True when the workers should reload too. */
 static bool reload_tls(struct master *m)
 {
+    if (m->admin_tls)
+        reload_admin_tls(m);
     if (!m->tls)
         return false;
     char err[512];
@@ -479,6 +499,15 @@ int master_run(struct wsp_config *cfg)
             return 2;
         }
     }
+    if (cfg->admin_tls_cert[0]) {
+        const char *crt = cfg->admin_tls_cert, *key = cfg->admin_tls_key;
+        char err[512];
+        m->admin_tls = tls_ctx_new(&crt, &key, 1, err, sizeof err);
+        if (!m->admin_tls) {
+            fprintf(stderr, "wspush serve: admin TLS: %s\n", err);
+            return 2;
+        }
+    }
     int ar = alloc_common(m);
     m->loop = ev_loop_new(256);
     if (ar < 0 || !m->loop) {
@@ -577,6 +606,7 @@ int master_run(struct wsp_config *cfg)
         m->admin = admin_new(m, m->loop, m->admin_fd);
         if (!m->admin)
             goto fail;
+        admin_set_tls(m->admin, m->admin_tls);
     }
     if (cfg->tick_ms)
         ev_timer_add(m->loop, cfg->tick_ms, on_tick, m);
@@ -609,6 +639,7 @@ fail:
         close(m->sig_fd);
     redis_link_free(m->redis);
     tls_ctx_free(m->tls);
+    tls_ctx_free(m->admin_tls);
     ev_loop_free(m->loop);
     ws_deflater_free(m->deflater);
     free(m->scratch);

@@ -74,7 +74,8 @@ static void gauge(struct buf *b, const char *name, const char *help, double v)
 }
 
 static const char *const hs_names[HS_FAIL_COUNT] = {
-    "bad_request", "too_large", "version", "origin", "topic", "not_found", "full", "per_ip", "timeout"};
+    "bad_request", "too_large", "version", "origin", "topic", "not_found", "full", "per_ip", "timeout",
+    "proxy"};
 
 /* Owned by the master's loop, the only caller of this file. */
 static struct sysstat sys;
@@ -232,6 +233,9 @@ size_t prom_render(struct master *m, char *out, size_t cap)
             (unsigned long long)SUM(auth_refused[k]));
     counter(bp, "wspush_auth_expired_total",
             "Connections closed with 4001 because their token expired.", SUM(auth_expired));
+    counter(bp, "wspush_proxy_headers_total", "PROXY protocol headers accepted from trusted proxies.", SUM(proxy_headers));
+    counter(bp, "wspush_forwarded_for_total", "Client addresses taken from X-Forwarded-For of trusted proxies.", SUM(forwarded_for));
+    counter(bp, "wspush_restart_closes_total", "Connections closed with 1012 by a spread-out drain (SIGTERM).", SUM(restart_closes));
     counter(bp, "wspush_worker_restarts_total", "Workers restarted after dying.", SUM(restarts));
     /* the limits, so alerts can say "near --max-conns" and "near the fd
      * limit" (workers inherit the master's RLIMIT_NOFILE at fork) */

@@ -1,7 +1,10 @@
 /* publish_cli.c - `wspush publish [--admin URL] [--token-file F] [--binary]
  * (TOPIC | --broadcast) [MESSAGE]`: one blocking HTTP POST to the admin
  * port; the message comes from stdin when not given. Prints the server's
- * JSON answer. Not used by the server itself. */
+ * JSON answer. Not used by the server itself. An https:// URL (the admin
+ * port with --admin-tls-cert) goes through OpenSSL: the server's
+ * certificate is verified against --cacert FILE or the system's store and
+ * must name the URL's host, unless --insecure. */
 #include "server/publish_cli.h"
 
 #include <errno.h>
@@ -10,6 +13,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "config/config.h"
 #include "net/net.h"
@@ -20,7 +27,11 @@ static void usage(FILE *f)
             "usage: wspush publish [options] TOPIC [MESSAGE]\n"
             "       wspush publish [options] --broadcast [MESSAGE]\n\n"
             "Publishes MESSAGE (or standard input) through the admin API.\n\n"
-            "  --admin URL     admin address (default http://127.0.0.1:9090) [WSPUSH_ADMIN]\n"
+            "  --admin URL, --url URL  admin address, http:// or https:// (default\n"
+            "                  http://127.0.0.1:9090) [WSPUSH_ADMIN]\n"
+            "  --cacert FILE   https: trust the PEM certificate(s) in FILE instead of the\n"
+            "                  system's store (e.g. the admin port's self-signed one)\n"
+            "  --insecure      https: do not verify the certificate (testing only)\n"
             "  --token-file FILE  read the bearer token from FILE (one trailing newline\n"
             "                  removed) [WSPUSH_PUBLISH_TOKEN_FILE]\n"
             "  --token TOKEN   bearer token [WSPUSH_PUBLISH_TOKEN]; other local users can\n"
@@ -30,11 +41,69 @@ static void usage(FILE *f)
             "  -h, --help      show this help\n");
 }
 
+static SSL *g_ssl; /* https: the connection's TLS; NULL: plain */
+
+static ssize_t stream_write(int fd, const void *p, size_t n)
+{
+    if (g_ssl) {
+        int w = SSL_write(g_ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+        return w > 0 ? w : -1;
+    }
+    return write(fd, p, n);
+}
+
+static ssize_t stream_read(int fd, void *p, size_t n)
+{
+    if (g_ssl) {
+        int r = SSL_read(g_ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+        return r > 0 ? r : 0; /* EOF, close_notify or error: the answer ends */
+    }
+    return read(fd, p, n);
+}
+
+/* The TLS handshake over the connected fd: 0, or -1 after one message. */
+static int tls_start(int fd, const char *host, const char *cacert, int insecure)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx)
+        return -1;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (!insecure) {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+        int ok = cacert ? SSL_CTX_load_verify_locations(ctx, cacert, NULL)
+                        : SSL_CTX_set_default_verify_paths(ctx);
+        if (ok != 1) {
+            fprintf(stderr, "wspush publish: --cacert %s: cannot load it\n", cacert ? cacert : "");
+            SSL_CTX_free(ctx);
+            return -1;
+        }
+    }
+    g_ssl = SSL_new(ctx);
+    SSL_CTX_free(ctx); /* the SSL keeps its own reference */
+    if (!g_ssl)
+        return -1;
+    SSL_set_fd(g_ssl, fd);
+    X509_VERIFY_PARAM *vp = SSL_get0_param(g_ssl);
+    if (X509_VERIFY_PARAM_set1_ip_asc(vp, host) != 1) { /* a name, not an IP literal */
+        SSL_set_tlsext_host_name(g_ssl, host);
+        SSL_set1_host(g_ssl, host);
+    }
+    if (SSL_connect(g_ssl) != 1) {
+        long v = SSL_get_verify_result(g_ssl);
+        unsigned long e = ERR_get_error();
+        fprintf(stderr, "wspush publish: TLS handshake with %s failed: %s\n", host,
+                v != X509_V_OK ? X509_verify_cert_error_string(v)
+                               : e ? ERR_reason_error_string(e) : "connection closed");
+        return -1;
+    }
+    return 0;
+}
+
 static int write_all(int fd, const void *p, size_t n)
 {
     const char *c = p;
     while (n) {
-        ssize_t w = write(fd, c, n);
+        ssize_t w = stream_write(fd, c, n);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -52,15 +121,19 @@ int publish_cli_main(int argc, char **argv)
     const char *token = getenv("WSPUSH_PUBLISH_TOKEN");
     const char *token_file = getenv("WSPUSH_PUBLISH_TOKEN_FILE");
     static char file_token[256];
-    const char *topic = NULL, *message = NULL;
-    int binary = 0, broadcast = 0;
+    const char *topic = NULL, *message = NULL, *cacert = NULL;
+    int binary = 0, broadcast = 0, insecure = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
-        } else if (!strcmp(a, "--admin") && i + 1 < argc) {
+        } else if ((!strcmp(a, "--admin") || !strcmp(a, "--url")) && i + 1 < argc) {
             admin = argv[++i];
+        } else if (!strcmp(a, "--cacert") && i + 1 < argc) {
+            cacert = argv[++i];
+        } else if (!strcmp(a, "--insecure")) {
+            insecure = 1;
         } else if (!strcmp(a, "--token") && i + 1 < argc) {
             /* kept in a copy; the argument is wiped from the process list */
             char *v = argv[++i];
@@ -101,8 +174,11 @@ int publish_cli_main(int argc, char **argv)
         return 2;
     }
     const char *hp = admin;
+    int https = !strncmp(hp, "https://", 8);
     if (!strncmp(hp, "http://", 7))
         hp += 7;
+    else if (https)
+        hp += 8;
     char hostport[256];
     snprintf(hostport, sizeof hostport, "%s", hp);
     char *slash = strchr(hostport, '/');
@@ -110,7 +186,7 @@ int publish_cli_main(int argc, char **argv)
         *slash = '\0';
     struct net_addr addr;
     if (net_addr_parse(hostport, "127.0.0.1", &addr) < 0) {
-        fprintf(stderr, "wspush publish: --admin '%s' is not http://HOST:PORT\n", admin);
+        fprintf(stderr, "wspush publish: --admin '%s' is not http(s)://HOST:PORT\n", admin);
         return 2;
     }
     char *body = NULL;
@@ -142,6 +218,20 @@ int publish_cli_main(int argc, char **argv)
         free(body);
         return 1;
     }
+    if (https) {
+        /* the host as named in the URL, for SNI and the certificate check */
+        char host[256];
+        snprintf(host, sizeof host, "%s", hostport[0] == '[' ? hostport + 1 : hostport);
+        char *end = hostport[0] == '[' ? strchr(host, ']') : strrchr(host, ':');
+        if (end)
+            *end = '\0';
+        if (tls_start(fd, host, cacert, insecure) < 0) {
+            SSL_free(g_ssl);
+            close(fd);
+            free(body);
+            return 1;
+        }
+    }
     char head[1024];
     char auth[400] = "";
     if (token && *token)
@@ -158,7 +248,7 @@ int publish_cli_main(int argc, char **argv)
         char resp[8192];
         size_t n = 0;
         ssize_t r;
-        while (n < sizeof resp - 1 && (r = read(fd, resp + n, sizeof resp - 1 - n)) > 0)
+        while (n < sizeof resp - 1 && (r = stream_read(fd, resp + n, sizeof resp - 1 - n)) > 0)
             n += (size_t)r;
         resp[n] = '\0';
         int status = 0;
@@ -170,6 +260,11 @@ int publish_cli_main(int argc, char **argv)
             fprintf(stderr, "wspush publish: HTTP %d\n", status);
     } else {
         fprintf(stderr, "wspush publish: write failed: %s\n", strerror(errno));
+    }
+    if (g_ssl) {
+        SSL_shutdown(g_ssl);
+        SSL_free(g_ssl);
+        g_ssl = NULL;
     }
     close(fd);
     free(body);

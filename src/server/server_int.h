@@ -45,6 +45,9 @@ enum conn_state {
 #define CF_RD_SHUT 0x80     /* the peer shut down its sending side: read no more */
 #define CF_DEFLATE 0x100    /* permessage-deflate negotiated */
 #define CF_DISCARD 0x200    /* input is read and dropped unparsed (lingering close) */
+#define CF_PROXY_HDR 0x400  /* a PROXY header must come first (trusted peer, --proxy-protocol on) */
+#define CF_PROXY_SNIFF 0x800 /* refuse a PROXY header (untrusted peer, --proxy-protocol on) */
+#define CF_TRUSTED 0x1000    /* the address is a trusted proxy: X-Forwarded-For names the client */
 
 struct conn_spill { /* a partial request head, while it is incomplete */
     uint32_t len;
@@ -114,6 +117,12 @@ struct worker {
     uint32_t ticks_handshake, ticks_ping, ticks_pong; /* <= EV_DEADLINE_LONG_MAX_TICKS */
     bool draining;
     uint64_t drain_deadline_ms;
+    uint64_t drain_start_ms;  /* drain.c: the spread-out 1012 closes */
+    uint64_t drain_spread_ms; /* every client told by drain_start_ms + this */
+    uint32_t drain_total;     /* open WebSocket connections when the drain began */
+    uint32_t drain_told;      /* closed with 1012 so far (or gone) */
+    int drain_timer;          /* -1: none */
+    uint64_t drain_rng;       /* xorshift state, never 0 */
     uint8_t *rbuf; /* the one receive buffer */
     size_t rbuf_size;
     struct ws_handshake_cfg hs_cfg;
@@ -183,6 +192,23 @@ void fanout_uring_free(struct worker *w);
 /* routes.c: what a complete request head means on the public port */
 void routes_handle(struct worker *w, struct conn *c, struct http_req *r, uint8_t *rest,
                    size_t rest_len);
+
+/* proxy_conn.c: the real client behind a trusted proxy */
+/* Before any other input while CF_PROXY_HDR or CF_PROXY_SNIFF is set: reads
+ * (only) the PROXY header, counts the client it names for the per-IP limit
+ * and starts TLS. 1: go on reading (flags cleared); 0: wait for more bytes;
+ * < 0: the connection was refused (it is on the dead list or replied to). */
+int proxy_conn_read(struct worker *w, struct conn *c);
+/* A complete request head from a CF_TRUSTED connection: takes the client
+ * from X-Forwarded-For and counts it. 0: go on; < 0: refused (replied). */
+int proxy_conn_forwarded(struct worker *w, struct conn *c, const struct http_req *r);
+
+/* drain.c: SIGTERM, closes spread over the drain window */
+/* Starts the spread-out close (listener already closed): pending heads are
+ * dropped now, WebSocket clients get 1012 with a retry hint over time. */
+void drain_begin(struct worker *w);
+/* The part of a drain window over which closes are spread. */
+uint64_t drain_spread_ms(uint64_t drain_timeout_ms);
 
 /* worker.c */
 uint64_t worker_total_conns(const struct worker *w);

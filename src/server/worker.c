@@ -45,16 +45,17 @@ uint64_t worker_total_conns(const struct worker *w)
  * (issue 11 item 6). Returns false when peer is at its limit; otherwise
  * *ip_id is what conn_reap gives back (0: not counted).
  *
- * The seam for trusted proxies / the PROXY protocol (not built): when peer
- * is a trusted proxy, return true here without counting, and count the
- * address the proxy names once its header is read, with the same
- * ipcount_acquire on the connection's ip_id (still 0), refusing with 429
- * there. Nothing else needs to change: conn_reap releases whatever ip_id
- * holds. */
-static bool ip_admit_at_accept(struct worker *w, const struct sockaddr *peer, uint32_t *ip_id)
+ * A trusted proxy (--trusted-proxies) is admitted without counting
+ * (*trusted set): the address it names in its PROXY header or
+ * X-Forwarded-For is counted once read, with the same ipcount_acquire on
+ * the connection's ip_id, still 0 (proxy_conn.c). conn_reap releases
+ * whatever ip_id holds. */
+static bool ip_admit_at_accept(struct worker *w, const struct sockaddr *peer, uint32_t *ip_id,
+                               bool *trusted)
 {
     *ip_id = 0;
-    if (!w->ips)
+    *trusted = w->cfg->n_trusted && proxy_cidr_match(w->cfg->trusted, w->cfg->n_trusted, peer);
+    if (!w->ips || *trusted)
         return true;
     /* out of memory or an odd family: do not refuse on our own limitation */
     return ipcount_acquire(w->ips, peer, ip_id) != WSP_ETOOBIG;
@@ -127,7 +128,8 @@ static void on_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t event
         w->st->accepted_total++;
         w->accepts_in_tick++;
         uint32_t ip_id;
-        if (!ip_admit_at_accept(w, (const struct sockaddr *)&peer, &ip_id)) {
+        bool trusted;
+        if (!ip_admit_at_accept(w, (const struct sockaddr *)&peer, &ip_id, &trusted)) {
             refuse_per_ip(w, fd);
             continue;
         }
@@ -140,7 +142,11 @@ static void on_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t event
             continue;
         }
         c->ip_id = ip_id;
-        if (w->tls && !(c->tls = tls_conn_new(w->tls, fd)))
+        if (trusted)
+            c->flags |= CF_TRUSTED;
+        if (w->cfg->proxy_protocol) /* a trusted peer's TLS starts after its header */
+            c->flags |= trusted ? CF_PROXY_HDR : CF_PROXY_SNIFF;
+        if (w->tls && !(c->flags & CF_PROXY_HDR) && !(c->tls = tls_conn_new(w->tls, fd)))
             conn_kill(w, c, 0);
     }
 }
@@ -243,15 +249,7 @@ static void start_drain(struct worker *w)
     close(w->listen_fd);
     w->listen_fd = -1;
     w->drain_deadline_ms = clock_mono_ms() + w->cfg->drain_timeout_ms;
-    log_info("draining %u connections (up to %llu ms)", w->nconns,
-             (unsigned long long)w->cfg->drain_timeout_ms);
-    for (uint32_t i = 0; i < w->nconns; i++) {
-        struct conn *c = w->conns[i];
-        if (c->state == CONN_WS)
-            conn_close(w, c, WS_CLOSE_GOING_AWAY, "server shutting down");
-        else if (c->state == CONN_HTTP)
-            conn_kill(w, c, 0);
-    }
+    drain_begin(w);
 }
 
 /* SIGHUP (forwarded by the master once it has loaded the files itself):

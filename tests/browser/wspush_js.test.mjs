@@ -39,7 +39,7 @@ function harness() {
     close(code, reason) { this.closed = [code, reason]; }
     open() { this.onopen({}); }
     msg(data) { this.onmessage({ data }); }
-    drop(code = 1006) { this.onclose({ code, reason: "" }); }
+    drop(code = 1006, reason = "") { this.onclose({ code, reason }); }
   }
   const realSet = globalThis.setTimeout, realClear = globalThis.clearTimeout;
   globalThis.setTimeout = (fn, ms) => { const t = { fn, ms, live: true }; timers.push(t); return t; };
@@ -164,6 +164,51 @@ test("getToken that throws or rejects is a failed attempt, retried", async () =>
       assert.equal(h.sockets.length, 1);
       assert.equal(h.sockets[0].url, "ws://h/?topic=a&token=ok");
     } finally { console.error = origErr; }
+    c.close();
+  } finally {
+    h.restore();
+  }
+});
+
+test("restartDelay: the hint plus up to a quarter, never less", () => {
+  const r = "restart; retry-after-ms=2000";
+  assert.equal(wspush.restartDelay(r, () => 0), 2000);
+  assert.equal(wspush.restartDelay(r, () => 0.999999), 2499);
+  for (let i = 0; i < 1000; i++) {
+    const d = wspush.restartDelay(r);
+    assert.ok(d >= 2000 && d < 2500, String(d));
+  }
+  assert.equal(wspush.restartDelay("retry-after-ms=1500", () => 0), 1500);
+  assert.equal(wspush.restartDelay("", () => 0), 1000);             // no hint
+  assert.equal(wspush.restartDelay("restart; retry-after-ms=x", () => 0), 1000);
+  assert.equal(wspush.restartDelay("xretry-after-ms=50", () => 0), 1000);
+  assert.equal(wspush.restartDelay("retry-after-ms=99999999999", () => 0), 1000); // > 9 digits
+  assert.equal(wspush.restartDelay("retry-after-ms=999999999", () => 0), 3600000); // capped at 1 h
+});
+
+test("1012 waits for the hinted delay, ignoring maxDelayMs, without growing attempt", () => {
+  const h = harness();
+  try {
+    const states = [];
+    const c = wspush.connect("ws://h:1/", {
+      WebSocket: h.FakeWS, baseDelayMs: 100, maxDelayMs: 500, onstatus: (s) => states.push(s),
+    });
+    h.sockets[0].open();
+    h.sockets[0].drop(1012, "restart; retry-after-ms=1800");
+    assert.equal(c.state, "waiting");
+    assert.equal(c.attempt, 0);
+    const w = states[states.length - 1];
+    assert.equal(w.code, 1012);
+    assert.ok(w.delayMs >= 1800 && w.delayMs < 2250, String(w.delayMs));
+    const live = h.timers.filter((t) => t.live);
+    assert.equal(live.length, 1);
+    assert.equal(live[0].ms, w.delayMs);                       // the only way back
+    assert.equal(h.sockets.length, 1, "no reconnect before the timer");
+    h.fire(() => true);
+    assert.equal(h.sockets.length, 2);
+    // the new server not up yet: ordinary backoff from there
+    h.sockets[1].drop(1006);
+    assert.equal(c.attempt, 1);
     c.close();
   } finally {
     h.restore();

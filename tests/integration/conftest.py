@@ -460,6 +460,10 @@ class _Servers:
             args += ["--listen", "127.0.0.1:0"]
         if "--admin" not in args:
             args += ["--admin", "127.0.0.1:0"]
+        if "--drain-timeout" not in args and "WSPUSH_DRAIN_TIMEOUT" not in (env or {}):
+            # the 30 s default spreads the closes of a SIGTERM over 27 s:
+            # a teardown with clients still connected would wait them out
+            args += ["--drain-timeout", "2s"]
         s = Server(args, env=env, token=token)
         self.servers.append(s)
         return s

@@ -141,7 +141,7 @@ def test_draining_server_lets_a_replacement_start(wspush):
     wpid = a.worker_pids()[0]
     mark = a.log_mark()
     a.proc.send_signal(signal.SIGTERM)
-    assert hold.recv_close_code() == 1001
+    assert hold.recv_close_code() == 1012
     a.wait_for_log(r"draining 1 connections", start=mark)
     os.kill(wpid, signal.SIGSTOP)  # the drain cannot end while we look
     try:
@@ -153,5 +153,5 @@ def test_draining_server_lets_a_replacement_start(wspush):
         assert b.stats()["workers"][0]["pid"] != wpid
     finally:
         os.kill(wpid, signal.SIGCONT)
-    hold.send(OP_CLOSE, close_payload(1001))
+    hold.send(OP_CLOSE, close_payload(1012))
     assert a.stop() == 0

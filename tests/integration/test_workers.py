@@ -1,7 +1,8 @@
 """Worker processes: SO_REUSEPORT spreads clients over both workers; a
 worker killed with SIGKILL is restarted (new pid) and serves new clients
 while the other worker's clients keep receiving ticks; SIGTERM closes every
-client with 1001 and the server exits 0 within --drain-timeout."""
+client with 1012 (service restart, spread over --drain-timeout) and the
+server exits 0 within --drain-timeout."""
 import asyncio
 import os
 import signal
@@ -86,7 +87,7 @@ def test_killed_worker_is_restarted_and_others_unaffected(wspush):
     asyncio.run(run())
 
 
-def test_sigterm_sends_1001_and_exits_0(wspush):
+def test_sigterm_sends_1012_and_exits_0(wspush):
     srv = wspush("--workers", "2", "--drain-timeout", "3s")
 
     async def run():
@@ -95,15 +96,15 @@ def test_sigterm_sends_1001_and_exits_0(wspush):
         srv.wait_connections(24)
         t0 = time.monotonic()
         srv.proc.send_signal(signal.SIGTERM)
-        # raw clients: a close frame with 1001, then we answer it
+        # raw clients: a close frame with 1012, then we answer it
         for ws in raw:
             f = ws.recv_close(T(5))
-            assert f.close_code == 1001, f
-            ws.send(OP_CLOSE, close_payload(1001))
+            assert f.close_code == 1012, f
+            ws.send(OP_CLOSE, close_payload(1012))
             ws.expect_eof()
         await sw.wait_for(lambda sw: all(c is not None for c in sw.closed), T(5),
                           "every client closed")
-        assert sw.closed == [1001] * 20, sw.closed
+        assert sw.closed == [1012] * 20, sw.closed
         rc = await asyncio.get_running_loop().run_in_executor(None, srv.stop)
         assert rc == 0
         # everyone answered the close: no need to wait out the drain timeout
@@ -118,11 +119,11 @@ def test_sigterm_with_unresponsive_client_exits_within_drain_timeout(wspush):
     srv.wait_connections(2)
     t0 = time.monotonic()
     srv.proc.send_signal(signal.SIGTERM)
-    assert polite.recv_close_code() == 1001
-    polite.send(OP_CLOSE, close_payload(1001))
+    assert polite.recv_close_code() == 1012
+    polite.send(OP_CLOSE, close_payload(1012))
     assert srv.stop(timeout=T(10)) == 0
     assert time.monotonic() - t0 < 1.0 + T(2)
-    assert silent.recv_close_code() == 1001
+    assert silent.recv_close_code() == 1012
     silent.expect_eof()
 
 
@@ -131,7 +132,7 @@ def test_new_upgrade_during_drain_refused_or_closed(wspush):
     hold = RawWS(srv.port, "/")  # keeps the drain going until we answer
     srv.wait_connections(1)
     srv.proc.send_signal(signal.SIGTERM)
-    assert hold.recv_close_code() == 1001
+    assert hold.recv_close_code() == 1012
     # while draining, the worker does not take new WebSocket clients: the
     # listener is closed (refused) or the upgrade gets 503
     try:
@@ -143,5 +144,5 @@ def test_new_upgrade_during_drain_refused_or_closed(wspush):
     else:
         ws.send(OP_PING, b"late")
         raise AssertionError("a new client was accepted while draining")
-    hold.send(OP_CLOSE, close_payload(1001))
+    hold.send(OP_CLOSE, close_payload(1012))
     assert srv.stop() == 0

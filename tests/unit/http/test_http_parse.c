@@ -20,40 +20,7 @@
 /* ---- input placement ---------------------------------------------------- */
 
 #define GUARD_DATA_PAGES 24 /* room for the largest generated head */
-
-static uint8_t *g_region;
-static size_t g_region_len;
-static uint8_t *g_guard; /* first byte of the PROT_NONE page */
-
-static int guard_setup(void **state)
-{
-    (void)state;
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    g_region_len = (GUARD_DATA_PAGES + 1) * page;
-    void *m = mmap(NULL, g_region_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED)
-        return -1;
-    g_region = m;
-    g_guard = g_region + GUARD_DATA_PAGES * page;
-    return mprotect(g_guard, page, PROT_NONE);
-}
-
-static int guard_teardown(void **state)
-{
-    (void)state;
-    munmap(g_region, g_region_len);
-    return 0;
-}
-
-/* Copies d[0..n) so that its last byte sits just before the guard page. */
-static const uint8_t *at_guard(const void *d, size_t n)
-{
-    assert_true(n <= (size_t)(g_guard - g_region));
-    uint8_t *p = g_guard - n;
-    if (n)
-        memcpy(p, d, n);
-    return p;
-}
+#include "../guard_page.h"
 
 static ssize_t parse_at_guard(const void *d, size_t n, const struct http_limits *lim,
                               struct http_req *r)
