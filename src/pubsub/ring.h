@@ -24,6 +24,9 @@
 #define RING_F_BROADCAST 0x2u /* to every connection; topic is empty */
 #define RING_F_DEFLATE 0x4u   /* the frame bytes are the plain frame followed by
                                * its permessage-deflate frame (RSV1 set) */
+#define RING_F_FORMS 0x8u   /* the frame bytes are a struct ring_forms followed by
+                              * the forms it lists (pubsub/forms.h); the message
+                              * carries its topic seq */
 /* 0x80 is reserved by the ring itself (padding marker) and never published. */
 
 struct ring;

@@ -20,6 +20,7 @@
 #include "metrics/metrics.h"
 #include "pubsub/msg.h"
 #include "pubsub/outq.h"
+#include "pubsub/history.h"
 #include "pubsub/ring.h"
 #include "pubsub/topic.h"
 #include "server/ipcount.h"
@@ -45,6 +46,7 @@ enum conn_state {
 #define CF_RD_SHUT 0x80     /* the peer shut down its sending side: read no more */
 #define CF_DEFLATE 0x100    /* permessage-deflate negotiated */
 #define CF_DISCARD 0x200    /* input is read and dropped unparsed (lingering close) */
+#define CF_ENVELOPE 0x400   /* JSON envelope mode (wspush.json / ?format=json) */
 
 struct conn_spill { /* a partial request head, while it is incomplete */
     uint32_t len;
@@ -98,6 +100,7 @@ struct worker {
     int spare_fd; /* kept open to accept-and-close on EMFILE */
     struct ring *ring;
     struct ring_reader rd;
+    struct history *history; /* NULL: off; read-only here */
     struct shared_stats *shared;
     struct worker_stats *st;
     struct topic_index *topics;
