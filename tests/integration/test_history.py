@@ -173,3 +173,23 @@ def test_bad_since_is_400(hist):
     for q in ("since=abc", "since=0-1", "since=other:1-1", "format=xml"):
         with pytest.raises(AssertionError, match="400"):
             RawWS(srv.port, f"/t?{q}")
+
+
+def test_admin_history_api(hist):
+    srv = hist
+    since = last_id(srv, "api")
+    srv.admin.publish("api", "one")
+    srv.admin.publish("api", b"\x01\x02", binary=True)
+    r = srv.admin.request("GET", f"/history/api?since={since}&limit=1")
+    assert r.status == 200, r
+    body = r.json()
+    assert body["topic"] == "api" and body["more"] is True
+    assert [m["data"] for m in body["messages"]] == ["one"]
+    nxt = body["messages"][0]["id"]
+    body = srv.admin.request("GET", f"/history/api?since={nxt}").json()
+    assert body["messages"] == [{"id": body["newest"], "data": "AQI=", "encoding": "base64"}]
+    assert body["more"] is False
+    all_ = srv.admin.request("GET", "/history/api").json()["messages"]
+    assert [m["data"] for m in all_][:1] == ["marker"] and len(all_) == 3
+    assert srv.admin.request("GET", "/history/api?since=1-1").status == 410
+    assert srv.admin.request("GET", "/history/api?limit=0").status == 400
