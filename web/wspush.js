@@ -37,7 +37,16 @@
  *                    expired) the next attempt, jittered as any retry,
  *                    therefore fetches a fresh token. A getToken that
  *                    throws or rejects counts as a failed attempt.
+ *       resume:      true: the JSON envelope mode (?format=json). Each
+ *                    message's id is remembered per topic and every
+ *                    reconnect asks for what was missed (?since=topic:id),
+ *                    so nothing published meanwhile is lost while the
+ *                    server's history reaches back (--history-size)
+ *       onreset:     function ({topic, id, cause}): the server could not
+ *                    replay (history too short, server restarted: see
+ *                    docs/history.md); messages go on from id
  *     }
+ *     With resume, onmessage gets (data, event, {topic, id}).
  *     The url may also be passed as options.url.
  *   client.close()     stop for good: closes the socket (code 1000), cancels
  *                      any retry
@@ -101,6 +110,25 @@
     return url + (url.indexOf("?") >= 0 ? "&" : "?") + q;
   }
 
+  function addQuery(url, q) {
+    return url + (url.indexOf("?") >= 0 ? "&" : "?") + q;
+  }
+
+  /* ?since=<topic>:<id> for every topic an id is known for */
+  function withSince(url, ids) {
+    var q = Object.keys(ids).map(function (t) {
+      return "since=" + encodeURIComponent(t + ":" + ids[t]);
+    }).join("&");
+    return q ? addQuery(url, q) : url;
+  }
+
+  function fromBase64(s) {
+    var bin = root.atob ? root.atob(s) : Buffer.from(s, "base64").toString("binary");
+    var out = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out.buffer;
+  }
+
   function connect(url, options) {
     if (url && typeof url === "object") {
       options = url;
@@ -118,6 +146,9 @@
       socket: null,
       close: close,
     };
+    var lastIds = {}; /* resume: topic -> last id seen */
+    var baseUrl = client.url;
+    if (o.resume) baseUrl = client.url = addQuery(client.url, "format=json");
     var retryTimer = null;
     var stableTimer = null;
     var stopped = false;
@@ -137,6 +168,7 @@
       retryTimer = null;
       client.state = "connecting";
       status({});
+      if (o.resume) client.url = withSince(baseUrl, lastIds);
       if (!o.getToken) return dial(client.url);
       var pending;
       try {
@@ -177,7 +209,20 @@
       };
       ws.onmessage = function (ev) {
         if (ws !== client.socket || !o.onmessage) return;
-        try { o.onmessage(ev.data, ev); } catch (e) { report(e); }
+        if (!o.resume) {
+          try { o.onmessage(ev.data, ev); } catch (e) { report(e); }
+          return;
+        }
+        var m;
+        try { m = JSON.parse(ev.data); } catch (e) { report(e); return; }
+        if (m.topic != null && m.id != null) lastIds[m.topic] = m.id;
+        if (m.type === "reset") {
+          if (o.onreset) { try { o.onreset(m); } catch (e) { report(e); } }
+          return;
+        }
+        if (m.type) return; /* other control messages: not for onmessage */
+        var data = m.encoding === "base64" ? fromBase64(m.data) : m.data;
+        try { o.onmessage(data, ev, { topic: m.topic, id: m.id }); } catch (e) { report(e); }
       };
       ws.onclose = function (ev) {
         if (ws !== client.socket) return;
@@ -222,7 +267,7 @@
   }
 
   var api = { connect: connect, backoffDelay: backoffDelay, restartDelay: restartDelay,
-              defaultUrl: defaultUrl };
+              defaultUrl: defaultUrl, withSince: withSince };
   if (typeof module === "object" && module.exports) module.exports = api;
   root.wspush = api;
 })(typeof self !== "undefined" ? self : this);

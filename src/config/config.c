@@ -96,6 +96,14 @@ static const struct opt opts[] = {
      "permessage-deflate (RFC 7692) for clients that offer it; each message is compressed once"},
     {"deflate-min", T_SIZE, OFF(deflate_min), 0, "128", "BYTES",
      "compress only messages at least this long (shorter ones go plain to everyone)"},
+    {"history-size", T_U64, OFF(history_size), 0, "0", "N",
+     "keep each topic's last N messages for resume (?since=) and GET /history (0 = off)"},
+    {"history-ttl", T_DUR, OFF(history_ttl_ms), 0, "0", "DURATION",
+     "keep messages for resume at most this long, e.g. 5m (0 = no age limit; alone: up to 10000 per topic)"},
+    {"history-topics", T_U64, OFF(history_topics), 0, "4096", "N",
+     "topics that can have history (index slots, fixed at start); further topics have none"},
+    {"history-memory", T_SIZE, OFF(history_memory), 0, "64MiB", "BYTES",
+     "shared memory for stored messages, all topics; past it the oldest go first"},
     {"tls-cert", T_LIST, OFF(tls_cert_buf), CAP(tls_cert_buf), "", "FILE",
      "serve wss:// with this PEM certificate chain; repeat (with --tls-key) for SNI"},
     {"tls-key", T_LIST, OFF(tls_key_buf), CAP(tls_key_buf), "", "FILE",
@@ -518,6 +526,18 @@ static int finish(struct wsp_config *c, FILE *err)
         c->auth_required = false;
     } else {
         fprintf(err, "wspush: --auth: '%s' must be auto, required or off\n", c->auth_mode);
+        return 2;
+    }
+    if (c->history_size > CONFIG_HISTORY_MAX) {
+        fprintf(err, "wspush: --history-size must be 0..%d\n", CONFIG_HISTORY_MAX);
+        return 2;
+    }
+    if (c->history_topics < 1 || c->history_topics > (1u << 24)) {
+        fprintf(err, "wspush: --history-topics must be 1..16777216\n");
+        return 2;
+    }
+    if (c->history_memory < 65536 || c->history_memory > (1ull << 34)) {
+        fprintf(err, "wspush: --history-memory must be 64KiB..16GiB\n");
         return 2;
     }
     if (c->tick_topic[0] && c->tick_ms == 0) {

@@ -22,6 +22,7 @@ enum slow_policy { SLOW_CLOSE = 0, SLOW_DROP, SLOW_LATEST };
 
 /* --max-topics' upper bound; struct conn's topic count is sized from it. */
 #define CONFIG_MAX_TOPICS 1024
+#define CONFIG_HISTORY_MAX 10000 /* --history-size upper bound; the depth with only a TTL */
 
 struct wsp_config {
     char listen[128];          /* [ADDR:]PORT of the public port */
@@ -61,6 +62,10 @@ struct wsp_config {
     bool deflate;              /* permessage-deflate negotiation */
     bool io_uring;             /* batched fan-out sends */
     uint64_t deflate_min;      /* bytes: shorter messages are never compressed */
+    uint64_t history_size;     /* messages kept per topic, 0 = off */
+    uint64_t history_ttl_ms;   /* 0 = no age limit */
+    uint64_t history_topics;   /* topic index capacity */
+    uint64_t history_memory;   /* bytes of the shared message store */
     char redis[512];           /* redis://[:password@]host[:port][/db]; empty = single node */
     char redis_password_file[512];
     char redis_password[256];  /* from redis_password_file; overrides the URL's; empty = none */

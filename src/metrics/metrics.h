@@ -52,6 +52,14 @@ enum close_bucket {
     CB_OTHER, CB_COUNT
 };
 
+enum reset_cause {
+    RESET_EPOCH = 0, /* the id's epoch is not this node's (restart, other history) */
+    RESET_GAP,       /* history no longer reaches back to the id */
+    RESET_OFF,       /* no history for the topic (--history-size/-ttl 0, table full) */
+    RESET_BACKLOG,   /* the replay would not fit --max-backlog */
+    RESET_CAUSES
+};
+
 struct worker_stats {
     /* identity, written by the master */
     int32_t pid;
@@ -66,6 +74,7 @@ struct worker_stats {
     uint64_t topics;        /* topics with local subscribers */
     uint64_t deflate_conns; /* connections that negotiated permessage-deflate */
     uint64_t topics_uncounted; /* local topics the shared table had no room for */
+    uint64_t envelope_conns; /* connections in the JSON envelope mode (wspush.json) */
     /* counters */
     uint64_t accepted_total;
     uint64_t handshakes_total;
@@ -75,6 +84,8 @@ struct worker_stats {
     uint64_t ring_entries;     /* entries taken from the ring */
     uint64_t ring_lost;        /* entries lost by lapping */
     uint64_t lapped_closes;    /* subscribers closed with 1013 because entries were lost */
+    uint64_t history_replayed; /* messages replayed from history to resuming subscribers */
+    uint64_t history_resets[RESET_CAUSES]; /* resumes answered with reset / 4002, by cause */
     uint64_t deliveries;       /* messages written or queued for a subscriber */
     uint64_t bytes_sent;
     uint64_t short_writes;

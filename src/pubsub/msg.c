@@ -21,6 +21,8 @@ struct msg *msg_new(size_t len)
     m->seq = 0;
     m->publish_ns = 0;
     m->deflated = NULL;
+    m->envelope = NULL;
+    m->topic_seq = 0;
     return m;
 }
 
@@ -44,6 +46,7 @@ void msg_unref(struct msg *m)
     WSP_DASSERT(m->refs > 0);
     if (--m->refs == 0) {
         msg_unref(m->deflated);
+        msg_unref(m->envelope);
         free(m);
     }
 }

@@ -18,6 +18,9 @@ struct msg {
     uint64_t publish_ns; /* CLOCK_MONOTONIC at publish, for fan-out latency */
     struct msg *deflated; /* the permessage-deflate encoding of the same
                            * message, or NULL; this msg holds one reference */
+    struct msg *envelope; /* the JSON envelope form (with its own ->deflated),
+                           * or NULL while no subscriber wants it; one reference */
+    uint64_t topic_seq;   /* the message id's seq within its topic, 0: none */
     uint8_t data[];      /* ready for write(2) as-is */
 };
 

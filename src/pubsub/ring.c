@@ -81,6 +81,7 @@ struct ring {
     /* Even when (head, head_seq) are consistent, odd while the writer
      * updates them: lets a resynchronising reader take both as one pair. */
     _Atomic uint64_t head_gen;
+    uint64_t newest_pos; /* writer only: start of the newest entry */
 };
 
 _Static_assert(sizeof(struct ring) <= RING_META_BYTES, "ring header outgrew its page");
@@ -245,6 +246,7 @@ int64_t ring_publish(struct ring *r, uint8_t flags, const char *topic, size_t to
     atomic_store_explicit(&r->head_seq, seq, memory_order_relaxed);
     atomic_store_explicit(&r->head, end, memory_order_release);
     atomic_store_explicit(&r->head_gen, gen + 2, memory_order_release);
+    r->newest_pos = start;
     return (int64_t)seq;
 }
 
@@ -452,4 +454,48 @@ int ring_consume(const struct ring *r, struct ring_reader *rd, uint64_t *lost)
     rd->pos = pos + align8(total);
     rd->next_seq = seq + 1;
     return 0;
+}
+
+/* ---- random access, for an index kept beside the ring (history.c) ---- */
+
+uint64_t ring_newest_pos(const struct ring *r)
+{
+    return r->newest_pos;
+}
+
+int ring_peek_at(const struct ring *r, uint64_t pos, struct ring_entry *e)
+{
+    struct ring *w = (struct ring *)r;
+    uint64_t head = atomic_load_explicit(&w->head, memory_order_acquire);
+    if (pos >= head || (pos & 7) ||
+        pos < atomic_load_explicit(&w->tail, memory_order_acquire))
+        return 0;
+    uint64_t off = pos & r->mask;
+    uint64_t room = r->size - off;
+    if (room < RING_HDR_BYTES)
+        return 0;
+    uint64_t w0 = atomic_load_explicit(word_at(r, off), memory_order_relaxed);
+    uint64_t seq = atomic_load_explicit(word_at(r, off + 8), memory_order_relaxed);
+    uint64_t ns = atomic_load_explicit(word_at(r, off + 16), memory_order_relaxed);
+    if (overwritten_since(r, pos))
+        return 0;
+    uint64_t total = w0_total_len(w0);
+    uint64_t topic_len = w0_topic_len(w0);
+    if ((w0_flags(w0) & RING_F_PAD) || total < RING_HDR_BYTES + topic_len || total > room ||
+        pos + align8(total) > head)
+        return 0;
+    const uint8_t *p = ring_data(r) + off;
+    e->seq = seq;
+    e->publish_ns = ns;
+    e->flags = w0_flags(w0);
+    e->topic = (const char *)p + RING_HDR_BYTES;
+    e->topic_len = (size_t)topic_len;
+    e->frame = p + RING_HDR_BYTES + topic_len;
+    e->frame_len = (size_t)(total - RING_HDR_BYTES - topic_len);
+    return 1;
+}
+
+bool ring_intact(const struct ring *r, uint64_t pos)
+{
+    return !overwritten_since(r, pos);
 }

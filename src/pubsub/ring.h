@@ -16,6 +16,7 @@
 #ifndef WSP_PUBSUB_RING_H
 #define WSP_PUBSUB_RING_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,9 @@
 #define RING_F_BROADCAST 0x2u /* to every connection; topic is empty */
 #define RING_F_DEFLATE 0x4u   /* the frame bytes are the plain frame followed by
                                * its permessage-deflate frame (RSV1 set) */
+#define RING_F_FORMS 0x8u   /* the frame bytes are a struct ring_forms followed by
+                              * the forms it lists (pubsub/forms.h); the message
+                              * carries its topic seq */
 /* 0x80 is reserved by the ring itself (padding marker) and never published. */
 
 struct ring;
@@ -91,5 +95,16 @@ int ring_peek(const struct ring *r, struct ring_reader *rd, struct ring_entry *e
  * resynchronised at the oldest intact entry as in ring_peek, and *lost
  * counts the skipped entries including this one). */
 int ring_consume(const struct ring *r, struct ring_reader *rd, uint64_t *lost);
+
+/* Random access for an index kept beside the ring (pubsub/history.c).
+ * ring_newest_pos: writer only, the byte position of the entry the last
+ * ring_publish appended. ring_peek_at: any reader, the entry at such a
+ * position: 1 and e filled if its header is intact now, 0 if it was
+ * overwritten or pos is not an entry the ring still holds (e's pointers
+ * are valid only until ring_intact says so). ring_intact: after copying
+ * from e, true if nothing at or after pos was overwritten meanwhile. */
+uint64_t ring_newest_pos(const struct ring *r);
+int ring_peek_at(const struct ring *r, uint64_t pos, struct ring_entry *e);
+bool ring_intact(const struct ring *r, uint64_t pos);
 
 #endif

@@ -9,6 +9,7 @@
  * --admin-tls-cert every connection speaks TLS (tls/tls.c, the public
  * port's code) through io_read/io_write; nothing above them knows. */
 #include "server/admin.h"
+#include "server/admin_history.h"
 
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -571,6 +572,24 @@ static void handle(struct admin_conn *c, struct http_req *r, const uint8_t *body
             return;
         }
         publish(c, r, body, blen, NULL, 0, keep);
+        return;
+    }
+    if (!strncmp(path, "/history/", 9)) {
+        const char *topic = path + 9;
+        size_t tl = (size_t)pl - 9;
+        if (!get) {
+            respond_json_error(c, 405, "use GET", keep, "Allow: GET\r\n");
+            return;
+        }
+        if (!http_topic_valid(topic, tl, 128)) {
+            respond_json_error(c, 400, "bad topic name (1-128 printable bytes, no spaces)", keep,
+                               NULL);
+            return;
+        }
+        int st;
+        size_t n = admin_history_json(a->m, topic, tl, r->query, r->query_len, a->scratch,
+                                      a->scratch_cap, &st);
+        respond(c, st, "application/json", a->scratch, n, keep, NULL);
         return;
     }
     if (!strcmp(path, "/stats") || !strcmp(path, "/metrics")) {

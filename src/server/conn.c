@@ -199,6 +199,8 @@ void conn_reap(struct worker *w)
             ipcount_release(w->ips, c->ip_id);
         if (c->flags & CF_DEFLATE)
             w->st->deflate_conns--;
+        if (c->flags & CF_ENVELOPE)
+            w->st->envelope_conns--;
         if (c->flags & CF_COUNTED) {
             w->st->conns--;
             w->st->disconnects[metrics_close_bucket(c->close_code ? c->close_code : 1006)]++;

@@ -25,13 +25,26 @@
 #include "server/server_int.h"
 #include "ws/ws_frame.h"
 
+/* The form of m this connection gets: the envelope where it asked for it
+ * (m->envelope is NULL unless this worker has such a subscriber, so with
+ * none the test costs one predictable branch on the message, not on the
+ * connection), then the deflated variant where negotiated: the same bytes
+ * for every such client. */
+static inline struct msg *fanout_form(struct msg *m, const struct conn *c)
+{
+    if (m->envelope && (c->flags & CF_ENVELOPE))
+        m = m->envelope;
+    if (m->deflated && (c->flags & CF_DEFLATE))
+        m = m->deflated;
+    return m;
+}
+
 void fanout_one(struct worker *w, struct conn *c, struct msg *m)
 {
     if (c->state != CONN_WS || (c->flags & CF_ECHO)) /* the echo path only echoes */
         return;
     struct msg *orig = m; /* a batch is settled against the message as published */
-    if (m->deflated && (c->flags & CF_DEFLATE))
-        m = m->deflated; /* the same compressed bytes for every such client */
+    m = fanout_form(m, c);
     if (outq_empty(c->out)) {
         w->st->deliveries++;
         if (w->uring && !c->tls) {
@@ -84,9 +97,7 @@ void fanout_flush(struct worker *w, struct msg *m)
         int res = cqe->res;
         io_uring_cqe_seen(w->uring, cqe);
         w->uring_pending--;
-        /* the deflated variant went to deflate connections */
-        struct msg *sent = (m->deflated && (c->flags & CF_DEFLATE)) ? m->deflated : m;
-        conn_send_result(w, c, sent, res);
+        conn_send_result(w, c, fanout_form(m, c), res);
     }
 }
 

@@ -30,7 +30,11 @@
 #include "core/log.h"
 #include "ev/loop.h"
 #include "net/net.h"
+#include "pubsub/envelope.h"
+#include "pubsub/forms.h"
+#include "pubsub/history.h"
 #include "pubsub/msg.h"
+#include "pubsub/msgid.h"
 #include "pubsub/ring.h"
 #include "server/admin.h"
 #include "server/auth_conn.h"
@@ -74,8 +78,10 @@ struct master {
     uint64_t started_ms;
     uint64_t published[PUB_SOURCES];
     struct ws_deflater *deflater; /* compresses each message once; NULL: --deflate off */
-    uint8_t *scratch; /* frame encoding buffer: plain frame + its deflated frame */
+    uint8_t *scratch; /* frame encoding buffer: every form of one message */
     size_t scratch_cap;
+    struct msgid_counters *ids; /* per-topic seq (pubsub/msgid.h) */
+    struct history *history;    /* NULL: --history-size 0 and --history-ttl 0 */
 };
 
 struct shared_stats *master_stats(const struct master *m) { return m->shared; }
@@ -84,6 +90,11 @@ struct ring *master_ring(const struct master *m) { return m->ring; }
 uint64_t master_uptime_ms(const struct master *m) { return clock_mono_ms() - m->started_ms; }
 uint64_t master_published(const struct master *m, enum pub_source s) { return m->published[s]; }
 struct redis_link *master_redis_link(const struct master *m) { return m->redis; }
+struct history *master_history(const struct master *m) { return m->history; }
+uint64_t master_topic_last_seq(const struct master *m, uint64_t key)
+{
+    return msgid_counters_last(m->ids, key);
+}
 
 static bool deflate_clients(const struct master *m)
 {
@@ -91,6 +102,31 @@ static bool deflate_clients(const struct master *m)
         if (m->shared->w[i].deflate_conns)
             return true;
     return false;
+}
+
+/* The envelope form is made only while some worker has a subscriber that
+ * asked for it, as the deflated form is. */
+static bool envelope_clients(const struct master *m)
+{
+    for (unsigned i = 0; i < m->nworkers; i++)
+        if (m->shared->w[i].envelope_conns)
+            return true;
+    return false;
+}
+
+/* --history-size / --history-ttl: the store the workers read. With only a
+ * TTL the depth is capped by CONFIG_HISTORY_MAX. */
+static struct history *history_new(const struct wsp_config *cfg)
+{
+    if (!cfg->history_size && !cfg->history_ttl_ms)
+        return NULL;
+    struct history_cfg hc = {
+        .depth = (uint32_t)(cfg->history_size ? cfg->history_size : CONFIG_HISTORY_MAX),
+        .ttl_ns = cfg->history_ttl_ms * 1000000ull,
+        .max_topics = (uint32_t)cfg->history_topics,
+        .store_bytes = (size_t)cfg->history_memory,
+    };
+    return history_create(&hc);
 }
 
 /* What master_run and master_new_standalone both need. */
@@ -106,15 +142,32 @@ static int alloc_common(struct master *m)
     m->ring = ring_create(cfg->ring_size);
     m->shared = metrics_shared_new(m->nworkers);
     m->slots = calloc(m->nworkers, sizeof *m->slots);
-    m->scratch_cap = WS_MAX_HEADER + cfg->max_message;
+    /* every form side by side: raw, raw deflated, envelope, envelope deflated */
+    size_t env = envelope_bound(TOPIC_NAME_MAX, cfg->max_message);
+    m->scratch_cap = sizeof(struct ring_forms) + WS_MAX_HEADER + cfg->max_message + env;
     if (cfg->deflate) {
         m->deflater = ws_deflater_new(WS_DEFLATE_DEFAULT_LEVEL, WS_DEFLATE_DEFAULT_WINDOW_BITS);
-        m->scratch_cap += WS_MAX_HEADER + ws_deflate_bound(cfg->max_message);
+        m->scratch_cap += 2 * WS_MAX_HEADER + ws_deflate_bound(cfg->max_message) +
+                          ws_deflate_bound(env);
     }
     m->scratch = malloc(m->scratch_cap);
-    if (!m->ring || !m->shared || !m->slots || !m->scratch || (cfg->deflate && !m->deflater))
+    msgid_epoch_set(msgid_epoch_new()); /* before fork: the workers' ids share it */
+    m->ids = msgid_counters_new();
+    m->history = history_new(cfg);
+    if (!m->ring || !m->shared || !m->slots || !m->scratch || (cfg->deflate && !m->deflater) ||
+        !m->ids || ((cfg->history_size || cfg->history_ttl_ms) && !m->history))
         return WSP_ENOMEM;
     return 0;
+}
+
+/* Appends the deflated frame of the frame [p, p + len) at out if that is
+ * smaller; returns its length or 0. */
+static size_t deflate_form(struct master *m, uint8_t op, const uint8_t *payload, size_t n,
+                           size_t plain_len, uint8_t *out, size_t cap)
+{
+    /* no context takeover: the same bytes suit every compressing subscriber */
+    ssize_t z = ws_deflate_frame(m->deflater, op, payload, n, out, cap);
+    return z > 0 && (size_t)z < plain_len ? (size_t)z : 0;
 }
 
 int64_t master_publish(struct master *m, bool binary, const char *topic, size_t topic_len,
@@ -123,26 +176,56 @@ int64_t master_publish(struct master *m, bool binary, const char *topic, size_t 
 {
     size_t hl = ws_frame_header_len(n, false);
     size_t plain = hl + n;
-    if (plain > m->scratch_cap || plain + topic_len > ring_max_entry(m->ring))
+    struct ring_forms f = {0};
+    size_t pre = sizeof f;
+    if (pre + plain > m->scratch_cap || pre + plain + topic_len > ring_max_entry(m->ring))
         return WSP_ETOOBIG;
-    /* encoded once, here; every worker copies these bytes once */
+    uint64_t key = topic_len ? msg_topic_key(topic, topic_len) : 0;
+    /* encoded once per form in use, here; every worker copies these bytes once */
     uint8_t op = binary ? WS_OP_BINARY : WS_OP_TEXT;
-    ws_frame_header_encode(m->scratch, true, op, n, NULL);
-    memcpy(m->scratch + hl, payload, n);
-    uint8_t flags = (uint8_t)((binary ? RING_F_BINARY : 0) | (topic_len ? 0 : RING_F_BROADCAST));
-    size_t total = plain;
-    if (m->deflater && n >= m->cfg->deflate_min && deflate_clients(m)) {
-        /* and compressed once (no context takeover: the same bytes suit
-         * every compressing subscriber); kept only if it is smaller */
-        ssize_t z = ws_deflate_frame(m->deflater, op, payload, n, m->scratch + plain,
-                                     m->scratch_cap - plain);
-        if (z > 0 && (size_t)z < plain && plain + (size_t)z + topic_len <= ring_max_entry(m->ring)) {
-            total += (size_t)z;
-            flags |= RING_F_DEFLATE;
-        }
+    uint8_t *o = m->scratch + pre, *end = m->scratch + m->scratch_cap;
+    ws_frame_header_encode(o, true, op, n, NULL);
+    memcpy(o + hl, payload, n);
+    f.len[FORM_RAW] = (uint32_t)plain;
+    o += plain;
+    bool z = m->deflater && deflate_clients(m);
+    if (z && n >= m->cfg->deflate_min)
+        o += f.len[FORM_RAW_Z] = (uint32_t)deflate_form(m, op, payload, n, plain, o,
+                                                         (size_t)(end - o));
+    /* an id even while nobody shows it: a client that asks later must find
+     * the same counter; a counter lost to ENOMEM gives no id, never a reused one */
+    f.topic_seq = key ? msgid_counters_next(m->ids, key) : 0;
+    if (envelope_clients(m)) {
+        char id[MSGID_MAX_LEN];
+        if (f.topic_seq)
+            msgid_format(id, sizeof id, msgid_epoch(), f.topic_seq);
+        size_t el = envelope_frame(o, (size_t)(end - o), topic_len ? topic : NULL, topic_len,
+                                   f.topic_seq ? id : NULL, binary, payload, n);
+        f.len[FORM_ENV] = (uint32_t)el;
+        /* the JSON is the frame's payload, after its (unmasked) header */
+        size_t ehl = el - 2 < 126 ? 2 : el - 4 < 65536 ? 4 : 10; /* RFC 6455 §5.2 */
+        const uint8_t *json = o + ehl;
+        o += el;
+        if (z && el - ehl >= m->cfg->deflate_min)
+            o += f.len[FORM_ENV_Z] = (uint32_t)deflate_form(m, WS_OP_TEXT, json, el - ehl, el, o,
+                                                             (size_t)(end - o));
     }
-    int64_t seq = ring_publish(m->ring, flags, topic, topic_len, m->scratch, total,
-                               clock_mono_ns());
+    size_t total = (size_t)(o - m->scratch);
+    /* forms that do not fit the ring entry are dropped, the raw one never */
+    if (total + topic_len > ring_max_entry(m->ring)) {
+        f.len[FORM_RAW_Z] = f.len[FORM_ENV] = f.len[FORM_ENV_Z] = 0;
+        total = pre + plain;
+    }
+    memcpy(m->scratch, &f, sizeof f);
+    uint8_t flags = (uint8_t)((binary ? RING_F_BINARY : 0) | (topic_len ? 0 : RING_F_BROADCAST) |
+                              RING_F_FORMS);
+    uint64_t now_ns = clock_mono_ns();
+    /* history first: a worker that sees the live entry finds it there too
+     * (resume splits replay from live by the ring seq, resume.c) */
+    if (m->history && f.topic_seq)
+        history_append(m->history, key, f.topic_seq, ring_head_seq(m->ring) + 1, binary, payload,
+                       n, now_ns);
+    int64_t seq = ring_publish(m->ring, flags, topic, topic_len, m->scratch, total, now_ns);
     if (seq < 0)
         return seq;
     m->published[src]++;
@@ -154,7 +237,7 @@ int64_t master_publish(struct master *m, bool binary, const char *topic, size_t 
     if (subscribers) {
         uint64_t s = 0;
         if (topic_len)
-            s = metrics_topic_subscribers(m->shared, msg_topic_key(topic, topic_len));
+            s = metrics_topic_subscribers(m->shared, key);
         else
             for (unsigned i = 0; i < m->nworkers; i++)
                 s += m->shared->w[i].conns;
@@ -188,6 +271,8 @@ void master_free_standalone(struct master *m)
     free(m->scratch);
     free(m->slots);
     ring_destroy(m->ring);
+    history_destroy(m->history);
+    msgid_counters_free(m->ids);
     metrics_shared_free(m->shared);
     free(m);
 }
@@ -239,7 +324,8 @@ static int spawn(struct master *m, unsigned i)
         sigset_t all;
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, NULL);
-        struct worker_init wi = {i, m->cfg, s->listen_fd, s->wake_fd, m->ring, m->shared, m->tls};
+        struct worker_init wi = {i, m->cfg, s->listen_fd, s->wake_fd, m->ring, m->shared, m->tls,
+                                 m->history};
         worker_main(&wi);
     }
     s->pid = pid;
@@ -645,6 +731,8 @@ fail:
     free(m->scratch);
     free(m->slots);
     ring_destroy(m->ring);
+    history_destroy(m->history);
+    msgid_counters_free(m->ids);
     metrics_shared_free(m->shared);
     return rc;
 }

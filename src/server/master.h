@@ -40,5 +40,9 @@ const struct wsp_config *master_config(const struct master *m);
 struct ring *master_ring(const struct master *m);
 uint64_t master_uptime_ms(const struct master *m);
 uint64_t master_published(const struct master *m, enum pub_source src);
+/* NULL when history is off. */
+struct history *master_history(const struct master *m);
+/* The topic's last seq (0: none since start), for ids on the admin port. */
+uint64_t master_topic_last_seq(const struct master *m, uint64_t key);
 
 #endif

@@ -22,6 +22,7 @@
 #include "core/clock.h"
 #include "metrics/metrics.h"
 #include "metrics/sysstat.h"
+#include "pubsub/history.h"
 #include "pubsub/ring.h"
 #include "server/admin.h"
 #include "server/redis_link.h"
@@ -212,6 +213,27 @@ size_t prom_render(struct master *m, char *out, size_t cap)
     counter(bp, "wspush_lapped_closes_total",
             "Subscribers closed with 1013 because their worker was lapped and lost entries.",
             SUM(lapped_closes));
+    counter(bp, "wspush_history_replayed_total",
+            "Messages replayed from history to resuming subscribers.", SUM(history_replayed));
+    head(bp, "wspush_history_resets_total", "counter",
+         "Resumes answered with reset (envelope) or 4002 (raw), by cause.");
+    static const char *const causes[RESET_CAUSES] = {"epoch", "gap", "off", "backlog"};
+    for (int k = 0; k < RESET_CAUSES; k++)
+        put(bp, "wspush_history_resets_total{cause=\"%s\"} %llu\n", causes[k],
+            (unsigned long long)SUM(history_resets[k]));
+    gauge(bp, "wspush_envelope_connections", "Connections in the JSON envelope mode.",
+          (double)SUM(envelope_conns));
+    struct history *hist = master_history(m);
+    if (hist) {
+        struct history_stats hs;
+        history_get_stats(hist, &hs);
+        gauge(bp, "wspush_history_topics", "Topics with history.", (double)hs.topics);
+        counter(bp, "wspush_history_stored_total", "Messages stored in history.", hs.appended);
+        gauge(bp, "wspush_history_store_bytes", "Bytes of the history store in use.",
+              (double)hs.store_bytes);
+        counter(bp, "wspush_history_topics_refused_total",
+                "Publishes to topics that found the history topic table full.", hs.topics_full);
+    }
     counter(bp, "wspush_pings_sent_total", "Server pings to idle connections.", SUM(pings_sent));
     gauge(bp, "wspush_partial_input_bytes", "Partial inbound messages held (fragments, split frames).",
           (double)SUM(partial_input_bytes));

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "server/assets.h"
 #include "server/auth_conn.h"
+#include "server/resume.h"
 #include "server/server_int.h"
 #include "ws/ws_frame.h"
 
@@ -195,6 +196,68 @@ static int subscribe_all(struct worker *w, struct conn *c, struct http_req *r,
     return check && !named ? take(w, c, check, "", 0, why) : 0;
 }
 
+/* Is t one of c's topics? */
+static bool subscribed_to(const struct conn *c, const char *t, size_t n)
+{
+    if (c->sub.topic && c->sub.topic->name_len == n && !memcmp(c->sub.topic->name, t, n))
+        return true;
+    for (unsigned i = 0; i < c->nextra; i++)
+        if (c->extra[i].topic->name_len == n && !memcmp(c->extra[i].topic->name, t, n))
+            return true;
+    return false;
+}
+
+/* ?format=json and ?since=[<topic>:]<id> (after subscribe_all). A since
+ * without a topic names the connection's first topic. Decoded values are
+ * kept in names (max_items slots of 256 bytes). Returns the number of
+ * items, or -HTTP status with *why set. */
+static int parse_resume(struct conn *c, struct http_req *r, bool *json, struct resume_item *items,
+                        size_t max_items, char (*names)[256], const char **why)
+{
+    size_t pos = 0, n = 0;
+    const char *k, *v;
+    size_t kl, vl;
+    while (r->query && http_query_next(r->query, r->query_len, &pos, &k, &kl, &v, &vl) == 1) {
+        if (http_str_ieq(k, kl, "format")) {
+            if (v && vl == 4 && !memcmp(v, "json", 4)) {
+                *json = true;
+                continue;
+            }
+            *why = "bad format (json or nothing)";
+            return -400;
+        }
+        if (!http_str_ieq(k, kl, "since"))
+            continue;
+        if (n == max_items) {
+            *why = "too many since parameters";
+            return -400;
+        }
+        ssize_t dl = v ? http_pct_decode(v, vl, names[n], 256, true) : -1;
+        struct resume_item *it = &items[n];
+        if (dl <= 0 || msgid_since_parse(names[n], (size_t)dl, &it->topic, &it->topic_len,
+                                         &it->id) < 0) {
+            *why = "bad since (<epoch>-<seq> or <topic>:<epoch>-<seq>)";
+            return -400;
+        }
+        if (!it->topic && c->sub.topic) {
+            it->topic = c->sub.topic->name;
+            it->topic_len = c->sub.topic->name_len;
+        }
+        if (!it->topic || !subscribed_to(c, it->topic, it->topic_len)) {
+            *why = "since names a topic this connection does not subscribe to";
+            return -400;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (items[i].topic_len == it->topic_len &&
+                !memcmp(items[i].topic, it->topic, it->topic_len)) {
+                *why = "since given twice for one topic";
+                return -400;
+            }
+        n++;
+    }
+    return (int)n;
+}
+
 /* A request carrying WebSocket handshake headers is a (maybe broken)
  * upgrade: without Upgrade or Connection it gets 400 (RFC 6455 §4.2.1),
  * not the plain page at its path. */
@@ -261,6 +324,17 @@ void routes_handle(struct worker *w, struct conn *c, struct http_req *r, uint8_t
         reply_text(w, c, st, why, NULL);
         return;
     }
+    /* resume state lives on this stack frame only: resume_start replays
+     * before this callback returns */
+    struct resume_item items[16];
+    char names[16][256];
+    bool json = hs.protocol && !strcmp(hs.protocol, RESUME_SUBPROTOCOL);
+    int nres = (c->flags & CF_ECHO) ? 0 : parse_resume(c, r, &json, items, 16, names, &why);
+    if (nres < 0) {
+        w->st->handshake_fail[HS_FAIL_TOPIC]++;
+        reply_text(w, c, -nres, why, NULL);
+        return;
+    }
     char accept[WS_ACCEPT_LEN + 1];
     char resp[512];
     if (ws_accept_key(hs.key, hs.key_len, accept) < 0) {
@@ -278,9 +352,17 @@ void routes_handle(struct worker *w, struct conn *c, struct http_req *r, uint8_t
         c->flags |= CF_DEFLATE;
         w->st->deflate_conns++;
     }
+    if (json) {
+        c->flags |= CF_ENVELOPE;
+        w->st->envelope_conns++;
+    }
     conn_established(w, c);
     auth_conn_attach(w, c, &tk); /* releases tk */
     if (conn_send_bytes(w, c, resp, n) < 0)
+        return;
+    if (nres > 0)
+        resume_start(w, c, items, (size_t)nres);
+    if (c->state != CONN_WS)
         return;
     if (rest_len)
         conn_ws_feed(w, c, rest, rest_len);

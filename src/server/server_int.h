@@ -20,6 +20,7 @@
 #include "metrics/metrics.h"
 #include "pubsub/msg.h"
 #include "pubsub/outq.h"
+#include "pubsub/history.h"
 #include "pubsub/ring.h"
 #include "pubsub/topic.h"
 #include "server/ipcount.h"
@@ -48,6 +49,7 @@ enum conn_state {
 #define CF_PROXY_HDR 0x400  /* a PROXY header must come first (trusted peer, --proxy-protocol on) */
 #define CF_PROXY_SNIFF 0x800 /* refuse a PROXY header (untrusted peer, --proxy-protocol on) */
 #define CF_TRUSTED 0x1000    /* the address is a trusted proxy: X-Forwarded-For names the client */
+#define CF_ENVELOPE 0x2000   /* JSON envelope mode (wspush.json / ?format=json) */
 
 struct conn_spill { /* a partial request head, while it is incomplete */
     uint32_t len;
@@ -101,6 +103,7 @@ struct worker {
     int spare_fd; /* kept open to accept-and-close on EMFILE */
     struct ring *ring;
     struct ring_reader rd;
+    struct history *history; /* NULL: off; read-only here */
     struct shared_stats *shared;
     struct worker_stats *st;
     struct topic_index *topics;

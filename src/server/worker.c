@@ -26,6 +26,8 @@
 #include "ev/timer.h"
 #include "server/auth_conn.h"
 #include "server/server_int.h"
+#include "pubsub/forms.h"
+#include "server/resume.h"
 #include "ws/ws_frame.h"
 
 #define WORKER_RBUF (64u * 1024)
@@ -175,6 +177,88 @@ static void on_ring_gap(struct worker *w, uint64_t lost)
                     (unsigned long long)lost, closed);
 }
 
+/* A copy of form [off, off + len) of an entry, NULL if len is 0 or out of
+ * memory. */
+static struct msg *form_copy(const uint8_t *p, size_t len)
+{
+    struct msg *m = len ? msg_new(len) : NULL;
+    if (m)
+        memcpy(m->data, p, len);
+    return m;
+}
+
+static void msg_share_meta(const struct msg *from, struct msg *to)
+{
+    if (!to)
+        return;
+    to->topic_key = from->topic_key;
+    to->seq = from->seq;
+    to->topic_seq = from->topic_seq;
+    to->publish_ns = from->publish_ns;
+}
+
+/* An entry without forms: the plain frame, maybe followed by the deflated
+ * one (whose own header says where the plain one ends). */
+static struct msg *msg_from_frames(const struct ring_entry *e)
+{
+    size_t plain_len = e->frame_len;
+    if (e->flags & RING_F_DEFLATE) {
+        struct ws_frame f;
+        struct ws_decode_opts o = {0};
+        ssize_t hl = ws_frame_decode_header(e->frame, e->frame_len, &o, &f);
+        if (hl > 0 && (uint64_t)hl + f.payload_len < e->frame_len)
+            plain_len = (size_t)hl + (size_t)f.payload_len;
+    }
+    struct msg *m = form_copy(e->frame, plain_len);
+    if (m && plain_len < e->frame_len)
+        m->deflated = form_copy(e->frame + plain_len, e->frame_len - plain_len);
+    if (m) {
+        m->seq = e->seq;
+        m->publish_ns = e->publish_ns;
+    }
+    return m;
+}
+
+/* The forms this worker needs, one copy each. The envelope form is taken
+ * only while this worker has envelope subscribers; if the master made none
+ * (the first envelope subscriber arrived after the publish), this worker
+ * encodes it once itself, so an envelope client never gets a raw frame. */
+static struct msg *msg_from_forms(struct worker *w, const struct ring_entry *e, const char *topic,
+                                  size_t tl)
+{
+    struct ring_forms f;
+    size_t off = ring_forms_read(e->frame, e->frame_len, &f);
+    if (!off) /* torn (ring_consume will say so): an empty msg, never delivered */
+        return msg_new(0);
+    const uint8_t *p = e->frame + off;
+    struct msg *m = form_copy(p, f.len[FORM_RAW]);
+    if (!m)
+        return NULL;
+    m->seq = e->seq;
+    m->publish_ns = e->publish_ns;
+    m->topic_seq = f.topic_seq;
+    p += f.len[FORM_RAW];
+    m->deflated = form_copy(p, f.len[FORM_RAW_Z]);
+    p += f.len[FORM_RAW_Z];
+    if (!w->st->envelope_conns)
+        return m;
+    if (f.len[FORM_ENV]) {
+        m->envelope = form_copy(p, f.len[FORM_ENV]);
+        if (m->envelope)
+            m->envelope->deflated = form_copy(p + f.len[FORM_ENV], f.len[FORM_ENV_Z]);
+        return m;
+    }
+    /* the raw frame's payload, after its header */
+    struct ws_frame fr;
+    struct ws_decode_opts o = {0};
+    ssize_t hl = ws_frame_decode_header(m->data, m->len, &o, &fr);
+    if (hl <= 0)
+        return m;
+    m->envelope = resume_envelope(m->data + hl, m->len - (size_t)hl, fr.opcode == WS_OP_BINARY,
+                                  (e->flags & RING_F_BROADCAST) ? NULL : topic, tl, f.topic_seq);
+    return m;
+}
+
 static void on_wake(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 {
     (void)loop;
@@ -195,27 +279,13 @@ static void on_wake(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
             return;
         size_t tl = e.topic_len < sizeof topic ? e.topic_len : sizeof topic - 1;
         memcpy(topic, e.topic, tl);
-        /* a deflate entry is the plain frame followed by the compressed one:
-         * the plain frame's own header says where it ends */
-        size_t plain_len = e.frame_len;
-        if (e.flags & RING_F_DEFLATE) {
-            struct ws_frame f;
-            struct ws_decode_opts o = {0};
-            ssize_t hl = ws_frame_decode_header(e.frame, e.frame_len, &o, &f);
-            if (hl > 0 && (uint64_t)hl + f.payload_len < e.frame_len)
-                plain_len = (size_t)hl + (size_t)f.payload_len;
-        }
-        struct msg *m = msg_new(plain_len);
+        struct msg *m = (e.flags & RING_F_FORMS) ? msg_from_forms(w, &e, topic, tl)
+                                                 : msg_from_frames(&e);
         if (!m) {
             log_ratelimited(WSP_LOG_ERROR, "out of memory for a message");
             return;
         }
-        memcpy(m->data, e.frame, plain_len);
-        if (plain_len < e.frame_len && (m->deflated = msg_new(e.frame_len - plain_len)))
-            memcpy(m->deflated->data, e.frame + plain_len, e.frame_len - plain_len);
         uint8_t flags = e.flags;
-        m->seq = e.seq;
-        m->publish_ns = e.publish_ns;
         if (ring_consume(w->ring, &w->rd, &lost) < 0) {
             /* the writer lapped us while we copied: the copy may be torn */
             on_ring_gap(w, lost);
@@ -223,11 +293,15 @@ static void on_wake(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
             continue;
         }
         w->st->ring_entries++;
+        if (m->len == 0) { /* a malformed entry: nothing to deliver */
+            msg_unref(m);
+            continue;
+        }
         m->topic_key = (flags & RING_F_BROADCAST) ? broadcast_key : msg_topic_key(topic, tl);
-        if (m->deflated) {
-            m->deflated->topic_key = m->topic_key;
-            m->deflated->seq = m->seq;
-            m->deflated->publish_ns = m->publish_ns;
+        msg_share_meta(m, m->deflated);
+        if (m->envelope) {
+            msg_share_meta(m, m->envelope);
+            msg_share_meta(m, m->envelope->deflated);
         }
         fanout_deliver(w, m, flags, topic, tl);
         msg_unref(m);
@@ -357,8 +431,14 @@ void worker_main(const struct worker_init *wi)
     w.loop = ev_loop_new(1024);
     w.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     w.started_ms = clock_mono_ms();
-    w.hs_cfg = (struct ws_handshake_cfg){cfg->protocols, cfg->n_protocols, cfg->origins,
-                                         cfg->n_origins};
+    /* the envelope subprotocol is always on offer, after the configured
+     * ones (a client offering both gets the application's) */
+    static const char *protocols[CONFIG_MAX_LIST + 1];
+    size_t np = 0;
+    for (size_t i = 0; i < cfg->n_protocols; i++)
+        protocols[np++] = cfg->protocols[i];
+    protocols[np++] = RESUME_SUBPROTOCOL;
+    w.hs_cfg = (struct ws_handshake_cfg){protocols, np, cfg->origins, cfg->n_origins};
     w.rx_cfg = (struct ws_rx_cfg){.max_message_bytes = cfg->max_message};
     w.rx_cfg_echo = (struct ws_rx_cfg){.max_message_bytes = cfg->max_message, .keep_payload = true};
     w.deflate_cfg = (struct ws_deflate_cfg){.enabled = cfg->deflate,
@@ -390,6 +470,7 @@ void worker_main(const struct worker_init *wi)
     w.st->queued_bytes = 0;
     w.st->topics = 0;
     w.st->deflate_conns = 0;
+    w.st->envelope_conns = 0;
     ev_loop_set_user(w.loop, &w);
     if (cfg->io_uring) {
         int ur = fanout_uring_init(&w, 1024);
@@ -401,6 +482,9 @@ void worker_main(const struct worker_init *wi)
      * worker, instead of corrupting what every worker reads */
     if (ring_protect_readonly(w.ring) < 0)
         log_warn("cannot make the ring read-only in this worker");
+    w.history = wi->history;
+    if (w.history && history_protect_readonly(w.history) < 0)
+        log_warn("cannot make the history read-only in this worker");
 
     sigset_t ss;
     sigemptyset(&ss);

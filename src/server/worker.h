@@ -7,6 +7,7 @@
 
 #include "config/config.h"
 #include "metrics/metrics.h"
+#include "pubsub/history.h"
 #include "pubsub/ring.h"
 #include "tls/tls.h"
 
@@ -19,6 +20,7 @@ struct worker_init {
     struct shared_stats *shared;
     struct tls_ctx *tls; /* the master's last good certificates (NULL: plain); the
                           * forked copy becomes the worker's reference */
+    struct history *history; /* NULL: history off; read-only in the worker */
 };
 
 /* Runs the worker until SIGTERM/SIGINT (drain, then exit 0). */

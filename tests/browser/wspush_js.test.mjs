@@ -214,3 +214,39 @@ test("1012 waits for the hinted delay, ignoring maxDelayMs, without growing atte
     h.restore();
   }
 });
+
+test("resume: envelope mode remembers the last id per topic and reconnects with since", () => {
+  const h = harness();
+  try {
+    const got = [], resets = [];
+    const c = wspush.connect("ws://h:1/news", {
+      topics: ["b:x"], WebSocket: h.FakeWS, resume: true, baseDelayMs: 100,
+      onmessage: (d, ev, meta) => got.push([d, meta.topic, meta.id]),
+      onreset: (m) => resets.push(m),
+    });
+    assert.equal(h.sockets[0].url, "ws://h:1/news?topic=b%3Ax&format=json");
+    const s = h.sockets[0];
+    s.open();
+    s.msg(JSON.stringify({ topic: "news", id: "7-1", data: "one" }));
+    s.msg(JSON.stringify({ topic: "b:x", id: "7-4", data: "AQI=", encoding: "base64" }));
+    s.msg(JSON.stringify({ topic: "news", id: "7-2", data: "two" }));
+    s.msg(JSON.stringify({ topic: null, id: null, data: "all" }));
+    assert.deepEqual(got.map((g) => g[0] instanceof ArrayBuffer ? [...new Uint8Array(g[0])] : g[0]),
+                     ["one", [1, 2], "two", "all"]);
+    s.drop();
+    h.fire(() => true);
+    assert.equal(h.sockets[1].url,
+                 "ws://h:1/news?topic=b%3Ax&format=json&since=news%3A7-2&since=b%3Ax%3A7-4");
+    // a reset moves the remembered id to the server's current one
+    h.sockets[1].open();
+    h.sockets[1].msg(JSON.stringify({ type: "reset", topic: "news", id: "9-5", cause: "epoch" }));
+    assert.deepEqual(resets, [{ type: "reset", topic: "news", id: "9-5", cause: "epoch" }]);
+    assert.equal(got.length, 4);
+    h.sockets[1].drop();
+    h.fire(() => true);
+    assert.ok(h.sockets[2].url.includes("since=news%3A9-5"));
+    c.close();
+  } finally {
+    h.restore();
+  }
+});

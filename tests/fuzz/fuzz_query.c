@@ -1,5 +1,6 @@
 /* fuzz_query.c - libFuzzer target for the query-string helpers:
- * http_query_next, http_pct_decode, http_topic_valid, http_token_list_has.
+ * http_query_next, http_pct_decode, http_topic_valid, http_token_list_has,
+ * and the `since` value parser (msgid_since_parse, msgid_parse).
  *
  * Iterates the input as a query string and checks each pair lies inside it
  * and the cursor only moves forward; decodes keys and values into exact-size
@@ -13,6 +14,7 @@
 #include "core/err.h"
 #include "core/wsp_assert.h"
 #include "http/http_parse.h"
+#include "pubsub/msgid.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 
@@ -100,6 +102,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
             check_decode(v, vl, true);
     }
     WSP_ASSERT(pos == n);
+
+    /* since values: what parses formats back to the same id bytes */
+    const char *st;
+    size_t stl;
+    struct msgid id;
+    if (msgid_since_parse(q, n, &st, &stl, &id) == 0) {
+        WSP_ASSERT(id.epoch >= 1 && id.epoch <= MSGID_EPOCH_MAX);
+        WSP_ASSERT(!st || (st == q && stl > 0 && stl < n && q[stl] == ':'));
+        size_t off = st ? stl + 1 : 0;
+        char buf[MSGID_MAX_LEN];
+        size_t bl = msgid_format(buf, sizeof buf, id.epoch, id.seq);
+        WSP_ASSERT(bl == n - off && memcmp(buf, q + off, bl) == 0);
+    }
 
     WSP_ASSERT(http_topic_valid(q, n, 0) == ref_topic_valid(d, n, HTTP_DEFAULT_TOPIC_BYTES));
     if (n > 0)

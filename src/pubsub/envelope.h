@@ -1,0 +1,31 @@
+/* envelope.h - the JSON envelope form of a message (`wspush.json`).
+ *
+ * Data:    {"topic":"news","id":"<epoch>-<seq>","data":"text"}
+ *          {"topic":"news","id":"...","data":"<base64>","encoding":"base64"}
+ * Control: {"type":"reset","topic":"news","id":"...","cause":"gap"}
+ * A broadcast has "topic":null and "id":null. Data messages carry no "type".
+ * Pure functions over caller buffers; no allocation. Text payloads are
+ * valid UTF-8 (checked at publish), so they go in as JSON strings. */
+#ifndef WSP_PUBSUB_ENVELOPE_H
+#define WSP_PUBSUB_ENVELOPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The most bytes envelope_frame writes for a topic of tl bytes and a
+ * payload of n bytes (frame header included). */
+size_t envelope_bound(size_t tl, size_t n);
+
+/* Writes one unmasked text frame holding the envelope into out (cap >=
+ * envelope_bound(tl, n)); topic NULL: a broadcast, id NULL: no id. Returns
+ * the frame's length. */
+size_t envelope_frame(uint8_t *out, size_t cap, const char *topic, size_t tl, const char *id,
+                      bool binary, const uint8_t *p, size_t n);
+
+/* A control message {"type":..,"topic":..,"id":..,"cause":..} as one text
+ * frame (id and cause may be NULL). out >= envelope_bound(tl, 64). */
+size_t envelope_control_frame(uint8_t *out, size_t cap, const char *type, const char *topic,
+                              size_t tl, const char *id, const char *cause);
+
+#endif

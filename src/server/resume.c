@@ -1,0 +1,148 @@
+/* resume.c - resume after a reconnect (?since=): replay or reset.
+ *
+ * The connection is subscribed before this runs and the worker does not
+ * read the ring in between (one thread), so the worker's ring cursor splits
+ * the topic's messages in two: those with a live-ring seq below the cursor
+ * were fanned out before the connection joined and are replayed from
+ * history here, in order; the rest are still ahead in the ring and reach it
+ * live. The master stores a message in history before it appends it to the
+ * ring, so every message behind the cursor is in history (or evicted: then
+ * reset). No buffering, no per-connection state after the handshake, and
+ * nothing on the fan-out path: resume costs nothing to connections that do
+ * not resume.
+ *
+ * What it does not do: parse the request (routes.c), keep history
+ * (pubsub/history.c). */
+#include "server/resume.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "pubsub/envelope.h"
+#include "server/server_int.h"
+#include "ws/ws_frame.h"
+
+static const char *const cause_name[RESET_CAUSES] = {"epoch", "gap", "off", "backlog"};
+
+struct msg *resume_envelope(const uint8_t *p, size_t n, bool binary, const char *topic, size_t tl,
+                            uint64_t topic_seq)
+{
+    struct msg *m = msg_new(envelope_bound(tl, n));
+    if (!m)
+        return NULL;
+    char id[MSGID_MAX_LEN];
+    if (topic_seq)
+        msgid_format(id, sizeof id, msgid_epoch(), topic_seq);
+    m->len = (uint32_t)envelope_frame(m->data, m->len, topic, tl, topic_seq ? id : NULL, binary,
+                                      p, n);
+    m->topic_seq = topic_seq;
+    return m;
+}
+
+/* Says "cannot resume" for one topic. Returns false when the connection was
+ * closed (raw mode): the caller stops. */
+static bool reset(struct worker *w, struct conn *c, const char *topic, size_t tl,
+                  enum reset_cause cause, uint64_t newest)
+{
+    w->st->history_resets[cause]++;
+    char id[MSGID_MAX_LEN];
+    bool have_id = cause != RESET_OFF;
+    if (have_id)
+        msgid_format(id, sizeof id, msgid_epoch(), newest);
+    if (c->flags & CF_ENVELOPE) {
+        uint8_t buf[1024];
+        size_t n = envelope_control_frame(buf, sizeof buf, "reset", topic, tl,
+                                          have_id ? id : NULL, cause_name[cause]);
+        conn_send_bytes(w, c, buf, n);
+        return true;
+    }
+    /* raw mode: the reason carries the current id (DESIGN.md close codes),
+     * <= 123 bytes: "reset backlog " + 37 */
+    char reason[64];
+    snprintf(reason, sizeof reason, "reset %s%s%s", cause_name[cause], have_id ? " " : "",
+             have_id ? id : "");
+    conn_close(w, c, WS_CLOSE_HISTORY_GAP, reason);
+    return false;
+}
+
+static void free_list(struct msg **list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        msg_unref(list[i]);
+    free(list);
+}
+
+/* One topic. Returns false when the connection was closed. */
+static bool resume_topic(struct worker *w, struct conn *c, const struct resume_item *it)
+{
+    const char *topic = it->topic;
+    size_t tl = it->topic_len;
+    if (!w->history)
+        return reset(w, c, topic, tl, RESET_OFF, 0);
+    uint64_t key = msg_topic_key(topic, tl);
+    uint64_t newest = history_newest(w->history, key);
+    if (it->id.epoch != msgid_epoch() || it->id.seq > newest)
+        return reset(w, c, topic, tl, RESET_EPOCH, newest);
+    if (it->id.seq == newest)
+        return true; /* nothing missed */
+    uint64_t want = newest - it->id.seq;
+    if (want > history_depth(w->history))
+        return reset(w, c, topic, tl, RESET_GAP, newest);
+    struct msg **list = calloc((size_t)want, sizeof *list);
+    if (!list) {
+        conn_close(w, c, WS_CLOSE_TRY_LATER, "out of memory");
+        return false;
+    }
+    size_t n = 0, bytes = 0;
+    uint64_t now = clock_mono_ns();
+    bool env = c->flags & CF_ENVELOPE;
+    enum reset_cause fail = RESET_CAUSES;
+    for (uint64_t s = it->id.seq + 1; s <= newest; s++) {
+        struct history_view v;
+        if (history_peek(w->history, key, s, now, &v) != 1) {
+            fail = RESET_GAP;
+            break;
+        }
+        if (v.ring_seq >= w->rd.next_seq)
+            break; /* this one and all later ones are still ahead in the ring */
+        struct msg *m = env ? resume_envelope(v.data, v.len, v.binary, topic, tl, s)
+                            : msg_new_frame(v.binary ? WS_OP_BINARY : WS_OP_TEXT, v.data, v.len);
+        if (!m) {
+            free_list(list, n);
+            conn_close(w, c, WS_CLOSE_TRY_LATER, "out of memory");
+            return false;
+        }
+        list[n++] = m;
+        if (!history_intact(w->history, &v)) { /* overwritten while we encoded it */
+            fail = RESET_GAP;
+            break;
+        }
+        bytes += m->len;
+        if (bytes > w->cfg->max_backlog) {
+            fail = RESET_BACKLOG;
+            break;
+        }
+    }
+    if (fail != RESET_CAUSES) {
+        free_list(list, n);
+        return reset(w, c, topic, tl, fail, newest);
+    }
+    /* the replay may queue past --max-backlog by one message at most: the
+     * total was checked above, so the gate never drops part of a replay */
+    for (size_t i = 0; i < n && c->state == CONN_WS; i++) {
+        if (conn_send_msg(w, c, list[i]) < 0)
+            break;
+        w->st->history_replayed++;
+    }
+    free_list(list, n);
+    return c->state == CONN_WS;
+}
+
+void resume_start(struct worker *w, struct conn *c, const struct resume_item *items, size_t n)
+{
+    for (size_t i = 0; i < n && c->state == CONN_WS; i++)
+        if (!resume_topic(w, c, &items[i]))
+            return;
+}

@@ -1,0 +1,42 @@
+/* resume.h - resume after a reconnect: replay from history, or reset.
+ *
+ * Private to src/server/ (included by worker.c and routes.c only). */
+#ifndef WSP_SERVER_RESUME_H
+#define WSP_SERVER_RESUME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pubsub/msg.h"
+#include "pubsub/msgid.h"
+
+struct worker;
+struct conn;
+
+#define RESUME_SUBPROTOCOL "wspush.json"
+#define WS_CLOSE_HISTORY_GAP 4002 /* DESIGN.md: reconnect without since */
+
+struct resume_item {   /* one ?since=, borrowed from the request */
+    const char *topic; /* points into a decoded copy the caller keeps */
+    size_t topic_len;
+    struct msgid id;
+};
+
+/* The envelope form of one message as a new msg (refs 1), encoded here:
+ * for replay, and for a live message the master published before this
+ * worker's first envelope subscriber. topic NULL: broadcast. NULL when out
+ * of memory. */
+struct msg *resume_envelope(const uint8_t *p, size_t n, bool binary, const char *topic, size_t tl,
+                            uint64_t topic_seq);
+
+/* Right after the 101 of a connection already subscribed to every topic
+ * of items: for each, replays from history what the connection missed
+ * (messages this worker has already taken from the ring; later ones reach
+ * it live, so there is no gap and no duplicate), or tells it that it
+ * cannot: an envelope connection gets {"type":"reset",...} and stays, a
+ * raw one is closed with 4002 "reset <cause> <current id>". Nothing is
+ * kept per connection afterwards. */
+void resume_start(struct worker *w, struct conn *c, const struct resume_item *items, size_t n);
+
+#endif
