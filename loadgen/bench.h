@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "bench/srcaddr.h"
+#include "srcaddr.h"
 #include "stats.h"
 
 #define BENCH_MAX_PIDS 16

@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "bench/ts.h"
+#include "ts.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"

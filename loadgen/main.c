@@ -28,7 +28,7 @@
 #include <fcntl.h>
 
 #include "bench.h"
-#include "bench/srcaddr.h"
+#include "srcaddr.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bench/hist.h"
+#include "hist.h"
 
 /* connect() failures, by errno. */
 enum bench_ce {

@@ -4,7 +4,7 @@
  * sum of count[] equals n, and every recorded value v lies in
  * [hist_bucket_lo(b), hist_bucket_hi(b)] of b = hist_bucket(v), except values
  * past the last bucket, which are clamped into it. */
-#include "bench/hist.h"
+#include "hist.h"
 
 #include <string.h>
 

@@ -4,7 +4,7 @@
  * first digit decides: a 4-digit year followed by '-' must parse as ISO 8601;
  * a run of exactly 13 or 16 digits is epoch ms or us; anything else means the
  * message has no timestamp we understand. */
-#include "bench/ts.h"
+#include "ts.h"
 
 #include "core/clock.h"
 #include "core/err.h"

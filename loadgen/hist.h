@@ -7,8 +7,8 @@
  * in the last bucket but max stays exact. Fixed size, no allocation: a
  * per-second delta (uint32 counts) travels over a pipe as-is and is merged
  * into totals (uint64 counts). Pure; no I/O. */
-#ifndef WSP_BENCH_HIST_H
-#define WSP_BENCH_HIST_H
+#ifndef WSP_LOADGEN_HIST_H
+#define WSP_LOADGEN_HIST_H
 
 #include <stddef.h>
 #include <stdint.h>

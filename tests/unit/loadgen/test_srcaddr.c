@@ -1,4 +1,4 @@
-/* test_bench_srcaddr.c - source address sets: CIDR, lists, iteration, bad input. */
+/* test_srcaddr.c - source address sets: CIDR, lists, iteration, bad input. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/srcaddr.h"
+#include "srcaddr.h"
 #include "core/err.h"
 
 #define IP(a, b, c, d) (((uint32_t)(a) << 24) | ((uint32_t)(b) << 16) | ((uint32_t)(c) << 8) | (d))
