@@ -14,7 +14,11 @@
  *
  * No global state: every function works on caller-owned structs, so calls
  * from different threads do not interfere. Start-up and CLI only, never on
- * the hot path. */
+ * the hot path.
+ *
+ * Files: tune_sys.c reads the system, tune_size.c computes the needs and the
+ * rows (pure), tune_render.c prints them, tune_apply.c acts on them (--apply,
+ * the server's start-up check), tune_cli.c is the command. */
 #ifndef WSP_TUNE_H
 #define WSP_TUNE_H
 
@@ -23,7 +27,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* ---- estimates (the reasons are in tune.c, next to their use) ---- */
+/* ---- estimates (the reasons are in tune_size.c, next to their use) ---- */
 #define TUNE_FD_RESERVE 64u            /* fds per process not for connections */
 #define TUNE_KERNEL_BYTES_PER_CONN 3840u /* idle TCP socket + file + epoll item */
 #define TUNE_SERVER_USER_BYTES 205u    /* ~0.2 KiB: struct conn + index slot */
