@@ -43,6 +43,8 @@ What is here, for reuse by every test file (hostile-client, bench, ...):
                       returns the 202 responses' JSON, in order.
     wait_until(pred, timeout, what) polls pred() until truthy or fails.
     T(seconds)        scales a timeout for sanitizer builds ($WSPUSH_SANITIZE).
+    make_cert(dir, cn) -> (cert path, key path): a self-signed certificate
+                      for cn and 127.0.0.1, made with `openssl req`.
 
   Skips
     With WSPUSH_STRICT_SKIPS=1 (scripts/test.sh, hence CI) a skipped test
@@ -130,6 +132,17 @@ def wait_until(pred, timeout, what="condition", interval=0.02):
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.1f}s waiting for {what} (last: {last!r})")
         time.sleep(interval)
+
+
+def make_cert(d, cn="localhost"):
+    """A self-signed RSA certificate for DNS:cn and IP:127.0.0.1, valid two
+    days, written to d/<cn>.pem and d/<cn>.key (key unencrypted)."""
+    key, crt = os.path.join(d, cn + ".key"), os.path.join(d, cn + ".pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", crt, "-days", "2", "-subj", "/CN=" + cn,
+                    "-addext", f"subjectAltName=DNS:{cn},IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return crt, key
 
 
 # --------------------------------------------------------------------------
