@@ -33,6 +33,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "ev/loop.h"
+#include "metrics/procfs.h"
 #include "procstat.h"
 #include "publish.h"
 #include "report.h"
@@ -715,8 +716,9 @@ static void finish(struct bench_result *r)
         r->srv_rss_kb = b->rss_kb;
         r->srv_rss_kb_start = P.samples[0].rss_kb;
         uint64_t conns = r->open_end ? r->open_end : 1;
+        /* the one definition: marginal RssAnon (metrics/procfs.h) */
         r->srv_rss_per_conn_b =
-            ((double)b->rss_kb - (double)P.samples[0].rss_kb) * 1024.0 / (double)conns;
+            procfs_bytes_per_conn(b->rss_kb * 1024, P.samples[0].rss_kb * 1024, conns);
         r->tcp_mem_per_conn_b = (double)b->tcp_mem_pages * (double)sysconf(_SC_PAGESIZE) /
                                 (double)conns;
         r->slab_per_conn_b =

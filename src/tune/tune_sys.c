@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "metrics/procfs.h"
 
 #define CAP_SYS_RESOURCE_BIT 24 /* linux/capability.h */
 
@@ -26,33 +27,15 @@ const char *tune_proc_root(const char *proc_root)
     return proc_root && *proc_root ? proc_root : "/proc";
 }
 
-/* Reads a whole small file into buf (NUL-terminated). Returns 0 or -errno. */
+/* Reads <proc_root>/<rel> into buf (metrics/procfs.h). Returns 0 or -errno. */
 static int read_small(const char *proc_root, const char *rel, char *buf, size_t cap)
 {
     char path[512];
     int n = snprintf(path, sizeof path, "%s/%s", tune_proc_root(proc_root), rel);
     if (n < 0 || (size_t)n >= sizeof path)
         return -ENAMETOOLONG;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    size_t len = 0;
-    while (len < cap - 1) {
-        ssize_t r = read(fd, buf + len, cap - 1 - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int err = -errno;
-            close(fd);
-            return err;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-    }
-    close(fd);
-    buf[len] = '\0';
-    return 0;
+    ssize_t r = procfs_read(path, buf, cap);
+    return r < 0 ? (int)r : 0;
 }
 
 int tune_proc_read_u64s(const char *proc_root, const char *rel, uint64_t *vals, size_t max)
@@ -84,39 +67,17 @@ int tune_proc_read_u64s(const char *proc_root, const char *rel, uint64_t *vals, 
     return n > 0 ? (int)n : WSP_EINVAL;
 }
 
-/* The line of buf that starts with "key:", or NULL. */
-static const char *find_key_line(const char *buf, const char *key)
-{
-    size_t klen = strlen(key);
-    for (const char *line = buf; line && *line;) {
-        if (strncmp(line, key, klen) == 0 && line[klen] == ':')
-            return line + klen + 1;
-        line = strchr(line, '\n');
-        if (line)
-            line++;
-    }
-    return NULL;
-}
-
 int tune_meminfo_kib(const char *proc_root, const char *key, uint64_t *kib)
 {
-    char buf[8192];
+    char buf[8192], k[64];
     int rc = read_small(proc_root, "meminfo", buf, sizeof buf);
     if (rc < 0)
         return rc;
-    const char *p = find_key_line(buf, key);
-    if (!p)
+    snprintf(k, sizeof k, "%s:", key);
+    uint64_t v;
+    if (procfs_field_u64(buf, k, &v) < 0 || v >= TUNE_NONE)
         return WSP_EINVAL;
-    while (*p == ' ' || *p == '\t')
-        p++;
-    if (!isdigit((unsigned char)*p))
-        return WSP_EINVAL;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(p, &end, 10);
-    if (errno || v >= TUNE_NONE)
-        return WSP_EINVAL;
-    *kib = (uint64_t)v;
+    *kib = v;
     return 0;
 }
 
@@ -127,7 +88,7 @@ static int read_cap_sys_resource(const char *proc_root)
     char buf[4096];
     if (read_small(proc_root, "self/status", buf, sizeof buf) < 0)
         return -1;
-    const char *p = find_key_line(buf, "CapBnd");
+    const char *p = procfs_field(buf, "CapBnd:");
     if (!p)
         return -1;
     errno = 0;
