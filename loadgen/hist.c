@@ -76,49 +76,64 @@ static void merge_minmax(uint64_t *dmin, uint64_t *dmax, uint64_t smin, uint64_t
 
 /* The three merges differ only in the counters' width (32-bit per-second
  * records, 64-bit totals): one body for all of them. */
-#define HIST_MERGE(dst, src)                                                                      \
-    do {                                                                                          \
-        if ((src)->n == 0)                                                                        \
-            break;                                                                                \
-        for (size_t i_ = 0; i_ < HIST_BUCKETS; i_++)                                              \
-            (dst)->count[i_] += (src)->count[i_];                                                 \
-        (dst)->n += (src)->n;                                                                     \
-        (dst)->sum_us += (src)->sum_us;                                                           \
-        merge_minmax(&(dst)->min_us, &(dst)->max_us, (src)->min_us, (src)->max_us);              \
+#define HIST_MERGE(dst, src)                                                                       \
+    do {                                                                                           \
+        if ((src)->n == 0)                                                                         \
+            break;                                                                                 \
+        for (size_t i_ = 0; i_ < HIST_BUCKETS; i_++)                                               \
+            (dst)->count[i_] += (src)->count[i_];                                                  \
+        (dst)->n += (src)->n;                                                                      \
+        (dst)->sum_us += (src)->sum_us;                                                            \
+        merge_minmax(&(dst)->min_us, &(dst)->max_us, (src)->min_us, (src)->max_us);                \
     } while (0)
 
-void hist_add_sec(struct hist *dst, const struct hist_sec *src) { HIST_MERGE(dst, src); }
-void hist_sec_add(struct hist_sec *dst, const struct hist_sec *src) { HIST_MERGE(dst, src); }
-void hist_add(struct hist *dst, const struct hist *src) { HIST_MERGE(dst, src); }
+void hist_add_sec(struct hist *dst, const struct hist_sec *src)
+{
+    HIST_MERGE(dst, src);
+}
+void hist_sec_add(struct hist_sec *dst, const struct hist_sec *src)
+{
+    HIST_MERGE(dst, src);
+}
+void hist_add(struct hist *dst, const struct hist *src)
+{
+    HIST_MERGE(dst, src);
+}
 
 /* Shared by both widths: walk the buckets to the rank-th value (1-based). */
-#define QUANTILE_BODY(h, q)                                                                \
-    do {                                                                                   \
-        if ((h)->n == 0)                                                                   \
-            return 0;                                                                      \
-        if ((q) >= 1.0)                                                                    \
-            return (h)->max_us;                                                            \
-        double want = (q) <= 0.0 ? 1.0 : (q) * (double)(h)->n;                             \
-        uint64_t rank = (uint64_t)want;                                                    \
-        if ((double)rank < want)                                                           \
-            rank++;                                                                        \
-        if (rank == 0)                                                                     \
-            rank = 1;                                                                      \
-        uint64_t seen = 0;                                                                 \
-        for (size_t b = 0; b < HIST_BUCKETS; b++) {                                        \
-            seen += (h)->count[b];                                                         \
-            if (seen >= rank) {                                                            \
-                uint64_t v = hist_bucket_mid(b);                                           \
-                if (v > (h)->max_us)                                                       \
-                    v = (h)->max_us;                                                       \
-                if (v < (h)->min_us)                                                       \
-                    v = (h)->min_us;                                                       \
-                return v;                                                                  \
-            }                                                                              \
-        }                                                                                  \
-        return (h)->max_us;                                                                \
+#define QUANTILE_BODY(h, q)                                                                        \
+    do {                                                                                           \
+        if ((h)->n == 0)                                                                           \
+            return 0;                                                                              \
+        if ((q) >= 1.0)                                                                            \
+            return (h)->max_us;                                                                    \
+        double want = (q) <= 0.0 ? 1.0 : (q) * (double)(h)->n;                                     \
+        uint64_t rank = (uint64_t)want;                                                            \
+        if ((double)rank < want)                                                                   \
+            rank++;                                                                                \
+        if (rank == 0)                                                                             \
+            rank = 1;                                                                              \
+        uint64_t seen = 0;                                                                         \
+        for (size_t b = 0; b < HIST_BUCKETS; b++) {                                                \
+            seen += (h)->count[b];                                                                 \
+            if (seen >= rank) {                                                                    \
+                uint64_t v = hist_bucket_mid(b);                                                   \
+                if (v > (h)->max_us)                                                               \
+                    v = (h)->max_us;                                                               \
+                if (v < (h)->min_us)                                                               \
+                    v = (h)->min_us;                                                               \
+                return v;                                                                          \
+            }                                                                                      \
+        }                                                                                          \
+        return (h)->max_us;                                                                        \
     } while (0)
 
-uint64_t hist_quantile(const struct hist *h, double q) { QUANTILE_BODY(h, q); }
+uint64_t hist_quantile(const struct hist *h, double q)
+{
+    QUANTILE_BODY(h, q);
+}
 
-uint64_t hist_sec_quantile(const struct hist_sec *h, double q) { QUANTILE_BODY(h, q); }
+uint64_t hist_sec_quantile(const struct hist_sec *h, double q)
+{
+    QUANTILE_BODY(h, q);
+}

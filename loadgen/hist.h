@@ -14,8 +14,8 @@
 #include <stdint.h>
 
 #define HIST_SUB_BITS 6
-#define HIST_SUB (1u << HIST_SUB_BITS)     /* 64 sub-buckets per power of two */
-#define HIST_MAX_EXP 27                    /* 2^27 us ~ 134 s */
+#define HIST_SUB (1u << HIST_SUB_BITS) /* 64 sub-buckets per power of two */
+#define HIST_MAX_EXP 27                /* 2^27 us ~ 134 s */
 #define HIST_BUCKETS (HIST_SUB + (HIST_MAX_EXP - HIST_SUB_BITS) * HIST_SUB)
 
 /* One second's worth: small enough to send in a fixed-size record. */

@@ -9,7 +9,10 @@
 #include "core/clock.h"
 #include "core/err.h"
 
-static bool is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
+static bool is_digit(uint8_t c)
+{
+    return c >= '0' && c <= '9';
+}
 
 int ts_extract(const uint8_t *p, size_t n, bool more, uint64_t *real_us)
 {

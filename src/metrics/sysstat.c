@@ -44,7 +44,7 @@
 #include "metrics/procfs.h"
 
 #define MIN_INTERVAL_MS 1000
-#define COST_FACTOR 50 /* interval >= 50 x the last sample's cost: <= 2% */
+#define COST_FACTOR 50      /* interval >= 50 x the last sample's cost: <= 2% */
 #define IDLE_AFTER_MS 10000 /* stop counting 10 s after the last reader */
 
 static const char *const state_names[SYSSTAT_TCP_STATES] = {
@@ -177,7 +177,7 @@ int sysstat_parse_proc_tcp(const char *text, uint64_t states[SYSSTAT_TCP_STATES]
     if (!p)
         return WSP_EINVAL;
     int n = 0;
-    for (p++; *p; ) {
+    for (p++; *p;) {
         if (proc_tcp_line(p, states) < 0)
             return WSP_EINVAL;
         n++;
@@ -277,7 +277,7 @@ static int states_from_netlink(uint64_t states[SYSSTAT_TCP_STATES])
 static struct {
     pthread_mutex_t lock;
     bool started;
-    uint64_t taken_ms; /* 0 = no count yet */
+    uint64_t taken_ms;  /* 0 = no count yet */
     uint64_t wanted_ms; /* when a reader last asked: idle when nobody looks */
     uint64_t cost_us;
     const char *src;
@@ -388,8 +388,7 @@ double sysstat_bytes_per_conn(struct sysstat *s, uint64_t conns)
     }
     /* never seen idle (connections open since before the first sample):
      * all anonymous memory, an upper bound */
-    return procfs_bytes_per_conn(s->anon_bytes, s->idle_anon_ok ? s->idle_anon_bytes : 0,
-                                 conns);
+    return procfs_bytes_per_conn(s->anon_bytes, s->idle_anon_ok ? s->idle_anon_bytes : 0, conns);
 }
 
 bool sysstat_maybe_sample(struct sysstat *s, const pid_t *pids, size_t n, uint64_t now_ms)

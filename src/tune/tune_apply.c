@@ -60,15 +60,18 @@ int tune_apply(const struct tune_report *r, const char *proc_root, FILE *out)
             }
         } else if (w->status == TUNE_LOW || w->status == TUNE_WORKERS) {
             if (strncmp(w->setting, "RLIMIT_NOFILE", 13) == 0 && r->procs_needed) {
-                fprintf(out, "not changed: %s = %s is per process, set by whoever starts wspush "
-                             "(LimitNOFILE=, limits.conf)%s; %" PRIu64 " connections need "
-                             "ceil(%" PRIu64 " / %" PRIu64 ") = %u %s\n",
+                fprintf(out,
+                        "not changed: %s = %s is per process, set by whoever starts wspush "
+                        "(LimitNOFILE=, limits.conf)%s; %" PRIu64 " connections need "
+                        "ceil(%" PRIu64 " / %" PRIu64 ") = %u %s\n",
                         w->setting, w->current,
                         r->sys.cap_sys_resource == 0
-                            ? "; it cannot be raised here (no CAP_SYS_RESOURCE)" : "",
+                            ? "; it cannot be raised here (no CAP_SYS_RESOURCE)"
+                            : "",
                         r->opts.conns, r->opts.conns, r->fds_usable, r->procs_needed,
-                        r->opts.client ? "load generator processes (wspush-bench forks them)"
-                                       : "worker processes, which wspush serve --workers auto starts");
+                        r->opts.client
+                            ? "load generator processes (wspush-bench forks them)"
+                            : "worker processes, which wspush serve --workers auto starts");
             } else {
                 fprintf(out, "not changed: %s = %s, needed %s: %s\n", w->setting, w->current,
                         w->needed, w->fix[0] ? w->fix : "cannot be changed at runtime");

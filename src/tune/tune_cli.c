@@ -16,33 +16,33 @@
 
 static void usage(FILE *out)
 {
-    fputs(
-"usage: wspush tune --conns N [--client] [--workers K|auto] [--apply] [--json]\n"
-"       wspush tune --conns N [--client] --emit sysctl|limits|systemd\n"
-"\n"
-"Compares the kernel and limit settings of this system with what N WebSocket\n"
-"connections need, one row per setting: current value, needed value, why, fix.\n"
-"\n"
-"  --conns N        connections to plan for (N > 0; suffix k = 1000, m = 1000000)\n"
-"  --client         the load generator side (wspush-bench): port range and\n"
-"                   source addresses instead of accept backlogs\n"
-"  --workers K|auto server worker processes to check (default auto: enough for\n"
-"                   the per-process open-file limit, at least one per CPU)\n"
-"  --apply          raise the runtime sysctls that are too low by writing\n"
-"                   /proc/sys (needs root), then print the table again; never\n"
-"                   writes under /etc; says what it could not change\n"
-"  --json           machine-readable report on stdout\n"
-"  --emit FORMAT    print a ready file instead of the report:\n"
-"                     sysctl   /etc/sysctl.d/60-wspush.conf drop-in\n"
-"                     limits   /etc/security/limits.d/90-wspush.conf snippet\n"
-"                     systemd  wspush.service unit with LimitNOFILE=\n"
-"  --bin PATH       wspush binary path in the systemd unit\n"
-"                   (default /usr/local/bin/wspush)\n"
-"  --proc-root DIR  read (and with --apply write) DIR instead of /proc (tests)\n"
-"  -h, --help       this text\n"
-"\n"
-"Exit status: 0 all settings suffice, 1 some setting is LOW (after --apply:\n"
-"left LOW), 2 usage error.\n", out);
+    fputs("usage: wspush tune --conns N [--client] [--workers K|auto] [--apply] [--json]\n"
+          "       wspush tune --conns N [--client] --emit sysctl|limits|systemd\n"
+          "\n"
+          "Compares the kernel and limit settings of this system with what N WebSocket\n"
+          "connections need, one row per setting: current value, needed value, why, fix.\n"
+          "\n"
+          "  --conns N        connections to plan for (N > 0; suffix k = 1000, m = 1000000)\n"
+          "  --client         the load generator side (wspush-bench): port range and\n"
+          "                   source addresses instead of accept backlogs\n"
+          "  --workers K|auto server worker processes to check (default auto: enough for\n"
+          "                   the per-process open-file limit, at least one per CPU)\n"
+          "  --apply          raise the runtime sysctls that are too low by writing\n"
+          "                   /proc/sys (needs root), then print the table again; never\n"
+          "                   writes under /etc; says what it could not change\n"
+          "  --json           machine-readable report on stdout\n"
+          "  --emit FORMAT    print a ready file instead of the report:\n"
+          "                     sysctl   /etc/sysctl.d/60-wspush.conf drop-in\n"
+          "                     limits   /etc/security/limits.d/90-wspush.conf snippet\n"
+          "                     systemd  wspush.service unit with LimitNOFILE=\n"
+          "  --bin PATH       wspush binary path in the systemd unit\n"
+          "                   (default /usr/local/bin/wspush)\n"
+          "  --proc-root DIR  read (and with --apply write) DIR instead of /proc (tests)\n"
+          "  -h, --help       this text\n"
+          "\n"
+          "Exit status: 0 all settings suffice, 1 some setting is LOW (after --apply:\n"
+          "left LOW), 2 usage error.\n",
+          out);
 }
 
 /* "1000000", "100k", "1m" -> n. Returns 0 or WSP_EINVAL. */
@@ -114,7 +114,8 @@ int tune_main(int argc, char **argv)
             json = true;
         } else if ((v = opt_value(argc, argv, &i, "--conns", &missing))) {
             if (parse_count(v, &o.conns) < 0)
-                return bad("--conns wants a count from 1 to 1000000000 (e.g. 1000000 or 1m), got", v);
+                return bad("--conns wants a count from 1 to 1000000000 (e.g. 1000000 or 1m), got",
+                           v);
             have_conns = true;
         } else if ((v = opt_value(argc, argv, &i, "--workers", &missing))) {
             uint64_t k;

@@ -32,7 +32,6 @@
  * User space: wspush keeps a <=128 B struct conn plus its topic index slot
  * and allocator overhead, ~0.2 KiB; the bench client ~0.5 KiB. */
 
-
 /* ---- arithmetic ---- */
 
 static uint64_t pow2_at_least(uint64_t v)
@@ -172,8 +171,8 @@ static void row_fix_sysctl(struct tune_row *w, const char *key, bool quote)
 }
 
 /* A sysctl that must be at least `need`. */
-static void row_sysctl_min(struct tune_row *w, const char *key, const char *rel,
-                           uint64_t cur, uint64_t need)
+static void row_sysctl_min(struct tune_row *w, const char *key, const char *rel, uint64_t cur,
+                           uint64_t need)
 {
     w->sysctl = key;
     w->proc_rel = rel;
@@ -191,8 +190,9 @@ static void rows_nofile(struct tune_report *r)
     const struct tune_needs *nd = &r->needs;
     const char *who = r->opts.client ? "wspush-bench" : "wspush serve --workers auto";
 
-    struct tune_row *w = row_add(r, "RLIMIT_NOFILE (hard)",
-        "one fd per connection: a process holds at most its hard limit in connections");
+    struct tune_row *w =
+        row_add(r, "RLIMIT_NOFILE (hard)",
+                "one fd per connection: a process holds at most its hard limit in connections");
     fmt_u64(w->current, sizeof w->current, s->nofile_hard);
     snprintf(w->needed, sizeof w->needed, ">= %" PRIu64 " (1 process)", nd->nofile);
     if (s->nofile_hard == TUNE_NONE)
@@ -202,21 +202,27 @@ static void rows_nofile(struct tune_report *r)
     else
         w->status = r->procs_needed ? TUNE_WORKERS : TUNE_LOW;
     if (w->status == TUNE_LOW)
-        snprintf(w->fix, sizeof w->fix, "LimitNOFILE=%" PRIu64 " (--emit systemd) or 'hard nofile %"
-                 PRIu64 "' (--emit limits)", nd->nofile, nd->nofile);
+        snprintf(w->fix, sizeof w->fix,
+                 "LimitNOFILE=%" PRIu64 " (--emit systemd) or 'hard nofile %" PRIu64
+                 "' (--emit limits)",
+                 nd->nofile, nd->nofile);
     else if (w->status == TUNE_WORKERS && s->cap_sys_resource == 0)
-        snprintf(w->fix, sizeof w->fix, "cannot be raised here (no CAP_SYS_RESOURCE): run %u "
+        snprintf(w->fix, sizeof w->fix,
+                 "cannot be raised here (no CAP_SYS_RESOURCE): run %u "
                  "processes (%s); elsewhere %s=%" PRIu64 " (--emit %s)",
                  r->procs_needed, who, r->opts.client ? "nofile" : "LimitNOFILE", nd->nofile,
                  r->opts.client ? "limits" : "systemd");
     else if (w->status == TUNE_WORKERS)
-        snprintf(w->fix, sizeof w->fix, "LimitNOFILE=%" PRIu64 " (--emit systemd) or 'hard nofile %"
-                 PRIu64 "' (--emit limits); until then %u processes (%s)", nd->nofile, nd->nofile,
-                 r->procs_needed, who);
+        snprintf(w->fix, sizeof w->fix,
+                 "LimitNOFILE=%" PRIu64 " (--emit systemd) or 'hard nofile %" PRIu64
+                 "' (--emit limits); until then %u processes (%s)",
+                 nd->nofile, nd->nofile, r->procs_needed, who);
 
-    w = row_add(r, "RLIMIT_NOFILE (soft)", r->opts.client
-        ? "the limit enforced: raise it to the hard limit (ulimit -n) for the load generator"
-        : "the limit enforced; wspush serve raises it to the hard limit at start-up");
+    w = row_add(
+        r, "RLIMIT_NOFILE (soft)",
+        r->opts.client
+            ? "the limit enforced: raise it to the hard limit (ulimit -n) for the load generator"
+            : "the limit enforced; wspush serve raises it to the hard limit at start-up");
     fmt_u64(w->current, sizeof w->current, s->nofile_soft);
     snprintf(w->needed, sizeof w->needed, "= hard");
     if (s->nofile_soft == TUNE_NONE)
@@ -226,12 +232,15 @@ static void rows_nofile(struct tune_report *r)
     else {
         w->status = TUNE_INFO;
         fmt_u64(w->value, sizeof w->value, s->nofile_hard);
-        snprintf(w->fix, sizeof w->fix, "ulimit -n %" PRIu64 " (other programs; wspush does it "
-                 "itself)", s->nofile_hard);
+        snprintf(w->fix, sizeof w->fix,
+                 "ulimit -n %" PRIu64 " (other programs; wspush does it "
+                 "itself)",
+                 s->nofile_hard);
     }
 
     if (!r->opts.client) {
-        w = row_add(r, "worker processes",
+        w = row_add(
+            r, "worker processes",
             "each worker holds (fd limit - 64 reserved) connections; --workers auto starts enough");
         w->caps = true;
         if (r->opts.workers)
@@ -248,13 +257,15 @@ static void rows_nofile(struct tune_report *r)
                      r->nofile_used, TUNE_FD_RESERVE);
         } else if (r->workers < r->procs_needed) {
             w->status = TUNE_LOW;
-            snprintf(w->fix, sizeof w->fix, "wspush serve --workers auto (= %u here), or raise LimitNOFILE",
+            snprintf(w->fix, sizeof w->fix,
+                     "wspush serve --workers auto (= %u here), or raise LimitNOFILE",
                      tune_workers_auto(nd->conns, r->nofile_used, s->ncpu));
         } else {
             w->status = TUNE_OK;
         }
     } else {
-        w = row_add(r, "bench processes",
+        w = row_add(
+            r, "bench processes",
             "each process holds (fd limit - 64 reserved) connections; wspush-bench forks enough");
         snprintf(w->current, sizeof w->current, "-");
         snprintf(w->needed, sizeof w->needed, ">= %u (%" PRIu64 " fds each)", r->procs_needed,
@@ -268,7 +279,7 @@ static void rows_nofile(struct tune_report *r)
     row_sysctl_min(w, "fs.nr_open", "sys/fs/nr_open", s->nr_open, nd->nr_open);
 
     w = row_add(r, "fs.file-max",
-        "open files in the whole system: N sockets + 10% (>= 65536) for everything else");
+                "open files in the whole system: N sockets + 10% (>= 65536) for everything else");
     row_sysctl_min(w, "fs.file-max", "sys/fs/file-max", s->file_max, nd->file_max);
     w->caps = true;
 }
@@ -280,19 +291,22 @@ static void rows_net(struct tune_report *r)
     struct tune_row *w;
 
     if (!r->opts.client) {
-        w = row_add(r, "net.core.somaxconn",
+        w = row_add(
+            r, "net.core.somaxconn",
             "caps every listen() backlog: a reconnect burst overflows a small accept queue");
         row_sysctl_min(w, "net.core.somaxconn", "sys/net/core/somaxconn", s->somaxconn,
                        nd->somaxconn);
         w = row_add(r, "net.ipv4.tcp_max_syn_backlog",
-            "half-open connections kept while a burst of clients completes the handshake");
+                    "half-open connections kept while a burst of clients completes the handshake");
         row_sysctl_min(w, "net.ipv4.tcp_max_syn_backlog", "sys/net/ipv4/tcp_max_syn_backlog",
                        s->syn_backlog, nd->syn_backlog);
     }
 
-    w = row_add(r, "net.ipv4.ip_local_port_range", r->opts.client
-        ? "each connection from one source address to one server ip:port takes a local port"
-        : "used by outgoing connections only (the load generator side: see --client)");
+    w = row_add(
+        r, "net.ipv4.ip_local_port_range",
+        r->opts.client
+            ? "each connection from one source address to one server ip:port takes a local port"
+            : "used by outgoing connections only (the load generator side: see --client)");
     if (s->port_lo == TUNE_NONE)
         snprintf(w->current, sizeof w->current, "?");
     else
@@ -320,14 +334,13 @@ static void rows_net(struct tune_report *r)
                      "; reserve server ports: net.ipv4.ip_local_reserved_ports=8080,9090");
         }
 
-        w = row_add(r, "source addresses",
+        w = row_add(
+            r, "source addresses",
             "ports are per source address, and connect() slows past ~30000 in use per address");
         snprintf(w->current, sizeof w->current, "-");
-        uint64_t per = s->port_lo == TUNE_NONE
-                           ? tune_ports_per_addr(CLIENT_PORT_LO, CLIENT_PORT_HI)
-                           : tune_ports_per_addr(s->port_lo, s->port_hi);
-        snprintf(w->needed, sizeof w->needed, ">= %u (%" PRIu64 " ports each)", r->src_addrs,
-                 per);
+        uint64_t per = s->port_lo == TUNE_NONE ? tune_ports_per_addr(CLIENT_PORT_LO, CLIENT_PORT_HI)
+                                               : tune_ports_per_addr(s->port_lo, s->port_hi);
+        snprintf(w->needed, sizeof w->needed, ">= %u (%" PRIu64 " ports each)", r->src_addrs, per);
         w->status = r->src_addrs ? TUNE_INFO : TUNE_UNKNOWN;
         if (r->src_addrs)
             snprintf(w->fix, sizeof w->fix,
@@ -336,7 +349,7 @@ static void rows_net(struct tune_report *r)
     }
 
     w = row_add(r, "net.ipv4.tcp_mem",
-        "pages all TCP sockets may use: a push to every connection queues ~4 KiB on each");
+                "pages all TCP sockets may use: a push to every connection queues ~4 KiB on each");
     w->sysctl = "net.ipv4.tcp_mem";
     w->proc_rel = "sys/net/ipv4/tcp_mem";
     w->caps = true;
@@ -349,8 +362,8 @@ static void rows_net(struct tune_report *r)
     if (m[0] == TUNE_NONE) {
         snprintf(w->current, sizeof w->current, "?");
         w->status = TUNE_UNKNOWN;
-        snprintf(w->value, sizeof w->value, "%" PRIu64 " %" PRIu64 " %" PRIu64,
-                 need_pages / 2, need_pages, need_pages + need_pages / 2);
+        snprintf(w->value, sizeof w->value, "%" PRIu64 " %" PRIu64 " %" PRIu64, need_pages / 2,
+                 need_pages, need_pages + need_pages / 2);
     } else {
         snprintf(w->current, sizeof w->current, "%" PRIu64 " %" PRIu64 " %" PRIu64, m[0], m[1],
                  m[2]);
@@ -363,7 +376,8 @@ static void rows_net(struct tune_report *r)
     if (w->status != TUNE_OK)
         row_fix_sysctl(w, w->sysctl, true);
 
-    w = row_add(r, "net.netfilter.nf_conntrack_max",
+    w = row_add(
+        r, "net.netfilter.nf_conntrack_max",
         "a tracked connection takes an entry; when full, new ones are dropped (2x for churn)");
     w->sysctl = "net.netfilter.nf_conntrack_max";
     w->proc_rel = "sys/net/netfilter/nf_conntrack_max";
@@ -381,9 +395,11 @@ static void rows_net(struct tune_report *r)
 static void row_memory(struct tune_report *r)
 {
     const struct tune_sys *s = &r->sys;
-    struct tune_row *w = row_add(r, "memory (MemAvailable)", r->opts.client
-        ? "per conn ~3.75 KiB kernel (idle socket) + 0.5 KiB bench + 4 KiB buffers in a push"
-        : "per conn ~3.75 KiB kernel (idle socket) + 0.2 KiB wspush + 4 KiB buffers in a push");
+    struct tune_row *w = row_add(
+        r, "memory (MemAvailable)",
+        r->opts.client
+            ? "per conn ~3.75 KiB kernel (idle socket) + 0.5 KiB bench + 4 KiB buffers in a push"
+            : "per conn ~3.75 KiB kernel (idle socket) + 0.2 KiB wspush + 4 KiB buffers in a push");
     w->caps = true;
     char need[24];
     tune_fmt_bytes(need, sizeof need, r->needs.mem_bytes);
@@ -403,8 +419,7 @@ static void row_memory(struct tune_report *r)
     }
 }
 
-void tune_report_build(struct tune_report *r, const struct tune_sys *s,
-                       const struct tune_opts *o)
+void tune_report_build(struct tune_report *r, const struct tune_sys *s, const struct tune_opts *o)
 {
     memset(r, 0, sizeof *r);
     r->opts = *o;
