@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run): installs what is missing,
-# builds with gcc in release and ASan+UBSan configurations, and runs every
-# ctest label (unit, fuzz-replay, integration, soak) in both; then builds the
+# checks the C formatting (scripts/check-format.sh), builds with gcc in
+# release and ASan+UBSan configurations, and runs every ctest label (unit,
+# fuzz-replay, integration, soak) in both; then builds the
 # whole tree with clang (fuzz preset: libFuzzer + ASan/UBSan), runs the unit
 # tests there too and each fuzz target for a bounded time; last, the server
 # under valgrind at a small scale.
@@ -22,6 +23,8 @@ fi
 export WSPUSH_STRICT_SKIPS=1
 
 status=0
+echo "=== check: clang-format"
+scripts/check-format.sh || status=1
 for preset in release asan; do
   echo "=== build: $preset"
   scripts/build.sh "$preset" >/dev/null
