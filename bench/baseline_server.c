@@ -43,16 +43,16 @@ enum { ST_FREE, ST_HEAD, ST_OPEN };
 
 /* Per-fd state, indexed by fd (fds are dense and below the fd limit). */
 struct bconn {
-    char *head;     /* partial request head, allocated only if it came in pieces */
-    uint32_t pos;   /* index in the open list while ST_OPEN */
+    char *head;   /* partial request head, allocated only if it came in pieces */
+    uint32_t pos; /* index in the open list while ST_OPEN */
     uint16_t hlen;
     uint8_t state;
 };
 
 typedef unsigned char *(*sha1_fn)(const unsigned char *d, size_t n, unsigned char *md);
 typedef int (*b64_fn)(unsigned char *t, const unsigned char *f, int n);
-static sha1_fn sha1;      /* OpenSSL SHA1() */
-static b64_fn b64encode;  /* OpenSSL EVP_EncodeBlock() */
+static sha1_fn sha1;     /* OpenSSL SHA1() */
+static b64_fn b64encode; /* OpenSSL EVP_EncodeBlock() */
 
 static unsigned char *sha1_evp(const unsigned char *d, size_t n, unsigned char *md)
 {
@@ -195,8 +195,8 @@ static void tick(int tfd)
     gmtime_r(&ts.tv_sec, &tm);
     unsigned char frame[2 + 32];
     int n = snprintf((char *)frame + 2, sizeof frame - 2, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000);
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000);
     frame[0] = 0x81; /* FIN + text */
     frame[1] = (unsigned char)n;
     size_t len = (size_t)n + 2;

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "bench/srcaddr.h"
+#include "srcaddr.h"
 #include "stats.h"
 
 #define BENCH_MAX_PIDS 16
@@ -21,33 +21,33 @@
 struct bench_opts {
     /* target */
     char url[512];
-    uint32_t dst_ip;      /* host order */
+    uint32_t dst_ip; /* host order */
     uint16_t dst_port;
-    char host_hdr[300];   /* Host header value */
-    char path[256];       /* request target */
+    char host_hdr[300]; /* Host header value */
+    char path[256];     /* request target */
     /* load */
     uint64_t conns;
     uint32_t procs;
-    double rate;          /* connections per second, all children together */
+    double rate; /* connections per second, all children together */
     uint64_t duration_ms;
     uint64_t warmup_ms;
     uint64_t connect_timeout_ms;
-    uint64_t drain_ms;
-    uint64_t close_timeout_ms; /* our close handshake: wait this long for the reply */    /* after duration: keep receiving what was sent in it */
-    uint64_t t0_real_us;  /* the run's start, CLOCK_REALTIME (set by the parent) */
+    uint64_t drain_ms;         /* after duration: keep receiving what was sent in it */
+    uint64_t close_timeout_ms; /* our close handshake: wait this long for the reply */
+    uint64_t t0_real_us;       /* the run's start, CLOCK_REALTIME (set by the parent) */
     bool have_src;
     struct srcaddr_set src;
     /* modes */
-    double expect_rate;   /* messages per connection per second (ticker) */
-    double publish_rate;  /* 0: off */
-    bool broadcast;       /* publish with POST /broadcast instead of /publish/<topic> */
+    double expect_rate;  /* messages per connection per second (ticker) */
+    double publish_rate; /* 0: off */
+    bool broadcast;      /* publish with POST /broadcast instead of /publish/<topic> */
     char topic[128];
     char admin[256];
     uint32_t admin_ip;
     uint16_t admin_port;
     char token[256];
     bool echo;
-    double churn_pct;     /* per second */
+    double churn_pct; /* per second */
     /* output */
     bool quiet;
     const char *json_path;
@@ -56,7 +56,7 @@ struct bench_opts {
     pid_t server_pids[BENCH_MAX_PIDS];
     size_t n_server_pids;
     /* checks */
-    double assert_ratio;  /* < 0: off */
+    double assert_ratio; /* < 0: off */
     bool assert_no_errors;
 };
 

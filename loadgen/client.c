@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "bench/ts.h"
+#include "ts.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -41,7 +41,7 @@
 #include "ws/ws_rx.h"
 
 #define RBUF_BYTES (64 * 1024)
-#define HS_MAX_BYTES 4096      /* a 101 response larger than this is refused */
+#define HS_MAX_BYTES 4096 /* a 101 response larger than this is refused */
 #define TICK_MS 10
 #define ECHO_SLOTS (1000 / TICK_MS)
 
@@ -54,11 +54,11 @@ struct bconn {
         struct ws_rx *rx; /* CS_OPEN/CS_CLOSING: partial frame state or NULL */
         uint8_t *hs_buf;  /* CS_HANDSHAKE: partial response head or NULL */
     } u;
-    int fd;          /* -1 when idle */
-    uint32_t t_us;   /* wrapping us: when the current attempt/close began */
-    uint16_t hs_len; /* bytes in hs_buf */
-    uint8_t state;   /* enum cstate */
-    uint8_t ts_len;  /* bytes of the current message kept in ts[] */
+    int fd;                      /* -1 when idle */
+    uint32_t t_us;               /* wrapping us: when the current attempt/close began */
+    uint16_t hs_len;             /* bytes in hs_buf */
+    uint8_t state;               /* enum cstate */
+    uint8_t ts_len;              /* bytes of the current message kept in ts[] */
     uint8_t ts[TS_PREFIX_BYTES]; /* handshake: the raw 16-byte key */
 };
 _Static_assert(sizeof(struct bconn) <= 64, "struct bconn grew past 64 bytes");
@@ -87,7 +87,7 @@ static struct child {
     struct ev_handler sig_h;
     bool stopping;
     uint64_t stop_ms;
-    uint64_t recv_us; /* real time of the current read */
+    uint64_t recv_us;       /* real time of the current read */
     int64_t label_shift_us; /* send-second labelling shift, in (-1 s, 0] */
     bool label_shift_set;
     uint64_t rng;
@@ -108,7 +108,10 @@ static uint64_t rnd(void)
     return x * 0x2545F4914F6CDD1DULL;
 }
 
-static uint32_t now_us32(void) { return (uint32_t)(clock_mono_ns() / 1000u); }
+static uint32_t now_us32(void)
+{
+    return (uint32_t)(clock_mono_ns() / 1000u);
+}
 
 static size_t b64_encode(const uint8_t *in, size_t n, char *out)
 {
@@ -748,8 +751,8 @@ void client_child_main(const struct bench_opts *o, uint32_t proc, uint64_t t0_ms
         C.rng = clock_mono_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9E3779B97F4A7C15ULL;
     if (o->have_src)
         srcaddr_iter_init(&C.src, &o->src, proc, o->procs);
-    C.rxcfg = (struct ws_rx_cfg){.max_message_bytes = 16u << 20, .keep_payload = false,
-                                 .client_side = true};
+    C.rxcfg = (struct ws_rx_cfg){
+        .max_message_bytes = 16u << 20, .keep_payload = false, .client_side = true};
     int n = snprintf(C.req, sizeof C.req,
                      "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"

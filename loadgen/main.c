@@ -28,17 +28,18 @@
 #include <fcntl.h>
 
 #include "bench.h"
-#include "bench/srcaddr.h"
+#include "srcaddr.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "ev/loop.h"
+#include "metrics/procfs.h"
 #include "procstat.h"
 #include "publish.h"
 #include "report.h"
 #include "stats.h"
 
-#define STOP_GRACE_MS 5000   /* beyond --close-timeout, before SIGKILL */
+#define STOP_GRACE_MS 5000 /* beyond --close-timeout, before SIGKILL */
 #define DEADLINE_SLACK_MS 20000
 
 struct kid {
@@ -80,71 +81,71 @@ static struct parent {
 static void usage(FILE *f)
 {
     fprintf(f,
-"usage: wspush-bench --url ws://127.0.0.1:8080/ws --conns N [options]\n"
-"\n"
-"Opens N WebSocket connections (forking processes to stay under the open-file\n"
-"limit), keeps them open, and measures what the server pushes: messages per\n"
-"second, the delivery ratio, latency from the timestamp in each message, and\n"
-"errors by cause.\n"
-"\n"
-"Target and load:\n"
-"  --url URL            ws://HOST[:PORT][/PATH]; HOST is an IPv4 address or localhost\n"
-"  --conns N            connections to hold (required)\n"
-"  --procs auto|N       processes; auto = max(1, ceil(N / (RLIMIT_NOFILE - 100)))\n"
-"  --rate R             new connections per second, all processes together (20000)\n"
-"  --duration T         run time from start, e.g. 60, 90s, 2m (60s)\n"
-"  --warmup T           the first T of the run is not measured (10s)\n"
-"  --drain T            after --duration, keep receiving for T so messages sent in\n"
-"                       the window but still in flight are counted (2s)\n"
-"  --connect-timeout T  connect + handshake time limit (10s)\n"
-"  --close-timeout T    at the end, wait this long for the server's close frames\n"
-"                       (5s + 1s per 20000 connections)\n"
-"  --src CIDR           bind client sockets to source addresses of this block, e.g.\n"
-"                       127.1.0.0/20 (the block is aligned to its prefix; 127.0.0.0\n"
-"                       is never used). Default above 20000 connections to 127/8:\n"
-"                       127.1.0.0/20; otherwise the kernel chooses\n"
-"  --src-list IP,IP,..  bind to these source addresses instead\n"
-"\n"
-"What to expect:\n"
-"  --expect-rate HZ     messages per connection per second the server pushes (1)\n"
-"  --publish-rate R     publish R messages/s through the admin API and expect each\n"
-"                       on every connection; --expect-rate then defaults to 0 (set\n"
-"                       it to 1 if the server also ticks to these connections)\n"
-"  --topic T            topic for --publish-rate (POST /publish/T); if --url has no\n"
-"                       path, the connections subscribe to /T\n"
-"  --broadcast          with --publish-rate: POST /broadcast instead, which reaches\n"
-"                       every connection whatever its path (--topic not needed; if\n"
-"                       given, it only sets the path when --url has none)\n"
-"  --admin URL          admin API base, http://HOST:PORT (http://127.0.0.1:9090)\n"
-"  --token TOKEN        bearer token for the admin API\n"
-"  --echo               each connection sends a masked text frame with its send\n"
-"                       time once a second; latency is the echo's round trip\n"
-"  --churn P            P%% of the connections close (1000) and reconnect per second\n"
-"\n"
-"Output:\n"
-"  --quiet              no per-second lines (the summary is still printed)\n"
-"  --json FILE          totals, percentiles and the per-second series as JSON\n"
-"  --html FILE          a self-contained HTML report with charts\n"
-"  --label TEXT         a name for this run in the reports\n"
-"  --server-pid PIDS    comma-separated server pids: report the server's CPU-seconds\n"
-"                       per million deliveries, RSS per connection and kernel socket\n"
-"                       memory per connection (the pids' descendants are included)\n"
-"\n"
-"Checks (exit status 1 when they fail; otherwise 0 if the run completed):\n"
-"  --assert-ratio X     delivery ratio must be >= X (e.g. 0.999)\n"
-"  --assert-no-errors   no connect/handshake failure and no unexpected disconnect\n"
-"  -h, --help           this text\n"
-"\n"
-"Latency is receive time minus the send time found at the start of each\n"
-"message: an ISO 8601 UTC timestamp (2026-11-27T02:48:19.123Z) or the first\n"
-"number when it has 13 (epoch ms) or 16 (epoch us) digits. The delivery ratio\n"
-"is messages received / expected over the measured seconds [warmup, duration),\n"
-"counting each message by the second it was sent (its timestamp), where\n"
-"expected = connections open through each second x rate (with --echo: echo\n"
-"frames sent; with --publish-rate: publishes acknowledged x connections).\n"
-"A message that arrives more than --drain after the window counts as lost.\n"
-"SIGINT/SIGTERM stop the run\n"
-"cleanly (close frames 1000) and still print the summary.\n");
+            "usage: wspush-bench --url ws://127.0.0.1:8080/ws --conns N [options]\n"
+            "\n"
+            "Opens N WebSocket connections (forking processes to stay under the open-file\n"
+            "limit), keeps them open, and measures what the server pushes: messages per\n"
+            "second, the delivery ratio, latency from the timestamp in each message, and\n"
+            "errors by cause.\n"
+            "\n"
+            "Target and load:\n"
+            "  --url URL            ws://HOST[:PORT][/PATH]; HOST is an IPv4 address or localhost\n"
+            "  --conns N            connections to hold (required)\n"
+            "  --procs auto|N       processes; auto = max(1, ceil(N / (RLIMIT_NOFILE - 100)))\n"
+            "  --rate R             new connections per second, all processes together (20000)\n"
+            "  --duration T         run time from start, e.g. 60, 90s, 2m (60s)\n"
+            "  --warmup T           the first T of the run is not measured (10s)\n"
+            "  --drain T            after --duration, keep receiving for T so messages sent in\n"
+            "                       the window but still in flight are counted (2s)\n"
+            "  --connect-timeout T  connect + handshake time limit (10s)\n"
+            "  --close-timeout T    at the end, wait this long for the server's close frames\n"
+            "                       (5s + 1s per 20000 connections)\n"
+            "  --src CIDR           bind client sockets to source addresses of this block, e.g.\n"
+            "                       127.1.0.0/20 (the block is aligned to its prefix; 127.0.0.0\n"
+            "                       is never used). Default above 20000 connections to 127/8:\n"
+            "                       127.1.0.0/20; otherwise the kernel chooses\n"
+            "  --src-list IP,IP,..  bind to these source addresses instead\n"
+            "\n"
+            "What to expect:\n"
+            "  --expect-rate HZ     messages per connection per second the server pushes (1)\n"
+            "  --publish-rate R     publish R messages/s through the admin API and expect each\n"
+            "                       on every connection; --expect-rate then defaults to 0 (set\n"
+            "                       it to 1 if the server also ticks to these connections)\n"
+            "  --topic T            topic for --publish-rate (POST /publish/T); if --url has no\n"
+            "                       path, the connections subscribe to /T\n"
+            "  --broadcast          with --publish-rate: POST /broadcast instead, which reaches\n"
+            "                       every connection whatever its path (--topic not needed; if\n"
+            "                       given, it only sets the path when --url has none)\n"
+            "  --admin URL          admin API base, http://HOST:PORT (http://127.0.0.1:9090)\n"
+            "  --token TOKEN        bearer token for the admin API\n"
+            "  --echo               each connection sends a masked text frame with its send\n"
+            "                       time once a second; latency is the echo's round trip\n"
+            "  --churn P            P%% of the connections close (1000) and reconnect per second\n"
+            "\n"
+            "Output:\n"
+            "  --quiet              no per-second lines (the summary is still printed)\n"
+            "  --json FILE          totals, percentiles and the per-second series as JSON\n"
+            "  --html FILE          a self-contained HTML report with charts\n"
+            "  --label TEXT         a name for this run in the reports\n"
+            "  --server-pid PIDS    comma-separated server pids: report the server's CPU-seconds\n"
+            "                       per million deliveries, RSS per connection and kernel socket\n"
+            "                       memory per connection (the pids' descendants are included)\n"
+            "\n"
+            "Checks (exit status 1 when they fail; otherwise 0 if the run completed):\n"
+            "  --assert-ratio X     delivery ratio must be >= X (e.g. 0.999)\n"
+            "  --assert-no-errors   no connect/handshake failure and no unexpected disconnect\n"
+            "  -h, --help           this text\n"
+            "\n"
+            "Latency is receive time minus the send time found at the start of each\n"
+            "message: an ISO 8601 UTC timestamp (2026-11-27T02:48:19.123Z) or the first\n"
+            "number when it has 13 (epoch ms) or 16 (epoch us) digits. The delivery ratio\n"
+            "is messages received / expected over the measured seconds [warmup, duration),\n"
+            "counting each message by the second it was sent (its timestamp), where\n"
+            "expected = connections open through each second x rate (with --echo: echo\n"
+            "frames sent; with --publish-rate: publishes acknowledged x connections).\n"
+            "A message that arrives more than --drain after the window counts as lost.\n"
+            "SIGINT/SIGTERM stop the run\n"
+            "cleanly (close frames 1000) and still print the summary.\n");
 }
 
 static void die_usage(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -216,10 +217,32 @@ static uint64_t parse_dur(const char *s, const char *what)
 static void parse_args(int argc, char **argv, struct bench_opts *o)
 {
     enum {
-        O_URL = 256, O_CONNS, O_PROCS, O_RATE, O_DURATION, O_WARMUP, O_SRC, O_SRC_LIST,
-        O_JSON, O_HTML, O_QUIET, O_SERVER_PID, O_EXPECT_RATE, O_PUBLISH_RATE, O_TOPIC,
-        O_ADMIN, O_TOKEN, O_ECHO, O_CHURN, O_ASSERT_RATIO, O_ASSERT_NO_ERRORS, O_LABEL,
-        O_CONNECT_TIMEOUT, O_DRAIN, O_CLOSE_TIMEOUT, O_BROADCAST
+        O_URL = 256,
+        O_CONNS,
+        O_PROCS,
+        O_RATE,
+        O_DURATION,
+        O_WARMUP,
+        O_SRC,
+        O_SRC_LIST,
+        O_JSON,
+        O_HTML,
+        O_QUIET,
+        O_SERVER_PID,
+        O_EXPECT_RATE,
+        O_PUBLISH_RATE,
+        O_TOPIC,
+        O_ADMIN,
+        O_TOKEN,
+        O_ECHO,
+        O_CHURN,
+        O_ASSERT_RATIO,
+        O_ASSERT_NO_ERRORS,
+        O_LABEL,
+        O_CONNECT_TIMEOUT,
+        O_DRAIN,
+        O_CLOSE_TIMEOUT,
+        O_BROADCAST
     };
     static const struct option opts[] = {
         {"url", required_argument, 0, O_URL},
@@ -268,21 +291,51 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case O_URL: url = optarg; break;
-        case O_CONNS: o->conns = (uint64_t)parse_num(optarg, "--conns"); break;
-        case O_PROCS: procs = optarg; break;
-        case O_RATE: o->rate = parse_num(optarg, "--rate"); break;
-        case O_DURATION: o->duration_ms = parse_dur(optarg, "--duration"); break;
-        case O_WARMUP: o->warmup_ms = parse_dur(optarg, "--warmup"); break;
-        case O_CONNECT_TIMEOUT: o->connect_timeout_ms = parse_dur(optarg, "--connect-timeout"); break;
-        case O_DRAIN: o->drain_ms = parse_dur(optarg, "--drain"); break;
-        case O_CLOSE_TIMEOUT: o->close_timeout_ms = parse_dur(optarg, "--close-timeout"); break;
-        case O_SRC: src = optarg; break;
-        case O_SRC_LIST: src_list = optarg; break;
-        case O_JSON: o->json_path = optarg; break;
-        case O_HTML: o->html_path = optarg; break;
-        case O_QUIET: o->quiet = true; break;
-        case O_LABEL: o->label = optarg; break;
+        case O_URL:
+            url = optarg;
+            break;
+        case O_CONNS:
+            o->conns = (uint64_t)parse_num(optarg, "--conns");
+            break;
+        case O_PROCS:
+            procs = optarg;
+            break;
+        case O_RATE:
+            o->rate = parse_num(optarg, "--rate");
+            break;
+        case O_DURATION:
+            o->duration_ms = parse_dur(optarg, "--duration");
+            break;
+        case O_WARMUP:
+            o->warmup_ms = parse_dur(optarg, "--warmup");
+            break;
+        case O_CONNECT_TIMEOUT:
+            o->connect_timeout_ms = parse_dur(optarg, "--connect-timeout");
+            break;
+        case O_DRAIN:
+            o->drain_ms = parse_dur(optarg, "--drain");
+            break;
+        case O_CLOSE_TIMEOUT:
+            o->close_timeout_ms = parse_dur(optarg, "--close-timeout");
+            break;
+        case O_SRC:
+            src = optarg;
+            break;
+        case O_SRC_LIST:
+            src_list = optarg;
+            break;
+        case O_JSON:
+            o->json_path = optarg;
+            break;
+        case O_HTML:
+            o->html_path = optarg;
+            break;
+        case O_QUIET:
+            o->quiet = true;
+            break;
+        case O_LABEL:
+            o->label = optarg;
+            break;
         case O_SERVER_PID: {
             char *s = optarg, *end;
             for (;;) {
@@ -302,25 +355,43 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
             o->expect_rate = parse_num(optarg, "--expect-rate");
             expect_rate_set = true;
             break;
-        case O_PUBLISH_RATE: o->publish_rate = parse_num(optarg, "--publish-rate"); break;
+        case O_PUBLISH_RATE:
+            o->publish_rate = parse_num(optarg, "--publish-rate");
+            break;
         case O_TOPIC:
             if (strlen(optarg) >= sizeof o->topic || !*optarg)
                 die_usage("bad --topic: %s", optarg);
             strcpy(o->topic, optarg);
             break;
-        case O_BROADCAST: o->broadcast = true; break;
-        case O_ADMIN: admin = optarg; break;
+        case O_BROADCAST:
+            o->broadcast = true;
+            break;
+        case O_ADMIN:
+            admin = optarg;
+            break;
         case O_TOKEN:
             if (strlen(optarg) >= sizeof o->token)
                 die_usage("--token too long%s", "");
             strcpy(o->token, optarg);
             break;
-        case O_ECHO: o->echo = true; break;
-        case O_CHURN: o->churn_pct = parse_num(optarg, "--churn"); break;
-        case O_ASSERT_RATIO: o->assert_ratio = parse_num(optarg, "--assert-ratio"); break;
-        case O_ASSERT_NO_ERRORS: o->assert_no_errors = true; break;
-        case 'h': usage(stdout); exit(0);
-        default: usage(stderr); exit(2);
+        case O_ECHO:
+            o->echo = true;
+            break;
+        case O_CHURN:
+            o->churn_pct = parse_num(optarg, "--churn");
+            break;
+        case O_ASSERT_RATIO:
+            o->assert_ratio = parse_num(optarg, "--assert-ratio");
+            break;
+        case O_ASSERT_NO_ERRORS:
+            o->assert_no_errors = true;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            exit(2);
         }
     }
     if (optind < argc)
@@ -332,8 +403,8 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
     if (strlen(url) >= sizeof o->url)
         die_usage("--url too long%s", "");
     strcpy(o->url, url);
-    if (parse_url(url, "ws://", &o->dst_ip, &o->dst_port, o->host_hdr, sizeof o->host_hdr,
-                  o->path, sizeof o->path) < 0)
+    if (parse_url(url, "ws://", &o->dst_ip, &o->dst_port, o->host_hdr, sizeof o->host_hdr, o->path,
+                  sizeof o->path) < 0)
         die_usage("bad --url (want ws://IPv4[:port][/path]): %s", url);
     if (o->rate <= 0)
         die_usage("--rate must be > 0%s", "");
@@ -355,8 +426,7 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
         die_usage("--broadcast needs --publish-rate%s", "");
     if (admin) {
         char hh[256];
-        if (parse_url(admin, "http://", &o->admin_ip, &o->admin_port, hh, sizeof hh, NULL,
-                      0) < 0)
+        if (parse_url(admin, "http://", &o->admin_ip, &o->admin_port, hh, sizeof hh, NULL, 0) < 0)
             die_usage("bad --admin (want http://IPv4:port): %s", admin);
         strcpy(o->admin, hh);
     }
@@ -428,9 +498,18 @@ static struct bench_point *point(uint32_t sec)
     return &P.pts[sec];
 }
 
-static uint32_t duration_s(void) { return (uint32_t)((P.o.duration_ms + 999) / 1000); }
-static uint32_t warmup_s(void) { return (uint32_t)((P.o.warmup_ms + 999) / 1000); }
-static uint32_t drain_s(void) { return (uint32_t)((P.o.drain_ms + 999) / 1000); }
+static uint32_t duration_s(void)
+{
+    return (uint32_t)((P.o.duration_ms + 999) / 1000);
+}
+static uint32_t warmup_s(void)
+{
+    return (uint32_t)((P.o.warmup_ms + 999) / 1000);
+}
+static uint32_t drain_s(void)
+{
+    return (uint32_t)((P.o.drain_ms + 999) / 1000);
+}
 
 static void print_point(uint32_t s)
 {
@@ -446,9 +525,11 @@ static void print_point(uint32_t s)
            s + 1, (unsigned long long)p->open, (unsigned long long)P.o.conns,
            (unsigned long long)p->established, (unsigned long long)p->msgs,
            (unsigned long long)p->expected, bench_fmt_us(p->lat_p50, a),
-           bench_fmt_us(p->lat_p99, b), bench_fmt_us(p->lat_max, c),
-           (unsigned long long)p->errors, (unsigned long long)p->disconnects, cpu, srv,
-           s < warmup_s() ? "  (warmup)" : s >= duration_s() ? "  (drain)" : "");
+           bench_fmt_us(p->lat_p99, b), bench_fmt_us(p->lat_max, c), (unsigned long long)p->errors,
+           (unsigned long long)p->disconnects, cpu, srv,
+           s < warmup_s()      ? "  (warmup)"
+           : s >= duration_s() ? "  (drain)"
+                               : "");
     fflush(stdout);
 }
 
@@ -651,8 +732,10 @@ static pid_t spawn(uint32_t proc, int *rfd)
         if (getppid() != parent)
             _exit(3);
         /* Never outlive the run by much, whatever happens. */
-        alarm((unsigned)((P.o.duration_ms + P.o.drain_ms + P.o.close_timeout_ms +
-                          DEADLINE_SLACK_MS) / 1000u + 30u));
+        alarm(
+            (unsigned)((P.o.duration_ms + P.o.drain_ms + P.o.close_timeout_ms + DEADLINE_SLACK_MS) /
+                           1000u +
+                       30u));
         close(fds[0]);
         for (uint32_t i = 0; i < proc; i++)
             if (P.kids[i].fd >= 0)
@@ -688,8 +771,7 @@ static void finish(struct bench_result *r)
         r->expected_measured += P.pts[s].expected;
         hist_add_sec(&r->lat, &P.pts[s].lat);
     }
-    r->ratio = r->expected_measured ? (double)r->msgs_measured / (double)r->expected_measured
-                                    : -1;
+    r->ratio = r->expected_measured ? (double)r->msgs_measured / (double)r->expected_measured : -1;
     r->peak_open = P.peak_open;
     r->open_end = end > 0 && end <= P.done_secs ? P.pts[end - 1].open : 0;
     r->wall_s = (double)(clock_mono_ms() - P.t0_ms) / 1000.0;
@@ -710,15 +792,15 @@ static void finish(struct bench_result *r)
             end < P.n_samples ? &P.samples[end] : (P.have_srv_end ? &P.srv_end : a);
         r->srv_procs = b->n_procs;
         r->srv_cpu_s = b->cpu_s - a->cpu_s;
-        r->srv_cpu_per_m =
-            r->msgs_measured ? r->srv_cpu_s / ((double)r->msgs_measured / 1e6) : -1;
+        r->srv_cpu_per_m = r->msgs_measured ? r->srv_cpu_s / ((double)r->msgs_measured / 1e6) : -1;
         r->srv_rss_kb = b->rss_kb;
         r->srv_rss_kb_start = P.samples[0].rss_kb;
         uint64_t conns = r->open_end ? r->open_end : 1;
+        /* the one definition: marginal RssAnon (metrics/procfs.h) */
         r->srv_rss_per_conn_b =
-            ((double)b->rss_kb - (double)P.samples[0].rss_kb) * 1024.0 / (double)conns;
-        r->tcp_mem_per_conn_b = (double)b->tcp_mem_pages * (double)sysconf(_SC_PAGESIZE) /
-                                (double)conns;
+            procfs_bytes_per_conn(b->rss_kb * 1024, P.samples[0].rss_kb * 1024, conns);
+        r->tcp_mem_per_conn_b =
+            (double)b->tcp_mem_pages * (double)sysconf(_SC_PAGESIZE) / (double)conns;
         r->slab_per_conn_b =
             ((double)b->slab_kb - (double)P.samples[0].slab_kb) * 1024.0 / (double)conns;
     }

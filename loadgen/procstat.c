@@ -11,6 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "metrics/procfs.h"
+#include "metrics/sysstat.h"
+
 #define PROCSTAT_MAX_PIDS 4096
 
 static long clk_tck(void)
@@ -24,15 +27,12 @@ static long clk_tck(void)
     return t;
 }
 
+/* The whole small file, NUL-terminated (metrics/procfs.h); 0 bytes when it
+ * cannot be read. */
 static size_t read_small(const char *path, char *buf, size_t cap)
 {
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, cap - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return n;
+    ssize_t n = procfs_read(path, buf, cap);
+    return n > 0 ? (size_t)n : 0;
 }
 
 /* utime+stime+cutime+cstime in ticks: reaped descendants are counted in
@@ -63,18 +63,12 @@ static int proc_cpu_ticks(pid_t pid, uint64_t *ticks)
     return 0;
 }
 
-/* Anonymous resident memory (heap, anonymous mappings): what a process's
- * connections cost. VmRSS would add file-backed pages (shared library code
- * paged in by the first handshakes, ~2.6 MB of libcrypto) and shared memory
- * (the ring), neither of which is per-connection state. */
-static uint64_t proc_rss_kb(pid_t pid)
+/* RssAnon: what a process's connections cost (metrics/procfs.h says why
+ * not VmRSS). */
+static uint64_t proc_anon_kb(pid_t pid)
 {
-    char path[64], buf[4096];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    if (read_small(path, buf, sizeof buf) == 0)
-        return 0;
-    char *p = strstr(buf, "\nRssAnon:");
-    return p ? strtoull(p + 9, NULL, 10) : 0;
+    struct procfs_mem m;
+    return procfs_mem_read(pid, &m) == 0 ? m.anon_bytes / 1024 : 0;
 }
 
 static size_t add_children(pid_t pid, pid_t *out, size_t n, size_t cap)
@@ -109,12 +103,6 @@ static size_t add_children(pid_t pid, pid_t *out, size_t n, size_t cap)
     return n;
 }
 
-static uint64_t field_after(const char *buf, const char *key)
-{
-    const char *p = strstr(buf, key);
-    return p ? strtoull(p + strlen(key), NULL, 10) : 0;
-}
-
 int procstat_sample(const pid_t *pids, size_t n, struct procstat_sample *s)
 {
     static pid_t tree[PROCSTAT_MAX_PIDS];
@@ -130,19 +118,19 @@ int procstat_sample(const pid_t *pids, size_t n, struct procstat_sample *s)
         if (proc_cpu_ticks(tree[i], &t) < 0)
             continue;
         ticks += t;
-        s->rss_kb += proc_rss_kb(tree[i]);
+        s->rss_kb += proc_anon_kb(tree[i]);
         s->n_procs++;
     }
     s->cpu_s = (double)ticks / (double)clk_tck();
     char buf[4096];
-    if (read_small("/proc/net/sockstat", buf, sizeof buf)) {
-        char *tcp = strstr(buf, "TCP:");
-        if (tcp) {
-            s->tcp_inuse = field_after(tcp, "inuse ");
-            s->tcp_mem_pages = field_after(tcp, " mem ");
-        }
+    struct sysstat ss;
+    memset(&ss, 0, sizeof ss);
+    if (read_small("/proc/net/sockstat", buf, sizeof buf) &&
+        sysstat_parse_sockstat(buf, &ss) == 0) {
+        s->tcp_inuse = ss.tcp_inuse;
+        s->tcp_mem_pages = ss.tcp_mem_pages;
     }
     if (read_small("/proc/meminfo", buf, sizeof buf))
-        s->slab_kb = field_after(buf, "\nSlab:");
+        (void)procfs_field_u64(buf, "Slab:", &s->slab_kb);
     return n > 0 && s->n_procs == 0 ? -1 : 0;
 }

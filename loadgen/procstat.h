@@ -14,7 +14,7 @@
 struct procstat_sample {
     uint64_t mono_ms;
     double cpu_s;           /* utime+stime (+ reaped children) over the tree */
-    uint64_t rss_kb;        /* sum of VmRSS over the tree */
+    uint64_t rss_kb;        /* sum of RssAnon over the tree (metrics/procfs.h) */
     uint32_t n_procs;       /* processes found in the tree */
     uint64_t tcp_mem_pages; /* /proc/net/sockstat "TCP: ... mem N" */
     uint64_t slab_kb;       /* /proc/meminfo Slab */

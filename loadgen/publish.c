@@ -268,4 +268,7 @@ void publisher_set_ack_cb(struct publisher *p, uint64_t t0_ms, publisher_ack_cb 
     p->ack_arg = arg;
 }
 
-void publisher_get_totals(const struct publisher *p, struct publisher_totals *t) { *t = p->t; }
+void publisher_get_totals(const struct publisher *p, struct publisher_totals *t)
+{
+    *t = p->t;
+}

@@ -2,9 +2,9 @@
  *
  * One HTTP/1.1 keep-alive connection from the parent to the admin port;
  * POST /publish/<topic> (--broadcast: POST /broadcast) with the current ISO
- * 8601 time as the body, R times a second, pipelined (at most PUB_MAX_OUTSTANDING unanswered, beyond that
- * a publish is skipped and counted). Reconnects on failure. Runs on the
- * parent's event loop. */
+ * 8601 time as the body, R times a second, pipelined (at most PUB_MAX_OUTSTANDING unanswered,
+ * beyond that a publish is skipped and counted). Reconnects on failure. Runs on the parent's event
+ * loop. */
 #ifndef WSP_LOADGEN_PUBLISH_H
 #define WSP_LOADGEN_PUBLISH_H
 

@@ -33,9 +33,12 @@ void report_summary(FILE *f, const struct bench_result *r)
     char a[16], b[16], c[16], d[16], e[16], g[16];
     fprintf(f, "== wspush-bench summary%s%s ==\n", o->label ? ": " : "", o->label ? o->label : "");
     fprintf(f, "target          %s  (%u processes%s)\n", o->url, o->procs,
-            o->echo ? ", echo" : o->publish_rate > 0 ? ", publish" : "");
-    fprintf(f, "connections     target %llu, open at end %llu, peak %llu; handshakes %llu "
-               "(avg %s, max %s)\n",
+            o->echo               ? ", echo"
+            : o->publish_rate > 0 ? ", publish"
+                                  : "");
+    fprintf(f,
+            "connections     target %llu, open at end %llu, peak %llu; handshakes %llu "
+            "(avg %s, max %s)\n",
             (unsigned long long)o->conns, (unsigned long long)r->open_end,
             (unsigned long long)r->peak_open, (unsigned long long)t->established,
             bench_fmt_us(t->established ? t->hs_us_sum / t->established : 0, a),
@@ -58,8 +61,7 @@ void report_summary(FILE *f, const struct bench_result *r)
             bench_fmt_us(hist_quantile(&r->lat, 0.9), b),
             bench_fmt_us(hist_quantile(&r->lat, 0.99), c),
             bench_fmt_us(hist_quantile(&r->lat, 0.999), d), bench_fmt_us(r->lat.max_us, e),
-            (unsigned long long)r->lat.n,
-            bench_fmt_us(r->lat.n ? r->lat.sum_us / r->lat.n : 0, g));
+            (unsigned long long)r->lat.n, bench_fmt_us(r->lat.n ? r->lat.sum_us / r->lat.n : 0, g));
     if (t->no_ts)
         fprintf(f, "no timestamp    %llu messages\n", (unsigned long long)t->no_ts);
     if (t->msgs_unplaced)
@@ -71,22 +73,25 @@ void report_summary(FILE *f, const struct bench_result *r)
     list_causes(f, t->hs, HS_MAX, bench_hs_name);
     fprintf(f, "disconnects     ");
     list_causes(f, t->dc, DC_MAX, bench_dc_name);
-    fprintf(f, "closing         %llu clean, %llu timed out; pings answered %llu; dropped "
-               "small writes %llu%s",
+    fprintf(f,
+            "closing         %llu clean, %llu timed out; pings answered %llu; dropped "
+            "small writes %llu%s",
             (unsigned long long)t->closed_clean, (unsigned long long)t->close_timeouts,
             (unsigned long long)t->pings, (unsigned long long)t->send_drops,
             o->churn_pct > 0 ? "" : "\n");
     if (o->churn_pct > 0)
         fprintf(f, "; churned %llu\n", (unsigned long long)t->churned);
     if (r->killed)
-        fprintf(f, "stragglers      %u of %u processes killed at the deadline (their close "
-                   "counts are missing)\n",
+        fprintf(f,
+                "stragglers      %u of %u processes killed at the deadline (their close "
+                "counts are missing)\n",
                 r->killed, o->procs);
     fprintf(f, "bench cpu       %.1f s over %.1f s wall (%.0f%% of one core)\n", r->bench_cpu_s,
             r->wall_s, r->wall_s > 0 ? 100 * r->bench_cpu_s / r->wall_s : 0);
     if (r->have_pub)
-        fprintf(f, "publish         sent %llu, acked %llu, failed %llu (last status %d), "
-                   "skipped %llu, connect failures %llu\n",
+        fprintf(f,
+                "publish         sent %llu, acked %llu, failed %llu (last status %d), "
+                "skipped %llu, connect failures %llu\n",
                 (unsigned long long)r->pub.sent, (unsigned long long)r->pub.acked,
                 (unsigned long long)r->pub.failed, r->pub.last_status,
                 (unsigned long long)r->pub.skipped, (unsigned long long)r->pub.connect_failures);
@@ -98,8 +103,9 @@ void report_summary(FILE *f, const struct bench_result *r)
         fprintf(f, "\n                anon RSS %.1f MB (%.1f MB at start): %.0f B per connection\n",
                 (double)r->srv_rss_kb / 1024, (double)r->srv_rss_kb_start / 1024,
                 r->srv_rss_per_conn_b);
-        fprintf(f, "kernel          TCP socket memory %.0f B per connection, slab +%.0f B per "
-                   "connection (both loopback ends)\n",
+        fprintf(f,
+                "kernel          TCP socket memory %.0f B per connection, slab +%.0f B per "
+                "connection (both loopback ends)\n",
                 r->tcp_mem_per_conn_b, r->slab_per_conn_b);
     }
     if (o->assert_ratio >= 0)
@@ -114,7 +120,10 @@ void report_summary(FILE *f, const struct bench_result *r)
 /* ---- JSON ---- */
 
 /* JSON strings go through core/json.h; a missing string is written "". */
-static void json_str(FILE *f, const char *s) { json_write_str(f, s ? s : ""); }
+static void json_str(FILE *f, const char *s)
+{
+    json_write_str(f, s ? s : "");
+}
 
 static void json_causes(FILE *f, const char *key, const uint64_t *v, int n,
                         const char *(*name)(int))
@@ -145,7 +154,9 @@ int report_json(const char *path, const struct bench_result *r)
     json_str(f, o->url);
     fprintf(f, ",\n  \"time\": %lld,\n", (long long)time(NULL));
     fprintf(f, "  \"mode\": \"%s\",\n",
-            o->echo ? "echo" : o->publish_rate > 0 ? "publish" : "subscribe");
+            o->echo               ? "echo"
+            : o->publish_rate > 0 ? "publish"
+                                  : "subscribe");
     fprintf(f, "  \"conns_target\": %llu,\n  \"procs\": %u,\n  \"rate\": %.1f,\n",
             (unsigned long long)o->conns, o->procs, o->rate);
     fprintf(f, "  \"duration_s\": %.3f,\n  \"warmup_s\": %.3f,\n  \"expect_rate\": %g,\n",
@@ -173,8 +184,9 @@ int report_json(const char *path, const struct bench_result *r)
                                    : 0.0);
     fprintf(f, "  \"bytes_total\": %llu,\n  \"no_timestamp\": %llu,\n",
             (unsigned long long)t->bytes, (unsigned long long)t->no_ts);
-    fprintf(f, "  \"latency_us\": {\"n\": %llu, \"mean\": %llu, \"min\": %llu, \"p50\": %llu, "
-               "\"p90\": %llu, \"p99\": %llu, \"p999\": %llu, \"max\": %llu},\n",
+    fprintf(f,
+            "  \"latency_us\": {\"n\": %llu, \"mean\": %llu, \"min\": %llu, \"p50\": %llu, "
+            "\"p90\": %llu, \"p99\": %llu, \"p999\": %llu, \"max\": %llu},\n",
             (unsigned long long)r->lat.n,
             (unsigned long long)(r->lat.n ? r->lat.sum_us / r->lat.n : 0),
             (unsigned long long)(r->lat.n ? r->lat.min_us : 0),
@@ -193,15 +205,17 @@ int report_json(const char *path, const struct bench_result *r)
             (unsigned long long)t->churned);
     fprintf(f, "  \"bench_cpu_s\": %.3f,\n  \"wall_s\": %.3f,\n", r->bench_cpu_s, r->wall_s);
     if (r->have_pub)
-        fprintf(f, "  \"publish\": {\"sent\": %llu, \"acked\": %llu, \"failed\": %llu, "
-                   "\"skipped\": %llu, \"connect_failures\": %llu},\n",
+        fprintf(f,
+                "  \"publish\": {\"sent\": %llu, \"acked\": %llu, \"failed\": %llu, "
+                "\"skipped\": %llu, \"connect_failures\": %llu},\n",
                 (unsigned long long)r->pub.sent, (unsigned long long)r->pub.acked,
                 (unsigned long long)r->pub.failed, (unsigned long long)r->pub.skipped,
                 (unsigned long long)r->pub.connect_failures);
     if (r->have_srv)
-        fprintf(f, "  \"server\": {\"procs\": %u, \"cpu_s\": %.3f, \"cpu_s_per_million\": %.4f, "
-                   "\"rss_kb\": %llu, \"rss_kb_start\": %llu, \"rss_per_conn_b\": %.1f, "
-                   "\"tcp_mem_per_conn_b\": %.1f, \"slab_per_conn_b\": %.1f},\n",
+        fprintf(f,
+                "  \"server\": {\"procs\": %u, \"cpu_s\": %.3f, \"cpu_s_per_million\": %.4f, "
+                "\"rss_kb\": %llu, \"rss_kb_start\": %llu, \"rss_per_conn_b\": %.1f, "
+                "\"tcp_mem_per_conn_b\": %.1f, \"slab_per_conn_b\": %.1f},\n",
                 r->srv_procs, r->srv_cpu_s, r->srv_cpu_per_m, (unsigned long long)r->srv_rss_kb,
                 (unsigned long long)r->srv_rss_kb_start, r->srv_rss_per_conn_b,
                 r->tcp_mem_per_conn_b, r->slab_per_conn_b);
@@ -219,13 +233,12 @@ int report_json(const char *path, const struct bench_result *r)
                 "\"server_cpu_s\": %.3f, \"server_rss_kb\": %llu, \"published\": %llu}%s\n",
                 s + 1, p->open, p->open_min, p->inflight, (unsigned long long)p->established,
                 (unsigned long long)p->msgs, (unsigned long long)p->msgs_sent,
-                (unsigned long long)p->expected,
-                (unsigned long long)p->errors, (unsigned long long)p->disconnects,
-                (unsigned long long)p->lat_p50, (unsigned long long)p->lat_p90,
-                (unsigned long long)p->lat_p99, (unsigned long long)p->lat_p999,
-                (unsigned long long)p->lat_max, (double)p->cpu_us / 1e6, p->srv_cpu_s,
-                (unsigned long long)p->srv_rss_kb, (unsigned long long)p->published,
-                s + 1 < r->n_pts ? "," : "");
+                (unsigned long long)p->expected, (unsigned long long)p->errors,
+                (unsigned long long)p->disconnects, (unsigned long long)p->lat_p50,
+                (unsigned long long)p->lat_p90, (unsigned long long)p->lat_p99,
+                (unsigned long long)p->lat_p999, (unsigned long long)p->lat_max,
+                (double)p->cpu_us / 1e6, p->srv_cpu_s, (unsigned long long)p->srv_rss_kb,
+                (unsigned long long)p->published, s + 1 < r->n_pts ? "," : "");
     }
     fprintf(f, "  ]\n}\n");
     int err = ferror(f) ? -EIO : 0;
@@ -292,23 +305,25 @@ static void svg_chart(FILE *f, const char *title, const char *unit, uint32_t n, 
     int pw = CH_W - CH_L - 20, ph = CH_H - CH_T - CH_B;
     fprintf(f, "<h2>");
     html_esc(f, title);
-    fprintf(f, "</h2>\n<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
-               "viewBox='0 0 %d %d' font-family='sans-serif' font-size='11'>\n",
+    fprintf(f,
+            "</h2>\n<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
+            "viewBox='0 0 %d %d' font-family='sans-serif' font-size='11'>\n",
             CH_W, CH_H, CH_W, CH_H);
-    fprintf(f, "<rect x='%d' y='%d' width='%d' height='%d' fill='#fafafa' stroke='#ccc'/>\n",
-            CH_L, CH_T, pw, ph);
+    fprintf(f, "<rect x='%d' y='%d' width='%d' height='%d' fill='#fafafa' stroke='#ccc'/>\n", CH_L,
+            CH_T, pw, ph);
     if (n > 1 && warmup_s > 0 && warmup_s < n) {
         double wx = CH_L + (double)pw * warmup_s / (double)(n - 1);
-        fprintf(f, "<rect x='%d' y='%d' width='%.1f' height='%d' fill='#eee'/>"
-                   "<text x='%d' y='%d' fill='#999'>warmup</text>\n",
+        fprintf(f,
+                "<rect x='%d' y='%d' width='%.1f' height='%d' fill='#eee'/>"
+                "<text x='%d' y='%d' fill='#999'>warmup</text>\n",
                 CH_L, CH_T, wx - CH_L, ph, CH_L + 4, CH_T + 12);
     }
     int ticks = log_y ? (int)llround(hi - lo) : 5;
     for (int t = 0; t <= ticks; t++) {
         double y = CH_T + ph - (double)ph * t / ticks;
         double v = log_y ? pow(10, lo + t) : hi * t / ticks;
-        fprintf(f, "<line x1='%d' x2='%d' y1='%.1f' y2='%.1f' stroke='#ddd'/>", CH_L,
-                CH_L + pw, y, y);
+        fprintf(f, "<line x1='%d' x2='%d' y1='%.1f' y2='%.1f' stroke='#ddd'/>", CH_L, CH_L + pw, y,
+                y);
         fprintf(f, "<text x='%d' y='%.1f' text-anchor='end'>%g%s</text>\n", CH_L - 4, y + 4, v,
                 unit);
     }
@@ -329,8 +344,9 @@ static void svg_chart(FILE *f, const char *title, const char *unit, uint32_t n, 
             double x = CH_L + (n > 1 ? (double)pw * i / (double)(n - 1) : 0);
             fprintf(f, "%.1f,%.1f ", x, CH_T + ph - ph * fy);
         }
-        fprintf(f, "'/>\n<rect x='%d' y='8' width='12' height='4' fill='%s'/>"
-                   "<text x='%d' y='14'>%s</text>",
+        fprintf(f,
+                "'/>\n<rect x='%d' y='8' width='12' height='4' fill='%s'/>"
+                "<text x='%d' y='14'>%s</text>",
                 CH_L + 10 + j * 130, colors[j], CH_L + 26 + j * 130, names[j]);
     }
     fprintf(f, "\n</svg>\n");
@@ -347,8 +363,8 @@ int report_html(const char *path, const struct bench_result *r)
         fclose(f);
         return -ENOMEM;
     }
-    double *open = buf, *msgs = buf + n, *exp = buf + 2 * n, *p50 = buf + 3 * n,
-           *p90 = buf + 4 * n, *p99 = buf + 5 * n, *pmax = buf + 6 * n, *errs = buf + 7 * n;
+    double *open = buf, *msgs = buf + n, *exp = buf + 2 * n, *p50 = buf + 3 * n, *p90 = buf + 4 * n,
+           *p99 = buf + 5 * n, *pmax = buf + 6 * n, *errs = buf + 7 * n;
     for (uint32_t i = 0; i < n; i++) {
         const struct bench_point *p = &r->pts[i];
         open[i] = p->open;

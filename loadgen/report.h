@@ -18,23 +18,23 @@ struct bench_result {
     const struct bench_point *pts;
     uint32_t n_pts;
     const struct bench_totals *tot;
-    uint32_t warmup_s, end_s;     /* the measured window: seconds [warmup_s, end_s) */
+    uint32_t warmup_s, end_s; /* the measured window: seconds [warmup_s, end_s) */
     uint64_t msgs_measured, expected_measured;
-    double ratio;                 /* msgs_measured / expected_measured, -1 if none expected */
-    struct hist lat;              /* measured window only */
+    double ratio;    /* msgs_measured / expected_measured, -1 if none expected */
+    struct hist lat; /* measured window only */
     uint64_t peak_open, open_end;
     double wall_s, bench_cpu_s;
     bool interrupted;
-    uint32_t killed;              /* children killed at the hard deadline */
+    uint32_t killed; /* children killed at the hard deadline */
     /* --server-pid */
     bool have_srv;
     uint32_t srv_procs;
-    double srv_cpu_s;             /* over the measured window */
-    double srv_cpu_per_m;         /* CPU seconds per million deliveries, -1 if unknown */
+    double srv_cpu_s;     /* over the measured window */
+    double srv_cpu_per_m; /* CPU seconds per million deliveries, -1 if unknown */
     uint64_t srv_rss_kb, srv_rss_kb_start;
-    double srv_rss_per_conn_b;    /* (RSS end - start) / open connections */
-    double tcp_mem_per_conn_b;    /* sockstat TCP mem pages * page / open connections */
-    double slab_per_conn_b;       /* (Slab end - start) / open connections */
+    double srv_rss_per_conn_b; /* (RSS end - start) / open connections */
+    double tcp_mem_per_conn_b; /* sockstat TCP mem pages * page / open connections */
+    double slab_per_conn_b;    /* (Slab end - start) / open connections */
     /* --publish-rate */
     bool have_pub;
     struct publisher_totals pub;

@@ -7,69 +7,132 @@
 #include <stdio.h>
 
 static const char *const ce_names[CE_MAX] = {
-    "ECONNREFUSED", "ETIMEDOUT", "EADDRNOTAVAIL", "EADDRINUSE", "ECONNRESET",
-    "EMFILE/ENFILE", "ENOBUFS/ENOMEM", "EHOSTUNREACH/ENETUNREACH", "other"};
-static const char *const hs_names[HS_MAX] = {
-    "HTTP 400", "HTTP 401", "HTTP 403", "HTTP 404", "HTTP 426", "HTTP 429", "HTTP 500",
-    "HTTP 503", "HTTP other", "bad Sec-WebSocket-Accept", "malformed response",
-    "response too big", "handshake timeout", "closed before response", "reset before response",
-    "request not written"};
-static const char *const dc_names[DC_MAX] = {
-    "1000 normal", "1001 going away", "1002 protocol error", "1003 unsupported",
-    "1006 abnormal (no close frame)", "1007 invalid data", "1008 policy", "1009 too big",
-    "1011 internal error", "1012 restart", "1013 try later", "other code",
-    "server protocol violation (we closed)"};
+    "ECONNREFUSED", "ETIMEDOUT",     "EADDRNOTAVAIL",  "EADDRINUSE",
+    "ECONNRESET",   "EMFILE/ENFILE", "ENOBUFS/ENOMEM", "EHOSTUNREACH/ENETUNREACH",
+    "other"};
+static const char *const hs_names[HS_MAX] = {"HTTP 400",
+                                             "HTTP 401",
+                                             "HTTP 403",
+                                             "HTTP 404",
+                                             "HTTP 426",
+                                             "HTTP 429",
+                                             "HTTP 500",
+                                             "HTTP 503",
+                                             "HTTP other",
+                                             "bad Sec-WebSocket-Accept",
+                                             "malformed response",
+                                             "response too big",
+                                             "handshake timeout",
+                                             "closed before response",
+                                             "reset before response",
+                                             "request not written"};
+static const char *const dc_names[DC_MAX] = {"1000 normal",
+                                             "1001 going away",
+                                             "1002 protocol error",
+                                             "1003 unsupported",
+                                             "1006 abnormal (no close frame)",
+                                             "1007 invalid data",
+                                             "1008 policy",
+                                             "1009 too big",
+                                             "1011 internal error",
+                                             "1012 restart",
+                                             "1013 try later",
+                                             "other code",
+                                             "server protocol violation (we closed)"};
 
-const char *bench_ce_name(int i) { return i >= 0 && i < CE_MAX ? ce_names[i] : "?"; }
-const char *bench_hs_name(int i) { return i >= 0 && i < HS_MAX ? hs_names[i] : "?"; }
-const char *bench_dc_name(int i) { return i >= 0 && i < DC_MAX ? dc_names[i] : "?"; }
+const char *bench_ce_name(int i)
+{
+    return i >= 0 && i < CE_MAX ? ce_names[i] : "?";
+}
+const char *bench_hs_name(int i)
+{
+    return i >= 0 && i < HS_MAX ? hs_names[i] : "?";
+}
+const char *bench_dc_name(int i)
+{
+    return i >= 0 && i < DC_MAX ? dc_names[i] : "?";
+}
 
 int bench_ce_from_errno(int err)
 {
     switch (err) {
-    case ECONNREFUSED: return CE_REFUSED;
-    case ETIMEDOUT: return CE_TIMEDOUT;
-    case EADDRNOTAVAIL: return CE_ADDRNOTAVAIL;
-    case EADDRINUSE: return CE_ADDRINUSE;
-    case ECONNRESET: return CE_RESET;
-    case EMFILE: case ENFILE: return CE_NOFILE;
-    case ENOBUFS: case ENOMEM: return CE_NOBUFS;
-    case EHOSTUNREACH: case ENETUNREACH: return CE_UNREACH;
-    default: return CE_OTHER;
+    case ECONNREFUSED:
+        return CE_REFUSED;
+    case ETIMEDOUT:
+        return CE_TIMEDOUT;
+    case EADDRNOTAVAIL:
+        return CE_ADDRNOTAVAIL;
+    case EADDRINUSE:
+        return CE_ADDRINUSE;
+    case ECONNRESET:
+        return CE_RESET;
+    case EMFILE:
+    case ENFILE:
+        return CE_NOFILE;
+    case ENOBUFS:
+    case ENOMEM:
+        return CE_NOBUFS;
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+        return CE_UNREACH;
+    default:
+        return CE_OTHER;
     }
 }
 
 int bench_hs_from_status(int status)
 {
     switch (status) {
-    case 400: return HS_400;
-    case 401: return HS_401;
-    case 403: return HS_403;
-    case 404: return HS_404;
-    case 426: return HS_426;
-    case 429: return HS_429;
-    case 500: return HS_500;
-    case 503: return HS_503;
-    default: return HS_STATUS_OTHER;
+    case 400:
+        return HS_400;
+    case 401:
+        return HS_401;
+    case 403:
+        return HS_403;
+    case 404:
+        return HS_404;
+    case 426:
+        return HS_426;
+    case 429:
+        return HS_429;
+    case 500:
+        return HS_500;
+    case 503:
+        return HS_503;
+    default:
+        return HS_STATUS_OTHER;
     }
 }
 
 int bench_dc_from_code(unsigned code)
 {
     switch (code) {
-    case 1000: return DC_1000;
-    case 1001: return DC_1001;
-    case 1002: return DC_1002;
-    case 1003: return DC_1003;
-    case 1005: return DC_OTHER;
-    case 1006: return DC_1006;
-    case 1007: return DC_1007;
-    case 1008: return DC_1008;
-    case 1009: return DC_1009;
-    case 1011: return DC_1011;
-    case 1012: return DC_1012;
-    case 1013: return DC_1013;
-    default: return DC_OTHER;
+    case 1000:
+        return DC_1000;
+    case 1001:
+        return DC_1001;
+    case 1002:
+        return DC_1002;
+    case 1003:
+        return DC_1003;
+    case 1005:
+        return DC_OTHER;
+    case 1006:
+        return DC_1006;
+    case 1007:
+        return DC_1007;
+    case 1008:
+        return DC_1008;
+    case 1009:
+        return DC_1009;
+    case 1011:
+        return DC_1011;
+    case 1012:
+        return DC_1012;
+    case 1013:
+        return DC_1013;
+    default:
+        return DC_OTHER;
     }
 }
 

@@ -11,29 +11,63 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bench/hist.h"
+#include "hist.h"
 
 /* connect() failures, by errno. */
 enum bench_ce {
-    CE_REFUSED, CE_TIMEDOUT, CE_ADDRNOTAVAIL, CE_ADDRINUSE, CE_RESET, CE_NOFILE,
-    CE_NOBUFS, CE_UNREACH, CE_OTHER, CE_MAX
+    CE_REFUSED,
+    CE_TIMEDOUT,
+    CE_ADDRNOTAVAIL,
+    CE_ADDRINUSE,
+    CE_RESET,
+    CE_NOFILE,
+    CE_NOBUFS,
+    CE_UNREACH,
+    CE_OTHER,
+    CE_MAX
 };
 /* Handshake failures: HTTP status or what went wrong. */
 enum bench_hs {
-    HS_400, HS_401, HS_403, HS_404, HS_426, HS_429, HS_500, HS_503, HS_STATUS_OTHER,
-    HS_BAD_ACCEPT, HS_MALFORMED, HS_TOOBIG, HS_TIMEOUT, HS_EOF, HS_RESET, HS_SHORT_WRITE, HS_MAX
+    HS_400,
+    HS_401,
+    HS_403,
+    HS_404,
+    HS_426,
+    HS_429,
+    HS_500,
+    HS_503,
+    HS_STATUS_OTHER,
+    HS_BAD_ACCEPT,
+    HS_MALFORMED,
+    HS_TOOBIG,
+    HS_TIMEOUT,
+    HS_EOF,
+    HS_RESET,
+    HS_SHORT_WRITE,
+    HS_MAX
 };
 /* Disconnects we did not ask for, by close code (1006: no close frame). */
 enum bench_dc {
-    DC_1000, DC_1001, DC_1002, DC_1003, DC_1006, DC_1007, DC_1008, DC_1009, DC_1011,
-    DC_1012, DC_1013, DC_OTHER, DC_PROTO, /* we closed: server broke the protocol */
+    DC_1000,
+    DC_1001,
+    DC_1002,
+    DC_1003,
+    DC_1006,
+    DC_1007,
+    DC_1008,
+    DC_1009,
+    DC_1011,
+    DC_1012,
+    DC_1013,
+    DC_OTHER,
+    DC_PROTO, /* we closed: server broke the protocol */
     DC_MAX
 };
 
 const char *bench_ce_name(int i);
 const char *bench_hs_name(int i);
 const char *bench_dc_name(int i);
-int bench_ce_from_errno(int err);       /* err > 0 */
+int bench_ce_from_errno(int err); /* err > 0 */
 int bench_hs_from_status(int status);
 int bench_dc_from_code(unsigned code);
 
@@ -51,25 +85,25 @@ struct bench_rec {
     uint32_t magic;
     uint16_t proc;
     uint16_t kind;
-    uint32_t sec;        /* seconds since the run's start */
-    uint32_t open;       /* gauge: open connections at the end of the second */
-    uint32_t open_min;   /* gauge: min(open at start, open at end) */
-    uint32_t inflight;   /* gauge: connecting or handshaking */
-    uint64_t established; /* handshakes completed */
-    uint64_t msgs;       /* data messages received */
+    uint32_t sec;                  /* seconds since the run's start */
+    uint32_t open;                 /* gauge: open connections at the end of the second */
+    uint32_t open_min;             /* gauge: min(open at start, open at end) */
+    uint32_t inflight;             /* gauge: connecting or handshaking */
+    uint64_t established;          /* handshakes completed */
+    uint64_t msgs;                 /* data messages received */
     uint64_t msgs_lag[BENCH_LAGS]; /* by send second = sec - lag (no timestamp: lag 0) */
-    uint64_t msgs_unplaced; /* sent before the run or more than BENCH_LAGS s ago */
-    uint64_t bytes;      /* payload bytes received */
-    uint64_t no_ts;      /* messages without a timestamp we understand */
-    uint64_t pings;      /* pings answered */
-    uint64_t send_drops; /* small writes (pong, echo, close) that did not fit */
-    uint64_t echo_sent;  /* --echo frames sent */
-    uint64_t churned;    /* connections closed by --churn */
-    uint64_t closed_clean; /* our close handshakes completed */
-    uint64_t close_timeouts; /* our close handshakes that timed out */
-    uint64_t hs_us_sum;  /* connect+handshake time of the established ones */
+    uint64_t msgs_unplaced;        /* sent before the run or more than BENCH_LAGS s ago */
+    uint64_t bytes;                /* payload bytes received */
+    uint64_t no_ts;                /* messages without a timestamp we understand */
+    uint64_t pings;                /* pings answered */
+    uint64_t send_drops;           /* small writes (pong, echo, close) that did not fit */
+    uint64_t echo_sent;            /* --echo frames sent */
+    uint64_t churned;              /* connections closed by --churn */
+    uint64_t closed_clean;         /* our close handshakes completed */
+    uint64_t close_timeouts;       /* our close handshakes that timed out */
+    uint64_t hs_us_sum;            /* connect+handshake time of the established ones */
     uint64_t hs_us_max;
-    uint64_t cpu_us;     /* this process's CPU time (user+sys) */
+    uint64_t cpu_us; /* this process's CPU time (user+sys) */
     uint32_t ce[CE_MAX];
     uint32_t hs[HS_MAX];
     uint32_t dc[DC_MAX];
@@ -78,17 +112,17 @@ struct bench_rec {
 
 /* The parent's view of one second, all children merged. */
 struct bench_point {
-    uint32_t reported;  /* children that reported this second */
+    uint32_t reported; /* children that reported this second */
     uint32_t open, open_min, inflight;
     uint64_t established, msgs, bytes, no_ts, pings, send_drops, echo_sent, churned;
-    uint64_t msgs_sent;  /* messages whose send time fell in this second (final only at the end) */
+    uint64_t msgs_sent; /* messages whose send time fell in this second (final only at the end) */
     uint64_t hs_us_sum, hs_us_max, cpu_us;
-    uint64_t errors;     /* connect + handshake failures */
+    uint64_t errors;      /* connect + handshake failures */
     uint64_t disconnects; /* unexpected */
-    uint64_t expected;   /* deliveries expected this second */
-    uint64_t published;  /* publishes acknowledged (publish mode) */
+    uint64_t expected;    /* deliveries expected this second */
+    uint64_t published;   /* publishes acknowledged (publish mode) */
     uint64_t lat_p50, lat_p90, lat_p99, lat_p999, lat_max; /* us */
-    double srv_cpu_s;    /* server CPU seconds in this second (-1: unknown) */
+    double srv_cpu_s; /* server CPU seconds in this second (-1: unknown) */
     uint64_t srv_rss_kb;
     struct hist_sec lat;
 };

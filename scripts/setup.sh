@@ -12,6 +12,8 @@ apt_ensure build-essential cmake pkg-config libssl-dev libcmocka-dev zlib1g-dev 
   libhiredis-dev liburing-dev redis-server python3 python3-pytest python3-websockets \
   clang libclang-rt-14-dev valgrind jq curl ca-certificates \
   dpkg-dev file libjansson-dev python3-jwt
+# scripts/check-format.sh
+apt_ensure clang-format-14
 
 # the web part (uPlot for the dashboard, Chromium and Prometheus for tests)
 [ "$web" = 1 ] && scripts/setup-web.sh

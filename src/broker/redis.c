@@ -13,6 +13,7 @@
  * callback that decides the pair is broken only sets `broken`. */
 #include "broker/redis.h"
 
+#include <ctype.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -25,43 +26,24 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "ev/loop.h"
+#include "http/http_parse.h"
 #include "ws/ws_utf8.h"
 
 /* ------------------------------------------------------------------ URL */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes [s, s+n) into out (NUL-terminated). */
+/* Percent-decodes [s, s+n) into out, NUL-terminated (http_pct_decode,
+ * '+' kept as is). A decoded NUL is refused: user and password are C
+ * strings. */
 static int pct_copy(const char *s, size_t n, char *out, size_t cap)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (ch == '%') {
-            if (i + 2 >= n)
-                return WSP_EINVAL;
-            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
-            if (hi < 0 || lo < 0)
-                return WSP_EINVAL;
-            ch = (char)(hi * 16 + lo);
-            if (ch == '\0')
-                return WSP_EINVAL;
-            i += 2;
-        }
-        if (o + 1 >= cap)
-            return WSP_ETOOBIG;
-        out[o++] = ch;
-    }
-    out[o] = '\0';
+    if (cap == 0)
+        return WSP_ETOOBIG;
+    ssize_t m = http_pct_decode(s, n, out, cap - 1, false);
+    if (m == WSP_ETOOBIG)
+        return WSP_ETOOBIG;
+    if (m < 0 || memchr(out, '\0', (size_t)m))
+        return WSP_EINVAL;
+    out[m] = '\0';
     return 0;
 }
 
@@ -142,7 +124,7 @@ int redis_url_parse(const char *s, struct redis_url *u, const char **why)
         h = p + 1;
         he = rb;
         for (const char *q = h; q < he; q++)
-            if (hexval(*q) < 0 && *q != ':' && *q != '.') {
+            if (!isxdigit((unsigned char)*q) && *q != ':' && *q != '.') {
                 *why = "bad [IPv6] host";
                 return WSP_EINVAL;
             }

@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
@@ -40,9 +41,10 @@
 
 #include "core/clock.h"
 #include "core/err.h"
+#include "metrics/procfs.h"
 
 #define MIN_INTERVAL_MS 1000
-#define COST_FACTOR 50 /* interval >= 50 x the last sample's cost: <= 2% */
+#define COST_FACTOR 50      /* interval >= 50 x the last sample's cost: <= 2% */
 #define IDLE_AFTER_MS 10000 /* stop counting 10 s after the last reader */
 
 static const char *const state_names[SYSSTAT_TCP_STATES] = {
@@ -72,31 +74,13 @@ static void count_state(uint64_t states[SYSSTAT_TCP_STATES], unsigned st)
         states[st]++;
 }
 
-/* The number after `key` at the start of a line of text, or -1. */
-static int64_t line_value(const char *text, const char *key)
-{
-    size_t kl = strlen(key);
-    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-        if (strncmp(p, key, kl) != 0)
-            continue;
-        p += kl;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (*p < '0' || *p > '9')
-            return -1;
-        return (int64_t)strtoull(p, NULL, 10);
-    }
-    return -1;
-}
-
 int sysstat_parse_status(const char *text, uint64_t *rss_bytes, uint64_t *shmem_bytes)
 {
-    int64_t rss = line_value(text, "VmRSS:");
-    int64_t shm = line_value(text, "RssShmem:");
-    if (rss < 0)
+    struct procfs_mem m;
+    if (procfs_mem_parse(text, &m) < 0)
         return WSP_EINVAL;
-    *rss_bytes = (uint64_t)rss * 1024;
-    *shmem_bytes = shm > 0 ? (uint64_t)shm * 1024 : 0;
+    *rss_bytes = m.rss_bytes;
+    *shmem_bytes = m.shmem_bytes;
     return 0;
 }
 
@@ -193,7 +177,7 @@ int sysstat_parse_proc_tcp(const char *text, uint64_t states[SYSSTAT_TCP_STATES]
     if (!p)
         return WSP_EINVAL;
     int n = 0;
-    for (p++; *p; ) {
+    for (p++; *p;) {
         if (proc_tcp_line(p, states) < 0)
             return WSP_EINVAL;
         n++;
@@ -203,26 +187,6 @@ int sysstat_parse_proc_tcp(const char *text, uint64_t states[SYSSTAT_TCP_STATES]
         p++;
     }
     return n;
-}
-
-/* Reads a small /proc file into buf (NUL-ended). */
-static int read_small(const char *path, char *buf, size_t cap)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    size_t n = 0;
-    while (n + 1 < cap) {
-        ssize_t r = read(fd, buf + n, cap - 1 - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    buf[n] = '\0';
-    return 0;
 }
 
 static int states_from_proc(uint64_t states[SYSSTAT_TCP_STATES])
@@ -313,7 +277,7 @@ static int states_from_netlink(uint64_t states[SYSSTAT_TCP_STATES])
 static struct {
     pthread_mutex_t lock;
     bool started;
-    uint64_t taken_ms; /* 0 = no count yet */
+    uint64_t taken_ms;  /* 0 = no count yet */
     uint64_t wanted_ms; /* when a reader last asked: idle when nobody looks */
     uint64_t cost_us;
     const char *src;
@@ -388,29 +352,43 @@ static void tcp_thread_start(void)
 static void sample(struct sysstat *s, const pid_t *pids, size_t n)
 {
     char buf[4096];
-    uint64_t sum = 0, shm_max = 0;
+    uint64_t sum = 0, shm_max = 0, anon = 0;
     unsigned nprocs = 0;
     for (size_t i = 0; i < n; i++) {
-        if (pids[i] <= 0)
-            continue;
-        char path[64];
-        snprintf(path, sizeof path, "/proc/%d/status", (int)pids[i]);
-        uint64_t rss, shm;
-        if (read_small(path, buf, sizeof buf) < 0 || sysstat_parse_status(buf, &rss, &shm) < 0)
+        struct procfs_mem m;
+        if (pids[i] <= 0 || procfs_mem_read(pids[i], &m) < 0)
             continue;
         /* the shared ring is mapped by every process: count it once */
-        sum += rss - (shm < rss ? shm : rss);
-        if (shm > shm_max)
-            shm_max = shm;
+        sum += m.rss_bytes - (m.shmem_bytes < m.rss_bytes ? m.shmem_bytes : m.rss_bytes);
+        if (m.shmem_bytes > shm_max)
+            shm_max = m.shmem_bytes;
+        anon += m.anon_bytes;
         nprocs++;
     }
     s->rss_bytes = sum + shm_max;
+    s->anon_bytes = anon;
     s->nprocs = nprocs;
 
-    s->sockstat_ok = read_small("/proc/net/sockstat", buf, sizeof buf) == 0 &&
+    s->sockstat_ok = procfs_read("/proc/net/sockstat", buf, sizeof buf) >= 0 &&
                      sysstat_parse_sockstat(buf, s) == 0;
-    if (read_small("/proc/net/sockstat6", buf, sizeof buf) == 0)
+    if (procfs_read("/proc/net/sockstat6", buf, sizeof buf) >= 0)
         sysstat_parse_sockstat6(buf, s);
+}
+
+double sysstat_bytes_per_conn(struct sysstat *s, uint64_t conns)
+{
+    if (!s->taken_ms)
+        return NAN;
+    if (conns == 0) {
+        /* idle: the baseline; the latest wins, so what the allocator keeps
+         * after connections closed is no longer charged to new ones */
+        s->idle_anon_bytes = s->anon_bytes;
+        s->idle_anon_ok = true;
+        return NAN;
+    }
+    /* never seen idle (connections open since before the first sample):
+     * all anonymous memory, an upper bound */
+    return procfs_bytes_per_conn(s->anon_bytes, s->idle_anon_ok ? s->idle_anon_bytes : 0, conns);
 }
 
 bool sysstat_maybe_sample(struct sysstat *s, const pid_t *pids, size_t n, uint64_t now_ms)

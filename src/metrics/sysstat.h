@@ -23,20 +23,24 @@
 enum { SYSSTAT_TCP_STATES = 12 };
 
 struct sysstat {
-    uint64_t taken_ms;   /* monotonic time of the last sample; 0 = none yet */
-    uint64_t next_ms;    /* no new sample before this */
-    uint64_t cost_us;    /* how long the last sample took */
-    uint64_t rss_bytes;  /* sum of the processes' RSS, shared memory counted once */
-    unsigned nprocs;     /* processes whose RSS was read */
-    bool sockstat_ok;    /* the fields below were read */
-    uint64_t tcp_inuse;  /* IPv4 TCP sockets in use (sockstat "TCP: inuse") */
-    uint64_t tcp6_inuse; /* IPv6 (sockstat6 "TCP6: inuse") */
+    uint64_t taken_ms;        /* monotonic time of the last sample; 0 = none yet */
+    uint64_t next_ms;         /* no new sample before this */
+    uint64_t cost_us;         /* how long the last sample took */
+    uint64_t rss_bytes;       /* sum of the processes' RSS, shared memory counted once */
+    uint64_t anon_bytes;      /* sum of the processes' RssAnon (metrics/procfs.h) */
+    uint64_t idle_anon_bytes; /* anon_bytes at the latest sample with no
+                                 connection open (sysstat_bytes_per_conn) */
+    bool idle_anon_ok;        /* idle_anon_bytes was taken */
+    unsigned nprocs;          /* processes whose RSS was read */
+    bool sockstat_ok;         /* the fields below were read */
+    uint64_t tcp_inuse;       /* IPv4 TCP sockets in use (sockstat "TCP: inuse") */
+    uint64_t tcp6_inuse;      /* IPv6 (sockstat6 "TCP6: inuse") */
     uint64_t tcp_orphan, tcp_tw, tcp_alloc;
     uint64_t tcp_mem_pages; /* pages of socket buffers, all TCP sockets */
     uint64_t page_bytes;
-    const char *states_src;    /* "netlink", "proc", "none" or "pending" */
-    uint64_t states_taken_ms;  /* monotonic time of the state count; 0 = none yet */
-    uint64_t states_cost_us;   /* how long that count took */
+    const char *states_src;   /* "netlink", "proc", "none" or "pending" */
+    uint64_t states_taken_ms; /* monotonic time of the state count; 0 = none yet */
+    uint64_t states_cost_us;  /* how long that count took */
     uint64_t states[SYSSTAT_TCP_STATES];
 };
 
@@ -50,6 +54,13 @@ void sysstat_init(struct sysstat *s);
  * (starting the thread on the first call). pids lists the processes to add
  * up (0 entries are skipped). Returns true if it sampled. */
 bool sysstat_maybe_sample(struct sysstat *s, const pid_t *pids, size_t n, uint64_t now_ms);
+
+/* User-space bytes per open connection, by the one definition in
+ * metrics/procfs.h: marginal RssAnon over the latest sample taken with no
+ * connection open (whole RssAnon until one was seen). Call it after
+ * sysstat_maybe_sample with the current connection count; a call with 0
+ * records the idle baseline. NaN with no sample or no connection. */
+double sysstat_bytes_per_conn(struct sysstat *s, uint64_t conns);
 
 /* Pure parsers, exposed for the unit tests. */
 

@@ -14,7 +14,11 @@
  *
  * No global state: every function works on caller-owned structs, so calls
  * from different threads do not interfere. Start-up and CLI only, never on
- * the hot path. */
+ * the hot path.
+ *
+ * Files: tune_sys.c reads the system, tune_size.c computes the needs and the
+ * rows (pure), tune_render.c prints them, tune_apply.c acts on them (--apply,
+ * the server's start-up check), tune_cli.c is the command. */
 #ifndef WSP_TUNE_H
 #define WSP_TUNE_H
 
@@ -23,14 +27,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* ---- estimates (the reasons are in tune.c, next to their use) ---- */
-#define TUNE_FD_RESERVE 64u            /* fds per process not for connections */
+/* ---- estimates (the reasons are in tune_size.c, next to their use) ---- */
+#define TUNE_FD_RESERVE 64u              /* fds per process not for connections */
 #define TUNE_KERNEL_BYTES_PER_CONN 3840u /* idle TCP socket + file + epoll item */
-#define TUNE_SERVER_USER_BYTES 205u    /* ~0.2 KiB: struct conn + index slot */
-#define TUNE_CLIENT_USER_BYTES 512u    /* ~0.5 KiB: bench client state */
-#define TUNE_INFLIGHT_BYTES 4096u      /* socket buffer per conn during a push */
-#define TUNE_PORTS_PER_ADDR 30000u     /* connect() slows past this per address */
-#define TUNE_BACKLOG_MIN 4096u         /* somaxconn, tcp_max_syn_backlog */
+#define TUNE_SERVER_USER_BYTES 205u      /* ~0.2 KiB: struct conn + index slot */
+#define TUNE_CLIENT_USER_BYTES 512u      /* ~0.5 KiB: bench client state */
+#define TUNE_INFLIGHT_BYTES 4096u        /* socket buffer per conn during a push */
+#define TUNE_PORTS_PER_ADDR 30000u       /* connect() slows past this per address */
+#define TUNE_BACKLOG_MIN 4096u           /* somaxconn, tcp_max_syn_backlog */
 
 /* A value that could not be read (file missing, unparsable). */
 #define TUNE_NONE UINT64_MAX
@@ -77,15 +81,15 @@ int tune_sys_read(struct tune_sys *s, const char *proc_root);
 struct tune_needs {
     uint64_t conns;
     bool client;
-    uint64_t nofile;        /* RLIMIT_NOFILE for one process holding all:
-                               power of two >= conns + TUNE_FD_RESERVE */
-    uint64_t nr_open;       /* = nofile */
-    uint64_t file_max;      /* conns + max(conns / 10, 65536) */
-    uint64_t somaxconn;     /* server: TUNE_BACKLOG_MIN; client: 0 (n/a) */
-    uint64_t syn_backlog;   /* server: TUNE_BACKLOG_MIN; client: 0 (n/a) */
-    uint64_t conntrack;     /* 2 * conns */
-    uint64_t tcp_mem_bytes; /* conns * TUNE_INFLIGHT_BYTES */
-    uint64_t mem_bytes;     /* kernel + user + in-flight buffers */
+    uint64_t nofile;           /* RLIMIT_NOFILE for one process holding all:
+                                  power of two >= conns + TUNE_FD_RESERVE */
+    uint64_t nr_open;          /* = nofile */
+    uint64_t file_max;         /* conns + max(conns / 10, 65536) */
+    uint64_t somaxconn;        /* server: TUNE_BACKLOG_MIN; client: 0 (n/a) */
+    uint64_t syn_backlog;      /* server: TUNE_BACKLOG_MIN; client: 0 (n/a) */
+    uint64_t conntrack;        /* 2 * conns */
+    uint64_t tcp_mem_bytes;    /* conns * TUNE_INFLIGHT_BYTES */
+    uint64_t mem_bytes;        /* kernel + user + in-flight buffers */
     uint64_t port_lo, port_hi; /* client: 1024 65535; server: 0 0 (n/a) */
 };
 void tune_needs_compute(uint64_t conns, bool client, struct tune_needs *nd);
@@ -107,61 +111,60 @@ unsigned tune_src_addrs(uint64_t conns, uint64_t port_lo, uint64_t port_hi);
 /* ---- the report ---- */
 
 enum tune_status {
-    TUNE_OK = 0,      /* current >= needed */
-    TUNE_LOW,         /* current < needed */
-    TUNE_WORKERS,     /* below the single-process need, covered by processes */
-    TUNE_INFO,        /* informational, nothing to change */
-    TUNE_UNKNOWN,     /* could not be read */
+    TUNE_OK = 0,  /* current >= needed */
+    TUNE_LOW,     /* current < needed */
+    TUNE_WORKERS, /* below the single-process need, covered by processes */
+    TUNE_INFO,    /* informational, nothing to change */
+    TUNE_UNKNOWN, /* could not be read */
 };
 const char *tune_status_name(enum tune_status st); /* "ok", "LOW", ... */
 
 enum tune_emit { TUNE_EMIT_NONE = 0, TUNE_EMIT_SYSCTL, TUNE_EMIT_LIMITS, TUNE_EMIT_SYSTEMD };
 
 struct tune_opts {
-    uint64_t conns;        /* N, > 0 */
-    bool client;           /* needs of the load generator side */
-    unsigned workers;      /* server worker processes; 0 = auto */
-    bool nofile_soft;      /* count fds by the soft limit (start-up check,
-                              after the server raised it) instead of the
-                              hard limit (tune: the server raises soft) */
-    const char *bin;       /* wspush path for the systemd unit; NULL =
-                              /usr/local/bin/wspush */
+    uint64_t conns;   /* N, > 0 */
+    bool client;      /* needs of the load generator side */
+    unsigned workers; /* server worker processes; 0 = auto */
+    bool nofile_soft; /* count fds by the soft limit (start-up check,
+                         after the server raised it) instead of the
+                         hard limit (tune: the server raises soft) */
+    const char *bin;  /* wspush path for the systemd unit; NULL =
+                         /usr/local/bin/wspush */
 };
 
 #define TUNE_ROWS_MAX 14
 #define TUNE_CELL 48
 
 struct tune_row {
-    const char *setting;       /* "fs.file-max", "RLIMIT_NOFILE (hard)" */
-    const char *sysctl;        /* runtime-writable sysctl key, else NULL */
-    const char *proc_rel;      /* its file under proc root, else NULL */
+    const char *setting;  /* "fs.file-max", "RLIMIT_NOFILE (hard)" */
+    const char *sysctl;   /* runtime-writable sysctl key, else NULL */
+    const char *proc_rel; /* its file under proc root, else NULL */
     enum tune_status status;
-    bool caps;                 /* LOW here caps the connection count (or its
-                                  memory): the server warns at start-up */
+    bool caps; /* LOW here caps the connection count (or its
+                  memory): the server warns at start-up */
     char current[TUNE_CELL];
     char needed[TUNE_CELL];
-    char value[TUNE_CELL];     /* sysctl rows: what --apply and --emit write,
-                                  never lower than current */
-    const char *why;           /* one line */
-    char fix[256];             /* the exact command or config line */
+    char value[TUNE_CELL]; /* sysctl rows: what --apply and --emit write,
+                              never lower than current */
+    const char *why;       /* one line */
+    char fix[256];         /* the exact command or config line */
 };
 
 struct tune_report {
     struct tune_opts opts;
     struct tune_sys sys;
     struct tune_needs needs;
-    uint64_t nofile_used;      /* limit the fd math used (hard or soft) */
-    uint64_t fds_usable;       /* per process */
-    unsigned procs_needed;     /* ceil(N / fds_usable); 0 = impossible */
-    unsigned workers;          /* opts.workers, or auto */
-    unsigned src_addrs;        /* client: source addresses needed */
+    uint64_t nofile_used;  /* limit the fd math used (hard or soft) */
+    uint64_t fds_usable;   /* per process */
+    unsigned procs_needed; /* ceil(N / fds_usable); 0 = impossible */
+    unsigned workers;      /* opts.workers, or auto */
+    unsigned src_addrs;    /* client: source addresses needed */
     size_t n;
     struct tune_row rows[TUNE_ROWS_MAX];
 };
 
 /* Computes the rows from a system snapshot. Pure: no I/O. */
-void tune_report_build(struct tune_report *r, const struct tune_sys *s,
-                       const struct tune_opts *o);
+void tune_report_build(struct tune_report *r, const struct tune_sys *s, const struct tune_opts *o);
 /* Row by setting name, NULL if absent. */
 const struct tune_row *tune_report_row(const struct tune_report *r, const char *setting);
 /* Rows with status TUNE_LOW. */

@@ -43,6 +43,15 @@ What is here, for reuse by every test file (hostile-client, bench, ...):
                       returns the 202 responses' JSON, in order.
     wait_until(pred, timeout, what) polls pred() until truthy or fails.
     T(seconds)        scales a timeout for sanitizer builds ($WSPUSH_SANITIZE).
+    make_cert(dir, cn) -> (cert path, key path): a self-signed certificate
+                      for cn and 127.0.0.1, made with `openssl req`.
+
+  Skips
+    With WSPUSH_STRICT_SKIPS=1 (scripts/test.sh, hence CI) a skipped test
+    FAILS: a skip there means something the test needs (a binary, a package)
+    was not built or installed. Only a skip for a platform reason stays a
+    skip: raise it with platform_skip(reason) (its reason starts with
+    "platform:").
 """
 import asyncio
 import base64
@@ -80,6 +89,32 @@ OP_CONT, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
 OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
 
 
+STRICT_SKIPS = os.environ.get("WSPUSH_STRICT_SKIPS", "") == "1"
+PLATFORM_SKIP = "platform: "
+
+
+def platform_skip(reason):
+    """Skips for a legitimate platform reason (a kernel feature, an
+    architecture), which stays a skip even with WSPUSH_STRICT_SKIPS=1."""
+    pytest.skip(PLATFORM_SKIP + reason)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """WSPUSH_STRICT_SKIPS=1: a skip for anything but a platform reason is
+    a failure (what the test needed was not built or installed)."""
+    outcome = yield
+    rep = outcome.get_result()
+    if not STRICT_SKIPS or not rep.skipped or hasattr(rep, "wasxfail"):
+        return
+    reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+    if PLATFORM_SKIP in reason:
+        return
+    rep.outcome = "failed"
+    rep.longrepr = (f"{reason}\n(skipped, but WSPUSH_STRICT_SKIPS=1: CI builds and installs "
+                    f"everything the tests need; see scripts/setup.sh)")
+
+
 def T(seconds):
     """A timeout in seconds, scaled up under sanitizers."""
     return seconds * TIME_SCALE
@@ -97,6 +132,17 @@ def wait_until(pred, timeout, what="condition", interval=0.02):
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.1f}s waiting for {what} (last: {last!r})")
         time.sleep(interval)
+
+
+def make_cert(d, cn="localhost"):
+    """A self-signed RSA certificate for DNS:cn and IP:127.0.0.1, valid two
+    days, written to d/<cn>.pem and d/<cn>.key (key unencrypted)."""
+    key, crt = os.path.join(d, cn + ".key"), os.path.join(d, cn + ".pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", crt, "-days", "2", "-subj", "/CN=" + cn,
+                    "-addext", f"subjectAltName=DNS:{cn},IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return crt, key
 
 
 # --------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import T
+from conftest import SANITIZED, T
 
 BENCH = os.environ.get("WSPUSH_BENCH_BIN", "")
 WSPUSH = os.environ.get("WSPUSH_BIN", "")
@@ -20,31 +20,42 @@ WSPUSH = os.environ.get("WSPUSH_BIN", "")
 
 def need_bench():
     if not BENCH or not os.path.exists(BENCH):
-        pytest.skip("WSPUSH_BENCH_BIN is not built")
+        pytest.skip(f"WSPUSH_BENCH_BIN ({BENCH or 'unset'}) is not built")
+
+
+# Under ASan+UBSan (both binaries instrumented, 2-5x slower) the ramp is
+# slower and gets a longer warmup; what is asserted stays the same: every
+# tick of the ten measured seconds reaches every one of the 5,000 clients.
+CONNS = 5000
+RAMP_RATE = 1000 if SANITIZED else 5000  # new connections per second
+WARMUP_S = 8 if SANITIZED else 3         # the ramp, plus margin
+MEASURED_S = 10
 
 
 def test_bench_5000_connections_3_processes_ratio_1(wspush, tmp_path):
     need_bench()
     srv = wspush("--workers", "2", "--tick", "1s", "--ping-interval", "0")
     out = tmp_path / "bench.json"
-    r = subprocess.run([BENCH, "--url", f"ws://127.0.0.1:{srv.port}/", "--conns", "5000",
-                        "--procs", "3", "--rate", "5000", "--duration", "13", "--warmup", "3",
+    r = subprocess.run([BENCH, "--url", f"ws://127.0.0.1:{srv.port}/", "--conns", str(CONNS),
+                        "--procs", "3", "--rate", str(RAMP_RATE),
+                        "--duration", str(WARMUP_S + MEASURED_S), "--warmup", str(WARMUP_S),
                         "--quiet", "--json", str(out), "--assert-ratio", "1.0",
                         "--assert-no-errors", "--server-pid", str(srv.pid)],
-                       capture_output=True, text=True, timeout=T(60) + 30)
+                       capture_output=True, text=True, timeout=WARMUP_S + MEASURED_S + T(60))
     assert r.returncode == 0, r.stdout + r.stderr
     rep = json.loads(out.read_text())
-    assert rep["open_end"] == 5000, rep["open_end"]
+    assert rep["open_end"] == CONNS, rep["open_end"]
     assert rep["delivery_ratio"] == 1.0, rep["delivery_ratio"]
     # failures by cause: every map empty
     assert rep["connect_errors"] == {}, rep["connect_errors"]
     assert rep["handshake_failures"] == {}, rep["handshake_failures"]
     assert rep["disconnects"] == {}, rep["disconnects"]
-    # ten measured seconds of 1 Hz ticks to 5,000 clients
-    assert rep["messages_per_s"] >= 4900, rep["messages_per_s"]
+    # 1 Hz ticks to 5,000 clients: a count, not a speed, so the same bound
+    # holds under sanitizers
+    assert rep["messages_per_s"] >= 0.98 * CONNS, rep["messages_per_s"]
     # the server agrees: every connection was served and closed cleanly
-    st = srv.wait_stats(lambda s: s["connections"] == 0, what="all bench connections closed")
-    assert st["accepted"] >= 5000
+    st = srv.wait_stats(lambda s: s["connections"] == 0, T(30), "all bench connections closed")
+    assert st["accepted"] >= CONNS
 
 
 def read_sys(name):
@@ -55,7 +66,7 @@ def read_sys(name):
 
 def test_tune_reports_the_running_system():
     r = subprocess.run([WSPUSH, "tune", "--conns", "10000", "--json"], capture_output=True,
-                       text=True, timeout=30)
+                       text=True, timeout=T(30))
     assert r.returncode in (0, 1), r.stderr
     rep = json.loads(r.stdout)
     sysv = rep["system"]

@@ -10,7 +10,6 @@ Screenshots go to artifacts/ (gitignored).
 import json
 import os
 import shutil
-import socket
 import subprocess
 import threading
 from pathlib import Path
@@ -38,12 +37,6 @@ def need_browser():
 def artifact(name):
     ARTIFACTS.mkdir(exist_ok=True)
     return str(ARTIFACTS / name)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class NodeScript:
@@ -157,8 +150,8 @@ def test_demo_page_reconnects_after_restart(wspush):
     """Stop the server under the page, start a new one on the same port:
     the page's client reconnects by itself and new timestamps arrive."""
     need_browser()
-    port = free_port()
-    srv = wspush("--workers", "2", "--tick", "200ms", "--listen", f"127.0.0.1:{port}")
+    srv = wspush("--workers", "2", "--tick", "200ms")
+    port = srv.port  # bound to port 0 first; the restart reuses the port it got
     s = NodeScript("demo.mjs", f"http://127.0.0.1:{port}/demo", artifact("demo-reconnect.png"),
                    "--reconnect")
     try:

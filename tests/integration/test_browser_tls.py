@@ -10,11 +10,9 @@ permessage-deflate, that long broadcasts arrive intact, and that the server
 really sent them compressed (bytes_sent far below the plain size). Skips
 only when Chromium or playwright-core is missing, like test_browser.py.
 """
-import os
-import subprocess
 import threading
 
-from conftest import T
+from conftest import T, make_cert
 from test_browser import NodeScript, artifact, need_browser
 
 MARKER = "wss-long#"
@@ -24,15 +22,6 @@ PHRASE = "wspush pushes this over wss:// with permessage-deflate; "
 def long_message(seq):
     """A text well over --deflate-min (128 bytes) that compresses well."""
     return f"{MARKER}{seq}: " + PHRASE * 30 + f"(end of #{seq})"
-
-
-def make_cert(d):
-    key, crt = os.path.join(d, "key.pem"), os.path.join(d, "cert.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                    "-out", crt, "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-                   check=True, capture_output=True)
-    return crt, key
 
 
 def test_demo_page_over_wss_receives_compressed_messages(wspush, tmp_path):

@@ -63,11 +63,19 @@ def test_sigstop_worker_for_5s(srv):
         victim = srv.stats()["workers"][1]["pid"]
         os.kill(victim, signal.SIGSTOP)
         try:
-            time.sleep(4)  # the fault's duration, not a wait for an event
-            now = pub.published
-            live = [i for i in range(N) if good.last[i] >= now - 3]
-            stalled = [i for i in range(N) if good.last[i] < now - 10]
-            time.sleep(1)
+            # the fault lasts until ~60 messages went out (3 s at 20/s) and
+            # the clients split: those of the running worker keep up, those
+            # of the stopped one fall behind
+            wait_until(lambda: pub.published >= 60, T(20), "60 publishes during the stop")
+
+            def split():
+                now = pub.published
+                live = [i for i in range(N) if good.last[i] >= now - 3]
+                stalled = [i for i in range(N) if good.last[i] < now - 10]
+                return (now, live, stalled) if live and len(live) + len(stalled) == N else None
+            now, live, stalled = wait_until(split, T(10), "live clients caught up, the rest stalled")
+            # the stopped worker's backlog grows by 20 more messages
+            wait_until(lambda: pub.published >= now + 20, T(10), "20 more publishes")
         finally:
             os.kill(victim, signal.SIGCONT)
         # the master and the other worker carried on

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -32,10 +31,7 @@ def need(tool):
         pytest.skip(f"{tool} is missing (apt-get install prometheus, or scripts/setup-web.sh)")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+PROM_LISTEN_RE = re.compile(r'msg="Listening on" address=127\.0\.0\.1:(\d+)')
 
 
 class Load:
@@ -121,7 +117,6 @@ def test_prometheus_scrapes_the_admin_port(wspush, tmp_path):
     need(PROMETHEUS)
     srv = wspush("--workers", "2", "--tick", "200ms")
     load = Load(srv, 12)
-    port = free_port()
     cfg = tmp_path / "prometheus.yml"
     cfg.write_text(
         "global:\n"
@@ -136,9 +131,18 @@ def test_prometheus_scrapes_the_admin_port(wspush, tmp_path):
     log = open(tmp_path / "prometheus.log", "w")
     prom = subprocess.Popen([PROMETHEUS, f"--config.file={cfg}",
                              f"--storage.tsdb.path={tmp_path / 'data'}",
-                             f"--web.listen-address=127.0.0.1:{port}",
+                             "--web.listen-address=127.0.0.1:0",
                              "--storage.tsdb.retention.time=1h"],
                             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+
+    def bound_port():
+        if prom.poll() is not None:
+            pytest.fail(f"prometheus exited (rc={prom.returncode}):\n"
+                        f"{(tmp_path / 'prometheus.log').read_text()[-4000:]}")
+        m = PROM_LISTEN_RE.search((tmp_path / "prometheus.log").read_text())
+        return int(m.group(1)) if m else None
+
+    port = None
 
     def query(q):
         url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": q})
@@ -155,6 +159,8 @@ def test_prometheus_scrapes_the_admin_port(wspush, tmp_path):
         return float(res[0]["value"][1]) if res else None
 
     try:
+        # it binds port 0 and logs the port it got
+        port = wait_until(bound_port, T(30), "prometheus to log its port")
         wait_until(lambda: query("sum(wspush_connections)") == 12, T(60),
                    "Prometheus to report 12 connections", interval=0.5)
         # it follows changes: close 5 clients

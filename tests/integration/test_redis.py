@@ -29,17 +29,25 @@ pytestmark = pytest.mark.skipif(not REDIS_SERVER or not REDIS_CLI,
                                 reason="redis-server / redis-cli not installed")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def reserve_port():
+    """A port for redis-server, which cannot bind port 0 and report it
+    (--port 0 turns TCP off). The returned socket holds the port for as long
+    as it lives: bound with SO_REUSEADDR but not listening, so redis-server
+    (which sets SO_REUSEADDR too) can bind it, now and after a restart,
+    while no other process's bind or ephemeral connect takes it meanwhile."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    return s
 
 
 class Redis:
-    """One redis-server on 127.0.0.1:port, no persistence, in a temp dir."""
+    """One redis-server on 127.0.0.1:port, no persistence, in a temp dir.
+    The port is reserved from construction to cleanup()."""
 
-    def __init__(self, port=None):
-        self.port = port or free_port()
+    def __init__(self):
+        self.reservation = reserve_port()
+        self.port = self.reservation.getsockname()[1]
         self.dir = tempfile.mkdtemp(prefix="wspush-redis-")
         self.proc = None
 
@@ -70,6 +78,7 @@ class Redis:
 
     def cleanup(self):
         self.kill()
+        self.reservation.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

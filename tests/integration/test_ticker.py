@@ -81,20 +81,22 @@ def _ms(t):
 
 
 async def settled(srv, sw, timeout):
-    """(deliveries, messages counted, ticks published) at an instant between
-    two ticks: neither the server's counters nor the clients' counts move
-    for 150 ms (a tick reaches 100 clients in a few ms)."""
+    """(deliveries, messages counted, ticks published, counts) at an instant
+    between two ticks: every client's latest message is the same tick, and
+    neither the server's counters nor the clients' counts moved since the
+    previous poll (the clients' reader tasks ran in between)."""
     deadline = asyncio.get_running_loop().time() + timeout
+    prev = None
     while True:
-        s1 = srv.stats()
-        c1 = sw.counts()
-        await asyncio.sleep(0.15)
-        c2 = sw.counts()
-        s2 = srv.stats()
-        if (c1 == c2 and s1["deliveries"] == s2["deliveries"]
-                and s1["published"]["tick"] == s2["published"]["tick"]):
-            return s2["deliveries"], sum(c2), s2["published"]["tick"], c2
+        st = srv.stats()
+        c = sw.counts()
+        lasts = {msgs[-1][1] if msgs else None for msgs in sw.msgs}
+        now = (st["deliveries"], st["published"]["tick"], c)
+        if len(lasts) == 1 and None not in lasts and now == prev:
+            return st["deliveries"], sum(c), st["published"]["tick"], c
+        prev = now
         assert asyncio.get_running_loop().time() < deadline, "counters never settled"
+        await asyncio.sleep(0.05)  # polling interval: lets the readers run
 
 
 def test_deliveries_counter_matches_reality(wspush):

@@ -16,16 +16,8 @@ import zlib
 import pytest
 import websockets
 
-from conftest import (OP_BINARY, OP_TEXT, RawWS, T, build_frame, http_raw, wait_until)
-
-
-def make_cert(d, cn):
-    key, crt = os.path.join(d, cn + ".key"), os.path.join(d, cn + ".pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                    "-out", crt, "-days", "2", "-subj", "/CN=" + cn,
-                    "-addext", "subjectAltName=DNS:%s,IP:127.0.0.1" % cn],
-                   check=True, capture_output=True)
-    return crt, key
+from conftest import (OP_BINARY, OP_TEXT, RawWS, T, build_frame, http_raw, make_cert,
+                      wait_until)
 
 
 @pytest.fixture(scope="module")

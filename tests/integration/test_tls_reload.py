@@ -1,7 +1,7 @@
 """test_tls_reload.py - certificate reloads (SIGHUP) against connections in
 flight and against worker restarts (issue 11 items 2 and 17).
 
-Certificates are made with `openssl req`, as in test_tls_deflate.py, in a
+Certificates are made with `openssl req` (conftest.make_cert), in a
 directory per test so a test can break its own files."""
 import os
 import shutil
@@ -12,8 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import T, wait_until
-from test_tls_deflate import make_cert
+from conftest import T, make_cert, wait_until
 
 
 @pytest.fixture(scope="module")

@@ -94,8 +94,9 @@ static char *capture(const struct tune_report *r, int kind)
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     assert_non_null(f);
-    int rc = kind == 0 ? tune_render_table(r, f) : kind == 1 ? tune_render_json(r, f)
-                                                             : tune_emit(r, (enum tune_emit)kind - 1, f);
+    int rc = kind == 0   ? tune_render_table(r, f)
+             : kind == 1 ? tune_render_json(r, f)
+                         : tune_emit(r, (enum tune_emit)kind - 1, f);
     assert_int_equal(rc, 0);
     fclose(f);
     return buf;
@@ -109,7 +110,7 @@ static void test_tune_needs_several_n(void **state)
     struct tune_needs nd;
 
     tune_needs_compute(1000000, false, &nd);
-    assert_true(nd.nofile == 1048576);   /* 2^20 >= 1000000 + 64 */
+    assert_true(nd.nofile == 1048576); /* 2^20 >= 1000000 + 64 */
     assert_true(nd.nr_open == 1048576);
     assert_true(nd.file_max == 1100000); /* + 10% */
     assert_true(nd.somaxconn == 4096 && nd.syn_backlog == 4096);
@@ -163,7 +164,7 @@ static void test_tune_ports_and_src_addrs(void **state)
     assert_true(tune_ports_per_addr(40000, 40000) == 1);
     assert_true(tune_ports_per_addr(60999, 32768) == 0);
     assert_true(tune_ports_per_addr(TUNE_NONE, TUNE_NONE) == 0);
-    assert_int_equal(tune_src_addrs(1000000, 1024, 65535), 34);  /* ~N / 30000 */
+    assert_int_equal(tune_src_addrs(1000000, 1024, 65535), 34); /* ~N / 30000 */
     assert_int_equal(tune_src_addrs(1000000, 32768, 60999), 36);
     assert_int_equal(tune_src_addrs(30000, 1024, 65535), 1);
     assert_int_equal(tune_src_addrs(30001, 1024, 65535), 2);
@@ -187,8 +188,14 @@ static void test_tune_proc_parse_fake_tree(void **state)
     assert_true(v[0] == 9223372036854775807ull);
     assert_int_equal(tune_proc_read_u64s(root, "sys/nope", v, 1), -ENOENT);
 
-    static const char *const bad[] = {"", "\n", "abc\n", "12x\n", "-1\n", "1.5\n",
-                                      "99999999999999999999999\n", "18446744073709551615\n"};
+    static const char *const bad[] = {"",
+                                      "\n",
+                                      "abc\n",
+                                      "12x\n",
+                                      "-1\n",
+                                      "1.5\n",
+                                      "99999999999999999999999\n",
+                                      "18446744073709551615\n"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         write_file(root, "sys/bad", bad[i]);
         assert_int_equal(tune_proc_read_u64s(root, "sys/bad", v, 3), WSP_EINVAL);
@@ -419,7 +426,8 @@ static void test_tune_emit_formats(void **state)
     assert_non_null(strstr(t, "\n[Install]\nWantedBy=multi-user.target\n"));
     assert_non_null(strstr(t, "\nLimitNOFILE=1048576\n"));
     assert_non_null(strstr(t, "\nRestart=on-failure\n"));
-    assert_non_null(strstr(t, "\nExecStart=/usr/local/bin/wspush serve --max-conns 1000000 --workers auto\n"));
+    assert_non_null(
+        strstr(t, "\nExecStart=/usr/local/bin/wspush serve --max-conns 1000000 --workers auto\n"));
     assert_null(strstr(t, "20000")); /* nothing from this host */
 
     /* deploy/wspush.service is this output, byte for byte. */
@@ -444,7 +452,8 @@ static void test_tune_emit_formats(void **state)
     o.conns = 20000;
     tune_report_build(r, &s, &o);
     t = capture(r, 1 + TUNE_EMIT_SYSTEMD);
-    assert_non_null(strstr(t, "\nExecStart=/opt/wspush/bin/wspush serve --max-conns 20000 --workers auto\n"));
+    assert_non_null(
+        strstr(t, "\nExecStart=/opt/wspush/bin/wspush serve --max-conns 20000 --workers auto\n"));
     assert_non_null(strstr(t, "\nLimitNOFILE=32768\n"));
     free(t);
 
@@ -503,8 +512,9 @@ static void test_tune_main_options(void **state)
     fake_tree(root, sizeof root);
 
     assert_int_equal(run_main(out, sizeof out, (const char *[]){"--help", NULL}), 0);
-    static const char *const documented[] = {"--conns", "--client", "--workers", "--apply",
-                                             "--json", "--emit", "--bin", "--proc-root", "--help"};
+    static const char *const documented[] = {"--conns", "--client",    "--workers",
+                                             "--apply", "--json",      "--emit",
+                                             "--bin",   "--proc-root", "--help"};
     for (size_t i = 0; i < sizeof documented / sizeof documented[0]; i++)
         assert_non_null(strstr(out, documented[i]));
 

@@ -4,12 +4,15 @@
  * first digit decides: a 4-digit year followed by '-' must parse as ISO 8601;
  * a run of exactly 13 or 16 digits is epoch ms or us; anything else means the
  * message has no timestamp we understand. */
-#include "bench/ts.h"
+#include "ts.h"
 
 #include "core/clock.h"
 #include "core/err.h"
 
-static bool is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
+static bool is_digit(uint8_t c)
+{
+    return c >= '0' && c <= '9';
+}
 
 int ts_extract(const uint8_t *p, size_t n, bool more, uint64_t *real_us)
 {

@@ -2,7 +2,7 @@
  *
  * Pure string and integer work. Invariant of a parsed set: count >= 1, and
  * srcaddr_at() never returns 127.0.0.0 or an address outside the block. */
-#include "bench/srcaddr.h"
+#include "srcaddr.h"
 
 #include <stdio.h>
 #include <string.h>

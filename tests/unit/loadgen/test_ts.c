@@ -1,4 +1,4 @@
-/* test_bench_ts.c - finding the send time in a message prefix (bench/ts.h). */
+/* test_ts.c - finding the send time in a message prefix (loadgen/ts.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,7 +6,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "bench/ts.h"
+#include "ts.h"
 #include "core/err.h"
 
 #define ISO_US UINT64_C(1795747699123000) /* 2026-11-27T02:48:19.123Z */

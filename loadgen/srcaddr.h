@@ -6,8 +6,8 @@
  * loopback). A set is either a CIDR block ("127.0.1.0/20") or a comma list of
  * dotted quads; 127.0.0.0 itself is never used. Addresses are in host byte
  * order. Pure: no sockets, no allocation. */
-#ifndef WSP_BENCH_SRCADDR_H
-#define WSP_BENCH_SRCADDR_H
+#ifndef WSP_LOADGEN_SRCADDR_H
+#define WSP_LOADGEN_SRCADDR_H
 
 #include <stddef.h>
 #include <stdint.h>

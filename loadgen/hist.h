@@ -7,15 +7,15 @@
  * in the last bucket but max stays exact. Fixed size, no allocation: a
  * per-second delta (uint32 counts) travels over a pipe as-is and is merged
  * into totals (uint64 counts). Pure; no I/O. */
-#ifndef WSP_BENCH_HIST_H
-#define WSP_BENCH_HIST_H
+#ifndef WSP_LOADGEN_HIST_H
+#define WSP_LOADGEN_HIST_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #define HIST_SUB_BITS 6
-#define HIST_SUB (1u << HIST_SUB_BITS)     /* 64 sub-buckets per power of two */
-#define HIST_MAX_EXP 27                    /* 2^27 us ~ 134 s */
+#define HIST_SUB (1u << HIST_SUB_BITS) /* 64 sub-buckets per power of two */
+#define HIST_MAX_EXP 27                /* 2^27 us ~ 134 s */
 #define HIST_BUCKETS (HIST_SUB + (HIST_MAX_EXP - HIST_SUB_BITS) * HIST_SUB)
 
 /* One second's worth: small enough to send in a fixed-size record. */

@@ -7,8 +7,8 @@
  * digits (epoch us), e.g. {"ts":1795747699123,...}. Only a prefix of the
  * message is looked at (TS_PREFIX_BYTES), so the caller can keep it in a
  * tiny fixed buffer. Pure; no allocation. */
-#ifndef WSP_BENCH_TS_H
-#define WSP_BENCH_TS_H
+#ifndef WSP_LOADGEN_TS_H
+#define WSP_LOADGEN_TS_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* test_bench_hist.c - the bench's latency histogram: buckets, merge, percentiles. */
+/* test_hist.c - the bench's latency histogram: buckets, merge, percentiles. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/hist.h"
+#include "hist.h"
 
 static void test_hist_buckets_cover_values(void **state)
 {

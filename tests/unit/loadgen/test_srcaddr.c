@@ -1,4 +1,4 @@
-/* test_bench_srcaddr.c - source address sets: CIDR, lists, iteration, bad input. */
+/* test_srcaddr.c - source address sets: CIDR, lists, iteration, bad input. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/srcaddr.h"
+#include "srcaddr.h"
 #include "core/err.h"
 
 #define IP(a, b, c, d) (((uint32_t)(a) << 24) | ((uint32_t)(b) << 16) | ((uint32_t)(c) << 8) | (d))
@@ -20,9 +20,9 @@ static void test_srcaddr_parse_ip(void **state)
     assert_true(ip == IP(127, 0, 0, 1));
     assert_int_equal(srcaddr_parse_ip("255.255.255.255", 15, &ip), 0);
     assert_true(ip == 0xffffffffu);
-    static const char *const bad[] = {"", "1", "1.2.3", "1.2.3.4.5", "256.0.0.1", "1..2.3",
-                                      "1.2.3.4 ", " 1.2.3.4", "a.b.c.d", "1.2.3.0004",
-                                      "-1.2.3.4", "1.2.3.4/8"};
+    static const char *const bad[] = {"",          "1",          "1.2.3",    "1.2.3.4.5",
+                                      "256.0.0.1", "1..2.3",     "1.2.3.4 ", " 1.2.3.4",
+                                      "a.b.c.d",   "1.2.3.0004", "-1.2.3.4", "1.2.3.4/8"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (srcaddr_parse_ip(bad[i], strlen(bad[i]), &ip) != WSP_EINVAL)
             fail_msg("accepted bad address '%s'", bad[i]);
@@ -58,9 +58,9 @@ static void test_srcaddr_cidr_32_and_8(void **state)
     assert_int_equal(srcaddr_parse_cidr("127.1.2.3/8", &s), 0);
     assert_int_equal(s.count, (1u << 24) - 1);
     assert_true(srcaddr_at(&s, 0) == IP(127, 0, 0, 1));
-    static const char *const bad[] = {"127.0.0.0/32", "127.0.0.0", "127.0.0.1/33", "127.0.0.1/7",
-                                      "127.0.0.1/", "127.0.0.1/2x", "/20", "0.0.0.0/8",
-                                      "127.0.0/20", "127.0.0.1/020x"};
+    static const char *const bad[] = {
+        "127.0.0.0/32", "127.0.0.0", "127.0.0.1/33", "127.0.0.1/7", "127.0.0.1/",
+        "127.0.0.1/2x", "/20",       "0.0.0.0/8",    "127.0.0/20",  "127.0.0.1/020x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (srcaddr_parse_cidr(bad[i], &s) != WSP_EINVAL)
             fail_msg("accepted bad CIDR '%s'", bad[i]);
@@ -77,8 +77,9 @@ static void test_srcaddr_list(void **state)
     assert_true(srcaddr_at(&s, 4) == IP(127, 0, 0, 3));
     assert_int_equal(srcaddr_parse_list("127.0.0.7", &s), 0);
     assert_int_equal(s.count, 1);
-    static const char *const bad[] = {"", ",", "127.0.0.1,", ",127.0.0.1", "127.0.0.1,,127.0.0.2",
-                                      "127.0.0.0", "0.0.0.0", "127.0.0.1,x", "127.0.0.1/24"};
+    static const char *const bad[] = {
+        "",          ",",       "127.0.0.1,",  ",127.0.0.1",  "127.0.0.1,,127.0.0.2",
+        "127.0.0.0", "0.0.0.0", "127.0.0.1,x", "127.0.0.1/24"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (srcaddr_parse_list(bad[i], &s) != WSP_EINVAL)
             fail_msg("accepted bad list '%s'", bad[i]);
@@ -125,10 +126,8 @@ static void test_srcaddr_iter_partition(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_srcaddr_parse_ip),
-        cmocka_unit_test(test_srcaddr_cidr_20),
-        cmocka_unit_test(test_srcaddr_cidr_32_and_8),
-        cmocka_unit_test(test_srcaddr_list),
+        cmocka_unit_test(test_srcaddr_parse_ip),       cmocka_unit_test(test_srcaddr_cidr_20),
+        cmocka_unit_test(test_srcaddr_cidr_32_and_8),  cmocka_unit_test(test_srcaddr_list),
         cmocka_unit_test(test_srcaddr_iter_partition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,280 @@
+/* tune_render.c - prints a tune report (tune.h): the table for people,
+ * JSON, and the ready configuration files (sysctl.d drop-in, limits.d
+ * snippet, systemd unit) that --emit prints for the operator to install.
+ *
+ * Writes only to the FILE it is given; never to /etc or /proc. */
+#include "tune/tune.h"
+#include "tune/tune_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/json.h"
+
+/* ---- output ---- */
+
+int tune_out_status(FILE *out)
+{
+    return fflush(out) == 0 && !ferror(out) ? 0 : -EIO;
+}
+
+static const char *side_name(const struct tune_report *r)
+{
+    return r->opts.client ? "client" : "server";
+}
+
+static const char *cmd_suffix(const struct tune_report *r)
+{
+    return r->opts.client ? " --client" : "";
+}
+
+int tune_render_table(const struct tune_report *r, FILE *out)
+{
+    const struct tune_sys *s = &r->sys;
+    char avail[24], total[24];
+    tune_fmt_bytes(avail, sizeof avail,
+                   s->mem_avail_kib == TUNE_NONE ? TUNE_NONE : s->mem_avail_kib * KIB);
+    tune_fmt_bytes(total, sizeof total,
+                   s->mem_total_kib == TUNE_NONE ? TUNE_NONE : s->mem_total_kib * KIB);
+    fprintf(out, "wspush tune: %" PRIu64 " %s connections on this system\n", r->opts.conns,
+            side_name(r));
+    fprintf(out,
+            "  %u CPUs, %s available of %s; open files per process: %" PRIu64
+            " (%s limit), %" PRIu64 " for connections\n",
+            s->ncpu, avail, total, r->nofile_used, r->opts.nofile_soft ? "soft" : "hard",
+            r->fds_usable);
+    if (r->procs_needed)
+        fprintf(out, "  -> %" PRIu64 " connections need >= %u processes%s\n", r->opts.conns,
+                r->procs_needed, r->opts.client ? "" : " (wspush serve --workers auto does this)");
+    if (r->opts.client)
+        fprintf(out, "  -> and >= %u source addresses\n", r->src_addrs);
+    fprintf(out, "\n%-31s %-22s %-30s %s\n", "SETTING", "CURRENT", "NEEDED", "STATUS");
+    for (size_t i = 0; i < r->n; i++) {
+        const struct tune_row *w = &r->rows[i];
+        fprintf(out, "%-31s %-22s %-30s %s\n", w->setting, w->current, w->needed,
+                w->status == TUNE_LOW ? "LOW" : tune_status_name(w->status));
+        fprintf(out, "    why: %s\n", w->why);
+        if (w->fix[0])
+            fprintf(out, "    fix: %s\n", w->fix);
+    }
+    size_t low = tune_report_low(r);
+    fprintf(out, "\n%zu setting%s LOW.\n", low, low == 1 ? "" : "s");
+    const char *c = cmd_suffix(r);
+    uint64_t n = r->opts.conns;
+    fprintf(out, "Runtime sysctls now (as root): wspush tune --conns %" PRIu64 "%s --apply\n", n,
+            c);
+    fprintf(out,
+            "Persistent: wspush tune --conns %" PRIu64 "%s --emit sysctl > "
+            "/etc/sysctl.d/60-wspush.conf && sysctl --system\n",
+            n, c);
+    if (!r->opts.client)
+        fprintf(out,
+                "            wspush tune --conns %" PRIu64 " --emit systemd > "
+                "/etc/systemd/system/wspush.service\n",
+                n);
+    fprintf(out,
+            "            wspush tune --conns %" PRIu64 "%s --emit limits > "
+            "/etc/security/limits.d/90-wspush.conf\n",
+            n, c);
+    return tune_out_status(out);
+}
+
+static void json_str(FILE *out, const char *s)
+{
+    json_write_str(out, s);
+}
+
+static void json_u64(FILE *out, uint64_t v)
+{
+    if (v == TUNE_NONE)
+        fputs("null", out);
+    else
+        fprintf(out, "%" PRIu64, v);
+}
+
+static void json_key_u64(FILE *out, const char *key, uint64_t v, bool comma)
+{
+    fprintf(out, "\"%s\":", key);
+    json_u64(out, v);
+    if (comma)
+        fputc(',', out);
+}
+
+int tune_render_json(const struct tune_report *r, FILE *out)
+{
+    const struct tune_sys *s = &r->sys;
+    const struct tune_needs *nd = &r->needs;
+    fprintf(out, "{\"conns\":%" PRIu64 ",\"side\":\"%s\",", r->opts.conns, side_name(r));
+    json_key_u64(out, "nofile_used", r->nofile_used, true);
+    json_key_u64(out, "fds_usable", r->fds_usable, true);
+    fprintf(out, "\"procs_needed\":%u,\"workers\":%u,", r->procs_needed, r->workers);
+    if (r->opts.client)
+        fprintf(out, "\"src_addrs\":%u,", r->src_addrs);
+    else
+        fputs("\"src_addrs\":null,", out);
+    fprintf(out, "\"low\":%zu,\"system\":{", tune_report_low(r));
+    json_key_u64(out, "nofile_soft", s->nofile_soft, true);
+    json_key_u64(out, "nofile_hard", s->nofile_hard, true);
+    json_key_u64(out, "fs.nr_open", s->nr_open, true);
+    json_key_u64(out, "fs.file-max", s->file_max, true);
+    json_key_u64(out, "net.core.somaxconn", s->somaxconn, true);
+    json_key_u64(out, "net.ipv4.tcp_max_syn_backlog", s->syn_backlog, true);
+    fputs("\"net.ipv4.ip_local_port_range\":", out);
+    if (s->port_lo == TUNE_NONE)
+        fputs("null,", out);
+    else
+        fprintf(out, "[%" PRIu64 ",%" PRIu64 "],", s->port_lo, s->port_hi);
+    fputs("\"net.ipv4.tcp_mem\":", out);
+    if (s->tcp_mem[0] == TUNE_NONE)
+        fputs("null,", out);
+    else
+        fprintf(out, "[%" PRIu64 ",%" PRIu64 ",%" PRIu64 "],", s->tcp_mem[0], s->tcp_mem[1],
+                s->tcp_mem[2]);
+    json_key_u64(out, "net.netfilter.nf_conntrack_max", s->conntrack_max, true);
+    json_key_u64(out, "mem_total_kib", s->mem_total_kib, true);
+    json_key_u64(out, "mem_available_kib", s->mem_avail_kib, true);
+    json_key_u64(out, "page_bytes", s->page_bytes, true);
+    fprintf(out, "\"ncpu\":%u,\"cap_sys_resource\":%s},\"needs\":{", s->ncpu,
+            s->cap_sys_resource < 0 ? "null"
+            : s->cap_sys_resource   ? "true"
+                                    : "false");
+    json_key_u64(out, "nofile", nd->nofile, true);
+    json_key_u64(out, "fs.nr_open", nd->nr_open, true);
+    json_key_u64(out, "fs.file-max", nd->file_max, true);
+    json_key_u64(out, "net.core.somaxconn", nd->somaxconn, true);
+    json_key_u64(out, "net.ipv4.tcp_max_syn_backlog", nd->syn_backlog, true);
+    json_key_u64(out, "net.netfilter.nf_conntrack_max", nd->conntrack, true);
+    json_key_u64(out, "tcp_mem_bytes", nd->tcp_mem_bytes, true);
+    json_key_u64(out, "mem_bytes", nd->mem_bytes, false);
+    fputs("},\"rows\":[", out);
+    for (size_t i = 0; i < r->n; i++) {
+        const struct tune_row *w = &r->rows[i];
+        fputs(i ? ",{\"setting\":" : "{\"setting\":", out);
+        json_str(out, w->setting);
+        fputs(",\"sysctl\":", out);
+        json_str(out, w->sysctl);
+        fprintf(out, ",\"status\":\"%s\",\"caps\":%s,\"current\":", tune_status_name(w->status),
+                w->caps ? "true" : "false");
+        json_str(out, w->current);
+        fputs(",\"needed\":", out);
+        json_str(out, w->needed);
+        fputs(",\"value\":", out);
+        json_str(out, w->value[0] ? w->value : NULL);
+        fputs(",\"why\":", out);
+        json_str(out, w->why);
+        fputs(",\"fix\":", out);
+        json_str(out, w->fix);
+        fputc('}', out);
+    }
+    fputs("]}\n", out);
+    return tune_out_status(out);
+}
+
+/* The systemd unit depends on N (and the binary path) only, never on the
+ * host that prints it, so deploy/wspush.service can be regenerated anywhere. */
+static void emit_systemd(const struct tune_report *r, FILE *out)
+{
+    const char *bin = r->opts.bin ? r->opts.bin : "/usr/local/bin/wspush";
+    uint64_t n = r->opts.conns;
+    fprintf(out,
+            "# wspush.service - wspush serve for %" PRIu64 " connections.\n"
+            "# Generated by: wspush tune --conns %" PRIu64 " --emit systemd\n"
+            "# Install as /etc/systemd/system/wspush.service, then\n"
+            "#   systemctl daemon-reload && systemctl enable --now wspush\n"
+            "# LimitNOFILE= cannot exceed fs.nr_open: install the sysctl drop-in first\n"
+            "#   wspush tune --conns %" PRIu64 " --emit sysctl > /etc/sysctl.d/60-wspush.conf\n"
+            "# Where the hard limit cannot be raised (a container without\n"
+            "# CAP_SYS_RESOURCE), --workers auto starts ceil(N / usable fds per process)\n"
+            "# workers instead. See docs/tuning.md.\n"
+            "\n"
+            "[Unit]\n"
+            "Description=wspush WebSocket push server\n"
+            "After=network-online.target\n"
+            "Wants=network-online.target\n"
+            "\n"
+            "[Service]\n"
+            "Type=simple\n"
+            "# Raise the runtime sysctls before start ('+': as root, '-': a setting\n"
+            "# left low is reported in the journal, not fatal).\n"
+            "ExecStartPre=+-%s tune --conns %" PRIu64 " --apply\n"
+            "ExecStart=%s serve --max-conns %" PRIu64 " --workers auto\n"
+            "Restart=on-failure\n"
+            "RestartSec=2s\n"
+            "# SIGTERM to the master only; it closes the workers' connections cleanly.\n"
+            "KillMode=mixed\n"
+            "TimeoutStopSec=30s\n"
+            "# One fd per connection, plus %u per process for listeners and pipes.\n"
+            "LimitNOFILE=%" PRIu64 "\n"
+            "TasksMax=infinity\n"
+            "DynamicUser=yes\n"
+            "NoNewPrivileges=yes\n"
+            "ProtectSystem=strict\n"
+            "ProtectHome=yes\n"
+            "PrivateTmp=yes\n"
+            "\n"
+            "[Install]\n"
+            "WantedBy=multi-user.target\n",
+            n, n, n, bin, n, bin, n, TUNE_FD_RESERVE, r->needs.nofile);
+}
+
+static void emit_limits(const struct tune_report *r, FILE *out)
+{
+    uint64_t v = r->needs.nofile;
+    fprintf(out,
+            "# /etc/security/limits.d/90-wspush.conf - open files for %" PRIu64 " %s connections.\n"
+            "# Generated by: wspush tune --conns %" PRIu64 "%s --emit limits\n"
+            "# Read by pam_limits at login (ssh, su, sudo -i): log in again to use it.\n"
+            "# Services started by systemd ignore it: use LimitNOFILE= (--emit systemd).\n"
+            "# The hard value cannot exceed fs.nr_open (--emit sysctl). '*' does not\n"
+            "# match root, hence the root lines.\n"
+            "*     soft  nofile  %" PRIu64 "\n"
+            "*     hard  nofile  %" PRIu64 "\n"
+            "root  soft  nofile  %" PRIu64 "\n"
+            "root  hard  nofile  %" PRIu64 "\n",
+            r->opts.conns, side_name(r), r->opts.conns, cmd_suffix(r), v, v, v, v);
+}
+
+/* Values are max(current, needed): installing the file never lowers a
+ * setting of the host that generated it. */
+static void emit_sysctl(const struct tune_report *r, FILE *out)
+{
+    fprintf(out,
+            "# /etc/sysctl.d/60-wspush.conf - kernel settings for %" PRIu64 " %s connections.\n"
+            "# Generated by: wspush tune --conns %" PRIu64 "%s --emit sysctl\n"
+            "# Load with: sysctl --system (or reboot). Values never lower this host's.\n",
+            r->opts.conns, side_name(r), r->opts.conns, cmd_suffix(r));
+    for (size_t i = 0; i < r->n; i++) {
+        const struct tune_row *w = &r->rows[i];
+        if (!w->sysctl || !w->value[0])
+            continue;
+        bool optional = strcmp(w->sysctl, "net.netfilter.nf_conntrack_max") == 0;
+        fprintf(out, "\n# %s\n", w->why);
+        if (optional)
+            fputs("# '-': ignored while the conntrack module is not loaded\n", out);
+        fprintf(out, "%s%s = %s\n", optional ? "-" : "", w->sysctl, w->value);
+    }
+    if (r->opts.client)
+        fputs("\n# Keep the ephemeral range off the server's ports (adjust to yours):\n"
+              "# net.ipv4.ip_local_reserved_ports = 8080,9090\n",
+              out);
+}
+
+int tune_emit(const struct tune_report *r, enum tune_emit fmt, FILE *out)
+{
+    switch (fmt) {
+    case TUNE_EMIT_SYSCTL:
+        emit_sysctl(r, out);
+        break;
+    case TUNE_EMIT_LIMITS:
+        emit_limits(r, out);
+        break;
+    case TUNE_EMIT_SYSTEMD:
+        emit_systemd(r, out);
+        break;
+    default:
+        return WSP_EINVAL;
+    }
+    return tune_out_status(out);
+}
