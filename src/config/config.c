@@ -4,8 +4,11 @@
  * its help text live in one row. Parsing never exits the process: it
  * returns a status and the caller decides. */
 #include "config/config.h"
+#include "config/config_file.h"
+#include "config/config_show.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -98,7 +101,7 @@ int config_parse_size(const char *s, uint64_t *bytes)
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || v < 0)
+    if (errno || end == s || !isfinite(v) || v < 0) /* "nan" would pass v < 0 */
         return WSP_EINVAL;
     double mult = 1;
     if (!*end || strcmp(end, "B") == 0)
@@ -150,6 +153,8 @@ static int set_opt(struct wsp_config *c, const struct opt *o, const char *v, FIL
                     o->cap - 1);
             return 2;
         }
+        /* zero the tail: config_opt_format reads a split list up to cap */
+        memset(base, 0, o->cap);
         memcpy(base, v, strlen(v) + 1);
         return 0;
     case T_U64: {
@@ -232,6 +237,105 @@ static int set_opt(struct wsp_config *c, const struct opt *o, const char *v, FIL
     return 2;
 }
 
+size_t config_opt_count(void) { return sizeof opts / sizeof opts[0]; }
+const char *config_opt_name(size_t i) { return opts[i].flag; }
+bool config_opt_is_list(size_t i) { return opts[i].type == T_LIST; }
+
+int config_opt_set(struct wsp_config *c, size_t i, const char *v, FILE *err, const char *src)
+{
+    return set_opt(c, &opts[i], v, err, src);
+}
+
+static int format_size(uint64_t b, char *out, size_t cap)
+{
+    static const char *const units[] = {"GiB", "MiB", "KiB"};
+    for (int k = 0; k < 3; k++) {
+        uint64_t u = 1ull << (10 * (3 - k));
+        if (b && b % u == 0)
+            return snprintf(out, cap, "%llu%s", (unsigned long long)(b / u), units[k]);
+    }
+    return snprintf(out, cap, "%llu", (unsigned long long)b);
+}
+
+static int format_duration(uint64_t ms, char *out, size_t cap)
+{
+    if (ms && ms % 3600000 == 0)
+        return snprintf(out, cap, "%lluh", (unsigned long long)(ms / 3600000));
+    if (ms && ms % 60000 == 0)
+        return snprintf(out, cap, "%llum", (unsigned long long)(ms / 60000));
+    if (ms % 1000 == 0)
+        return snprintf(out, cap, "%llus", (unsigned long long)(ms / 1000));
+    return snprintf(out, cap, "%llums", (unsigned long long)ms);
+}
+
+/* A list buffer holds "a,b" as given, or after finish() the same items cut
+ * apart by NULs; either way the items are the non-blank runs between ','
+ * and '\0' (set_opt zeroes the tail, so nothing stale follows). */
+static int format_list(const char *buf, size_t cap, char *out, size_t outcap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < cap;) {
+        while (i < cap && (buf[i] == ',' || buf[i] == '\0' || buf[i] == ' ' || buf[i] == '\t'))
+            i++;
+        size_t s = i;
+        while (i < cap && buf[i] != ',' && buf[i] != '\0')
+            i++;
+        size_t e = i;
+        while (e > s && (buf[e - 1] == ' ' || buf[e - 1] == '\t'))
+            e--;
+        if (e == s)
+            continue;
+        if (n + (n > 0) + (e - s) + 1 > outcap)
+            return WSP_ETOOBIG;
+        if (n > 0)
+            out[n++] = ',';
+        memcpy(out + n, buf + s, e - s);
+        n += e - s;
+    }
+    if (outcap)
+        out[n] = '\0';
+    return (int)n;
+}
+
+int config_opt_format(const struct wsp_config *c, size_t i, char *out, size_t cap)
+{
+    const struct opt *o = &opts[i];
+    const char *base = (const char *)c + o->off;
+    static const char *const policies[] = {"close", "drop", "latest"};
+    int n;
+    switch (o->type) {
+    case T_STR:
+        n = snprintf(out, cap, "%s", base);
+        break;
+    case T_LIST:
+        return format_list(base, o->cap, out, cap);
+    case T_U64:
+        n = snprintf(out, cap, "%llu", (unsigned long long)*(const uint64_t *)(const void *)base);
+        break;
+    case T_SIZE:
+        n = format_size(*(const uint64_t *)(const void *)base, out, cap);
+        break;
+    case T_DUR:
+        n = format_duration(*(const uint64_t *)(const void *)base, out, cap);
+        break;
+    case T_WORKERS:
+        n = c->workers_auto ? snprintf(out, cap, "auto") : snprintf(out, cap, "%u", c->workers);
+        break;
+    case T_POLICY:
+        n = snprintf(out, cap, "%s", policies[c->slow_policy]);
+        break;
+    case T_BOOL:
+        n = snprintf(out, cap, "%s", *(const bool *)(const void *)base ? "on" : "off");
+        break;
+    case T_LEVEL:
+        n = snprintf(out, cap, "%s", wsp_log_level_name(c->log_level));
+        break;
+    default:
+        return WSP_EINVAL;
+    }
+    return n < 0 || (size_t)n >= cap ? WSP_ETOOBIG : n;
+}
+
 static void env_name(const struct opt *o, char *out, size_t cap)
 {
     size_t n = (size_t)snprintf(out, cap, "WSPUSH_");
@@ -245,8 +349,14 @@ void config_print_help(FILE *out)
     fprintf(out,
             "usage: wspush serve [options]\n\n"
             "Serves WebSocket push on the public port and an admin API on the admin port.\n"
-            "Every option can also be set by an environment variable, shown in brackets;\n"
-            "the command line wins.\n\n");
+            "Every option can also be set by an environment variable, shown in brackets,\n"
+            "or in a YAML config file under its long name (max-conns: 100000). The command\n"
+            "line wins over the environment, which wins over the file.\n\n");
+    fprintf(out, "  %-36s %s\n  %-36s [WSPUSH_CONFIG]\n", "--config FILE",
+            "read options from this YAML file (a mapping: option: value; lists as [a, b]);"
+            " SIGHUP reloads it", "");
+    fprintf(out, "  %-36s %s\n", "--print-config",
+            "print the effective settings as a config file (secrets not shown) and exit");
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
         char env[64];
         env_name(&opts[i], env, sizeof env);
@@ -337,6 +447,10 @@ int config_parse(struct wsp_config *c, int argc, char **argv, FILE *out, FILE *e
     for (size_t i = 0; i < nopts; i++)
         if (set_opt(c, &opts[i], opts[i].def, err, "default") != 0)
             return 2;
+    c->argc = argc;
+    c->argv = argv;
+    if (config_file_apply(c, argc, argv, err) != 0) /* under the environment */
+        return 2;
     for (size_t i = 0; i < nopts; i++) {
         char env[64];
         env_name(&opts[i], env, sizeof env);
@@ -344,12 +458,23 @@ int config_parse(struct wsp_config *c, int argc, char **argv, FILE *out, FILE *e
         if (v && set_opt(c, &opts[i], v, err, env) != 0)
             return 2;
     }
+    config_show_env_check(err);
     bool seen_list[sizeof opts / sizeof opts[0]] = {false};
+    bool print = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             config_print_help(out);
             return 1;
+        }
+        if (strcmp(a, "--print-config") == 0) {
+            print = true;
+            continue;
+        }
+        int skip = config_file_arg(argc, argv, i); /* --config FILE: read above */
+        if (skip > 0) {
+            i += skip - 1;
+            continue;
         }
         if (strncmp(a, "--", 2) != 0) {
             fprintf(err, "wspush serve: unexpected argument '%s' (try --help)\n", a);
@@ -391,5 +516,10 @@ int config_parse(struct wsp_config *c, int argc, char **argv, FILE *out, FILE *e
         if (o->type == T_LIST)
             seen_list[o - opts] = true;
     }
-    return finish(c, err);
+    int r = finish(c, err);
+    if (r == 0 && print) {
+        config_show_print(c, out);
+        return 1;
+    }
+    return r;
 }

@@ -128,7 +128,7 @@ int clock_parse_duration_ms(const char *s, uint64_t *ms)
         return WSP_EINVAL;
     char *end;
     double v = strtod(s, &end);
-    if (end == s || v < 0 || v > 1e12)
+    if (end == s || !(v >= 0 && v <= 1e12)) /* also refuses "nan" */
         return WSP_EINVAL;
     double mult;
     if (*end == '\0' || strcmp(end, "s") == 0)

@@ -28,6 +28,11 @@ int wsp_log_parse_level(const char *s)
     return -1;
 }
 
+const char *wsp_log_level_name(int level)
+{
+    return level_names[level < 0 ? 0 : level > 3 ? 3 : level];
+}
+
 void wsp_log_set_role(const char *role)
 {
     snprintf(g_role, sizeof g_role, "%s", role);

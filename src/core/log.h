@@ -15,6 +15,8 @@ void wsp_log_set_level(int level);
 int wsp_log_get_level(void);
 /* "error", "warn", "info", "debug" -> level; -1 if unknown. */
 int wsp_log_parse_level(const char *s);
+/* level -> "error", "warn", "info", "debug" (clamped). */
+const char *wsp_log_level_name(int level);
 /* Copied; at most 31 bytes kept. */
 void wsp_log_set_role(const char *role);
 
