@@ -136,13 +136,23 @@ static void put_scalar(FILE *out, const char *v, size_t n)
     }
     fputc('"', out);
     for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)tmp[i];
-        if (ch == '"' || ch == '\\')
-            fprintf(out, "\\%c", ch);
-        else if (ch < 0x20 || ch == 0x7f)
-            fprintf(out, "\\x%02x", ch);
-        else
-            fputc(ch, out);
+        const unsigned char *u = (const unsigned char *)tmp + i;
+        if (*u == '"' || *u == '\\')
+            fprintf(out, "\\%c", *u);
+        else if (*u < 0x20 || *u == 0x7f)
+            fprintf(out, "\\x%02x", *u);
+        else if (*u == 0xc2 && i + 1 < n && u[1] >= 0x80 && u[1] <= 0x9f) {
+            /* C1 controls (NEL among them) would be folded or refused */
+            fprintf(out, "\\x%02x", u[1]);
+            i++;
+        } else if (*u == 0xe2 && i + 2 < n && u[1] == 0x80 && (u[2] == 0xa8 || u[2] == 0xa9)) {
+            fputs(u[2] == 0xa8 ? "\\L" : "\\P", out); /* line/paragraph separators */
+            i += 2;
+        } else if (*u == 0xef && i + 2 < n && u[1] == 0xbb && u[2] == 0xbf) {
+            fputs("\\uFEFF", out); /* a BOM is dropped where it is read raw */
+            i += 2;
+        } else
+            fputc(*u, out);
     }
     fputc('"', out);
 }

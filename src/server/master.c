@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "config/config_show.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -68,6 +69,7 @@ struct master {
     struct net_addr pub; /* the public address, its port resolved */
     struct tls_ctx *tls; /* last good certificates, for workers forked later; NULL: plain */
     bool stopping;
+    bool admin_needs_token; /* admin port off loopback: a token must stay set */
     uint64_t stop_deadline_ms;
     uint64_t started_ms;
     uint64_t published[PUB_SOURCES];
@@ -319,6 +321,86 @@ static void reap_children(struct master *m)
     }
 }
 
+struct reload {
+    struct master *m;
+    const struct wsp_config *next;
+    unsigned applied, pending;
+};
+
+/* What a SIGHUP changes at once: the master's own settings. Everything
+ * else is read by workers at start (limits, timeouts, origins become
+ * per-worker state), so it waits for a restart rather than half-apply. */
+static bool reload_live(const struct reload *x, const char *name)
+{
+    if (!strcmp(name, "log-level"))
+        return true;
+    /* the admin port reads the token per request; never drop it where the
+     * start-up check required one */
+    return !strcmp(name, "publish-token") &&
+           (x->next->publish_token[0] || !x->m->admin_needs_token);
+}
+
+static void reload_one(size_t i, const char *was, const char *now, void *arg)
+{
+    struct reload *x = arg;
+    const char *name = config_opt_name(i);
+    bool live = reload_live(x, name);
+    char v[4096];
+    if (live && (config_opt_format(x->next, i, v, sizeof v) < 0 ||
+                 config_opt_set(x->m->cfg, i, v, stderr, "SIGHUP") != 0))
+        live = false;
+    x->applied += live;
+    x->pending += !live;
+    if (!was)
+        wsp_log(live ? WSP_LOG_INFO : WSP_LOG_WARN, "config reload: changed: %s (secret, %s)",
+                name, live ? "applied" : "needs a restart");
+    else
+        wsp_log(live ? WSP_LOG_INFO : WSP_LOG_WARN, "config reload: changed: %s %s -> %s (%s)",
+                name, was, now, live ? "applied" : "needs a restart");
+}
+
+/* SIGHUP: the options are made again as at start (file, environment,
+ * command line); a file that does not parse changes nothing. */
+static void reload_config(struct master *m)
+{
+    struct wsp_config *next = malloc(sizeof *next);
+    char *msg = NULL;
+    size_t len = 0;
+    FILE *err = open_memstream(&msg, &len);
+    if (!next || !err) {
+        log_error("config reload: out of memory");
+        goto done;
+    }
+    int r = config_parse(next, m->cfg->argc, m->cfg->argv, err, err);
+    fclose(err);
+    err = NULL;
+    char *save = NULL;
+    for (char *line = strtok_r(msg, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        /* "wspush: error: x" -> "x": the log line carries its own level */
+        static const char *const prefixes[] = {"wspush: ", "error: ", "warning: "};
+        for (size_t k = 0; k < 3; k++)
+            if (!strncmp(line, prefixes[k], strlen(prefixes[k])))
+                line += strlen(prefixes[k]);
+        if (r == 0)
+            log_warn("config reload: %s", line);
+        else
+            log_error("config reload failed, keeping the current settings: %s", line);
+    }
+    if (r != 0)
+        goto done;
+    struct reload x = {m, next, 0, 0};
+    config_show_diff(m->cfg, next, reload_one, &x);
+    wsp_log_set_level(m->cfg->log_level);
+    log_info("config reload: %s: %u change%s applied, %u need%s a restart",
+             m->cfg->config_path[0] ? m->cfg->config_path : "(no --config file)", x.applied,
+             x.applied == 1 ? "" : "s", x.pending, x.pending == 1 ? "s" : "");
+done:
+    if (err)
+        fclose(err);
+    free(msg);
+    free(next);
+}
+
 /* SIGHUP: the master loads the files first. A broken file keeps the old
  * certificates everywhere (and for workers restarted later) and says why;
  * a good set is kept for later forks, and each worker loads it itself. */
@@ -336,9 +418,16 @@ static void reload_tls(struct master *m)
     tls_ctx_free(m->tls);
     m->tls = t;
     log_info("SIGHUP: reloading certificates in the workers");
+}
+
+/* Each worker reloads its certificates and takes the log level carried
+ * in the signal's value (level + 1; a plain kill -HUP carries none). */
+static void reload_workers(struct master *m)
+{
+    union sigval v = {.sival_int = m->cfg->log_level + 1};
     for (unsigned i = 0; i < m->nworkers; i++)
         if (m->slots[i].pid > 0)
-            kill(m->slots[i].pid, SIGHUP);
+            sigqueue(m->slots[i].pid, SIGHUP, v);
 }
 
 static void on_signal(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
@@ -357,7 +446,9 @@ static void on_signal(struct ev_loop *loop, struct ev_handler *h, uint32_t event
             stop_all(m);
             break;
         case SIGHUP:
+            reload_config(m);
             reload_tls(m);
+            reload_workers(m);
             break;
         default:
             break;
@@ -440,7 +531,8 @@ int master_run(struct wsp_config *cfg)
             fprintf(stderr, "wspush serve: --admin '%s' is not ADDR:PORT or off\n", cfg->admin);
             return 2;
         }
-        if (!net_addr_is_loopback(&adm) && !cfg->publish_token[0]) {
+        m->admin_needs_token = !net_addr_is_loopback(&adm);
+        if (m->admin_needs_token && !cfg->publish_token[0]) {
             fprintf(stderr, "wspush serve: refusing to open the admin port on %s without "
                             "--publish-token (anyone could publish); bind it to 127.0.0.1 "
                             "or set a token\n", cfg->admin);

@@ -283,8 +283,12 @@ static void on_signal(struct ev_loop *loop, struct ev_handler *h, uint32_t event
     while (read(w->sig_fd, &si, sizeof si) == sizeof si) {
         if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
             start_drain(w);
-        else if (si.ssi_signo == SIGHUP)
+        else if (si.ssi_signo == SIGHUP) {
+            /* the master's reload sends the log level along (level + 1) */
+            if (si.ssi_code == SI_QUEUE && si.ssi_int > 0)
+                wsp_log_set_level(si.ssi_int - 1);
             reload_tls(w);
+        }
     }
 }
 
