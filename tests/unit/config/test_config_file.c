@@ -322,7 +322,8 @@ static void test_config_file_print_round_trip(void **state)
     struct wsp_config a, b;
     parse_ok(&a, "listen: 127.0.0.1:0\nmax-conns: 7\ntick: 250ms\ntick-topic: \"a \\\"q\\\"\"\n"
                  "allow-origin: [https://a, \"x:y\"]\nworkers: auto\nmax-message: 1000\n"
-                 "slow-policy: drop\nredis-prefix: ''\ndrain-timeout: 2m\nlog-level: warn\n");
+                 "slow-policy: drop\nredis-prefix: ''\ndrain-timeout: 2m\nlog-level: warn\n"
+                 "pong-timeout: 1199999999.5s\n"); /* fuzz_config: printed in ms */
     char *text;
     size_t len;
     FILE *f = open_memstream(&text, &len);
