@@ -94,6 +94,10 @@ static const struct opt opts[] = {
     {"redis-prefix", T_STR, OFF(redis_prefix), CAP(redis_prefix), "wspush:", "PREFIX",
      "Redis channel of topic T is PREFIX+T; PREFIX alone carries broadcasts"},
     {"log-level", T_LEVEL, OFF(log_level), 0, "info", "error|warn|info|debug", "log verbosity"},
+    {"log-format", T_STR, OFF(log_format), CAP(log_format), "text", "text|json",
+     "log lines as text, or as one JSON object per line (ts, level, pid, role, msg, ...)"},
+    {"access-log", T_BOOL, OFF(access_log), 0, "off", "on|off",
+     "log each WebSocket handshake: accepted or refused, status, reason, peer, path (no tokens)"},
 };
 
 int config_parse_size(const char *s, uint64_t *bytes)
@@ -140,6 +144,7 @@ int config_split_list(char *buf, const char **items, size_t max)
     return (int)n;
 }
 
+/* src prefixes the option in a message: "", "WSPUSH_X: ", "FILE:LINE: " */
 static int set_opt(struct wsp_config *c, const struct opt *o, const char *v, FILE *err,
                    const char *src)
 {
@@ -149,7 +154,7 @@ static int set_opt(struct wsp_config *c, const struct opt *o, const char *v, FIL
     case T_STR:
     case T_LIST:
         if (strlen(v) >= o->cap) {
-            fprintf(err, "wspush: %s --%s: value too long (max %zu bytes)\n", src, o->flag,
+            fprintf(err, "wspush: error: %s--%s: value too long (max %zu bytes)\n", src, o->flag,
                     o->cap - 1);
             return 2;
         }
@@ -162,7 +167,7 @@ static int set_opt(struct wsp_config *c, const struct opt *o, const char *v, FIL
         errno = 0;
         unsigned long long x = strtoull(v, &end, 10);
         if (errno || end == v || *end || v[0] == '-') {
-            fprintf(err, "wspush: %s --%s: '%s' is not a non-negative integer\n", src, o->flag, v);
+            fprintf(err, "wspush: error: %s--%s: '%s' is not a non-negative integer\n", src, o->flag, v);
             return 2;
         }
         *(uint64_t *)(void *)base = x;
@@ -170,7 +175,7 @@ static int set_opt(struct wsp_config *c, const struct opt *o, const char *v, FIL
     }
     case T_SIZE:
         if (config_parse_size(v, &u) < 0) {
-            fprintf(err, "wspush: %s --%s: '%s' is not a size (e.g. 256KiB, 64MiB)\n", src,
+            fprintf(err, "wspush: error: %s--%s: '%s' is not a size (e.g. 256KiB, 64MiB)\n", src,
                     o->flag, v);
             return 2;
         }
@@ -178,7 +183,7 @@ static int set_opt(struct wsp_config *c, const struct opt *o, const char *v, FIL
         return 0;
     case T_DUR:
         if (clock_parse_duration_ms(v, &u) < 0) {
-            fprintf(err, "wspush: %s --%s: '%s' is not a duration (e.g. 1s, 250ms, 2m)\n", src,
+            fprintf(err, "wspush: error: %s--%s: '%s' is not a duration (e.g. 1s, 250ms, 2m)\n", src,
                     o->flag, v);
             return 2;
         }
@@ -194,7 +199,7 @@ static int set_opt(struct wsp_config *c, const struct opt *o, const char *v, FIL
         errno = 0;
         unsigned long x = strtoul(v, &end, 10);
         if (errno || end == v || *end || x > 256) {
-            fprintf(err, "wspush: %s --workers: '%s' must be 0..256 or auto\n", src, v);
+            fprintf(err, "wspush: error: %s--workers: '%s' must be 0..256 or auto\n", src, v);
             return 2;
         }
         c->workers_auto = false;
@@ -209,7 +214,7 @@ static int set_opt(struct wsp_config *c, const struct opt *o, const char *v, FIL
         else if (strcmp(v, "latest") == 0)
             c->slow_policy = SLOW_LATEST;
         else {
-            fprintf(err, "wspush: %s --slow-policy: '%s' must be close, drop or latest\n", src, v);
+            fprintf(err, "wspush: error: %s--slow-policy: '%s' must be close, drop or latest\n", src, v);
             return 2;
         }
         return 0;
@@ -219,14 +224,14 @@ static int set_opt(struct wsp_config *c, const struct opt *o, const char *v, FIL
         else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no"))
             *(bool *)(void *)base = false;
         else {
-            fprintf(err, "wspush: %s --%s: '%s' must be on or off\n", src, o->flag, v);
+            fprintf(err, "wspush: error: %s--%s: '%s' must be on or off\n", src, o->flag, v);
             return 2;
         }
         return 0;
     case T_LEVEL: {
         int l = wsp_log_parse_level(v);
         if (l < 0) {
-            fprintf(err, "wspush: %s --log-level: '%s' must be error, warn, info or debug\n", src,
+            fprintf(err, "wspush: error: %s--log-level: '%s' must be error, warn, info or debug\n", src,
                     v);
             return 2;
         }
@@ -372,46 +377,46 @@ static int finish(struct wsp_config *c, FILE *err)
 {
     int n = config_split_list(c->protocols_buf, c->protocols, CONFIG_MAX_LIST);
     if (n < 0) {
-        fprintf(err, "wspush: --protocol: at most %d values\n", CONFIG_MAX_LIST);
+        fprintf(err, "wspush: error: --protocol: at most %d values\n", CONFIG_MAX_LIST);
         return 2;
     }
     c->n_protocols = (size_t)n;
     n = config_split_list(c->origins_buf, c->origins, CONFIG_MAX_LIST);
     if (n < 0) {
-        fprintf(err, "wspush: --allow-origin: at most %d values\n", CONFIG_MAX_LIST);
+        fprintf(err, "wspush: error: --allow-origin: at most %d values\n", CONFIG_MAX_LIST);
         return 2;
     }
     c->n_origins = (size_t)n;
     n = config_split_list(c->tls_cert_buf, c->tls_certs, CONFIG_MAX_LIST);
     int nk = config_split_list(c->tls_key_buf, c->tls_keys, CONFIG_MAX_LIST);
     if (n < 0 || nk < 0 || n != nk) {
-        fprintf(err, "wspush: --tls-cert and --tls-key must come in pairs (at most %d)\n",
+        fprintf(err, "wspush: error: --tls-cert and --tls-key must come in pairs (at most %d)\n",
                 CONFIG_MAX_LIST);
         return 2;
     }
     c->n_tls = (size_t)n;
     if (c->max_headers < 1 || c->max_headers > 128) {
-        fprintf(err, "wspush: --max-headers must be 1..128\n");
+        fprintf(err, "wspush: error: --max-headers must be 1..128\n");
         return 2;
     }
     if (c->max_head < 256 || c->max_head > 1024 * 1024) {
-        fprintf(err, "wspush: --max-head must be 256 bytes..1MiB\n");
+        fprintf(err, "wspush: error: --max-head must be 256 bytes..1MiB\n");
         return 2;
     }
     if (c->max_topics < 1 || c->max_topics > CONFIG_MAX_TOPICS) {
-        fprintf(err, "wspush: --max-topics must be 1..%d\n", CONFIG_MAX_TOPICS);
+        fprintf(err, "wspush: error: --max-topics must be 1..%d\n", CONFIG_MAX_TOPICS);
         return 2;
     }
     if (c->max_message < 126 || c->max_message > (1ull << 31)) {
-        fprintf(err, "wspush: --max-message must be 126 bytes..2GiB\n");
+        fprintf(err, "wspush: error: --max-message must be 126 bytes..2GiB\n");
         return 2;
     }
     if (c->ring_size < 65536 || c->ring_size > (1ull << 34)) {
-        fprintf(err, "wspush: --ring-size must be 64KiB..16GiB\n");
+        fprintf(err, "wspush: error: --ring-size must be 64KiB..16GiB\n");
         return 2;
     }
     if (c->max_conns < 1) {
-        fprintf(err, "wspush: --max-conns must be at least 1\n");
+        fprintf(err, "wspush: error: --max-conns must be at least 1\n");
         return 2;
     }
     /* The coarse deadline clock holds up to EV_DEADLINE_MAX_MS (~96 days):
@@ -423,18 +428,22 @@ static int finish(struct wsp_config *c, FILE *err)
     };
     for (size_t i = 0; i < sizeof durs / sizeof durs[0]; i++) {
         if (durs[i].ms > EV_DEADLINE_MAX_MS) {
-            fprintf(err, "wspush: --%s must be at most %llus (%llu days)\n", durs[i].flag,
+            fprintf(err, "wspush: error: --%s must be at most %llus (%llu days)\n", durs[i].flag,
                     (unsigned long long)(EV_DEADLINE_MAX_MS / 1000),
                     (unsigned long long)(EV_DEADLINE_MAX_MS / 86400000));
             return 2;
         }
     }
+    if (wsp_log_parse_format(c->log_format) < 0) {
+        fprintf(err, "wspush: error: --log-format must be text or json\n");
+        return 2;
+    }
     if (c->tick_topic[0] && c->tick_ms == 0) {
-        fprintf(err, "wspush: --tick-topic needs --tick\n");
+        fprintf(err, "wspush: error: --tick-topic needs --tick\n");
         return 2;
     }
     if (c->echo_path[0] && c->echo_path[0] != '/') {
-        fprintf(err, "wspush: --echo-path must start with '/'\n");
+        fprintf(err, "wspush: error: --echo-path must start with '/'\n");
         return 2;
     }
     return 0;
@@ -445,7 +454,7 @@ int config_parse(struct wsp_config *c, int argc, char **argv, FILE *out, FILE *e
     memset(c, 0, sizeof *c);
     const size_t nopts = sizeof opts / sizeof opts[0];
     for (size_t i = 0; i < nopts; i++)
-        if (set_opt(c, &opts[i], opts[i].def, err, "default") != 0)
+        if (set_opt(c, &opts[i], opts[i].def, err, "default: ") != 0)
             return 2;
     c->argc = argc;
     c->argv = argv;
@@ -455,7 +464,9 @@ int config_parse(struct wsp_config *c, int argc, char **argv, FILE *out, FILE *e
         char env[64];
         env_name(&opts[i], env, sizeof env);
         const char *v = getenv(env);
-        if (v && set_opt(c, &opts[i], v, err, env) != 0)
+        char src[72];
+        snprintf(src, sizeof src, "%s: ", env);
+        if (v && set_opt(c, &opts[i], v, err, src) != 0)
             return 2;
     }
     config_show_env_check(err);
@@ -477,7 +488,7 @@ int config_parse(struct wsp_config *c, int argc, char **argv, FILE *out, FILE *e
             continue;
         }
         if (strncmp(a, "--", 2) != 0) {
-            fprintf(err, "wspush serve: unexpected argument '%s' (try --help)\n", a);
+            fprintf(err, "wspush: error: unexpected argument '%s' (try --help)\n", a);
             return 2;
         }
         const char *name = a + 2;
@@ -488,13 +499,13 @@ int config_parse(struct wsp_config *c, int argc, char **argv, FILE *out, FILE *e
             if (strlen(opts[k].flag) == nlen && strncmp(opts[k].flag, name, nlen) == 0)
                 o = &opts[k];
         if (!o) {
-            fprintf(err, "wspush serve: unknown option '%.*s' (try --help)\n", (int)nlen + 2, a);
+            fprintf(err, "wspush: error: unknown option '%.*s' (try --help)\n", (int)nlen + 2, a);
             return 2;
         }
         const char *v = eq ? eq + 1 : NULL;
         if (!v) {
             if (i + 1 >= argc) {
-                fprintf(err, "wspush serve: --%s needs a value (%s)\n", o->flag, o->arg);
+                fprintf(err, "wspush: error: --%s needs a value (%s)\n", o->flag, o->arg);
                 return 2;
             }
             v = argv[++i];
@@ -504,14 +515,14 @@ int config_parse(struct wsp_config *c, int argc, char **argv, FILE *out, FILE *e
             char *base = (char *)c + o->off;
             size_t have = strlen(base);
             if (have + 1 + strlen(v) >= o->cap) {
-                fprintf(err, "wspush serve: --%s: too many values\n", o->flag);
+                fprintf(err, "wspush: error: --%s: too many values\n", o->flag);
                 return 2;
             }
             base[have] = ',';
             memcpy(base + have + 1, v, strlen(v) + 1);
             continue;
         }
-        if (set_opt(c, o, v, err, "option") != 0)
+        if (set_opt(c, o, v, err, "") != 0)
             return 2;
         if (o->type == T_LIST)
             seen_list[o - opts] = true;

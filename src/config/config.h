@@ -52,6 +52,8 @@ struct wsp_config {
     uint64_t msg_rate;         /* inbound messages/s per connection, 0 = no limit */
     uint64_t accept_rate;      /* connections accepted per second per worker, 0 = no limit */
     int log_level;
+    char log_format[8];        /* "text" or "json" */
+    bool access_log;           /* one line per WebSocket handshake */
     bool deflate;              /* permessage-deflate negotiation */
     bool io_uring;             /* batched fan-out sends */
     uint64_t deflate_min;      /* bytes: shorter messages are never compressed */
@@ -89,8 +91,8 @@ size_t config_opt_count(void);
 const char *config_opt_name(size_t i);
 /* true if the option takes a list (comma-separated or repeated) */
 bool config_opt_is_list(size_t i);
-/* Sets option i from text, as the command line would; src names where the
- * text came from in the error message. 0, or 2 after one line on err. */
+/* Sets option i from text, as the command line would; src prefixes the
+ * option in the error message ("", "FILE:LINE: "). 0, or 2 after one line on err. */
 int config_opt_set(struct wsp_config *c, size_t i, const char *v, FILE *err, const char *src);
 /* Writes option i's current value as text config_opt_set accepts (lists
  * comma-joined). Returns the length, or WSP_ETOOBIG if cap is too small. */

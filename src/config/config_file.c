@@ -204,7 +204,7 @@ static int read_mapping(struct ctx *x, struct wsp_config *c, unsigned *seen_line
         int r = read_value(x, (size_t)i, &v);
         if (r == 0) {
             char src[300];
-            snprintf(src, sizeof src, "error: %.256s:%u:", x->name, vline);
+            snprintf(src, sizeof src, "%.256s:%u: ", x->name, vline);
             r = config_opt_set(c, (size_t)i, v.buf, x->err, src);
         }
         free(v.buf);

@@ -347,7 +347,7 @@ static void reload_one(size_t i, const char *was, const char *now, void *arg)
     bool live = reload_live(x, name);
     char v[4096];
     if (live && (config_opt_format(x->next, i, v, sizeof v) < 0 ||
-                 config_opt_set(x->m->cfg, i, v, stderr, "SIGHUP") != 0))
+                 config_opt_set(x->m->cfg, i, v, stderr, "SIGHUP: ") != 0))
         live = false;
     x->applied += live;
     x->pending += !live;
@@ -488,6 +488,20 @@ static void on_post(struct ev_loop *loop, void *arg)
     ev_loop_stop(loop);
 }
 
+/* What to do about a listen failure: appended to its cause. */
+static const char *listen_hint(int err, const struct net_addr *a)
+{
+    if (err == -EACCES && net_addr_port(a) < 1024 && geteuid() != 0)
+        return "; ports below 1024 need root or the CAP_NET_BIND_SERVICE capability: "
+               "sudo setcap cap_net_bind_service=+ep \"$(command -v wspush)\", or "
+               "AmbientCapabilities=CAP_NET_BIND_SERVICE in the systemd unit";
+    if (err == -EADDRINUSE)
+        return "; another process listens there (see: ss -ltnp), pick another port";
+    if (err == -EADDRNOTAVAIL)
+        return "; that address is not on this host (see: ip addr)";
+    return "";
+}
+
 static unsigned count_workers(const struct wsp_config *cfg)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -512,6 +526,7 @@ int master_run(struct wsp_config *cfg)
     m->sig_fd = -1;
     m->started_ms = clock_mono_ms();
     wsp_log_set_level(cfg->log_level);
+    wsp_log_set_format(wsp_log_parse_format(cfg->log_format));
     wsp_log_set_role("master");
     signal(SIGPIPE, SIG_IGN);
 
@@ -522,18 +537,18 @@ int master_run(struct wsp_config *cfg)
 
     struct net_addr pub, adm;
     if (net_addr_parse(cfg->listen, "0.0.0.0", &pub) < 0) {
-        fprintf(stderr, "wspush serve: --listen '%s' is not [ADDR:]PORT\n", cfg->listen);
+        fprintf(stderr, "wspush: error: --listen '%s' is not [ADDR:]PORT\n", cfg->listen);
         return 2;
     }
     bool admin_on = strcmp(cfg->admin, "off") != 0;
     if (admin_on) {
         if (net_addr_parse(cfg->admin, "127.0.0.1", &adm) < 0) {
-            fprintf(stderr, "wspush serve: --admin '%s' is not ADDR:PORT or off\n", cfg->admin);
+            fprintf(stderr, "wspush: error: --admin '%s' is not ADDR:PORT or off\n", cfg->admin);
             return 2;
         }
         m->admin_needs_token = !net_addr_is_loopback(&adm);
         if (m->admin_needs_token && !cfg->publish_token[0]) {
-            fprintf(stderr, "wspush serve: refusing to open the admin port on %s without "
+            fprintf(stderr, "wspush: error: refusing to open the admin port on %s without "
                             "--publish-token (anyone could publish); bind it to 127.0.0.1 "
                             "or set a token\n", cfg->admin);
             return 2;
@@ -547,14 +562,14 @@ int master_run(struct wsp_config *cfg)
         char err[512];
         m->tls = tls_ctx_new(cfg->tls_certs, cfg->tls_keys, cfg->n_tls, err, sizeof err);
         if (!m->tls) {
-            fprintf(stderr, "wspush serve: TLS: %s\n", err);
+            fprintf(stderr, "wspush: error: TLS: %s\n", err);
             return 2;
         }
     }
     int ar = alloc_common(m);
     m->loop = ev_loop_new(256);
     if (ar < 0 || !m->loop) {
-        fprintf(stderr, "wspush serve: out of memory at start-up (ring %llu bytes)\n",
+        fprintf(stderr, "wspush: error: out of memory at start-up (ring %llu bytes)\n",
                 (unsigned long long)cfg->ring_size);
         goto fail;
     }
@@ -568,7 +583,8 @@ int master_run(struct wsp_config *cfg)
         if (fd < 0) {
             char a[80];
             net_addr_format(&pub, a, sizeof a);
-            fprintf(stderr, "wspush serve: cannot listen on %s: %s\n", a, wsp_strerror(fd));
+            fprintf(stderr, "wspush: error: cannot listen on %s: %s%s\n", a, wsp_strerror(fd),
+                    listen_hint(fd, &pub));
             goto fail;
         }
         if (i == 0 && net_addr_port(&pub) == 0)
@@ -576,7 +592,7 @@ int master_run(struct wsp_config *cfg)
         m->slots[i].listen_fd = fd;
         m->slots[i].wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (m->slots[i].wake_fd < 0) {
-            fprintf(stderr, "wspush serve: eventfd: %s\n", strerror(errno));
+            fprintf(stderr, "wspush: error: eventfd: %s\n", strerror(errno));
             goto fail;
         }
     }
@@ -586,8 +602,8 @@ int master_run(struct wsp_config *cfg)
         if (m->admin_fd < 0) {
             char a[80];
             net_addr_format(&adm, a, sizeof a);
-            fprintf(stderr, "wspush serve: cannot listen on admin %s: %s\n", a,
-                    wsp_strerror(m->admin_fd));
+            fprintf(stderr, "wspush: error: cannot listen on admin %s: %s%s\n", a,
+                    wsp_strerror(m->admin_fd), listen_hint(m->admin_fd, &adm));
             goto fail;
         }
         net_addr_set_port(&adm, net_local_port(m->admin_fd));
@@ -603,7 +619,7 @@ int master_run(struct wsp_config *cfg)
     m->sig_fd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
     m->sig_h.cb = on_signal;
     if (m->sig_fd < 0 || ev_add(m->loop, m->sig_fd, EV_READ, &m->sig_h) < 0) {
-        fprintf(stderr, "wspush serve: signalfd: %s\n", strerror(errno));
+        fprintf(stderr, "wspush: error: signalfd: %s\n", strerror(errno));
         goto fail;
     }
 
@@ -627,7 +643,7 @@ int master_run(struct wsp_config *cfg)
         const char *why = "";
         m->redis = redis_link_new(m, m->loop, cfg, m->shared, &why);
         if (!m->redis) {
-            fprintf(stderr, "wspush serve: --redis: %s\n", why);
+            fprintf(stderr, "wspush: error: --redis: %s\n", why);
             goto fail;
         }
     }

@@ -62,7 +62,7 @@ int publish_cli_main(int argc, char **argv)
         } else if (!strcmp(a, "--broadcast")) {
             broadcast = 1;
         } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "wspush publish: unknown option or missing value '%s'\n", a);
+            fprintf(stderr, "wspush: error: unknown option or missing value '%s'\n", a);
             usage(stderr);
             return 2;
         } else if (!topic && !broadcast) {
@@ -70,12 +70,12 @@ int publish_cli_main(int argc, char **argv)
         } else if (!message) {
             message = a;
         } else {
-            fprintf(stderr, "wspush publish: unexpected argument '%s'\n", a);
+            fprintf(stderr, "wspush: error: unexpected argument '%s'\n", a);
             return 2;
         }
     }
     if (!topic && !broadcast) {
-        fprintf(stderr, "wspush publish: give a TOPIC or --broadcast\n");
+        fprintf(stderr, "wspush: error: give a TOPIC or --broadcast\n");
         usage(stderr);
         return 2;
     }
@@ -89,7 +89,7 @@ int publish_cli_main(int argc, char **argv)
         *slash = '\0';
     struct net_addr addr;
     if (net_addr_parse(hostport, "127.0.0.1", &addr) < 0) {
-        fprintf(stderr, "wspush publish: --admin '%s' is not http://HOST:PORT\n", admin);
+        fprintf(stderr, "wspush: error: --admin '%s' is not http://HOST:PORT\n", admin);
         return 2;
     }
     char *body = NULL;
@@ -117,7 +117,7 @@ int publish_cli_main(int argc, char **argv)
     }
     int fd = socket(addr.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&addr.ss, addr.len) < 0) {
-        fprintf(stderr, "wspush publish: cannot connect to %s: %s\n", hostport, strerror(errno));
+        fprintf(stderr, "wspush: error: cannot connect to %s: %s\n", hostport, strerror(errno));
         free(body);
         return 1;
     }
@@ -146,9 +146,9 @@ int publish_cli_main(int argc, char **argv)
         printf("%s", b ? b + 4 : resp);
         rc = status == 202 ? 0 : 1;
         if (rc)
-            fprintf(stderr, "wspush publish: HTTP %d\n", status);
+            fprintf(stderr, "wspush: error: HTTP %d\n", status);
     } else {
-        fprintf(stderr, "wspush publish: write failed: %s\n", strerror(errno));
+        fprintf(stderr, "wspush: error: write failed: %s\n", strerror(errno));
     }
     close(fd);
     free(body);

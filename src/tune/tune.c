@@ -645,7 +645,7 @@ int tune_render_table(const struct tune_report *r, FILE *out)
     char avail[24], total[24];
     fmt_bytes(avail, sizeof avail, s->mem_avail_kib == TUNE_NONE ? TUNE_NONE : s->mem_avail_kib * KIB);
     fmt_bytes(total, sizeof total, s->mem_total_kib == TUNE_NONE ? TUNE_NONE : s->mem_total_kib * KIB);
-    fprintf(out, "wspush tune: %" PRIu64 " %s connections on this system\n", r->opts.conns,
+    fprintf(out, "wspush: error: %" PRIu64 " %s connections on this system\n", r->opts.conns,
             side_name(r));
     fprintf(out, "  %u CPUs, %s available of %s; open files per process: %" PRIu64
                  " (%s limit), %" PRIu64 " for connections\n",
@@ -1051,7 +1051,7 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name, bo
 
 static int bad(const char *what, const char *value)
 {
-    fprintf(stderr, "wspush tune: %s%s%s%s (try --help)\n", what, value ? " '" : "",
+    fprintf(stderr, "wspush: error: %s%s%s%s (try --help)\n", what, value ? " '" : "",
             value ? value : "", value ? "'" : "");
     return 2;
 }
@@ -1120,7 +1120,7 @@ int tune_main(int argc, char **argv)
     struct tune_sys s;
     struct tune_report *r = malloc(sizeof *r);
     if (!r) {
-        fprintf(stderr, "wspush tune: out of memory\n");
+        fprintf(stderr, "wspush: error: out of memory\n");
         return 1;
     }
     tune_sys_read(&s, root);
