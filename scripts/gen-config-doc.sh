@@ -19,6 +19,14 @@ b=${1:-build/release}
   echo
   echo '**SIGHUP** reloads the file (and re-reads the environment and flags the server started with). A file that does not parse changes nothing (`config reload failed, keeping the current settings: ...`). Each changed option is logged: `log-level` and `publish-token` apply at once (`config reload: changed: log-level info -> debug (applied)`); the others are read by the workers at start and are logged as `config reload: changed: max-conns 100 -> 200 (needs a restart)`. Certificates are re-read from their files on every SIGHUP, as before.'
   echo
+  echo '## Logs'
+  echo
+  echo 'Logs go to stderr, one line per event. `--log-format text` (the default) writes `2024-05-01T12:00:00.123Z info  [worker 3] message key=value ...`; `--log-format json` writes one JSON object per line with these stable fields, in this order: `ts` (RFC 3339, UTC, milliseconds), `level` (`error`, `warn`, `info`, `debug`), `pid`, `role` (`master` or `worker`), `worker` (its slot number, workers only), `msg`, then the fields of the event (for example `event`, `status`, `reason`, `peer`, `path`, `topics` in the access log). A line too long for the 2 KiB line buffer is cut inside its message or a value, never in the JSON framing; bytes that are not UTF-8 become U+FFFD.'
+  echo
+  echo '`--access-log on` adds one `info` line per WebSocket upgrade attempt: `handshake accepted` (status 101) or `handshake refused` (the HTTP status and the reason sent to the client), the peer address, the path and the `?topic=` values. The rest of the query string (where a token may travel) is never logged. It costs one `getpeername` and one `write(2)` per handshake and nothing when off (the default).'
+  echo
+  echo 'Errors at start-up are one line on stderr, `wspush: error: ...`, exit status 2 for bad options, files or values (`wspush publish` and `wspush tune` use the same prefix; warnings start with `wspush: warning: `). Errors point at the fix where there is one, for example binding a port below 1024 without privileges names `CAP_NET_BIND_SERVICE` and the `setcap` command.'
+  echo
   echo '## Defaults, as a config file'
   echo
   echo '```yaml'
