@@ -153,7 +153,7 @@ static void die_usage(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "wspush-bench: ");
+    fprintf(stderr, "wspush-bench: error: ");
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fprintf(stderr, "\n(try --help)\n");

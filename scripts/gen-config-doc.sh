@@ -7,10 +7,36 @@ b=${1:-build/release}
 {
   echo '# wspush serve — configuration reference'
   echo
-  echo 'Generated from `wspush serve --help` (regenerate with `scripts/gen-config-doc.sh`). Every option can be set by the environment variable shown in brackets; the command line wins. Durations: `250ms`, `1s`, `1.5s`, `2m`; sizes: `256KiB`, `64MiB`, `1024`; switches: `on`/`off`. List options (`--protocol`, `--allow-origin`, `--tls-cert`, `--tls-key`, `--public-topics`) take comma-separated values or may be repeated.'
+  echo 'Generated from `wspush serve --help` and `wspush serve --print-config` (regenerate with `scripts/gen-config-doc.sh`). Every option can be set on the command line, by the environment variable shown in brackets, or in a YAML config file under its long name. Precedence: command line > environment (`WSPUSH_*`) > config file > defaults. Durations: `250ms`, `1s`, `1.5s`, `2m`; sizes: `256KiB`, `64MiB`, `1024`; switches: `on`/`off`. List options (`--protocol`, `--allow-origin`, `--tls-cert`, `--tls-key`) take comma-separated values or may be repeated; in the file they also take a YAML list.'
+  echo
+  echo '## The config file'
+  echo
+  echo '`wspush serve --config /etc/wspush/wspush.yaml` (or `WSPUSH_CONFIG=/etc/wspush/wspush.yaml`). The file is one YAML mapping (YAML 1.1, read by libyaml): keys are the long option names without `--`, values are scalars written as on the command line; list options also take a sequence (`allow-origin: [https://a.example, https://b.example]` or one `- item` per line). `~`, `null` or nothing after the colon means empty. Anchors and aliases, nested mappings, several documents and a key given twice are refused.'
+  echo
+  echo 'Errors name the file and the line, and suggest the nearest option name: `wspush: error: /etc/wspush/wspush.yaml:7: unknown option '"'"'max-con'"'"' (did you mean '"'"'max-conns'"'"'?)`; the server then exits with status 2. A `WSPUSH_*` environment variable that is one or two letters away from an option name (`WSPUSH_MAX_CONN`) gets a warning with the right name; other `WSPUSH_*` variables (`WSPUSH_BIN`, ...) are left alone.'
+  echo
+  echo '`wspush serve --print-config` prints the settings that would be used (file, environment and flags applied) as a config file and exits: feeding it back with `--config` gives the same settings. Secrets (options whose name holds `token`, `secret` or `password`, and a Redis URL with a password) are never printed: a comment says they are set, or points to their `*-file` option when that is how they were given.'
+  echo
+  echo '**SIGHUP** reloads the file (and re-reads the environment and flags the server started with). A file that does not parse changes nothing (`config reload failed, keeping the current settings: ...`). Each changed option is logged: `log-level` and `publish-token` apply at once (`config reload: changed: log-level info -> debug (applied)`); the others are read by the workers at start and are logged as `config reload: changed: max-conns 100 -> 200 (needs a restart)`. Certificates are re-read from their files on every SIGHUP, as before.'
+  echo
+  echo '## Logs'
+  echo
+  echo 'Logs go to stderr, one line per event. `--log-format text` (the default) writes `2024-05-01T12:00:00.123Z info  [worker 3] message key=value ...`; `--log-format json` writes one JSON object per line with these stable fields, in this order: `ts` (RFC 3339, UTC, milliseconds), `level` (`error`, `warn`, `info`, `debug`), `pid`, `role` (`master` or `worker`), `worker` (its slot number, workers only), `msg`, then the fields of the event (for example `event`, `status`, `reason`, `peer`, `path`, `topics` in the access log). A line too long for the 2 KiB line buffer is cut inside its message or a value, never in the JSON framing; bytes that are not UTF-8 become U+FFFD.'
+  echo
+  echo '`--access-log on` adds one `info` line per WebSocket upgrade attempt: `handshake accepted` (status 101) or `handshake refused` (the HTTP status and the reason sent to the client), the peer address, the path and the `?topic=` values. The rest of the query string (where a token may travel) is never logged. It costs one `getpeername` and one `write(2)` per handshake and nothing when off (the default).'
+  echo
+  echo 'Errors at start-up are one line on stderr, `wspush: error: ...`, exit status 2 for bad options, files or values (`wspush publish` and `wspush tune` use the same prefix; warnings start with `wspush: warning: `). Errors point at the fix where there is one, for example binding a port below 1024 without privileges names `CAP_NET_BIND_SERVICE` and the `setcap` command.'
+  echo
+  echo '## Defaults, as a config file'
+  echo
+  echo '```yaml'
+  env -i "$b/wspush" serve --print-config
+  echo '```'
+  echo
+  echo '## Options'
   echo
   echo '```'
-  "$b/wspush" serve --help | sed '1,5d'
+  "$b/wspush" serve --help | sed -n '/^  --/,$p'
   echo '```'
   echo
   echo 'Other commands: `wspush publish --help`, `wspush tune --help`, `wspush-bench --help`.'

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 web=1
 [ "${1:-}" = "--no-web" ] && web=0
 apt_ensure build-essential cmake pkg-config libssl-dev libcmocka-dev zlib1g-dev \
-  libhiredis-dev liburing-dev redis-server python3 python3-pytest python3-websockets \
+  libhiredis-dev liburing-dev libyaml-dev redis-server python3 python3-pytest python3-websockets python3-yaml \
   clang libclang-rt-14-dev valgrind jq curl ca-certificates \
   dpkg-dev file libjansson-dev python3-jwt
 # scripts/check-format.sh

@@ -48,7 +48,7 @@ int main(int argc, char **argv)
         return publish_cli_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "tune"))
         return tune_main(argc - 1, argv + 1);
-    fprintf(stderr, "wspush: unknown command '%s'\n", cmd);
+    fprintf(stderr, "wspush: error: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;
 }

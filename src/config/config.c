@@ -4,9 +4,12 @@
  * its help text live in one row. Parsing never exits the process: it
  * returns a status and the caller decides. */
 #include "config/config.h"
+#include "config/config_file.h"
+#include "config/config_show.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -141,6 +144,10 @@ static const struct opt opts[] = {
     {"public-topics", T_LIST, OFF(public_topics_buf), CAP(public_topics_buf), "", "P1,P2",
      "topics open without a token: names or prefix patterns (news.*); / = no topic (broadcasts, ticker)"},
     {"log-level", T_LEVEL, OFF(log_level), 0, "info", "error|warn|info|debug", "log verbosity"},
+    {"log-format", T_STR, OFF(log_format), CAP(log_format), "text", "text|json",
+     "log lines as text, or as one JSON object per line (ts, level, pid, role, msg, ...)"},
+    {"access-log", T_BOOL, OFF(access_log), 0, "off", "on|off",
+     "log each WebSocket handshake: accepted or refused, status, reason, peer, path (no tokens)"},
 };
 
 int config_parse_size(const char *s, uint64_t *bytes)
@@ -148,7 +155,7 @@ int config_parse_size(const char *s, uint64_t *bytes)
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || v < 0)
+    if (errno || end == s || !isfinite(v) || v < 0) /* "nan" would pass v < 0 */
         return WSP_EINVAL;
     double mult = 1;
     if (!*end || strcmp(end, "B") == 0)
@@ -187,6 +194,7 @@ int config_split_list(char *buf, const char **items, size_t max)
     return (int)n;
 }
 
+/* src prefixes the option in a message: "", "WSPUSH_X: ", "FILE:LINE: " */
 static int set_opt(struct wsp_config *c, const struct opt *o, const char *v, FILE *err,
                    const char *src)
 {
@@ -196,10 +204,12 @@ static int set_opt(struct wsp_config *c, const struct opt *o, const char *v, FIL
     case T_STR:
     case T_LIST:
         if (strlen(v) >= o->cap) {
-            fprintf(err, "wspush: %s --%s: value too long (max %zu bytes)\n", src, o->flag,
+            fprintf(err, "wspush: error: %s--%s: value too long (max %zu bytes)\n", src, o->flag,
                     o->cap - 1);
             return 2;
         }
+        /* zero the tail: config_opt_format reads a split list up to cap */
+        memset(base, 0, o->cap);
         memcpy(base, v, strlen(v) + 1);
         return 0;
     case T_U64: {
@@ -207,7 +217,7 @@ static int set_opt(struct wsp_config *c, const struct opt *o, const char *v, FIL
         errno = 0;
         unsigned long long x = strtoull(v, &end, 10);
         if (errno || end == v || *end || v[0] == '-') {
-            fprintf(err, "wspush: %s --%s: '%s' is not a non-negative integer\n", src, o->flag, v);
+            fprintf(err, "wspush: error: %s--%s: '%s' is not a non-negative integer\n", src, o->flag, v);
             return 2;
         }
         *(uint64_t *)(void *)base = x;
@@ -215,7 +225,7 @@ static int set_opt(struct wsp_config *c, const struct opt *o, const char *v, FIL
     }
     case T_SIZE:
         if (config_parse_size(v, &u) < 0) {
-            fprintf(err, "wspush: %s --%s: '%s' is not a size (e.g. 256KiB, 64MiB)\n", src,
+            fprintf(err, "wspush: error: %s--%s: '%s' is not a size (e.g. 256KiB, 64MiB)\n", src,
                     o->flag, v);
             return 2;
         }
@@ -223,7 +233,7 @@ static int set_opt(struct wsp_config *c, const struct opt *o, const char *v, FIL
         return 0;
     case T_DUR:
         if (clock_parse_duration_ms(v, &u) < 0) {
-            fprintf(err, "wspush: %s --%s: '%s' is not a duration (e.g. 1s, 250ms, 2m)\n", src,
+            fprintf(err, "wspush: error: %s--%s: '%s' is not a duration (e.g. 1s, 250ms, 2m)\n", src,
                     o->flag, v);
             return 2;
         }
@@ -239,7 +249,7 @@ static int set_opt(struct wsp_config *c, const struct opt *o, const char *v, FIL
         errno = 0;
         unsigned long x = strtoul(v, &end, 10);
         if (errno || end == v || *end || x > 256) {
-            fprintf(err, "wspush: %s --workers: '%s' must be 0..256 or auto\n", src, v);
+            fprintf(err, "wspush: error: %s--workers: '%s' must be 0..256 or auto\n", src, v);
             return 2;
         }
         c->workers_auto = false;
@@ -254,7 +264,7 @@ static int set_opt(struct wsp_config *c, const struct opt *o, const char *v, FIL
         else if (strcmp(v, "latest") == 0)
             c->slow_policy = SLOW_LATEST;
         else {
-            fprintf(err, "wspush: %s --slow-policy: '%s' must be close, drop or latest\n", src, v);
+            fprintf(err, "wspush: error: %s--slow-policy: '%s' must be close, drop or latest\n", src, v);
             return 2;
         }
         return 0;
@@ -264,14 +274,14 @@ static int set_opt(struct wsp_config *c, const struct opt *o, const char *v, FIL
         else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no"))
             *(bool *)(void *)base = false;
         else {
-            fprintf(err, "wspush: %s --%s: '%s' must be on or off\n", src, o->flag, v);
+            fprintf(err, "wspush: error: %s--%s: '%s' must be on or off\n", src, o->flag, v);
             return 2;
         }
         return 0;
     case T_LEVEL: {
         int l = wsp_log_parse_level(v);
         if (l < 0) {
-            fprintf(err, "wspush: %s --log-level: '%s' must be error, warn, info or debug\n", src,
+            fprintf(err, "wspush: error: %s--log-level: '%s' must be error, warn, info or debug\n", src,
                     v);
             return 2;
         }
@@ -280,6 +290,105 @@ static int set_opt(struct wsp_config *c, const struct opt *o, const char *v, FIL
     }
     }
     return 2;
+}
+
+size_t config_opt_count(void) { return sizeof opts / sizeof opts[0]; }
+const char *config_opt_name(size_t i) { return opts[i].flag; }
+bool config_opt_is_list(size_t i) { return opts[i].type == T_LIST; }
+
+int config_opt_set(struct wsp_config *c, size_t i, const char *v, FILE *err, const char *src)
+{
+    return set_opt(c, &opts[i], v, err, src);
+}
+
+static int format_size(uint64_t b, char *out, size_t cap)
+{
+    static const char *const units[] = {"GiB", "MiB", "KiB"};
+    for (int k = 0; k < 3; k++) {
+        uint64_t u = 1ull << (10 * (3 - k));
+        if (b && b % u == 0)
+            return snprintf(out, cap, "%llu%s", (unsigned long long)(b / u), units[k]);
+    }
+    return snprintf(out, cap, "%llu", (unsigned long long)b);
+}
+
+static int format_duration(uint64_t ms, char *out, size_t cap)
+{
+    if (ms && ms % 3600000 == 0)
+        return snprintf(out, cap, "%lluh", (unsigned long long)(ms / 3600000));
+    if (ms && ms % 60000 == 0)
+        return snprintf(out, cap, "%llum", (unsigned long long)(ms / 60000));
+    if (ms % 1000 == 0)
+        return snprintf(out, cap, "%llus", (unsigned long long)(ms / 1000));
+    return snprintf(out, cap, "%llums", (unsigned long long)ms);
+}
+
+/* A list buffer holds "a,b" as given, or after finish() the same items cut
+ * apart by NULs; either way the items are the non-blank runs between ','
+ * and '\0' (set_opt zeroes the tail, so nothing stale follows). */
+static int format_list(const char *buf, size_t cap, char *out, size_t outcap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < cap;) {
+        while (i < cap && (buf[i] == ',' || buf[i] == '\0' || buf[i] == ' ' || buf[i] == '\t'))
+            i++;
+        size_t s = i;
+        while (i < cap && buf[i] != ',' && buf[i] != '\0')
+            i++;
+        size_t e = i;
+        while (e > s && (buf[e - 1] == ' ' || buf[e - 1] == '\t'))
+            e--;
+        if (e == s)
+            continue;
+        if (n + (n > 0) + (e - s) + 1 > outcap)
+            return WSP_ETOOBIG;
+        if (n > 0)
+            out[n++] = ',';
+        memcpy(out + n, buf + s, e - s);
+        n += e - s;
+    }
+    if (outcap)
+        out[n] = '\0';
+    return (int)n;
+}
+
+int config_opt_format(const struct wsp_config *c, size_t i, char *out, size_t cap)
+{
+    const struct opt *o = &opts[i];
+    const char *base = (const char *)c + o->off;
+    static const char *const policies[] = {"close", "drop", "latest"};
+    int n;
+    switch (o->type) {
+    case T_STR:
+        n = snprintf(out, cap, "%s", base);
+        break;
+    case T_LIST:
+        return format_list(base, o->cap, out, cap);
+    case T_U64:
+        n = snprintf(out, cap, "%llu", (unsigned long long)*(const uint64_t *)(const void *)base);
+        break;
+    case T_SIZE:
+        n = format_size(*(const uint64_t *)(const void *)base, out, cap);
+        break;
+    case T_DUR:
+        n = format_duration(*(const uint64_t *)(const void *)base, out, cap);
+        break;
+    case T_WORKERS:
+        n = c->workers_auto ? snprintf(out, cap, "auto") : snprintf(out, cap, "%u", c->workers);
+        break;
+    case T_POLICY:
+        n = snprintf(out, cap, "%s", policies[c->slow_policy]);
+        break;
+    case T_BOOL:
+        n = snprintf(out, cap, "%s", *(const bool *)(const void *)base ? "on" : "off");
+        break;
+    case T_LEVEL:
+        n = snprintf(out, cap, "%s", wsp_log_level_name(c->log_level));
+        break;
+    default:
+        return WSP_EINVAL;
+    }
+    return n < 0 || (size_t)n >= cap ? WSP_ETOOBIG : n;
 }
 
 static void env_name(const struct opt *o, char *out, size_t cap)
@@ -295,8 +404,14 @@ void config_print_help(FILE *out)
     fprintf(out,
             "usage: wspush serve [options]\n\n"
             "Serves WebSocket push on the public port and an admin API on the admin port.\n"
-            "Every option can also be set by an environment variable, shown in brackets;\n"
-            "the command line wins.\n\n");
+            "Every option can also be set by an environment variable, shown in brackets,\n"
+            "or in a YAML config file under its long name (max-conns: 100000). The command\n"
+            "line wins over the environment, which wins over the file.\n\n");
+    fprintf(out, "  %-36s %s\n  %-36s [WSPUSH_CONFIG]\n", "--config FILE",
+            "read options from this YAML file (a mapping: option: value; lists as [a, b]);"
+            " SIGHUP reloads it", "");
+    fprintf(out, "  %-36s %s\n", "--print-config",
+            "print the effective settings as a config file (secrets not shown) and exit");
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
         char env[64];
         env_name(&opts[i], env, sizeof env);
@@ -397,7 +512,7 @@ static int load_secret(const char *flag, const char *path, char *out, size_t cap
     const char *why;
     int rc = config_read_secret_file(path, out, cap, &why);
     if (rc < 0)
-        fprintf(err, "wspush: --%s %s: %s\n", flag, path, why);
+        fprintf(err, "wspush: error: --%s %s: %s\n", flag, path, why);
     return rc;
 }
 
@@ -414,7 +529,7 @@ static int finish(struct wsp_config *c, FILE *err)
     }
     if (c->redis_password_file[0]) {
         if (!c->redis[0]) {
-            fprintf(err, "wspush: --redis-password-file needs --redis\n");
+            fprintf(err, "wspush: error: --redis-password-file needs --redis\n");
             return 2;
         }
         if (load_secret("redis-password-file", c->redis_password_file, c->redis_password,
@@ -423,20 +538,20 @@ static int finish(struct wsp_config *c, FILE *err)
     }
     int n = config_split_list(c->protocols_buf, c->protocols, CONFIG_MAX_LIST);
     if (n < 0) {
-        fprintf(err, "wspush: --protocol: at most %d values\n", CONFIG_MAX_LIST);
+        fprintf(err, "wspush: error: --protocol: at most %d values\n", CONFIG_MAX_LIST);
         return 2;
     }
     c->n_protocols = (size_t)n;
     n = config_split_list(c->origins_buf, c->origins, CONFIG_MAX_LIST);
     if (n < 0) {
-        fprintf(err, "wspush: --allow-origin: at most %d values\n", CONFIG_MAX_LIST);
+        fprintf(err, "wspush: error: --allow-origin: at most %d values\n", CONFIG_MAX_LIST);
         return 2;
     }
     c->n_origins = (size_t)n;
     n = config_split_list(c->tls_cert_buf, c->tls_certs, CONFIG_MAX_LIST);
     int nk = config_split_list(c->tls_key_buf, c->tls_keys, CONFIG_MAX_LIST);
     if (n < 0 || nk < 0 || n != nk) {
-        fprintf(err, "wspush: --tls-cert and --tls-key must come in pairs (at most %d)\n",
+        fprintf(err, "wspush: error: --tls-cert and --tls-key must come in pairs (at most %d)\n",
                 CONFIG_MAX_LIST);
         return 2;
     }
@@ -444,51 +559,51 @@ static int finish(struct wsp_config *c, FILE *err)
     const char *tp[CONFIG_MAX_TRUSTED];
     n = config_split_list(c->trusted_buf, tp, CONFIG_MAX_TRUSTED);
     if (n < 0) {
-        fprintf(err, "wspush: --trusted-proxies: at most %d entries\n", CONFIG_MAX_TRUSTED);
+        fprintf(err, "wspush: error: --trusted-proxies: at most %d entries\n", CONFIG_MAX_TRUSTED);
         return 2;
     }
     for (int i = 0; i < n; i++) {
         if (proxy_cidr_parse(tp[i], &c->trusted[i]) < 0) {
-            fprintf(err, "wspush: --trusted-proxies: '%s' is not an address or ADDR/BITS with the host bits zero\n",
+            fprintf(err, "wspush: error: --trusted-proxies: '%s' is not an address or ADDR/BITS with the host bits zero\n",
                     tp[i]);
             return 2;
         }
     }
     c->n_trusted = (size_t)n;
     if (c->proxy_protocol && !c->n_trusted) {
-        fprintf(err, "wspush: --proxy-protocol on needs --trusted-proxies\n");
+        fprintf(err, "wspush: error: --proxy-protocol on needs --trusted-proxies\n");
         return 2;
     }
     if (!c->admin_tls_cert[0] != !c->admin_tls_key[0]) {
-        fprintf(err, "wspush: --admin-tls-cert and --admin-tls-key go together\n");
+        fprintf(err, "wspush: error: --admin-tls-cert and --admin-tls-key go together\n");
         return 2;
     }
     if (c->max_headers < 1 || c->max_headers > 128) {
-        fprintf(err, "wspush: --max-headers must be 1..128\n");
+        fprintf(err, "wspush: error: --max-headers must be 1..128\n");
         return 2;
     }
     if (c->max_head < 256 || c->max_head > 1024 * 1024) {
-        fprintf(err, "wspush: --max-head must be 256 bytes..1MiB\n");
+        fprintf(err, "wspush: error: --max-head must be 256 bytes..1MiB\n");
         return 2;
     }
     if (c->max_topics < 1 || c->max_topics > CONFIG_MAX_TOPICS) {
-        fprintf(err, "wspush: --max-topics must be 1..%d\n", CONFIG_MAX_TOPICS);
+        fprintf(err, "wspush: error: --max-topics must be 1..%d\n", CONFIG_MAX_TOPICS);
         return 2;
     }
     if (c->max_message < 126 || c->max_message > (1ull << 31)) {
-        fprintf(err, "wspush: --max-message must be 126 bytes..2GiB\n");
+        fprintf(err, "wspush: error: --max-message must be 126 bytes..2GiB\n");
         return 2;
     }
     if (c->ring_size < 65536 || c->ring_size > (1ull << 34)) {
-        fprintf(err, "wspush: --ring-size must be 64KiB..16GiB\n");
+        fprintf(err, "wspush: error: --ring-size must be 64KiB..16GiB\n");
         return 2;
     }
     if (c->admin_head_timeout_ms < 1 || c->admin_idle_timeout_ms < 1) {
-        fprintf(err, "wspush: --admin-head-timeout and --admin-idle-timeout must be above 0\n");
+        fprintf(err, "wspush: error: --admin-head-timeout and --admin-idle-timeout must be above 0\n");
         return 2;
     }
     if (c->max_conns < 1) {
-        fprintf(err, "wspush: --max-conns must be at least 1\n");
+        fprintf(err, "wspush: error: --max-conns must be at least 1\n");
         return 2;
     }
     /* The coarse deadline clock holds up to EV_DEADLINE_MAX_MS (~96 days):
@@ -500,7 +615,7 @@ static int finish(struct wsp_config *c, FILE *err)
     };
     for (size_t i = 0; i < sizeof durs / sizeof durs[0]; i++) {
         if (durs[i].ms > EV_DEADLINE_MAX_MS) {
-            fprintf(err, "wspush: --%s must be at most %llus (%llu days)\n", durs[i].flag,
+            fprintf(err, "wspush: error: --%s must be at most %llus (%llu days)\n", durs[i].flag,
                     (unsigned long long)(EV_DEADLINE_MAX_MS / 1000),
                     (unsigned long long)(EV_DEADLINE_MAX_MS / 86400000));
             return 2;
@@ -508,7 +623,7 @@ static int finish(struct wsp_config *c, FILE *err)
     }
     n = config_split_list(c->public_topics_buf, c->public_topics, CONFIG_MAX_LIST);
     if (n < 0) {
-        fprintf(err, "wspush: --public-topics: at most %d patterns\n", CONFIG_MAX_LIST);
+        fprintf(err, "wspush: error: --public-topics: at most %d patterns\n", CONFIG_MAX_LIST);
         return 2;
     }
     c->n_public_topics = (size_t)n;
@@ -517,7 +632,7 @@ static int finish(struct wsp_config *c, FILE *err)
         c->auth_required = auth_keys;
     } else if (!strcmp(c->auth_mode, "required")) {
         if (!auth_keys) {
-            fprintf(err, "wspush: --auth required needs --auth-hmac-key-file, --auth-public-key "
+            fprintf(err, "wspush: error: --auth required needs --auth-hmac-key-file, --auth-public-key "
                          "or --auth-jwks\n");
             return 2;
         }
@@ -525,27 +640,31 @@ static int finish(struct wsp_config *c, FILE *err)
     } else if (!strcmp(c->auth_mode, "off")) {
         c->auth_required = false;
     } else {
-        fprintf(err, "wspush: --auth: '%s' must be auto, required or off\n", c->auth_mode);
+        fprintf(err, "wspush: error: --auth: '%s' must be auto, required or off\n", c->auth_mode);
         return 2;
     }
     if (c->history_size > CONFIG_HISTORY_MAX) {
-        fprintf(err, "wspush: --history-size must be 0..%d\n", CONFIG_HISTORY_MAX);
+        fprintf(err, "wspush: error: --history-size must be 0..%d\n", CONFIG_HISTORY_MAX);
         return 2;
     }
     if (c->history_topics < 1 || c->history_topics > (1u << 24)) {
-        fprintf(err, "wspush: --history-topics must be 1..16777216\n");
+        fprintf(err, "wspush: error: --history-topics must be 1..16777216\n");
         return 2;
     }
     if (c->history_memory < 65536 || c->history_memory > (1ull << 34)) {
-        fprintf(err, "wspush: --history-memory must be 64KiB..16GiB\n");
+        fprintf(err, "wspush: error: --history-memory must be 64KiB..16GiB\n");
+        return 2;
+    }
+    if (wsp_log_parse_format(c->log_format) < 0) {
+        fprintf(err, "wspush: error: --log-format must be text or json\n");
         return 2;
     }
     if (c->tick_topic[0] && c->tick_ms == 0) {
-        fprintf(err, "wspush: --tick-topic needs --tick\n");
+        fprintf(err, "wspush: error: --tick-topic needs --tick\n");
         return 2;
     }
     if (c->echo_path[0] && c->echo_path[0] != '/') {
-        fprintf(err, "wspush: --echo-path must start with '/'\n");
+        fprintf(err, "wspush: error: --echo-path must start with '/'\n");
         return 2;
     }
     if (c->redis[0]) {
@@ -555,7 +674,7 @@ static int finish(struct wsp_config *c, FILE *err)
         int r = redis_url_parse(c->redis, &u, &why);
         explicit_bzero(&u, sizeof u); /* it holds the password */
         if (r < 0) {
-            fprintf(err, "wspush serve: --redis: %s\n", why);
+            fprintf(err, "wspush: error: --redis: %s\n", why);
             return 2;
         }
     }
@@ -567,24 +686,41 @@ int config_parse(struct wsp_config *c, int argc, char **argv, FILE *out, FILE *e
     memset(c, 0, sizeof *c);
     const size_t nopts = sizeof opts / sizeof opts[0];
     for (size_t i = 0; i < nopts; i++)
-        if (set_opt(c, &opts[i], opts[i].def, err, "default") != 0)
+        if (set_opt(c, &opts[i], opts[i].def, err, "default: ") != 0)
             return 2;
+    c->argc = argc;
+    c->argv = argv;
+    if (config_file_apply(c, argc, argv, err) != 0) /* under the environment */
+        return 2;
     for (size_t i = 0; i < nopts; i++) {
         char env[64];
         env_name(&opts[i], env, sizeof env);
         const char *v = getenv(env);
-        if (v && set_opt(c, &opts[i], v, err, env) != 0)
+        char src[72];
+        snprintf(src, sizeof src, "%s: ", env);
+        if (v && set_opt(c, &opts[i], v, err, src) != 0)
             return 2;
     }
+    config_show_env_check(err);
     bool seen_list[sizeof opts / sizeof opts[0]] = {false};
+    bool print = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             config_print_help(out);
             return 1;
         }
+        if (strcmp(a, "--print-config") == 0) {
+            print = true;
+            continue;
+        }
+        int skip = config_file_arg(argc, argv, i); /* --config FILE: read above */
+        if (skip > 0) {
+            i += skip - 1;
+            continue;
+        }
         if (strncmp(a, "--", 2) != 0) {
-            fprintf(err, "wspush serve: unexpected argument '%s' (try --help)\n", a);
+            fprintf(err, "wspush: error: unexpected argument '%s' (try --help)\n", a);
             return 2;
         }
         const char *name = a + 2;
@@ -595,13 +731,13 @@ int config_parse(struct wsp_config *c, int argc, char **argv, FILE *out, FILE *e
             if (strlen(opts[k].flag) == nlen && strncmp(opts[k].flag, name, nlen) == 0)
                 o = &opts[k];
         if (!o) {
-            fprintf(err, "wspush serve: unknown option '%.*s' (try --help)\n", (int)nlen + 2, a);
+            fprintf(err, "wspush: error: unknown option '%.*s' (try --help)\n", (int)nlen + 2, a);
             return 2;
         }
         const char *v = eq ? eq + 1 : NULL;
         if (!v) {
             if (i + 1 >= argc) {
-                fprintf(err, "wspush serve: --%s needs a value (%s)\n", o->flag, o->arg);
+                fprintf(err, "wspush: error: --%s needs a value (%s)\n", o->flag, o->arg);
                 return 2;
             }
             v = argv[++i];
@@ -611,17 +747,22 @@ int config_parse(struct wsp_config *c, int argc, char **argv, FILE *out, FILE *e
             char *base = (char *)c + o->off;
             size_t have = strlen(base);
             if (have + 1 + strlen(v) >= o->cap) {
-                fprintf(err, "wspush serve: --%s: too many values\n", o->flag);
+                fprintf(err, "wspush: error: --%s: too many values\n", o->flag);
                 return 2;
             }
             base[have] = ',';
             memcpy(base + have + 1, v, strlen(v) + 1);
             continue;
         }
-        if (set_opt(c, o, v, err, "option") != 0)
+        if (set_opt(c, o, v, err, "") != 0)
             return 2;
         if (o->type == T_LIST)
             seen_list[o - opts] = true;
     }
-    return finish(c, err);
+    int r = finish(c, err);
+    if (r == 0 && print) {
+        config_show_print(c, out);
+        return 1;
+    }
+    return r;
 }

@@ -4,7 +4,8 @@
  * Every option of `wspush serve` is one row of a table (config.c): its
  * flag, its environment variable (WSPUSH_<FLAG>), its type, default and help
  * text. --help is generated from the same table, so the two cannot drift.
- * Precedence: command line > environment > default. */
+ * Precedence: command line > environment > config file (config_file.h) >
+ * default. */
 #ifndef WSP_CONFIG_H
 #define WSP_CONFIG_H
 
@@ -59,6 +60,8 @@ struct wsp_config {
     uint64_t msg_rate;         /* inbound messages/s per connection, 0 = no limit */
     uint64_t accept_rate;      /* connections accepted per second per worker, 0 = no limit */
     int log_level;
+    char log_format[8];        /* "text" or "json" */
+    bool access_log;           /* one line per WebSocket handshake */
     bool deflate;              /* permessage-deflate negotiation */
     bool io_uring;             /* batched fan-out sends */
     uint64_t deflate_min;      /* bytes: shorter messages are never compressed */
@@ -94,11 +97,16 @@ struct wsp_config {
     size_t n_trusted;
     char admin_tls_cert[512];  /* admin port over https; empty = plain */
     char admin_tls_key[512];
+    /* how this configuration was made, so SIGHUP can make it again */
+    char config_path[1024];    /* --config or WSPUSH_CONFIG; empty: none */
+    int argc;                  /* the argv given to config_parse (borrowed) */
+    char **argv;
 };
 
-/* Defaults, then the environment, then argv (argv[0] is the command name,
- * e.g. "serve"). On error prints one clear line to err and returns 2; on
- * --help prints the help to out and returns 1; else 0. */
+/* Defaults, then the config file (--config FILE or WSPUSH_CONFIG), then the
+ * environment, then argv (argv[0] is the command name, e.g. "serve"; argv
+ * must outlive c). On error prints one clear line to err and returns 2; on
+ * --help or --print-config prints to out and returns 1; else 0. */
 int config_parse(struct wsp_config *c, int argc, char **argv, FILE *out, FILE *err);
 
 void config_print_help(FILE *out);
@@ -121,5 +129,18 @@ int config_parse_size(const char *s, uint64_t *bytes);
 /* Splits a comma list in place into items (trimmed). Returns the count or
  * WSP_ETOOBIG if more than max. */
 int config_split_list(char *buf, const char **items, size_t max);
+
+/* The option table, read-only, for the config file, --print-config and the
+ * SIGHUP diff (config_file.c). i < config_opt_count(). */
+size_t config_opt_count(void);
+const char *config_opt_name(size_t i);
+/* true if the option takes a list (comma-separated or repeated) */
+bool config_opt_is_list(size_t i);
+/* Sets option i from text, as the command line would; src prefixes the
+ * option in the error message ("", "FILE:LINE: "). 0, or 2 after one line on err. */
+int config_opt_set(struct wsp_config *c, size_t i, const char *v, FILE *err, const char *src);
+/* Writes option i's current value as text config_opt_set accepts (lists
+ * comma-joined). Returns the length, or WSP_ETOOBIG if cap is too small. */
+int config_opt_format(const struct wsp_config *c, size_t i, char *out, size_t cap);
 
 #endif

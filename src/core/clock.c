@@ -128,7 +128,7 @@ int clock_parse_duration_ms(const char *s, uint64_t *ms)
         return WSP_EINVAL;
     char *end;
     double v = strtod(s, &end);
-    if (end == s || v < 0 || v > 1e12)
+    if (end == s || !(v >= 0)) /* also refuses "nan" */
         return WSP_EINVAL;
     double mult;
     if (*end == '\0' || strcmp(end, "s") == 0)
@@ -144,6 +144,10 @@ int clock_parse_duration_ms(const char *s, uint64_t *ms)
     else
         return WSP_EINVAL;
     double r = v * mult;
+    /* the bound is on the result, so every duration accepted in one unit
+     * is accepted in ms too (--print-config writes ms) */
+    if (!(r <= 1e15))
+        return WSP_EINVAL;
     if (r > 0 && r < 1)
         r = 1; /* a non-zero duration never rounds to "off" */
     *ms = (uint64_t)(r + 0.5);

@@ -1,51 +1,78 @@
 /* json.c - JSON string output (see json.h). No state.
  *
- * One escaping routine, two sinks (a stdio stream, a bounded buffer), so
- * every JSON string the program prints is escaped the same way. */
+ * Escaping is byte-exact and bounded: the output never holds half an
+ * escape or half a UTF-8 sequence, so a line cut at any length still
+ * parses. */
 #include "core/json.h"
 
+#include <stdint.h>
 #include <string.h>
 
-typedef void (*put_fn)(void *ctx, const char *p, size_t n);
-
-/* Emits s[0..n) escaped and quoted; returns the bytes emitted. */
-static size_t escape(const char *s, size_t n, put_fn put, void *ctx)
+/* Length of the valid UTF-8 sequence at s[0..n), 0 if invalid (RFC 3629:
+ * no overlongs, no surrogates, nothing above U+10FFFF). */
+static size_t utf8_len(const unsigned char *s, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t total = 0, run = 0;
-    put(ctx, "\"", 1);
-    total++;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        char esc[6];
-        size_t el = 0;
-        if (ch == '"' || ch == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)ch;
-            el = 2;
-        } else if (ch < 0x20 || ch == 0x7f) {
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[ch >> 4];
-            esc[5] = hex[ch & 15];
-            el = 6;
-        }
-        if (!el) {
-            run++;
-            continue;
-        }
-        if (run)
-            put(ctx, s + i - run, run);
-        put(ctx, esc, el);
-        total += run + el;
-        run = 0;
+    unsigned char c = s[0];
+    size_t k;
+    uint32_t cp, min;
+    if (c < 0x80)
+        return 1;
+    if ((c & 0xe0) == 0xc0) {
+        k = 2, cp = c & 0x1f, min = 0x80;
+    } else if ((c & 0xf0) == 0xe0) {
+        k = 3, cp = c & 0x0f, min = 0x800;
+    } else if ((c & 0xf8) == 0xf0) {
+        k = 4, cp = c & 0x07, min = 0x10000;
+    } else {
+        return 0;
     }
-    if (run)
-        put(ctx, s + n - run, run);
-    put(ctx, "\"", 1);
-    return total + run + 1;
+    if (n < k)
+        return 0;
+    for (size_t i = 1; i < k; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return k;
 }
 
-static void put_file(void *ctx, const char *p, size_t n) { fwrite(p, 1, n, ctx); }
+size_t json_escape(char *out, size_t cap, const char *s, size_t n, size_t *used)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *u = (const unsigned char *)s;
+    size_t o = 0, i = 0;
+    while (i < n) {
+        char esc[8];
+        const char *piece = esc;
+        size_t pl, take = 1;
+        if (u[i] == '"' || u[i] == '\\') {
+            esc[0] = '\\', esc[1] = (char)u[i], pl = 2;
+        } else if (u[i] == '\n') {
+            memcpy(esc, "\\n", 2), pl = 2;
+        } else if (u[i] < 0x20 || u[i] == 0x7f) {
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[u[i] >> 4], esc[5] = hex[u[i] & 15], pl = 6;
+        } else if (u[i] < 0x80) {
+            piece = s + i, pl = 1;
+        } else if ((take = utf8_len(u + i, n - i)) > 0) {
+            piece = s + i, pl = take;
+        } else {
+            memcpy(esc, "\\ufffd", 6), pl = 6, take = 1;
+        }
+        if (o + pl + 1 > cap)
+            break;
+        memcpy(out + o, piece, pl);
+        o += pl;
+        i += take;
+    }
+    if (cap)
+        out[o] = '\0';
+    if (used)
+        *used = i;
+    return o;
+}
 
 void json_write_str(FILE *out, const char *s)
 {
@@ -53,35 +80,47 @@ void json_write_str(FILE *out, const char *s)
         fputs("null", out);
         return;
     }
-    escape(s, strlen(s), put_file, out);
+    fputc('"', out);
+    size_t n = strlen(s);
+    while (n) {
+        char buf[512];
+        size_t used;
+        size_t w = json_escape(buf, sizeof buf, s, n, &used);
+        fwrite(buf, 1, w, out);
+        s += used;
+        n -= used;
+    }
+    fputc('"', out);
 }
 
-struct bufsink {
-    char *out;
-    size_t cap, len; /* len may pass cap: what would have been written */
-};
-
-static void put_buf(void *ctx, const char *p, size_t n)
+/* Appends p[0..n) to out as far as cap - 1 allows; *len counts it all. */
+static void put_bounded(char *out, size_t cap, size_t *len, const char *p, size_t n)
 {
-    struct bufsink *b = ctx;
-    if (b->len < b->cap) {
-        size_t k = b->cap - b->len < n ? b->cap - b->len : n;
-        memcpy(b->out + b->len, p, k);
+    if (cap && *len < cap - 1) {
+        size_t room = cap - 1 - *len;
+        memcpy(out + *len, p, n < room ? n : room);
     }
-    b->len += n;
+    *len += n;
 }
 
 size_t json_str_buf(char *out, size_t cap, const char *s, size_t n)
 {
-    struct bufsink b = {out, cap ? cap - 1 : 0, 0};
-    size_t need;
+    size_t len = 0;
     if (!s) {
-        put_buf(&b, "null", 4);
-        need = 4;
+        put_bounded(out, cap, &len, "null", 4);
     } else {
-        need = escape(s, n, put_buf, &b);
+        put_bounded(out, cap, &len, "\"", 1);
+        while (n) {
+            char buf[512];
+            size_t used;
+            size_t w = json_escape(buf, sizeof buf, s, n, &used);
+            put_bounded(out, cap, &len, buf, w);
+            s += used;
+            n -= used;
+        }
+        put_bounded(out, cap, &len, "\"", 1);
     }
     if (cap)
-        out[b.len < b.cap ? b.len : b.cap] = '\0';
-    return need;
+        out[len < cap - 1 ? len : cap - 1] = '\0';
+    return len;
 }

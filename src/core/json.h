@@ -1,7 +1,6 @@
 /* json.h - the one JSON string writer: every string the program prints as
- * JSON (reports, the admin port's answers) goes through it. No allocation.
- * Escapes '"', '\\', the C0 controls and DEL; other bytes are copied, so
- * callers pass UTF-8 (topics and messages are validated as such). */
+ * JSON (reports, the admin port's answers, the JSON logs) goes through
+ * json_escape. No allocation. */
 #ifndef WSP_CORE_JSON_H
 #define WSP_CORE_JSON_H
 
@@ -17,5 +16,13 @@ void json_write_str(FILE *out, const char *s);
  * null). Returns the length the whole string needs without the NUL, like
  * snprintf: a result >= cap means it was truncated. */
 size_t json_str_buf(char *out, size_t cap, const char *s, size_t n);
+
+/* Writes s[0..n) JSON-escaped, without quotes, into out (cap bytes; NUL
+ * terminated when cap > 0). Control characters become \u00XX, bytes that
+ * are not valid UTF-8 become \ufffd, so the output is always valid JSON
+ * and valid UTF-8. Stops before an escape or character that would not fit
+ * (never writes half of one). Returns the bytes written, without the NUL;
+ * *used (if not NULL) gets how many bytes of s were consumed. */
+size_t json_escape(char *out, size_t cap, const char *s, size_t n, size_t *used);
 
 #endif

@@ -72,7 +72,7 @@ int auth_conn_setup(const struct wsp_config *cfg, FILE *err)
     char why[512];
     struct auth_keyset *ks = load(cfg, why, sizeof why);
     if (!ks) {
-        fprintf(err, "wspush serve: token keys: %s\n", why);
+        fprintf(err, "wspush: error: token keys: %s\n", why);
         return 2;
     }
     auth_keyset_free(keys);

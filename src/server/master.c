@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "config/config_show.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -74,6 +75,7 @@ struct master {
     struct tls_ctx *tls; /* last good certificates, for workers forked later; NULL: plain */
     struct tls_ctx *admin_tls; /* --admin-tls-cert, last good; NULL: plain http */
     bool stopping;
+    bool admin_needs_token; /* admin port off loopback: a token must stay set */
     uint64_t stop_deadline_ms;
     uint64_t started_ms;
     uint64_t published[PUB_SOURCES];
@@ -411,6 +413,86 @@ static void reap_children(struct master *m)
     }
 }
 
+struct reload {
+    struct master *m;
+    const struct wsp_config *next;
+    unsigned applied, pending;
+};
+
+/* What a SIGHUP changes at once: the master's own settings. Everything
+ * else is read by workers at start (limits, timeouts, origins become
+ * per-worker state), so it waits for a restart rather than half-apply. */
+static bool reload_live(const struct reload *x, const char *name)
+{
+    if (!strcmp(name, "log-level"))
+        return true;
+    /* the admin port reads the token per request; never drop it where the
+     * start-up check required one */
+    return !strcmp(name, "publish-token") &&
+           (x->next->publish_token[0] || !x->m->admin_needs_token);
+}
+
+static void reload_one(size_t i, const char *was, const char *now, void *arg)
+{
+    struct reload *x = arg;
+    const char *name = config_opt_name(i);
+    bool live = reload_live(x, name);
+    char v[4096];
+    if (live && (config_opt_format(x->next, i, v, sizeof v) < 0 ||
+                 config_opt_set(x->m->cfg, i, v, stderr, "SIGHUP: ") != 0))
+        live = false;
+    x->applied += live;
+    x->pending += !live;
+    if (!was)
+        wsp_log(live ? WSP_LOG_INFO : WSP_LOG_WARN, "config reload: changed: %s (secret, %s)",
+                name, live ? "applied" : "needs a restart");
+    else
+        wsp_log(live ? WSP_LOG_INFO : WSP_LOG_WARN, "config reload: changed: %s %s -> %s (%s)",
+                name, was, now, live ? "applied" : "needs a restart");
+}
+
+/* SIGHUP: the options are made again as at start (file, environment,
+ * command line); a file that does not parse changes nothing. */
+static void reload_config(struct master *m)
+{
+    struct wsp_config *next = malloc(sizeof *next);
+    char *msg = NULL;
+    size_t len = 0;
+    FILE *err = open_memstream(&msg, &len);
+    if (!next || !err) {
+        log_error("config reload: out of memory");
+        goto done;
+    }
+    int r = config_parse(next, m->cfg->argc, m->cfg->argv, err, err);
+    fclose(err);
+    err = NULL;
+    char *save = NULL;
+    for (char *line = strtok_r(msg, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        /* "wspush: error: x" -> "x": the log line carries its own level */
+        static const char *const prefixes[] = {"wspush: ", "error: ", "warning: "};
+        for (size_t k = 0; k < 3; k++)
+            if (!strncmp(line, prefixes[k], strlen(prefixes[k])))
+                line += strlen(prefixes[k]);
+        if (r == 0)
+            log_warn("config reload: %s", line);
+        else
+            log_error("config reload failed, keeping the current settings: %s", line);
+    }
+    if (r != 0)
+        goto done;
+    struct reload x = {m, next, 0, 0};
+    config_show_diff(m->cfg, next, reload_one, &x);
+    wsp_log_set_level(m->cfg->log_level);
+    log_info("config reload: %s: %u change%s applied, %u need%s a restart",
+             m->cfg->config_path[0] ? m->cfg->config_path : "(no --config file)", x.applied,
+             x.applied == 1 ? "" : "s", x.pending, x.pending == 1 ? "s" : "");
+done:
+    if (err)
+        fclose(err);
+    free(msg);
+    free(next);
+}
+
 /* SIGHUP: the master loads the files first. A broken file keeps the old
  * certificates everywhere (and for workers restarted later) and says why;
  * a good set is kept for later forks, and each worker loads it itself. */
@@ -451,17 +533,25 @@ static bool reload_tls(struct master *m)
     return true;
 }
 
-/* SIGHUP: certificates and token keys, each kept when its new files are
- * broken; the workers are told once if either loaded. */
-static void reload(struct master *m)
+/* Each worker takes the log level carried in the signal's value (low
+ * byte: level + 1) and, when bit 8 is set, reloads its certificates and
+ * token keys (the master loaded them first and found them good). */
+static void reload_workers(struct master *m, bool files)
 {
-    bool tls = reload_tls(m);
-    bool keys = auth_conn_reload(m->cfg);
-    if (!tls && !keys)
-        return;
+    union sigval v = {.sival_int = (m->cfg->log_level + 1) | (files ? 0x100 : 0)};
     for (unsigned i = 0; i < m->nworkers; i++)
         if (m->slots[i].pid > 0)
-            kill(m->slots[i].pid, SIGHUP);
+            sigqueue(m->slots[i].pid, SIGHUP, v);
+}
+
+/* SIGHUP: the config file, then certificates and token keys (each kept
+ * when its new files are broken), then the workers. */
+static void reload(struct master *m)
+{
+    reload_config(m);
+    bool tls = reload_tls(m);
+    bool keys = auth_conn_reload(m->cfg);
+    reload_workers(m, tls || keys);
 }
 
 static void on_signal(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
@@ -520,6 +610,20 @@ static void on_post(struct ev_loop *loop, void *arg)
     ev_loop_stop(loop);
 }
 
+/* What to do about a listen failure: appended to its cause. */
+static const char *listen_hint(int err, const struct net_addr *a)
+{
+    if (err == -EACCES && net_addr_port(a) < 1024 && geteuid() != 0)
+        return "; ports below 1024 need root or the CAP_NET_BIND_SERVICE capability: "
+               "sudo setcap cap_net_bind_service=+ep \"$(command -v wspush)\", or "
+               "AmbientCapabilities=CAP_NET_BIND_SERVICE in the systemd unit";
+    if (err == -EADDRINUSE)
+        return "; another process listens there (see: ss -ltnp), pick another port";
+    if (err == -EADDRNOTAVAIL)
+        return "; that address is not on this host (see: ip addr)";
+    return "";
+}
+
 static unsigned count_workers(const struct wsp_config *cfg)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -544,6 +648,7 @@ int master_run(struct wsp_config *cfg)
     m->sig_fd = -1;
     m->started_ms = clock_mono_ms();
     wsp_log_set_level(cfg->log_level);
+    wsp_log_set_format(wsp_log_parse_format(cfg->log_format));
     wsp_log_set_role("master");
     signal(SIGPIPE, SIG_IGN);
 
@@ -554,17 +659,18 @@ int master_run(struct wsp_config *cfg)
 
     struct net_addr pub, adm;
     if (net_addr_parse(cfg->listen, "0.0.0.0", &pub) < 0) {
-        fprintf(stderr, "wspush serve: --listen '%s' is not [ADDR:]PORT\n", cfg->listen);
+        fprintf(stderr, "wspush: error: --listen '%s' is not [ADDR:]PORT\n", cfg->listen);
         return 2;
     }
     bool admin_on = strcmp(cfg->admin, "off") != 0;
     if (admin_on) {
         if (net_addr_parse(cfg->admin, "127.0.0.1", &adm) < 0) {
-            fprintf(stderr, "wspush serve: --admin '%s' is not ADDR:PORT or off\n", cfg->admin);
+            fprintf(stderr, "wspush: error: --admin '%s' is not ADDR:PORT or off\n", cfg->admin);
             return 2;
         }
-        if (!net_addr_is_loopback(&adm) && !cfg->publish_token[0]) {
-            fprintf(stderr, "wspush serve: refusing to open the admin port on %s without "
+        m->admin_needs_token = !net_addr_is_loopback(&adm);
+        if (m->admin_needs_token && !cfg->publish_token[0]) {
+            fprintf(stderr, "wspush: error: refusing to open the admin port on %s without "
                             "--publish-token (anyone could publish); bind it to 127.0.0.1 "
                             "or set a token\n", cfg->admin);
             return 2;
@@ -581,7 +687,7 @@ int master_run(struct wsp_config *cfg)
         char err[512];
         m->tls = tls_ctx_new(cfg->tls_certs, cfg->tls_keys, cfg->n_tls, err, sizeof err);
         if (!m->tls) {
-            fprintf(stderr, "wspush serve: TLS: %s\n", err);
+            fprintf(stderr, "wspush: error: TLS: %s\n", err);
             return 2;
         }
     }
@@ -590,14 +696,14 @@ int master_run(struct wsp_config *cfg)
         char err[512];
         m->admin_tls = tls_ctx_new(&crt, &key, 1, err, sizeof err);
         if (!m->admin_tls) {
-            fprintf(stderr, "wspush serve: admin TLS: %s\n", err);
+            fprintf(stderr, "wspush: error: admin TLS: %s\n", err);
             return 2;
         }
     }
     int ar = alloc_common(m);
     m->loop = ev_loop_new(256);
     if (ar < 0 || !m->loop) {
-        fprintf(stderr, "wspush serve: out of memory at start-up (ring %llu bytes)\n",
+        fprintf(stderr, "wspush: error: out of memory at start-up (ring %llu bytes)\n",
                 (unsigned long long)cfg->ring_size);
         goto fail;
     }
@@ -613,10 +719,10 @@ int master_run(struct wsp_config *cfg)
         char a[80];
         net_addr_format(&pub, a, sizeof a);
         if (pr == -EADDRINUSE)
-            fprintf(stderr, "wspush serve: %s is already in use (another server listens "
+            fprintf(stderr, "wspush: error: %s is already in use (another server listens "
                             "there); not starting\n", a);
         else
-            fprintf(stderr, "wspush serve: cannot listen on %s: %s\n", a, wsp_strerror(pr));
+            fprintf(stderr, "wspush: error: cannot listen on %s: %s\n", a, wsp_strerror(pr));
         goto fail;
     }
     for (unsigned i = 0; i < m->nworkers; i++) {
@@ -624,13 +730,14 @@ int master_run(struct wsp_config *cfg)
         if (fd < 0) {
             char a[80];
             net_addr_format(&pub, a, sizeof a);
-            fprintf(stderr, "wspush serve: cannot listen on %s: %s\n", a, wsp_strerror(fd));
+            fprintf(stderr, "wspush: error: cannot listen on %s: %s%s\n", a, wsp_strerror(fd),
+                    listen_hint(fd, &pub));
             goto fail;
         }
         m->slots[i].listen_fd = fd;
         m->slots[i].wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (m->slots[i].wake_fd < 0) {
-            fprintf(stderr, "wspush serve: eventfd: %s\n", strerror(errno));
+            fprintf(stderr, "wspush: error: eventfd: %s\n", strerror(errno));
             goto fail;
         }
     }
@@ -640,8 +747,8 @@ int master_run(struct wsp_config *cfg)
         if (m->admin_fd < 0) {
             char a[80];
             net_addr_format(&adm, a, sizeof a);
-            fprintf(stderr, "wspush serve: cannot listen on admin %s: %s\n", a,
-                    wsp_strerror(m->admin_fd));
+            fprintf(stderr, "wspush: error: cannot listen on admin %s: %s%s\n", a,
+                    wsp_strerror(m->admin_fd), listen_hint(m->admin_fd, &adm));
             goto fail;
         }
         net_addr_set_port(&adm, net_local_port(m->admin_fd));
@@ -657,7 +764,7 @@ int master_run(struct wsp_config *cfg)
     m->sig_fd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
     m->sig_h.cb = on_signal;
     if (m->sig_fd < 0 || ev_add(m->loop, m->sig_fd, EV_READ, &m->sig_h) < 0) {
-        fprintf(stderr, "wspush serve: signalfd: %s\n", strerror(errno));
+        fprintf(stderr, "wspush: error: signalfd: %s\n", strerror(errno));
         goto fail;
     }
 
@@ -681,7 +788,7 @@ int master_run(struct wsp_config *cfg)
         const char *why = "";
         m->redis = redis_link_new(m, m->loop, cfg, m->shared, &why);
         if (!m->redis) {
-            fprintf(stderr, "wspush serve: --redis: %s\n", why);
+            fprintf(stderr, "wspush: error: --redis: %s\n", why);
             goto fail;
         }
     }

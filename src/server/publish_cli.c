@@ -73,7 +73,7 @@ static int tls_start(int fd, const char *host, const char *cacert, int insecure)
         int ok = cacert ? SSL_CTX_load_verify_locations(ctx, cacert, NULL)
                         : SSL_CTX_set_default_verify_paths(ctx);
         if (ok != 1) {
-            fprintf(stderr, "wspush publish: --cacert %s: cannot load it\n", cacert ? cacert : "");
+            fprintf(stderr, "wspush: error: --cacert %s: cannot load it\n", cacert ? cacert : "");
             SSL_CTX_free(ctx);
             return -1;
         }
@@ -91,7 +91,7 @@ static int tls_start(int fd, const char *host, const char *cacert, int insecure)
     if (SSL_connect(g_ssl) != 1) {
         long v = SSL_get_verify_result(g_ssl);
         unsigned long e = ERR_get_error();
-        fprintf(stderr, "wspush publish: TLS handshake with %s failed: %s\n", host,
+        fprintf(stderr, "wspush: error: TLS handshake with %s failed: %s\n", host,
                 v != X509_V_OK ? X509_verify_cert_error_string(v)
                                : e ? ERR_reason_error_string(e) : "connection closed");
         return -1;
@@ -148,7 +148,7 @@ int publish_cli_main(int argc, char **argv)
         } else if (!strcmp(a, "--broadcast")) {
             broadcast = 1;
         } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "wspush publish: unknown option or missing value '%s'\n", a);
+            fprintf(stderr, "wspush: error: unknown option or missing value '%s'\n", a);
             usage(stderr);
             return 2;
         } else if (!topic && !broadcast) {
@@ -156,20 +156,20 @@ int publish_cli_main(int argc, char **argv)
         } else if (!message) {
             message = a;
         } else {
-            fprintf(stderr, "wspush publish: unexpected argument '%s'\n", a);
+            fprintf(stderr, "wspush: error: unexpected argument '%s'\n", a);
             return 2;
         }
     }
     if (token_file && *token_file) {
         const char *why;
         if (config_read_secret_file(token_file, file_token, sizeof file_token, &why) < 0) {
-            fprintf(stderr, "wspush publish: --token-file %s: %s\n", token_file, why);
+            fprintf(stderr, "wspush: error: --token-file %s: %s\n", token_file, why);
             return 2;
         }
         token = file_token;
     }
     if (!topic && !broadcast) {
-        fprintf(stderr, "wspush publish: give a TOPIC or --broadcast\n");
+        fprintf(stderr, "wspush: error: give a TOPIC or --broadcast\n");
         usage(stderr);
         return 2;
     }
@@ -186,7 +186,7 @@ int publish_cli_main(int argc, char **argv)
         *slash = '\0';
     struct net_addr addr;
     if (net_addr_parse(hostport, "127.0.0.1", &addr) < 0) {
-        fprintf(stderr, "wspush publish: --admin '%s' is not http(s)://HOST:PORT\n", admin);
+        fprintf(stderr, "wspush: error: --admin '%s' is not http(s)://HOST:PORT\n", admin);
         return 2;
     }
     char *body = NULL;
@@ -214,7 +214,7 @@ int publish_cli_main(int argc, char **argv)
     }
     int fd = socket(addr.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&addr.ss, addr.len) < 0) {
-        fprintf(stderr, "wspush publish: cannot connect to %s: %s\n", hostport, strerror(errno));
+        fprintf(stderr, "wspush: error: cannot connect to %s: %s\n", hostport, strerror(errno));
         free(body);
         return 1;
     }
@@ -257,9 +257,9 @@ int publish_cli_main(int argc, char **argv)
         printf("%s", b ? b + 4 : resp);
         rc = status == 202 ? 0 : 1;
         if (rc)
-            fprintf(stderr, "wspush publish: HTTP %d\n", status);
+            fprintf(stderr, "wspush: error: HTTP %d\n", status);
     } else {
-        fprintf(stderr, "wspush publish: write failed: %s\n", strerror(errno));
+        fprintf(stderr, "wspush: error: write failed: %s\n", strerror(errno));
     }
     if (g_ssl) {
         SSL_shutdown(g_ssl);

@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "net/net.h"
 #include "server/assets.h"
 #include "server/auth_conn.h"
 #include "server/resume.h"
@@ -258,6 +259,45 @@ static int parse_resume(struct conn *c, struct http_req *r, bool *json, struct r
     return (int)n;
 }
 
+/* --access-log: one line per upgrade attempt, accepted or refused. Only
+ * the path and the ?topic= values of the target are kept: the rest of the
+ * query may carry a token. One getpeername and one write(2) per
+ * handshake, and nothing at all when the option is off. */
+static void access_log(struct worker *w, struct conn *c, const struct http_req *r, int status,
+                       const char *why)
+{
+    if (!w->cfg->access_log)
+        return;
+    struct net_addr peer = {.len = sizeof peer.ss};
+    char pa[80] = "?";
+    if (getpeername(c->fd, (struct sockaddr *)&peer.ss, &peer.len) == 0)
+        net_addr_format(&peer, pa, sizeof pa);
+    char path[256], topics[256] = "";
+    snprintf(path, sizeof path, "%.*s", (int)(r->path_len < 255 ? r->path_len : 255), r->path);
+    size_t pos = 0, kl, vl, tl = 0;
+    const char *k, *v;
+    while (r->query && http_query_next(r->query, r->query_len, &pos, &k, &kl, &v, &vl) == 1)
+        if (v && http_str_ieq(k, kl, "topic") && tl + vl + 2 < sizeof topics)
+            tl += (size_t)snprintf(topics + tl, sizeof topics - tl, "%s%.*s", tl ? "," : "",
+                                   (int)vl, v);
+    char reason[128]; /* the reply body, without its newline */
+    snprintf(reason, sizeof reason, "%.*s", why ? (int)strcspn(why, "\n") : 0, why ? why : "");
+    struct wsp_log_field f[] = {
+        {"event", "handshake", 0}, {"status", NULL, status == 0 ? 101 : status},
+        {"reason", reason, 0}, {"peer", pa, 0}, {"path", path, 0},
+        {"topics", topics, 0},
+    };
+    wsp_log_fields(WSP_LOG_INFO, f, sizeof f / sizeof f[0], "handshake %s",
+                   status == 0 ? "accepted" : "refused");
+}
+
+static void refuse(struct worker *w, struct conn *c, const struct http_req *r, int status,
+                   const char *why, const char *extra)
+{
+    access_log(w, c, r, status, why);
+    reply_text(w, c, status, why, extra);
+}
+
 /* A request carrying WebSocket handshake headers is a (maybe broken)
  * upgrade: without Upgrade or Connection it gets 400 (RFC 6455 §4.2.1),
  * not the plain page at its path. */
@@ -280,18 +320,18 @@ void routes_handle(struct worker *w, struct conn *c, struct http_req *r, uint8_t
                      : hs.status == 403 ? HS_FAIL_ORIGIN
                                         : HS_FAIL_BAD_REQUEST;
         w->st->handshake_fail[reason]++;
-        reply_text(w, c, hs.status, hs.reason ? hs.reason : "bad handshake",
-                   hs.status == 426 ? "Sec-WebSocket-Version: 13\r\n" : NULL);
+        refuse(w, c, r, hs.status, hs.reason ? hs.reason : "bad handshake",
+               hs.status == 426 ? "Sec-WebSocket-Version: 13\r\n" : NULL);
         return;
     }
     if (w->draining) {
         w->st->handshake_fail[HS_FAIL_FULL]++;
-        reply_text(w, c, 503, "shutting down\n", "Retry-After: 1\r\n");
+        refuse(w, c, r, 503, "shutting down\n", "Retry-After: 1\r\n");
         return;
     }
     if (worker_total_conns(w) >= w->cfg->max_conns) {
         w->st->handshake_fail[HS_FAIL_FULL]++;
-        reply_text(w, c, 503, "server full\n", "Retry-After: 5\r\n");
+        refuse(w, c, r, 503, "server full\n", "Retry-After: 5\r\n");
         return;
     }
     char path[256];
@@ -321,7 +361,7 @@ void routes_handle(struct worker *w, struct conn *c, struct http_req *r, uint8_t
     if (st) {
         auth_conn_ticket_release(&tk);
         w->st->handshake_fail[HS_FAIL_TOPIC]++;
-        reply_text(w, c, st, why, NULL);
+        refuse(w, c, r, st, why, NULL);
         return;
     }
     /* resume state lives on this stack frame only: resume_start replays
@@ -340,7 +380,7 @@ void routes_handle(struct worker *w, struct conn *c, struct http_req *r, uint8_t
     if (ws_accept_key(hs.key, hs.key_len, accept) < 0) {
         auth_conn_ticket_release(&tk);
         w->st->handshake_fail[HS_FAIL_BAD_REQUEST]++;
-        reply_text(w, c, 400, "bad Sec-WebSocket-Key\n", NULL);
+        refuse(w, c, r, 400, "bad Sec-WebSocket-Key\n", NULL);
         return;
     }
     char ext[WS_DEFLATE_RESP_MAX];
@@ -358,6 +398,7 @@ void routes_handle(struct worker *w, struct conn *c, struct http_req *r, uint8_t
     }
     conn_established(w, c);
     auth_conn_attach(w, c, &tk); /* releases tk */
+    access_log(w, c, r, 0, NULL);
     if (conn_send_bytes(w, c, resp, n) < 0)
         return;
     if (nres > 0)

@@ -357,8 +357,18 @@ static void on_signal(struct ev_loop *loop, struct ev_handler *h, uint32_t event
         if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
             start_drain(w);
         else if (si.ssi_signo == SIGHUP) {
-            reload_tls(w);
-            auth_conn_reload(w->cfg); /* new handshakes only: connections keep what they had */
+            /* the master's reload sends the log level along (low byte:
+             * level + 1) and bit 8 when the files loaded there; a plain
+             * kill -HUP of the worker reloads the files */
+            bool files = true;
+            if (si.ssi_code == SI_QUEUE && si.ssi_int > 0) {
+                wsp_log_set_level((si.ssi_int & 0xff) - 1);
+                files = (si.ssi_int & 0x100) != 0;
+            }
+            if (files) {
+                reload_tls(w);
+                auth_conn_reload(w->cfg); /* new handshakes only: connections keep what they had */
+            }
         }
     }
 }

@@ -88,7 +88,7 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name, bo
 
 static int bad(const char *what, const char *value)
 {
-    fprintf(stderr, "wspush tune: %s%s%s%s (try --help)\n", what, value ? " '" : "",
+    fprintf(stderr, "wspush: error: %s%s%s%s (try --help)\n", what, value ? " '" : "",
             value ? value : "", value ? "'" : "");
     return 2;
 }
@@ -158,7 +158,7 @@ int tune_main(int argc, char **argv)
     struct tune_sys s;
     struct tune_report *r = malloc(sizeof *r);
     if (!r) {
-        fprintf(stderr, "wspush tune: out of memory\n");
+        fprintf(stderr, "wspush: error: out of memory\n");
         return 1;
     }
     tune_sys_read(&s, root);

@@ -63,6 +63,15 @@ static void durations(void **state)
     assert_int_equal(clock_parse_duration_ms("1 s", &ms), WSP_EINVAL);
     assert_int_equal(clock_parse_duration_ms("-1s", &ms), WSP_EINVAL);
     assert_int_equal(clock_parse_duration_ms("1d", &ms), WSP_EINVAL);
+    /* fuzz_config: a long duration printed in ms must parse again */
+    assert_int_equal(clock_parse_duration_ms("1199999999.5s", &ms), 0);
+    assert_int_equal(ms, 1199999999500ull);
+    assert_int_equal(clock_parse_duration_ms("1199999999500ms", &ms), 0);
+    assert_int_equal(ms, 1199999999500ull);
+    assert_int_equal(clock_parse_duration_ms("1000000000000000ms", &ms), 0);
+    assert_int_equal(clock_parse_duration_ms("1000000000001000ms", &ms), WSP_EINVAL);
+    assert_int_equal(clock_parse_duration_ms("nan", &ms), WSP_EINVAL);
+    assert_int_equal(clock_parse_duration_ms("inf", &ms), WSP_EINVAL);
 }
 
 int main(void)

@@ -20,7 +20,8 @@ static void test_json_str_buf_escapes(void **state)
         {"", 0, "\"\""},
         {"x\",\"seq\":1337", 13, "\"x\\\",\\\"seq\\\":1337\""},
         {"a\\b", 3, "\"a\\\\b\""},
-        {"\n\t\x01\x7f", 4, "\"\\u000a\\u0009\\u0001\\u007f\""},
+        {"\n\t\x01\x7f", 4, "\"\\n\\u0009\\u0001\\u007f\""},
+        {"bad\xff", 4, "\"bad\\ufffd\""}, /* never invalid UTF-8 out */
         {"nul\0x", 5, "\"nul\\u0000x\""},
         {"caf\xc3\xa9", 5, "\"caf\xc3\xa9\""},
     };

@@ -1,0 +1,92 @@
+"""test_logs.py - --log-format json and --access-log (issue 17).
+
+Every line the server writes to stderr must parse on its own with Python's
+json module - while a few hundred clients connect (each logged by the
+access log) and while a worker is SIGKILLed and restarted - and carry the
+stable fields (ts RFC 3339 UTC with ms, level, pid, role, msg)."""
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+
+from conftest import WSPUSH_BIN, Swarm, T, http_get
+
+TS_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+def parse_lines(text):
+    objs = []
+    for line in text.splitlines():
+        o = json.loads(line)  # raises on any line that is not one JSON object
+        assert isinstance(o, dict), line
+        assert TS_RE.fullmatch(o["ts"]), o
+        assert o["level"] in ("error", "warn", "info", "debug"), o
+        assert isinstance(o["pid"], int) and o["role"] in ("master", "worker"), o
+        assert isinstance(o["msg"], str), o
+        if o["role"] == "worker":
+            assert isinstance(o["worker"], int), o
+        objs.append(o)
+    return objs
+
+
+def test_json_logs_parse_under_load_and_worker_crash(wspush):
+    srv = wspush("--workers", "2", "--log-format", "json", "--access-log", "on",
+                 "--allow-origin", "https://ok.example")
+    srv.allow_worker_deaths = True
+    n = 300
+
+    async def run():
+        sw = await Swarm.connect(srv.ws_url("/news?topic=sport&token=s3cret"), n,
+                                 origin="https://ok.example")
+        try:
+            st = srv.wait_connections(n, T(30))
+            victim = st["workers"][0]
+            mark = srv.log_mark()
+            os.kill(victim["pid"], signal.SIGKILL)
+            srv.wait_for_log(rf"worker 0 \(pid {victim['pid']}\) killed by signal 9",
+                             T(10), start=mark)
+            srv.wait_stats(lambda s: s["workers"][0]["pid"] not in (victim["pid"], 0),
+                           T(10), "worker 0 restarted")
+            # more handshakes after the restart, some refused
+            extra = await Swarm.connect(srv.ws_url("/after"), 50, origin="https://ok.example")
+            await extra.close()
+        finally:
+            await sw.close()
+    asyncio.run(run())
+    r = http_get(srv.port, "/x", {"Upgrade": "websocket", "Connection": "Upgrade",
+                                  "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                                  "Sec-WebSocket-Version": "13",
+                                  "Origin": "https://evil.example"})
+    assert r.status == 403
+    srv.wait_for_log(r'"handshake refused".*"status":403')
+    srv.stop()
+    objs = parse_lines(srv.log())
+    acc = [o for o in objs if o.get("event") == "handshake"]
+    ok = [o for o in acc if o["status"] == 101]
+    assert len(ok) == n + 50, len(ok)
+    assert all(o["msg"] == "handshake accepted" and o["peer"].startswith("127.0.0.1:")
+               for o in ok)
+    assert {o["path"] for o in ok} == {"/news", "/after"}
+    assert {o["topics"] for o in ok if o["path"] == "/news"} == {"sport"}
+    bad = [o for o in acc if o["status"] == 403]
+    assert len(bad) == 1 and bad[0]["msg"] == "handshake refused" and bad[0]["reason"], bad
+    assert "s3cret" not in srv.log()  # the query's other parameters are never logged
+    assert any(o["role"] == "master" and "killed by signal 9" in o["msg"] for o in objs)
+
+
+def test_access_log_off_by_default_and_text_format(wspush):
+    srv = wspush("--workers", "1")
+    assert http_get(srv.port, "/x", {"Upgrade": "websocket", "Connection": "Upgrade"}).status
+    srv.stop()
+    assert "handshake" not in srv.log()
+    assert re.match(r"\d{4}-\d\d-\d\dT\S+Z info  \[master\] wspush ", srv.log())
+
+
+def test_errors_share_one_prefix():
+    for args in (["serve", "--bogus"], ["serve", "--tick", "x"], ["serve", "--log-format", "xml"],
+                 ["publish"], ["frobnicate"]):
+        r = subprocess.run([WSPUSH_BIN, *args], capture_output=True, text=True, timeout=T(10))
+        assert r.returncode == 2, (args, r)
+        assert r.stderr.startswith("wspush: error: "), (args, r.stderr)
