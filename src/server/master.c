@@ -323,9 +323,16 @@ static int spawn(struct master *m, unsigned i)
         if (m->redis)
             redis_link_after_fork(m->redis);
         close(m->sig_fd);
-        sigset_t all;
-        sigemptyset(&all);
-        sigprocmask(SIG_SETMASK, &all, NULL);
+        /* the worker takes TERM, INT and HUP through its own signalfd: they
+         * stay blocked from fork on, so one sent before that signalfd
+         * exists waits for it instead of killing the new worker (a SIGHUP
+         * right after a restart did); everything else is unblocked */
+        sigset_t keep;
+        sigemptyset(&keep);
+        sigaddset(&keep, SIGTERM);
+        sigaddset(&keep, SIGINT);
+        sigaddset(&keep, SIGHUP);
+        sigprocmask(SIG_SETMASK, &keep, NULL);
         struct worker_init wi = {i, m->cfg, s->listen_fd, s->wake_fd, m->ring, m->shared, m->tls,
                                  m->history};
         worker_main(&wi);
