@@ -81,6 +81,9 @@ static const struct opt opts[] = {
      "its answers this long"},
     {"ping-interval", T_DUR, OFF(ping_interval_ms), 0, "25s", "DURATION",
      "ping an idle connection after DURATION without input (0 = never)"},
+    {"sse-heartbeat", T_DUR, OFF(sse_heartbeat_ms), 0, "15s", "DURATION",
+     "Server-Sent Events: a comment line after DURATION without output keeps proxies from "
+     "closing the stream and finds dead clients (0 = never)"},
     {"pong-timeout", T_DUR, OFF(pong_timeout_ms), 0, "10s", "DURATION",
      "close a pinged connection that stays silent this long"},
     {"drain-timeout", T_DUR, OFF(drain_timeout_ms), 0, "30s", "DURATION",

@@ -21,6 +21,7 @@ struct msg *msg_new(size_t len)
     m->seq = 0;
     m->publish_ns = 0;
     m->deflated = NULL;
+    m->sse = NULL;
     return m;
 }
 
@@ -44,6 +45,7 @@ void msg_unref(struct msg *m)
     WSP_DASSERT(m->refs > 0);
     if (--m->refs == 0) {
         msg_unref(m->deflated);
+        msg_unref(m->sse);
         free(m);
     }
 }

@@ -18,6 +18,8 @@ struct msg {
     uint64_t publish_ns; /* CLOCK_MONOTONIC at publish, for fan-out latency */
     struct msg *deflated; /* the permessage-deflate encoding of the same
                            * message, or NULL; this msg holds one reference */
+    struct msg *sse;      /* the Server-Sent Events encoding, or NULL; this
+                           * msg holds one reference */
     uint8_t data[];      /* ready for write(2) as-is */
 };
 

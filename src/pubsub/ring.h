@@ -23,6 +23,9 @@
 #define RING_F_BROADCAST 0x2u /* to every connection; topic is empty */
 #define RING_F_DEFLATE 0x4u   /* the frame bytes are the plain frame followed by
                                * its permessage-deflate frame (RSV1 set) */
+#define RING_F_SSE 0x10u      /* the frame bytes end with the Server-Sent Events
+                               * encoding of the message (after the plain frame
+                               * and, with RING_F_DEFLATE, its deflated frame) */
 /* 0x80 is reserved by the ring itself (padding marker) and never published. */
 
 struct ring;

@@ -25,15 +25,35 @@
 #include "server/server_int.h"
 #include "ws/ws_frame.h"
 
+/* The form of m that c takes: the same bytes for every connection of a
+ * form (SSE events, compressed frames, plain frames). NULL: m has no SSE
+ * form (it did not fit a ring entry). */
+static inline struct msg *form_for(const struct conn *c, struct msg *m)
+{
+    if (c->flags & CF_SSE)
+        return m->sse;
+    return m->deflated && (c->flags & CF_DEFLATE) ? m->deflated : m;
+}
+
+/* Deliveries, and by transport: a flag test, no branch. */
+static inline void count_delivery(struct worker *w, const struct conn *c)
+{
+    w->st->deliveries++;
+    w->st->sse_deliveries += (c->flags & CF_SSE) / CF_SSE;
+}
+
 void fanout_one(struct worker *w, struct conn *c, struct msg *m)
 {
     if (c->state != CONN_WS || (c->flags & CF_ECHO)) /* the echo path only echoes */
         return;
     struct msg *orig = m; /* a batch is settled against the message as published */
-    if (m->deflated && (c->flags & CF_DEFLATE))
-        m = m->deflated; /* the same compressed bytes for every such client */
+    m = form_for(c, m);
+    if (!m) {
+        w->st->sse_skipped++;
+        return;
+    }
     if (outq_empty(c->out)) {
-        w->st->deliveries++;
+        count_delivery(w, c);
         if (w->uring && !c->tls) {
             struct io_uring_sqe *sqe = io_uring_get_sqe(w->uring);
             if (!sqe) { /* the batch is full: settle it and start another */
@@ -56,11 +76,12 @@ void fanout_one(struct worker *w, struct conn *c, struct msg *m)
      * connection queues. */
     if (w->cfg->slow_policy == SLOW_LATEST && m->topic_key && outq_replace_latest(c->out, m) == 1) {
         w->st->slow_latest++;
-        w->st->deliveries++;
+        count_delivery(w, c);
         return;
     }
     if (conn_send_msg(w, c, m) == 0)
-        w->st->deliveries++;
+        count_delivery(w, c);
+
 }
 
 void fanout_flush(struct worker *w, struct msg *m)
@@ -84,9 +105,8 @@ void fanout_flush(struct worker *w, struct msg *m)
         int res = cqe->res;
         io_uring_cqe_seen(w->uring, cqe);
         w->uring_pending--;
-        /* the deflated variant went to deflate connections */
-        struct msg *sent = (m->deflated && (c->flags & CF_DEFLATE)) ? m->deflated : m;
-        conn_send_result(w, c, sent, res);
+        /* each connection was sent its form (deflated, SSE) */
+        conn_send_result(w, c, form_for(c, m), res);
     }
 }
 

@@ -37,6 +37,7 @@
 #include "server/redis_link.h"
 #include "server/worker.h"
 #include "tls/tls.h"
+#include "http/sse.h"
 #include "ws/ws_deflate.h"
 #include "tune/tune.h"
 #include "ws/ws_frame.h"
@@ -85,6 +86,14 @@ uint64_t master_uptime_ms(const struct master *m) { return clock_mono_ms() - m->
 uint64_t master_published(const struct master *m, enum pub_source s) { return m->published[s]; }
 struct redis_link *master_redis_link(const struct master *m) { return m->redis; }
 
+static bool sse_clients(const struct master *m)
+{
+    for (unsigned i = 0; i < m->nworkers; i++)
+        if (m->shared->w[i].sse_conns)
+            return true;
+    return false;
+}
+
 static bool deflate_clients(const struct master *m)
 {
     for (unsigned i = 0; i < m->nworkers; i++)
@@ -117,6 +126,21 @@ static int alloc_common(struct master *m)
     return 0;
 }
 
+/* Room in scratch for the frames (len bytes) followed by an SSE form of
+ * sl bytes: the SSE form can be longer than the frame (a "data: " prefix
+ * per line), so scratch grows on demand, keeping the frames. */
+static bool scratch_fit(struct master *m, size_t len, size_t sl)
+{
+    if (len + sl <= m->scratch_cap)
+        return true;
+    uint8_t *b = realloc(m->scratch, len + sl);
+    if (!b)
+        return false;
+    m->scratch = b;
+    m->scratch_cap = len + sl;
+    return true;
+}
+
 int64_t master_publish(struct master *m, bool binary, const char *topic, size_t topic_len,
                        const uint8_t *payload, size_t n, enum pub_source src,
                        uint64_t *subscribers)
@@ -141,8 +165,21 @@ int64_t master_publish(struct master *m, bool binary, const char *topic, size_t 
             flags |= RING_F_DEFLATE;
         }
     }
-    int64_t seq = ring_publish(m->ring, flags, topic, topic_len, m->scratch, total,
-                               clock_mono_ns());
+    if (sse_clients(m)) {
+        /* the Server-Sent Events form, once, only while some worker has an
+         * SSE stream (docs/sse.md); skipped (counted by the workers) when
+         * it would not fit in a ring entry */
+        size_t sl = sse_event_len(topic_len, SSE_NO_ID, payload, n, binary);
+        if (total + sl + topic_len <= ring_max_entry(m->ring) && scratch_fit(m, total, sl)) {
+            ssize_t e = sse_event_encode(m->scratch + total, sl, topic_len ? topic : "", topic_len,
+                                         NULL, 0, payload, n, binary);
+            if (e == (ssize_t)sl) {
+                total += sl;
+                flags |= RING_F_SSE;
+            }
+        }
+    }
+    int64_t seq = ring_publish(m->ring, flags, topic, topic_len, m->scratch, total, clock_mono_ns());
     if (seq < 0)
         return seq;
     m->published[src]++;

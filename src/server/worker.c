@@ -175,6 +175,18 @@ static void on_ring_gap(struct worker *w, uint64_t lost)
                     (unsigned long long)lost, closed);
 }
 
+/* The length of the WebSocket frame at the start of p[0..n) (header and
+ * payload), or n when it does not parse or does not fit. */
+static size_t frame_len_at(const uint8_t *p, size_t n)
+{
+    struct ws_frame f;
+    struct ws_decode_opts o = {0};
+    ssize_t hl = ws_frame_decode_header(p, n, &o, &f);
+    if (hl > 0 && (uint64_t)hl + f.payload_len <= n)
+        return (size_t)hl + (size_t)f.payload_len;
+    return n;
+}
+
 static void on_wake(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 {
     (void)loop;
@@ -195,24 +207,26 @@ static void on_wake(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
             return;
         size_t tl = e.topic_len < sizeof topic ? e.topic_len : sizeof topic - 1;
         memcpy(topic, e.topic, tl);
-        /* a deflate entry is the plain frame followed by the compressed one:
-         * the plain frame's own header says where it ends */
-        size_t plain_len = e.frame_len;
-        if (e.flags & RING_F_DEFLATE) {
-            struct ws_frame f;
-            struct ws_decode_opts o = {0};
-            ssize_t hl = ws_frame_decode_header(e.frame, e.frame_len, &o, &f);
-            if (hl > 0 && (uint64_t)hl + f.payload_len < e.frame_len)
-                plain_len = (size_t)hl + (size_t)f.payload_len;
+        /* an entry is the plain frame, then the compressed one with
+         * RING_F_DEFLATE, then the SSE form with RING_F_SSE: each frame's
+         * own header says where it ends, the SSE form takes the rest */
+        size_t plain_len = e.frame_len, z_len = 0;
+        if (e.flags & (RING_F_DEFLATE | RING_F_SSE)) {
+            plain_len = frame_len_at(e.frame, e.frame_len);
+            if (e.flags & RING_F_DEFLATE)
+                z_len = frame_len_at(e.frame + plain_len, e.frame_len - plain_len);
         }
+        size_t sse_len = e.frame_len - plain_len - z_len;
         struct msg *m = msg_new(plain_len);
         if (!m) {
             log_ratelimited(WSP_LOG_ERROR, "out of memory for a message");
             return;
         }
         memcpy(m->data, e.frame, plain_len);
-        if (plain_len < e.frame_len && (m->deflated = msg_new(e.frame_len - plain_len)))
-            memcpy(m->deflated->data, e.frame + plain_len, e.frame_len - plain_len);
+        if (z_len && (m->deflated = msg_new(z_len)))
+            memcpy(m->deflated->data, e.frame + plain_len, z_len);
+        if ((e.flags & RING_F_SSE) && sse_len && (m->sse = msg_new(sse_len)))
+            memcpy(m->sse->data, e.frame + plain_len + z_len, sse_len);
         uint8_t flags = e.flags;
         m->seq = e.seq;
         m->publish_ns = e.publish_ns;
@@ -224,10 +238,13 @@ static void on_wake(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
         }
         w->st->ring_entries++;
         m->topic_key = (flags & RING_F_BROADCAST) ? broadcast_key : msg_topic_key(topic, tl);
-        if (m->deflated) {
-            m->deflated->topic_key = m->topic_key;
-            m->deflated->seq = m->seq;
-            m->deflated->publish_ns = m->publish_ns;
+        struct msg *forms[] = {m->deflated, m->sse};
+        for (size_t k = 0; k < sizeof forms / sizeof forms[0]; k++) {
+            if (forms[k]) {
+                forms[k]->topic_key = m->topic_key;
+                forms[k]->seq = m->seq;
+                forms[k]->publish_ns = m->publish_ns;
+            }
         }
         fanout_deliver(w, m, flags, topic, tl);
         msg_unref(m);
@@ -348,6 +365,7 @@ void worker_main(const struct worker_init *wi)
     w.ticks_handshake = ticks_for(cfg->handshake_timeout_ms);
     w.ticks_ping = cfg->ping_interval_ms ? ticks_for(cfg->ping_interval_ms) : 0;
     w.ticks_pong = ticks_for(cfg->pong_timeout_ms);
+    w.ticks_sse = cfg->sse_heartbeat_ms ? ticks_for(cfg->sse_heartbeat_ms) : 0;
     w.st->deadline_ticks_handshake = w.ticks_handshake;
     w.st->deadline_ticks_ping = w.ticks_ping;
     w.st->deadline_ticks_pong = w.ticks_pong;
@@ -390,6 +408,7 @@ void worker_main(const struct worker_init *wi)
     w.st->queued_bytes = 0;
     w.st->topics = 0;
     w.st->deflate_conns = 0;
+    w.st->sse_conns = 0;
     ev_loop_set_user(w.loop, &w);
     if (cfg->io_uring) {
         int ur = fanout_uring_init(&w, 1024);
