@@ -35,7 +35,7 @@ struct opt {
 
 static const struct opt opts[] = {
     {"listen", T_STR, OFF(listen), CAP(listen), "0.0.0.0:8080", "[ADDR:]PORT",
-     "public port: WebSocket upgrades on any path, /healthz, /demo, /wspush.js (port 0 picks a free port)"},
+     "public port: WebSocket upgrades and Server-Sent Events streams on any path, /healthz, /demo, /wspush.js (port 0 picks a free port)"},
     {"admin", T_STR, OFF(admin), CAP(admin), "127.0.0.1:9090", "ADDR:PORT|off",
      "admin port (master): POST /publish/<topic>, POST /broadcast, /stats, /metrics, dashboard"},
     {"workers", T_WORKERS, OFF(workers), 0, "0", "N|auto",
