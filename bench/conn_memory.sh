@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # User-space memory per idle WebSocket connection on ONE worker.
-#   bench/conn_memory.sh N [PATH]     e.g. bench/conn_memory.sh 19000 /ws
+#   bench/conn_memory.sh N [PATH] [ws|sse]   e.g. bench/conn_memory.sh 19000 /ws sse
+# (sse: the N connections are Server-Sent Events streams held by
+# bench/sse_hold.py instead of WebSockets from wspush-bench)
 # Starts `wspush serve --workers 1 --tick 1s`, opens N connections with
 # wspush-bench (PATH "/" = no topic, "/ws" = one topic), and reports the
 # worker's anonymous RSS (heap + anonymous mappings: what connections cost;
@@ -10,6 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-10000}
 P=${2:-/}
+MODE=${3:-ws}
 B=build/release
 port=$(( 20000 + RANDOM % 20000 ))
 aport=$(( port + 1 ))
@@ -21,8 +24,12 @@ for _ in $(seq 50); do curl -sf "127.0.0.1:$aport/healthz" >/dev/null && break; 
 wpid=$(pgrep -P "$srv")
 anon() { awk '/RssAnon/{print $2}' "/proc/$wpid/status"; }
 r0=$(anon)
-"$B/wspush-bench" --url "ws://127.0.0.1:$port$P" --conns "$N" --duration 14 --warmup 4 --quiet \
-  >/tmp/conn_memory.$$ 2>&1 &
+if [ "$MODE" = sse ]; then
+  python3 bench/sse_hold.py "$port" "$P" "$N" 18 >/tmp/conn_memory.$$ 2>&1 &
+else
+  "$B/wspush-bench" --url "ws://127.0.0.1:$port$P" --conns "$N" --duration 14 --warmup 4 --quiet \
+    >/tmp/conn_memory.$$ 2>&1 &
+fi
 bench=$!
 c=0
 for _ in $(seq 60); do
@@ -35,4 +42,4 @@ r1=$(anon)
 wait $bench || true
 ratio=$(grep -o 'delivery ratio [0-9.]*' /tmp/conn_memory.$$ || true)
 rm -f /tmp/conn_memory.$$
-echo "conns=$c path=$P worker_anon_rss_kB before=$r0 after=$r1 bytes_per_conn=$(( (r1 - r0) * 1024 / N )) ($ratio)"
+echo "mode=$MODE conns=$c path=$P worker_anon_rss_kB before=$r0 after=$r1 bytes_per_conn=$(( (r1 - r0) * 1024 / N )) ($ratio)"

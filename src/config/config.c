@@ -38,7 +38,7 @@ struct opt {
 
 static const struct opt opts[] = {
     {"listen", T_STR, OFF(listen), CAP(listen), "0.0.0.0:8080", "[ADDR:]PORT",
-     "public port: WebSocket upgrades on any path, /healthz, /demo, /wspush.js (port 0 picks a free port)"},
+     "public port: WebSocket upgrades and Server-Sent Events streams on any path, /healthz, /demo, /wspush.js (port 0 picks a free port)"},
     {"admin", T_STR, OFF(admin), CAP(admin), "127.0.0.1:9090", "ADDR:PORT|off",
      "admin port (master): POST /publish/<topic>, POST /broadcast, /stats, /metrics, dashboard"},
     {"workers", T_WORKERS, OFF(workers), 0, "0", "N|auto",
@@ -84,6 +84,9 @@ static const struct opt opts[] = {
      "its answers this long"},
     {"ping-interval", T_DUR, OFF(ping_interval_ms), 0, "25s", "DURATION",
      "ping an idle connection after DURATION without input (0 = never)"},
+    {"sse-heartbeat", T_DUR, OFF(sse_heartbeat_ms), 0, "15s", "DURATION",
+     "Server-Sent Events: a comment line after DURATION without output keeps proxies from "
+     "closing the stream and finds dead clients (0 = never)"},
     {"pong-timeout", T_DUR, OFF(pong_timeout_ms), 0, "10s", "DURATION",
      "close a pinged connection that stays silent this long"},
     {"drain-timeout", T_DUR, OFF(drain_timeout_ms), 0, "30s", "DURATION",

@@ -73,6 +73,7 @@ struct worker_stats {
     uint64_t queued_bytes;  /* output held for slow sockets */
     uint64_t topics;        /* topics with local subscribers */
     uint64_t deflate_conns; /* connections that negotiated permessage-deflate */
+    uint64_t sse_conns;     /* established Server-Sent Events streams (also in conns) */
     uint64_t topics_uncounted; /* local topics the shared table had no room for */
     uint64_t envelope_conns; /* connections in the JSON envelope mode (wspush.json) */
     /* counters */
@@ -87,6 +88,9 @@ struct worker_stats {
     uint64_t history_replayed; /* messages replayed from history to resuming subscribers */
     uint64_t history_resets[RESET_CAUSES]; /* resumes answered with reset / 4002, by cause */
     uint64_t deliveries;       /* messages written or queued for a subscriber */
+    uint64_t sse_deliveries;   /* of which to Server-Sent Events streams */
+    uint64_t sse_skipped;      /* messages without an SSE form (too large), not sent to SSE */
+    uint64_t sse_resets;       /* SSE streams opened with a Last-Event-ID answered by "reset" */
     uint64_t bytes_sent;
     uint64_t short_writes;
     uint64_t slow_close;

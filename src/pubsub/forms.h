@@ -1,10 +1,11 @@
 /* forms.h - the layout of a RING_F_FORMS ring entry: one message in every
  * form some worker needs, side by side (DESIGN.md, round 2).
  *
- *   struct ring_forms | raw | raw deflated | envelope | envelope deflated
+ *   struct ring_forms | raw | raw deflated | envelope | envelope deflated | SSE
  *
- * Each form is a complete WebSocket frame; a length of 0 means the form is
- * absent (raw is always present). The master writes it (master.c), the
+ * Each WebSocket form is a complete frame, the SSE form one encoded event
+ * (http/sse.h); a length of 0 means the form is absent (raw is always
+ * present). The master writes it (master.c), the
  * workers read it (worker.c); nothing else knows the layout. */
 #ifndef WSP_PUBSUB_FORMS_H
 #define WSP_PUBSUB_FORMS_H
@@ -13,13 +14,13 @@
 #include <stdint.h>
 #include <string.h>
 
-enum { FORM_RAW = 0, FORM_RAW_Z, FORM_ENV, FORM_ENV_Z, FORM_COUNT };
+enum { FORM_RAW = 0, FORM_RAW_Z, FORM_ENV, FORM_ENV_Z, FORM_SSE, FORM_COUNT };
 
 struct ring_forms {
     uint64_t topic_seq;        /* 0: no id (a broadcast) */
     uint32_t len[FORM_COUNT];  /* bytes of each form, in this order */
 };
-_Static_assert(sizeof(struct ring_forms) == 24, "ring_forms is part of the ring format");
+_Static_assert(sizeof(struct ring_forms) == 32, "ring_forms is part of the ring format");
 
 /* Reads the header of a RING_F_FORMS entry and checks the lengths add up to
  * at most len. Returns the offset of the first form, or 0 if malformed. */

@@ -23,6 +23,7 @@ struct msg *msg_new(size_t len)
     m->deflated = NULL;
     m->envelope = NULL;
     m->topic_seq = 0;
+    m->sse = NULL;
     return m;
 }
 
@@ -47,6 +48,7 @@ void msg_unref(struct msg *m)
     if (--m->refs == 0) {
         msg_unref(m->deflated);
         msg_unref(m->envelope);
+        msg_unref(m->sse);
         free(m);
     }
 }

@@ -21,6 +21,8 @@ struct msg {
     struct msg *envelope; /* the JSON envelope form (with its own ->deflated),
                            * or NULL while no subscriber wants it; one reference */
     uint64_t topic_seq;   /* the message id's seq within its topic, 0: none */
+    struct msg *sse;      /* the Server-Sent Events encoding, or NULL; this
+                           * msg holds one reference */
     uint8_t data[];      /* ready for write(2) as-is */
 };
 

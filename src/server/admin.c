@@ -269,6 +269,15 @@ size_t admin_stats_json(struct master *m, char *out, size_t cap)
     for (int k = AUTH_OK + 1; k < AUTH_REASON_COUNT; k++)
         PUT("%s\"%s\":%llu", k > 1 ? "," : "", auth_reason_label(k), (unsigned long long)au[k]);
     PUT("}},");
+    uint64_t sse_c = 0, sse_d = 0;
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        sse_c += s->w[i].sse_conns;
+        sse_d += s->w[i].sse_deliveries;
+    }
+    PUT("\"transports\":{\"ws\":{\"connections\":%llu,\"deliveries\":%llu},"
+        "\"sse\":{\"connections\":%llu,\"deliveries\":%llu}},",
+        (unsigned long long)(conns - sse_c), (unsigned long long)(deliveries - sse_d),
+        (unsigned long long)sse_c, (unsigned long long)sse_d);
     PUT("\"fanout_avg_ms\":%.3f,\"ring\":{\"size\":%zu,\"head_seq\":%llu,\"bytes_written\":%llu,"
         "\"max_entry\":%zu,\"lost\":%llu,\"lapped_closes\":%llu}}\n",
         fanouts ? (double)fanout_ns / (double)fanouts / 1e6 : 0.0, ring_size(r),

@@ -25,6 +25,7 @@
 #include "core/wsp_assert.h"
 #include "ev/timer.h"
 #include "http/http_response.h"
+#include "http/sse.h"
 #include "server/auth_conn.h"
 #include "server/server_int.h"
 #include "ws/ws_frame.h"
@@ -201,6 +202,8 @@ void conn_reap(struct worker *w)
             w->st->deflate_conns--;
         if (c->flags & CF_ENVELOPE)
             w->st->envelope_conns--;
+        if (c->flags & CF_SSE)
+            w->st->sse_conns--;
         if (c->flags & CF_COUNTED) {
             w->st->conns--;
             w->st->disconnects[metrics_close_bucket(c->close_code ? c->close_code : 1006)]++;
@@ -458,6 +461,20 @@ void conn_close(struct worker *w, struct conn *c, uint16_t code, const char *rea
     c->state = CONN_CLOSING;
     c->flags |= CF_END_AFTER_FLUSH;
     deadline_set(w, c, CONN_CLOSE_TICKS);
+    if (c->flags & CF_SSE) {
+        /* SSE has no close frame: the stream just ends once what is
+         * queued is out (the close deadline bounds the wait), and
+         * EventSource reconnects after its retry delay. Lost messages
+         * (1013) are said first, so a client never resumes over a
+         * silent gap (docs/sse.md). */
+        static const char lost[] = "event: reset\nid: \n"
+                                   "data: {\"reason\":\"messages lost\"}\n\n";
+        if (code == WS_CLOSE_TRY_LATER)
+            send_bytes(w, c, lost, sizeof lost - 1, true);
+        else if (outq_empty(c->out))
+            on_drained(w, c);
+        return;
+    }
     uint8_t frame[WS_MAX_HEADER + WS_MAX_CONTROL];
     uint8_t payload[WS_MAX_CONTROL];
     size_t pl = ws_close_payload(payload, code, reason);
@@ -495,7 +512,8 @@ void conn_established(struct worker *w, struct conn *c)
     w->st->conns_pending--;
     w->st->conns++;
     w->st->handshakes_total++;
-    deadline_set(w, c, w->ticks_ping); /* 0: no ping, no deadline */
+    /* 0: no ping (heartbeat), no deadline */
+    deadline_set(w, c, (c->flags & CF_SSE) ? w->ticks_sse : w->ticks_ping);
 }
 
 /* ---- inbound WebSocket frames ---- */
@@ -789,7 +807,7 @@ static void read_input(struct worker *w, struct conn *c)
         return;
     for (int i = 0; i < CONN_MAX_READS && c->state != CONN_DEAD; i++) {
         ssize_t n = read_some(w, c);
-        if (n == 0 && c->state == CONN_WS && !(c->flags & CF_RD_SHUT)) {
+        if (n == 0 && c->state == CONN_WS && !(c->flags & (CF_RD_SHUT | CF_SSE))) {
             /* a half-close (shutdown(SHUT_WR)): the peer may still read,
              * so keep delivering. A write error (the peer's RST once it
              * has closed for good) or the ping deadline ends it. */
@@ -821,7 +839,8 @@ static void read_input(struct worker *w, struct conn *c)
             http_feed(w, c, w->rbuf, (size_t)n);
             break;
         case CONN_WS:
-            conn_ws_feed(w, c, w->rbuf, (size_t)n);
+            if (!(c->flags & CF_DISCARD)) /* SSE: input after the request is dropped */
+                conn_ws_feed(w, c, w->rbuf, (size_t)n);
             break;
         case CONN_CLOSING:
             /* after an HTTP error reply: discard; after our close frame:
@@ -873,6 +892,16 @@ void conn_on_tick(struct worker *w, struct conn *c)
         conn_kill(w, c, 0);
         break;
     case CONN_WS:
+        if (c->flags & CF_SSE) {
+            /* a comment line: keeps proxies from timing the stream out, and
+             * a dead peer shows as a write error or a backlog that grows
+             * to the slow-consumer policy */
+            w->st->pings_sent++;
+            send_bytes(w, c, SSE_HEARTBEAT, sizeof SSE_HEARTBEAT - 1, false);
+            if (c->state == CONN_WS)
+                deadline_set(w, c, w->ticks_sse);
+            break;
+        }
         if (!w->ticks_ping)
             break;
         if ((c->flags & CF_PING_SENT) && !(c->flags & CF_RD_SHUT)) {

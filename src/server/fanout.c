@@ -25,18 +25,26 @@
 #include "server/server_int.h"
 #include "ws/ws_frame.h"
 
-/* The form of m this connection gets: the envelope where it asked for it
- * (m->envelope is NULL unless this worker has such a subscriber, so with
- * none the test costs one predictable branch on the message, not on the
- * connection), then the deflated variant where negotiated: the same bytes
- * for every such client. */
-static inline struct msg *fanout_form(struct msg *m, const struct conn *c)
+/* The form of m that c takes: the same bytes for every connection of a
+ * form. SSE streams take the SSE event (NULL: m has none, it did not fit a
+ * ring entry); WebSockets the envelope where they asked for it (m->envelope
+ * is NULL unless this worker has such a subscriber, so with none the test
+ * costs one predictable branch on the message), then the deflated variant
+ * where negotiated. */
+static inline struct msg *form_for(const struct conn *c, struct msg *m)
 {
+    if (c->flags & CF_SSE)
+        return m->sse;
     if (m->envelope && (c->flags & CF_ENVELOPE))
         m = m->envelope;
-    if (m->deflated && (c->flags & CF_DEFLATE))
-        m = m->deflated;
-    return m;
+    return m->deflated && (c->flags & CF_DEFLATE) ? m->deflated : m;
+}
+
+/* Deliveries, and by transport: a flag test, no branch. */
+static inline void count_delivery(struct worker *w, const struct conn *c)
+{
+    w->st->deliveries++;
+    w->st->sse_deliveries += (c->flags & CF_SSE) / CF_SSE;
 }
 
 void fanout_one(struct worker *w, struct conn *c, struct msg *m)
@@ -44,9 +52,13 @@ void fanout_one(struct worker *w, struct conn *c, struct msg *m)
     if (c->state != CONN_WS || (c->flags & CF_ECHO)) /* the echo path only echoes */
         return;
     struct msg *orig = m; /* a batch is settled against the message as published */
-    m = fanout_form(m, c);
+    m = form_for(c, m);
+    if (!m) {
+        w->st->sse_skipped++;
+        return;
+    }
     if (outq_empty(c->out)) {
-        w->st->deliveries++;
+        count_delivery(w, c);
         if (w->uring && !c->tls) {
             struct io_uring_sqe *sqe = io_uring_get_sqe(w->uring);
             if (!sqe) { /* the batch is full: settle it and start another */
@@ -69,11 +81,11 @@ void fanout_one(struct worker *w, struct conn *c, struct msg *m)
      * connection queues. */
     if (w->cfg->slow_policy == SLOW_LATEST && m->topic_key && outq_replace_latest(c->out, m) == 1) {
         w->st->slow_latest++;
-        w->st->deliveries++;
+        count_delivery(w, c);
         return;
     }
     if (conn_send_msg(w, c, m) == 0)
-        w->st->deliveries++;
+        count_delivery(w, c);
 }
 
 void fanout_flush(struct worker *w, struct msg *m)
@@ -97,7 +109,8 @@ void fanout_flush(struct worker *w, struct msg *m)
         int res = cqe->res;
         io_uring_cqe_seen(w->uring, cqe);
         w->uring_pending--;
-        conn_send_result(w, c, fanout_form(m, c), res);
+        /* each connection was sent its form (deflated, SSE) */
+        conn_send_result(w, c, form_for(c, m), res);
     }
 }
 

@@ -42,6 +42,7 @@
 #include "server/redis_link.h"
 #include "server/worker.h"
 #include "tls/tls.h"
+#include "http/sse.h"
 #include "ws/ws_deflate.h"
 #include "tune/tune.h"
 #include "ws/ws_frame.h"
@@ -96,6 +97,14 @@ struct history *master_history(const struct master *m) { return m->history; }
 uint64_t master_topic_last_seq(const struct master *m, uint64_t key)
 {
     return msgid_counters_last(m->ids, key);
+}
+
+static bool sse_clients(const struct master *m)
+{
+    for (unsigned i = 0; i < m->nworkers; i++)
+        if (m->shared->w[i].sse_conns)
+            return true;
+    return false;
 }
 
 static bool deflate_clients(const struct master *m)
@@ -172,6 +181,21 @@ static size_t deflate_form(struct master *m, uint8_t op, const uint8_t *payload,
     return z > 0 && (size_t)z < plain_len ? (size_t)z : 0;
 }
 
+/* Room in scratch for the frames (len bytes) followed by an SSE form of
+ * sl bytes: the SSE form can be longer than the frame (a "data: " prefix
+ * per line), so scratch grows on demand, keeping the frames. */
+static bool scratch_fit(struct master *m, size_t len, size_t sl)
+{
+    if (len + sl <= m->scratch_cap)
+        return true;
+    uint8_t *b = realloc(m->scratch, len + sl);
+    if (!b)
+        return false;
+    m->scratch = b;
+    m->scratch_cap = len + sl;
+    return true;
+}
+
 int64_t master_publish(struct master *m, bool binary, const char *topic, size_t topic_len,
                        const uint8_t *payload, size_t n, enum pub_source src,
                        uint64_t *subscribers)
@@ -212,10 +236,29 @@ int64_t master_publish(struct master *m, bool binary, const char *topic, size_t 
             o += f.len[FORM_ENV_Z] = (uint32_t)deflate_form(m, WS_OP_TEXT, json, el - ehl, el, o,
                                                              (size_t)(end - o));
     }
+    if (sse_clients(m)) {
+        /* the Server-Sent Events form, once, only while some worker has an
+         * SSE stream (docs/sse.md), with the message's id; left out (and
+         * counted by the workers) when it would not fit in a ring entry.
+         * scratch grows on demand: an event can be longer than its frame */
+        char id[MSGID_MAX_LEN];
+        size_t idl = f.topic_seq ? msgid_format(id, sizeof id, msgid_epoch(), f.topic_seq) : 0;
+        size_t used = (size_t)(o - m->scratch);
+        size_t sl = sse_event_len(topic_len, idl ? idl : SSE_NO_ID, payload, n, binary);
+        if (used + sl + topic_len <= ring_max_entry(m->ring) && scratch_fit(m, used, sl)) {
+            o = m->scratch + used;
+            ssize_t e = sse_event_encode(o, sl, topic_len ? topic : "", topic_len,
+                                         idl ? id : NULL, idl, payload, n, binary);
+            if (e == (ssize_t)sl) {
+                f.len[FORM_SSE] = (uint32_t)sl;
+                o += sl;
+            }
+        }
+    }
     size_t total = (size_t)(o - m->scratch);
     /* forms that do not fit the ring entry are dropped, the raw one never */
     if (total + topic_len > ring_max_entry(m->ring)) {
-        f.len[FORM_RAW_Z] = f.len[FORM_ENV] = f.len[FORM_ENV_Z] = 0;
+        f.len[FORM_RAW_Z] = f.len[FORM_ENV] = f.len[FORM_ENV_Z] = f.len[FORM_SSE] = 0;
         total = pre + plain;
     }
     memcpy(m->scratch, &f, sizeof f);

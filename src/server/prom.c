@@ -201,6 +201,22 @@ size_t prom_render(struct master *m, char *out, size_t cap)
     }
     counter(bp, "wspush_publish_rejected_total", "Publishes refused (too large).", st->publish_rejected);
     counter(bp, "wspush_deliveries_total", "Messages handed to subscriber sockets.", SUM(deliveries));
+    /* by transport (docs/sse.md): SSE streams are counted in the totals too */
+    head(bp, "wspush_transport_connections", "gauge", "Established connections by transport.");
+    put(bp, "wspush_transport_connections{transport=\"ws\"} %llu\n",
+        (unsigned long long)(SUM(conns) - SUM(sse_conns)));
+    put(bp, "wspush_transport_connections{transport=\"sse\"} %llu\n", (unsigned long long)SUM(sse_conns));
+    head(bp, "wspush_transport_deliveries_total", "counter", "Deliveries by transport.");
+    put(bp, "wspush_transport_deliveries_total{transport=\"ws\"} %llu\n",
+        (unsigned long long)(SUM(deliveries) - SUM(sse_deliveries)));
+    put(bp, "wspush_transport_deliveries_total{transport=\"sse\"} %llu\n",
+        (unsigned long long)SUM(sse_deliveries));
+    counter(bp, "wspush_sse_skipped_total",
+            "Messages not sent to SSE streams: their SSE form did not fit a ring entry.",
+            SUM(sse_skipped));
+    counter(bp, "wspush_sse_resets_total",
+            "SSE streams opened with a Last-Event-ID that could not be resumed (event: reset).",
+            SUM(sse_resets));
     counter(bp, "wspush_sent_bytes_total", "Bytes written to client sockets.", SUM(bytes_sent));
     counter(bp, "wspush_short_writes_total", "Writes that left output queued.", SUM(short_writes));
     gauge(bp, "wspush_queued_bytes", "Output queued for slow sockets.", (double)SUM(queued_bytes));

@@ -2,6 +2,8 @@
  *
  * A WebSocket upgrade on any path: the path names a topic ("/" names none),
  * ?topic=a&topic=b adds more; the echo path is the diagnostics echo.
+ * GET with Accept: text/event-stream on any path: the same subscriptions as
+ * a Server-Sent Events stream (sse_conn.c), and OPTIONS its CORS preflight.
  * Plain HTTP: GET /healthz, /demo, /wspush.js; anything else 404/405.
  * What it does not do: parse bytes (http_parse.c, ws_handshake.c) or move
  * them (conn.c). */
@@ -18,6 +20,7 @@
 #include "server/assets.h"
 #include "server/auth_conn.h"
 #include "server/resume.h"
+#include "http/sse.h"
 #include "server/server_int.h"
 #include "ws/ws_frame.h"
 
@@ -307,11 +310,79 @@ static bool wants_upgrade(const struct http_req *r)
            http_req_header(r, "Sec-WebSocket-Version");
 }
 
+/* The door both transports pass (WebSocket upgrade, SSE stream): drain,
+ * --max-conns, the token, then the topics. 0: admitted and subscribed, *tk
+ * to attach once established; -1: already answered. */
+static int admit(struct worker *w, struct conn *c, struct http_req *r, struct auth_ticket *tk)
+{
+    if (w->draining) {
+        w->st->handshake_fail[HS_FAIL_FULL]++;
+        refuse(w, c, r, 503, "shutting down\n", "Retry-After: 1\r\n");
+        return -1;
+    }
+    if (worker_total_conns(w) >= w->cfg->max_conns) {
+        w->st->handshake_fail[HS_FAIL_FULL]++;
+        refuse(w, c, r, 503, "server full\n", "Retry-After: 5\r\n");
+        return -1;
+    }
+    /* the token is checked once, here; then each requested topic against
+     * it before any is subscribed (docs/auth.md) */
+    if (auth_conn_admit(w, c, r, tk))
+        return -1;
+    const char *why = NULL;
+    int st = 0;
+    if (tk->check) {
+        st = (c->flags & CF_ECHO) ? take(w, c, tk, "", 0, &why) : subscribe_all(w, c, r, tk, &why);
+        if (tk->refused) {
+            auth_conn_ticket_release(tk);
+            access_log(w, c, r, tk->refused == AUTH_TOPIC_DENIED ? 403 : 401,
+                       auth_reason_text(tk->refused));
+            auth_conn_refuse(w, c, tk->refused);
+            return -1;
+        }
+    }
+    if (!st && !(c->flags & CF_ECHO))
+        st = subscribe_all(w, c, r, NULL, &why);
+    if (st) {
+        auth_conn_ticket_release(tk);
+        w->st->handshake_fail[HS_FAIL_TOPIC]++;
+        refuse(w, c, r, st, why, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* GET with Accept: text/event-stream: a Server-Sent Events stream on the
+ * same door as an upgrade (docs/sse.md). */
+static void sse_route(struct worker *w, struct conn *c, struct http_req *r)
+{
+    const struct http_header *o = http_req_header(r, "Origin");
+    char cors[512];
+    if (o && !sse_conn_cors(w, r, cors, sizeof cors)) {
+        w->st->handshake_fail[HS_FAIL_ORIGIN]++;
+        reply_text(w, c, 403, "origin not allowed\n", NULL);
+        return;
+    }
+    struct auth_ticket tk;
+    if (admit(w, c, r, &tk))
+        return;
+    sse_conn_start(w, c, r);
+    auth_conn_attach(w, c, &tk); /* releases tk */
+}
+
 void routes_handle(struct worker *w, struct conn *c, struct http_req *r, uint8_t *rest,
                    size_t rest_len)
 {
     if (!wants_upgrade(r)) {
-        plain_http(w, c, r);
+        if (sse_is_request(r)) {
+            sse_route(w, c, r);
+        } else if (http_str_ieq(r->method, r->method_len, "OPTIONS") &&
+                   http_req_header(r, "Origin") &&
+                   http_req_header(r, "Access-Control-Request-Method")) {
+            sse_conn_preflight(w, c, r); /* CORS for EventSource and polyfills */
+        } else {
+            plain_http(w, c, r);
+        }
         return;
     }
     struct ws_handshake hs;
@@ -324,16 +395,6 @@ void routes_handle(struct worker *w, struct conn *c, struct http_req *r, uint8_t
                hs.status == 426 ? "Sec-WebSocket-Version: 13\r\n" : NULL);
         return;
     }
-    if (w->draining) {
-        w->st->handshake_fail[HS_FAIL_FULL]++;
-        refuse(w, c, r, 503, "shutting down\n", "Retry-After: 1\r\n");
-        return;
-    }
-    if (worker_total_conns(w) >= w->cfg->max_conns) {
-        w->st->handshake_fail[HS_FAIL_FULL]++;
-        refuse(w, c, r, 503, "server full\n", "Retry-After: 5\r\n");
-        return;
-    }
     char path[256];
     ssize_t pl = http_pct_decode(r->path, r->path_len, path, sizeof path - 1, false);
     if (pl >= 0) {
@@ -341,38 +402,20 @@ void routes_handle(struct worker *w, struct conn *c, struct http_req *r, uint8_t
         if (w->cfg->echo_path[0] && !strcmp(path, w->cfg->echo_path))
             c->flags |= CF_ECHO;
     }
-    /* the token is checked once, here; then each requested topic against
-     * it before any is subscribed (docs/auth.md) */
     struct auth_ticket tk;
-    if (auth_conn_admit(w, c, r, &tk))
+    if (admit(w, c, r, &tk))
         return;
-    const char *why = NULL;
-    int st = 0;
-    if (tk.check) {
-        st = (c->flags & CF_ECHO) ? take(w, c, &tk, "", 0, &why) : subscribe_all(w, c, r, &tk, &why);
-        if (tk.refused) {
-            auth_conn_ticket_release(&tk);
-            auth_conn_refuse(w, c, tk.refused);
-            return;
-        }
-    }
-    if (!st && !(c->flags & CF_ECHO))
-        st = subscribe_all(w, c, r, NULL, &why);
-    if (st) {
-        auth_conn_ticket_release(&tk);
-        w->st->handshake_fail[HS_FAIL_TOPIC]++;
-        refuse(w, c, r, st, why, NULL);
-        return;
-    }
     /* resume state lives on this stack frame only: resume_start replays
      * before this callback returns */
     struct resume_item items[16];
     char names[16][256];
+    const char *why = NULL;
     bool json = hs.protocol && !strcmp(hs.protocol, RESUME_SUBPROTOCOL);
     int nres = (c->flags & CF_ECHO) ? 0 : parse_resume(c, r, &json, items, 16, names, &why);
     if (nres < 0) {
+        auth_conn_ticket_release(&tk);
         w->st->handshake_fail[HS_FAIL_TOPIC]++;
-        reply_text(w, c, -nres, why, NULL);
+        refuse(w, c, r, -nres, why, NULL);
         return;
     }
     char accept[WS_ACCEPT_LEN + 1];

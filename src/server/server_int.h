@@ -50,6 +50,7 @@ enum conn_state {
 #define CF_PROXY_SNIFF 0x800 /* refuse a PROXY header (untrusted peer, --proxy-protocol on) */
 #define CF_TRUSTED 0x1000    /* the address is a trusted proxy: X-Forwarded-For names the client */
 #define CF_ENVELOPE 0x2000   /* JSON envelope mode (wspush.json / ?format=json) */
+#define CF_SSE 0x8000        /* a Server-Sent Events stream (sse_conn.c), not a WebSocket */
 
 struct conn_spill { /* a partial request head, while it is incomplete */
     uint32_t len;
@@ -118,6 +119,7 @@ struct worker {
     struct conn *pool; /* free struct conns */
     uint8_t tick;      /* coarse clock, advanced every second */
     uint32_t ticks_handshake, ticks_ping, ticks_pong; /* <= EV_DEADLINE_LONG_MAX_TICKS */
+    uint32_t ticks_sse;  /* SSE heartbeat interval (--sse-heartbeat); 0: none */
     bool draining;
     uint64_t drain_deadline_ms;
     uint64_t drain_start_ms;  /* drain.c: the spread-out 1012 closes */
@@ -179,6 +181,17 @@ void conn_established(struct worker *w, struct conn *c);
 void conn_http_reply(struct worker *w, struct conn *c, int status, const char *ctype,
                      const void *body, size_t len, const char *extra_headers);
 void conn_ws_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n);
+
+/* sse_conn.c: Server-Sent Events streams on the same connection core */
+/* Answers an admitted, subscribed EventSource request: the 200 head with
+ * CORS headers, the preamble (retry hint), and "event: reset" when the
+ * client asks to resume (no history to resume from); marks c CF_SSE and
+ * established. */
+void sse_conn_start(struct worker *w, struct conn *c, const struct http_req *r);
+/* OPTIONS: a CORS preflight for an EventSource request. */
+void sse_conn_preflight(struct worker *w, struct conn *c, const struct http_req *r);
+/* The CORS response headers for r ("" when r has no Origin) into out. */
+size_t sse_conn_cors(const struct worker *w, const struct http_req *r, char *out, size_t cap);
 
 /* fanout.c: the hot path */
 void fanout_deliver(struct worker *w, struct msg *m, uint8_t flags, const char *topic,

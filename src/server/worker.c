@@ -240,6 +240,8 @@ static struct msg *msg_from_forms(struct worker *w, const struct ring_entry *e, 
     p += f.len[FORM_RAW];
     m->deflated = form_copy(p, f.len[FORM_RAW_Z]);
     p += f.len[FORM_RAW_Z];
+    if (w->st->sse_conns) /* the SSE form comes last */
+        m->sse = form_copy(p + f.len[FORM_ENV] + f.len[FORM_ENV_Z], f.len[FORM_SSE]);
     if (!w->st->envelope_conns)
         return m;
     if (f.len[FORM_ENV]) {
@@ -299,6 +301,7 @@ static void on_wake(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
         }
         m->topic_key = (flags & RING_F_BROADCAST) ? broadcast_key : msg_topic_key(topic, tl);
         msg_share_meta(m, m->deflated);
+        msg_share_meta(m, m->sse);
         if (m->envelope) {
             msg_share_meta(m, m->envelope);
             msg_share_meta(m, m->envelope->deflated);
@@ -432,6 +435,7 @@ void worker_main(const struct worker_init *wi)
     w.ticks_handshake = ticks_for(cfg->handshake_timeout_ms);
     w.ticks_ping = cfg->ping_interval_ms ? ticks_for(cfg->ping_interval_ms) : 0;
     w.ticks_pong = ticks_for(cfg->pong_timeout_ms);
+    w.ticks_sse = cfg->sse_heartbeat_ms ? ticks_for(cfg->sse_heartbeat_ms) : 0;
     w.st->deadline_ticks_handshake = w.ticks_handshake;
     w.st->deadline_ticks_ping = w.ticks_ping;
     w.st->deadline_ticks_pong = w.ticks_pong;
@@ -481,6 +485,7 @@ void worker_main(const struct worker_init *wi)
     w.st->topics = 0;
     w.st->deflate_conns = 0;
     w.st->envelope_conns = 0;
+    w.st->sse_conns = 0;
     ev_loop_set_user(w.loop, &w);
     if (cfg->io_uring) {
         int ur = fanout_uring_init(&w, 1024);

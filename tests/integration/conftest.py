@@ -430,6 +430,12 @@ class Server:
                                 f"{''.join(self._lines)[-4000:]}")
                 self._cond.wait(left)
 
+    def log_count(self, regex, start=0):
+        """How many stderr lines from index `start` match regex (now)."""
+        rx = re.compile(regex)
+        with self._cond:
+            return sum(1 for line in self._lines[start:] if rx.search(line))
+
     def log_mark(self):
         """Index to pass as wait_for_log(start=...) to see only new lines."""
         with self._cond:
