@@ -37,7 +37,7 @@ static const struct opt opts[] = {
     {"listen", T_STR, OFF(listen), CAP(listen), "0.0.0.0:8080", "[ADDR:]PORT",
      "public port: WebSocket upgrades on any path, /healthz, /demo, /wspush.js (port 0 picks a free port)"},
     {"admin", T_STR, OFF(admin), CAP(admin), "127.0.0.1:9090", "ADDR:PORT|off",
-     "admin port (master): POST /publish/<topic>, POST /broadcast, /stats, /metrics, dashboard"},
+     "admin port (master): POST /publish/<topic>, POST /broadcast, POST /disconnect, /topics, /presence/<topic>, /stats, /metrics, dashboard"},
     {"workers", T_WORKERS, OFF(workers), 0, "0", "N|auto",
      "worker processes (0 = one per CPU); auto = max(CPUs, ceil(max-conns / usable fds per process))"},
     {"max-conns", T_U64, OFF(max_conns), 0, "1000000", "N",
@@ -123,6 +123,8 @@ static const struct opt opts[] = {
      "also read the token from this cookie (after ?token= and Authorization: Bearer)"},
     {"public-topics", T_LIST, OFF(public_topics_buf), CAP(public_topics_buf), "", "P1,P2",
      "topics open without a token: names or prefix patterns (news.*); / = no topic (broadcasts, ticker)"},
+    {"presence", T_BOOL, OFF(presence), 0, "off", "on|off",
+     "GET /presence/<topic> on the admin port also lists the distinct users (token sub) subscribed"},
     {"log-level", T_LEVEL, OFF(log_level), 0, "info", "error|warn|info|debug", "log verbosity"},
 };
 

@@ -80,6 +80,7 @@ struct wsp_config {
     char public_topics_buf[1024];
     const char *public_topics[CONFIG_MAX_LIST]; /* patterns; "/" = the empty topic */
     size_t n_public_topics;
+    bool presence;             /* GET /presence lists users (docs/auth.md) */
 };
 
 /* Defaults, then the environment, then argv (argv[0] is the command name,

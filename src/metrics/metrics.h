@@ -91,6 +91,7 @@ struct worker_stats {
     uint64_t auth_accepted;    /* upgrades admitted with a valid subscriber token */
     uint64_t auth_refused[METRICS_AUTH_REASONS]; /* refused upgrades by enum auth_reason */
     uint64_t auth_expired;     /* connections closed with 4001 when their token expired */
+    uint64_t api_disconnects;  /* connections closed by POST /disconnect (4503 or 4000) */
     uint64_t fanout_count;
     uint64_t fanout_sum_ns;
     uint64_t fanout_buckets[METRICS_FANOUT_BUCKETS];

@@ -23,6 +23,8 @@
 #define RING_F_BROADCAST 0x2u /* to every connection; topic is empty */
 #define RING_F_DEFLATE 0x4u   /* the frame bytes are the plain frame followed by
                                * its permessage-deflate frame (RSV1 set) */
+#define RING_F_CONTROL 0x40u /* not a message: a control command for the workers
+                              * (server/control.h); topic = its subject */
 /* 0x80 is reserved by the ring itself (padding marker) and never published. */
 
 struct ring;

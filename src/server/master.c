@@ -34,6 +34,7 @@
 #include "pubsub/ring.h"
 #include "server/admin.h"
 #include "server/auth_conn.h"
+#include "server/control.h"
 #include "server/redis_link.h"
 #include "server/worker.h"
 #include "tls/tls.h"
@@ -75,6 +76,7 @@ struct master {
     struct ws_deflater *deflater; /* compresses each message once; NULL: --deflate off */
     uint8_t *scratch; /* frame encoding buffer: plain frame + its deflated frame */
     size_t scratch_cap;
+    struct ctl_shared *ctl; /* the workers' answers to control commands */
 };
 
 struct shared_stats *master_stats(const struct master *m) { return m->shared; }
@@ -111,10 +113,36 @@ static int alloc_common(struct master *m)
         m->scratch_cap += WS_MAX_HEADER + ws_deflate_bound(cfg->max_message);
     }
     m->scratch = malloc(m->scratch_cap);
-    if (!m->ring || !m->shared || !m->slots || !m->scratch || (cfg->deflate && !m->deflater))
+    m->ctl = ctl_shared_new(m->nworkers);
+    if (!m->ring || !m->shared || !m->slots || !m->scratch || !m->ctl ||
+        (cfg->deflate && !m->deflater))
         return WSP_ENOMEM;
     return 0;
 }
+
+static void wake_workers(struct master *m)
+{
+    uint64_t one = 1;
+    for (unsigned i = 0; i < m->nworkers; i++)
+        if (m->slots[i].pid > 0 && write(m->slots[i].wake_fd, &one, sizeof one) < 0 &&
+            errno != EAGAIN)
+            log_ratelimited(WSP_LOG_WARN, "waking worker %u: %s", i, strerror(errno));
+}
+
+int64_t master_control(struct master *m, const struct ctl_cmd *c)
+{
+    uint8_t body[CTL_BODY_MAX];
+    size_t n = ctl_body_encode(c, body);
+    int64_t seq = ring_publish(m->ring, RING_F_CONTROL, c->subject, c->subject_len, body, n,
+                               clock_mono_ns());
+    if (seq > 0)
+        wake_workers(m);
+    return seq;
+}
+
+struct ctl_shared *master_ctl_shared(const struct master *m) { return m->ctl; }
+bool master_worker_alive(const struct master *m, unsigned i) { return m->slots[i].pid > 0; }
+unsigned master_workers(const struct master *m) { return m->nworkers; }
 
 int64_t master_publish(struct master *m, bool binary, const char *topic, size_t topic_len,
                        const uint8_t *payload, size_t n, enum pub_source src,
@@ -145,11 +173,7 @@ int64_t master_publish(struct master *m, bool binary, const char *topic, size_t 
     if (seq < 0)
         return seq;
     m->published[src]++;
-    uint64_t one = 1;
-    for (unsigned i = 0; i < m->nworkers; i++)
-        if (m->slots[i].pid > 0 && write(m->slots[i].wake_fd, &one, sizeof one) < 0 &&
-            errno != EAGAIN)
-            log_ratelimited(WSP_LOG_WARN, "waking worker %u: %s", i, strerror(errno));
+    wake_workers(m);
     if (subscribers) {
         uint64_t s = 0;
         if (topic_len)
@@ -188,6 +212,7 @@ void master_free_standalone(struct master *m)
     free(m->slots);
     ring_destroy(m->ring);
     metrics_shared_free(m->shared);
+    ctl_shared_free(m->ctl);
     free(m);
 }
 
@@ -615,5 +640,6 @@ fail:
     free(m->slots);
     ring_destroy(m->ring);
     metrics_shared_free(m->shared);
+    ctl_shared_free(m->ctl);
     return rc;
 }

@@ -232,6 +232,9 @@ size_t prom_render(struct master *m, char *out, size_t cap)
             (unsigned long long)SUM(auth_refused[k]));
     counter(bp, "wspush_auth_expired_total",
             "Connections closed with 4001 because their token expired.", SUM(auth_expired));
+    counter(bp, "wspush_disconnects_api_total",
+            "Connections closed by POST /disconnect on the admin port (4503 or 4000).",
+            SUM(api_disconnects));
     counter(bp, "wspush_worker_restarts_total", "Workers restarted after dying.", SUM(restarts));
     /* the limits, so alerts can say "near --max-conns" and "near the fd
      * limit" (workers inherit the master's RLIMIT_NOFILE at fork) */
