@@ -134,7 +134,10 @@ static size_t b64_encode(const uint8_t *in, size_t n, char *out)
 
 static void rec_reset(void)
 {
+    uint64_t first = C.rec.first_try_us, last = C.rec.last_est_us; /* gauges */
     memset(&C.rec, 0, sizeof C.rec);
+    C.rec.first_try_us = first;
+    C.rec.last_est_us = last;
     hist_sec_init(&C.rec.lat);
     C.sec_min_open = C.open;
 }
@@ -253,6 +256,8 @@ static void conn_cb(struct ev_loop *l, struct ev_handler *h, uint32_t events);
 
 static void conn_start(struct bconn *c)
 {
+    if (!C.rec.first_try_us)
+        C.rec.first_try_us = clock_mono_ns() / 1000u;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         C.rec.ce[bench_ce_from_errno(errno)]++;
@@ -577,6 +582,7 @@ static void on_handshake_readable(struct bconn *c)
     C.inflight--;
     C.open++;
     C.rec.established++;
+    C.rec.last_est_us = clock_mono_ns() / 1000u;
     uint64_t hs_us = (uint32_t)(now_us32() - c->t_us);
     C.rec.hs_us_sum += hs_us;
     if (hs_us > C.rec.hs_us_max)

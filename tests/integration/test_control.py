@@ -265,3 +265,30 @@ def test_disconnect_across_two_nodes_through_redis(wspush, keyfile, redis):  # n
         redis.kill()
         wait_until(lambda: healthz_ready(nodes[0]) == 503, T(15), "node not ready")
         assert post_json(nodes[0], "/disconnect", {"user": "alice"}).status == 503
+
+
+def test_bench_token_file_each_connection_its_own_token(wspush, keyfile, tmp_path):
+    """wspush-bench --token-file: connection i sends line i mod n; every
+    handshake is admitted, and the users are the file's (presence)."""
+    import os
+    import subprocess
+    bench = os.environ.get("WSPUSH_BENCH_BIN", "")
+    if not bench or not os.path.exists(bench):
+        pytest.skip("WSPUSH_BENCH_BIN is not built")
+    srv = wspush("--workers", "2", "--auth-hmac-key-file", str(keyfile), "--presence", "on")
+    f = tmp_path / "tokens"
+    f.write_text("".join(tok(f"u{i}", ["room"]) + "\n" for i in range(7)) + "\n")
+    r = subprocess.run([bench, "--url", f"ws://127.0.0.1:{srv.port}/room", "--conns", "20",
+                        "--procs", "2", "--duration", "3", "--warmup", "1", "--expect-rate", "0",
+                        "--quiet", "--assert-no-errors", "--token-file", str(f)],
+                       capture_output=True, text=True, timeout=T(30) + 30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "handshake rate" in r.stdout
+    assert srv.stats()["auth"]["accepted"] == 20
+    # one bad token: every handshake refused, the bench says so
+    r = subprocess.run([bench, "--url", f"ws://127.0.0.1:{srv.port}/room", "--conns", "3",
+                        "--duration", "2", "--warmup", "1", "--expect-rate", "0", "--quiet",
+                        "--assert-no-errors", "--token", "not.a.jwt"],
+                       capture_output=True, text=True, timeout=T(30) + 30)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert srv.stats()["auth"]["refused"]["malformed"] >= 3
