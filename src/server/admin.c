@@ -756,8 +756,8 @@ static void conn_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
  * doing anything useful makes room (one lingering after its last answer
  * first, then one idle or still sending its head, then one sending a
  * body), so idle sockets cannot lock publishers out. A connection with
- * output queued or a /live feed is never chosen. Returns false if every
- * connection is busy. */
+ * output queued, a /live feed or a pending control answer is never
+ * chosen. Returns false if every connection is busy. */
 static bool make_room(struct admin *a)
 {
     unsigned alive = 0, best_rank = 3;
@@ -766,7 +766,7 @@ static bool make_room(struct admin *a)
         if (c->dead)
             continue;
         alive++;
-        if (c->live || queued(c))
+        if (c->live || queued(c) || c->waiting)
             continue;
         unsigned rank = c->close_after ? 0 : c->in_body ? 2 : 1;
         if (rank < best_rank || (rank == best_rank && c->since_ms < victim->since_ms)) {
@@ -793,7 +793,7 @@ static uint64_t conn_deadline(const struct admin_conn *c, const struct wsp_confi
         return c->linger_until_ms;
     if (queued(c))
         return c->progress_ms + cfg->admin_idle_timeout_ms;
-    if (c->live)
+    if (c->live || c->waiting) /* waiting: control_master answers within CTL_TIMEOUT_MS */
         return 0;
     return c->since_ms + (c->in_request ? cfg->admin_head_timeout_ms : cfg->admin_idle_timeout_ms);
 }
