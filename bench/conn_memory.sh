@@ -8,6 +8,8 @@
 # worker's anonymous RSS (heap + anonymous mappings: what connections cost;
 # file-backed pages are shared library code paged in, not per-connection
 # state) before and after, divided by N. Needs build/release (scripts/build.sh).
+# SERVE_ARGS / BENCH_ARGS (environment) are added to the two command lines,
+# e.g. SERVE_ARGS="--auth-hmac-key-file K" BENCH_ARGS="--token-file F".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-10000}
@@ -16,8 +18,9 @@ MODE=${3:-ws}
 B=build/release
 port=$(( 20000 + RANDOM % 20000 ))
 aport=$(( port + 1 ))
+# shellcheck disable=SC2086
 "$B/wspush" serve --listen "127.0.0.1:$port" --admin "127.0.0.1:$aport" --workers 1 --tick 1s \
-  2>/dev/null &
+  ${SERVE_ARGS:-} 2>/dev/null &
 srv=$!
 trap 'kill $srv 2>/dev/null; wait $srv 2>/dev/null || true' EXIT
 for _ in $(seq 50); do curl -sf "127.0.0.1:$aport/healthz" >/dev/null && break; sleep 0.1; done
@@ -27,8 +30,9 @@ r0=$(anon)
 if [ "$MODE" = sse ]; then
   python3 bench/sse_hold.py "$port" "$P" "$N" 18 >/tmp/conn_memory.$$ 2>&1 &
 else
+  # shellcheck disable=SC2086
   "$B/wspush-bench" --url "ws://127.0.0.1:$port$P" --conns "$N" --duration 14 --warmup 4 --quiet \
-    >/tmp/conn_memory.$$ 2>&1 &
+    ${BENCH_ARGS:-} >/tmp/conn_memory.$$ 2>&1 &
 fi
 bench=$!
 c=0

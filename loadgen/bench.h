@@ -15,6 +15,7 @@
 
 #include "srcaddr.h"
 #include "stats.h"
+#include "tokens.h"
 
 #define BENCH_MAX_PIDS 16
 
@@ -45,7 +46,8 @@ struct bench_opts {
     char admin[256];
     uint32_t admin_ip;
     uint16_t admin_port;
-    char token[256];
+    char token[256];                /* the admin API's bearer token */
+    struct bench_tokens sub_tokens; /* subscriber tokens; n == 0: none */
     bool echo;
     double churn_pct; /* per second */
     /* output */

@@ -94,8 +94,9 @@ static struct child {
     uint16_t close_code; /* set by on_close during a feed */
     uint8_t *rbuf;
     struct ws_rx_cfg rxcfg;
-    char req[1024];
+    char req[1024 + BENCH_TOKEN_MAX + 32]; /* head; a token fits after the key */
     size_t req_prefix_len;
+    uint64_t first_conn; /* this child's connection 0 is the run's connection first_conn */
 } C;
 
 static uint64_t rnd(void)
@@ -136,7 +137,10 @@ static size_t b64_encode(const uint8_t *in, size_t n, char *out)
 
 static void rec_reset(void)
 {
+    uint64_t first = C.rec.first_try_us, last = C.rec.last_est_us; /* gauges */
     memset(&C.rec, 0, sizeof C.rec);
+    C.rec.first_try_us = first;
+    C.rec.last_est_us = last;
     hist_sec_init(&C.rec.lat);
     C.sec_min_open = C.open;
 }
@@ -255,6 +259,8 @@ static void conn_cb(struct ev_loop *l, struct ev_handler *h, uint32_t events);
 
 static void conn_start(struct bconn *c)
 {
+    if (!C.rec.first_try_us)
+        C.rec.first_try_us = clock_mono_ns() / 1000u;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         C.rec.ce[bench_ce_from_errno(errno)]++;
@@ -307,6 +313,14 @@ static void on_connected(struct bconn *c)
     memcpy(c->ts + 8, &r2, 8);
     char *p = C.req + C.req_prefix_len;
     p += b64_encode(c->ts, 16, p);
+    /* --token/--token-file: connection i of the run sends token i mod n */
+    const char *tok = bench_tokens_for(&C.o->sub_tokens, C.first_conn + (uint64_t)(c - C.pool));
+    if (tok) {
+        size_t tl = strlen(tok);
+        memcpy(p, "\r\nAuthorization: Bearer ", 24);
+        memcpy(p + 24, tok, tl);
+        p += 24 + tl;
+    }
     memcpy(p, "\r\n\r\n", 4);
     p += 4;
     size_t n = (size_t)(p - C.req);
@@ -571,6 +585,7 @@ static void on_handshake_readable(struct bconn *c)
     C.inflight--;
     C.open++;
     C.rec.established++;
+    C.rec.last_est_us = clock_mono_ns() / 1000u;
     uint64_t hs_us = (uint32_t)(now_us32() - c->t_us);
     C.rec.hs_us_sum += hs_us;
     if (hs_us > C.rec.hs_us_max)
@@ -745,6 +760,7 @@ void client_child_main(const struct bench_opts *o, uint32_t proc, uint64_t t0_ms
     C.out_fd = out_fd;
     uint64_t per = o->conns / o->procs, extra = o->conns % o->procs;
     C.n = (uint32_t)(per + (proc < extra ? 1 : 0));
+    C.first_conn = per * proc + (proc < extra ? proc : extra);
     C.rate = o->rate / o->procs;
     C.max_inflight = C.rate > 2048 ? (uint32_t)C.rate : 2048;
     if (getrandom(&C.rng, sizeof C.rng, 0) != sizeof C.rng || C.rng == 0)
@@ -758,7 +774,7 @@ void client_child_main(const struct bench_opts *o, uint32_t proc, uint64_t t0_ms
                      "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
                      "User-Agent: wspush-bench\r\nSec-WebSocket-Key: ",
                      o->path, o->host_hdr);
-    if (n < 0 || (size_t)n + 64 > sizeof C.req) {
+    if (n < 0 || (size_t)n + 64 + BENCH_TOKEN_MAX + 28 > sizeof C.req) {
         log_error("request head too long");
         _exit(2);
     }

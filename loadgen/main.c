@@ -38,6 +38,7 @@
 #include "publish.h"
 #include "report.h"
 #include "stats.h"
+#include "tokens.h"
 
 #define STOP_GRACE_MS 5000 /* beyond --close-timeout, before SIGKILL */
 #define DEADLINE_SLACK_MS 20000
@@ -98,6 +99,10 @@ static void usage(FILE *f)
             "  --drain T            after --duration, keep receiving for T so messages sent in\n"
             "                       the window but still in flight are counted (2s)\n"
             "  --connect-timeout T  connect + handshake time limit (10s)\n"
+            "  --token JWT          subscriber token: every upgrade sends Authorization: Bearer\n"
+            "                       JWT (docs/auth.md)\n"
+            "  --token-file FILE    one token per line: connection i sends line i mod n\n"
+            "                       (repeat --token instead to list a few)\n"
             "  --close-timeout T    at the end, wait this long for the server's close frames\n"
             "                       (5s + 1s per 20000 connections)\n"
             "  --src CIDR           bind client sockets to source addresses of this block, e.g.\n"
@@ -117,7 +122,7 @@ static void usage(FILE *f)
             "                       every connection whatever its path (--topic not needed; if\n"
             "                       given, it only sets the path when --url has none)\n"
             "  --admin URL          admin API base, http://HOST:PORT (http://127.0.0.1:9090)\n"
-            "  --token TOKEN        bearer token for the admin API\n"
+            "  --admin-token TOKEN  bearer token for the admin API (--publish-token)\n"
             "  --echo               each connection sends a masked text frame with its send\n"
             "                       time once a second; latency is the echo's round trip\n"
             "  --churn P            P%% of the connections close (1000) and reconnect per second\n"
@@ -233,7 +238,9 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
         O_PUBLISH_RATE,
         O_TOPIC,
         O_ADMIN,
-        O_TOKEN,
+        O_ADMIN_TOKEN,
+        O_SUB_TOKEN,
+        O_TOKEN_FILE,
         O_ECHO,
         O_CHURN,
         O_ASSERT_RATIO,
@@ -262,7 +269,9 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
         {"topic", required_argument, 0, O_TOPIC},
         {"broadcast", no_argument, 0, O_BROADCAST},
         {"admin", required_argument, 0, O_ADMIN},
-        {"token", required_argument, 0, O_TOKEN},
+        {"admin-token", required_argument, 0, O_ADMIN_TOKEN},
+        {"token", required_argument, 0, O_SUB_TOKEN},
+        {"token-file", required_argument, 0, O_TOKEN_FILE},
         {"echo", no_argument, 0, O_ECHO},
         {"churn", required_argument, 0, O_CHURN},
         {"assert-ratio", required_argument, 0, O_ASSERT_RATIO},
@@ -369,11 +378,21 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
         case O_ADMIN:
             admin = optarg;
             break;
-        case O_TOKEN:
+        case O_ADMIN_TOKEN:
             if (strlen(optarg) >= sizeof o->token)
-                die_usage("--token too long%s", "");
+                die_usage("--admin-token too long%s", "");
             strcpy(o->token, optarg);
             break;
+        case O_SUB_TOKEN:
+        case O_TOKEN_FILE: {
+            char why[512];
+            int tr = c == O_SUB_TOKEN
+                         ? bench_tokens_add(&o->sub_tokens, optarg, strlen(optarg), why, sizeof why)
+                         : bench_tokens_load(&o->sub_tokens, optarg, why, sizeof why);
+            if (tr < 0)
+                die_usage("%s", why);
+            break;
+        }
         case O_ECHO:
             o->echo = true;
             break;

@@ -43,6 +43,12 @@ void report_summary(FILE *f, const struct bench_result *r)
             (unsigned long long)r->peak_open, (unsigned long long)t->established,
             bench_fmt_us(t->established ? t->hs_us_sum / t->established : 0, a),
             bench_fmt_us(t->hs_us_max, b));
+    if (t->established && t->last_est_us > t->first_try_us) {
+        /* with --rate above what the server can take, the server's rate */
+        double span_s = (double)(t->last_est_us - t->first_try_us) / 1e6;
+        fprintf(f, "handshake rate  %.0f/s (%llu established %.3f s after the first attempt)\n",
+                (double)t->established / span_s, (unsigned long long)t->established, span_s);
+    }
     fprintf(f, "measured        seconds %u..%u (%u s)%s\n", r->warmup_s, r->end_s,
             r->end_s > r->warmup_s ? r->end_s - r->warmup_s : 0,
             r->interrupted ? "  [interrupted]" : "");

@@ -182,6 +182,10 @@ void bench_point_add(struct bench_point *p, const struct bench_rec *r)
 void bench_totals_add(struct bench_totals *t, const struct bench_rec *r, bool measured)
 {
     t->established += r->established;
+    if (r->first_try_us && (!t->first_try_us || r->first_try_us < t->first_try_us))
+        t->first_try_us = r->first_try_us;
+    if (r->last_est_us > t->last_est_us)
+        t->last_est_us = r->last_est_us;
     t->msgs += r->msgs;
     t->bytes += r->bytes;
     t->no_ts += r->no_ts;

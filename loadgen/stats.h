@@ -103,7 +103,10 @@ struct bench_rec {
     uint64_t close_timeouts;       /* our close handshakes that timed out */
     uint64_t hs_us_sum;            /* connect+handshake time of the established ones */
     uint64_t hs_us_max;
-    uint64_t cpu_us; /* this process's CPU time (user+sys) */
+    uint64_t first_try_us; /* gauge: this child's first connection attempt, CLOCK_MONOTONIC us (0:
+                              none yet) */
+    uint64_t last_est_us;  /* gauge: its latest completed handshake, same clock (0: none yet) */
+    uint64_t cpu_us;       /* this process's CPU time (user+sys) */
     uint32_t ce[CE_MAX];
     uint32_t hs[HS_MAX];
     uint32_t dc[DC_MAX];
@@ -131,6 +134,7 @@ struct bench_point {
 struct bench_totals {
     uint64_t established, msgs, bytes, no_ts, pings, send_drops, echo_sent, churned;
     uint64_t closed_clean, close_timeouts, hs_us_sum, hs_us_max, cpu_us;
+    uint64_t first_try_us, last_est_us; /* over every child: min (non-zero) and max */
     uint64_t ce[CE_MAX], hs[HS_MAX], dc[DC_MAX];
     uint64_t msgs_unplaced;
     struct hist lat; /* seconds >= warmup only */

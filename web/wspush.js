@@ -25,7 +25,8 @@
  *       onclose:     function (event): every close, also before a retry
  *       onstatus:    function ({state, attempt, delayMs, code, reason, url}):
  *                    state is "connecting", "open", "waiting" (a retry is
- *                    scheduled in delayMs) or "closed" (after close())
+ *                    scheduled in delayMs) or "closed" (after close(), or
+ *                    after a close code that forbids reconnecting)
  *       baseDelayMs: first retry's upper bound (default 500)
  *       maxDelayMs:  cap on any retry delay (default 30000)
  *       stableMs:    a connection open this long resets the backoff
@@ -65,8 +66,15 @@
  *                      hint: 1000 ms plus the same jitter.
  *   wspush.defaultUrl(topics)
  *
+ *   wspush.mayReconnect(code)
+ *                      false for 4500-4999 (docs/auth.md: "do not
+ *                      reconnect", e.g. 4503 from POST /disconnect with
+ *                      "reconnect":false), true for every other code
+ *
  * Reconnects: after any close that close() did not ask for, the client waits
- * backoffDelay(attempt) and reconnects, forever. Full jitter spreads a
+ * backoffDelay(attempt) and reconnects, forever, unless the server closed
+ * with a code in 4500-4999: then the client stops as after close() (state
+ * "closed", onstatus gets the code and reason). Full jitter spreads a
  * server restart's reconnect storm over the whole window instead of making
  * every client retry in lock-step. A connection that stays open stableMs
  * resets attempt to 0, so one that opens and drops at once keeps backing off.
@@ -92,6 +100,11 @@
     var m = RESTART_HINT_RE.exec(reason || "");
     var hint = m ? Math.min(parseInt(m[1], 10), 3600000) : 1000;
     return hint + Math.floor(rnd() * (hint / 4));
+  }
+
+  /* the close codes table of docs/auth.md: 4500-4999 mean "stop" */
+  function mayReconnect(code) {
+    return !(code >= 4500 && code <= 4999);
   }
 
   function defaultUrl(topics) {
@@ -230,6 +243,12 @@
         clearTimeout(stableTimer);
         if (o.onclose) { try { o.onclose(ev); } catch (e) { report(e); } }
         if (stopped) return;
+        if (!mayReconnect(ev.code)) {
+          stopped = true;
+          client.state = "closed";
+          status({ code: ev.code, reason: ev.reason });
+          return;
+        }
         schedule(ev.code, ev.reason);
       };
       /* onerror is always followed by onclose: nothing to do here */
@@ -267,7 +286,7 @@
   }
 
   var api = { connect: connect, backoffDelay: backoffDelay, restartDelay: restartDelay,
-              defaultUrl: defaultUrl, withSince: withSince };
+              defaultUrl: defaultUrl, withSince: withSince, mayReconnect: mayReconnect };
   if (typeof module === "object" && module.exports) module.exports = api;
   root.wspush = api;
 })(typeof self !== "undefined" ? self : this);

@@ -102,6 +102,7 @@ struct wsp_config {
     char config_path[1024];    /* --config or WSPUSH_CONFIG; empty: none */
     int argc;                  /* the argv given to config_parse (borrowed) */
     char **argv;
+    bool presence;             /* GET /presence lists users (docs/auth.md) */
 };
 
 /* Defaults, then the config file (--config FILE or WSPUSH_CONFIG), then the

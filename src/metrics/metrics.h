@@ -110,6 +110,7 @@ struct worker_stats {
     uint64_t proxy_headers;    /* PROXY protocol headers accepted */
     uint64_t forwarded_for;    /* client addresses taken from X-Forwarded-For */
     uint64_t restart_closes;   /* closed with 1012 by a spread-out drain */
+    uint64_t api_disconnects;  /* connections closed by POST /disconnect (4503 or 4000) */
     uint64_t fanout_count;
     uint64_t fanout_sum_ns;
     uint64_t fanout_buckets[METRICS_FANOUT_BUCKETS];

@@ -27,6 +27,8 @@
 #include "core/log.h"
 #include "http/http_parse.h"
 #include "http/http_response.h"
+#include "server/admin_int.h"
+#include "server/control_master.h"
 #include "server/prom.h"
 #include "server/redis_link.h"
 #include "pubsub/msg.h"
@@ -56,6 +58,9 @@ struct admin_conn {
     bool in_request;      /* bytes of a request (or a fresh connection) await its end */
     bool in_body;         /* its head is complete, its body still arriving */
     bool paused;          /* not reading: output queued past ADMIN_OUT_PAUSE */
+    bool waiting;         /* a control request's answer is pending (admin_ctl.c) */
+    bool wait_keep;       /* and keep-alive after it */
+    bool in_handle;       /* inside handle(): an answer must not re-enter the parser */
     uint32_t events;      /* registered with the loop */
     uint64_t since_ms;    /* start of the request (in_request) or of the idleness */
     uint64_t progress_ms; /* output last moved (or was queued while none was) */
@@ -80,6 +85,7 @@ struct admin {
     size_t scratch_cap;
     int timer_id; /* the deadline sweep */
     struct tls_ctx *tls; /* borrowed from the master; NULL: plain http */
+    struct control_master *ctl; /* POST /disconnect, GET /presence: NULL if it failed */
 };
 
 static void conn_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events);
@@ -257,15 +263,18 @@ size_t admin_stats_json(struct master *m, char *out, size_t cap)
     PUT("%llu,\"drop\":%llu,\"latest\":%llu},", (unsigned long long)sc, (unsigned long long)sd,
         (unsigned long long)sl);
     uint64_t au[METRICS_AUTH_REASONS + 2] = {0}; /* refused by reason, accepted, expired */
+    uint64_t api_disc = 0;
     for (unsigned i = 0; i < s->nworkers; i++) {
         for (int k = 0; k < AUTH_REASON_COUNT; k++)
             au[k] += s->w[i].auth_refused[k];
         au[METRICS_AUTH_REASONS] += s->w[i].auth_accepted;
         au[METRICS_AUTH_REASONS + 1] += s->w[i].auth_expired;
+        api_disc += s->w[i].api_disconnects;
     }
-    PUT("\"auth\":{\"accepted\":%llu,\"expired\":%llu,\"refused\":{",
+    PUT("\"auth\":{\"accepted\":%llu,\"expired\":%llu,\"disconnected_by_api\":%llu,"
+        "\"refused\":{",
         (unsigned long long)au[METRICS_AUTH_REASONS],
-        (unsigned long long)au[METRICS_AUTH_REASONS + 1]);
+        (unsigned long long)au[METRICS_AUTH_REASONS + 1], (unsigned long long)api_disc);
     for (int k = AUTH_OK + 1; k < AUTH_REASON_COUNT; k++)
         PUT("%s\"%s\":%llu", k > 1 ? "," : "", auth_reason_label(k), (unsigned long long)au[k]);
     PUT("}},");
@@ -617,6 +626,8 @@ static void handle(struct admin_conn *c, struct http_req *r, const uint8_t *body
         }
         return;
     }
+    if (admin_ctl_route(a, c, r, path, (size_t)pl, body, blen, keep))
+        return;
     if (get && !strcmp(path, "/live") && ws_handshake_is_upgrade(r)) {
         upgrade_live(c, r);
         return;
@@ -649,7 +660,8 @@ static void process_input(struct admin_conn *c)
 {
     const struct wsp_config *cfg = master_config(c->a->m);
     struct http_limits lim = {cfg->max_head, cfg->max_headers};
-    while (c->in_len && !c->dead && !c->close_after && queued(c) < ADMIN_OUT_PAUSE) {
+    while (c->in_len && !c->dead && !c->close_after && !c->waiting &&
+           queued(c) < ADMIN_OUT_PAUSE) {
         if (c->live) {
             struct ws_rx_cfg rc = {.max_message_bytes = 4096};
             uint16_t code;
@@ -710,7 +722,9 @@ static void process_input(struct admin_conn *c)
         c->in_body = c->in_len < (size_t)hl + clen;
         if (c->in_body)
             return; /* body still arriving */
+        c->in_handle = true;
         handle(c, &req, c->in + hl, clen);
+        c->in_handle = false;
         size_t used = (size_t)hl + clen;
         memmove(c->in, c->in + used, c->in_len - used);
         c->in_len -= used;
@@ -774,20 +788,11 @@ static void read_input(struct admin_conn *c)
     }
 }
 
-static void conn_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
+/* Output drained below the bound (or an answer put aside was given): serve
+ * the pipelined requests already buffered, then read again. */
+static void serve_pipelined(struct admin_conn *c)
 {
-    (void)loop;
-    struct admin_conn *c = container_of(h, struct admin_conn, h);
-    if (c->dead)
-        return;
-    /* a TLS handshake that waited to write goes on by reading */
-    if ((events & (EV_READ | EV_HUP | EV_ERROR)) || (c->tls_want_write && (events & EV_WRITE)))
-        read_input(c);
-    if (!c->dead)
-        flush_out(c);
-    /* output drained below the bound: serve the pipelined requests that
-     * are already buffered, then read again */
-    if (!c->dead && c->in_len && !c->live && queued(c) < ADMIN_OUT_PAUSE) {
+    if (!c->dead && c->in_len && !c->live && !c->waiting && queued(c) < ADMIN_OUT_PAUSE) {
         process_input(c);
         if (!c->dead)
             flush_out(c);
@@ -803,12 +808,26 @@ static void conn_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
     }
 }
 
+static void conn_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
+{
+    (void)loop;
+    struct admin_conn *c = container_of(h, struct admin_conn, h);
+    if (c->dead)
+        return;
+    /* a TLS handshake that waited to write goes on by reading */
+    if ((events & (EV_READ | EV_HUP | EV_ERROR)) || (c->tls_want_write && (events & EV_WRITE)))
+        read_input(c);
+    if (!c->dead)
+        flush_out(c);
+    serve_pipelined(c);
+}
+
 /* A newcomer at the connection cap: the oldest connection that is not
  * doing anything useful makes room (one lingering after its last answer
  * first, then one idle or still sending its head, then one sending a
  * body), so idle sockets cannot lock publishers out. A connection with
- * output queued or a /live feed is never chosen. Returns false if every
- * connection is busy. */
+ * output queued, a /live feed or a pending control answer is never
+ * chosen. Returns false if every connection is busy. */
 static bool make_room(struct admin *a)
 {
     unsigned alive = 0, best_rank = 3;
@@ -817,7 +836,7 @@ static bool make_room(struct admin *a)
         if (c->dead)
             continue;
         alive++;
-        if (c->live || queued(c))
+        if (c->live || queued(c) || c->waiting)
             continue;
         unsigned rank = c->close_after ? 0 : c->in_body ? 2 : 1;
         if (rank < best_rank || (rank == best_rank && c->since_ms < victim->since_ms)) {
@@ -844,7 +863,7 @@ static uint64_t conn_deadline(const struct admin_conn *c, const struct wsp_confi
         return c->linger_until_ms;
     if (queued(c))
         return c->progress_ms + cfg->admin_idle_timeout_ms;
-    if (c->live)
+    if (c->live || c->waiting) /* waiting: control_master answers within CTL_TIMEOUT_MS */
         return 0;
     return c->since_ms + (c->in_request ? cfg->admin_head_timeout_ms : cfg->admin_idle_timeout_ms);
 }
@@ -927,9 +946,13 @@ struct admin *admin_new(struct master *m, struct ev_loop *loop, int listen_fd)
                       : cfg->admin_idle_timeout_ms;
     iv = iv / 4 < 10 ? 10 : iv / 4 > 1000 ? 1000 : iv / 4;
     a->timer_id = ev_timer_add(loop, iv, on_sweep, a);
+    a->ctl = control_master_new(m, loop);
+    if (!a->ctl)
+        log_warn("admin: connection control unavailable (out of memory)");
     if (!a->scratch || a->timer_id < 0 || ev_add(loop, listen_fd, EV_READ, &a->h) < 0) {
         if (a->timer_id >= 0)
             ev_timer_del(loop, a->timer_id);
+        control_master_free(a->ctl);
         free(a->scratch);
         free(a);
         return NULL;
@@ -979,6 +1002,8 @@ void admin_reap(struct admin *a)
         }
         *pp = c->next;
         a->nconns--;
+        if (c->waiting && a->ctl)
+            control_master_cancel(a->ctl, c);
         /* a worker forked while this connection was open may still hold
          * the descriptor, and epoll forgets it only when every copy is
          * closed: deregister explicitly, or its events reach freed memory */
@@ -999,6 +1024,7 @@ void admin_free(struct admin *a)
     for (struct admin_conn *c = a->conns; c; c = c->next)
         c->dead = true;
     admin_reap(a);
+    control_master_free(a->ctl);
     ev_timer_del(a->loop, a->timer_id);
     if (a->fd >= 0)
         close(a->fd);
@@ -1015,4 +1041,46 @@ void admin_stop_listening(struct admin *a)
     ev_del(a->loop, a->fd);
     close(a->fd);
     a->fd = -1;
+}
+
+/* ---- for admin_ctl.c (admin_int.h) ---- */
+
+struct master *admin_master(const struct admin *a) { return a->m; }
+struct admin *admin_conn_admin(const struct admin_conn *c) { return c->a; }
+struct control_master *admin_control(const struct admin *a) { return a->ctl; }
+
+char *admin_scratch(const struct admin *a, size_t *cap)
+{
+    *cap = a->scratch_cap;
+    return a->scratch;
+}
+
+void admin_conn_json(struct admin_conn *c, int status, const char *body, size_t n, bool keep)
+{
+    respond(c, status, "application/json", body, n, keep, NULL);
+}
+
+void admin_conn_error(struct admin_conn *c, int status, const char *msg, bool keep,
+                      const char *extra)
+{
+    respond_json_error(c, status, msg, keep, extra);
+}
+
+void admin_conn_wait(struct admin_conn *c, bool keep)
+{
+    c->waiting = true;
+    c->wait_keep = keep;
+}
+
+void admin_conn_answer(struct admin_conn *c, int status, const char *body, size_t n)
+{
+    if (!c->waiting)
+        return;
+    c->waiting = false;
+    respond(c, status, "application/json", body, n, c->wait_keep, NULL);
+    if (c->in_handle || c->dead)
+        return; /* answered at once: process_input carries on by itself */
+    /* answered later, from the loop: send it and serve what was pipelined */
+    flush_out(c);
+    serve_pipelined(c);
 }

@@ -22,11 +22,15 @@
 
 _Static_assert(AUTH_REASON_COUNT <= METRICS_AUTH_REASONS, "metrics.h: raise METRICS_AUTH_REASONS");
 
+struct auth_entry;
+
 struct auth_user {            /* owned by the user table; refs = entries pointing here */
     void *next;               /* struct auth_user: chain of its bucket */
     uint32_t refs;
     uint32_t len;
     uint64_t hash;
+    struct auth_entry *conns; /* its connections' entries (disconnect-by-user) */
+    uint32_t mark;            /* presence: the last query that counted this user */
     char name[];              /* NUL-terminated */
 };
 
@@ -34,6 +38,8 @@ struct auth_entry {           /* owned by the side table; one per token-bearing 
     void *next;               /* struct auth_entry: chain of its bucket */
     struct conn *c;
     struct auth_user *user;   /* NULL: the token had no sub */
+    struct auth_entry *unext; /* the user's other entries */
+    struct auth_entry **uprev;
     int64_t exp_s;            /* unix seconds, leeway included */
     uint32_t heap_idx;        /* NOT_IN_HEAP when the token does not expire (or fired) */
 };
@@ -235,6 +241,8 @@ static struct auth_user *user_ref(const char *name, size_t len)
         return NULL;
     u->refs = 1;
     u->len = (uint32_t)len;
+    u->conns = NULL;
+    u->mark = 0;
     u->hash = h;
     memcpy(u->name, name, len);
     u->name[len] = '\0';
@@ -352,6 +360,13 @@ void auth_conn_attach(struct worker *w, struct conn *c, struct auth_ticket *t)
     e->next = tab.b[k];
     tab.b[k] = e;
     tab.n++;
+    if (e->user) {
+        e->unext = e->user->conns;
+        if (e->unext)
+            e->unext->uprev = &e->unext;
+        e->uprev = &e->user->conns;
+        e->user->conns = e;
+    }
 }
 
 void auth_conn_forget(struct conn *c)
@@ -366,6 +381,11 @@ void auth_conn_forget(struct conn *c)
         tab.n--;
         if (e->heap_idx != NOT_IN_HEAP)
             heap_remove(e);
+        if (e->uprev) {
+            *e->uprev = e->unext;
+            if (e->unext)
+                e->unext->uprev = e->uprev;
+        }
         user_unref(e->user);
         free(e);
         return;
@@ -386,3 +406,48 @@ void auth_conn_tick(struct worker *w)
 }
 
 size_t auth_conn_count(void) { return tab.n; }
+
+/* ---- connection control (control_worker.c) ---- */
+
+static struct auth_user *user_find(const char *name, size_t len)
+{
+    if (!tab.unb)
+        return NULL;
+    uint64_t h = name_hash(name, len);
+    for (struct auth_user *u = tab.ub[h & (tab.unb - 1)]; u; u = u->next)
+        if (u->hash == h && u->len == len && !memcmp(u->name, name, len))
+            return u;
+    return NULL;
+}
+
+uint32_t auth_conn_close_user(struct worker *w, const char *user, size_t n, uint16_t code,
+                              const char *reason)
+{
+    struct auth_user *u = user_find(user, n);
+    uint32_t closed = 0;
+    /* conn_close never frees (conn_reap does, after the iteration), so the
+     * list stays intact while it is walked */
+    for (struct auth_entry *e = u ? u->conns : NULL; e; e = e->unext) {
+        if (e->c->state != CONN_WS)
+            continue; /* already closing, or not upgraded yet */
+        conn_close(w, e->c, code, reason);
+        closed++;
+    }
+    return closed;
+}
+
+const char *auth_conn_user_once(const struct conn *c, uint32_t query, size_t *len)
+{
+    if (!tab.n)
+        return NULL;
+    for (struct auth_entry *e = tab.b[conn_bucket(c, tab.nb)]; e; e = e->next) {
+        if (e->c != c)
+            continue;
+        if (!e->user || e->user->mark == query)
+            return NULL;
+        e->user->mark = query;
+        *len = e->user->len;
+        return e->user->name;
+    }
+    return NULL;
+}

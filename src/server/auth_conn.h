@@ -60,6 +60,16 @@ void auth_conn_forget(struct conn *c);
 /* Once per second in each worker: closes connections whose token expired
  * with AUTH_CLOSE_EXPIRED. Touches only the heap's expired top. */
 void auth_conn_tick(struct worker *w);
+/* POST /disconnect in a worker: closes every open WebSocket connection of
+ * user[0..n) with code and reason (conn_close: freed after the iteration).
+ * Returns how many it closed; O(that user's connections). */
+uint32_t auth_conn_close_user(struct worker *w, const char *user, size_t n, uint16_t code,
+                              const char *reason);
+/* Presence: c's user (its length in *len, NUL-terminated, valid until the
+ * user's last connection goes), the first time query (a fresh non-zero
+ * number per query) asks about that user; NULL for a connection without a
+ * user and for a user already seen by this query. */
+const char *auth_conn_user_once(const struct conn *c, uint32_t query, size_t *len);
 /* Entries in this worker's side table (tests, stats). */
 size_t auth_conn_count(void);
 

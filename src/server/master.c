@@ -39,6 +39,7 @@
 #include "pubsub/ring.h"
 #include "server/admin.h"
 #include "server/auth_conn.h"
+#include "server/control.h"
 #include "server/redis_link.h"
 #include "server/worker.h"
 #include "tls/tls.h"
@@ -85,6 +86,7 @@ struct master {
     size_t scratch_cap;
     struct msgid_counters *ids; /* per-topic seq (pubsub/msgid.h) */
     struct history *history;    /* NULL: --history-size 0 and --history-ttl 0 */
+    struct ctl_shared *ctl; /* the workers' answers to control commands */
 };
 
 struct shared_stats *master_stats(const struct master *m) { return m->shared; }
@@ -165,8 +167,10 @@ static int alloc_common(struct master *m)
     msgid_epoch_set(msgid_epoch_new()); /* before fork: the workers' ids share it */
     m->ids = msgid_counters_new();
     m->history = history_new(cfg);
-    if (!m->ring || !m->shared || !m->slots || !m->scratch || (cfg->deflate && !m->deflater) ||
-        !m->ids || ((cfg->history_size || cfg->history_ttl_ms) && !m->history))
+    m->ctl = ctl_shared_new(m->nworkers);
+    if (!m->ring || !m->shared || !m->slots || !m->scratch || !m->ctl ||
+        (cfg->deflate && !m->deflater) || !m->ids ||
+        ((cfg->history_size || cfg->history_ttl_ms) && !m->history))
         return WSP_ENOMEM;
     return 0;
 }
@@ -195,6 +199,30 @@ static bool scratch_fit(struct master *m, size_t len, size_t sl)
     m->scratch_cap = len + sl;
     return true;
 }
+
+static void wake_workers(struct master *m)
+{
+    uint64_t one = 1;
+    for (unsigned i = 0; i < m->nworkers; i++)
+        if (m->slots[i].pid > 0 && write(m->slots[i].wake_fd, &one, sizeof one) < 0 &&
+            errno != EAGAIN)
+            log_ratelimited(WSP_LOG_WARN, "waking worker %u: %s", i, strerror(errno));
+}
+
+int64_t master_control(struct master *m, const struct ctl_cmd *c)
+{
+    uint8_t body[CTL_BODY_MAX];
+    size_t n = ctl_body_encode(c, body);
+    int64_t seq = ring_publish(m->ring, RING_F_CONTROL, c->subject, c->subject_len, body, n,
+                               clock_mono_ns());
+    if (seq > 0)
+        wake_workers(m);
+    return seq;
+}
+
+struct ctl_shared *master_ctl_shared(const struct master *m) { return m->ctl; }
+bool master_worker_alive(const struct master *m, unsigned i) { return m->slots[i].pid > 0; }
+unsigned master_workers(const struct master *m) { return m->nworkers; }
 
 int64_t master_publish(struct master *m, bool binary, const char *topic, size_t topic_len,
                        const uint8_t *payload, size_t n, enum pub_source src,
@@ -274,11 +302,7 @@ int64_t master_publish(struct master *m, bool binary, const char *topic, size_t 
     if (seq < 0)
         return seq;
     m->published[src]++;
-    uint64_t one = 1;
-    for (unsigned i = 0; i < m->nworkers; i++)
-        if (m->slots[i].pid > 0 && write(m->slots[i].wake_fd, &one, sizeof one) < 0 &&
-            errno != EAGAIN)
-            log_ratelimited(WSP_LOG_WARN, "waking worker %u: %s", i, strerror(errno));
+    wake_workers(m);
     if (subscribers) {
         uint64_t s = 0;
         if (topic_len)
@@ -319,6 +343,7 @@ void master_free_standalone(struct master *m)
     history_destroy(m->history);
     msgid_counters_free(m->ids);
     metrics_shared_free(m->shared);
+    ctl_shared_free(m->ctl);
     free(m);
 }
 
@@ -891,5 +916,6 @@ fail:
     history_destroy(m->history);
     msgid_counters_free(m->ids);
     metrics_shared_free(m->shared);
+    ctl_shared_free(m->ctl);
     return rc;
 }

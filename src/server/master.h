@@ -28,6 +28,17 @@ int64_t master_publish(struct master *m, bool binary, const char *topic, size_t 
                        const uint8_t *payload, size_t n, enum pub_source src,
                        uint64_t *subscribers);
 
+/* Appends control command c (control.h) to the ring, in order after every
+ * message published before, and wakes the workers. Returns its sequence
+ * number (>= 1) or < 0. */
+struct ctl_cmd;
+struct ctl_shared;
+int64_t master_control(struct master *m, const struct ctl_cmd *c);
+/* The workers' answer area; whether worker slot i runs now; the slot count. */
+struct ctl_shared *master_ctl_shared(const struct master *m);
+bool master_worker_alive(const struct master *m, unsigned i);
+unsigned master_workers(const struct master *m);
+
 /* A master without workers, sockets or signals, for tests and fuzzing of
  * the admin port: publishes go to its ring and are counted, nothing else.
  * NULL on failure. master_free_standalone(NULL) is a no-op. */

@@ -274,6 +274,9 @@ size_t prom_render(struct master *m, char *out, size_t cap)
     counter(bp, "wspush_proxy_headers_total", "PROXY protocol headers accepted from trusted proxies.", SUM(proxy_headers));
     counter(bp, "wspush_forwarded_for_total", "Client addresses taken from X-Forwarded-For of trusted proxies.", SUM(forwarded_for));
     counter(bp, "wspush_restart_closes_total", "Connections closed with 1012 by a spread-out drain (SIGTERM).", SUM(restart_closes));
+    counter(bp, "wspush_disconnects_api_total",
+            "Connections closed by POST /disconnect on the admin port (4503 or 4000).",
+            SUM(api_disconnects));
     counter(bp, "wspush_worker_restarts_total", "Workers restarted after dying.", SUM(restarts));
     /* the limits, so alerts can say "near --max-conns" and "near the fd
      * limit" (workers inherit the master's RLIMIT_NOFILE at fork) */

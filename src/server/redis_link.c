@@ -29,6 +29,7 @@
 #include "http/http_parse.h"
 #include "metrics/metrics.h"
 #include "pubsub/msg.h"
+#include "server/control.h"
 
 enum sub_state { SUB_NONE = 0, SUB_PENDING, SUB_ACTIVE, SUB_LEAVING };
 
@@ -44,6 +45,11 @@ struct redis_link {
     bool ready;                 /* published to shared->redis_state */
     uint8_t bcast;              /* enum sub_state of the broadcast channel */
     uint8_t pattern;            /* enum sub_state of <prefix>* */
+    uint8_t ctl;                /* enum sub_state of the control channel */
+    redis_link_control_cb ctl_cb;
+    void *ctl_ctx;
+    char ctl_chan[128 + sizeof CTL_REDIS_SUFFIX];
+    size_t ctl_chan_len;
     unsigned pending;           /* SUB_PENDING channels (topics + broadcast) */
     uint64_t active;            /* SUB_ACTIVE topic channels */
     uint8_t state[TOPIC_TABLE_ALL];             /* not SUB_NONE: the slot is held */
@@ -67,7 +73,7 @@ static size_t channel_of(struct redis_link *l, const char *topic, size_t n)
 
 static void maybe_ready(struct redis_link *l)
 {
-    if (!l->ready && l->bcast == SUB_ACTIVE && l->pending == 0 &&
+    if (!l->ready && l->bcast == SUB_ACTIVE && l->ctl == SUB_ACTIVE && l->pending == 0 &&
         redis_client_ready(l->client)) {
         set_ready(l, true);
         log_info("redis: ready (%llu topic channels subscribed%s)",
@@ -167,11 +173,16 @@ static void on_state(void *ctx, bool up)
     l->active = 0;
     l->bcast = SUB_NONE;
     l->pattern = SUB_NONE;
+    l->ctl = SUB_NONE;
     set_ready(l, false);
     if (!up)
         return;
     if (redis_client_subscribe(l->client, false, l->prefix, l->prefix_len) == 0) {
         l->bcast = SUB_PENDING;
+        l->pending++;
+    }
+    if (redis_client_subscribe(l->client, false, l->ctl_chan, l->ctl_chan_len) == 0) {
+        l->ctl = SUB_PENDING;
         l->pending++;
     }
     scan(l, clock_mono_ms());
@@ -191,6 +202,11 @@ static bool is_bcast(struct redis_link *l, const char *ch, size_t n)
     return n == l->prefix_len && memcmp(ch, l->prefix, n) == 0;
 }
 
+static bool is_ctl(struct redis_link *l, const char *ch, size_t n)
+{
+    return n == l->ctl_chan_len && memcmp(ch, l->ctl_chan, n) == 0;
+}
+
 static void confirm(struct redis_link *l, const struct redis_event *ev)
 {
     bool sub = ev->type == REDIS_EV_SUBSCRIBE || ev->type == REDIS_EV_PSUBSCRIBE;
@@ -200,6 +216,8 @@ static void confirm(struct redis_link *l, const struct redis_event *ev)
         st = &l->pattern;
     else if (ev->channel && is_bcast(l, ev->channel, ev->channel_len))
         st = &l->bcast;
+    else if (ev->channel && is_ctl(l, ev->channel, ev->channel_len))
+        st = &l->ctl;
     else if (ev->channel && (i = slot_of(l, ev->channel, ev->channel_len)) >= 0)
         st = &l->state[i];
     else
@@ -249,6 +267,14 @@ static void deliver(struct redis_link *l, const struct redis_event *ev)
 static void on_event(void *ctx, const struct redis_event *ev)
 {
     struct redis_link *l = ctx;
+    if ((ev->type == REDIS_EV_MESSAGE || ev->type == REDIS_EV_PMESSAGE) && ev->channel &&
+        is_ctl(l, ev->channel, ev->channel_len)) {
+        /* the control channel's own subscription delivers it once; the
+         * pattern's copy (pattern mode) is ignored */
+        if (ev->type == REDIS_EV_MESSAGE && l->ctl_cb)
+            l->ctl_cb(l->ctl_ctx, ev->data, ev->len);
+        return;
+    }
     switch (ev->type) {
     case REDIS_EV_MESSAGE:
         /* once the pattern is active every message also arrives as a
@@ -301,6 +327,9 @@ struct redis_link *redis_link_new(struct master *m, struct ev_loop *loop,
     l->shared = shared;
     memcpy(l->prefix, cfg->redis_prefix, pl + 1);
     l->prefix_len = pl;
+    memcpy(l->ctl_chan, l->prefix, pl);
+    memcpy(l->ctl_chan + pl, CTL_REDIS_SUFFIX, sizeof CTL_REDIS_SUFFIX - 1);
+    l->ctl_chan_len = pl + sizeof CTL_REDIS_SUFFIX - 1;
     l->max_message = cfg->max_message;
     set_ready(l, false);
     static const struct redis_client_ops ops = {.on_state = on_state, .on_event = on_event};
@@ -344,6 +373,23 @@ int redis_link_publish(struct redis_link *l, bool binary, const char *topic, siz
     if (r == WSP_EAGAIN)
         l->rejected_down++;
     return r;
+}
+
+int redis_link_control(struct redis_link *l, const uint8_t *p, size_t n)
+{
+    if (!redis_client_ready(l->client) || l->ctl != SUB_ACTIVE) {
+        l->rejected_down++;
+        return WSP_EAGAIN;
+    }
+    /* on the publishing connection, behind every PUBLISH queued before it:
+     * Redis keeps their order for each subscriber */
+    return redis_client_publish(l->client, l->ctl_chan, l->ctl_chan_len, NULL, 0, p, n);
+}
+
+void redis_link_set_control_cb(struct redis_link *l, redis_link_control_cb cb, void *ctx)
+{
+    l->ctl_cb = cb;
+    l->ctl_ctx = ctx;
 }
 
 void redis_link_after_fork(struct redis_link *l)

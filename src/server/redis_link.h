@@ -50,6 +50,16 @@ void redis_link_free(struct redis_link *l);
 int redis_link_publish(struct redis_link *l, bool binary, const char *topic, size_t topic_len,
                        const uint8_t *payload, size_t n);
 
+/* Control commands between nodes (control.h): published on the control
+ * channel, <prefix> + CTL_REDIS_SUFFIX, which every node subscribes to from
+ * its connection on (readiness waits for it). 0 when queued, WSP_EAGAIN
+ * when Redis is not reachable. */
+int redis_link_control(struct redis_link *l, const uint8_t *p, size_t n);
+/* cb gets every message of the control channel, this node's own included,
+ * in order with the topic messages; the bytes are valid during the call. */
+typedef void (*redis_link_control_cb)(void *ctx, const uint8_t *p, size_t n);
+void redis_link_set_control_cb(struct redis_link *l, redis_link_control_cb cb, void *ctx);
+
 void redis_link_get_stats(const struct redis_link *l, struct redis_link_stats *out);
 
 /* In a forked worker: closes the child's copies of the Redis sockets, so

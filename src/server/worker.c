@@ -25,6 +25,8 @@
 #include "core/wsp_assert.h"
 #include "ev/timer.h"
 #include "server/auth_conn.h"
+#include "server/control.h"
+#include "server/control_worker.h"
 #include "server/server_int.h"
 #include "pubsub/forms.h"
 #include "server/resume.h"
@@ -279,6 +281,15 @@ static void on_wake(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
             on_ring_gap(w, lost);
         if (r <= 0)
             return;
+        if (e.flags & RING_F_CONTROL) { /* in order with the messages: DESIGN.md */
+            struct ctl_cmd cmd;
+            int bad = ctl_decode(e.topic, e.topic_len, e.frame, e.frame_len, &cmd);
+            if (ring_consume(w->ring, &w->rd, &lost) < 0)
+                on_ring_gap(w, lost);
+            else if (!bad)
+                control_worker_run(w, &cmd);
+            continue;
+        }
         size_t tl = e.topic_len < sizeof topic ? e.topic_len : sizeof topic - 1;
         memcpy(topic, e.topic, tl);
         struct msg *m = (e.flags & RING_F_FORMS) ? msg_from_forms(w, &e, topic, tl)
@@ -493,6 +504,7 @@ void worker_main(const struct worker_init *wi)
             log_warn("io_uring unavailable (%s): one send() per subscriber", strerror(-ur));
     }
     ring_reader_init(&w.rd, w.ring);
+    control_worker_start(&w, w.rd.next_seq - 1);
     /* workers only read the ring: a stray write faults here, in one
      * worker, instead of corrupting what every worker reads */
     if (ring_protect_readonly(w.ring) < 0)

@@ -246,6 +246,39 @@ test("resume: envelope mode remembers the last id per topic and reconnects with 
     h.fire(() => true);
     assert.ok(h.sockets[2].url.includes("since=news%3A9-5"));
     c.close();
+    c.close();
+  } finally {
+    h.restore();
+  }
+});
+
+test("close codes 4500-4999 (4503: disconnected, reconnect:false) stop the client", () => {
+  for (const [code, may] of [[4503, false], [4500, false], [4999, false], [4403, true],
+                             [4000, true], [4001, true], [4499, true], [1000, true],
+                             [1012, true], [5000, true]])
+    assert.equal(wspush.mayReconnect(code), may, String(code));
+  const h = harness();
+  try {
+    const states = [], closes = [];
+    const c = wspush.connect("ws://h:1/@alice", {
+      WebSocket: h.FakeWS, onstatus: (s) => states.push(s),
+      onclose: (ev) => closes.push(ev.code),
+    });
+    h.sockets[0].open();
+    h.sockets[0].drop(4000); // reconnect allowed: a retry is scheduled
+    assert.equal(c.state, "waiting");
+    h.fire(() => true);
+    assert.equal(h.sockets.length, 2);
+    h.sockets[1].open();
+    h.sockets[1].drop(4503, "account closed");
+    assert.equal(c.state, "closed");
+    assert.deepEqual(closes, [4000, 4503]);
+    const last = states[states.length - 1];
+    assert.equal(last.state, "closed");
+    assert.equal(last.code, 4503);
+    assert.equal(h.timers.filter((t) => t.live).length, 0, "no retry after 4503");
+    c.close(); // harmless after the server stopped it
+    assert.equal(h.sockets.length, 2);
   } finally {
     h.restore();
   }

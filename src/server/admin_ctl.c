@@ -1,0 +1,291 @@
+/* admin_ctl.c - the admin port's connection control routes (docs/auth.md):
+ * POST /disconnect, GET /topics, GET /presence/<topic>.
+ *
+ * What it does: validates the request, reads the shared topic table
+ * (topics, subscriber counts), hands commands to control_master and renders
+ * the JSON answers (strings through core/json.c). What it does not: reach
+ * workers or Redis itself. Every answer is bounded: at most
+ * ADMIN_CTL_LIMIT_MAX topics or users per page. */
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/json.h"
+#include "metrics/metrics.h"
+#include "pubsub/msg.h"
+#include "server/admin_int.h"
+#include "server/control.h"
+#include "server/control_master.h"
+#include "server/master.h"
+
+#define ADMIN_CTL_LIMIT_DEFAULT 100
+#define ADMIN_CTL_LIMIT_MAX CTL_USERS_MAX
+
+struct out {
+    char *p;
+    size_t n, cap;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct out *o, const char *fmt, ...)
+{
+    if (o->n >= o->cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(o->p + o->n, o->cap - o->n, fmt, ap);
+    va_end(ap);
+    o->n += k > 0 ? (size_t)k : 0;
+}
+
+static void put_str(struct out *o, const char *s, size_t n)
+{
+    if (o->n < o->cap)
+        o->n += json_str_buf(o->p + o->n, o->cap - o->n, s, n);
+}
+
+static size_t out_len(const struct out *o)
+{
+    return o->n < o->cap ? o->n : o->cap - 1;
+}
+
+/* ?name=N (decimal, <= max). 1 found, 0 absent, -1 malformed. */
+static int query_uint(const struct http_req *r, const char *name, uint64_t max, uint64_t *v)
+{
+    size_t pos = 0, kl, vl;
+    const char *k, *val;
+    while (http_query_next(r->query, r->query_len, &pos, &k, &kl, &val, &vl) > 0) {
+        if (kl != strlen(name) || memcmp(k, name, kl) != 0)
+            continue;
+        if (!val || vl == 0 || vl > 10)
+            return -1;
+        uint64_t x = 0;
+        for (size_t i = 0; i < vl; i++) {
+            if (val[i] < '0' || val[i] > '9')
+                return -1;
+            x = x * 10 + (uint64_t)(val[i] - '0');
+        }
+        if (x > max)
+            return -1;
+        *v = x;
+        return 1;
+    }
+    return 0;
+}
+
+static int limit_of(const struct http_req *r, uint64_t *limit)
+{
+    *limit = ADMIN_CTL_LIMIT_DEFAULT;
+    int q = query_uint(r, "limit", ADMIN_CTL_LIMIT_MAX, limit);
+    return q < 0 || *limit == 0 ? -1 : 0;
+}
+
+/* GET /topics?limit=&cursor=: the shared table's slots from cursor on.
+ * A cursor is a slot index, so pages stay cheap and stable; a topic created
+ * or gone between two pages may be missed or listed twice. */
+static void topics(struct admin *a, struct admin_conn *c, const struct http_req *r, bool keep)
+{
+    uint64_t limit, cursor = 0;
+    if (limit_of(r, &limit) < 0 || query_uint(r, "cursor", TOPIC_TABLE_ALL, &cursor) < 0) {
+        admin_conn_error(c, 400, "limit must be 1-1000, cursor a number from next_cursor", keep,
+                         NULL);
+        return;
+    }
+    const struct shared_stats *st = master_stats(admin_master(a));
+    struct out o = {.p = admin_scratch(a, &o.cap)};
+    put(&o, "{\"topics\":[");
+    uint64_t listed = 0;
+    size_t i = (size_t)cursor;
+    for (; i < TOPIC_TABLE_ALL && listed < limit; i++) {
+        uint64_t key, subs;
+        const char *name;
+        size_t nl;
+        if (!metrics_topic_slot_read(st, i, &key, &name, &nl, &subs) || !subs)
+            continue;
+        put(&o, "%s{\"topic\":", listed ? "," : "");
+        put_str(&o, name, nl);
+        put(&o, ",\"subscribers\":%llu}", (unsigned long long)subs);
+        listed++;
+    }
+    /* more only if a later slot is in use: the last page says null */
+    bool more = false;
+    for (size_t j = i; j < TOPIC_TABLE_ALL && !more; j++) {
+        uint64_t key, subs;
+        const char *name;
+        size_t nl;
+        more = metrics_topic_slot_read(st, j, &key, &name, &nl, &subs) && subs;
+    }
+    if (more)
+        put(&o, "],\"next_cursor\":\"%zu\"", i);
+    else
+        put(&o, "],\"next_cursor\":null");
+    put(&o, ",\"uncounted_topics\":%llu,\"scope\":\"node\"}\n",
+        (unsigned long long)metrics_topics_uncounted(st));
+    admin_conn_json(c, 200, o.p, out_len(&o), keep);
+}
+
+static const char redis_down[] = "{\"error\":\"redis unreachable: nobody was disconnected\"}\n";
+static const char no_memory[] = "{\"error\":\"out of memory\"}\n";
+
+static void on_done(void *ctx, const struct ctl_result *res)
+{
+    struct admin_conn *c = ctx;
+    const struct ctl_cmd *cmd = res->cmd;
+    if (res->err == WSP_EAGAIN) {
+        admin_conn_answer(c, 503, redis_down, sizeof redis_down - 1);
+        return;
+    }
+    if (res->err) {
+        static const char e[] = "{\"error\":\"control command failed\"}\n";
+        admin_conn_answer(c, 500, e, sizeof e - 1);
+        return;
+    }
+    /* rendered into the admin port's scratch: free between answers, and
+     * room for the longest list (1000 ids of <= 127 bytes, escaped) */
+    struct admin *a = admin_conn_admin(c);
+    struct out o = {.p = admin_scratch(a, &o.cap)};
+    if (cmd->op == CTL_OP_DISCONNECT) {
+        put(&o, "{\"user\":");
+        put_str(&o, cmd->subject, cmd->subject_len);
+        put(&o, ",\"disconnected\":%llu,\"code\":%d,\"scope\":\"node\",\"complete\":%s%s}\n",
+            (unsigned long long)res->count,
+            (cmd->flags & CTL_F_RECONNECT) ? CTL_CLOSE_RECONNECT : CTL_CLOSE_NO_RECONNECT,
+            res->complete ? "true" : "false", res->via_redis ? ",\"via\":\"redis\"" : "");
+    } else {
+        /* the count from the shared table, read now, with the users */
+        uint64_t subs = metrics_topic_subscribers(master_stats(admin_master(a)),
+                                                  msg_topic_key(cmd->subject, cmd->subject_len));
+        put(&o, "{\"topic\":");
+        put_str(&o, cmd->subject, cmd->subject_len);
+        put(&o, ",\"subscribers\":%llu,\"users\":[", (unsigned long long)subs);
+        for (size_t i = 0; i < res->nusers; i++) {
+            if (i)
+                put(&o, ",");
+            put_str(&o, res->users[i], strlen(res->users[i]));
+        }
+        put(&o, "],\"users_truncated\":%s,\"complete\":%s,\"scope\":\"node\"}\n",
+            res->truncated ? "true" : "false", res->complete ? "true" : "false");
+    }
+    admin_conn_answer(c, 200, o.p, out_len(&o));
+}
+
+static void submit(struct admin *a, struct admin_conn *c, const struct ctl_cmd *cmd, bool keep)
+{
+    struct control_master *cm = admin_control(a);
+    if (!cm) {
+        admin_conn_error(c, 503, "control unavailable (out of memory at start)", keep, NULL);
+        return;
+    }
+    admin_conn_wait(c, keep);
+    int rc = control_master_submit(cm, cmd, on_done, c);
+    if (rc == WSP_EAGAIN)
+        admin_conn_answer(c, 503, redis_down, sizeof redis_down - 1);
+    else if (rc < 0)
+        admin_conn_answer(c, 500, no_memory, sizeof no_memory - 1);
+}
+
+/* GET /presence/<topic>?limit=: the subscriber count (shared table, no
+ * round trip) and, with --presence on, the distinct users (asks the
+ * workers through the ring). */
+static void presence(struct admin *a, struct admin_conn *c, const struct http_req *r,
+                     const char *topic, size_t tl, bool keep)
+{
+    uint64_t limit;
+    if (!http_topic_valid(topic, tl, TOPIC_NAME_MAX) || limit_of(r, &limit) < 0) {
+        admin_conn_error(c, 400, "bad topic name or limit (1-1000)", keep, NULL);
+        return;
+    }
+    struct master *m = admin_master(a);
+    if (!master_config(m)->presence) {
+        struct out o = {.p = admin_scratch(a, &o.cap)};
+        put(&o, "{\"topic\":");
+        put_str(&o, topic, tl);
+        put(&o, ",\"subscribers\":%llu,\"users\":null,\"presence\":\"off\",\"scope\":\"node\"}\n",
+            (unsigned long long)metrics_topic_subscribers(master_stats(m),
+                                                          msg_topic_key(topic, tl)));
+        admin_conn_json(c, 200, o.p, out_len(&o), keep);
+        return;
+    }
+    struct ctl_cmd cmd = {
+        .op = CTL_OP_PRESENCE, .limit = (uint16_t)limit, .subject_len = (uint8_t)tl};
+    memcpy(cmd.subject, topic, tl);
+    submit(a, c, &cmd, keep);
+}
+
+/* POST /disconnect {"user":"alice","reconnect":false,"reason":"..."} */
+static void disconnect(struct admin *a, struct admin_conn *c, const uint8_t *body, size_t blen,
+                       bool keep)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb((const char *)body, blen, JSON_REJECT_DUPLICATES, &jerr);
+    const char *why = NULL;
+    json_t *user = j ? json_object_get(j, "user") : NULL;
+    json_t *rec = j ? json_object_get(j, "reconnect") : NULL;
+    json_t *reason = j ? json_object_get(j, "reason") : NULL;
+    size_t ul = user && json_is_string(user) ? json_string_length(user) : 0;
+    if (!json_is_object(j))
+        why =
+            "body must be a JSON object: {\"user\":\"...\",\"reconnect\":false,\"reason\":\"...\"}";
+    else if (!ul || ul >= CTL_SUBJECT_MAX || memchr(json_string_value(user), 0, ul))
+        why = "\"user\" must be a string of 1-127 bytes";
+    else if (rec && !json_is_boolean(rec))
+        why = "\"reconnect\" must be true or false";
+    else if (reason && !json_is_string(reason))
+        why = "\"reason\" must be a string";
+    if (why) {
+        json_decref(j);
+        admin_conn_error(c, 400, why, keep, NULL);
+        return;
+    }
+    struct ctl_cmd cmd = {.op = CTL_OP_DISCONNECT,
+                          .subject_len = (uint8_t)ul,
+                          .flags = rec && json_is_true(rec) ? CTL_F_RECONNECT : 0};
+    memcpy(cmd.subject, json_string_value(user), ul);
+    if (reason) {
+        /* a close reason holds 123 bytes: cut on a code point boundary,
+         * and at a NUL (a C string travels on) */
+        const char *s = json_string_value(reason);
+        size_t n = strlen(s);
+        if (n > CTL_REASON_MAX) {
+            n = CTL_REASON_MAX;
+            while (n > 0 && ((uint8_t)s[n] & 0xc0) == 0x80)
+                n--;
+        }
+        memcpy(cmd.reason, s, n);
+        cmd.reason_len = (uint8_t)n;
+    }
+    json_decref(j);
+    submit(a, c, &cmd, keep);
+}
+
+bool admin_ctl_route(struct admin *a, struct admin_conn *c, const struct http_req *r,
+                     const char *path, size_t path_len, const uint8_t *body, size_t blen, bool keep)
+{
+    bool get = http_str_ieq(r->method, r->method_len, "GET");
+    bool post = http_str_ieq(r->method, r->method_len, "POST");
+    if (!strcmp(path, "/disconnect")) {
+        if (!post)
+            admin_conn_error(c, 405, "use POST", keep, "Allow: POST\r\n");
+        else
+            disconnect(a, c, body, blen, keep);
+        return true;
+    }
+    if (!strcmp(path, "/topics")) {
+        if (!get)
+            admin_conn_error(c, 405, "use GET", keep, "Allow: GET\r\n");
+        else
+            topics(a, c, r, keep);
+        return true;
+    }
+    if (path_len >= 10 && !memcmp(path, "/presence/", 10)) {
+        if (!get)
+            admin_conn_error(c, 405, "use GET", keep, "Allow: GET\r\n");
+        else
+            presence(a, c, r, path + 10, path_len - 10, keep);
+        return true;
+    }
+    return false;
+}

@@ -1,0 +1,120 @@
+/* test_control.c - the control commands' wire forms (server/control.c):
+ * round trips, every truncation refused, hostile bytes from Redis refused,
+ * and the last byte of each input against a guard page. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "server/control.h"
+
+static struct ctl_cmd sample(void)
+{
+    struct ctl_cmd c = {.op = CTL_OP_DISCONNECT,
+                        .flags = CTL_F_RECONNECT,
+                        .limit = 7,
+                        .req_id = 0x01020304,
+                        .subject_len = 5,
+                        .reason_len = 3};
+    memcpy(c.subject, "alice", 5);
+    memcpy(c.reason, "bye", 3);
+    return c;
+}
+
+/* p[0..n) copied so that its end touches a PROT_NONE page */
+static uint8_t *guarded(const uint8_t *p, size_t n, void **map)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    uint8_t *m =
+        mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(m != MAP_FAILED);
+    assert_int_equal(mprotect(m + pg, (size_t)pg, PROT_NONE), 0);
+    *map = m;
+    memcpy(m + pg - n, p, n);
+    return m + pg - n;
+}
+
+static void test_control_body_round_trip(void **state)
+{
+    (void)state;
+    struct ctl_cmd c = sample(), d;
+    uint8_t b[CTL_BODY_MAX];
+    size_t n = ctl_body_encode(&c, b);
+    assert_int_equal(ctl_decode(c.subject, c.subject_len, b, n, &d), 0);
+    assert_int_equal(d.op, c.op);
+    assert_int_equal(d.flags, c.flags);
+    assert_int_equal(d.limit, 7);
+    assert_int_equal(d.req_id, 0x01020304);
+    assert_string_equal(d.subject, "alice");
+    assert_string_equal(d.reason, "bye");
+    /* every shorter or longer body is refused */
+    for (size_t cut = 0; cut < n; cut++)
+        assert_int_equal(ctl_decode("a", 1, b, cut, &d), WSP_EPROTO);
+    b[n] = 'x';
+    assert_int_equal(ctl_decode("a", 1, b, n + 1, &d), WSP_EPROTO);
+}
+
+static void test_control_decode_refuses_bad_fields(void **state)
+{
+    (void)state;
+    struct ctl_cmd c = sample(), d;
+    uint8_t b[CTL_BODY_MAX];
+    size_t n = ctl_body_encode(&c, b);
+    assert_int_equal(ctl_decode("", 0, b, n, &d), WSP_EPROTO);     /* no subject */
+    assert_int_equal(ctl_decode("a\0b", 3, b, n, &d), WSP_EPROTO); /* NUL in it */
+    char big[CTL_SUBJECT_MAX + 1];
+    memset(big, 'u', sizeof big);
+    assert_int_equal(ctl_decode(big, sizeof big, b, n, &d), WSP_EPROTO);
+    assert_int_equal(ctl_decode(big, CTL_SUBJECT_MAX, b, n, &d), 0);
+    b[0] = 9; /* unknown op */
+    assert_int_equal(ctl_decode("a", 1, b, n, &d), WSP_EPROTO);
+    b[0] = CTL_OP_DISCONNECT;
+    b[9] = 0xff; /* reason not UTF-8 */
+    assert_int_equal(ctl_decode("a", 1, b, n, &d), WSP_EPROTO);
+    b[9] = 0; /* reason with a NUL */
+    assert_int_equal(ctl_decode("a", 1, b, n, &d), WSP_EPROTO);
+    /* a limit over the maximum is clamped, not trusted */
+    c.op = CTL_OP_PRESENCE;
+    c.limit = 60000;
+    n = ctl_body_encode(&c, b);
+    assert_int_equal(ctl_decode("a", 1, b, n, &d), 0);
+    assert_int_equal(d.limit, CTL_USERS_MAX);
+}
+
+static void test_control_redis_round_trip_any_cut(void **state)
+{
+    (void)state;
+    struct ctl_cmd c = sample(), d;
+    uint8_t nonce[CTL_NONCE_BYTES] = {1, 2, 3, 4, 5, 6, 7, 8}, got[CTL_NONCE_BYTES];
+    uint8_t buf[CTL_REDIS_MAX];
+    size_t n = ctl_redis_encode(&c, nonce, buf);
+    for (size_t cut = 0; cut <= n; cut++) {
+        void *map;
+        uint8_t *p = guarded(buf, cut, &map);
+        int rc = ctl_redis_decode(p, cut, got, &d);
+        assert_int_equal(rc, cut == n ? 0 : WSP_EPROTO);
+        munmap(map, (size_t)sysconf(_SC_PAGESIZE) * 2);
+    }
+    assert_int_equal(ctl_redis_decode(buf, n, got, &d), 0);
+    assert_memory_equal(got, nonce, sizeof nonce);
+    assert_string_equal(d.subject, "alice");
+    assert_int_equal(d.req_id, c.req_id);
+    /* a subject length past the end */
+    buf[CTL_NONCE_BYTES] = 200;
+    assert_int_equal(ctl_redis_decode(buf, n, got, &d), WSP_EPROTO);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_control_body_round_trip),
+        cmocka_unit_test(test_control_decode_refuses_bad_fields),
+        cmocka_unit_test(test_control_redis_round_trip_any_cut),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
