@@ -107,8 +107,9 @@ def test_sigterm_sends_1012_and_exits_0(wspush):
         assert sw.closed == [1012] * 20, sw.closed
         rc = await asyncio.get_running_loop().run_in_executor(None, srv.stop)
         assert rc == 0
-        # everyone answered the close: no need to wait out the drain timeout
-        assert time.monotonic() - t0 < 3.0 + T(1)
+        # the closes are spread over the window minus its tail (docs/close-codes.md);
+        # everyone answered, so the exit comes then, not at a later deadline
+        assert time.monotonic() - t0 < 3.0 + T(3)
     asyncio.run(run())
 
 
