@@ -1,5 +1,7 @@
 """test_browser.py - the web pages in a real browser: the demo page and its
-client (web/wspush.js), the admin dashboard (web/dashboard.html).
+client (web/wspush.js), the admin dashboard (web/dashboard.html), and
+/wspush.js with subscriber tokens (getToken, refresh after 4001) on a page
+served by the test's own token endpoint (tests/browser/auth_page.html).
 
 Debian's Chromium (/usr/bin/chromium) is driven by playwright-core from npm
 (web/node_modules, installed by scripts/setup-web.sh) through the small node
@@ -246,3 +248,115 @@ def test_dashboard_without_chart_library(wspush):
     assert a["canvases"] == 0
     assert b["samples"] > a["samples"] and b["text"]["v-ring"] != a["text"]["v-ring"]
     assert [e for e in ev["errors"] if "404" not in e] == []
+
+
+# --------------------------------------------------------------------------
+# subscriber tokens (docs/auth.md): getToken and the refresh after 4001
+
+
+class TokenEndpoint:
+    """The application's side, in a thread on 127.0.0.1 port 0: GET / serves
+    tests/browser/auth_page.html (wspush's host:port filled in), GET /token
+    mints an HS256 token for alice on `topic` with python3-jwt (an
+    implementation independent of the server's). The first token expires
+    `first_ttl` seconds ahead (whole seconds: the server compares seconds),
+    later ones in an hour. `minted` lists (token, exp) in order."""
+
+    def __init__(self, key, wspush_port, topic, first_ttl):
+        import http.server
+        import time
+
+        import jwt
+        page = (BROWSER_DIR / "auth_page.html").read_text().replace(
+            "__WSPUSH__", f"127.0.0.1:{wspush_port}").encode()
+        self.minted = []
+        lock = threading.Lock()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path.startswith("/token"):
+                    with lock:
+                        now = int(time.time())
+                        exp = now + 1 + first_ttl if not outer.minted else now + 3600
+                        tok = jwt.encode({"sub": "alice", "topics": [topic], "exp": exp},
+                                         key, "HS256")
+                        outer.minted.append((tok, exp))
+                    self.reply(tok.encode(), "text/plain")
+                elif self.path == "/" or self.path.startswith("/?"):
+                    self.reply(page, "text/html; charset=utf-8")
+                else:
+                    self.send_error(404)
+
+            def reply(self, body, ctype):
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.send_header("Access-Control-Allow-Origin", "*")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self._t = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._t.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._t.join(5)
+
+
+def test_token_page_receives_private_topic_and_refreshes_expired_token(wspush, tmp_path):
+    """A page of the application (its own origin) loads /wspush.js from
+    wspush and connects with getToken fetching from the application's token
+    endpoint: it receives the private topic; when its first, short-lived
+    token expires the server closes with 4001, /wspush.js fetches a fresh
+    token by itself, reconnects and receives what is published next. A page
+    without a token is refused (401) and receives nothing."""
+    need_browser()
+    key = b"browser-test-hmac-key-0123456789-abcdefgh"
+    keyfile = tmp_path / "hmac.key"
+    keyfile.write_bytes(key + b"\n")
+    srv = wspush("--workers", "2", "--auth-hmac-key-file", str(keyfile), "--auth-leeway", "0",
+                 "--public-topics", "status")
+    app = TokenEndpoint(key, srv.port, "orders-42", first_ttl=max(2, round(T(2))))
+    s = NodeScript("auth_demo.mjs", app.url, artifact("auth-demo.png"), int(T(30) * 1000))
+    try:
+        opened = s.event(T(60))
+        assert opened["event"] == "open", opened
+        assert opened["openTokens"] == [app.minted[0][0]]  # the short-lived token
+        srv.admin.publish("orders-42", "before-expiry")
+        reopened = s.event(T(60))
+        assert reopened["event"] == "reopened", reopened
+        srv.admin.publish("orders-42", "after-expiry")
+        done = s.event(T(60))
+        assert done["event"] == "done", done
+        s.finish()
+    finally:
+        s.kill()
+        app.close()
+    tok, none = done["token"], done["none"]
+    # the first connection received the private topic, then was closed for expiry
+    assert tok["messages"] == ["before-expiry", "after-expiry"], tok
+    assert {"code": 4001, "reason": "token expired"} in tok["closes"], tok["closes"]
+    assert tok["closes"][0]["code"] == 4001, tok["closes"]
+    # ... and /wspush.js fetched a fresh (long-lived) token by itself
+    assert tok["tokenFetches"] >= 2 and len(app.minted) >= 2, (tok, app.minted)
+    assert tok["openTokens"][0] == app.minted[0][0]
+    assert tok["openTokens"][-1] in [t for t, _ in app.minted[1:]]
+    assert tok["clientState"] == "open"
+    assert done["errors"] == [], done["errors"]
+    # the page without a token: every upgrade refused, nothing received
+    assert none["opens"] == 0 and none["messages"] == [], none
+    assert none["tokenFetches"] == 0 and len(none["closes"]) >= 2
+    assert done["noneErrors"] == [], done["noneErrors"]
+    st = srv.stats()["auth"]
+    assert st["expired"] >= 1, st
+    assert st["refused"]["missing"] >= 2, st
+    assert st["accepted"] >= 2, st
