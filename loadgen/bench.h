@@ -49,6 +49,7 @@ struct bench_opts {
     char token[256];                /* the admin API's bearer token */
     struct bench_tokens sub_tokens; /* subscriber tokens; n == 0: none */
     bool echo;
+    bool sse;         /* Server-Sent Events streams instead of WebSockets */
     double churn_pct; /* per second */
     /* output */
     bool quiet;

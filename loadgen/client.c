@@ -4,6 +4,10 @@
  * connect -> RFC 6455 opening handshake -> open (frames in through ws_rx,
  * pings answered, timestamps read from each message's first bytes) ->
  * close handshake, and reports per-second counts to the parent over a pipe.
+ * With --sse the same slots run Server-Sent Events streams instead: a GET
+ * with Accept: text/event-stream, a 200 head, then events read by sse_rx
+ * (8 bytes of state in the slot) and counted exactly like messages; our
+ * close is just closing the socket (SSE has no close handshake).
  *
  * Memory: one fixed 64-byte struct bconn per connection in a dense array,
  * one read buffer for the process; a partial 101 response (rare) is kept in
@@ -31,6 +35,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "sse_rx.h"
 #include "ts.h"
 #include "core/clock.h"
 #include "core/err.h"
@@ -51,8 +56,9 @@ enum cstate { CS_IDLE, CS_CONNECTING, CS_HANDSHAKE, CS_OPEN, CS_CLOSING };
 struct bconn {
     struct ev_handler h;
     union {
-        struct ws_rx *rx; /* CS_OPEN/CS_CLOSING: partial frame state or NULL */
-        uint8_t *hs_buf;  /* CS_HANDSHAKE: partial response head or NULL */
+        struct ws_rx *rx;  /* CS_OPEN/CS_CLOSING: partial frame state or NULL */
+        uint8_t *hs_buf;   /* CS_HANDSHAKE: partial response head or NULL */
+        struct sse_rx sse; /* --sse, CS_OPEN: the event reader */
     } u;
     int fd;                      /* -1 when idle */
     uint32_t t_us;               /* wrapping us: when the current attempt/close began */
@@ -202,7 +208,8 @@ static void conn_release(struct bconn *c)
     case CS_OPEN:
         C.open--;
         note_open_drop();
-        ws_rx_free(c->u.rx);
+        if (!C.o->sse)
+            ws_rx_free(c->u.rx);
         break;
     case CS_CLOSING:
         C.closing--;
@@ -242,6 +249,11 @@ static int send_frame(struct bconn *c, uint8_t opcode, const void *p, size_t n)
  * server's close (or EOF) before closing the socket. */
 static void conn_close_start(struct bconn *c, uint16_t code)
 {
+    if (C.o->sse) { /* no close handshake: the stream ends with the socket */
+        C.rec.closed_clean++;
+        conn_release(c);
+        return;
+    }
     uint8_t pl[WS_MAX_CONTROL];
     size_t n = ws_close_payload(pl, code, NULL);
     if (send_frame(c, WS_OP_CLOSE, pl, n) < 0) {
@@ -312,7 +324,8 @@ static void on_connected(struct bconn *c)
     memcpy(c->ts, &r1, 8);
     memcpy(c->ts + 8, &r2, 8);
     char *p = C.req + C.req_prefix_len;
-    p += b64_encode(c->ts, 16, p);
+    if (!C.o->sse)
+        p += b64_encode(c->ts, 16, p);
     /* --token/--token-file: connection i of the run sends token i mod n */
     const char *tok = bench_tokens_for(&C.o->sub_tokens, C.first_conn + (uint64_t)(c - C.pool));
     if (tok) {
@@ -420,6 +433,29 @@ static void on_close(void *ctx, uint16_t code, const uint8_t *reason, size_t n)
     C.close_code = code;
 }
 
+/* --sse: an event is a message; its data's first bytes carry the time */
+static void on_sse_data(void *ctx, const uint8_t *p, size_t n)
+{
+    on_data(ctx, 0, p, n, false);
+}
+
+static void on_sse_event(void *ctx, size_t n)
+{
+    on_message(ctx, 0, NULL, n);
+}
+
+static void on_sse_comment(void *ctx)
+{
+    (void)ctx;
+    C.rec.pings++; /* the server's heartbeat */
+}
+
+static const struct sse_rx_ops sse_ops = {
+    .on_data = on_sse_data,
+    .on_event = on_sse_event,
+    .on_comment = on_sse_comment,
+};
+
 static const struct ws_rx_ops rx_ops = {
     .on_message = on_message,
     .on_data = on_data,
@@ -432,6 +468,10 @@ static const struct ws_rx_ops rx_ops = {
  * when the connection was released. */
 static bool conn_feed(struct bconn *c, uint8_t *data, size_t len)
 {
+    if (C.o->sse) {
+        sse_rx_feed(&c->u.sse, data, len, &sse_ops, c);
+        return true;
+    }
     uint16_t code = 0;
     const char *reason = NULL;
     C.close_code = 0;
@@ -498,6 +538,8 @@ static int check_response(const char *p, size_t len, const char *key_b64)
             return HS_MALFORMED;
         status = status * 10 + (p[i] - '0');
     }
+    if (C.o->sse) /* the stream's head: 200 (a token or topic refusal is not) */
+        return status == 200 ? -1 : bench_hs_from_status(status);
     if (status != 101)
         return bench_hs_from_status(status);
     char expect[WS_ACCEPT_LEN + 1];
@@ -579,6 +621,8 @@ static void on_handshake_readable(struct bconn *c)
     }
     uint8_t *spill = c->u.hs_buf;
     c->u.rx = NULL;
+    if (C.o->sse)
+        sse_rx_init(&c->u.sse);
     c->hs_len = 0;
     c->ts_len = 0;
     c->state = CS_OPEN;
@@ -769,11 +813,15 @@ void client_child_main(const struct bench_opts *o, uint32_t proc, uint64_t t0_ms
         srcaddr_iter_init(&C.src, &o->src, proc, o->procs);
     C.rxcfg = (struct ws_rx_cfg){
         .max_message_bytes = 16u << 20, .keep_payload = false, .client_side = true};
-    int n = snprintf(C.req, sizeof C.req,
-                     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                     "User-Agent: wspush-bench\r\nSec-WebSocket-Key: ",
-                     o->path, o->host_hdr);
+    int n = o->sse ? snprintf(C.req, sizeof C.req,
+                              "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n"
+                              "Cache-Control: no-cache\r\nUser-Agent: wspush-bench",
+                              o->path, o->host_hdr)
+                   : snprintf(C.req, sizeof C.req,
+                              "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+                              "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                              "User-Agent: wspush-bench\r\nSec-WebSocket-Key: ",
+                              o->path, o->host_hdr);
     if (n < 0 || (size_t)n + 64 + BENCH_TOKEN_MAX + 28 > sizeof C.req) {
         log_error("request head too long");
         _exit(2);

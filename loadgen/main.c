@@ -126,6 +126,10 @@ static void usage(FILE *f)
             "  --echo               each connection sends a masked text frame with its send\n"
             "                       time once a second; latency is the echo's round trip\n"
             "  --churn P            P%% of the connections close (1000) and reconnect per second\n"
+            "  --sse                Server-Sent Events streams instead of WebSockets: GET with\n"
+            "                       Accept: text/event-stream (--url may be http://); each\n"
+            "                       event is a message, its data carries the timestamp, and\n"
+            "                       heartbeat comments count as pings (docs/sse.md)\n"
             "\n"
             "Output:\n"
             "  --quiet              no per-second lines (the summary is still printed)\n"
@@ -242,6 +246,7 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
         O_SUB_TOKEN,
         O_TOKEN_FILE,
         O_ECHO,
+        O_SSE,
         O_CHURN,
         O_ASSERT_RATIO,
         O_ASSERT_NO_ERRORS,
@@ -273,6 +278,7 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
         {"token", required_argument, 0, O_SUB_TOKEN},
         {"token-file", required_argument, 0, O_TOKEN_FILE},
         {"echo", no_argument, 0, O_ECHO},
+        {"sse", no_argument, 0, O_SSE},
         {"churn", required_argument, 0, O_CHURN},
         {"assert-ratio", required_argument, 0, O_ASSERT_RATIO},
         {"assert-no-errors", no_argument, 0, O_ASSERT_NO_ERRORS},
@@ -396,6 +402,9 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
         case O_ECHO:
             o->echo = true;
             break;
+        case O_SSE:
+            o->sse = true;
+            break;
         case O_CHURN:
             o->churn_pct = parse_num(optarg, "--churn");
             break;
@@ -422,9 +431,14 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
     if (strlen(url) >= sizeof o->url)
         die_usage("--url too long%s", "");
     strcpy(o->url, url);
+    /* --sse takes http:// as well (the stream's own scheme) */
     if (parse_url(url, "ws://", &o->dst_ip, &o->dst_port, o->host_hdr, sizeof o->host_hdr, o->path,
-                  sizeof o->path) < 0)
+                  sizeof o->path) < 0 &&
+        (!o->sse || parse_url(url, "http://", &o->dst_ip, &o->dst_port, o->host_hdr,
+                              sizeof o->host_hdr, o->path, sizeof o->path) < 0))
         die_usage("bad --url (want ws://IPv4[:port][/path]): %s", url);
+    if (o->sse && o->echo)
+        die_usage("--echo needs WebSockets (an SSE stream cannot send)%s", "");
     if (o->rate <= 0)
         die_usage("--rate must be > 0%s", "");
     if (o->duration_ms < 1000)

@@ -67,23 +67,32 @@ size_t envelope_frame(uint8_t *out, size_t cap, const char *topic, size_t tl, co
     return frame_it(out, at);
 }
 
+size_t envelope_control_json(char *out, size_t cap, const char *type, const char *topic, size_t tl,
+                             const char *id, const char *cause)
+{
+    WSP_ASSERT(cap >= envelope_bound(tl, 64) - WS_MAX_HEADER);
+    uint8_t *j = (uint8_t *)out;
+    size_t at = 0;
+    at = put(j, at, "{\"type\":");
+    at = put_json(j, at, cap, type, strlen(type));
+    at = put(j, at, ",\"topic\":");
+    at = put_json(j, at, cap, topic, tl);
+    at = put(j, at, ",\"id\":");
+    at = put_json(j, at, cap, id, id ? strlen(id) : 0);
+    if (cause) {
+        at = put(j, at, ",\"cause\":");
+        at = put_json(j, at, cap, cause, strlen(cause));
+    }
+    j[at++] = '}';
+    WSP_ASSERT(at <= cap);
+    return at;
+}
+
 size_t envelope_control_frame(uint8_t *out, size_t cap, const char *type, const char *topic,
                               size_t tl, const char *id, const char *cause)
 {
     WSP_ASSERT(cap >= envelope_bound(tl, 64));
-    uint8_t *j = out + WS_MAX_HEADER;
-    size_t jcap = cap - WS_MAX_HEADER, at = 0;
-    at = put(j, at, "{\"type\":");
-    at = put_json(j, at, jcap, type, strlen(type));
-    at = put(j, at, ",\"topic\":");
-    at = put_json(j, at, jcap, topic, tl);
-    at = put(j, at, ",\"id\":");
-    at = put_json(j, at, jcap, id, id ? strlen(id) : 0);
-    if (cause) {
-        at = put(j, at, ",\"cause\":");
-        at = put_json(j, at, jcap, cause, strlen(cause));
-    }
-    j[at++] = '}';
-    WSP_ASSERT(at <= jcap);
+    size_t at = envelope_control_json((char *)out + WS_MAX_HEADER, cap - WS_MAX_HEADER, type, topic,
+                                      tl, id, cause);
     return frame_it(out, at);
 }

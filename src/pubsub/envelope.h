@@ -28,4 +28,9 @@ size_t envelope_frame(uint8_t *out, size_t cap, const char *topic, size_t tl, co
 size_t envelope_control_frame(uint8_t *out, size_t cap, const char *type, const char *topic,
                               size_t tl, const char *id, const char *cause);
 
+/* The same control message as bare JSON (no frame): the data of an SSE
+ * "reset" event. out >= envelope_bound(tl, 64) - 14. Returns its length. */
+size_t envelope_control_json(char *out, size_t cap, const char *type, const char *topic, size_t tl,
+                             const char *id, const char *cause);
+
 #endif

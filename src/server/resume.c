@@ -11,8 +11,13 @@
  * nothing on the fan-out path: resume costs nothing to connections that do
  * not resume.
  *
- * What it does not do: parse the request (routes.c), keep history
- * (pubsub/history.c). */
+ * The same split serves Server-Sent Events streams (sse_conn.c): only the
+ * encoding differs (an SSE event per replayed message, an "event: reset"
+ * whose id is the current one), chosen per connection in replay_form() and
+ * reset().
+ *
+ * What it does not do: parse the request (routes.c, sse_conn.c), keep
+ * history (pubsub/history.c). */
 #include "server/resume.h"
 
 #include <stdio.h>
@@ -20,6 +25,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "http/sse.h"
 #include "pubsub/envelope.h"
 #include "server/server_int.h"
 #include "ws/ws_frame.h"
@@ -41,6 +47,42 @@ struct msg *resume_envelope(const uint8_t *p, size_t n, bool binary, const char 
     return m;
 }
 
+struct msg *resume_sse(const uint8_t *p, size_t n, bool binary, const char *topic, size_t tl,
+                       uint64_t topic_seq)
+{
+    char id[MSGID_MAX_LEN];
+    size_t idl = topic_seq ? msgid_format(id, sizeof id, msgid_epoch(), topic_seq) : 0;
+    size_t len = sse_event_len(tl, idl ? idl : SSE_NO_ID, p, n, binary);
+    struct msg *m = msg_new(len);
+    if (!m)
+        return NULL;
+    ssize_t e = sse_event_encode(m->data, len, topic ? topic : "", topic ? tl : 0,
+                                 idl ? id : NULL, idl, p, n, binary);
+    if (e != (ssize_t)len) { /* a topic name with a line break: no SSE form */
+        msg_unref(m);
+        return NULL;
+    }
+    m->topic_seq = topic_seq;
+    return m;
+}
+
+/* An SSE stream's reset: "event: reset", the current id on its id line
+ * (empty without one: that clears the browser's last id), and the same JSON
+ * as the envelope's reset as data. */
+static void reset_sse(struct worker *w, struct conn *c, const char *topic, size_t tl,
+                      const char *id, const char *cause)
+{
+    char json[1024];
+    uint8_t ev[1280];
+    size_t jl = envelope_control_json(json, sizeof json, "reset", topic, tl, id, cause);
+    ssize_t n = sse_event_encode(ev, sizeof ev, "reset", 5, id ? id : "", id ? strlen(id) : 0,
+                                 (const uint8_t *)json, jl, false);
+    if (n > 0) {
+        w->st->sse_resets++;
+        conn_send_bytes(w, c, ev, (size_t)n);
+    }
+}
+
 /* Says "cannot resume" for one topic. Returns false when the connection was
  * closed (raw mode): the caller stops. */
 static bool reset(struct worker *w, struct conn *c, const char *topic, size_t tl,
@@ -48,9 +90,13 @@ static bool reset(struct worker *w, struct conn *c, const char *topic, size_t tl
 {
     w->st->history_resets[cause]++;
     char id[MSGID_MAX_LEN];
-    bool have_id = cause != RESET_OFF;
+    bool have_id = cause != RESET_OFF && topic;
     if (have_id)
         msgid_format(id, sizeof id, msgid_epoch(), newest);
+    if (c->flags & CF_SSE) {
+        reset_sse(w, c, topic, tl, have_id ? id : NULL, cause_name[cause]);
+        return true;
+    }
     if (c->flags & CF_ENVELOPE) {
         uint8_t buf[1024];
         size_t n = envelope_control_frame(buf, sizeof buf, "reset", topic, tl,
@@ -72,6 +118,18 @@ static void free_list(struct msg **list, size_t n)
     for (size_t i = 0; i < n; i++)
         msg_unref(list[i]);
     free(list);
+}
+
+/* Message s of the topic as c takes it: an SSE event, an envelope or a
+ * raw frame. NULL when out of memory. */
+static struct msg *replay_form(const struct conn *c, const struct history_view *v,
+                               const char *topic, size_t tl, uint64_t s)
+{
+    if (c->flags & CF_SSE)
+        return resume_sse(v->data, v->len, v->binary, topic, tl, s);
+    if (c->flags & CF_ENVELOPE)
+        return resume_envelope(v->data, v->len, v->binary, topic, tl, s);
+    return msg_new_frame(v->binary ? WS_OP_BINARY : WS_OP_TEXT, v->data, v->len);
 }
 
 /* One topic. Returns false when the connection was closed. */
@@ -97,7 +155,6 @@ static bool resume_topic(struct worker *w, struct conn *c, const struct resume_i
     }
     size_t n = 0, bytes = 0;
     uint64_t now = clock_mono_ns();
-    bool env = c->flags & CF_ENVELOPE;
     enum reset_cause fail = RESET_CAUSES;
     for (uint64_t s = it->id.seq + 1; s <= newest; s++) {
         struct history_view v;
@@ -107,8 +164,7 @@ static bool resume_topic(struct worker *w, struct conn *c, const struct resume_i
         }
         if (v.ring_seq >= w->rd.next_seq)
             break; /* this one and all later ones are still ahead in the ring */
-        struct msg *m = env ? resume_envelope(v.data, v.len, v.binary, topic, tl, s)
-                            : msg_new_frame(v.binary ? WS_OP_BINARY : WS_OP_TEXT, v.data, v.len);
+        struct msg *m = replay_form(c, &v, topic, tl, s);
         if (!m) {
             free_list(list, n);
             conn_close(w, c, WS_CLOSE_TRY_LATER, "out of memory");
@@ -145,4 +201,9 @@ void resume_start(struct worker *w, struct conn *c, const struct resume_item *it
     for (size_t i = 0; i < n && c->state == CONN_WS; i++)
         if (!resume_topic(w, c, &items[i]))
             return;
+}
+
+void resume_sse_unknown(struct worker *w, struct conn *c)
+{
+    reset(w, c, NULL, 0, RESET_EPOCH, 0);
 }

@@ -1,6 +1,6 @@
 /* resume.h - resume after a reconnect: replay from history, or reset.
  *
- * Private to src/server/ (included by worker.c and routes.c only). */
+ * Private to src/server/ (included by worker.c, routes.c and sse_conn.c). */
 #ifndef WSP_SERVER_RESUME_H
 #define WSP_SERVER_RESUME_H
 
@@ -30,13 +30,26 @@ struct resume_item {   /* one ?since=, borrowed from the request */
 struct msg *resume_envelope(const uint8_t *p, size_t n, bool binary, const char *topic, size_t tl,
                             uint64_t topic_seq);
 
+/* The SSE event of one message as a new msg (refs 1): for replay, and for
+ * a live message the master published before this worker's first SSE
+ * stream. topic NULL: broadcast. NULL when out of memory. */
+struct msg *resume_sse(const uint8_t *p, size_t n, bool binary, const char *topic, size_t tl,
+                       uint64_t topic_seq);
+
 /* Right after the 101 of a connection already subscribed to every topic
  * of items: for each, replays from history what the connection missed
  * (messages this worker has already taken from the ring; later ones reach
  * it live, so there is no gap and no duplicate), or tells it that it
  * cannot: an envelope connection gets {"type":"reset",...} and stays, a
- * raw one is closed with 4002 "reset <cause> <current id>". Nothing is
- * kept per connection afterwards. */
+ * raw one is closed with 4002 "reset <cause> <current id>", an SSE stream
+ * gets "event: reset" with the current id and stays. Nothing is kept per
+ * connection afterwards. An SSE stream resumes right after its response
+ * head (sse_conn.c), the same way. */
 void resume_start(struct worker *w, struct conn *c, const struct resume_item *items, size_t n);
+
+/* An SSE stream whose Last-Event-ID names no topic's position (zero or
+ * several topics and no since): "event: reset" with an empty id (cause
+ * "epoch", topic null). */
+void resume_sse_unknown(struct worker *w, struct conn *c);
 
 #endif

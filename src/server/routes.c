@@ -366,8 +366,23 @@ static void sse_route(struct worker *w, struct conn *c, struct http_req *r)
     struct auth_ticket tk;
     if (admit(w, c, r, &tk))
         return;
+    /* ?since= per topic as for an upgrade (?format= is accepted and means
+     * nothing here); resume state lives on this stack frame only */
+    struct resume_item items[16];
+    char names[16][256];
+    const char *why = NULL;
+    bool json = false;
+    int nres = parse_resume(c, r, &json, items, 16, names, &why);
+    if (nres < 0) {
+        auth_conn_ticket_release(&tk);
+        w->st->handshake_fail[HS_FAIL_TOPIC]++;
+        refuse(w, c, r, -nres, why, NULL);
+        return;
+    }
     sse_conn_start(w, c, r);
     auth_conn_attach(w, c, &tk); /* releases tk */
+    if (c->state == CONN_WS)
+        sse_conn_resume(w, c, r, items, (size_t)nres);
 }
 
 void routes_handle(struct worker *w, struct conn *c, struct http_req *r, uint8_t *rest,

@@ -184,10 +184,15 @@ void conn_ws_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n);
 
 /* sse_conn.c: Server-Sent Events streams on the same connection core */
 /* Answers an admitted, subscribed EventSource request: the 200 head with
- * CORS headers, the preamble (retry hint), and "event: reset" when the
- * client asks to resume (no history to resume from); marks c CF_SSE and
+ * CORS headers and the preamble (retry hint); marks c CF_SSE and
  * established. */
 void sse_conn_start(struct worker *w, struct conn *c, const struct http_req *r);
+struct resume_item;
+/* Right after sse_conn_start: resumes from the since items (n > 0), else
+ * from Last-Event-ID / ?lastEventId= (one-topic streams; with zero or
+ * several topics an id gets "event: reset"), through resume.c. */
+void sse_conn_resume(struct worker *w, struct conn *c, const struct http_req *r,
+                     const struct resume_item *items, size_t n);
 /* OPTIONS: a CORS preflight for an EventSource request. */
 void sse_conn_preflight(struct worker *w, struct conn *c, const struct http_req *r);
 /* The CORS response headers for r ("" when r has no Origin) into out. */

@@ -4,7 +4,8 @@
  * same door as a WebSocket upgrade (routes.c: drain, --max-conns, per-IP
  * limit, token, topics) becomes a stream here: the response head (with CORS
  * headers), the preamble (a "retry:" hint) and, when the client asks to
- * resume, an explicit "event: reset". From then on it is an ordinary
+ * resume, the replay from history or an explicit "event: reset"
+ * (resume.c, as for a WebSocket's since). From then on it is an ordinary
  * established connection flagged CF_SSE: the fan-out sends it the message's
  * SSE form (encoded once by the master), and conn.c gives it the same
  * out-queue, backlog gate, slow-consumer policy, deadlines, drain and TLS
@@ -18,13 +19,8 @@
 
 #include "core/err.h"
 #include "http/sse.h"
+#include "server/resume.h"
 #include "server/server_int.h"
-
-/* Answered to a Last-Event-ID this server cannot resume from: there is no
- * history on this branch yet, so every resume is a reset (docs/sse.md).
- * The empty id clears the browser's last id, so its next reconnect does not
- * ask again. */
-static const char RESET_DATA[] = "{\"reason\":\"no history\"}";
 
 static bool origin_allowed(const struct worker *w, const struct http_header *o)
 {
@@ -87,20 +83,35 @@ void sse_conn_start(struct worker *w, struct conn *c, const struct http_req *r)
      * no chunking), so each event goes out as the master encoded it */
     ssize_t pl = sse_preamble(head + hl, sizeof head - (size_t)hl, SSE_RETRY_MS);
     size_t len = (size_t)hl + (size_t)(pl > 0 ? pl : 0);
-    char id[SSE_MAX_ID];
-    ssize_t idl = sse_last_event_id(r, id, sizeof id);
-    if (idl > 0 || idl == -2) {
-        ssize_t e = sse_event_encode((uint8_t *)head + len, sizeof head - len, "reset", 5, "", 0,
-                                     (const uint8_t *)RESET_DATA, sizeof RESET_DATA - 1, false);
-        if (e > 0) {
-            len += (size_t)e;
-            w->st->sse_resets++;
-        }
-    }
     /* input after the request is read and dropped: an SSE client sends
      * nothing more, and a peer that does must not grow any buffer */
     c->flags |= CF_SSE | CF_DISCARD;
     w->st->sse_conns++;
     conn_established(w, c);
     conn_send_bytes(w, c, head, len);
+}
+
+void sse_conn_resume(struct worker *w, struct conn *c, const struct http_req *r,
+                     const struct resume_item *items, size_t n)
+{
+    if (n) { /* since per topic: exact for any number of topics */
+        resume_start(w, c, items, n);
+        return;
+    }
+    char id[SSE_MAX_ID];
+    ssize_t idl = sse_last_event_id(r, id, sizeof id);
+    if (idl == -1 || idl == 0) /* none, or the standard's "no id" */
+        return;
+    if (!c->sub.topic || c->nextra) {
+        /* EventSource keeps one last id for the whole stream: with zero or
+         * several topics it names no topic's position (docs/sse.md) */
+        resume_sse_unknown(w, c);
+        return;
+    }
+    /* a one-topic stream: the id is that topic's. An id that does not
+     * parse (or is too long) keeps epoch 0, which no node has: reset */
+    struct resume_item it = {.topic = c->sub.topic->name, .topic_len = c->sub.topic->name_len};
+    if (idl < 0 || msgid_parse(id, (size_t)idl, &it.id) < 0)
+        it.id = (struct msgid){0};
+    resume_start(w, c, &it, 1);
 }

@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "core/wsp_assert.h"
 #include "ev/timer.h"
+#include "http/sse.h"
 #include "server/auth_conn.h"
 #include "server/control.h"
 #include "server/control_worker.h"
@@ -221,10 +222,28 @@ static struct msg *msg_from_frames(const struct ring_entry *e)
     return m;
 }
 
-/* The forms this worker needs, one copy each. The envelope form is taken
- * only while this worker has envelope subscribers; if the master made none
- * (the first envelope subscriber arrived after the publish), this worker
- * encodes it once itself, so an envelope client never gets a raw frame. */
+/* The raw frame's payload (after its header) into *p, *n; false if the
+ * header does not decode. */
+static bool raw_payload(const struct msg *m, const uint8_t **p, size_t *n, bool *binary)
+{
+    struct ws_frame fr;
+    struct ws_decode_opts o = {0};
+    ssize_t hl = ws_frame_decode_header(m->data, m->len, &o, &fr);
+    if (hl <= 0)
+        return false;
+    *p = m->data + hl;
+    *n = m->len - (size_t)hl;
+    *binary = fr.opcode == WS_OP_BINARY;
+    return true;
+}
+
+/* The forms this worker needs, one copy each. The envelope and SSE forms
+ * are taken only while this worker has such subscribers; if the master made
+ * none (the first such subscriber arrived after the publish, e.g. a stream
+ * that resumed from history: resume.c), this worker encodes it once itself,
+ * so an envelope client never gets a raw frame and an SSE stream never
+ * misses a message its replay left to the live ring. An SSE form that would
+ * not have fitted a ring entry stays absent here too (skipped, counted). */
 static struct msg *msg_from_forms(struct worker *w, const struct ring_entry *e, const char *topic,
                                   size_t tl)
 {
@@ -242,8 +261,18 @@ static struct msg *msg_from_forms(struct worker *w, const struct ring_entry *e, 
     p += f.len[FORM_RAW];
     m->deflated = form_copy(p, f.len[FORM_RAW_Z]);
     p += f.len[FORM_RAW_Z];
-    if (w->st->sse_conns) /* the SSE form comes last */
-        m->sse = form_copy(p + f.len[FORM_ENV] + f.len[FORM_ENV_Z], f.len[FORM_SSE]);
+    const char *t = (e->flags & RING_F_BROADCAST) ? NULL : topic;
+    const uint8_t *pl;
+    size_t n;
+    bool bin;
+    if (w->st->sse_conns) { /* the SSE form comes last */
+        if (f.len[FORM_SSE])
+            m->sse = form_copy(p + f.len[FORM_ENV] + f.len[FORM_ENV_Z], f.len[FORM_SSE]);
+        else if (raw_payload(m, &pl, &n, &bin) &&
+                 sizeof f + f.len[FORM_RAW] + sse_event_len(t ? tl : 0, MSGID_MAX_LEN, pl, n, bin) + tl <=
+                     ring_max_entry(w->ring))
+            m->sse = resume_sse(pl, n, bin, t, tl, f.topic_seq);
+    }
     if (!w->st->envelope_conns)
         return m;
     if (f.len[FORM_ENV]) {
@@ -252,14 +281,8 @@ static struct msg *msg_from_forms(struct worker *w, const struct ring_entry *e, 
             m->envelope->deflated = form_copy(p + f.len[FORM_ENV], f.len[FORM_ENV_Z]);
         return m;
     }
-    /* the raw frame's payload, after its header */
-    struct ws_frame fr;
-    struct ws_decode_opts o = {0};
-    ssize_t hl = ws_frame_decode_header(m->data, m->len, &o, &fr);
-    if (hl <= 0)
-        return m;
-    m->envelope = resume_envelope(m->data + hl, m->len - (size_t)hl, fr.opcode == WS_OP_BINARY,
-                                  (e->flags & RING_F_BROADCAST) ? NULL : topic, tl, f.topic_seq);
+    if (raw_payload(m, &pl, &n, &bin))
+        m->envelope = resume_envelope(pl, n, bin, t, tl, f.topic_seq);
     return m;
 }
 

@@ -242,6 +242,39 @@ def http_get(port, path, headers=None):
     return http_raw(port, req.encode())
 
 
+class LivePublisher:
+    """Publishes "live-<i>" to topic from a thread, as fast as the admin
+    API takes it, from start() until stop() (and at least `least` messages):
+    the publisher that keeps a resume's replay/live boundary moving.
+    `published` holds the bodies in publish order."""
+
+    def __init__(self, admin_port, topic, least=20):
+        self.admin_port, self.topic, self.least = admin_port, topic, least
+        self.published = []
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run)
+
+    def _run(self):
+        adm = Admin(self.admin_port)
+        try:
+            i = 0
+            while not self._stop.is_set() or i < self.least:
+                adm.publish(self.topic, f"live-{i}")
+                self.published.append(f"live-{i}")
+                i += 1
+        finally:
+            adm.close()
+
+    def start(self, started=5):
+        self._t.start()
+        wait_until(lambda: len(self.published) >= started, T(10), "live publishes started")
+        return self
+
+    def stop(self):
+        self._stop.set()
+        self._t.join()
+
+
 def publish_pipelined(port, topic, bodies, token=None, binary=False):
     """Sends one POST /publish/<topic> per body (topic None: /broadcast) on
     ONE connection, all at once from a writer thread, and reads the

@@ -3,7 +3,8 @@
 
 wspush-bench opens 5,000 connections over 3 processes to `wspush serve
 --tick 1s` for 10 s and must see every tick (delivery ratio 1.0) with no
-connect, handshake or disconnect failure. `wspush tune --json` must report
+connect, handshake or disconnect failure; with --sse, 200 Server-Sent
+Events streams the same. `wspush tune --json` must report
 exactly what /proc/sys and getrlimit say."""
 import json
 import os
@@ -32,30 +33,47 @@ WARMUP_S = 8 if SANITIZED else 3         # the ramp, plus margin
 MEASURED_S = 10
 
 
-def test_bench_5000_connections_3_processes_ratio_1(wspush, tmp_path):
-    need_bench()
-    srv = wspush("--workers", "2", "--tick", "1s", "--ping-interval", "0")
+def run_bench(srv, tmp_path, url, conns, procs, rate, warmup_s, *extra):
+    """wspush-bench against srv for warmup + MEASURED_S seconds, asserting
+    ratio 1.0 and no errors; returns its JSON report."""
     out = tmp_path / "bench.json"
-    r = subprocess.run([BENCH, "--url", f"ws://127.0.0.1:{srv.port}/", "--conns", str(CONNS),
-                        "--procs", "3", "--rate", str(RAMP_RATE),
-                        "--duration", str(WARMUP_S + MEASURED_S), "--warmup", str(WARMUP_S),
-                        "--quiet", "--json", str(out), "--assert-ratio", "1.0",
-                        "--assert-no-errors", "--server-pid", str(srv.pid)],
-                       capture_output=True, text=True, timeout=WARMUP_S + MEASURED_S + T(60))
+    r = subprocess.run([BENCH, "--url", url, "--conns", str(conns), "--procs", str(procs),
+                        "--rate", str(rate), "--duration", str(warmup_s + MEASURED_S),
+                        "--warmup", str(warmup_s), "--quiet", "--json", str(out),
+                        "--assert-ratio", "1.0", "--assert-no-errors",
+                        "--server-pid", str(srv.pid), *extra],
+                       capture_output=True, text=True, timeout=warmup_s + MEASURED_S + T(60))
     assert r.returncode == 0, r.stdout + r.stderr
     rep = json.loads(out.read_text())
-    assert rep["open_end"] == CONNS, rep["open_end"]
+    assert rep["open_end"] == conns, rep["open_end"]
     assert rep["delivery_ratio"] == 1.0, rep["delivery_ratio"]
     # failures by cause: every map empty
     assert rep["connect_errors"] == {}, rep["connect_errors"]
     assert rep["handshake_failures"] == {}, rep["handshake_failures"]
     assert rep["disconnects"] == {}, rep["disconnects"]
-    # 1 Hz ticks to 5,000 clients: a count, not a speed, so the same bound
-    # holds under sanitizers
-    assert rep["messages_per_s"] >= 0.98 * CONNS, rep["messages_per_s"]
+    # 1 Hz ticks: a count, not a speed, so the same bound holds under
+    # sanitizers
+    assert rep["messages_per_s"] >= 0.98 * conns, rep["messages_per_s"]
+    return rep
+
+
+def test_bench_5000_connections_3_processes_ratio_1(wspush, tmp_path):
+    need_bench()
+    srv = wspush("--workers", "2", "--tick", "1s", "--ping-interval", "0")
+    run_bench(srv, tmp_path, f"ws://127.0.0.1:{srv.port}/", CONNS, 3, RAMP_RATE, WARMUP_S)
     # the server agrees: every connection was served and closed cleanly
     st = srv.wait_stats(lambda s: s["connections"] == 0, T(30), "all bench connections closed")
     assert st["accepted"] >= CONNS
+
+
+def test_bench_sse_200_streams_ratio_1(wspush, tmp_path):
+    """--sse: the same counting over Server-Sent Events streams (issue 15)."""
+    need_bench()
+    srv = wspush("--workers", "2", "--tick", "1s")
+    run_bench(srv, tmp_path, f"http://127.0.0.1:{srv.port}/", 200, 2, 1000, 3, "--sse")
+    st = srv.wait_stats(lambda s: s["connections"] == 0, T(30), "all SSE streams closed")
+    assert st["transports"]["sse"]["deliveries"] >= 200 * MEASURED_S
+    assert st["transports"]["ws"]["deliveries"] == 0
 
 
 def read_sys(name):

@@ -148,6 +148,26 @@ def test_demo_page_receives_timestamps(wspush):
         s.kill()
 
 
+def test_demo_page_sse_mode_receives_ticks(wspush):
+    """/demo?transport=sse: the same ticks over new EventSource(...)."""
+    need_browser()
+    srv = wspush("--workers", "2", "--tick", "200ms")
+    s = NodeScript("demo.mjs", f"http://127.0.0.1:{srv.port}/demo?transport=sse",
+                   artifact("demo-sse.png"))
+    try:
+        got = s.event(T(60))
+        assert got["event"] == "received" and got["count"] >= 3
+        assert got["status"].startswith(f"connected to http://127.0.0.1:{srv.port}/")
+        stamps = [parse_iso_ms(t) for t in got["received"]]
+        assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+        assert srv.stats()["transports"]["sse"]["connections"] >= 1
+        done = s.event(T(30))
+        assert done["errors"] == [], done["errors"]
+        s.finish()
+    finally:
+        s.kill()
+
+
 def test_demo_page_reconnects_after_restart(wspush):
     """Stop the server under the page, start a new one on the same port:
     the page's client reconnects by itself and new timestamps arrive."""

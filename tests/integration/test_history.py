@@ -5,11 +5,10 @@ while messages keep coming; when history cannot cover it, it is told
 (envelope: a "reset" message; raw: close 4002 with the current id)."""
 import base64
 import json
-import threading
 
 import pytest
 
-from conftest import OP_BINARY, OP_TEXT, T, Admin, RawWS, wait_until
+from conftest import OP_BINARY, OP_TEXT, T, LivePublisher, RawWS, wait_until
 
 
 def env_next(ws, timeout=None):
@@ -77,29 +76,13 @@ def test_resume_exactly_what_was_missed_then_live(hist):
         srv.admin.publish("feed", f"missed-{i}")
     # keep publishing while the subscriber resumes: the replay/live boundary
     # moves under it
-    stop = threading.Event()
-    published = []
-
-    def publisher():
-        adm = Admin(srv.admin_port)
-        try:
-            i = 0
-            while not stop.is_set() or i < 20:
-                adm.publish("feed", f"live-{i}")
-                published.append(f"live-{i}")
-                i += 1
-        finally:
-            adm.close()
-
-    t = threading.Thread(target=publisher)
-    t.start()
+    pub = LivePublisher(srv.admin_port, "feed").start()
     try:
-        wait_until(lambda: len(published) >= 5, T(10), "live publishes started")
         ws = RawWS(srv.port, f"/feed?format=json&since={since}")
         got = [env_next(ws) for _ in range(110)]
     finally:
-        stop.set()
-        t.join()
+        pub.stop()
+    published = pub.published
     total = 100 + len(published)
     got += [env_next(ws) for _ in range(total - len(got))]
     ws.shutdown()

@@ -15,7 +15,7 @@ import time
 import jwt
 import pytest
 
-from conftest import T, http_raw, publish_pipelined, wait_until
+from conftest import T, LivePublisher, http_raw, publish_pipelined, wait_until
 
 
 class SSEParser:
@@ -223,14 +223,136 @@ def test_sse_and_websocket_get_the_same_message(wspush):
     c.close()
 
 
-def test_sse_last_event_id_gets_reset(wspush):
+def sse_last_id(srv, topic):
+    """Opens a one-topic stream, publishes a marker, returns its id (the
+    stream is closed: the client is "away" from here)."""
+    c = SSEClient(srv.port, f"/{topic}")
+    open_streams(srv, 1)
+    srv.admin.publish(topic, "marker")
+    evs = c.wait(lambda p: p.events, what="the marker")
+    c.close()
+    open_streams(srv, 0)
+    assert evs[0][:2] == (topic, "marker"), evs
+    return evs[0][2]
+
+
+def seq(msg_id):
+    return int(msg_id.split("-")[1])
+
+
+def epoch(msg_id):
+    return msg_id.split("-")[0]
+
+
+def test_sse_last_event_id_resumes_exactly_then_live(wspush):
+    """Away for 100 messages, back with Last-Event-ID while a publisher
+    keeps going: exactly the missed ones, then live, no gap, no duplicate
+    at the replay/live boundary (resume.c). Then ?lastEventId= the same."""
+    srv = wspush("--workers", "2", "--history-size", "300")
+    since = sse_last_id(srv, "feed")
+    base = seq(since)
+    for i in range(100):
+        srv.admin.publish("feed", f"missed-{i}")
+    pub = LivePublisher(srv.admin_port, "feed").start()
+    try:
+        c = SSEClient(srv.port, "/feed", {"Last-Event-ID": since})
+        c.wait(lambda p: len(p.events) >= 110, what="the replay and some live")
+    finally:
+        pub.stop()
+    published = pub.published
+    total = 100 + len(published)
+    evs = c.wait(lambda p: len(p.events) >= total, what="every message")
+    c.close()
+    assert all(typ == "feed" for typ, _, _ in evs), [e for e in evs if e[0] != "feed"][:3]
+    assert [seq(i) for _, _, i in evs] == list(range(base + 1, base + 1 + total))
+    assert [d for _, d, _ in evs] == [f"missed-{i}" for i in range(100)] + published
+    # the polyfill form, from the last id seen
+    last = evs[-1][2]
+    srv.admin.publish("feed", "one")
+    srv.admin.publish("feed", "two")
+    c = SSEClient(srv.port, f"/feed?lastEventId={last}")
+    evs = c.wait(lambda p: len(p.events) == 2)
+    assert [(d, seq(i)) for _, d, i in evs] == [("one", seq(last) + 1), ("two", seq(last) + 2)]
+    c.close()
+    assert "wspush_sse_resets_total 0" in srv.metrics()
+
+
+def test_sse_several_topics_resume_with_since(wspush):
+    srv = wspush("--workers", "1", "--history-size", "50")
+    a, b = sse_last_id(srv, "ta"), sse_last_id(srv, "tb")
+    for i in range(3):
+        srv.admin.publish("ta", f"a{i}")
+        srv.admin.publish("tb", f"b{i}")
+    c = SSEClient(srv.port, f"/?topic=ta&topic=tb&since=ta:{a}&since=tb%3A{b}",
+                  {"Last-Event-ID": b})  # since wins over the browser's one id
+    c.wait(lambda p: len(p.events) == 6)
+    srv.admin.publish("tb", "live")
+    evs = c.wait(lambda p: len(p.events) == 7)
+    assert [(t, d) for t, d, _ in evs] == ([("ta", f"a{i}") for i in range(3)] +
+                                           [("tb", f"b{i}") for i in range(3)] + [("tb", "live")])
+    c.close()
+    # Last-Event-ID alone names no topic's position in a two-topic stream
+    c = SSEClient(srv.port, "/?topic=ta&topic=tb", {"Last-Event-ID": b})
+    evs = c.wait(lambda p: p.events, what="the reset event")
+    assert evs[0][0] == "reset" and evs[0][2] == ""
+    assert json.loads(evs[0][1]) == {"type": "reset", "topic": None, "id": None,
+                                     "cause": "epoch"}
+    c.close()
+    for q in ("since=abc", "since=other:1-1"):
+        c = SSEClient(srv.port, f"/ta?{q}")
+        assert c.status == 400, q
+        c.close()
+
+
+def test_sse_resume_exhausted_gets_reset_with_the_current_id(wspush):
+    srv = wspush("--workers", "1", "--history-size", "10")
+    since = sse_last_id(srv, "x")
+    for i in range(30):
+        srv.admin.publish("x", f"m{i}")
+    cur = f"{epoch(since)}-{seq(since) + 30}"
+    c = SSEClient(srv.port, "/x", {"Last-Event-ID": since})
+    evs = c.wait(lambda p: p.events, what="the reset event")
+    assert evs[0] == ("reset", json.dumps({"type": "reset", "topic": "x", "id": cur,
+                                           "cause": "gap"}, separators=(",", ":")), cur)
+    srv.admin.publish("x", "after")  # still subscribed: live goes on
+    evs = c.wait(lambda p: len(p.events) == 2)
+    assert evs[1] == ("x", "after", f"{epoch(cur)}-{seq(cur) + 1}")
+    c.close()
+    # the browser now sends the reset's id: nothing missed, nothing replayed
+    c = SSEClient(srv.port, "/x", {"Last-Event-ID": evs[1][2]})
+    open_streams(srv, 1)
+    srv.admin.publish("x", "next")
+    assert c.wait(lambda p: p.events)[0][:2] == ("x", "next")
+    c.close()
+    # an id that is not one: reset too
+    c = SSEClient(srv.port, "/x", {"Last-Event-ID": "garbage"})
+    assert c.wait(lambda p: p.events)[0][0] == "reset"
+    c.close()
+    assert "wspush_sse_resets_total 2" in srv.metrics()
+
+
+def test_sse_restart_new_epoch_reset(wspush):
+    srv = wspush("--history-size", "50")
+    since = sse_last_id(srv, "r")
+    srv.stop()
+    srv2 = wspush("--history-size", "50")
+    c = SSEClient(srv2.port, "/r", {"Last-Event-ID": since})
+    evs = c.wait(lambda p: p.events, what="the reset event")
+    body = json.loads(evs[0][1])
+    assert evs[0][0] == "reset" and body["cause"] == "epoch", evs
+    assert epoch(body["id"]) != epoch(since) and evs[0][2] == body["id"]
+    c.close()
+
+
+def test_sse_history_off_reset_clears_the_id(wspush):
     srv = wspush("--workers", "1")
     for n, (headers, path) in enumerate((({"Last-Event-ID": "17-4"}, "/news"),
                                          ({}, "/news?lastEventId=9-1")), 1):
         c = SSEClient(srv.port, path, headers)
         evs = c.wait(lambda p: p.events, what="the reset event")
         assert evs[0][0] == "reset"
-        assert json.loads(evs[0][1]) == {"reason": "no history"}
+        assert json.loads(evs[0][1]) == {"type": "reset", "topic": "news", "id": None,
+                                         "cause": "off"}
         assert evs[0][2] == ""  # the empty id clears the client's last id
         srv.admin.publish("news", "after")
         c.wait(lambda p: len(p.events) == 2)
