@@ -17,7 +17,10 @@
 #include <sys/types.h>
 
 #define HTTP_MAX_HEADERS_CAP 128      /* hard cap; the configured limit is <= this */
-#define HTTP_MAX_TARGET_BYTES 4096    /* longer request-targets -> 414 */
+/* Longer request-targets -> 414. Room for --max-topics (1024) short topic
+ * names in one URL, so the limit can be reached (issue 11 item 1); the
+ * head as a whole stays bounded by --max-head. */
+#define HTTP_MAX_TARGET_BYTES 16384
 #define HTTP_DEFAULT_HEAD_BYTES 8192  /* http_limits.max_head_bytes when 0 */
 #define HTTP_DEFAULT_HEADERS 64       /* http_limits.max_headers when 0 */
 #define HTTP_DEFAULT_TOPIC_BYTES 128  /* http_topic_valid's max_len when 0 */
@@ -61,7 +64,7 @@ struct http_req {
  *
  * Grammar (RFC 9112 §2-§5, strict): empty lines (CRLF) before the
  * request-line are skipped and counted in the length; method is a token;
- * exactly one SP between the three parts; the target is 1..4096 visible
+ * exactly one SP between the three parts; the target is 1..HTTP_MAX_TARGET_BYTES visible
  * ASCII bytes (0x21-0x7e) in origin-form, absolute-form (RFC 9112 §3.2.2:
  * path and query taken from the URI; no userinfo) or "*", without a
  * fragment (anything else: 400); the version is "HTTP/1.0" or "HTTP/1.1" (another

@@ -153,13 +153,13 @@ def topic_names(n):
 
 def test_issue11_max_topics_past_256_no_leak_on_pooled_conn(wspush):
     """Issue 11 item 1: the per-connection topic count held 8 bits while
-    --max-topics allows 1024. A client with more than 256 topics leaves; the
-    next client, which reuses its pooled connection (one worker, LIFO
-    pool), must get none of those topics' messages. 450 topics is about
-    what the 4 KiB request-target limit lets one URL name, so the test sits
-    at a configured limit of 450; the type holds 1024 (a static assert)."""
-    n = 450
-    srv = wspush("--workers", "1", "--max-topics", str(n), "--max-head", "8KiB")
+    --max-topics allows 1024. A client at the limit (1024 topics in one URL:
+    the request-target limit leaves room for it, the head limit is raised to
+    16 KiB) leaves; the next client, which reuses its pooled connection (one
+    worker, LIFO pool), must get none of those topics' messages; one topic
+    more than the limit is refused."""
+    n = 1024
+    srv = wspush("--workers", "1", "--max-topics", str(n), "--max-head", "16KiB")
     names = topic_names(n)
     path = "/?" + "&".join(f"topic={t}" for t in names)
     ws = RawWS(srv.port, path)
