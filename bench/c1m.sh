@@ -3,13 +3,15 @@
 # each, and measure wspush against the minimal baseline server on the same N.
 #
 #   bench/c1m.sh [-n 10000,100000,1000000] [--measure 20] [--rate 10000]
-#                [--servers wspush,baseline] [--build DIR] [--port 18500]
+#                [--servers wspush,wspush-sse,baseline] [--build DIR] [--port 18500]
 #                [--no-tune] [--keep-tuning]
 #
 # For each N and each server: tune the kernel (root only; the old values are
 # restored on exit unless --keep-tuning), start the server on 127.0.0.1,
 # run wspush-bench until the ramp is done plus a warmup, measure for
 # --measure seconds, stop the server, and keep the bench's JSON and HTML.
+# Server wspush-sse is the same wspush with its clients on Server-Sent
+# Events streams (wspush-bench --sse), for the SSE vs WebSocket cost.
 # Prints one comparison table at the end and appends it (markdown) and the
 # raw rows (JSON lines) to bench/results/ (gitignored).
 #
@@ -137,9 +139,10 @@ start_server() {
     procs=$(( (n * 115 / 100 + per - 1) / per ))
     [ "$procs" -ge 2 ] || procs=2
     case "$kind" in
-    wspush)
+    wspush|wspush-sse)
         "$build/wspush" serve --listen "127.0.0.1:$port" --admin off --workers "$procs" \
-            --tick 1s --max-conns "$(( n + n / 5 + 1000 ))" --ping-interval 0 2>"$errlog" &
+            --tick 1s --max-conns "$(( n + n / 5 + 1000 ))" --ping-interval 0 \
+            --sse-heartbeat 0 2>"$errlog" &
         ;;
     baseline)
         "$build/bench-baseline" --port "$port" --procs "$procs" 2>"$errlog" &
@@ -180,8 +183,10 @@ run_one() { # server N
     start_server "$kind" "$n" || { echo "{\"server\":\"$kind\",\"conns\":$n,\"error\":\"server did not start\"}" >>"$rows"; return 0; }
     sleep 1
     log "$tag: bench --conns $n --rate $rate --warmup ${warmup}s --duration ${duration}s"
-    local rc=0
-    "$bench_bin" --url "ws://127.0.0.1:$port/c1m" --conns "$n" --rate "$rate" \
+    local rc=0 url="ws://127.0.0.1:$port/c1m" sse=()
+    # wspush-sse: the same server, its clients Server-Sent Events streams
+    [ "$kind" = wspush-sse ] && { url="http://127.0.0.1:$port/c1m"; sse=(--sse); }
+    "$bench_bin" "${sse[@]}" --url "$url" --conns "$n" --rate "$rate" \
         --warmup "$warmup" --duration "$duration" --server-pid "$srv_pid" \
         --label "$tag" --json "$outdir/$tag.json" --html "$outdir/$tag.html" --quiet \
         >"$outdir/$tag.txt" 2>&1 || rc=$?
