@@ -1,7 +1,8 @@
 """test_browser.py - the web pages in a real browser: the demo page and its
-client (web/wspush.js), the admin dashboard (web/dashboard.html), and
-/wspush.js with subscriber tokens (getToken, refresh after 4001) on a page
-served by the test's own token endpoint (tests/browser/auth_page.html).
+client (web/wspush.js), its SSE mode (EventSource: restart, resume from
+history), the admin dashboard (web/dashboard.html), and /wspush.js with
+subscriber tokens (getToken, refresh after 4001) on a page served by the
+test's own token endpoint (tests/browser/auth_page.html).
 
 Debian's Chromium (/usr/bin/chromium) is driven by playwright-core from npm
 (web/node_modules, installed by scripts/setup-web.sh) through the small node
@@ -12,9 +13,11 @@ Screenshots go to artifacts/ (gitignored).
 import json
 import os
 import shutil
+import signal
 import subprocess
 import threading
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -168,17 +171,20 @@ def test_demo_page_sse_mode_receives_ticks(wspush):
         s.kill()
 
 
-def test_demo_page_reconnects_after_restart(wspush):
-    """Stop the server under the page, start a new one on the same port:
-    the page's client reconnects by itself and new timestamps arrive."""
+def restart_under_page(wspush, transport, shot):
+    """Stop the server under /demo (transport "ws" or "sse"), start a new one
+    on the same port: the page's client reconnects by itself and new
+    timestamps arrive over the same transport."""
     need_browser()
+    query, scheme = ("?transport=sse", "http") if transport == "sse" else ("", "ws")
     srv = wspush("--workers", "2", "--tick", "200ms")
     port = srv.port  # bound to port 0 first; the restart reuses the port it got
-    s = NodeScript("demo.mjs", f"http://127.0.0.1:{port}/demo", artifact("demo-reconnect.png"),
+    s = NodeScript("demo.mjs", f"http://127.0.0.1:{port}/demo{query}", artifact(shot),
                    "--reconnect")
     try:
         first = s.event(T(60))
         assert first["event"] == "received" and first["count"] >= 3
+        assert first["status"].startswith(f"connected to {scheme}://127.0.0.1:{port}/")
         assert s.event(T(10))["event"] == "ready"
         assert srv.stop() == 0
         srv2 = wspush("--workers", "2", "--tick", "200ms", "--listen", f"127.0.0.1:{port}")
@@ -189,12 +195,85 @@ def test_demo_page_reconnects_after_restart(wspush):
         assert done["opens"] >= 2
         assert done["count"] >= done["before"] + 3
         assert done["reconnects"] != "0"
-        assert done["status"].startswith("connected to")
+        assert done["status"].startswith(f"connected to {scheme}://127.0.0.1:{port}/")
         assert done["errors"] == [], done["errors"]
         # the timestamps after the restart come from the new server
-        newest = parse_iso_ms(done["received"][-1])
-        assert newest > parse_iso_ms(first["received"][-1])
-        srv2.wait_stats(lambda st: st["connections"] >= 1, what="the page's connection")
+        stamps = [parse_iso_ms(t) for t in done["received"]]
+        assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+        assert stamps[-1] > parse_iso_ms(first["received"][-1])
+        srv2.wait_stats(lambda st: st["transports"][transport]["connections"] >= 1,
+                        what="the page's connection")
+        s.finish()
+    finally:
+        s.kill()
+
+
+def test_demo_page_reconnects_after_restart(wspush):
+    restart_under_page(wspush, "ws", "demo-reconnect.png")
+
+
+def test_demo_page_sse_mode_reconnects_after_restart(wspush):
+    """The same with /demo?transport=sse: the page's EventSource client
+    reconnects by itself (a new EventSource after the error) and ticks arrive
+    again, over SSE."""
+    restart_under_page(wspush, "sse", "demo-sse-reconnect.png")
+
+
+def test_demo_page_sse_mode_shows_what_it_missed_after_a_dropped_stream(wspush):
+    """/demo?transport=sse&topic=news with --history-size 100: the server
+    drops the stream (its worker is stopped, messages are published, then
+    it is SIGKILLed; the master restarts it, history lives in the master's
+    shared memory) and the page reconnects by itself with since=news:<id>
+    and shows every message published meanwhile, in order, exactly once,
+    then the live ones."""
+    need_browser()
+    srv = wspush("--workers", "1", "--history-size", "100")
+    srv.allow_worker_deaths = True  # the test kills the worker on purpose
+    msgs = [f"news {i:02d}" for i in range(1, 14)]
+    before, missed, after = msgs[:5], msgs[5:10], msgs[10:]
+    s = NodeScript("demo_resume.mjs",
+                   f"http://127.0.0.1:{srv.port}/demo?transport=sse&topic=news",
+                   artifact("demo-sse-resume.png"), len(before), len(msgs))
+    try:
+        assert s.event(T(60))["event"] == "open"
+        for m in before:
+            srv.admin.publish("news", m)
+        got = s.event(T(30))
+        assert got["event"] == "received"
+        assert got["received"] == before and got["rows"] == before, got
+        last_id = got["lastIds"]["news"]
+        # the worker cannot deliver while stopped: these are missed for sure
+        victim = srv.stats()["workers"][0]["pid"]
+        os.kill(victim, signal.SIGSTOP)
+        try:
+            for m in missed:
+                srv.admin.publish("news", m)
+        finally:
+            os.kill(victim, signal.SIGKILL)  # the stream drops with it
+        srv.wait_stats(lambda st: st["workers"][0]["restarts"] == 1 and
+                       st["workers"][0]["pid"] not in (0, victim), T(20), "worker restarted")
+        reopened = s.event(T(60))
+        assert reopened["event"] == "reopened"
+        # the page's own reconnect asked from the last id it had seen
+        q = parse_qs(urlsplit(reopened["streams"][-1]).query)
+        assert q["topic"] == ["news"] and q["since"] == [f"news:{last_id}"], reopened["streams"]
+        for m in after:
+            srv.admin.publish("news", m)
+        done = s.event(T(60))
+        assert done["event"] == "done"
+        # everything once, in order: the page's state and its table
+        assert done["received"] == msgs, done["received"]
+        assert done["rows"] == msgs, done["rows"]
+        assert done["count"] == len(msgs)
+        assert done["opens"] >= 2 and done["reconnects"] != "0"
+        assert done["status"].startswith(f"connected to http://127.0.0.1:{srv.port}/")
+        assert done["errors"] == [], done["errors"]
+        assert all(u.startswith(f"http://127.0.0.1:{srv.port}/?topic=news")
+                   for u in done["streams"]), done["streams"]
+        # the missed five came from history, not from a live ring
+        m = srv.metrics()
+        replayed = [ln for ln in m.splitlines() if ln.startswith("wspush_history_replayed_total ")]
+        assert replayed and int(float(replayed[0].split()[1])) >= len(missed), replayed
         s.finish()
     finally:
         s.kill()
