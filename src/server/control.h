@@ -7,7 +7,9 @@
  * in order with the messages and a disconnect cannot overtake a message
  * published before it. Across nodes the same command travels through Redis
  * on the control channel (<prefix> + CTL_REDIS_SUFFIX, a name no topic can
- * have), behind the messages the node published before it.
+ * have), behind the messages the node published before it. A presence
+ * request travels the same way; each node answers it on the asker's reply
+ * channel (struct ctl_answer).
  *
  * A command that wants an answer carries a request id; each worker writes
  * its answer into its own block of a MAP_SHARED area created by the master
