@@ -775,6 +775,43 @@ int redis_client_publish(struct redis_client *c, const char *channel, size_t cha
     return 0;
 }
 
+struct counted { /* one counted PUBLISH in flight; freed by its reply */
+    struct redis_client *c;
+    uint64_t token;
+};
+
+static void counted_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct counted *k = priv;
+    struct redis_client *c = k->c;
+    uint64_t token = k->token;
+    free(k);
+    publish_reply(ac, reply, c);
+    redisReply *r = reply;
+    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (!c->tearing && c->ops.on_receivers)
+        c->ops.on_receivers(c->ctx, token, n);
+}
+
+int redis_client_publish_counted(struct redis_client *c, const char *channel, size_t channel_len,
+                                 const uint8_t *payload, size_t n, uint64_t token)
+{
+    if (!redis_client_ready(c) || !c->pub.ac)
+        return WSP_EAGAIN;
+    struct counted *k = malloc(sizeof *k);
+    if (!k)
+        return WSP_ENOMEM;
+    k->c = c;
+    k->token = token;
+    const char *argv[3] = {"PUBLISH", channel, n ? (const char *)payload : ""};
+    size_t lens[3] = {7, channel_len, n};
+    if (redisAsyncCommandArgv(c->pub.ac, counted_reply, k, 3, argv, lens) != REDIS_OK) {
+        free(k);
+        return WSP_EAGAIN;
+    }
+    return 0;
+}
+
 static void sub_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
     (void)ac;

@@ -104,6 +104,11 @@ struct redis_client_ops {
      * messages and (un)subscribe confirmations. ev points into a reply
      * freed when the callback returns. */
     void (*on_event)(void *ctx, const struct redis_event *ev);
+    /* Optional: the reply to a redis_client_publish_counted: receivers is
+     * the number of clients that got the message, -1 when it was refused
+     * or lost with the connection. Fires once per such publish, in order,
+     * never after redis_client_free. */
+    void (*on_receivers)(void *ctx, uint64_t token, long long receivers);
 };
 
 struct redis_client_stats {
@@ -146,6 +151,12 @@ const struct redis_client_stats *redis_client_stats(const struct redis_client *c
  * WSP_ENOMEM. Bytes are copied. */
 int redis_client_publish(struct redis_client *c, const char *channel, size_t channel_len,
                          const uint8_t *hdr, size_t hl, const uint8_t *payload, size_t n);
+
+/* PUBLISH channel payload, and tell ops->on_receivers(token, receivers)
+ * when Redis answers. Returns as redis_client_publish (on error the
+ * callback never fires). */
+int redis_client_publish_counted(struct redis_client *c, const char *channel, size_t channel_len,
+                                 const uint8_t *payload, size_t n, uint64_t token);
 
 /* (P)SUBSCRIBE / (P)UNSUBSCRIBE one channel or pattern. 0 when queued (the
  * confirmation arrives through on_event), WSP_EAGAIN when not ready. */

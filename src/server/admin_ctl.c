@@ -20,6 +20,7 @@
 #include "server/control.h"
 #include "server/control_master.h"
 #include "server/master.h"
+#include "server/redis_link.h"
 
 #define ADMIN_CTL_LIMIT_DEFAULT 100
 #define ADMIN_CTL_LIMIT_MAX CTL_USERS_MAX
@@ -128,6 +129,16 @@ static void topics(struct admin *a, struct admin_conn *c, const struct http_req 
 }
 
 static const char redis_down[] = "{\"error\":\"redis unreachable: nobody was disconnected\"}\n";
+static const char redis_down_presence[] =
+    "{\"error\":\"redis unreachable: no cluster presence\"}\n";
+
+static void answer_redis_down(struct admin_conn *c, const struct ctl_cmd *cmd)
+{
+    if (cmd->op == CTL_OP_PRESENCE)
+        admin_conn_answer(c, 503, redis_down_presence, sizeof redis_down_presence - 1);
+    else
+        admin_conn_answer(c, 503, redis_down, sizeof redis_down - 1);
+}
 static const char no_memory[] = "{\"error\":\"out of memory\"}\n";
 
 static void on_done(void *ctx, const struct ctl_result *res)
@@ -135,7 +146,7 @@ static void on_done(void *ctx, const struct ctl_result *res)
     struct admin_conn *c = ctx;
     const struct ctl_cmd *cmd = res->cmd;
     if (res->err == WSP_EAGAIN) {
-        admin_conn_answer(c, 503, redis_down, sizeof redis_down - 1);
+        answer_redis_down(c, cmd);
         return;
     }
     if (res->err) {
@@ -155,19 +166,35 @@ static void on_done(void *ctx, const struct ctl_result *res)
             (cmd->flags & CTL_F_RECONNECT) ? CTL_CLOSE_RECONNECT : CTL_CLOSE_NO_RECONNECT,
             res->complete ? "true" : "false", res->via_redis ? ",\"via\":\"redis\"" : "");
     } else {
-        /* the count from the shared table, read now, with the users */
-        uint64_t subs = metrics_topic_subscribers(master_stats(admin_master(a)),
-                                                  msg_topic_key(cmd->subject, cmd->subject_len));
+        /* node: the count from the shared table, read now, with the users;
+         * cluster: every answering node's, summed */
+        uint64_t subs =
+            res->cluster ? res->subscribers
+                         : metrics_topic_subscribers(master_stats(admin_master(a)),
+                                                     msg_topic_key(cmd->subject, cmd->subject_len));
         put(&o, "{\"topic\":");
         put_str(&o, cmd->subject, cmd->subject_len);
-        put(&o, ",\"subscribers\":%llu,\"users\":[", (unsigned long long)subs);
+        put(&o, ",\"subscribers\":%llu,\"users\":", (unsigned long long)subs);
+        if (!master_config(admin_master(a))->presence) {
+            put(&o,
+                "null,\"presence\":\"off\",\"complete\":%s,\"scope\":\"cluster\","
+                "\"nodes\":%u}\n",
+                res->complete ? "true" : "false", res->nodes);
+            admin_conn_answer(c, 200, o.p, out_len(&o));
+            return;
+        }
+        put(&o, "[");
         for (size_t i = 0; i < res->nusers; i++) {
             if (i)
                 put(&o, ",");
             put_str(&o, res->users[i], strlen(res->users[i]));
         }
-        put(&o, "],\"users_truncated\":%s,\"complete\":%s,\"scope\":\"node\"}\n",
-            res->truncated ? "true" : "false", res->complete ? "true" : "false");
+        put(&o, "],\"users_truncated\":%s,\"complete\":%s,\"scope\":\"%s\"",
+            res->truncated ? "true" : "false", res->complete ? "true" : "false",
+            res->cluster ? "cluster" : "node");
+        if (res->cluster)
+            put(&o, ",\"nodes\":%u", res->nodes);
+        put(&o, "}\n");
     }
     admin_conn_answer(c, 200, o.p, out_len(&o));
 }
@@ -182,14 +209,14 @@ static void submit(struct admin *a, struct admin_conn *c, const struct ctl_cmd *
     admin_conn_wait(c, keep);
     int rc = control_master_submit(cm, cmd, on_done, c);
     if (rc == WSP_EAGAIN)
-        admin_conn_answer(c, 503, redis_down, sizeof redis_down - 1);
+        answer_redis_down(c, cmd);
     else if (rc < 0)
         admin_conn_answer(c, 500, no_memory, sizeof no_memory - 1);
 }
 
 /* GET /presence/<topic>?limit=: the subscriber count (shared table, no
  * round trip) and, with --presence on, the distinct users (asks the
- * workers through the ring). */
+ * workers through the ring). With --redis: every node's, through Redis. */
 static void presence(struct admin *a, struct admin_conn *c, const struct http_req *r,
                      const char *topic, size_t tl, bool keep)
 {
@@ -199,7 +226,7 @@ static void presence(struct admin *a, struct admin_conn *c, const struct http_re
         return;
     }
     struct master *m = admin_master(a);
-    if (!master_config(m)->presence) {
+    if (!master_config(m)->presence && !master_redis_link(m)) {
         struct out o = {.p = admin_scratch(a, &o.cap)};
         put(&o, "{\"topic\":");
         put_str(&o, topic, tl);

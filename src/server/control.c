@@ -80,6 +80,58 @@ int ctl_redis_decode(const uint8_t *p, size_t n, uint8_t nonce[CTL_NONCE_BYTES],
     return ctl_decode((const char *)p + CTL_NONCE_BYTES + 1, sl, p + off, n - off, c);
 }
 
+size_t ctl_answer_encode(const struct ctl_answer *a, uint8_t *out)
+{
+    memcpy(out, a->node, CTL_NONCE_BYTES);
+    size_t k = CTL_NONCE_BYTES;
+    for (int i = 0; i < 4; i++)
+        out[k++] = (uint8_t)(a->req_id >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        out[k++] = (uint8_t)(a->subscribers >> (8 * i));
+    out[k++] = a->flags;
+    out[k++] = (uint8_t)a->nusers;
+    out[k++] = (uint8_t)(a->nusers >> 8);
+    const char *u = a->users;
+    for (uint16_t i = 0; i < a->nusers; i++) {
+        size_t len = strlen(u) + 1;
+        memcpy(out + k, u, len);
+        k += len;
+        u += len;
+    }
+    return k;
+}
+
+int ctl_answer_decode(const uint8_t *p, size_t n, struct ctl_answer *a)
+{
+    memset(a, 0, sizeof *a);
+    if (n < CTL_ANS_HEAD)
+        return WSP_EPROTO;
+    memcpy(a->node, p, CTL_NONCE_BYTES);
+    size_t k = CTL_NONCE_BYTES;
+    for (int i = 0; i < 4; i++)
+        a->req_id |= (uint32_t)p[k++] << (8 * i);
+    for (int i = 0; i < 8; i++)
+        a->subscribers |= (uint64_t)p[k++] << (8 * i);
+    a->flags = p[k++];
+    uint16_t nu = (uint16_t)(p[k] | p[k + 1] << 8);
+    k += 2;
+    if (nu > CTL_USERS_MAX)
+        return WSP_EPROTO;
+    const char *users = (const char *)p + k;
+    for (uint16_t i = 0; i < nu; i++) {
+        const uint8_t *z = k < n ? memchr(p + k, 0, n - k) : NULL;
+        size_t len = z ? (size_t)(z - (p + k)) : 0;
+        if (!z || len == 0 || len >= CTL_SUBJECT_MAX)
+            return WSP_EPROTO;
+        k += len + 1;
+    }
+    if (k != n)
+        return WSP_EPROTO;
+    a->nusers = nu;
+    a->users = nu ? users : NULL;
+    return 0;
+}
+
 static struct ctl_shared *the_area;
 
 static size_t area_size(unsigned nworkers)

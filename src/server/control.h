@@ -7,7 +7,9 @@
  * in order with the messages and a disconnect cannot overtake a message
  * published before it. Across nodes the same command travels through Redis
  * on the control channel (<prefix> + CTL_REDIS_SUFFIX, a name no topic can
- * have), behind the messages the node published before it.
+ * have), behind the messages the node published before it. A presence
+ * request travels the same way; each node answers it on the asker's reply
+ * channel (struct ctl_answer).
  *
  * A command that wants an answer carries a request id; each worker writes
  * its answer into its own block of a MAP_SHARED area created by the master
@@ -35,6 +37,8 @@
 #define CTL_NONCE_BYTES 8
 #define CTL_REDIS_MAX (CTL_NONCE_BYTES + 1 + CTL_SUBJECT_MAX + CTL_BODY_MAX)
 #define CTL_REDIS_SUFFIX " control" /* a space: never part of a topic's channel */
+#define CTL_REDIS_REPLY " reply "   /* + a node id in hex: that node's answers */
+#define CTL_CLUSTER_TIMEOUT_MS 2000 /* docs/auth.md: a cluster presence waits this long */
 
 struct ctl_cmd {                       /* a decoded command; plain copies, owned by the caller */
     uint8_t op;                        /* CTL_OP_* */
@@ -63,6 +67,35 @@ int ctl_decode(const char *subject, size_t subject_len, const uint8_t *body, siz
 size_t ctl_redis_encode(const struct ctl_cmd *c, const uint8_t nonce[CTL_NONCE_BYTES],
                         uint8_t *out);
 int ctl_redis_decode(const uint8_t *p, size_t n, uint8_t nonce[CTL_NONCE_BYTES], struct ctl_cmd *c);
+
+/* A node's answer to another node's presence request, on the asker's reply
+ * channel: node id (the answerer) | req_id u32 LE (the asker's) |
+ * subscribers u64 LE | flags u8 (CTL_ANS_*) | nusers u16 LE | nusers user
+ * ids, each 1-127 bytes and NUL-terminated. */
+#define CTL_ANS_TRUNCATED 0x1   /* the answerer had more users than listed */
+#define CTL_ANS_PRESENCE_ON 0x2 /* the answerer runs with --presence on */
+#define CTL_ANS_PARTIAL 0x4     /* not every worker of the answerer answered */
+#define CTL_ANS_PATTERN                                                                            \
+    0x8 /* the answerer also gets the control channel through its                                  \
+         * pattern (pattern mode): Redis counted it twice */
+#define CTL_ANS_HEAD (CTL_NONCE_BYTES + 4 + 8 + 1 + 2)
+#define CTL_ANS_MAX (CTL_ANS_HEAD + CTL_USERS_MAX * CTL_SUBJECT_MAX)
+
+struct ctl_answer { /* decoded; users points into the input */
+    uint8_t node[CTL_NONCE_BYTES];
+    uint32_t req_id;
+    uint64_t subscribers;
+    uint8_t flags;
+    uint16_t nusers;   /* <= CTL_USERS_MAX */
+    const char *users; /* nusers NUL-terminated ids, back to back */
+};
+
+/* Encodes a's head and the users into out (>= CTL_ANS_MAX bytes); returns
+ * the length. a->users holds a->nusers valid ids (as above). */
+size_t ctl_answer_encode(const struct ctl_answer *a, uint8_t *out);
+/* 0, or WSP_EPROTO when p is not exactly one well-formed answer (an empty
+ * or over-long id, a missing NUL, trailing bytes, too many users). Pure. */
+int ctl_answer_decode(const uint8_t *p, size_t n, struct ctl_answer *a);
 
 struct ctl_reply {               /* one per worker, MAP_SHARED; written by that worker only */
     uint64_t start_seq;          /* ring head when this worker's reader started: it never

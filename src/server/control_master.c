@@ -9,8 +9,17 @@
  *
  * Invariant: at most one request that wants answers is in the ring at a
  * time, so one answer block per worker suffices and an answer is matched
- * by its request id alone. Commands from other nodes carry req_id 0 and are
- * carried out without answers, whenever they arrive. */
+ * by its request id alone. Disconnects from other nodes carry req_id 0 and
+ * are carried out without answers, whenever they arrive.
+ *
+ * Presence with --redis ("asks", kept apart from the queue so that this
+ * node answering itself never waits behind its own ask): the request goes
+ * to the control channel; every node, this one included, queues it as a
+ * local presence request and sends the merged result to the asker's reply
+ * channel. The asker knows how many nodes to wait for from Redis' answer
+ * to the PUBLISH (subscribers of the control channel: one per node), sums
+ * the counts, merges the user lists as they come (sorted, unique, never
+ * more than the limit kept) and answers when all came or at the deadline. */
 #include "server/control_master.h"
 
 #include <errno.h>
@@ -23,6 +32,8 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "ev/loop.h"
+#include "metrics/metrics.h"
+#include "pubsub/msg.h"
 #include "server/master.h"
 #include "server/redis_link.h"
 
@@ -39,6 +50,26 @@ struct ctl_req { /* owned by the queue */
     bool via_redis;
 };
 
+struct ctl_ask { /* a cluster presence request of this node; owned by cm->asks */
+    struct ctl_ask *next;
+    struct ctl_cmd cmd; /* req_id: the ask's id, also its PUBLISH token */
+    ctl_done_cb cb;
+    void *ctx;
+    uint64_t deadline_ms;
+    long long expected; /* receivers Redis handed the request to; -1 until known */
+    unsigned answered;  /* nodes */
+    long long received; /* receivers those nodes stand for (2 in pattern mode) */
+    uint64_t subscribers;
+    bool truncated, partial;
+    char **names; /* sorted, unique, <= cmd.limit; each malloc'd */
+    size_t nnames;
+};
+
+struct remote { /* a node's presence ask (ours included), answered through Redis */
+    uint8_t node[CTL_NONCE_BYTES];
+    uint32_t req_id;
+};
+
 struct control_master {
     struct master *m;
     struct ev_loop *loop;
@@ -49,9 +80,16 @@ struct control_master {
     uint8_t nonce[CTL_NONCE_BYTES]; /* this node, in its Redis commands */
     uint32_t next_id;
     struct ctl_req *head, *tail; /* head: the one sent, once sent */
+    struct ctl_ask *asks;
+    uint32_t next_ask;
 };
 
 static void start(struct control_master *cm);
+static void remote_presence(struct control_master *cm, const uint8_t node[CTL_NONCE_BYTES],
+                            const struct ctl_cmd *c);
+/* The master's one control_master, for answer_remote: a request's ctx is
+ * then its remote asker, not the control_master. */
+static struct control_master *ctl_the_master;
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -165,7 +203,7 @@ static void start(struct control_master *cm)
             uint8_t buf[CTL_REDIS_MAX];
             size_t n = ctl_redis_encode(&q->cmd, cm->nonce, buf);
             q->via_redis = true;
-            if (redis_link_control(cm->rl, buf, n) < 0)
+            if (redis_link_control(cm->rl, buf, n, 0) < 0)
                 finish(cm, false, WSP_EAGAIN);
             return;
         }
@@ -185,8 +223,12 @@ static void on_redis(void *ctx, const uint8_t *p, size_t n)
     struct control_master *cm = ctx;
     uint8_t nonce[CTL_NONCE_BYTES];
     struct ctl_cmd c;
-    if (ctl_redis_decode(p, n, nonce, &c) < 0 || c.op != CTL_OP_DISCONNECT) {
+    if (ctl_redis_decode(p, n, nonce, &c) < 0) {
         log_ratelimited(WSP_LOG_WARN, "redis: malformed control message (%zu bytes) ignored", n);
+        return;
+    }
+    if (c.op == CTL_OP_PRESENCE) {
+        remote_presence(cm, nonce, &c);
         return;
     }
     struct ctl_req *q = cm->head;
@@ -205,6 +247,245 @@ static void on_redis(void *ctx, const uint8_t *p, size_t n)
     check(cm);
 }
 
+static void answer_remote(void *ctx, const struct ctl_result *r);
+
+static int enqueue(struct control_master *cm, const struct ctl_cmd *c, ctl_done_cb cb, void *ctx)
+{
+    struct ctl_req *q = calloc(1, sizeof *q);
+    if (!q)
+        return WSP_ENOMEM;
+    q->cmd = *c;
+    q->cb = cb;
+    q->ctx = ctx;
+    if (cm->tail)
+        cm->tail->next = q;
+    else
+        cm->head = q;
+    cm->tail = q;
+    start(cm);
+    return 0;
+}
+
+/* Sends rm's node this node's answer: its count and, from r (NULL with
+ * --presence off), its users. */
+static void send_answer(struct control_master *cm, const struct remote *rm, const struct ctl_cmd *c,
+                        const struct ctl_result *r)
+{
+    size_t nu = r && r->nusers ? (r->nusers < CTL_USERS_MAX ? r->nusers : CTL_USERS_MAX) : 0;
+    uint8_t *buf = malloc(CTL_ANS_MAX);
+    char *users = nu ? malloc(nu * CTL_SUBJECT_MAX) : NULL;
+    if (!buf || (nu && !users)) {
+        free(buf);
+        free(users);
+        return; /* the asker counts this node as not answered */
+    }
+    struct ctl_answer a = {.req_id = rm->req_id, .users = users};
+    redis_link_node_id(cm->rl, a.node);
+    a.subscribers =
+        metrics_topic_subscribers(master_stats(cm->m), msg_topic_key(c->subject, c->subject_len));
+    struct redis_link_stats st;
+    redis_link_get_stats(cm->rl, &st);
+    if (st.pattern_mode)
+        a.flags |= CTL_ANS_PATTERN;
+    if (r) {
+        a.flags |= CTL_ANS_PRESENCE_ON | (r->truncated ? CTL_ANS_TRUNCATED : 0) |
+                   (r->complete ? 0 : CTL_ANS_PARTIAL);
+        size_t k = 0;
+        for (size_t i = 0; i < nu; i++) {
+            size_t len = strlen(r->users[i]) + 1;
+            memcpy(users + k, r->users[i], len);
+            k += len;
+        }
+        a.nusers = (uint16_t)nu;
+    }
+    (void)redis_link_reply(cm->rl, rm->node, buf, ctl_answer_encode(&a, buf));
+    free(users);
+    free(buf);
+}
+
+static void answer_remote(void *ctx, const struct ctl_result *r)
+{
+    struct remote *rm = ctx;
+    if (ctl_the_master && !r->err)
+        send_answer(ctl_the_master, rm, r->cmd, r);
+    free(rm);
+}
+
+/* A presence ask from the control channel (any node's, ours included). */
+static void remote_presence(struct control_master *cm, const uint8_t node[CTL_NONCE_BYTES],
+                            const struct ctl_cmd *c)
+{
+    struct remote rm = {.req_id = c->req_id};
+    memcpy(rm.node, node, sizeof rm.node);
+    if (!master_config(cm->m)->presence) { /* counts only: no round trip to the workers */
+        send_answer(cm, &rm, c, NULL);
+        return;
+    }
+    struct remote *h = malloc(sizeof *h);
+    if (!h)
+        return;
+    *h = rm;
+    struct ctl_cmd q = *c;
+    q.req_id = 0;
+    if (enqueue(cm, &q, answer_remote, h) < 0)
+        free(h);
+}
+
+static int cmp_pstr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Adds an answer's users to the ask's set: sorted, unique, cut at the
+ * limit (the smallest `limit` of the union survive any order of merges). */
+static void ask_merge(struct ctl_ask *k, const struct ctl_answer *a)
+{
+    char **v = realloc(k->names, (k->nnames + a->nusers + 1) * sizeof *v);
+    if (!v) {
+        k->truncated = true;
+        return;
+    }
+    k->names = v;
+    const char *u = a->users;
+    for (uint16_t i = 0; i < a->nusers; i++, u += strlen(u) + 1) {
+        char *d = strdup(u);
+        if (!d) {
+            k->truncated = true;
+            break;
+        }
+        v[k->nnames++] = d;
+    }
+    if (k->nnames)
+        qsort(v, k->nnames, sizeof *v, cmp_pstr);
+    size_t out = 0;
+    for (size_t i = 0; i < k->nnames; i++) {
+        if (out && !strcmp(v[out - 1], v[i])) {
+            free(v[i]);
+        } else if (out >= k->cmd.limit) {
+            free(v[i]);
+            k->truncated = true;
+        } else {
+            v[out++] = v[i];
+        }
+    }
+    k->nnames = out;
+}
+
+static void ask_free(struct ctl_ask *k)
+{
+    for (size_t i = 0; i < k->nnames; i++)
+        free(k->names[i]);
+    free(k->names);
+    free(k);
+}
+
+static void ask_finish(struct control_master *cm, struct ctl_ask *k, bool complete)
+{
+    for (struct ctl_ask **pp = &cm->asks; *pp; pp = &(*pp)->next)
+        if (*pp == k) {
+            *pp = k->next;
+            break;
+        }
+    struct ctl_result res = {.cmd = &k->cmd,
+                             .complete = complete && !k->partial,
+                             .via_redis = true,
+                             .cluster = true,
+                             .nodes = k->answered,
+                             .subscribers = k->subscribers,
+                             .users = (const char *const *)k->names,
+                             .nusers = k->nnames,
+                             .count = k->nnames,
+                             .truncated = k->truncated};
+    if (k->ctx)
+        k->cb(k->ctx, &res);
+    ask_free(k);
+}
+
+static struct ctl_ask *ask_find(struct control_master *cm, uint32_t id)
+{
+    for (struct ctl_ask *k = cm->asks; k; k = k->next)
+        if (k->cmd.req_id == id)
+            return k;
+    return NULL;
+}
+
+static void ask_check(struct control_master *cm, struct ctl_ask *k)
+{
+    if (k->expected >= 0 && k->received >= k->expected)
+        ask_finish(cm, k, true);
+}
+
+static void on_reply(void *ctx, const uint8_t *p, size_t n)
+{
+    struct control_master *cm = ctx;
+    struct ctl_answer a;
+    if (ctl_answer_decode(p, n, &a) < 0) {
+        log_ratelimited(WSP_LOG_WARN, "redis: malformed presence answer (%zu bytes) ignored", n);
+        return;
+    }
+    struct ctl_ask *k = ask_find(cm, a.req_id);
+    if (!k)
+        return; /* late: answered at the deadline already */
+    k->answered++;
+    k->received += (a.flags & CTL_ANS_PATTERN) ? 2 : 1;
+    k->subscribers += a.subscribers;
+    k->truncated |= (a.flags & CTL_ANS_TRUNCATED) != 0;
+    k->partial |= (a.flags & CTL_ANS_PARTIAL) != 0;
+    ask_merge(k, &a);
+    ask_check(cm, k);
+}
+
+static void on_receivers(void *ctx, uint64_t token, long long receivers)
+{
+    struct control_master *cm = ctx;
+    struct ctl_ask *k = ask_find(cm, (uint32_t)token);
+    if (!k || receivers < 0)
+        return; /* refused or lost: the deadline answers it */
+    k->expected = receivers;
+    ask_check(cm, k);
+}
+
+static void asks_expire(struct control_master *cm)
+{
+    uint64_t now = clock_mono_ms();
+    struct ctl_ask *k = cm->asks;
+    while (k) {
+        struct ctl_ask *next = k->next;
+        if (now >= k->deadline_ms) {
+            log_warn("control: presence for '%s': %u nodes answered in %d ms (Redis "
+                     "handed the request to %lld)",
+                     k->cmd.subject, k->answered, CTL_CLUSTER_TIMEOUT_MS, k->expected);
+            ask_finish(cm, k, false);
+        }
+        k = next;
+    }
+}
+
+static int ask_submit(struct control_master *cm, const struct ctl_cmd *c, ctl_done_cb cb, void *ctx)
+{
+    struct ctl_ask *k = calloc(1, sizeof *k);
+    if (!k)
+        return WSP_ENOMEM;
+    k->cmd = *c;
+    if (++cm->next_ask == 0)
+        cm->next_ask = 1;
+    k->cmd.req_id = cm->next_ask;
+    k->cb = cb;
+    k->ctx = ctx;
+    k->expected = -1;
+    k->deadline_ms = clock_mono_ms() + CTL_CLUSTER_TIMEOUT_MS;
+    uint8_t buf[CTL_REDIS_MAX];
+    size_t n = ctl_redis_encode(&k->cmd, cm->nonce, buf);
+    int rc = redis_link_control(cm->rl, buf, n, k->cmd.req_id);
+    if (rc < 0) {
+        free(k);
+        return rc;
+    }
+    k->next = cm->asks;
+    cm->asks = k;
+    return 0;
+}
+
 static void on_ack(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 {
     (void)loop;
@@ -220,6 +501,7 @@ static void on_timer(struct ev_loop *loop, void *arg)
 {
     (void)loop;
     check(arg);
+    asks_expire(arg);
 }
 
 struct control_master *control_master_new(struct master *m, struct ev_loop *loop)
@@ -246,8 +528,13 @@ struct control_master *control_master_new(struct master *m, struct ev_loop *loop
         return NULL;
     }
     cm->rl = master_redis_link(m);
-    if (cm->rl)
-        redis_link_set_control_cb(cm->rl, on_redis, cm);
+    if (cm->rl) {
+        static const struct redis_link_control_ops ops = {
+            .on_control = on_redis, .on_reply = on_reply, .on_receivers = on_receivers};
+        redis_link_node_id(cm->rl, cm->nonce); /* one id per node: its reply channel's */
+        redis_link_set_control_ops(cm->rl, &ops, cm);
+    }
+    ctl_the_master = cm;
     return cm;
 }
 
@@ -256,13 +543,22 @@ void control_master_free(struct control_master *cm)
     if (!cm)
         return;
     if (cm->rl)
-        redis_link_set_control_cb(cm->rl, NULL, NULL);
+        redis_link_set_control_ops(cm->rl, NULL, NULL);
+    if (ctl_the_master == cm)
+        ctl_the_master = NULL;
     ev_timer_del(cm->loop, cm->timer_id);
     ev_del(cm->loop, cm->sh->ack_fd);
     while (cm->head) {
         struct ctl_req *q = cm->head;
         cm->head = q->next;
+        if (q->cb == answer_remote)
+            free(q->ctx);
         free(q);
+    }
+    while (cm->asks) {
+        struct ctl_ask *k = cm->asks;
+        cm->asks = k->next;
+        ask_free(k);
     }
     free(cm);
 }
@@ -270,25 +566,15 @@ void control_master_free(struct control_master *cm)
 int control_master_submit(struct control_master *cm, const struct ctl_cmd *c, ctl_done_cb cb,
                           void *ctx)
 {
-    if (cm->rl && c->op == CTL_OP_DISCONNECT) {
+    if (cm->rl) {
         struct redis_link_stats st;
         redis_link_get_stats(cm->rl, &st);
         if (!st.ready)
             return WSP_EAGAIN;
     }
-    struct ctl_req *q = calloc(1, sizeof *q);
-    if (!q)
-        return WSP_ENOMEM;
-    q->cmd = *c;
-    q->cb = cb;
-    q->ctx = ctx;
-    if (cm->tail)
-        cm->tail->next = q;
-    else
-        cm->head = q;
-    cm->tail = q;
-    start(cm);
-    return 0;
+    if (cm->rl && c->op == CTL_OP_PRESENCE)
+        return ask_submit(cm, c, cb, ctx);
+    return enqueue(cm, c, cb, ctx);
 }
 
 void control_master_cancel(struct control_master *cm, void *ctx)
@@ -296,4 +582,7 @@ void control_master_cancel(struct control_master *cm, void *ctx)
     for (struct ctl_req *q = cm->head; q; q = q->next)
         if (q->ctx == ctx)
             q->ctx = NULL;
+    for (struct ctl_ask *k = cm->asks; k; k = k->next)
+        if (k->ctx == ctx)
+            k->ctx = NULL; /* answers still merge; nobody is told */
 }

@@ -27,6 +27,10 @@ struct ctl_result {            /* valid during the callback only */
     const char *const *users; /* presence: merged distinct user ids, sorted */
     size_t nusers;
     bool truncated; /* presence: more users than listed */
+    /* presence with --redis: merged over every node that answered */
+    bool cluster;
+    unsigned nodes;       /* nodes that answered in time */
+    uint64_t subscribers; /* their subscriber counts, summed */
 };
 
 typedef void (*ctl_done_cb)(void *ctx, const struct ctl_result *r);
@@ -39,8 +43,11 @@ void control_master_free(struct control_master *cm);
 /* Queues command c (its req_id is assigned here). cb is called exactly
  * once, from the master loop (possibly before this returns 0), unless
  * control_master_cancel(ctx) comes first. 0, or WSP_EAGAIN at once when --redis is set and Redis is
- * not reachable (then cb is never called), WSP_ENOMEM. Disconnects travel
- * through Redis with --redis; presence asks this node only. */
+ * not reachable (then cb is never called), WSP_ENOMEM. With --redis both
+ * travel through Redis: a disconnect is carried out by every node; a
+ * presence request is answered by every node on this node's reply channel
+ * and merged (ctl_result.cluster), complete when as many nodes answered
+ * as Redis handed the request to, else answered at CTL_CLUSTER_TIMEOUT_MS. */
 int control_master_submit(struct control_master *cm, const struct ctl_cmd *c, ctl_done_cb cb,
                           void *ctx);
 /* Forgets every request of ctx (its admin connection went away); a command

@@ -20,6 +20,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "broker/redis.h"
 #include "core/clock.h"
@@ -46,10 +47,15 @@ struct redis_link {
     uint8_t bcast;              /* enum sub_state of the broadcast channel */
     uint8_t pattern;            /* enum sub_state of <prefix>* */
     uint8_t ctl;                /* enum sub_state of the control channel */
-    redis_link_control_cb ctl_cb;
+    uint8_t rep;                /* enum sub_state of this node's reply channel */
+    const struct redis_link_control_ops *ctl_ops;
     void *ctl_ctx;
+    uint8_t node[CTL_NONCE_BYTES]; /* this node's id */
     char ctl_chan[128 + sizeof CTL_REDIS_SUFFIX];
     size_t ctl_chan_len;
+    char rep_chan[128 + sizeof CTL_REDIS_REPLY + 2 * CTL_NONCE_BYTES];
+    size_t rep_chan_len;
+    char out_chan[128 + sizeof CTL_REDIS_REPLY + 2 * CTL_NONCE_BYTES]; /* another's reply channel */
     unsigned pending;           /* SUB_PENDING channels (topics + broadcast) */
     uint64_t active;            /* SUB_ACTIVE topic channels */
     uint8_t state[TOPIC_TABLE_ALL];             /* not SUB_NONE: the slot is held */
@@ -73,7 +79,8 @@ static size_t channel_of(struct redis_link *l, const char *topic, size_t n)
 
 static void maybe_ready(struct redis_link *l)
 {
-    if (!l->ready && l->bcast == SUB_ACTIVE && l->ctl == SUB_ACTIVE && l->pending == 0 &&
+    if (!l->ready && l->bcast == SUB_ACTIVE && l->ctl == SUB_ACTIVE && l->rep == SUB_ACTIVE &&
+        l->pending == 0 &&
         redis_client_ready(l->client)) {
         set_ready(l, true);
         log_info("redis: ready (%llu topic channels subscribed%s)",
@@ -174,6 +181,7 @@ static void on_state(void *ctx, bool up)
     l->bcast = SUB_NONE;
     l->pattern = SUB_NONE;
     l->ctl = SUB_NONE;
+    l->rep = SUB_NONE;
     set_ready(l, false);
     if (!up)
         return;
@@ -183,6 +191,10 @@ static void on_state(void *ctx, bool up)
     }
     if (redis_client_subscribe(l->client, false, l->ctl_chan, l->ctl_chan_len) == 0) {
         l->ctl = SUB_PENDING;
+        l->pending++;
+    }
+    if (redis_client_subscribe(l->client, false, l->rep_chan, l->rep_chan_len) == 0) {
+        l->rep = SUB_PENDING;
         l->pending++;
     }
     scan(l, clock_mono_ms());
@@ -207,6 +219,19 @@ static bool is_ctl(struct redis_link *l, const char *ch, size_t n)
     return n == l->ctl_chan_len && memcmp(ch, l->ctl_chan, n) == 0;
 }
 
+static bool is_rep(struct redis_link *l, const char *ch, size_t n)
+{
+    return n == l->rep_chan_len && memcmp(ch, l->rep_chan, n) == 0;
+}
+
+/* any node's reply channel (the pattern of pattern mode sees them all) */
+static bool is_any_rep(struct redis_link *l, const char *ch, size_t n)
+{
+    size_t k = l->prefix_len + sizeof CTL_REDIS_REPLY - 1;
+    return n >= k && memcmp(ch, l->prefix, l->prefix_len) == 0 &&
+           memcmp(ch + l->prefix_len, CTL_REDIS_REPLY, sizeof CTL_REDIS_REPLY - 1) == 0;
+}
+
 static void confirm(struct redis_link *l, const struct redis_event *ev)
 {
     bool sub = ev->type == REDIS_EV_SUBSCRIBE || ev->type == REDIS_EV_PSUBSCRIBE;
@@ -218,6 +243,8 @@ static void confirm(struct redis_link *l, const struct redis_event *ev)
         st = &l->bcast;
     else if (ev->channel && is_ctl(l, ev->channel, ev->channel_len))
         st = &l->ctl;
+    else if (ev->channel && is_rep(l, ev->channel, ev->channel_len))
+        st = &l->rep;
     else if (ev->channel && (i = slot_of(l, ev->channel, ev->channel_len)) >= 0)
         st = &l->state[i];
     else
@@ -271,8 +298,14 @@ static void on_event(void *ctx, const struct redis_event *ev)
         is_ctl(l, ev->channel, ev->channel_len)) {
         /* the control channel's own subscription delivers it once; the
          * pattern's copy (pattern mode) is ignored */
-        if (ev->type == REDIS_EV_MESSAGE && l->ctl_cb)
-            l->ctl_cb(l->ctl_ctx, ev->data, ev->len);
+        if (ev->type == REDIS_EV_MESSAGE && l->ctl_ops)
+            l->ctl_ops->on_control(l->ctl_ctx, ev->data, ev->len);
+        return;
+    }
+    if ((ev->type == REDIS_EV_MESSAGE || ev->type == REDIS_EV_PMESSAGE) && ev->channel &&
+        is_any_rep(l, ev->channel, ev->channel_len)) {
+        if (ev->type == REDIS_EV_MESSAGE && l->ctl_ops && is_rep(l, ev->channel, ev->channel_len))
+            l->ctl_ops->on_reply(l->ctl_ctx, ev->data, ev->len);
         return;
     }
     switch (ev->type) {
@@ -300,6 +333,29 @@ static void on_event(void *ctx, const struct redis_event *ev)
         log_ratelimited(WSP_LOG_WARN, "redis: unexpected reply on the subscribe connection");
         break;
     }
+}
+
+static void on_receivers(void *ctx, uint64_t token, long long receivers)
+{
+    struct redis_link *l = ctx;
+    if (l->ctl_ops)
+        l->ctl_ops->on_receivers(l->ctl_ctx, token, receivers);
+}
+
+/* <prefix> reply <16 hex digits>: a space, so never a topic's channel */
+static size_t reply_channel(const struct redis_link *l, const uint8_t node[CTL_NONCE_BYTES],
+                            char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    memcpy(out, l->prefix, l->prefix_len);
+    size_t k = l->prefix_len;
+    memcpy(out + k, CTL_REDIS_REPLY, sizeof CTL_REDIS_REPLY - 1);
+    k += sizeof CTL_REDIS_REPLY - 1;
+    for (size_t i = 0; i < CTL_NONCE_BYTES; i++) {
+        out[k++] = hex[node[i] >> 4];
+        out[k++] = hex[node[i] & 15];
+    }
+    return k;
 }
 
 struct redis_link *redis_link_new(struct master *m, struct ev_loop *loop,
@@ -330,9 +386,16 @@ struct redis_link *redis_link_new(struct master *m, struct ev_loop *loop,
     memcpy(l->ctl_chan, l->prefix, pl);
     memcpy(l->ctl_chan + pl, CTL_REDIS_SUFFIX, sizeof CTL_REDIS_SUFFIX - 1);
     l->ctl_chan_len = pl + sizeof CTL_REDIS_SUFFIX - 1;
+    if (getrandom(l->node, sizeof l->node, 0) != (ssize_t)sizeof l->node) {
+        free(l);
+        *why = "no random bytes for the node id";
+        return NULL;
+    }
+    l->rep_chan_len = reply_channel(l, l->node, l->rep_chan);
     l->max_message = cfg->max_message;
     set_ready(l, false);
-    static const struct redis_client_ops ops = {.on_state = on_state, .on_event = on_event};
+    static const struct redis_client_ops ops = {
+        .on_state = on_state, .on_event = on_event, .on_receivers = on_receivers};
     l->client = redis_client_new(loop, &url, NULL, &ops, l);
     l->timer_id = l->client ? ev_timer_add(loop, REDIS_LINK_SCAN_MS, on_timer, l) : -1;
     if (l->timer_id < 0) {
@@ -375,7 +438,7 @@ int redis_link_publish(struct redis_link *l, bool binary, const char *topic, siz
     return r;
 }
 
-int redis_link_control(struct redis_link *l, const uint8_t *p, size_t n)
+int redis_link_control(struct redis_link *l, const uint8_t *p, size_t n, uint64_t token)
 {
     if (!redis_client_ready(l->client) || l->ctl != SUB_ACTIVE) {
         l->rejected_down++;
@@ -383,12 +446,29 @@ int redis_link_control(struct redis_link *l, const uint8_t *p, size_t n)
     }
     /* on the publishing connection, behind every PUBLISH queued before it:
      * Redis keeps their order for each subscriber */
+    if (token)
+        return redis_client_publish_counted(l->client, l->ctl_chan, l->ctl_chan_len, p, n, token);
     return redis_client_publish(l->client, l->ctl_chan, l->ctl_chan_len, NULL, 0, p, n);
 }
 
-void redis_link_set_control_cb(struct redis_link *l, redis_link_control_cb cb, void *ctx)
+int redis_link_reply(struct redis_link *l, const uint8_t node[CTL_NONCE_BYTES], const uint8_t *p,
+                     size_t n)
 {
-    l->ctl_cb = cb;
+    if (!redis_client_ready(l->client))
+        return WSP_EAGAIN;
+    size_t cl = reply_channel(l, node, l->out_chan);
+    return redis_client_publish(l->client, l->out_chan, cl, NULL, 0, p, n);
+}
+
+void redis_link_node_id(const struct redis_link *l, uint8_t out[CTL_NONCE_BYTES])
+{
+    memcpy(out, l->node, CTL_NONCE_BYTES);
+}
+
+void redis_link_set_control_ops(struct redis_link *l, const struct redis_link_control_ops *ops,
+                                void *ctx)
+{
+    l->ctl_ops = ops;
     l->ctl_ctx = ctx;
 }
 

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "server/control.h"
 #include "server/master.h"
 
 struct ev_loop;
@@ -53,12 +54,29 @@ int redis_link_publish(struct redis_link *l, bool binary, const char *topic, siz
 /* Control commands between nodes (control.h): published on the control
  * channel, <prefix> + CTL_REDIS_SUFFIX, which every node subscribes to from
  * its connection on (readiness waits for it). 0 when queued, WSP_EAGAIN
- * when Redis is not reachable. */
-int redis_link_control(struct redis_link *l, const uint8_t *p, size_t n);
-/* cb gets every message of the control channel, this node's own included,
- * in order with the topic messages; the bytes are valid during the call. */
-typedef void (*redis_link_control_cb)(void *ctx, const uint8_t *p, size_t n);
-void redis_link_set_control_cb(struct redis_link *l, redis_link_control_cb cb, void *ctx);
+ * when Redis is not reachable. With token != 0, ops->on_receivers is told
+ * how many subscribers (nodes) Redis handed it to. */
+int redis_link_control(struct redis_link *l, const uint8_t *p, size_t n, uint64_t token);
+/* Answers to one node: published on that node's reply channel,
+ * <prefix> + CTL_REDIS_REPLY + <node id in hex>, which each node
+ * subscribes to from its connection on (readiness waits for it too). */
+int redis_link_reply(struct redis_link *l, const uint8_t node[CTL_NONCE_BYTES], const uint8_t *p,
+                     size_t n);
+/* This node's id (random at start), as sent in its control commands. */
+void redis_link_node_id(const struct redis_link *l, uint8_t out[CTL_NONCE_BYTES]);
+
+struct redis_link_control_ops {
+    /* every message of the control channel, this node's own included, in
+     * order with the topic messages; the bytes are valid during the call */
+    void (*on_control)(void *ctx, const uint8_t *p, size_t n);
+    /* every message of this node's reply channel */
+    void (*on_reply)(void *ctx, const uint8_t *p, size_t n);
+    /* Redis' answer to redis_link_control(token != 0): receivers, or -1 */
+    void (*on_receivers)(void *ctx, uint64_t token, long long receivers);
+};
+/* ops NULL: no more callbacks. ops is borrowed and must outlive its use. */
+void redis_link_set_control_ops(struct redis_link *l, const struct redis_link_control_ops *ops,
+                                void *ctx);
 
 void redis_link_get_stats(const struct redis_link *l, struct redis_link_stats *out);
 

@@ -1,8 +1,9 @@
 /* fuzz_control.c - libFuzzer target for the control command decoders
  * (server/control.c): the Redis form, which any client of the Redis server
- * can publish, and the ring form. An accepted command re-encodes to the
- * same bytes. */
+ * can publish, the ring form, and a node's presence answer. An accepted
+ * command or answer re-encodes to the same bytes. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/wsp_assert.h"
@@ -26,6 +27,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
         size_t sl = d[0] % (CTL_SUBJECT_MAX + 2);
         if (sl + 1 <= n)
             (void)ctl_decode((const char *)d + 1, sl, d + 1 + sl, n - 1 - sl, &c);
+    }
+    struct ctl_answer a;
+    if (ctl_answer_decode(d, n, &a) == 0) {
+        WSP_ASSERT(a.nusers <= CTL_USERS_MAX && n <= CTL_ANS_MAX);
+        uint8_t *re = malloc(CTL_ANS_MAX);
+        if (re) {
+            WSP_ASSERT(ctl_answer_encode(&a, re) == n && memcmp(re, d, n) == 0);
+            free(re);
+        }
     }
     return 0;
 }

@@ -1,6 +1,7 @@
 """test_control.py - the connection control API on the admin port (issue 13,
 docs/auth.md): POST /disconnect across workers and nodes, in order with the
-messages; GET /topics paging; GET /presence/<topic> after churn."""
+messages; GET /topics paging; GET /presence/<topic> after churn, and summed
+and merged over two nodes through Redis."""
 import json
 import time
 
@@ -265,6 +266,76 @@ def test_disconnect_across_two_nodes_through_redis(wspush, keyfile, redis):  # n
         redis.kill()
         wait_until(lambda: healthz_ready(nodes[0]) == 503, T(15), "node not ready")
         assert post_json(nodes[0], "/disconnect", {"user": "alice"}).status == 503
+
+
+@pytest.mark.skipif(not REDIS_SERVER, reason="redis-server not installed")
+def test_presence_across_two_nodes_through_redis(wspush, keyfile, redis):  # noqa: F811
+    """--redis: GET /presence/<topic> on either node sums the nodes' counts
+    and merges their users (ben is on both); a node that never answers
+    (SIGSTOP) leaves the answer incomplete, given at the deadline."""
+    import signal
+    url = f"redis://127.0.0.1:{redis.port}"
+    nodes = [wspush("--workers", "2", "--redis", url, "--auth-hmac-key-file", str(keyfile),
+                    "--presence", "on", "--public-topics", "room") for _ in range(2)]
+    for nd in nodes:
+        wait_until(lambda: healthz_ready(nd) == 200, T(15), "node ready")
+    where = {0: ["ann", "ben", "ben", None], 1: ["ben", "cid", None]}
+    conns = []
+    for k, users in where.items():
+        for u in users:
+            path = "/room" + (f"?token={tok(u, ['room'])}" if u else "")
+            conns.append(RawWS(nodes[k].port, path, timeout=T(10)))
+        nodes[k].wait_connections(len(users))
+    total = sum(len(u) for u in where.values())
+
+    def presence(nd, q=""):
+        r = nd.admin.request("GET", "/presence/room" + q)
+        assert r.status == 200, r
+        return r.json()
+    for nd in nodes:
+        wait_until(lambda: presence(nd)["subscribers"] == total, T(15), "summed count")
+        p = presence(nd)
+        assert p == {"topic": "room", "subscribers": total, "users": ["ann", "ben", "cid"],
+                     "users_truncated": False, "complete": True, "scope": "cluster",
+                     "nodes": 2}, p
+    p = presence(nodes[1], "?limit=2")
+    assert p["users"] == ["ann", "ben"] and p["users_truncated"] and p["complete"], p
+    # a topic nobody has: both nodes answer with nothing
+    assert presence_of(nodes[0], "empty") == {
+        "topic": "empty", "subscribers": 0, "users": [], "users_truncated": False,
+        "complete": True, "scope": "cluster", "nodes": 2}
+    # node 1 stopped: still subscribed in Redis, so it is expected, never answers
+    nodes[1].proc.send_signal(signal.SIGSTOP)
+    try:
+        p = presence(nodes[0])
+        assert p["complete"] is False and p["nodes"] == 1, p
+        assert p["users"] == ["ann", "ben"] and p["subscribers"] == len(where[0]), p
+    finally:
+        nodes[1].proc.send_signal(signal.SIGCONT)
+    # its late answer is dropped; the next question is whole again
+    wait_until(lambda: presence(nodes[0])["complete"], T(15), "complete again")
+    assert presence(nodes[0])["users"] == ["ann", "ben", "cid"]
+    for ws in conns:
+        ws.shutdown()
+    # Redis down: 503, not a partial answer
+    redis.kill()
+    wait_until(lambda: healthz_ready(nodes[0]) == 503, T(15), "node not ready")
+    assert nodes[0].admin.request("GET", "/presence/room").status == 503
+
+
+@pytest.mark.skipif(not REDIS_SERVER, reason="redis-server not installed")
+def test_presence_off_counts_across_nodes(wspush, redis):  # noqa: F811
+    url = f"redis://127.0.0.1:{redis.port}"
+    nodes = [wspush("--workers", "1", "--redis", url) for _ in range(2)]
+    for nd in nodes:
+        wait_until(lambda: healthz_ready(nd) == 200, T(15), "node ready")
+    conns = [RawWS(nodes[k].port, "/t1", timeout=T(10)) for k in (0, 1, 1)]
+    wait_until(lambda: presence_of(nodes[0], "t1")["subscribers"] == 3, T(15), "summed count")
+    assert presence_of(nodes[0], "t1") == {"topic": "t1", "subscribers": 3, "users": None,
+                                           "presence": "off", "complete": True,
+                                           "scope": "cluster", "nodes": 2}
+    for ws in conns:
+        ws.shutdown()
 
 
 def test_bench_token_file_each_connection_its_own_token(wspush, keyfile, tmp_path):

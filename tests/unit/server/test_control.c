@@ -1,5 +1,6 @@
 /* test_control.c - the control commands' wire forms (server/control.c):
- * round trips, every truncation refused, hostile bytes from Redis refused,
+ * round trips (commands and presence answers), every truncation refused,
+ * hostile bytes from Redis refused,
  * and the last byte of each input against a guard page. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -109,12 +110,63 @@ static void test_control_redis_round_trip_any_cut(void **state)
     assert_int_equal(ctl_redis_decode(buf, n, got, &d), WSP_EPROTO);
 }
 
+static void test_control_answer_round_trip_any_cut(void **state)
+{
+    (void)state;
+    static const char users[] = "ann\0ben\0";
+    struct ctl_answer a = {.node = {9, 8, 7, 6, 5, 4, 3, 2},
+                           .req_id = 0xa1b2c3d4,
+                           .subscribers = 0x0102030405060708ull,
+                           .flags = CTL_ANS_PRESENCE_ON | CTL_ANS_TRUNCATED,
+                           .nusers = 2,
+                           .users = users},
+                      d;
+    static uint8_t buf[CTL_ANS_MAX];
+    size_t n = ctl_answer_encode(&a, buf);
+    assert_int_equal(n, CTL_ANS_HEAD + sizeof users - 1);
+    for (size_t cut = 0; cut <= n; cut++) {
+        void *map;
+        uint8_t *p = guarded(buf, cut, &map);
+        assert_int_equal(ctl_answer_decode(p, cut, &d), cut == n ? 0 : WSP_EPROTO);
+        munmap(map, (size_t)sysconf(_SC_PAGESIZE) * 2);
+    }
+    assert_int_equal(ctl_answer_decode(buf, n, &d), 0);
+    assert_memory_equal(d.node, a.node, CTL_NONCE_BYTES);
+    assert_int_equal(d.req_id, a.req_id);
+    assert_true(d.subscribers == a.subscribers);
+    assert_int_equal(d.flags, a.flags);
+    assert_int_equal(d.nusers, 2);
+    assert_string_equal(d.users, "ann");
+    assert_string_equal(d.users + 4, "ben");
+    /* trailing bytes, an empty id, too many users: refused */
+    buf[n] = 'x';
+    assert_int_equal(ctl_answer_decode(buf, n + 1, &d), WSP_EPROTO);
+    buf[CTL_ANS_HEAD] = 0;
+    assert_int_equal(ctl_answer_decode(buf, n, &d), WSP_EPROTO);
+    buf[CTL_ANS_HEAD] = 'a';
+    buf[CTL_ANS_HEAD - 2] = (uint8_t)((CTL_USERS_MAX + 1) & 0xff);
+    buf[CTL_ANS_HEAD - 1] = (uint8_t)((CTL_USERS_MAX + 1) >> 8);
+    assert_int_equal(ctl_answer_decode(buf, n, &d), WSP_EPROTO);
+    /* an id of 128 bytes: one over */
+    a.nusers = 1;
+    char big[CTL_SUBJECT_MAX + 1];
+    memset(big, 'u', CTL_SUBJECT_MAX);
+    big[CTL_SUBJECT_MAX] = 0;
+    a.users = big;
+    n = ctl_answer_encode(&a, buf);
+    assert_int_equal(ctl_answer_decode(buf, n, &d), WSP_EPROTO);
+    big[CTL_SUBJECT_MAX - 1] = 0;
+    n = ctl_answer_encode(&a, buf);
+    assert_int_equal(ctl_answer_decode(buf, n, &d), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_control_body_round_trip),
         cmocka_unit_test(test_control_decode_refuses_bad_fields),
         cmocka_unit_test(test_control_redis_round_trip_any_cut),
+        cmocka_unit_test(test_control_answer_round_trip_any_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
