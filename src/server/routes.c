@@ -352,6 +352,23 @@ static int admit(struct worker *w, struct conn *c, struct http_req *r, struct au
     return 0;
 }
 
+/* The ?since= items of an admitted request, for both transports (the echo
+ * path resumes nothing): their count, or -1 when they are malformed (then
+ * answered, and the ticket released). */
+static int admit_resume(struct worker *w, struct conn *c, struct http_req *r,
+                        struct auth_ticket *tk, bool *json, struct resume_item items[16],
+                        char names[16][256])
+{
+    const char *why = NULL;
+    int nres = (c->flags & CF_ECHO) ? 0 : parse_resume(c, r, json, items, 16, names, &why);
+    if (nres < 0) {
+        auth_conn_ticket_release(tk);
+        w->st->handshake_fail[HS_FAIL_TOPIC]++;
+        refuse(w, c, r, -nres, why, NULL);
+    }
+    return nres;
+}
+
 /* GET with Accept: text/event-stream: a Server-Sent Events stream on the
  * same door as an upgrade (docs/sse.md). */
 static void sse_route(struct worker *w, struct conn *c, struct http_req *r)
@@ -370,15 +387,10 @@ static void sse_route(struct worker *w, struct conn *c, struct http_req *r)
      * nothing here); resume state lives on this stack frame only */
     struct resume_item items[16];
     char names[16][256];
-    const char *why = NULL;
     bool json = false;
-    int nres = parse_resume(c, r, &json, items, 16, names, &why);
-    if (nres < 0) {
-        auth_conn_ticket_release(&tk);
-        w->st->handshake_fail[HS_FAIL_TOPIC]++;
-        refuse(w, c, r, -nres, why, NULL);
+    int nres = admit_resume(w, c, r, &tk, &json, items, names);
+    if (nres < 0)
         return;
-    }
     sse_conn_start(w, c, r);
     auth_conn_attach(w, c, &tk); /* releases tk */
     if (c->state == CONN_WS)
@@ -424,15 +436,10 @@ void routes_handle(struct worker *w, struct conn *c, struct http_req *r, uint8_t
      * before this callback returns */
     struct resume_item items[16];
     char names[16][256];
-    const char *why = NULL;
     bool json = hs.protocol && !strcmp(hs.protocol, RESUME_SUBPROTOCOL);
-    int nres = (c->flags & CF_ECHO) ? 0 : parse_resume(c, r, &json, items, 16, names, &why);
-    if (nres < 0) {
-        auth_conn_ticket_release(&tk);
-        w->st->handshake_fail[HS_FAIL_TOPIC]++;
-        refuse(w, c, r, -nres, why, NULL);
+    int nres = admit_resume(w, c, r, &tk, &json, items, names);
+    if (nres < 0)
         return;
-    }
     char accept[WS_ACCEPT_LEN + 1];
     char resp[512];
     if (ws_accept_key(hs.key, hs.key_len, accept) < 0) {
