@@ -127,6 +127,14 @@
     return url + (url.indexOf("?") >= 0 ? "&" : "?") + q;
   }
 
+  /* Message ids are "<epoch>-<seq>": true unless id is of the same epoch as
+   * last and not after it (a message already delivered). */
+  function newer(id, last) {
+    if (last == null) return true;
+    var a = String(id).split("-"), b = String(last).split("-");
+    return a[0] !== b[0] || Number(a[1]) > Number(b[1]);
+  }
+
   /* ?since=<topic>:<id> for every topic an id is known for */
   function withSince(url, ids) {
     var q = Object.keys(ids).map(function (t) {
@@ -228,7 +236,12 @@
         }
         var m;
         try { m = JSON.parse(ev.data); } catch (e) { report(e); return; }
-        if (m.topic != null && m.id != null) lastIds[m.topic] = m.id;
+        if (m.topic != null && m.id != null) {
+          /* after a resume on a worker that had not yet sent what another
+           * one already had, ids this client has seen come again: drop them */
+          if (!m.type && !newer(m.id, lastIds[m.topic])) return;
+          lastIds[m.topic] = m.id;
+        }
         if (m.type === "reset") {
           if (o.onreset) { try { o.onreset(m); } catch (e) { report(e); } }
           return;

@@ -132,6 +132,24 @@ static struct msg *replay_form(const struct conn *c, const struct history_view *
     return msg_new_frame(v->binary ? WS_OP_BINARY : WS_OP_TEXT, v->data, v->len);
 }
 
+/* The topic's newest seq that this worker has already fanned out (its
+ * ring seq is behind the worker's cursor): every later one reaches the
+ * connection live. History can be ahead of the cursor by the entries still
+ * in the ring (the master stores before it appends, and a busy worker lags),
+ * so this walks back from the newest over those, O(entries in flight).
+ * A message gone from history on the way back ends the walk: nothing older
+ * is readable either, and the caller finds the gap. */
+static uint64_t newest_behind(const struct worker *w, uint64_t key, uint64_t newest,
+                              uint64_t floor, uint64_t now)
+{
+    uint64_t s = newest;
+    struct history_view v;
+    while (s > floor && history_peek(w->history, key, s, now, &v) == 1 &&
+           v.ring_seq >= w->rd.next_seq)
+        s--;
+    return s;
+}
+
 /* One topic. Returns false when the connection was closed. */
 static bool resume_topic(struct worker *w, struct conn *c, const struct resume_item *it)
 {
@@ -140,30 +158,32 @@ static bool resume_topic(struct worker *w, struct conn *c, const struct resume_i
     if (!w->history)
         return reset(w, c, topic, tl, RESET_OFF, 0);
     uint64_t key = msg_topic_key(topic, tl);
+    uint64_t now = clock_mono_ns();
     uint64_t newest = history_newest(w->history, key);
-    if (it->id.epoch != msgid_epoch() || it->id.seq > newest)
-        return reset(w, c, topic, tl, RESET_EPOCH, newest);
-    if (it->id.seq == newest)
-        return true; /* nothing missed */
-    uint64_t want = newest - it->id.seq;
+    bool known = it->id.epoch == msgid_epoch() && it->id.seq <= newest;
+    /* the id a reset names is the last one this connection will not get
+     * live, so the live stream goes on right after it */
+    uint64_t last = newest_behind(w, key, newest, known ? it->id.seq : 0, now);
+    if (!known)
+        return reset(w, c, topic, tl, RESET_EPOCH, last);
+    if (it->id.seq >= last)
+        return true; /* nothing missed (or not yet fanned out here: it comes live) */
+    uint64_t want = last - it->id.seq;
     if (want > history_depth(w->history))
-        return reset(w, c, topic, tl, RESET_GAP, newest);
+        return reset(w, c, topic, tl, RESET_GAP, last);
     struct msg **list = calloc((size_t)want, sizeof *list);
     if (!list) {
         conn_close(w, c, WS_CLOSE_TRY_LATER, "out of memory");
         return false;
     }
     size_t n = 0, bytes = 0;
-    uint64_t now = clock_mono_ns();
     enum reset_cause fail = RESET_CAUSES;
-    for (uint64_t s = it->id.seq + 1; s <= newest; s++) {
+    for (uint64_t s = it->id.seq + 1; s <= last; s++) {
         struct history_view v;
         if (history_peek(w->history, key, s, now, &v) != 1) {
             fail = RESET_GAP;
             break;
         }
-        if (v.ring_seq >= w->rd.next_seq)
-            break; /* this one and all later ones are still ahead in the ring */
         struct msg *m = replay_form(c, &v, topic, tl, s);
         if (!m) {
             free_list(list, n);
@@ -183,7 +203,7 @@ static bool resume_topic(struct worker *w, struct conn *c, const struct resume_i
     }
     if (fail != RESET_CAUSES) {
         free_list(list, n);
-        return reset(w, c, topic, tl, fail, newest);
+        return reset(w, c, topic, tl, fail, last);
     }
     /* the replay may queue past --max-backlog by one message at most: the
      * total was checked above, so the gate never drops part of a replay */

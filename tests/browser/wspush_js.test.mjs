@@ -231,6 +231,9 @@ test("resume: envelope mode remembers the last id per topic and reconnects with 
     s.msg(JSON.stringify({ topic: "b:x", id: "7-4", data: "AQI=", encoding: "base64" }));
     s.msg(JSON.stringify({ topic: "news", id: "7-2", data: "two" }));
     s.msg(JSON.stringify({ topic: null, id: null, data: "all" }));
+    // an id already seen (a resume on a worker that lags another) is dropped
+    s.msg(JSON.stringify({ topic: "news", id: "7-2", data: "two again" }));
+    s.msg(JSON.stringify({ topic: "news", id: "7-1", data: "one again" }));
     assert.deepEqual(got.map((g) => g[0] instanceof ArrayBuffer ? [...new Uint8Array(g[0])] : g[0]),
                      ["one", [1, 2], "two", "all"]);
     s.drop();

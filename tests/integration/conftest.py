@@ -244,12 +244,13 @@ def http_get(port, path, headers=None):
 
 class LivePublisher:
     """Publishes "live-<i>" to topic from a thread, as fast as the admin
-    API takes it, from start() until stop() (and at least `least` messages):
+    API takes it, from start() until stop() (and at least `least`, at most
+    `most` messages):
     the publisher that keeps a resume's replay/live boundary moving.
     `published` holds the bodies in publish order."""
 
-    def __init__(self, admin_port, topic, least=20):
-        self.admin_port, self.topic, self.least = admin_port, topic, least
+    def __init__(self, admin_port, topic, least=20, most=None):
+        self.admin_port, self.topic, self.least, self.most = admin_port, topic, least, most
         self.published = []
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run)
@@ -258,7 +259,7 @@ class LivePublisher:
         adm = Admin(self.admin_port)
         try:
             i = 0
-            while not self._stop.is_set() or i < self.least:
+            while (not self._stop.is_set() or i < self.least) and i != self.most:
                 adm.publish(self.topic, f"live-{i}")
                 self.published.append(f"live-{i}")
                 i += 1
@@ -664,10 +665,11 @@ class RawWS:
         ws.abort()                            # TCP reset, no close frame
     `rcvbuf` sets SO_RCVBUF before connecting (a client that never reads).
     `headers` replaces/extends the request headers; response headers are in
-    .response_headers."""
+    .response_headers. `sent` is called once the request is on the wire,
+    before the response is read (e.g. to let a stopped worker go on)."""
 
     def __init__(self, port, path="/", headers=None, protocols=None, rcvbuf=None,
-                 timeout=None, host="127.0.0.1", source=None):
+                 timeout=None, host="127.0.0.1", source=None, sent=None):
         self.timeout = timeout or T(5)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if source:  # a source address, e.g. 127.0.2.1 (apart from a per-IP limit)
@@ -686,6 +688,8 @@ class RawWS:
         hs.update(headers or {})
         req = f"GET {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hs.items()) + "\r\n"
         self.sock.sendall(req.encode())
+        if sent:
+            sent()
         while b"\r\n\r\n" not in self.buf:
             chunk = self.sock.recv(4096)
             if not chunk:

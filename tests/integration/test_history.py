@@ -5,10 +5,13 @@ while messages keep coming; when history cannot cover it, it is told
 (envelope: a "reset" message; raw: close 4002 with the current id)."""
 import base64
 import json
+import os
+import signal
 
 import pytest
 
-from conftest import OP_BINARY, OP_TEXT, T, LivePublisher, RawWS, wait_until
+from conftest import (OP_BINARY, OP_TEXT, T, LivePublisher, RawWS, publish_pipelined,
+                      wait_until)
 
 
 def env_next(ws, timeout=None):
@@ -41,7 +44,7 @@ def last_id(srv, topic):
 
 @pytest.fixture
 def hist(wspush):
-    return wspush("--workers", "2", "--history-size", "300")
+    return wspush("--workers", "2", "--history-size", "10000")
 
 
 def test_envelope_text_binary_and_raw_unchanged(hist):
@@ -76,7 +79,8 @@ def test_resume_exactly_what_was_missed_then_live(hist):
         srv.admin.publish("feed", f"missed-{i}")
     # keep publishing while the subscriber resumes: the replay/live boundary
     # moves under it
-    pub = LivePublisher(srv.admin_port, "feed").start()
+    # at most 5,000 live: history (10,000) holds all, however slow the box
+    pub = LivePublisher(srv.admin_port, "feed", most=5000).start()
     try:
         ws = RawWS(srv.port, f"/feed?format=json&since={since}")
         got = [env_next(ws) for _ in range(110)]
@@ -92,6 +96,41 @@ def test_resume_exactly_what_was_missed_then_live(hist):
     assert [m["data"] for m in got] == [f"missed-{i}" for i in range(100)] + published
     m = srv.metrics()
     assert "wspush_history_replayed_total" in m
+
+
+def test_reset_names_the_id_the_live_stream_goes_on_from(wspush):
+    """History runs ahead of a busy worker by the entries still in its ring.
+    A reset must name the last id this connection will NOT get live, so the
+    live stream goes on at the next one. (The old code named history's
+    newest: here 3101, and then the live stream went on from 2150.)"""
+    srv = wspush("--workers", "1", "--history-size", "2000")
+    since = last_id(srv, "lag")
+    publish_pipelined(srv.admin_port, "lag", [f"m{i}".encode() for i in range(100)])
+    wpid = srv.worker_pids()[0]
+    os.kill(wpid, signal.SIGSTOP)
+    try:
+        def flood():  # the request waits in the kernel; then the ring fills
+            publish_pipelined(srv.admin_port, "lag", [f"f{i}".encode() for i in range(3000)])
+            os.kill(wpid, signal.SIGCONT)
+
+        # the worker takes at most 1,024 ring entries per wake, so the
+        # resume may run with some of the 3,000 still ahead of its cursor;
+        # since's successors are gone from a 2,000-deep history either way
+        ws = RawWS(srv.port, f"/lag?format=json&since={since}", sent=flood, timeout=T(30))
+    finally:
+        os.kill(wpid, signal.SIGCONT)
+    reset = env_next(ws)
+    assert reset["type"] == "reset" and reset["cause"] == "gap", reset
+    srv.admin.publish("lag", "after")
+    got = []
+    while not got or got[-1]["data"] != "after":
+        m = env_next(ws)
+        assert "type" not in m, m
+        got.append(m)
+    ws.shutdown()
+    first = seq_of(reset["id"]) + 1
+    assert [seq_of(m["id"]) for m in got] == list(range(first, first + len(got))), \
+        (reset, got[:2])
 
 
 def test_resume_several_topics_raw_mode(hist):

@@ -248,12 +248,13 @@ def test_sse_last_event_id_resumes_exactly_then_live(wspush):
     """Away for 100 messages, back with Last-Event-ID while a publisher
     keeps going: exactly the missed ones, then live, no gap, no duplicate
     at the replay/live boundary (resume.c). Then ?lastEventId= the same."""
-    srv = wspush("--workers", "2", "--history-size", "300")
+    srv = wspush("--workers", "2", "--history-size", "10000")
     since = sse_last_id(srv, "feed")
     base = seq(since)
     for i in range(100):
         srv.admin.publish("feed", f"missed-{i}")
-    pub = LivePublisher(srv.admin_port, "feed").start()
+    # at most 5,000 live: history holds all, however slow the box
+    pub = LivePublisher(srv.admin_port, "feed", most=5000).start()
     try:
         c = SSEClient(srv.port, "/feed", {"Last-Event-ID": since})
         c.wait(lambda p: len(p.events) >= 110, what="the replay and some live")
