@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "ev/loop.h"
 #include "http/http_parse.h"
+#include "pubsub/msgid.h"
 #include "ws/ws_utf8.h"
 
 /* ------------------------------------------------------------------ URL */
@@ -206,6 +207,45 @@ void redis_envelope_decode(const uint8_t *p, size_t len, bool *binary, const uin
     *binary = !ws_utf8_valid(p, len);
     *data = p;
     *n = len;
+}
+
+size_t redis_envelope_id_header(const struct msgid *id, uint8_t *out)
+{
+    out[0] = (uint8_t)REDIS_ENV_MAGIC;
+    out[1] = (uint8_t)REDIS_ENV_ID;
+    size_t n = msgid_format((char *)out + 2, MSGID_MAX_LEN, id->epoch, id->seq);
+    out[2 + n] = '\n';
+    return 3 + n;
+}
+
+int redis_envelope_decode_id(const uint8_t *p, size_t len, struct msgid *id, bool *binary,
+                             const uint8_t **data, size_t *n)
+{
+    if (len < 2 || p[0] != REDIS_ENV_MAGIC || p[1] != REDIS_ENV_ID) {
+        redis_envelope_decode(p, len, binary, data, n);
+        return 0;
+    }
+    size_t max = len - 2 < MSGID_MAX_LEN ? len - 2 : MSGID_MAX_LEN;
+    const uint8_t *nl = memchr(p + 2, '\n', max);
+    struct msgid v;
+    if (!nl || msgid_parse((const char *)p + 2, (size_t)(nl - p - 2), &v) < 0 || v.seq == 0)
+        return WSP_EPROTO;
+    size_t used = (size_t)(nl - p) + 1;
+    redis_envelope_decode(p + used, len - used, binary, data, n);
+    *id = v;
+    return 1;
+}
+
+size_t redis_glob_escape(const char *s, size_t n, char *out)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '\\')
+            out[k++] = '\\';
+        out[k++] = ch;
+    }
+    return k;
 }
 
 /* --------------------------------------------------------------- replies */
@@ -810,6 +850,83 @@ int redis_client_publish_counted(struct redis_client *c, const char *channel, si
         return WSP_EAGAIN;
     }
     return 0;
+}
+
+static int pub_command(struct redis_client *c, redisCallbackFn *cb, int argc, const char **argv,
+                       const size_t *lens)
+{
+    if (!redis_client_ready(c) || !c->pub.ac)
+        return WSP_EAGAIN;
+    if (redisAsyncCommandArgv(c->pub.ac, cb, c, argc, argv, lens) != REDIS_OK)
+        return WSP_EAGAIN;
+    return 0;
+}
+
+int redis_client_publish_argv(struct redis_client *c, int argc, const char **argv,
+                              const size_t *lens)
+{
+    return pub_command(c, publish_reply, argc, argv, lens);
+}
+
+static void command_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    (void)priv;
+    redisReply *r = reply;
+    if (r && r->type == REDIS_REPLY_ERROR)
+        log_ratelimited(WSP_LOG_WARN, "redis: command refused: %.*s",
+                        (int)(r->len > 100 ? 100 : r->len), r->str);
+}
+
+int redis_client_command_argv(struct redis_client *c, int argc, const char **argv,
+                              const size_t *lens)
+{
+    return pub_command(c, command_reply, argc, argv, lens);
+}
+
+const struct redis_url *redis_client_url(const struct redis_client *c)
+{
+    return &c->url;
+}
+
+/* One handshake command on a blocking connection: false with err set when
+ * it failed or was refused. */
+static bool sync_ok(redisContext *rc, redisReply *r, char *err, size_t cap)
+{
+    bool ok = r && r->type != REDIS_REPLY_ERROR;
+    if (!ok)
+        snprintf(err, cap, "%s", r ? r->str : rc->errstr);
+    freeReplyObject(r);
+    return ok;
+}
+
+struct redisContext *redis_sync_connect(const struct redis_url *u, uint64_t timeout_ms, char *err,
+                                        size_t cap)
+{
+    struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000};
+    redisContext *rc = redisConnectWithTimeout(u->host, u->port, tv);
+    if (!rc) {
+        snprintf(err, cap, "out of memory");
+        return NULL;
+    }
+    if (rc->err) {
+        snprintf(err, cap, "%s", rc->errstr);
+        redisFree(rc);
+        return NULL;
+    }
+    redisSetTimeout(rc, tv);
+    bool ok = true;
+    if (u->password[0] && u->user[0])
+        ok = sync_ok(rc, redisCommand(rc, "AUTH %s %s", u->user, u->password), err, cap);
+    else if (u->password[0])
+        ok = sync_ok(rc, redisCommand(rc, "AUTH %s", u->password), err, cap);
+    if (ok && u->db > 0)
+        ok = sync_ok(rc, redisCommand(rc, "SELECT %d", u->db), err, cap);
+    if (!ok) {
+        redisFree(rc);
+        return NULL;
+    }
+    return rc;
 }
 
 static void sub_reply(redisAsyncContext *ac, void *reply, void *priv)

@@ -61,6 +61,29 @@ size_t redis_envelope_header(bool binary, uint8_t *hdr);
 void redis_envelope_decode(const uint8_t *p, size_t len, bool *binary, const uint8_t **data,
                            size_t *n);
 
+/* ---- a message with an id (ids from Redis, docs/history.md) ----
+ *
+ * 0xFF 'i' <epoch>-<seq> '\n' followed by the envelope above. The publish
+ * script (server/redis_history.c) writes it; an application's own PUBLISH
+ * has no id (it does not start with 0xFF 'i'). */
+#define REDIS_ENV_ID 'i'
+#define REDIS_ENV_ID_MAX (2 + 37 + 1) /* magic, 'i', <epoch>-<seq>, '\n' */
+
+struct msgid;
+/* Writes the id header into out (>= REDIS_ENV_ID_MAX bytes), returns its
+ * length. id->seq >= 1. */
+size_t redis_envelope_id_header(const struct msgid *id, uint8_t *out);
+/* Decodes a received payload that may carry an id: 1 with *id set, 0
+ * without (as redis_envelope_decode), WSP_EPROTO when it starts with
+ * 0xFF 'i' but the id is malformed (seq 0, no '\n', bad digits). Pure; the
+ * outputs point into p. */
+int redis_envelope_decode_id(const uint8_t *p, size_t len, struct msgid *id, bool *binary,
+                             const uint8_t **data, size_t *n);
+
+/* [s, s+n) with the glob characters of a pattern (PSUBSCRIBE, SCAN MATCH)
+ * escaped, into out (>= 2n bytes): matches exactly s. Returns its length. */
+size_t redis_glob_escape(const char *s, size_t n, char *out);
+
 /* ---- replies on the subscribed connection ---- */
 
 enum redis_event_type {
@@ -157,6 +180,26 @@ int redis_client_publish(struct redis_client *c, const char *channel, size_t cha
  * callback never fires). */
 int redis_client_publish_counted(struct redis_client *c, const char *channel, size_t channel_len,
                                  const uint8_t *payload, size_t n, uint64_t token);
+
+/* A command that publishes (EVALSHA of a publish script) on the publish
+ * connection, accounted as a PUBLISH: an integer reply counts in
+ * messages_out, anything else in publish_errors (logged, rate-limited).
+ * Arguments are copied. 0 when queued, WSP_EAGAIN when not ready. */
+int redis_client_publish_argv(struct redis_client *c, int argc, const char **argv,
+                              const size_t *lens);
+/* Any other command on the publish connection, in order with the
+ * publishes; an error reply is logged (rate-limited), nothing else. */
+int redis_client_command_argv(struct redis_client *c, int argc, const char **argv,
+                              const size_t *lens);
+/* The URL the client connects to (for a blocking side connection). */
+const struct redis_url *redis_client_url(const struct redis_client *c);
+
+/* A blocking connection to u (connect, AUTH, SELECT) with timeout_ms for
+ * connecting and for each command: for short jobs at a known moment (the
+ * history load). NULL with err filled on failure. Free with redisFree. */
+struct redisContext;
+struct redisContext *redis_sync_connect(const struct redis_url *u, uint64_t timeout_ms, char *err,
+                                        size_t cap);
 
 /* (P)SUBSCRIBE / (P)UNSUBSCRIBE one channel or pattern. 0 when queued (the
  * confirmation arrives through on_event), WSP_EAGAIN when not ready. */

@@ -159,6 +159,20 @@ int history_append(struct history *h, uint64_t key, uint64_t topic_seq, uint64_t
     return s < 0 ? (int)s : 0;
 }
 
+void history_clear(struct history *h)
+{
+    for (uint32_t i = 0; i < h->cap; i++) {
+        struct hist_topic *t = topic_at(h, i);
+        if (!atomic_load_explicit(&t->key, memory_order_relaxed))
+            continue;
+        /* newest first: a reader then finds nothing to read, before the
+         * slots it would read are emptied */
+        atomic_store_explicit(&t->newest, 0, memory_order_release);
+        for (uint32_t k = 0; k < h->depth; k++)
+            atomic_store_explicit(&t->pos[k], 0, memory_order_release);
+    }
+}
+
 uint64_t history_newest(const struct history *h, uint64_t key)
 {
     const struct hist_topic *t = lookup(h, key, false);

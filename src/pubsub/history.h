@@ -43,6 +43,12 @@ int history_protect_readonly(struct history *h);
 int history_append(struct history *h, uint64_t key, uint64_t topic_seq, uint64_t ring_seq,
                    bool binary, const uint8_t *payload, size_t n, uint64_t now_ns);
 
+/* Writer only: forgets every topic's messages (a new epoch: ids from Redis,
+ * docs/history.md). Topics keep their slots; the next append of a topic may
+ * start at any seq. A reader that raced with it may still read a message of
+ * the old epoch: it checks the epoch after reading (resume.c). */
+void history_clear(struct history *h);
+
 struct history_view {      /* points into shared memory: check before use */
     const uint8_t *data;
     size_t len;

@@ -7,17 +7,43 @@
 #include "pubsub/msgid.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 
 #include "core/err.h"
 
-static uint64_t node_epoch = 1;
+/* the process's own word until msgid_epoch_share() moves it to a shared
+ * page (inherited by every worker forked after) */
+static _Atomic uint64_t own_epoch = 1;
+static _Atomic uint64_t *node_epoch = &own_epoch;
 
-void msgid_epoch_set(uint64_t epoch) { node_epoch = epoch; }
-uint64_t msgid_epoch(void) { return node_epoch; }
+int msgid_epoch_share(void)
+{
+    if (node_epoch != &own_epoch)
+        return 0;
+    void *p = mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                   -1, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    _Atomic uint64_t *e = p;
+    atomic_store_explicit(e, atomic_load(&own_epoch), memory_order_release);
+    node_epoch = e;
+    return 0;
+}
+
+void msgid_epoch_set(uint64_t epoch)
+{
+    atomic_store_explicit(node_epoch, epoch, memory_order_release);
+}
+
+uint64_t msgid_epoch(void)
+{
+    return atomic_load_explicit(node_epoch, memory_order_acquire);
+}
 
 uint64_t msgid_epoch_new(void)
 {

@@ -40,7 +40,12 @@ int msgid_since_parse(const char *s, size_t n, const char **topic, size_t *topic
  * if that fails). */
 uint64_t msgid_epoch_new(void);
 
-/* This process tree's epoch: set once by the master before it forks. */
+/* This process tree's epoch. Without --redis it is set once by the master
+ * before it forks. With ids from Redis it changes at run time (a flushed or
+ * restarted Redis): the master calls msgid_epoch_share() before it forks,
+ * and from then on msgid_epoch_set() (master only) is seen by every worker
+ * (one word of shared memory, release/acquire). msgid_epoch() is a load. */
+int msgid_epoch_share(void); /* 0 or -errno; once, before fork */
 void msgid_epoch_set(uint64_t epoch);
 uint64_t msgid_epoch(void);
 

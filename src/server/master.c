@@ -87,6 +87,8 @@ struct master {
     struct msgid_counters *ids; /* per-topic seq (pubsub/msgid.h) */
     struct history *history;    /* NULL: --history-size 0 and --history-ttl 0 */
     struct ctl_shared *ctl; /* the workers' answers to control commands */
+    bool redis_ids;         /* ids and history from Redis (--redis with history) */
+    uint64_t epoch_changes; /* epochs adopted from Redis */
 };
 
 struct shared_stats *master_stats(const struct master *m) { return m->shared; }
@@ -164,7 +166,12 @@ static int alloc_common(struct master *m)
                           ws_deflate_bound(env);
     }
     m->scratch = malloc(m->scratch_cap);
-    msgid_epoch_set(msgid_epoch_new()); /* before fork: the workers' ids share it */
+    /* before fork: the workers' ids share it (a shared word: ids from Redis
+     * change it at run time) */
+    int er = msgid_epoch_share();
+    if (er < 0)
+        return er;
+    msgid_epoch_set(msgid_epoch_new());
     m->ids = msgid_counters_new();
     m->history = history_new(cfg);
     m->ctl = ctl_shared_new(m->nworkers);
@@ -224,9 +231,11 @@ struct ctl_shared *master_ctl_shared(const struct master *m) { return m->ctl; }
 bool master_worker_alive(const struct master *m, unsigned i) { return m->slots[i].pid > 0; }
 unsigned master_workers(const struct master *m) { return m->nworkers; }
 
-int64_t master_publish(struct master *m, bool binary, const char *topic, size_t topic_len,
+/* given: the id Redis assigned (its epoch is the current one), or NULL to
+ * take the node's own counter (none with ids from Redis: see master.h). */
+static int64_t publish(struct master *m, bool binary, const char *topic, size_t topic_len,
                        const uint8_t *payload, size_t n, enum pub_source src,
-                       uint64_t *subscribers)
+                       uint64_t *subscribers, const struct msgid *given)
 {
     size_t hl = ws_frame_header_len(n, false);
     size_t plain = hl + n;
@@ -248,11 +257,15 @@ int64_t master_publish(struct master *m, bool binary, const char *topic, size_t 
                                                          (size_t)(end - o));
     /* an id even while nobody shows it: a client that asks later must find
      * the same counter; a counter lost to ENOMEM gives no id, never a reused one */
-    f.topic_seq = key ? msgid_counters_next(m->ids, key) : 0;
+    if (given)
+        f.topic_seq = key ? given->seq : 0;
+    else
+        f.topic_seq = key && !m->redis_ids ? msgid_counters_next(m->ids, key) : 0;
+    f.epoch = msgid_epoch();
     if (envelope_clients(m)) {
         char id[MSGID_MAX_LEN];
         if (f.topic_seq)
-            msgid_format(id, sizeof id, msgid_epoch(), f.topic_seq);
+            msgid_format(id, sizeof id, f.epoch, f.topic_seq);
         size_t el = envelope_frame(o, (size_t)(end - o), topic_len ? topic : NULL, topic_len,
                                    f.topic_seq ? id : NULL, binary, payload, n);
         f.len[FORM_ENV] = (uint32_t)el;
@@ -270,7 +283,7 @@ int64_t master_publish(struct master *m, bool binary, const char *topic, size_t 
          * counted by the workers) when it would not fit in a ring entry.
          * scratch grows on demand: an event can be longer than its frame */
         char id[MSGID_MAX_LEN];
-        size_t idl = f.topic_seq ? msgid_format(id, sizeof id, msgid_epoch(), f.topic_seq) : 0;
+        size_t idl = f.topic_seq ? msgid_format(id, sizeof id, f.epoch, f.topic_seq) : 0;
         size_t used = (size_t)(o - m->scratch);
         size_t sl = sse_event_len(topic_len, idl ? idl : SSE_NO_ID, payload, n, binary);
         if (used + sl + topic_len <= ring_max_entry(m->ring) && scratch_fit(m, used, sl)) {
@@ -313,6 +326,58 @@ int64_t master_publish(struct master *m, bool binary, const char *topic, size_t 
         *subscribers = s;
     }
     return seq;
+}
+
+int64_t master_publish(struct master *m, bool binary, const char *topic, size_t topic_len,
+                       const uint8_t *payload, size_t n, enum pub_source src,
+                       uint64_t *subscribers)
+{
+    return publish(m, binary, topic, topic_len, payload, n, src, subscribers, NULL);
+}
+
+bool master_redis_ids(const struct master *m) { return m->redis_ids; }
+
+bool master_epoch_adopt(struct master *m, uint64_t epoch)
+{
+    if (epoch == msgid_epoch())
+        return false;
+    /* what history holds belongs to the old epoch: forget it before any
+     * message of the new one goes in, so every stored id is the epoch's */
+    if (m->history)
+        history_clear(m->history);
+    log_info("history: epoch %llu -> %llu (from Redis): local history cleared",
+             (unsigned long long)msgid_epoch(), (unsigned long long)epoch);
+    msgid_epoch_set(epoch);
+    m->epoch_changes++;
+    return true;
+}
+
+uint64_t master_epoch_changes(const struct master *m) { return m->epoch_changes; }
+
+int64_t master_publish_id(struct master *m, bool binary, const char *topic, size_t topic_len,
+                          const uint8_t *payload, size_t n, const struct msgid *id)
+{
+    master_epoch_adopt(m, id->epoch);
+    uint64_t key = msg_topic_key(topic, topic_len);
+    /* already here: loaded from the stream after this message was written
+     * (redis_history.c): delivering it again would be a duplicate */
+    if (m->history && id->seq <= history_newest(m->history, key))
+        return 0;
+    return publish(m, binary, topic, topic_len, payload, n, PUB_REDIS, NULL, id);
+}
+
+int master_history_load(struct master *m, const char *topic, size_t topic_len,
+                        const struct msgid *id, bool binary, const uint8_t *payload, size_t n,
+                        uint64_t publish_ns)
+{
+    if (!m->history || id->epoch != msgid_epoch())
+        return WSP_EINVAL;
+    uint64_t key = msg_topic_key(topic, topic_len);
+    if (id->seq <= history_newest(m->history, key))
+        return 0;
+    /* ring seq 0: behind every worker's cursor, so a resume replays it
+     * (it never goes to the live ring: it was published before we came) */
+    return history_append(m->history, key, id->seq, 0, binary, payload, n, publish_ns);
 }
 
 struct master *master_new_standalone(struct wsp_config *cfg)
@@ -861,6 +926,8 @@ int master_run(struct wsp_config *cfg)
     if (cfg->redis[0]) {
         /* before the workers: they read its readiness flag from the start */
         const char *why = "";
+        /* with history, ids come from Redis (docs/history.md) */
+        m->redis_ids = m->history != NULL;
         m->redis = redis_link_new(m, m->loop, cfg, m->shared, &why);
         if (!m->redis) {
             fprintf(stderr, "wspush: error: --redis: %s\n", why);

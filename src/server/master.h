@@ -28,6 +28,28 @@ int64_t master_publish(struct master *m, bool binary, const char *topic, size_t 
                        const uint8_t *payload, size_t n, enum pub_source src,
                        uint64_t *subscribers);
 
+/* Ids from Redis: on with --redis and history (docs/history.md), decided
+ * before the Redis link starts. Then the node assigns no ids itself:
+ * master_publish() publishes without an id (the ticker, foreign channel
+ * messages), and only master_publish_id() gives one. */
+struct msgid;
+bool master_redis_ids(const struct master *m);
+/* Makes epoch the node's: if it differs, clears history first. True when it
+ * changed. */
+bool master_epoch_adopt(struct master *m, uint64_t epoch);
+uint64_t master_epoch_changes(const struct master *m);
+/* A message with the id Redis gave it: adopts id->epoch, and publishes as
+ * master_publish() unless history already holds id->seq of the topic (it
+ * was loaded from the stream: 0, nothing done). topic_len > 0. */
+int64_t master_publish_id(struct master *m, bool binary, const char *topic, size_t topic_len,
+                          const uint8_t *payload, size_t n, const struct msgid *id);
+/* A message read from the topic's stream: into history only (not the live
+ * ring), if its epoch is the node's and it is newer than what history has.
+ * 0, WSP_EINVAL (another epoch, no history) or history_append's error. */
+int master_history_load(struct master *m, const char *topic, size_t topic_len,
+                        const struct msgid *id, bool binary, const uint8_t *payload, size_t n,
+                        uint64_t publish_ns);
+
 /* Appends control command c (control.h) to the ring, in order after every
  * message published before, and wakes the workers. Returns its sequence
  * number (>= 1) or < 0. */

@@ -198,6 +198,18 @@ size_t prom_render(struct master *m, char *out, size_t cap)
               rs.pattern_mode ? 1 : 0);
         gauge(bp, "wspush_redis_roundtrip_seconds", "Last PING round trip to Redis.",
               rs.rtt_seconds);
+        if (master_redis_ids(m)) {
+            counter(bp, "wspush_redis_history_loads_total",
+                    "Loads of the topics' streams into history (at each connection).",
+                    rs.history_loads);
+            counter(bp, "wspush_redis_history_loaded_total",
+                    "Messages put into history by those loads.", rs.history_loaded);
+            counter(bp, "wspush_redis_history_load_errors_total",
+                    "Loads that failed (retried).", rs.history_load_errors);
+            counter(bp, "wspush_history_epoch_changes_total",
+                    "Epochs taken from Redis (history cleared each time).",
+                    master_epoch_changes(m));
+        }
     }
     counter(bp, "wspush_publish_rejected_total", "Publishes refused (too large).", st->publish_rejected);
     counter(bp, "wspush_deliveries_total", "Messages handed to subscriber sockets.", SUM(deliveries));

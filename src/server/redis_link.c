@@ -29,8 +29,11 @@
 #include "ev/loop.h"
 #include "http/http_parse.h"
 #include "metrics/metrics.h"
+#include "pubsub/history.h"
 #include "pubsub/msg.h"
+#include "pubsub/msgid.h"
 #include "server/control.h"
+#include "server/redis_history.h"
 
 enum sub_state { SUB_NONE = 0, SUB_PENDING, SUB_ACTIVE, SUB_LEAVING };
 
@@ -39,6 +42,7 @@ struct redis_link {
     struct ev_loop *loop;
     struct shared_stats *shared;
     struct redis_client *client;
+    struct redis_history *hist; /* ids and history from Redis; NULL: history off */
     char prefix[128];
     size_t prefix_len;
     uint64_t max_message;
@@ -77,10 +81,17 @@ static size_t channel_of(struct redis_link *l, const char *topic, size_t n)
     return l->prefix_len + n;
 }
 
+/* With history from Redis the node follows every channel (the pattern)
+ * and has loaded the streams before it is ready. */
+static bool history_ready(const struct redis_link *l)
+{
+    return !l->hist || (l->pattern == SUB_ACTIVE && redis_history_loaded(l->hist));
+}
+
 static void maybe_ready(struct redis_link *l)
 {
     if (!l->ready && l->bcast == SUB_ACTIVE && l->ctl == SUB_ACTIVE && l->rep == SUB_ACTIVE &&
-        l->pending == 0 &&
+        l->pending == 0 && history_ready(l) &&
         redis_client_ready(l->client)) {
         set_ready(l, true);
         log_info("redis: ready (%llu topic channels subscribed%s)",
@@ -93,13 +104,7 @@ static void pattern_cmd(struct redis_link *l, bool subscribe)
     /* escape the prefix's glob characters: the pattern must match exactly
      * the channels that start with it */
     char pat[2 * sizeof l->prefix + 2];
-    size_t k = 0;
-    for (size_t i = 0; i < l->prefix_len; i++) {
-        char ch = l->prefix[i];
-        if (ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '\\')
-            pat[k++] = '\\';
-        pat[k++] = ch;
-    }
+    size_t k = redis_glob_escape(l->prefix, l->prefix_len, pat);
     pat[k++] = '*';
     if (!subscribe) {
         if (redis_client_unsubscribe(l->client, true, pat, k) == 0)
@@ -110,11 +115,39 @@ static void pattern_cmd(struct redis_link *l, bool subscribe)
     }
 }
 
+/* The streams into history, once the pattern is confirmed: every message
+ * published after this reaches us live, every one before is in a stream. */
+static void load_history(struct redis_link *l)
+{
+    char err[256];
+    uint64_t t0 = clock_mono_ms();
+    struct redis_history_stats before, after;
+    redis_history_get_stats(l->hist, &before);
+    if (redis_history_load(l->hist, l->client, err, sizeof err) < 0) {
+        log_ratelimited(WSP_LOG_WARN, "redis: loading history failed (%s); retrying", err);
+        return;
+    }
+    redis_history_get_stats(l->hist, &after);
+    log_info("redis: history loaded: %llu messages, epoch %llu, %llu ms",
+             (unsigned long long)(after.loaded - before.loaded), (unsigned long long)msgid_epoch(),
+             (unsigned long long)(clock_mono_ms() - t0));
+    maybe_ready(l);
+}
+
 /* Brings subscriptions in line with the topic table. */
 static void scan(struct redis_link *l, uint64_t now_ms)
 {
     if (!redis_client_ready(l->client))
         return;
+    if (l->hist) {
+        /* every channel, always: history mirrors every topic's stream, so
+         * a client can resume here on a topic nobody here followed */
+        if (l->pattern == SUB_NONE)
+            pattern_cmd(l, true);
+        else if (l->pattern == SUB_ACTIVE && !redis_history_loaded(l->hist))
+            load_history(l);
+        return;
+    }
     uint64_t uncounted = metrics_topics_uncounted(l->shared);
     if (l->pattern == SUB_NONE && uncounted) {
         log_warn("redis: %llu topics do not fit the topic table (%u slots): subscribing to "
@@ -185,6 +218,8 @@ static void on_state(void *ctx, bool up)
     set_ready(l, false);
     if (!up)
         return;
+    if (l->hist)
+        redis_history_on_connect(l->hist, l->client);
     if (redis_client_subscribe(l->client, false, l->prefix, l->prefix_len) == 0) {
         l->bcast = SUB_PENDING;
         l->pending++;
@@ -256,6 +291,8 @@ static void confirm(struct redis_link *l, const struct redis_event *ev)
             l->active++;
             l->zero_since_ms[i] = 0;
         }
+        if (st == &l->pattern && l->hist)
+            load_history(l); /* before any message that follows the confirmation */
         maybe_ready(l);
     } else if (!sub && *st == SUB_LEAVING) {
         *st = SUB_NONE;
@@ -282,9 +319,25 @@ static void deliver(struct redis_link *l, const struct redis_event *ev)
     bool binary;
     const uint8_t *data;
     size_t len;
-    redis_envelope_decode(ev->data, ev->len, &binary, &data, &len);
-    if (len > l->max_message ||
-        master_publish(l->m, binary, tl ? topic : NULL, tl, data, len, PUB_REDIS, NULL) < 0) {
+    struct msgid id;
+    int hid = redis_envelope_decode_id(ev->data, ev->len, &id, &binary, &data, &len);
+    if (hid < 0) {
+        l->dropped_in++;
+        log_ratelimited(WSP_LOG_WARN, "redis: message on %.*s dropped (malformed id)",
+                        (int)(n > 200 ? 200 : n), ch);
+        return;
+    }
+    /* an id only counts where ids come from Redis (a node without history
+     * numbers messages itself); a message without one (an application's
+     * own PUBLISH) is delivered without an id */
+    int64_t r;
+    if (len > l->max_message)
+        r = WSP_ETOOBIG;
+    else if (hid == 1 && l->hist && tl)
+        r = master_publish_id(l->m, binary, topic, tl, data, len, &id);
+    else
+        r = master_publish(l->m, binary, tl ? topic : NULL, tl, data, len, PUB_REDIS, NULL);
+    if (r < 0) {
         l->dropped_in++;
         log_ratelimited(WSP_LOG_WARN, "redis: message on %.*s dropped (%zu bytes: too large)",
                         (int)(n > 200 ? 200 : n), ch, len);
@@ -393,6 +446,14 @@ struct redis_link *redis_link_new(struct master *m, struct ev_loop *loop,
     }
     l->rep_chan_len = reply_channel(l, l->node, l->rep_chan);
     l->max_message = cfg->max_message;
+    if (master_redis_ids(m)) {
+        l->hist = redis_history_new(m, l->prefix, pl, history_depth(master_history(m)));
+        if (!l->hist) {
+            free(l);
+            *why = "out of memory";
+            return NULL;
+        }
+    }
     set_ready(l, false);
     static const struct redis_client_ops ops = {
         .on_state = on_state, .on_event = on_event, .on_receivers = on_receivers};
@@ -400,6 +461,7 @@ struct redis_link *redis_link_new(struct master *m, struct ev_loop *loop,
     l->timer_id = l->client ? ev_timer_add(loop, REDIS_LINK_SCAN_MS, on_timer, l) : -1;
     if (l->timer_id < 0) {
         redis_client_free(l->client);
+        redis_history_free(l->hist);
         free(l);
         *why = "out of memory or timers";
         return NULL;
@@ -417,6 +479,7 @@ void redis_link_free(struct redis_link *l)
         return;
     ev_timer_del(l->loop, l->timer_id);
     redis_client_free(l->client);
+    redis_history_free(l->hist);
     free(l);
 }
 
@@ -432,7 +495,19 @@ int redis_link_publish(struct redis_link *l, bool binary, const char *topic, siz
     uint8_t hdr[REDIS_ENV_HEADER];
     size_t hl = redis_envelope_header(binary, hdr);
     size_t cl = channel_of(l, topic, topic_len);
-    int r = redis_client_publish(l->client, l->chan, cl, hdr, hl, payload, n);
+    int r;
+    if (l->hist && topic_len) {
+        /* ids come from the script: not before this node knows the epoch
+         * and has its history (a 503 then, like Redis down) */
+        if (!redis_history_loaded(l->hist)) {
+            l->rejected_down++;
+            return WSP_EAGAIN;
+        }
+        r = redis_history_publish(l->hist, l->client, topic, topic_len, l->chan, cl, hdr, hl,
+                                  payload, n);
+    } else {
+        r = redis_client_publish(l->client, l->chan, cl, hdr, hl, payload, n);
+    }
     if (r == WSP_EAGAIN)
         l->rejected_down++;
     return r;
@@ -492,4 +567,11 @@ void redis_link_get_stats(const struct redis_link *l, struct redis_link_stats *o
     o->dropped_in = l->dropped_in;
     o->subscriptions = l->active;
     o->rtt_seconds = (double)cs->rtt_ns / 1e9;
+    if (l->hist) {
+        struct redis_history_stats hs;
+        redis_history_get_stats(l->hist, &hs);
+        o->history_loads = hs.loads;
+        o->history_loaded = hs.loaded;
+        o->history_load_errors = hs.load_errors;
+    }
 }

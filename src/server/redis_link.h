@@ -7,7 +7,10 @@
  * The link subscribes to a topic's channel while the node has subscribers
  * for it (from the workers' shared topic table, scanned every 200 ms, with a
  * 5 s linger after the last one leaves), and to the broadcast channel
- * always. It publishes the node's readiness in shared_stats.redis_state for
+ * always. With history on, ids and history come from Redis too
+ * (redis_history.h): the node then follows every channel (PSUBSCRIBE
+ * <prefix>*) and is ready once it has loaded the streams. It publishes the
+ * node's readiness in shared_stats.redis_state for
  * the workers' GET /healthz?ready. Owned by the master; master loop only. */
 #ifndef WSP_SERVER_REDIS_LINK_H
 #define WSP_SERVER_REDIS_LINK_H
@@ -37,6 +40,9 @@ struct redis_link_stats {
     uint64_t dropped_in;     /* received but not deliverable (bad channel, too large) */
     uint64_t subscriptions;  /* topic channels subscribed now */
     double rtt_seconds;      /* last PING round trip */
+    uint64_t history_loads;  /* ids from Redis: stream loads completed */
+    uint64_t history_loaded; /* messages those loads put into history */
+    uint64_t history_load_errors;
 };
 
 /* Parses cfg->redis and starts connecting in the background. NULL with

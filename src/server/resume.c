@@ -33,25 +33,26 @@
 static const char *const cause_name[RESET_CAUSES] = {"epoch", "gap", "off", "backlog"};
 
 struct msg *resume_envelope(const uint8_t *p, size_t n, bool binary, const char *topic, size_t tl,
-                            uint64_t topic_seq)
+                            struct msgid mid)
 {
     struct msg *m = msg_new(envelope_bound(tl, n));
     if (!m)
         return NULL;
     char id[MSGID_MAX_LEN];
-    if (topic_seq)
-        msgid_format(id, sizeof id, msgid_epoch(), topic_seq);
-    m->len = (uint32_t)envelope_frame(m->data, m->len, topic, tl, topic_seq ? id : NULL, binary,
-                                      p, n);
-    m->topic_seq = topic_seq;
+    if (mid.seq)
+        msgid_format(id, sizeof id, mid.epoch, mid.seq);
+    m->len = (uint32_t)envelope_frame(m->data, m->len, topic, tl, mid.seq ? id : NULL, binary, p,
+                                      n);
+    m->topic_seq = mid.seq;
     return m;
 }
 
 struct msg *resume_sse(const uint8_t *p, size_t n, bool binary, const char *topic, size_t tl,
-                       uint64_t topic_seq)
+                       struct msgid mid)
 {
+    uint64_t topic_seq = mid.seq;
     char id[MSGID_MAX_LEN];
-    size_t idl = topic_seq ? msgid_format(id, sizeof id, msgid_epoch(), topic_seq) : 0;
+    size_t idl = topic_seq ? msgid_format(id, sizeof id, mid.epoch, topic_seq) : 0;
     size_t len = sse_event_len(tl, idl ? idl : SSE_NO_ID, p, n, binary);
     struct msg *m = msg_new(len);
     if (!m)
@@ -123,12 +124,12 @@ static void free_list(struct msg **list, size_t n)
 /* Message s of the topic as c takes it: an SSE event, an envelope or a
  * raw frame. NULL when out of memory. */
 static struct msg *replay_form(const struct conn *c, const struct history_view *v,
-                               const char *topic, size_t tl, uint64_t s)
+                               const char *topic, size_t tl, struct msgid id)
 {
     if (c->flags & CF_SSE)
-        return resume_sse(v->data, v->len, v->binary, topic, tl, s);
+        return resume_sse(v->data, v->len, v->binary, topic, tl, id);
     if (c->flags & CF_ENVELOPE)
-        return resume_envelope(v->data, v->len, v->binary, topic, tl, s);
+        return resume_envelope(v->data, v->len, v->binary, topic, tl, id);
     return msg_new_frame(v->binary ? WS_OP_BINARY : WS_OP_TEXT, v->data, v->len);
 }
 
@@ -159,11 +160,21 @@ static bool resume_topic(struct worker *w, struct conn *c, const struct resume_i
         return reset(w, c, topic, tl, RESET_OFF, 0);
     uint64_t key = msg_topic_key(topic, tl);
     uint64_t now = clock_mono_ns();
+    /* with ids from Redis the epoch can change under us (the master then
+     * clears history): read once, and check it again after the replay */
+    uint64_t epoch = msgid_epoch();
     uint64_t newest = history_newest(w->history, key);
-    bool known = it->id.epoch == msgid_epoch() && it->id.seq <= newest;
+    bool known = it->id.epoch == epoch && it->id.seq <= newest;
     /* the id a reset names is the last one this connection will not get
      * live, so the live stream goes on right after it */
     uint64_t last = newest_behind(w, key, newest, known ? it->id.seq : 0, now);
+    /* with ids from Redis, an id of this epoch that is newer than anything
+     * here was given by a node this one has not caught up with yet (the
+     * message is on its way): nothing missed, the live stream goes on from
+     * here (and may bring what the client already has again: it drops ids
+     * that are not newer, docs/history.md) */
+    if (!known && it->id.epoch == epoch && w->cfg->redis[0])
+        return true;
     if (!known)
         return reset(w, c, topic, tl, RESET_EPOCH, last);
     if (it->id.seq >= last)
@@ -184,7 +195,7 @@ static bool resume_topic(struct worker *w, struct conn *c, const struct resume_i
             fail = RESET_GAP;
             break;
         }
-        struct msg *m = replay_form(c, &v, topic, tl, s);
+        struct msg *m = replay_form(c, &v, topic, tl, (struct msgid){epoch, s});
         if (!m) {
             free_list(list, n);
             conn_close(w, c, WS_CLOSE_TRY_LATER, "out of memory");
@@ -201,6 +212,8 @@ static bool resume_topic(struct worker *w, struct conn *c, const struct resume_i
             break;
         }
     }
+    if (fail == RESET_CAUSES && msgid_epoch() != epoch)
+        fail = RESET_EPOCH; /* history was cleared while we read it */
     if (fail != RESET_CAUSES) {
         free_list(list, n);
         return reset(w, c, topic, tl, fail, last);

@@ -25,16 +25,17 @@ struct resume_item {   /* one ?since=, borrowed from the request */
 
 /* The envelope form of one message as a new msg (refs 1), encoded here:
  * for replay, and for a live message the master published before this
- * worker's first envelope subscriber. topic NULL: broadcast. NULL when out
- * of memory. */
+ * worker's first envelope subscriber. topic NULL: broadcast; id.seq 0: no
+ * id (the epoch travels with the message: it can change at run time with
+ * ids from Redis). NULL when out of memory. */
 struct msg *resume_envelope(const uint8_t *p, size_t n, bool binary, const char *topic, size_t tl,
-                            uint64_t topic_seq);
+                            struct msgid id);
 
 /* The SSE event of one message as a new msg (refs 1): for replay, and for
  * a live message the master published before this worker's first SSE
  * stream. topic NULL: broadcast. NULL when out of memory. */
 struct msg *resume_sse(const uint8_t *p, size_t n, bool binary, const char *topic, size_t tl,
-                       uint64_t topic_seq);
+                       struct msgid id);
 
 /* Right after the 101 of a connection already subscribed to every topic
  * of items: for each, replays from history what the connection missed

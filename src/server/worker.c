@@ -271,7 +271,7 @@ static struct msg *msg_from_forms(struct worker *w, const struct ring_entry *e, 
         else if (raw_payload(m, &pl, &n, &bin) &&
                  sizeof f + f.len[FORM_RAW] + sse_event_len(t ? tl : 0, MSGID_MAX_LEN, pl, n, bin) + tl <=
                      ring_max_entry(w->ring))
-            m->sse = resume_sse(pl, n, bin, t, tl, f.topic_seq);
+            m->sse = resume_sse(pl, n, bin, t, tl, (struct msgid){f.epoch, f.topic_seq});
     }
     if (!w->st->envelope_conns)
         return m;
@@ -282,7 +282,7 @@ static struct msg *msg_from_forms(struct worker *w, const struct ring_entry *e, 
         return m;
     }
     if (raw_payload(m, &pl, &n, &bin))
-        m->envelope = resume_envelope(pl, n, bin, t, tl, f.topic_seq);
+        m->envelope = resume_envelope(pl, n, bin, t, tl, (struct msgid){f.epoch, f.topic_seq});
     return m;
 }
 
