@@ -1,5 +1,5 @@
 /* test_redis.c - broker/redis.c: the redis:// URL parser, the text/binary
- * envelope, reply classification fed through hiredis' reader split at every
+ * envelope and its id header (ids from Redis), reply classification fed through hiredis' reader split at every
  * byte, and the async client on our event loop against a fake Redis server
  * in this process (partial replies, error replies, a lost connection). */
 #include <setjmp.h>
@@ -20,6 +20,8 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "ev/loop.h"
+#include "../guard_page.h"
+#include "pubsub/msgid.h"
 
 /* ------------------------------------------------------------- URL */
 
@@ -559,6 +561,82 @@ static void test_redis_client_refused_retries(void **state)
     ev_loop_free(loop);
 }
 
+/* ------------------------------------------------- envelope with an id */
+
+static void test_redis_envelope_id_roundtrip(void **state)
+{
+    (void)state;
+    static const struct msgid ids[] = {{1, 1}, {MSGID_EPOCH_MAX, INT64_MAX}, {42, 7}};
+    static const struct {
+        const char *p;
+        size_t n;
+        bool binary;
+    } bodies[] = {{"", 0, false}, {"h\xc3\xa9llo", 6, false}, {"\xff" "b\x00\x01", 4, true}};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        for (size_t k = 0; k < sizeof bodies / sizeof bodies[0]; k++) {
+            uint8_t buf[REDIS_ENV_ID_MAX + 16];
+            size_t hl = redis_envelope_id_header(&ids[i], buf);
+            assert_true(hl <= REDIS_ENV_ID_MAX);
+            memcpy(buf + hl, bodies[k].p, bodies[k].n);
+            size_t len = hl + bodies[k].n;
+            const uint8_t *in = at_guard(buf, len);
+            struct msgid id = {0, 0};
+            bool bin;
+            const uint8_t *d;
+            size_t n;
+            assert_int_equal(redis_envelope_decode_id(in, len, &id, &bin, &d, &n), 1);
+            assert_true(id.epoch == ids[i].epoch && id.seq == ids[i].seq);
+            assert_int_equal(bin, bodies[k].binary);
+            size_t skip = bodies[k].binary ? REDIS_ENV_HEADER : 0;
+            assert_int_equal(n, bodies[k].n - skip);
+            assert_memory_equal(d, bodies[k].p + skip, n);
+            /* every truncation inside the header is malformed, never read
+             * past its end (the guard page) */
+            for (size_t cut = 2; cut < hl; cut++)
+                assert_int_equal(redis_envelope_decode_id(at_guard(buf, cut), cut, &id, &bin,
+                                                          &d, &n),
+                                 WSP_EPROTO);
+        }
+    }
+}
+
+static void test_redis_envelope_id_absent_or_malformed(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *p;
+        size_t n;
+        int want;
+    } cases[] = {
+        {S("plain text"), 0},             /* an application's own PUBLISH */
+        {S("\xff" "b\x01\x02"), 0},       /* binary without an id */
+        {S("\xff"), 0},                    /* one byte: binary as is */
+        {S(""), 0},
+        {S("\xff" "i"), WSP_EPROTO},        /* no id at all */
+        {S("\xff" "i1-1"), WSP_EPROTO},     /* no newline */
+        {S("\xff" "i1-0\nx"), WSP_EPROTO},  /* seq 0 names no message */
+        {S("\xff" "i0-1\nx"), WSP_EPROTO},  /* epoch 0 */
+        {S("\xff" "i01-1\nx"), WSP_EPROTO}, /* leading zero */
+        {S("\xff" "i1-1 \nx"), WSP_EPROTO}, /* junk before the newline */
+        {S("\xff" "i-1\nx"), WSP_EPROTO},
+        {S("\xff" "i9007199254740992-1\n"), WSP_EPROTO}, /* epoch >= 2^53 */
+        {S("\xff" "i1-9223372036854775808\n"), WSP_EPROTO}, /* seq >= 2^63 */
+        {S("\xff" "i1-99999999999999999999999999999999999999999\n"), WSP_EPROTO},
+        {S("\xff" "i1-1\n"), 1},            /* an empty text message */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct msgid id;
+        bool bin;
+        const uint8_t *d;
+        size_t n;
+        const uint8_t *in = at_guard(cases[i].p, cases[i].n);
+        assert_int_equal(redis_envelope_decode_id(in, cases[i].n, &id, &bin, &d, &n),
+                         cases[i].want);
+        if (cases[i].want == 0) /* as the envelope without an id */
+            assert_int_equal(n, cases[i].n - (cases[i].n >= 2 && cases[i].p[1] == 'b' ? 2 : 0));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -566,10 +644,12 @@ int main(void)
         cmocka_unit_test(test_redis_url_parse_bad),
         cmocka_unit_test(test_redis_url_format_hides_password),
         cmocka_unit_test(test_redis_envelope_roundtrip),
+        cmocka_unit_test(test_redis_envelope_id_roundtrip),
+        cmocka_unit_test(test_redis_envelope_id_absent_or_malformed),
         cmocka_unit_test(test_redis_reply_classify_any_split),
         cmocka_unit_test(test_redis_client_split_replies_and_reconnect),
         cmocka_unit_test(test_redis_client_error_reply_is_not_ready),
         cmocka_unit_test(test_redis_client_refused_retries),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, guard_setup, guard_teardown);
 }
