@@ -787,6 +787,8 @@ static void publish_reply(redisAsyncContext *ac, void *reply, void *priv)
     c->st.publish_errors++;
     log_ratelimited(WSP_LOG_WARN, "redis: PUBLISH refused: %.*s", (int)(r->len > 100 ? 100 : r->len),
                     r->str ? r->str : "unexpected reply");
+    if (r->type == REDIS_REPLY_ERROR && !c->tearing && c->ops.on_publish_error)
+        c->ops.on_publish_error(c->ctx, r->str, r->len);
 }
 
 int redis_client_publish(struct redis_client *c, const char *channel, size_t channel_len,

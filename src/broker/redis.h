@@ -132,6 +132,10 @@ struct redis_client_ops {
      * or lost with the connection. Fires once per such publish, in order,
      * never after redis_client_free. */
     void (*on_receivers)(void *ctx, uint64_t token, long long receivers);
+    /* Optional: a publish (PUBLISH or redis_client_publish_argv) answered
+     * with an error reply; err points into the reply (valid during the
+     * call). Counted and logged either way. */
+    void (*on_publish_error)(void *ctx, const char *err, size_t len);
 };
 
 struct redis_client_stats {

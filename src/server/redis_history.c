@@ -73,6 +73,7 @@ struct redis_history {
     char sha[2 * SHA_DIGEST_LENGTH + 1];
     char runid[41]; /* learned at load; "" before */
     bool loaded;    /* a load completed on this connection pair */
+    bool noscript;  /* Redis forgot the script: SCRIPT LOAD before the next EVALSHA */
     uint64_t rng;
     uint8_t *buf; /* the payload with its envelope header; grows */
     size_t buf_cap;
@@ -148,18 +149,35 @@ static void candidate(struct redis_history *rh, char *out, size_t cap)
     snprintf(out, cap, "%llu", (unsigned long long)(z ? z : 1));
 }
 
+static int load_script(struct redis_history *rh, struct redis_client *c)
+{
+    const char *argv[3] = {"SCRIPT", "LOAD", publish_lua};
+    size_t lens[3] = {6, 4, sizeof publish_lua - 1};
+    int r = redis_client_command_argv(c, 3, argv, lens);
+    if (r == 0)
+        rh->noscript = false;
+    return r;
+}
+
 void redis_history_on_connect(struct redis_history *rh, struct redis_client *c)
 {
     rh->loaded = false;
-    const char *argv[3] = {"SCRIPT", "LOAD", publish_lua};
-    size_t lens[3] = {6, 4, sizeof publish_lua - 1};
-    redis_client_command_argv(c, 3, argv, lens);
+    load_script(rh, c);
+}
+
+void redis_history_on_error(struct redis_history *rh, const char *err, size_t len)
+{
+    if (len >= 8 && !memcmp(err, "NOSCRIPT", 8))
+        rh->noscript = true;
 }
 
 int redis_history_publish(struct redis_history *rh, struct redis_client *c, const char *topic,
                           size_t topic_len, const char *channel, size_t channel_len,
                           const uint8_t *hdr, size_t hl, const uint8_t *payload, size_t n)
 {
+    /* in order on the connection: the EVALSHA below finds it */
+    if (rh->noscript && load_script(rh, c) < 0)
+        return WSP_EAGAIN;
     if (rh->buf_cap < hl + n + 1) {
         uint8_t *b = realloc(rh->buf, hl + n + 1);
         if (!b)

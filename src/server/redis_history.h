@@ -29,6 +29,11 @@ void redis_history_free(struct redis_history *rh);
  * publish on the connection) and forgets the last load. */
 void redis_history_on_connect(struct redis_history *rh, struct redis_client *c);
 
+/* A publish was refused with err: on NOSCRIPT (the script cache was
+ * flushed under a live connection) the script is loaded again before the
+ * next publish. */
+void redis_history_on_error(struct redis_history *rh, const char *err, size_t len);
+
 /* Publishes through the script. channel is the topic's channel; the
  * payload goes with the envelope header hdr/hl. As redis_client_publish. */
 int redis_history_publish(struct redis_history *rh, struct redis_client *c, const char *topic,

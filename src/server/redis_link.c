@@ -388,6 +388,13 @@ static void on_event(void *ctx, const struct redis_event *ev)
     }
 }
 
+static void on_publish_error(void *ctx, const char *err, size_t len)
+{
+    struct redis_link *l = ctx;
+    if (l->hist)
+        redis_history_on_error(l->hist, err, len);
+}
+
 static void on_receivers(void *ctx, uint64_t token, long long receivers)
 {
     struct redis_link *l = ctx;
@@ -455,8 +462,10 @@ struct redis_link *redis_link_new(struct master *m, struct ev_loop *loop,
         }
     }
     set_ready(l, false);
-    static const struct redis_client_ops ops = {
-        .on_state = on_state, .on_event = on_event, .on_receivers = on_receivers};
+    static const struct redis_client_ops ops = {.on_state = on_state,
+                                                .on_event = on_event,
+                                                .on_receivers = on_receivers,
+                                                .on_publish_error = on_publish_error};
     l->client = redis_client_new(loop, &url, NULL, &ops, l);
     l->timer_id = l->client ? ev_timer_add(loop, REDIS_LINK_SCAN_MS, on_timer, l) : -1;
     if (l->timer_id < 0) {

@@ -164,3 +164,29 @@ def test_restarted_node_loads_the_streams(wspush, redis):
     assert "wspush_redis_history_loaded_total" in m
     for ws in (res, obs):
         ws.shutdown()
+
+
+def metric(nd, name):
+    for line in nd.metrics().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def test_script_flushed_under_a_live_node_is_loaded_again(wspush, redis):
+    a = node(wspush, redis.port)
+    wait_ready(a)
+    ws = RawWS(a.port, "/feed?format=json")
+    a.wait_connections(1)
+    a.admin.publish("feed", "one")
+    first = env_next(ws, T(10))
+    assert redis.cli("SCRIPT", "FLUSH") == "OK"
+    # the publish that meets the flushed cache fails (counted, not silent)
+    a.admin.publish("feed", "refused")
+    wait_until(lambda: metric(a, "wspush_redis_publish_errors_total") == 1, T(10),
+               "the NOSCRIPT refusal to be counted")
+    # and the node loads the script again before the next one
+    a.admin.publish("feed", "two")
+    nxt = env_next(ws, T(10))
+    assert nxt["data"] == "two" and seq_of(nxt["id"]) == seq_of(first["id"]) + 1, nxt
+    ws.shutdown()
