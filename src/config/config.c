@@ -103,7 +103,8 @@ static const struct opt opts[] = {
     {"deflate-min", T_SIZE, OFF(deflate_min), 0, "128", "BYTES",
      "compress only messages at least this long (shorter ones go plain to everyone)"},
     {"history-size", T_U64, OFF(history_size), 0, "0", "N",
-     "keep each topic's last N messages for resume (?since=) and GET /history (0 = off)"},
+     "keep each topic's last N messages for resume (?since=) and GET /history (0 = off); "
+     "with --redis, ids and history come from Redis (docs/history.md)"},
     {"history-ttl", T_DUR, OFF(history_ttl_ms), 0, "0", "DURATION",
      "keep messages for resume at most this long, e.g. 5m (0 = no age limit; alone: up to 10000 per topic)"},
     {"history-topics", T_U64, OFF(history_topics), 0, "4096", "N",

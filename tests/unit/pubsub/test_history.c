@@ -131,6 +131,36 @@ static void test_history_topic_table_full(void **state)
     history_destroy(NULL);
 }
 
+/* A new epoch from Redis: every topic forgets its messages, and may start
+ * again at any seq (1 after a flushed Redis). */
+static void test_history_clear_forgets_every_topic(void **state)
+{
+    (void)state;
+    struct history_cfg cfg = {.depth = 4, .max_topics = 4, .store_bytes = 1 << 16};
+    struct history *h = history_create(&cfg);
+    assert_non_null(h);
+    char buf[16];
+    for (uint64_t s = 1; s <= 6; s++) {
+        assert_int_equal(history_append(h, 11, s, s, false, (const uint8_t *)"old", 3, 1), 0);
+        assert_int_equal(history_append(h, 22, s, s, false, (const uint8_t *)"old", 3, 1), 0);
+    }
+    history_clear(h);
+    assert_int_equal(history_newest(h, 11), 0);
+    assert_int_equal(history_oldest(h, 22, 1), 0);
+    for (uint64_t s = 1; s <= 7; s++)
+        assert_int_equal(read_msg(h, 11, s, 1, buf, sizeof buf), -1);
+    /* the new epoch's seqs start again, below the old ones */
+    assert_int_equal(history_append(h, 11, 1, 0, false, (const uint8_t *)"new", 3, 1), 0);
+    assert_int_equal(history_newest(h, 11), 1);
+    assert_int_equal(read_msg(h, 11, 1, 1, buf, sizeof buf), 3);
+    assert_memory_equal(buf, "new", 3);
+    assert_int_equal(read_msg(h, 11, 5, 1, buf, sizeof buf), -1);
+    struct history_stats st;
+    history_get_stats(h, &st);
+    assert_int_equal(st.topics, 2); /* the topics keep their slots */
+    history_destroy(h);
+}
+
 static void test_history_cost(void **state)
 {
     (void)state;
@@ -146,6 +176,7 @@ int main(void)
         cmocka_unit_test(test_history_ttl),
         cmocka_unit_test(test_history_store_budget_evicts_oldest),
         cmocka_unit_test(test_history_topic_table_full),
+        cmocka_unit_test(test_history_clear_forgets_every_topic),
         cmocka_unit_test(test_history_cost),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/err.h"
 #include "pubsub/msgid.h"
@@ -119,6 +121,32 @@ static void test_msgid_epoch_rules(void **state)
     assert_int_equal(msgid_epoch(), a);
 }
 
+/* Once shared, an epoch the master sets later (a new one from Redis) is
+ * what a process forked before reads. */
+static void test_msgid_epoch_shared_after_fork(void **state)
+{
+    (void)state;
+    msgid_epoch_set(7);
+    assert_int_equal(msgid_epoch_share(), 0);
+    assert_int_equal(msgid_epoch(), 7); /* kept across the move */
+    assert_int_equal(msgid_epoch_share(), 0); /* once is enough */
+    int go[2];
+    assert_int_equal(pipe(go), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char b;
+        _exit(read(go[0], &b, 1) == 1 && msgid_epoch() == 12345 ? 0 : 1);
+    }
+    msgid_epoch_set(12345);
+    assert_int_equal(write(go[1], "x", 1), 1);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    close(go[0]);
+    close(go[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -127,6 +155,7 @@ int main(void)
         cmocka_unit_test(test_msgid_since_parse),
         cmocka_unit_test(test_msgid_counters_ordering),
         cmocka_unit_test(test_msgid_epoch_rules),
+        cmocka_unit_test(test_msgid_epoch_shared_after_fork),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
