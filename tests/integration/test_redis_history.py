@@ -91,13 +91,19 @@ def test_resume_on_another_node_exactly_once(wspush, redis):
         ws.shutdown()
 
 
-def test_foreign_publish_is_live_without_id(wspush, redis):
+def node_and_first(wspush, redis):
+    """One ready node, an envelope subscriber on "feed", and the first
+    message published through the node (its id is Redis')."""
     a = node(wspush, redis.port)
     wait_ready(a)
     ws = RawWS(a.port, "/feed?format=json")
     a.wait_connections(1)
-    a.admin.publish("feed", "mine")
-    mine = env_next(ws, T(10))
+    a.admin.publish("feed", "first")
+    return a, ws, env_next(ws, T(10))
+
+
+def test_foreign_publish_is_live_without_id(wspush, redis):
+    a, ws, mine = node_and_first(wspush, redis)
     # an application's own PUBLISH straight to the channel: delivered, no id
     assert redis.cli("PUBLISH", "wspush:feed", "theirs") == "1"
     assert env_next(ws, T(10)) == {"topic": "feed", "id": None, "data": "theirs"}
@@ -174,12 +180,7 @@ def metric(nd, name):
 
 
 def test_script_flushed_under_a_live_node_is_loaded_again(wspush, redis):
-    a = node(wspush, redis.port)
-    wait_ready(a)
-    ws = RawWS(a.port, "/feed?format=json")
-    a.wait_connections(1)
-    a.admin.publish("feed", "one")
-    first = env_next(ws, T(10))
+    a, ws, first = node_and_first(wspush, redis)
     assert redis.cli("SCRIPT", "FLUSH") == "OK"
     # the publish that meets the flushed cache fails (counted, not silent)
     a.admin.publish("feed", "refused")
@@ -190,3 +191,30 @@ def test_script_flushed_under_a_live_node_is_loaded_again(wspush, redis):
     nxt = env_next(ws, T(10))
     assert nxt["data"] == "two" and seq_of(nxt["id"]) == seq_of(first["id"]) + 1, nxt
     ws.shutdown()
+
+
+def test_redis_restarted_with_its_data_is_a_new_epoch_too(wspush, redis):
+    """A snapshot may miss the last messages: a restarted Redis (another
+    run_id) is a new epoch even when it kept the keys, and the streams'
+    entries of the old epoch are not loaded."""
+    a, ws, first = node_and_first(wspush, redis)
+    ws.shutdown()
+    a.wait_connections(0)
+    assert redis.cli("SAVE") == "OK"
+    redis.kill()
+    wait_until(lambda: healthz_ready(a) == 503, T(15), "the node to notice Redis is gone")
+    redis.start()  # loads the snapshot: the epoch and the stream survive
+    assert redis.cli("GET", "wspush:epoch") == epoch_of(first["id"])
+    assert redis.cli("XLEN", "wspush:stream:feed") == "1"
+    wait_ready(a)
+    res = RawWS(a.port, f"/feed?format=json&since={first['id']}")
+    m = env_next(res, T(10))
+    assert m["type"] == "reset" and m["cause"] == "epoch", m
+    assert epoch_of(m["id"]) != epoch_of(first["id"])
+    r = a.admin.request("GET", "/history/feed")
+    assert r.status == 200 and r.json()["messages"] == [], r
+    # the seq goes on (Redis kept it), under the new epoch
+    a.admin.publish("feed", "after")
+    nxt = env_next(res, T(10))
+    assert epoch_of(nxt["id"]) == epoch_of(m["id"]) and seq_of(nxt["id"]) == 2, nxt
+    res.shutdown()
