@@ -6,6 +6,8 @@ an old id gets a reset; a node that restarts loads the topics' streams, so
 a resume there gets what it missed. Real redis-server and wspush processes;
 every wait is on an event (a frame, a polled condition)."""
 import json
+import os
+import signal
 
 import pytest
 
@@ -217,4 +219,35 @@ def test_redis_restarted_with_its_data_is_a_new_epoch_too(wspush, redis):
     a.admin.publish("feed", "after")
     nxt = env_next(res, T(10))
     assert epoch_of(nxt["id"]) == epoch_of(m["id"]) and seq_of(nxt["id"]) == 2, nxt
+    res.shutdown()
+
+
+def test_an_id_this_node_has_not_received_yet_is_no_reset(wspush, redis):
+    """A client that got an id from a node that was quicker resumes on a node
+    that has not received that message yet (here: its master is stopped):
+    no reset; the messages come live (the ones the client already has
+    again, with their ids, which it drops) and the stream goes on."""
+    a, b = node(wspush, redis.port), node(wspush, redis.port)
+    wait_ready(a, b)
+    sub = RawWS(a.port, "/feed?format=json")
+    a.wait_connections(1)
+    a.admin.publish("feed", "both have it")
+    base = env_next(sub, T(10))
+    wait_until(lambda: b.admin.request("GET", "/history/feed").json()["newest"] == base["id"],
+               T(10), "B to have the first message")
+    os.kill(b.pid, signal.SIGSTOP)  # B's master stops taking messages from Redis
+    try:
+        for i in range(3):
+            a.admin.publish("feed", f"only-a-{i}")
+        got = collect(sub, 3)
+        res = RawWS(b.port, f"/feed?format=json&since={got[-1]['id']}")  # B's worker
+    finally:
+        os.kill(b.pid, signal.SIGCONT)
+    again = collect(res, 3)
+    assert "type" not in again[0], again[0]
+    assert again == got, "the ones it had, live, with the same ids"
+    a.admin.publish("feed", "new")
+    nxt = env_next(res, T(10))
+    assert nxt["data"] == "new" and seq_of(nxt["id"]) == seq_of(base["id"]) + 4, nxt
+    sub.shutdown()
     res.shutdown()
