@@ -134,6 +134,7 @@ def child(a):
         ep.unregister(fd)
         del clients[fd]
         c.sock.close()
+        c.state = "closed"
 
     def retry(c):
         drop(c)
