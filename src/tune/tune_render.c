@@ -38,6 +38,12 @@ int tune_render_table(const struct tune_report *r, FILE *out)
                    s->mem_avail_kib == TUNE_NONE ? TUNE_NONE : s->mem_avail_kib * KIB);
     tune_fmt_bytes(total, sizeof total,
                    s->mem_total_kib == TUNE_NONE ? TUNE_NONE : s->mem_total_kib * KIB);
+    if (r->opts.capacity) {
+        int rc = tune_cap_render_table(&r->cap, out);
+        if (rc < 0)
+            return rc;
+        fputc('\n', out);
+    }
     fprintf(out, "wspush tune: %" PRIu64 " %s connections on this system\n", r->opts.conns,
             side_name(r));
     fprintf(out,
@@ -168,7 +174,12 @@ int tune_render_json(const struct tune_report *r, FILE *out)
         json_str(out, w->fix);
         fputc('}', out);
     }
-    fputs("]}\n", out);
+    fputc(']', out);
+    if (r->opts.capacity) {
+        fputs(",\"capacity\":", out);
+        tune_cap_render_json(&r->cap, out);
+    }
+    fputs("}\n", out);
     return tune_out_status(out);
 }
 
