@@ -301,23 +301,18 @@ static void json_num(FILE *out, const char *key, double v, bool comma)
     fprintf(out, "\"%s\":%.6g%s", key, v, comma ? "," : "");
 }
 
-static void json_u(FILE *out, const char *key, uint64_t v, bool comma)
-{
-    fprintf(out, "\"%s\":%" PRIu64 "%s", key, v, comma ? "," : "");
-}
-
 int tune_cap_render_json(const struct tune_cap *c, FILE *out)
 {
     const struct tune_cap_in *in = &c->in;
     fputc('{', out);
-    json_u(out, "conns", in->conns, true);
-    json_u(out, "rate", in->rate, true);
+    tune_json_key_u64(out, "conns", in->conns, true);
+    tune_json_key_u64(out, "rate", in->rate, true);
     fprintf(out, "\"tls\":%s,\"deflate\":%s,", in->tls ? "true" : "false",
             in->deflate ? "true" : "false");
-    json_u(out, "ping_interval_ms", in->ping_interval_ms, true);
-    json_u(out, "handshake_rate", in->handshake_rate, true);
-    json_u(out, "drain_ms", in->drain_ms, true);
-    json_u(out, "ring_bytes", in->ring_bytes, true);
+    tune_json_key_u64(out, "ping_interval_ms", in->ping_interval_ms, true);
+    tune_json_key_u64(out, "handshake_rate", in->handshake_rate, true);
+    tune_json_key_u64(out, "drain_ms", in->drain_ms, true);
+    tune_json_key_u64(out, "ring_bytes", in->ring_bytes, true);
     json_num(out, "cpu_s_per_m_plain", c->cpu_s_per_m_plain, true);
     json_num(out, "cpu_factor", c->cpu_factor, true);
     json_num(out, "cpu_s_per_m", c->cpu_s_per_m, true);
@@ -328,17 +323,17 @@ int tune_cap_render_json(const struct tune_cap *c, FILE *out)
     json_num(out, "cores_busy", c->cores_busy, true);
     json_num(out, "cores_restart", c->cores_restart, true);
     json_num(out, "headroom", c->headroom, true);
-    json_u(out, "cores", c->cores, true);
-    json_u(out, "workers", c->workers, true);
-    json_u(out, "fds", c->fds, true);
-    json_u(out, "user_bytes_per_conn", c->user_per_conn, true);
-    json_u(out, "user_fixed_bytes", c->user_fixed, true);
-    json_u(out, "user_bytes", c->user_bytes, true);
-    json_u(out, "kernel_idle_bytes", c->kernel_idle_bytes, true);
-    json_u(out, "kernel_push_bytes", c->kernel_push_bytes, true);
-    json_u(out, "mem_idle_bytes", c->mem_idle_bytes, true);
-    json_u(out, "mem_push_bytes", c->mem_push_bytes, true);
-    json_u(out, "mem_bytes", c->mem_bytes, true);
+    tune_json_key_u64(out, "cores", c->cores, true);
+    tune_json_key_u64(out, "workers", c->workers, true);
+    tune_json_key_u64(out, "fds", c->fds, true);
+    tune_json_key_u64(out, "user_bytes_per_conn", c->user_per_conn, true);
+    tune_json_key_u64(out, "user_fixed_bytes", c->user_fixed, true);
+    tune_json_key_u64(out, "user_bytes", c->user_bytes, true);
+    tune_json_key_u64(out, "kernel_idle_bytes", c->kernel_idle_bytes, true);
+    tune_json_key_u64(out, "kernel_push_bytes", c->kernel_push_bytes, true);
+    tune_json_key_u64(out, "mem_idle_bytes", c->mem_idle_bytes, true);
+    tune_json_key_u64(out, "mem_push_bytes", c->mem_push_bytes, true);
+    tune_json_key_u64(out, "mem_bytes", c->mem_bytes, true);
     fputs("\"constants\":[", out);
     for (size_t i = 0; i < K_COUNT; i++) {
         fprintf(out, "%s{\"name\":\"%s\",\"value\":%.6g,\"unit\":", i ? "," : "", consts[i].name,
