@@ -10,6 +10,8 @@
 #   - docs/config.md (scripts/gen-config-doc.sh), deploy/wspush.yaml
 #     (scripts/gen-example-config.sh) and deploy/wspush.service (`wspush tune
 #     --emit systemd`) are what their generators print today;
+#   - docs/capacity.md's table of the capacity model's constants holds each
+#     constant of `wspush tune --rate ... --json` with the code's value;
 #   - README lists every HTTP path the public and admin ports route, and
 #     /healthz?ready;
 #   - no document links a file outside the repository or one that is missing.
@@ -50,8 +52,12 @@ mkdir "$tmp/proc"
 cmp -s deploy/wspush.service "$tmp/wspush.service" ||
   bad "deploy/wspush.service differs from: wspush tune --conns 1000000 --emit systemd"
 
+"$b/wspush" tune --conns 1000000 --rate 100000 --proc-root "$tmp/proc" --json > "$tmp/cap.json" ||
+  true  # exit 1 = some setting LOW in the empty proc tree: expected
+
 "$b/wspush" serve --help > "$tmp/help.txt"
-CONN_SIZE=$conn_size CONN_BOUND=$conn_bound HELP=$tmp/help.txt /usr/bin/python3 - <<'EOF' || status=1
+CONN_SIZE=$conn_size CONN_BOUND=$conn_bound HELP=$tmp/help.txt CAP_JSON=$tmp/cap.json \
+  /usr/bin/python3 - <<'EOF' || status=1
 import glob, os, re, sys
 
 conn_size, conn_bound = int(os.environ["CONN_SIZE"]), int(os.environ["CONN_BOUND"] or 0)
@@ -124,6 +130,30 @@ for p, t in text.items():
 if checked < 15:
     errors.append(f"only {checked} quoted defaults found: did README's option table move?")
 
+# -- the capacity model's constants (src/tune/tune_capacity.c) in docs/capacity.md
+import json
+try:
+    consts = json.load(open(os.environ["CAP_JSON"]))["capacity"]["constants"]
+except (ValueError, KeyError) as e:
+    consts = []
+    errors.append(f"wspush tune --rate ... --json gave no capacity.constants ({e})")
+t = text.get("docs/capacity.md", "")
+rows = {m.group(1): m for m in re.finditer(r"^\| `([a-z0-9_]+)` \| ([0-9.]+) \|", t, re.M)}
+for c in consts:
+    m = rows.get(c["name"])
+    if not m:
+        errors.append(f"docs/capacity.md: no row for the model's constant {c['name']} "
+                      f"(= {c['value']:g} in src/tune/tune_capacity.c)")
+    elif abs(float(m.group(2)) - c["value"]) > 1e-9 * max(1.0, abs(c["value"])):
+        errors.append(f"{where('docs/capacity.md', t, m.start())}: says {c['name']} = "
+                      f"{m.group(2)}, the code says {c['value']:g}")
+for name, m in rows.items():
+    if name not in {c["name"] for c in consts}:
+        errors.append(f"{where('docs/capacity.md', t, m.start())}: {name} is not a constant "
+                      "of the model (src/tune/tune_capacity.c)")
+if len(consts) < 10:
+    errors.append(f"only {len(consts)} capacity constants checked: did the JSON change?")
+
 # -- routes in README
 readme = text["README.md"]
 for src in ("src/server/routes.c", "src/server/admin.c"):
@@ -155,6 +185,7 @@ for p, t in text.items():
 for e in errors:
     print("check-docs: " + e, file=sys.stderr)
 print(f"check-docs: struct conn {conn_size} B (assert <= {conn_bound}), {checked} defaults, "
+      f"{len(consts)} capacity constants, "
       f"{len(docs)} documents read")
 sys.exit(1 if errors else 0)
 EOF

@@ -166,8 +166,9 @@
       attempt: 0,
       socket: null,
       close: close,
+      lastIds: {}, /* resume: topic -> last id delivered */
     };
-    var lastIds = {}; /* resume: topic -> last id seen */
+    var lastIds = client.lastIds;
     var baseUrl = client.url;
     if (o.resume) baseUrl = client.url = addQuery(client.url, "format=json");
     var retryTimer = null;

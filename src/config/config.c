@@ -301,6 +301,7 @@ static int set_opt(struct wsp_config *c, const struct opt *o, const char *v, FIL
 size_t config_opt_count(void) { return sizeof opts / sizeof opts[0]; }
 const char *config_opt_name(size_t i) { return opts[i].flag; }
 bool config_opt_is_list(size_t i) { return opts[i].type == T_LIST; }
+const char *config_opt_default(size_t i) { return opts[i].def; }
 
 int config_opt_set(struct wsp_config *c, size_t i, const char *v, FILE *err, const char *src)
 {

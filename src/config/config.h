@@ -138,6 +138,8 @@ size_t config_opt_count(void);
 const char *config_opt_name(size_t i);
 /* true if the option takes a list (comma-separated or repeated) */
 bool config_opt_is_list(size_t i);
+/* Option i's default, as text config_opt_set accepts ("25s", "64MiB"). */
+const char *config_opt_default(size_t i);
 /* Sets option i from text, as the command line would; src prefixes the
  * option in the error message ("", "FILE:LINE: "). 0, or 2 after one line on err. */
 int config_opt_set(struct wsp_config *c, size_t i, const char *v, FILE *err, const char *src);

@@ -85,6 +85,7 @@ struct worker_stats {
     uint64_t ring_entries;     /* entries taken from the ring */
     uint64_t ring_lost;        /* entries lost by lapping */
     uint64_t lapped_closes;    /* subscribers closed with 1013 because entries were lost */
+    uint64_t ring_recovered;   /* lost entries fanned out from history instead (resume.c) */
     uint64_t history_replayed; /* messages replayed from history to resuming subscribers */
     uint64_t history_resets[RESET_CAUSES]; /* resumes answered with reset / 4002, by cause */
     uint64_t deliveries;       /* messages written or queued for a subscriber */

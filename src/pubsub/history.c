@@ -227,6 +227,32 @@ uint64_t history_oldest(const struct history *h, uint64_t key, uint64_t now_ns)
     return 0;
 }
 
+size_t history_find_ring_range(const struct history *h, uint64_t from, uint64_t to,
+                               uint64_t now_ns,
+                               void (*fn)(void *ctx, uint64_t key, uint64_t topic_seq,
+                                          uint64_t ring_seq),
+                               void *ctx)
+{
+    size_t found = 0;
+    for (uint32_t i = 0; i < h->cap; i++) {
+        uint64_t key = atomic_load_explicit(&topic_at(h, i)->key, memory_order_acquire);
+        if (!key)
+            continue;
+        uint64_t newest = history_newest(h, key);
+        /* ring seqs grow with topic seqs: from the newest down to `from` */
+        for (uint64_t s = newest; s && newest - s < h->depth; s--) {
+            struct history_view v;
+            if (history_peek(h, key, s, now_ns, &v) != 1 || v.ring_seq < from)
+                break;
+            if (v.ring_seq < to) {
+                fn(ctx, key, s, v.ring_seq);
+                found++;
+            }
+        }
+    }
+    return found;
+}
+
 void history_get_stats(const struct history *h, struct history_stats *s)
 {
     struct history *w = (struct history *)h;

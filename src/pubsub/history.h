@@ -69,6 +69,17 @@ bool history_intact(const struct history *h, const struct history_view *v);
 /* The oldest seq still readable at now_ns, or 0 if none (O(depth)). */
 uint64_t history_oldest(const struct history *h, uint64_t key, uint64_t now_ns);
 
+/* Every message still readable at now_ns whose live-ring seq is in
+ * [from, to): fn(ctx, key, topic_seq, ring_seq) for each, in no particular
+ * order; returns how many. For a worker the ring lapped (recover.c): walks
+ * each topic's newest entries down to `from`, O(stored messages) at most.
+ * Any process. */
+size_t history_find_ring_range(const struct history *h, uint64_t from, uint64_t to,
+                               uint64_t now_ns,
+                               void (*fn)(void *ctx, uint64_t key, uint64_t topic_seq,
+                                          uint64_t ring_seq),
+                               void *ctx);
+
 struct history_stats {
     uint64_t topics;       /* topics with history */
     uint64_t topics_full;  /* appends refused: topic table full */

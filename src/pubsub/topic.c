@@ -89,6 +89,14 @@ struct topic *topic_find(const struct topic_index *ix, const char *name, size_t 
     return NULL;
 }
 
+struct topic *topic_find_key(const struct topic_index *ix, uint64_t key)
+{
+    for (struct topic *t = ix->buckets[bucket_of(ix, key)]; t; t = t->next)
+        if (t->key == key)
+            return t;
+    return NULL;
+}
+
 /* Doubles the bucket array. On allocation failure the table just stays
  * denser: chains get longer, nothing breaks. */
 static void grow_buckets(struct topic_index *ix)

@@ -46,6 +46,11 @@ void topic_index_free(struct topic_index *ix);
 /* The topic or NULL. key may be 0 to compute it from the name. */
 struct topic *topic_find(const struct topic_index *ix, const char *name, size_t n, uint64_t key);
 
+/* The topic with this key or NULL: for callers that know only the key
+ * (a keyed SipHash of the name, msg_topic_key: collisions are not
+ * something a client can aim for). */
+struct topic *topic_find_key(const struct topic_index *ix, uint64_t key);
+
 /* Adds owner to topic `name` (created if needed); fills *sub.
  * Returns 0 or WSP_ENOMEM. sub must not already be subscribed. */
 int topic_subscribe(struct topic_index *ix, const char *name, size_t n, void *owner,

@@ -223,7 +223,7 @@ size_t admin_stats_json(struct master *m, char *out, size_t cap)
         }                                                                                         \
     } while (0)
     uint64_t conns = 0, deliveries = 0, slow = 0, lost = 0, bytes = 0, queued = 0, fanouts = 0,
-             fanout_ns = 0, accepted = 0, msgs_in = 0, lapped_closes = 0;
+             fanout_ns = 0, accepted = 0, msgs_in = 0, lapped_closes = 0, recovered = 0;
     PUT("{\"uptime_s\":%.3f,\"unix_ms\":%llu,\"workers\":[", (double)master_uptime_ms(m) / 1000.0,
         (unsigned long long)(clock_real_us() / 1000));
     for (unsigned i = 0; i < s->nworkers; i++) {
@@ -233,6 +233,7 @@ size_t admin_stats_json(struct master *m, char *out, size_t cap)
         slow += w->slow_close + w->slow_drop + w->slow_latest;
         lost += w->ring_lost;
         lapped_closes += w->lapped_closes;
+        recovered += w->ring_recovered;
         bytes += w->bytes_sent;
         queued += w->queued_bytes;
         fanouts += w->fanout_count;
@@ -288,10 +289,11 @@ size_t admin_stats_json(struct master *m, char *out, size_t cap)
         (unsigned long long)(conns - sse_c), (unsigned long long)(deliveries - sse_d),
         (unsigned long long)sse_c, (unsigned long long)sse_d);
     PUT("\"fanout_avg_ms\":%.3f,\"ring\":{\"size\":%zu,\"head_seq\":%llu,\"bytes_written\":%llu,"
-        "\"max_entry\":%zu,\"lost\":%llu,\"lapped_closes\":%llu}}\n",
+        "\"max_entry\":%zu,\"lost\":%llu,\"lapped_closes\":%llu,\"recovered\":%llu}}\n",
         fanouts ? (double)fanout_ns / (double)fanouts / 1e6 : 0.0, ring_size(r),
         (unsigned long long)ring_head_seq(r), (unsigned long long)ring_bytes_written(r),
-        ring_max_entry(r), (unsigned long long)lost, (unsigned long long)lapped_closes);
+        ring_max_entry(r), (unsigned long long)lost, (unsigned long long)lapped_closes,
+        (unsigned long long)recovered);
 #undef PUT
     if (n >= cap)
         n = cap - 1;

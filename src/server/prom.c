@@ -241,6 +241,9 @@ size_t prom_render(struct master *m, char *out, size_t cap)
     counter(bp, "wspush_lapped_closes_total",
             "Subscribers closed with 1013 because their worker was lapped and lost entries.",
             SUM(lapped_closes));
+    counter(bp, "wspush_ring_recovered_total",
+            "Messages a lapped worker lost from the ring and fanned out from history instead.",
+            SUM(ring_recovered));
     counter(bp, "wspush_history_replayed_total",
             "Messages replayed from history to resuming subscribers.", SUM(history_replayed));
     head(bp, "wspush_history_resets_total", "counter",

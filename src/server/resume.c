@@ -16,6 +16,9 @@
  * whose id is the current one), chosen per connection in replay_form() and
  * reset().
  *
+ * A worker the live ring lapped recovers the lost entries from history the
+ * same way (resume_lapped), when history holds them all.
+ *
  * What it does not do: parse the request (routes.c, sse_conn.c), keep
  * history (pubsub/history.c). */
 #include "server/resume.h"
@@ -26,6 +29,7 @@
 
 #include "core/clock.h"
 #include "http/sse.h"
+#include "pubsub/topic.h"
 #include "pubsub/envelope.h"
 #include "server/server_int.h"
 #include "ws/ws_frame.h"
@@ -239,4 +243,93 @@ void resume_start(struct worker *w, struct conn *c, const struct resume_item *it
 void resume_sse_unknown(struct worker *w, struct conn *c)
 {
     reset(w, c, NULL, 0, RESET_EPOCH, 0);
+}
+
+/* A lapped worker: see resume.h. At most this many lost entries are looked
+ * up (24 bytes each, for the sort); a larger loss closes with 1013. */
+#define LAP_RECOVER_MAX (1u << 20)
+
+struct lap_hit {
+    uint64_t ring_seq, key, topic_seq;
+};
+
+struct lap_hits {
+    struct lap_hit *v;
+    size_t n, cap;
+};
+
+static void lap_collect(void *ctx, uint64_t key, uint64_t topic_seq, uint64_t ring_seq)
+{
+    struct lap_hits *h = ctx;
+    if (h->n < h->cap)
+        h->v[h->n] = (struct lap_hit){ring_seq, key, topic_seq};
+    h->n++;
+}
+
+static int by_ring_seq(const void *a, const void *b)
+{
+    const struct lap_hit *x = a, *y = b;
+    return (x->ring_seq > y->ring_seq) - (x->ring_seq < y->ring_seq);
+}
+
+/* Message hit of topic t from history, in the forms this worker's
+ * subscribers take; NULL when it is gone or out of memory. */
+static struct msg *lap_msg(struct worker *w, const struct topic *t, const struct lap_hit *hit)
+{
+    struct history_view v;
+    if (history_peek(w->history, hit->key, hit->topic_seq, clock_mono_ns(), &v) != 1)
+        return NULL;
+    struct msg *m = msg_new_frame(v.binary ? WS_OP_BINARY : WS_OP_TEXT, v.data, v.len);
+    if (!m)
+        return NULL;
+    /* history holds only the current epoch's messages (cleared when it changes) */
+    struct msgid id = {msgid_epoch(), hit->topic_seq};
+    if (w->st->envelope_conns &&
+        !(m->envelope = resume_envelope(v.data, v.len, v.binary, t->name, t->name_len, id)))
+        goto fail;
+    if (w->st->sse_conns) /* NULL for a name SSE cannot carry: skipped, counted */
+        m->sse = resume_sse(v.data, v.len, v.binary, t->name, t->name_len, id);
+    if (!history_intact(w->history, &v))
+        goto fail;
+    struct msg *forms[] = {m, m->envelope, m->sse};
+    for (size_t i = 0; i < sizeof forms / sizeof *forms; i++)
+        if (forms[i]) {
+            forms[i]->topic_key = hit->key;
+            forms[i]->topic_seq = hit->topic_seq;
+            forms[i]->seq = hit->ring_seq;
+            forms[i]->publish_ns = v.publish_ns;
+        }
+    return m;
+fail:
+    msg_unref(m);
+    return NULL;
+}
+
+bool resume_lapped(struct worker *w, uint64_t from, uint64_t to)
+{
+    if (!w->history || to <= from || to - from > LAP_RECOVER_MAX)
+        return false;
+    struct lap_hits h = {calloc((size_t)(to - from), sizeof *h.v), 0, (size_t)(to - from)};
+    if (!h.v)
+        return false;
+    history_find_ring_range(w->history, from, to, clock_mono_ns(), lap_collect, &h);
+    /* every lost seq once: ring seqs are unique, so a full count is all */
+    bool ok = h.n == h.cap;
+    if (ok)
+        qsort(h.v, h.n, sizeof *h.v, by_ring_seq);
+    for (size_t i = 0; ok && i < h.n; i++) {
+        struct topic *t = topic_find_key(w->topics, h.v[i].key);
+        if (!t)
+            continue; /* no subscriber here */
+        struct msg *m = lap_msg(w, t, &h.v[i]);
+        if (!m) {
+            ok = false;
+            break;
+        }
+        fanout_deliver(w, m, 0, t->name, t->name_len);
+        msg_unref(m);
+        w->st->ring_recovered++;
+    }
+    free(h.v);
+    return ok;
 }

@@ -48,6 +48,16 @@ struct msg *resume_sse(const uint8_t *p, size_t n, bool binary, const char *topi
  * head (sse_conn.c), the same way. */
 void resume_start(struct worker *w, struct conn *c, const struct resume_item *items, size_t n);
 
+/* The ring lapped this worker and entries with live-ring seqs [from, to)
+ * are gone. If history holds every one of them (topic messages of topics
+ * with history; not broadcasts, ticks or control entries), they are fanned
+ * out from history here, in publish order, to this worker's subscribers,
+ * and it returns true: nobody missed anything. Otherwise false, and the
+ * caller closes the subscribers with 1013 (worker.c). It may return false
+ * after delivering part of the range (history overwritten meanwhile): the
+ * caller's 1013 then still tells everyone. */
+bool resume_lapped(struct worker *w, uint64_t from, uint64_t to);
+
 /* An SSE stream whose Last-Event-ID names no topic's position (zero or
  * several topics and no since): "event: reset" with an empty id (cause
  * "epoch", topic null). */

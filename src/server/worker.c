@@ -157,8 +157,10 @@ static void on_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t event
 }
 
 /* The ring lapped this worker: `lost` entries are gone (ring_peek has
- * already moved on to the oldest intact one). The lost entries' topics went
- * with their bytes, so any subscriber may have missed something: every
+ * already moved on to the oldest intact one). Where history holds every one
+ * of them they are fanned out from there (resume_lapped). Otherwise the lost
+ * entries' topics went with their bytes, so any subscriber may have missed
+ * something: every
  * WebSocket subscriber of this worker is closed with 1013 (try again later)
  * before anything after the gap reaches it, so no client ever sees a silent
  * gap. The echo endpoint subscribes to nothing and stays. Runs once per gap,
@@ -166,6 +168,11 @@ static void on_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t event
 static void on_ring_gap(struct worker *w, uint64_t lost)
 {
     w->st->ring_lost += lost;
+    if (resume_lapped(w, w->rd.next_seq - lost, w->rd.next_seq)) {
+        log_ratelimited(WSP_LOG_WARN, "lapped by the ring: %llu messages recovered from history",
+                        (unsigned long long)lost);
+        return;
+    }
     uint32_t closed = 0;
     for (uint32_t i = 0; i < w->nconns; i++) {
         struct conn *c = w->conns[i];

@@ -121,15 +121,90 @@ const char *tune_status_name(enum tune_status st); /* "ok", "LOW", ... */
 
 enum tune_emit { TUNE_EMIT_NONE = 0, TUNE_EMIT_SYSCTL, TUNE_EMIT_LIMITS, TUNE_EMIT_SYSTEMD };
 
+/* ---- capacity model (tune_capacity.c) ----
+ * Cores and memory a machine needs for N connections and R deliveries per
+ * second, from the costs measured on the development machine
+ * (BENCHMARKS.md). Every constant sits in one table in tune_capacity.c,
+ * with the section it comes from or "assumption" when it is not measured;
+ * docs/capacity.md explains the model and checks it against the runs. */
+
+/* One constant of the model. Static storage: never freed. */
+struct tune_cap_const {
+    const char *name; /* "cpu_s_per_m_10k": key in --json and docs */
+    double value;
+    const char *unit;   /* "CPU-s per 1M deliveries", "B per connection" */
+    bool measured;      /* false: an assumption, said so in the output */
+    const char *source; /* BENCHMARKS.md section and command, or why */
+};
+size_t tune_cap_const_count(void);
+const struct tune_cap_const *tune_cap_const_at(size_t i);           /* i < count */
+const struct tune_cap_const *tune_cap_const_find(const char *name); /* or NULL */
+
+/* What to plan for. */
+struct tune_cap_in {
+    uint64_t conns;            /* N, > 0 */
+    uint64_t rate;             /* deliveries per second, all connections */
+    bool tls, deflate;         /* every connection wss:// / permessage-deflate */
+    uint64_t ping_interval_ms; /* server pings, one per connection per
+                                  interval; 0 = none */
+    uint64_t handshake_rate;   /* steady (re)connects per second */
+    uint64_t drain_ms;         /* a restart spreads N reconnects over this */
+    uint64_t ring_bytes;       /* shared-memory ring (--ring-size) */
+};
+
+/* The estimate; all figures for one node. */
+struct tune_cap {
+    struct tune_cap_in in;
+    double cpu_s_per_m_plain;   /* plain WebSocket at N, interpolated */
+    double cpu_factor;          /* TLS/deflate multiplier, 1 for plain */
+    double cpu_s_per_m;         /* the two multiplied */
+    bool extrapolated;          /* N outside the measured sizes */
+    double cores_deliveries;    /* rate * cpu_s_per_m / 1e6 */
+    double cores_pings;         /* N / ping interval, as deliveries */
+    double cores_handshakes;    /* handshake_rate * CPU per handshake */
+    double cores_busy;          /* the sum of the three */
+    double cores_restart;       /* extra while N reconnect over drain_ms */
+    double headroom;            /* factor applied to cores and memory */
+    unsigned cores;             /* ceil(cores_busy * headroom), >= 1 */
+    unsigned workers;           /* one per core (fds per process allowing) */
+    uint64_t fds;               /* N + TUNE_FD_RESERVE per process */
+    uint64_t user_per_conn;     /* B of wspush user memory per connection */
+    uint64_t user_fixed;        /* B: ring + processes' own memory */
+    uint64_t user_bytes;        /* N * user_per_conn + user_fixed */
+    uint64_t kernel_idle_bytes; /* N * kernel bytes of an idle socket */
+    uint64_t kernel_push_bytes; /* N * socket buffer queued in a push */
+    uint64_t mem_idle_bytes;    /* user + kernel idle */
+    uint64_t mem_push_bytes;    /* user + kernel idle + kernel push */
+    uint64_t mem_bytes;         /* mem_push_bytes * headroom: the RAM to have */
+};
+
+/* Plain WebSocket server CPU-s per million deliveries at N connections:
+ * the measured sizes, linear in log10(N) between them, flat below the
+ * smallest, the last slope continued above the largest. Pure. */
+double tune_cap_cpu_s_per_m(uint64_t conns, bool *extrapolated);
+
+/* Fills c from in. Pure: no I/O. */
+void tune_cap_compute(const struct tune_cap_in *in, struct tune_cap *c);
+
+/* The server's defaults for --ping-interval, --drain-timeout and
+ * --ring-size (from the config option table), into in. */
+void tune_cap_defaults(struct tune_cap_in *in);
+
+/* Output: the estimate with its assumptions, and a JSON object. 0 or -errno. */
+int tune_cap_render_table(const struct tune_cap *c, FILE *out);
+int tune_cap_render_json(const struct tune_cap *c, FILE *out);
+
 struct tune_opts {
-    uint64_t conns;   /* N, > 0 */
-    bool client;      /* needs of the load generator side */
-    unsigned workers; /* server worker processes; 0 = auto */
-    bool nofile_soft; /* count fds by the soft limit (start-up check,
-                         after the server raised it) instead of the
-                         hard limit (tune: the server raises soft) */
-    const char *bin;  /* wspush path for the systemd unit; NULL =
-                         /usr/local/bin/wspush */
+    uint64_t conns;         /* N, > 0 */
+    bool client;            /* needs of the load generator side */
+    unsigned workers;       /* server worker processes; 0 = auto */
+    bool nofile_soft;       /* count fds by the soft limit (start-up check,
+                               after the server raised it) instead of the
+                               hard limit (tune: the server raises soft) */
+    const char *bin;        /* wspush path for the systemd unit; NULL =
+                               /usr/local/bin/wspush */
+    bool capacity;          /* --rate given: add the capacity estimate */
+    struct tune_cap_in cap; /* its input (cap.conns = conns) */
 };
 
 #define TUNE_ROWS_MAX 14
@@ -161,6 +236,7 @@ struct tune_report {
     unsigned src_addrs;    /* client: source addresses needed */
     size_t n;
     struct tune_row rows[TUNE_ROWS_MAX];
+    struct tune_cap cap; /* when opts.capacity */
 };
 
 /* Computes the rows from a system snapshot. Pure: no I/O. */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 
 /* ---- command ---- */
@@ -18,9 +19,15 @@ static void usage(FILE *out)
 {
     fputs("usage: wspush tune --conns N [--client] [--workers K|auto] [--apply] [--json]\n"
           "       wspush tune --conns N [--client] --emit sysctl|limits|systemd\n"
+          "       wspush tune --conns N --rate R [--tls] [--deflate] [--ping-interval D]\n"
+          "                   [--handshake-rate H] [--json]\n"
           "\n"
           "Compares the kernel and limit settings of this system with what N WebSocket\n"
           "connections need, one row per setting: current value, needed value, why, fix.\n"
+          "With --rate, first prints a capacity estimate for a machine: cores, memory\n"
+          "(user + kernel per connection), file descriptors and workers for N connections\n"
+          "and R deliveries per second, from the costs measured in BENCHMARKS.md, with\n"
+          "its assumptions (docs/capacity.md).\n"
           "\n"
           "  --conns N        connections to plan for (N > 0; suffix k = 1000, m = 1000000)\n"
           "  --client         the load generator side (wspush-bench): port range and\n"
@@ -37,6 +44,13 @@ static void usage(FILE *out)
           "                     systemd  wspush.service unit with LimitNOFILE=\n"
           "  --bin PATH       wspush binary path in the systemd unit\n"
           "                   (default /usr/local/bin/wspush)\n"
+          "  --rate R         deliveries per second to plan for, over all connections\n"
+          "                   (R > 0; suffix k, m): adds the capacity estimate\n"
+          "  --tls            with --rate: every connection is wss:// (TLS)\n"
+          "  --deflate        with --rate: every connection uses permessage-deflate\n"
+          "  --ping-interval D  with --rate: server pings per connection, as for\n"
+          "                   wspush serve (default: serve's default; 0 = none)\n"
+          "  --handshake-rate H  with --rate: steady (re)connects per second (default 0)\n"
           "  --proc-root DIR  read (and with --apply write) DIR instead of /proc (tests)\n"
           "  -h, --help       this text\n"
           "\n"
@@ -98,7 +112,8 @@ int tune_main(int argc, char **argv)
     struct tune_opts o = {0};
     const char *root = NULL;
     enum tune_emit emit = TUNE_EMIT_NONE;
-    bool apply = false, json = false, have_conns = false;
+    bool apply = false, json = false, have_conns = false, cap_opt = false;
+    tune_cap_defaults(&o.cap);
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -117,6 +132,28 @@ int tune_main(int argc, char **argv)
                 return bad("--conns wants a count from 1 to 1000000000 (e.g. 1000000 or 1m), got",
                            v);
             have_conns = true;
+        } else if (strcmp(a, "--tls") == 0) {
+            o.cap.tls = cap_opt = true;
+        } else if (strcmp(a, "--deflate") == 0) {
+            o.cap.deflate = cap_opt = true;
+        } else if ((v = opt_value(argc, argv, &i, "--rate", &missing))) {
+            if (parse_count(v, &o.cap.rate) < 0)
+                return bad("--rate wants deliveries per second from 1 to 1000000000 (e.g. "
+                           "100000 or 100k), got",
+                           v);
+            o.capacity = true;
+        } else if ((v = opt_value(argc, argv, &i, "--ping-interval", &missing))) {
+            if (clock_parse_duration_ms(v, &o.cap.ping_interval_ms) < 0)
+                return bad("--ping-interval wants a duration (25s, 1m, 0 = none), got", v);
+            cap_opt = true;
+        } else if ((v = opt_value(argc, argv, &i, "--handshake-rate", &missing))) {
+            if (strcmp(v, "0") == 0)
+                o.cap.handshake_rate = 0;
+            else if (parse_count(v, &o.cap.handshake_rate) < 0)
+                return bad("--handshake-rate wants handshakes per second from 0 to 1000000000, "
+                           "got",
+                           v);
+            cap_opt = true;
         } else if ((v = opt_value(argc, argv, &i, "--workers", &missing))) {
             uint64_t k;
             if (strcmp(v, "auto") == 0)
@@ -152,6 +189,12 @@ int tune_main(int argc, char **argv)
         return bad("--conns N is required", NULL);
     if (emit != TUNE_EMIT_NONE && (apply || json))
         return bad("--emit prints a file: it does not combine with --apply or --json", NULL);
+    if (cap_opt && !o.capacity)
+        return bad("--tls, --deflate, --ping-interval and --handshake-rate need --rate R", NULL);
+    if (o.capacity && emit != TUNE_EMIT_NONE)
+        return bad("--emit prints a file: it does not combine with --rate", NULL);
+    if (o.capacity && o.client)
+        return bad("--rate plans a server: drop --client", NULL);
     if (emit == TUNE_EMIT_SYSTEMD && o.client)
         return bad("--emit systemd is for the server: drop --client", NULL);
 

@@ -38,6 +38,12 @@ int tune_render_table(const struct tune_report *r, FILE *out)
                    s->mem_avail_kib == TUNE_NONE ? TUNE_NONE : s->mem_avail_kib * KIB);
     tune_fmt_bytes(total, sizeof total,
                    s->mem_total_kib == TUNE_NONE ? TUNE_NONE : s->mem_total_kib * KIB);
+    if (r->opts.capacity) {
+        int rc = tune_cap_render_table(&r->cap, out);
+        if (rc < 0)
+            return rc;
+        fputc('\n', out);
+    }
     fprintf(out, "wspush tune: %" PRIu64 " %s connections on this system\n", r->opts.conns,
             side_name(r));
     fprintf(out,
@@ -94,7 +100,7 @@ static void json_u64(FILE *out, uint64_t v)
         fprintf(out, "%" PRIu64, v);
 }
 
-static void json_key_u64(FILE *out, const char *key, uint64_t v, bool comma)
+void tune_json_key_u64(FILE *out, const char *key, uint64_t v, bool comma)
 {
     fprintf(out, "\"%s\":", key);
     json_u64(out, v);
@@ -107,20 +113,20 @@ int tune_render_json(const struct tune_report *r, FILE *out)
     const struct tune_sys *s = &r->sys;
     const struct tune_needs *nd = &r->needs;
     fprintf(out, "{\"conns\":%" PRIu64 ",\"side\":\"%s\",", r->opts.conns, side_name(r));
-    json_key_u64(out, "nofile_used", r->nofile_used, true);
-    json_key_u64(out, "fds_usable", r->fds_usable, true);
+    tune_json_key_u64(out, "nofile_used", r->nofile_used, true);
+    tune_json_key_u64(out, "fds_usable", r->fds_usable, true);
     fprintf(out, "\"procs_needed\":%u,\"workers\":%u,", r->procs_needed, r->workers);
     if (r->opts.client)
         fprintf(out, "\"src_addrs\":%u,", r->src_addrs);
     else
         fputs("\"src_addrs\":null,", out);
     fprintf(out, "\"low\":%zu,\"system\":{", tune_report_low(r));
-    json_key_u64(out, "nofile_soft", s->nofile_soft, true);
-    json_key_u64(out, "nofile_hard", s->nofile_hard, true);
-    json_key_u64(out, "fs.nr_open", s->nr_open, true);
-    json_key_u64(out, "fs.file-max", s->file_max, true);
-    json_key_u64(out, "net.core.somaxconn", s->somaxconn, true);
-    json_key_u64(out, "net.ipv4.tcp_max_syn_backlog", s->syn_backlog, true);
+    tune_json_key_u64(out, "nofile_soft", s->nofile_soft, true);
+    tune_json_key_u64(out, "nofile_hard", s->nofile_hard, true);
+    tune_json_key_u64(out, "fs.nr_open", s->nr_open, true);
+    tune_json_key_u64(out, "fs.file-max", s->file_max, true);
+    tune_json_key_u64(out, "net.core.somaxconn", s->somaxconn, true);
+    tune_json_key_u64(out, "net.ipv4.tcp_max_syn_backlog", s->syn_backlog, true);
     fputs("\"net.ipv4.ip_local_port_range\":", out);
     if (s->port_lo == TUNE_NONE)
         fputs("null,", out);
@@ -132,22 +138,22 @@ int tune_render_json(const struct tune_report *r, FILE *out)
     else
         fprintf(out, "[%" PRIu64 ",%" PRIu64 ",%" PRIu64 "],", s->tcp_mem[0], s->tcp_mem[1],
                 s->tcp_mem[2]);
-    json_key_u64(out, "net.netfilter.nf_conntrack_max", s->conntrack_max, true);
-    json_key_u64(out, "mem_total_kib", s->mem_total_kib, true);
-    json_key_u64(out, "mem_available_kib", s->mem_avail_kib, true);
-    json_key_u64(out, "page_bytes", s->page_bytes, true);
+    tune_json_key_u64(out, "net.netfilter.nf_conntrack_max", s->conntrack_max, true);
+    tune_json_key_u64(out, "mem_total_kib", s->mem_total_kib, true);
+    tune_json_key_u64(out, "mem_available_kib", s->mem_avail_kib, true);
+    tune_json_key_u64(out, "page_bytes", s->page_bytes, true);
     fprintf(out, "\"ncpu\":%u,\"cap_sys_resource\":%s},\"needs\":{", s->ncpu,
             s->cap_sys_resource < 0 ? "null"
             : s->cap_sys_resource   ? "true"
                                     : "false");
-    json_key_u64(out, "nofile", nd->nofile, true);
-    json_key_u64(out, "fs.nr_open", nd->nr_open, true);
-    json_key_u64(out, "fs.file-max", nd->file_max, true);
-    json_key_u64(out, "net.core.somaxconn", nd->somaxconn, true);
-    json_key_u64(out, "net.ipv4.tcp_max_syn_backlog", nd->syn_backlog, true);
-    json_key_u64(out, "net.netfilter.nf_conntrack_max", nd->conntrack, true);
-    json_key_u64(out, "tcp_mem_bytes", nd->tcp_mem_bytes, true);
-    json_key_u64(out, "mem_bytes", nd->mem_bytes, false);
+    tune_json_key_u64(out, "nofile", nd->nofile, true);
+    tune_json_key_u64(out, "fs.nr_open", nd->nr_open, true);
+    tune_json_key_u64(out, "fs.file-max", nd->file_max, true);
+    tune_json_key_u64(out, "net.core.somaxconn", nd->somaxconn, true);
+    tune_json_key_u64(out, "net.ipv4.tcp_max_syn_backlog", nd->syn_backlog, true);
+    tune_json_key_u64(out, "net.netfilter.nf_conntrack_max", nd->conntrack, true);
+    tune_json_key_u64(out, "tcp_mem_bytes", nd->tcp_mem_bytes, true);
+    tune_json_key_u64(out, "mem_bytes", nd->mem_bytes, false);
     fputs("},\"rows\":[", out);
     for (size_t i = 0; i < r->n; i++) {
         const struct tune_row *w = &r->rows[i];
@@ -168,7 +174,12 @@ int tune_render_json(const struct tune_report *r, FILE *out)
         json_str(out, w->fix);
         fputc('}', out);
     }
-    fputs("]}\n", out);
+    fputc(']', out);
+    if (r->opts.capacity) {
+        fputs(",\"capacity\":", out);
+        tune_cap_render_json(&r->cap, out);
+    }
+    fputs("}\n", out);
     return tune_out_status(out);
 }
 

@@ -436,6 +436,11 @@ void tune_report_build(struct tune_report *r, const struct tune_sys *s, const st
     rows_nofile(r);
     rows_net(r);
     row_memory(r);
+    if (o->capacity) {
+        struct tune_cap_in in = o->cap;
+        in.conns = o->conns;
+        tune_cap_compute(&in, &r->cap);
+    }
 }
 
 const struct tune_row *tune_report_row(const struct tune_report *r, const char *setting)

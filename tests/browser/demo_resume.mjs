@@ -1,11 +1,13 @@
-// demo_resume.mjs - the demo page in SSE mode (/demo?transport=sse&topic=T)
-// across a stream the server drops, with history on.
+// demo_resume.mjs - the demo page (/demo?topic=T: a WebSocket through
+// /wspush.js with resume; /demo?transport=sse&topic=T: EventSource) across a
+// connection the server drops, with history on.
 //   node demo_resume.mjs URL SCREENSHOT FIRST TOTAL
 // Emits {"event":"open"} once the stream is open, {"event":"received",...}
 // once FIRST messages arrived (the pytest side then drops the stream while
 // it publishes), {"event":"reopened",...} once the page's own reconnect
 // opened, and {"event":"done",...} once TOTAL messages arrived. Every
-// EventSource request URL is recorded (the reconnect's since=T:<id>).
+// EventSource request and WebSocket URL is recorded (the reconnect's
+// since=T:<id>).
 import { main, emit, watchErrors } from "./lib.mjs";
 
 const [url, shot, firstArg, totalArg] = process.argv.slice(2);
@@ -30,6 +32,7 @@ await main(async (browser) => {
     if (r.resourceType() === "eventsource" ||
         r.headers()["accept"] === "text/event-stream") streams.push(r.url());
   });
+  page.on("websocket", (ws) => streams.push(ws.url()));
   await page.goto(url);
   await page.waitForFunction(() => window.wspushDemo && wspushDemo.opens >= 1,
                              null, { timeout: 15000 });

@@ -219,21 +219,23 @@ def test_demo_page_sse_mode_reconnects_after_restart(wspush):
     restart_under_page(wspush, "sse", "demo-sse-reconnect.png")
 
 
-def test_demo_page_sse_mode_shows_what_it_missed_after_a_dropped_stream(wspush):
-    """/demo?transport=sse&topic=news with --history-size 100: the server
-    drops the stream (its worker is stopped, messages are published, then
-    it is SIGKILLed; the master restarts it, history lives in the master's
-    shared memory) and the page reconnects by itself with since=news:<id>
-    and shows every message published meanwhile, in order, exactly once,
-    then the live ones."""
+@pytest.mark.parametrize("transport", ["ws", "sse"])
+def test_demo_page_shows_what_it_missed_after_a_dropped_connection(wspush, transport):
+    """/demo?topic=news (a WebSocket through /wspush.js with resume: true)
+    and /demo?transport=sse&topic=news, with --history-size 100: the server
+    drops the connection (its worker is stopped, messages are published,
+    then it is SIGKILLed; the master restarts it, history lives in the
+    master's shared memory) and the page reconnects by itself with
+    since=news:<id> and shows every message published meanwhile, in order,
+    exactly once, then the live ones."""
     need_browser()
     srv = wspush("--workers", "1", "--history-size", "100")
     srv.allow_worker_deaths = True  # the test kills the worker on purpose
     msgs = [f"news {i:02d}" for i in range(1, 14)]
     before, missed, after = msgs[:5], msgs[5:10], msgs[10:]
-    s = NodeScript("demo_resume.mjs",
-                   f"http://127.0.0.1:{srv.port}/demo?transport=sse&topic=news",
-                   artifact("demo-sse-resume.png"), len(before), len(msgs))
+    mode = "transport=sse&" if transport == "sse" else ""
+    s = NodeScript("demo_resume.mjs", f"http://127.0.0.1:{srv.port}/demo?{mode}topic=news",
+                   artifact(f"demo-{transport}-resume.png"), len(before), len(msgs))
     try:
         assert s.event(T(60))["event"] == "open"
         for m in before:
@@ -266,9 +268,10 @@ def test_demo_page_sse_mode_shows_what_it_missed_after_a_dropped_stream(wspush):
         assert done["rows"] == msgs, done["rows"]
         assert done["count"] == len(msgs)
         assert done["opens"] >= 2 and done["reconnects"] != "0"
-        assert done["status"].startswith(f"connected to http://127.0.0.1:{srv.port}/")
+        scheme = "http" if transport == "sse" else "ws"
+        assert done["status"].startswith(f"connected to {scheme}://127.0.0.1:{srv.port}/")
         assert done["errors"] == [], done["errors"]
-        assert all(u.startswith(f"http://127.0.0.1:{srv.port}/?topic=news")
+        assert all(u.startswith(f"{scheme}://127.0.0.1:{srv.port}/?topic=news")
                    for u in done["streams"]), done["streams"]
         # the missed five came from history, not from a live ring
         m = srv.metrics()

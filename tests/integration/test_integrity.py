@@ -7,6 +7,7 @@ the master keeps publishing into the ring meanwhile. After SIGCONT a
 subscriber of that worker must either receive every message in order or be
 closed with 1013 after an in-order prefix: never a gap followed by more
 messages."""
+import json
 import os
 import re
 import signal
@@ -91,6 +92,57 @@ def test_lapped_worker_closes_with_1013_never_a_silent_gap(wspush):
         srv.wait_connections(1)
         srv.admin.publish("lap", "after")
         assert ws2.recv_frame(timeout=T(10)).payload == b"after"
+
+
+def test_lapped_worker_recovers_from_history_every_message_in_order(wspush):
+    """Issue 14: with history on, what the ring lost is fanned out from
+    history instead: all 200 arrive, in order, in both forms (raw and
+    envelope), nobody is closed. (Old code: 1013 after a prefix.)"""
+    srv = wspush("--workers", "1", "--ring-size", RING, "--history-size", "300",
+                 "--echo-path", "/echo")
+    n = 200
+    bodies = [(f"{i:06d}:" + "x" * 1000).encode() for i in range(n)]
+    with RawWS(srv.port, "/lap") as ws, RawWS(srv.port, "/lap?format=json") as env:
+        srv.wait_connections(2)
+        _stopped_burst(srv, "lap", bodies)
+        got, close = _drain(ws, n)
+        assert close is None, (len(got), close)
+        assert got == bodies, [g[:6] for g in got][:20]
+        envs = []
+        while len(envs) < n:
+            f = env.recv_frame(timeout=T(10))
+            if f.opcode in (OP_PING, OP_PONG):
+                continue
+            assert f.opcode == OP_TEXT, f
+            envs.append(json.loads(f.payload))
+        assert [m["data"].encode() for m in envs] == bodies
+        seqs = [int(m["id"].split("-")[1]) for m in envs]
+        assert seqs == list(range(seqs[0], seqs[0] + n))
+    lost = _metric(srv, "wspush_ring_lost_total")
+    assert lost > 0, "the burst did not lap the ring"
+    assert _metric(srv, "wspush_ring_recovered_total") >= lost
+    assert _metric(srv, "wspush_lapped_closes_total") == 0
+    assert srv.stats()["ring"]["recovered"] >= lost
+
+
+def test_lapped_worker_with_a_lost_broadcast_still_closes_1013(wspush):
+    """A broadcast has no history: when one is among the lost entries, the
+    recovery cannot be whole, and the subscribers are told (1013)."""
+    srv = wspush("--workers", "1", "--ring-size", RING, "--history-size", "300")
+    bodies = [(f"{i:06d}:" + "x" * 1000).encode() for i in range(200)]
+    with RawWS(srv.port, "/lap") as ws:
+        srv.wait_connections(1)
+        pid = srv.stats()["workers"][0]["pid"]
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            wait_until(lambda: _proc_state(pid) == "T", T(10), "worker stopped")
+            srv.admin.broadcast("all")  # the oldest of the burst: lost for sure
+            publish_pipelined(srv.admin_port, "lap", bodies)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        got, close = _drain(ws, 201)
+        assert close is not None and close.close_code == 1013, (len(got), close)
+    wait_until(lambda: _metric(srv, "wspush_lapped_closes_total") == 1, T(10), "1013 counted")
 
 
 def test_stopped_worker_burst_that_fits_in_the_ring_is_delivered_whole(wspush):

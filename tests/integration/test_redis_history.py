@@ -206,7 +206,7 @@ def test_redis_restarted_with_its_data_is_a_new_epoch_too(wspush, redis):
     redis.kill()
     wait_until(lambda: healthz_ready(a) == 503, T(15), "the node to notice Redis is gone")
     redis.start()  # loads the snapshot: the epoch and the stream survive
-    assert redis.cli("GET", "wspush:epoch") == epoch_of(first["id"])
+    # (the node may already have replaced the epoch: it reconnects at once)
     assert redis.cli("XLEN", "wspush:stream:feed") == "1"
     wait_ready(a)
     res = RawWS(a.port, f"/feed?format=json&since={first['id']}")

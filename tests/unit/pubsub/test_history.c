@@ -161,6 +161,56 @@ static void test_history_clear_forgets_every_topic(void **state)
     history_destroy(h);
 }
 
+struct range_hits {
+    uint64_t key[16], seq[16], ring[16];
+    size_t n;
+};
+
+static void collect(void *ctx, uint64_t key, uint64_t topic_seq, uint64_t ring_seq)
+{
+    struct range_hits *r = ctx;
+    assert_true(r->n < 16);
+    r->key[r->n] = key;
+    r->seq[r->n] = topic_seq;
+    r->ring[r->n] = ring_seq;
+    r->n++;
+}
+
+/* A lapped worker's lookup: every stored message whose live-ring seq is in
+ * [from, to), across topics; gone ones are not found. */
+static void test_history_find_ring_range(void **state)
+{
+    (void)state;
+    struct history_cfg cfg = {.depth = 4, .max_topics = 4, .store_bytes = 1 << 20};
+    struct history *h = history_create(&cfg);
+    assert_non_null(h);
+    /* ring seqs 1..12 alternate topics 7 and 9: topic 7 has ring seqs
+     * 1,3,..,11 (topic seqs 1..6), topic 9 has 2,4,..,12 */
+    for (uint64_t r = 1; r <= 12; r++)
+        assert_int_equal(history_append(h, r % 2 ? 7 : 9, (r + 1) / 2, r, false,
+                                        (const uint8_t *)"x", 1, 1),
+                         0);
+    struct range_hits hits = {0};
+    assert_int_equal(history_find_ring_range(h, 6, 10, 1, collect, &hits), 4);
+    uint64_t seen = 0;
+    for (size_t i = 0; i < hits.n; i++) {
+        assert_true(hits.ring[i] >= 6 && hits.ring[i] < 10);
+        assert_int_equal(hits.key[i], hits.ring[i] % 2 ? 7 : 9);
+        assert_int_equal(hits.seq[i], (hits.ring[i] + 1) / 2);
+        seen |= 1ull << hits.ring[i];
+    }
+    assert_int_equal(seen, (1ull << 6) | (1ull << 7) | (1ull << 8) | (1ull << 9));
+    /* depth 4: topic 7 keeps topic seqs 3..6 (ring 5..11), topic 9 keeps
+     * 3..6 (ring 6..12): ring seqs 1..4 are gone */
+    hits.n = 0;
+    assert_int_equal(history_find_ring_range(h, 1, 5, 1, collect, &hits), 0);
+    hits.n = 0;
+    assert_int_equal(history_find_ring_range(h, 1, 13, 1, collect, &hits), 8);
+    hits.n = 0;
+    assert_int_equal(history_find_ring_range(h, 13, 20, 1, collect, &hits), 0);
+    history_destroy(h);
+}
+
 static void test_history_cost(void **state)
 {
     (void)state;
@@ -178,6 +228,7 @@ int main(void)
         cmocka_unit_test(test_history_topic_table_full),
         cmocka_unit_test(test_history_clear_forgets_every_topic),
         cmocka_unit_test(test_history_cost),
+        cmocka_unit_test(test_history_find_ring_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,6 +46,8 @@ static void test_topic_basic(void **state)
     assert_string_equal(news->name, "news");
     assert_true(news->key == msg_topic_key("news", 4));
     assert_ptr_equal(topic_find(ix, "news", 4, msg_topic_key("news", 4)), news);
+    assert_ptr_equal(topic_find_key(ix, news->key), news);
+    assert_null(topic_find_key(ix, msg_topic_key("nope", 4)));
     assert_int_equal(news->count, 3);
     for (int i = 0; i < 3; i++) {
         assert_ptr_equal(s[i].topic, news);

@@ -564,6 +564,71 @@ static void test_tune_main_options(void **state)
     rm_tree(root);
 }
 
+/* --rate and its companions: the capacity estimate before the table, in
+ * --json as "capacity", and every bad value a usage error (exit 2). */
+static void test_tune_main_capacity_options(void **state)
+{
+    (void)state;
+    static char out[65536];
+    char root[64];
+    fake_tree(root, sizeof root);
+
+    assert_int_equal(run_main(out, sizeof out, (const char *[]){"--help", NULL}), 0);
+    static const char *const documented[] = {
+        "--rate", "--tls", "--deflate", "--ping-interval", "--handshake-rate", "docs/capacity.md"};
+    for (size_t i = 0; i < sizeof documented / sizeof documented[0]; i++)
+        assert_non_null(strstr(out, documented[i]));
+
+    const char *const *const bad[] = {
+        (const char *[]){"--conns", "10", "--rate", NULL},
+        (const char *[]){"--conns", "10", "--rate", "0", NULL},
+        (const char *[]){"--conns", "10", "--rate", "-1", NULL},
+        (const char *[]){"--conns", "10", "--rate", "fast", NULL},
+        (const char *[]){"--conns", "10", "--rate", "1.5m", NULL},
+        (const char *[]){"--conns", "10", "--rate", "2000000000", NULL},
+        (const char *[]){"--rate", "1000", NULL}, /* no --conns */
+        (const char *[]){"--conns", "10", "--tls", NULL},
+        (const char *[]){"--conns", "10", "--deflate", NULL},
+        (const char *[]){"--conns", "10", "--ping-interval", "10s", NULL},
+        (const char *[]){"--conns", "10", "--handshake-rate", "5", NULL},
+        (const char *[]){"--conns", "10", "--rate", "10", "--ping-interval", "soon", NULL},
+        (const char *[]){"--conns", "10", "--rate", "10", "--handshake-rate", "-3", NULL},
+        (const char *[]){"--conns", "10", "--rate", "10", "--emit", "sysctl", NULL},
+        (const char *[]){"--conns", "10", "--rate", "10", "--client", NULL},
+        (const char *[]){"--conns", "10", "--ratex", "10", NULL},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(run_main(out, sizeof out, bad[i]), 2);
+
+    /* the estimate, then the settings table as before */
+    int rc = run_main(out, sizeof out,
+                      (const char *[]){"--conns", "100k", "--rate=1m", "--proc-root", root,
+                                       "--workers", "4", NULL});
+    assert_int_equal(rc, 1); /* somaxconn 128 is LOW, as without --rate */
+    const char *cap = strstr(out, "capacity for 100000 connections, 1000000 deliveries/s");
+    const char *table = strstr(out, "SETTING");
+    assert_non_null(cap);
+    assert_non_null(table);
+    assert_true(cap < table);
+    assert_non_null(strstr(out, "assumptions (not measured):"));
+
+    rc = run_main(out, sizeof out,
+                  (const char *[]){"--conns", "1m", "--rate", "100k", "--tls", "--deflate",
+                                   "--ping-interval", "0", "--handshake-rate", "0", "--proc-root",
+                                   root, "--json", NULL});
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "\"conns\":1000000,"));
+    assert_non_null(strstr(out, ",\"capacity\":{\"conns\":1000000,\"rate\":100000,\"tls\":true,"
+                                "\"deflate\":true,\"ping_interval_ms\":0,\"handshake_rate\":0,"));
+    assert_non_null(strstr(out, "\"cores_pings\":0,"));
+
+    /* without --rate, no estimate */
+    rc = run_main(out, sizeof out,
+                  (const char *[]){"--conns", "1m", "--proc-root", root, "--json", NULL});
+    assert_null(strstr(out, "\"capacity\""));
+    rm_tree(root);
+}
+
 static void test_tune_check_startup(void **state)
 {
     (void)state;
@@ -678,6 +743,7 @@ int main(void)
         cmocka_unit_test(test_tune_apply_fake_tree),
         cmocka_unit_test(test_tune_emit_formats),
         cmocka_unit_test(test_tune_main_options),
+        cmocka_unit_test(test_tune_main_capacity_options),
         cmocka_unit_test(test_tune_check_startup),
         cmocka_unit_test(test_tune_real_system_matches_proc),
     };

@@ -1,0 +1,348 @@
+/* tune_capacity.c - capacity planning: the cores, memory and file
+ * descriptors a machine needs for N connections and R deliveries per second
+ * (`wspush tune --conns N --rate R`), from the costs measured on the
+ * development machine.
+ *
+ * Pure arithmetic over one table of constants (below), plus the two
+ * renderers. It does not read the system (tune_sys.c does) nor decide the
+ * sysctls (tune_size.c); the command prints both. docs/capacity.md explains
+ * the model and checks it against the runs in BENCHMARKS.md.
+ *
+ * Invariant: every number the model uses is in `consts`, named, with its
+ * source; one that was not measured has measured = false, and the output
+ * lists it as an assumption. */
+#include "tune/tune.h"
+#include "tune/tune_int.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "core/clock.h"
+#include "core/json.h"
+#include "core/wsp_assert.h"
+
+/* ---- the constants: the only place the model's figures live ---- */
+
+enum {
+    K_CPU_10K, /* plain WebSocket CPU-s per 1M deliveries, by size */
+    K_CPU_100K,
+    K_CPU_1M,
+    K_CPU_TLS, /* multipliers on CPU per delivery */
+    K_CPU_DEFLATE,
+    K_CPU_TLS_DEFLATE,
+    K_PING_COST,    /* a ping, in deliveries */
+    K_HANDSHAKE_US, /* CPU per handshake */
+    K_USER,         /* user memory per connection */
+    K_USER_TLS,     /* extra user memory per connection */
+    K_USER_DEFLATE,
+    K_USER_TLS_DEFLATE,
+    K_PROC_FIXED,  /* user memory per process, no connections */
+    K_KERNEL_IDLE, /* kernel memory per idle socket */
+    K_KERNEL_PUSH, /* kernel socket buffer per connection in a push */
+    K_HEADROOM,
+    K_COUNT
+};
+
+#define C1K "BENCHMARKS.md, C10K and C100K at 1 Hz: bench/c1m.sh -n 10000,100000 --measure 20"
+#define C1M                                                                                        \
+    "BENCHMARKS.md, C1M, attempt 3: bench/c1m_hold.sh -n 1000000 --tick 10 --measure 60 "          \
+    "(bench/c1m_after_ramp.sh)"
+#define TLSD "BENCHMARKS.md, wss:// and permessage-deflate side by side: bench/tls_deflate.py"
+
+static const struct tune_cap_const consts[K_COUNT] = {
+    [K_CPU_10K] = {"cpu_s_per_m_10k", 7.50, "CPU-s per 1M deliveries", true,
+                   C1K " (wspush at 10,000 connections)"},
+    [K_CPU_100K] = {"cpu_s_per_m_100k", 7.89, "CPU-s per 1M deliveries", true,
+                    C1K " (wspush at 100,000 connections)"},
+    [K_CPU_1M] = {"cpu_s_per_m_1m", 10.1, "CPU-s per 1M deliveries", true,
+                  C1M " (1,000,000 connections)"},
+    [K_CPU_TLS] = {"cpu_factor_tls", 2.05, "x plain", true,
+                   TLSD " (TLS vs plain, 4,000 connections, 1,024-byte messages)"},
+    [K_CPU_DEFLATE] = {"cpu_factor_deflate", 1.16, "x plain", true,
+                       TLSD " (deflate vs plain, same run)"},
+    [K_CPU_TLS_DEFLATE] = {"cpu_factor_tls_deflate", 1.85, "x plain", true,
+                           TLSD " (TLS + deflate vs plain, same run)"},
+    [K_PING_COST] = {"ping_cost_deliveries", 1.0, "deliveries per ping", false,
+                     "assumption: a ping (and reading its pong) costs about one delivery "
+                     "(issue 16's estimate; not measured)"},
+    [K_HANDSHAKE_US] = {"handshake_cpu_us", 120.5, "CPU-us per handshake", false,
+                        "upper bound: 2 CPU-s / 16,597 handshakes/s, BENCHMARKS.md, Subscriber "
+                        "tokens (bench/auth_handshake.sh 10000 3, no token, median; server and "
+                        "clients shared the 2 cores); a TLS handshake is not measured"},
+    [K_USER] = {"user_bytes_per_conn", 175, "B per connection", true,
+                C1K " (whole-server anon RSS per connection, the largest of the sizes: 10,000)"},
+    [K_USER_TLS] = {"user_bytes_tls_extra", 14438, "B per connection", true,
+                    TLSD " (worker user bytes per connection, TLS 14,520 - plain 82)"},
+    [K_USER_DEFLATE] = {"user_bytes_deflate_extra", 2, "B per connection", true,
+                        TLSD " (deflate 84 - plain 82)"},
+    [K_USER_TLS_DEFLATE] = {"user_bytes_tls_deflate_extra", 14460, "B per connection", true,
+                            TLSD " (TLS + deflate 14,542 - plain 82)"},
+    [K_PROC_FIXED] = {"proc_fixed_bytes", 765276, "B per process", true,
+                      C1M " (41.6 MiB anon RSS of master + 56 workers before the ramp, / 57)"},
+    [K_KERNEL_IDLE] = {"kernel_bytes_per_conn", 5150, "B per connection", true,
+                       C1M " (kernel socket slab ~10.3 KB per loopback connection pair; half "
+                           "per end, assuming both ends alike)"},
+    [K_KERNEL_PUSH] = {"kernel_push_bytes_per_conn", TUNE_INFLIGHT_BYTES, "B per connection", false,
+                       "assumption: one page of socket buffer queued per connection while a "
+                       "push to everyone is in flight (docs/tuning.md, net.ipv4.tcp_mem); not "
+                       "measured"},
+    [K_HEADROOM] = {"headroom", 1.5, "x", false,
+                    "a choice, not a measurement: cores and memory busy at most 2/3, so a "
+                    "fan-out ends well inside its interval and bursts (reconnects) fit"},
+};
+
+size_t tune_cap_const_count(void)
+{
+    return K_COUNT;
+}
+
+const struct tune_cap_const *tune_cap_const_at(size_t i)
+{
+    WSP_ASSERT(i < K_COUNT);
+    return &consts[i];
+}
+
+const struct tune_cap_const *tune_cap_const_find(const char *name)
+{
+    for (size_t i = 0; i < K_COUNT; i++)
+        if (strcmp(consts[i].name, name) == 0)
+            return &consts[i];
+    return NULL;
+}
+
+static double k(int i)
+{
+    return consts[i].value;
+}
+
+/* ---- the model ---- */
+
+/* The sizes the CPU figures were measured at, smallest first. */
+static const struct {
+    double conns;
+    int k;
+} cpu_points[] = {{1e4, K_CPU_10K}, {1e5, K_CPU_100K}, {1e6, K_CPU_1M}};
+#define N_POINTS (sizeof cpu_points / sizeof cpu_points[0])
+
+double tune_cap_cpu_s_per_m(uint64_t conns, bool *extrapolated)
+{
+    double n = (double)conns;
+    bool outside = n < cpu_points[0].conns || n > cpu_points[N_POINTS - 1].conns;
+    if (extrapolated)
+        *extrapolated = outside;
+    /* Below the smallest size: its figure (fewer connections have not been
+     * measured to cost less per delivery, and 4,000 cost about the same). */
+    if (n <= cpu_points[0].conns)
+        return k(cpu_points[0].k);
+    size_t i = 1;
+    while (i < N_POINTS - 1 && n > cpu_points[i].conns)
+        i++;
+    /* Segment [i-1, i]; above the largest size the last one continues. */
+    double x0 = log10(cpu_points[i - 1].conns), x1 = log10(cpu_points[i].conns);
+    double y0 = k(cpu_points[i - 1].k), y1 = k(cpu_points[i].k);
+    return y0 + (y1 - y0) * (log10(n) - x0) / (x1 - x0);
+}
+
+static uint64_t ceil_u64(double v)
+{
+    double c = ceil(v - 1e-9); /* 10.0000000001 from rounding is 10 */
+    return c < 1 ? 1 : (uint64_t)c;
+}
+
+void tune_cap_compute(const struct tune_cap_in *in, struct tune_cap *c)
+{
+    memset(c, 0, sizeof *c);
+    c->in = *in;
+    double n = (double)in->conns;
+
+    c->cpu_s_per_m_plain = tune_cap_cpu_s_per_m(in->conns, &c->extrapolated);
+    c->cpu_factor = in->tls && in->deflate ? k(K_CPU_TLS_DEFLATE)
+                    : in->tls              ? k(K_CPU_TLS)
+                    : in->deflate          ? k(K_CPU_DEFLATE)
+                                           : 1.0;
+    c->cpu_s_per_m = c->cpu_s_per_m_plain * c->cpu_factor;
+    double s_per_delivery = c->cpu_s_per_m / 1e6;
+    c->cores_deliveries = (double)in->rate * s_per_delivery;
+    if (in->ping_interval_ms)
+        c->cores_pings =
+            n / ((double)in->ping_interval_ms / 1000.0) * k(K_PING_COST) * s_per_delivery;
+    double hs_s = k(K_HANDSHAKE_US) / 1e6;
+    c->cores_handshakes = (double)in->handshake_rate * hs_s;
+    c->cores_busy = c->cores_deliveries + c->cores_pings + c->cores_handshakes;
+    if (in->drain_ms)
+        c->cores_restart = n / ((double)in->drain_ms / 1000.0) * hs_s;
+    c->headroom = k(K_HEADROOM);
+    uint64_t cores = ceil_u64(c->cores_busy * c->headroom);
+    c->cores = cores > UINT32_MAX ? UINT32_MAX : (unsigned)cores;
+    /* One worker per core: with LimitNOFILE at the need (--emit systemd)
+     * one process could hold every connection, so fds do not add workers. */
+    c->workers = c->cores;
+    c->fds = in->conns + (uint64_t)TUNE_FD_RESERVE * (c->workers + 1);
+
+    double extra = in->tls && in->deflate ? k(K_USER_TLS_DEFLATE)
+                   : in->tls              ? k(K_USER_TLS)
+                   : in->deflate          ? k(K_USER_DEFLATE)
+                                          : 0;
+    c->user_per_conn = (uint64_t)(k(K_USER) + extra);
+    c->user_fixed = in->ring_bytes + (uint64_t)k(K_PROC_FIXED) * (c->workers + 1);
+    c->user_bytes = in->conns * c->user_per_conn + c->user_fixed;
+    c->kernel_idle_bytes = in->conns * (uint64_t)k(K_KERNEL_IDLE);
+    c->kernel_push_bytes = in->conns * (uint64_t)k(K_KERNEL_PUSH);
+    c->mem_idle_bytes = c->user_bytes + c->kernel_idle_bytes;
+    c->mem_push_bytes = c->mem_idle_bytes + c->kernel_push_bytes;
+    c->mem_bytes = (uint64_t)ceil((double)c->mem_push_bytes * c->headroom);
+}
+
+/* Default of server option `flag` as text; NULL if there is no such option. */
+static const char *serve_default(const char *flag)
+{
+    for (size_t i = 0; i < config_opt_count(); i++)
+        if (strcmp(config_opt_name(i), flag) == 0)
+            return config_opt_default(i);
+    return NULL;
+}
+
+void tune_cap_defaults(struct tune_cap_in *in)
+{
+    const char *v;
+    uint64_t u;
+    in->ping_interval_ms = 0;
+    in->drain_ms = 0;
+    in->ring_bytes = 0;
+    if ((v = serve_default("ping-interval")) && clock_parse_duration_ms(v, &u) == 0)
+        in->ping_interval_ms = u;
+    if ((v = serve_default("drain-timeout")) && clock_parse_duration_ms(v, &u) == 0)
+        in->drain_ms = u;
+    if ((v = serve_default("ring-size")) && config_parse_size(v, &u) == 0)
+        in->ring_bytes = u;
+}
+
+/* ---- output ---- */
+
+static const char *transport_name(const struct tune_cap_in *in)
+{
+    return in->tls && in->deflate ? "wss:// with permessage-deflate"
+           : in->tls              ? "wss:// (TLS)"
+           : in->deflate          ? "ws:// with permessage-deflate"
+                                  : "plain ws://";
+}
+
+int tune_cap_render_table(const struct tune_cap *c, FILE *out)
+{
+    const struct tune_cap_in *in = &c->in;
+    char a[24], b[24], d[24], e[24], f[24], g[24];
+    fprintf(out,
+            "wspush tune: capacity for %" PRIu64 " connections, %" PRIu64 " deliveries/s, %s\n",
+            in->conns, in->rate, transport_name(in));
+    fprintf(out,
+            "  CPU per delivery  %.2f CPU-s per 1M deliveries at %" PRIu64
+            " connections (%.2f plain x %.2f)%s\n",
+            c->cpu_s_per_m, in->conns, c->cpu_s_per_m_plain, c->cpu_factor,
+            c->extrapolated ? ", EXTRAPOLATED: measured 10000 to 1000000" : "");
+    fprintf(out,
+            "  cores             deliveries %.2f + pings %.2f + handshakes %.2f = %.2f busy;\n"
+            "                    x %.1f headroom = %u cores (%u workers, one per core)\n",
+            c->cores_deliveries, c->cores_pings, c->cores_handshakes, c->cores_busy, c->headroom,
+            c->cores, c->workers);
+    if (in->ping_interval_ms)
+        fprintf(out,
+                "                    pings: one per connection every %.1f s (--ping-interval)\n",
+                (double)in->ping_interval_ms / 1000.0);
+    else
+        fputs("                    pings: none (--ping-interval 0)\n", out);
+    if (in->drain_ms)
+        fprintf(out,
+                "  restart           +%.2f cores while %" PRIu64
+                " clients reconnect over %.0f s (--drain-timeout)%s\n",
+                c->cores_restart, in->conns, (double)in->drain_ms / 1000.0,
+                c->cores_restart <= (double)c->cores - c->cores_busy ? ": within the headroom"
+                                                                     : ": beyond the headroom");
+    tune_fmt_bytes(a, sizeof a, c->user_fixed);
+    tune_fmt_bytes(b, sizeof b, c->user_bytes);
+    tune_fmt_bytes(d, sizeof d, c->kernel_idle_bytes);
+    tune_fmt_bytes(e, sizeof e, c->kernel_push_bytes);
+    fprintf(out,
+            "  memory            user %" PRIu64 " B/conn + %s fixed (ring + %u processes) = %s\n"
+            "                    kernel %" PRIu64 " B/conn idle = %s; %" PRIu64
+            " B/conn more in a push = %s\n",
+            c->user_per_conn, a, c->workers + 1, b, (uint64_t)k(K_KERNEL_IDLE), d,
+            (uint64_t)k(K_KERNEL_PUSH), e);
+    tune_fmt_bytes(a, sizeof a, c->mem_idle_bytes);
+    tune_fmt_bytes(f, sizeof f, c->mem_push_bytes);
+    tune_fmt_bytes(g, sizeof g, c->mem_bytes);
+    fprintf(out, "                    idle %s, in a push %s; x %.1f headroom = %s of RAM\n", a, f,
+            c->headroom, g);
+    fprintf(out,
+            "  file descriptors  %" PRIu64 " (N + %u per process); fs.file-max and "
+            "LimitNOFILE: the settings below\n",
+            c->fds, TUNE_FD_RESERVE);
+    fputs("  measured on: 2 vCPU AMD EPYC VM, loopback, clients on the same cores "
+          "(BENCHMARKS.md);\n"
+          "    cores elsewhere are assumed as fast, workers to scale linearly, NIC and\n"
+          "    interrupt work beyond loopback's not included\n",
+          out);
+    fputs("  assumptions (not measured):\n", out);
+    for (size_t i = 0; i < K_COUNT; i++)
+        if (!consts[i].measured)
+            fprintf(out, "    - %s = %g %s: %s\n", consts[i].name, consts[i].value, consts[i].unit,
+                    consts[i].source);
+    if (in->tls)
+        fputs("    - TLS: the CPU factor was measured at 4,000 connections with 1 KiB messages;\n"
+              "      assumed to hold at this size\n",
+              out);
+    fputs("  the model and its check against the runs: docs/capacity.md\n", out);
+    return tune_out_status(out);
+}
+
+static void json_num(FILE *out, const char *key, double v, bool comma)
+{
+    fprintf(out, "\"%s\":%.6g%s", key, v, comma ? "," : "");
+}
+
+int tune_cap_render_json(const struct tune_cap *c, FILE *out)
+{
+    const struct tune_cap_in *in = &c->in;
+    fputc('{', out);
+    tune_json_key_u64(out, "conns", in->conns, true);
+    tune_json_key_u64(out, "rate", in->rate, true);
+    fprintf(out, "\"tls\":%s,\"deflate\":%s,", in->tls ? "true" : "false",
+            in->deflate ? "true" : "false");
+    tune_json_key_u64(out, "ping_interval_ms", in->ping_interval_ms, true);
+    tune_json_key_u64(out, "handshake_rate", in->handshake_rate, true);
+    tune_json_key_u64(out, "drain_ms", in->drain_ms, true);
+    tune_json_key_u64(out, "ring_bytes", in->ring_bytes, true);
+    json_num(out, "cpu_s_per_m_plain", c->cpu_s_per_m_plain, true);
+    json_num(out, "cpu_factor", c->cpu_factor, true);
+    json_num(out, "cpu_s_per_m", c->cpu_s_per_m, true);
+    fprintf(out, "\"extrapolated\":%s,", c->extrapolated ? "true" : "false");
+    json_num(out, "cores_deliveries", c->cores_deliveries, true);
+    json_num(out, "cores_pings", c->cores_pings, true);
+    json_num(out, "cores_handshakes", c->cores_handshakes, true);
+    json_num(out, "cores_busy", c->cores_busy, true);
+    json_num(out, "cores_restart", c->cores_restart, true);
+    json_num(out, "headroom", c->headroom, true);
+    tune_json_key_u64(out, "cores", c->cores, true);
+    tune_json_key_u64(out, "workers", c->workers, true);
+    tune_json_key_u64(out, "fds", c->fds, true);
+    tune_json_key_u64(out, "user_bytes_per_conn", c->user_per_conn, true);
+    tune_json_key_u64(out, "user_fixed_bytes", c->user_fixed, true);
+    tune_json_key_u64(out, "user_bytes", c->user_bytes, true);
+    tune_json_key_u64(out, "kernel_idle_bytes", c->kernel_idle_bytes, true);
+    tune_json_key_u64(out, "kernel_push_bytes", c->kernel_push_bytes, true);
+    tune_json_key_u64(out, "mem_idle_bytes", c->mem_idle_bytes, true);
+    tune_json_key_u64(out, "mem_push_bytes", c->mem_push_bytes, true);
+    tune_json_key_u64(out, "mem_bytes", c->mem_bytes, true);
+    fputs("\"constants\":[", out);
+    for (size_t i = 0; i < K_COUNT; i++) {
+        fprintf(out, "%s{\"name\":\"%s\",\"value\":%.6g,\"unit\":", i ? "," : "", consts[i].name,
+                consts[i].value);
+        json_write_str(out, consts[i].unit);
+        fprintf(out, ",\"measured\":%s,\"source\":", consts[i].measured ? "true" : "false");
+        json_write_str(out, consts[i].source);
+        fputc('}', out);
+    }
+    fputs("]}", out);
+    return tune_out_status(out);
+}
