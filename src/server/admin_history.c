@@ -109,7 +109,11 @@ size_t admin_history_json(struct master *m, const char *topic, size_t tl, const 
     uint64_t from = oldest ? oldest : newest + 1;
     const char *gone = NULL;
     if (have_since) {
-        if (since.epoch != msgid_epoch() || since.seq > newest)
+        /* with ids from Redis, a newer id of this epoch was given by a node
+         * quicker than this one: nothing after it here yet (as resume.c) */
+        if (since.epoch == msgid_epoch() && since.seq > newest && master_redis_ids(m))
+            from = since.seq + 1;
+        else if (since.epoch != msgid_epoch() || since.seq > newest)
             gone = "epoch";
         else if (since.seq + 1 < from)
             gone = "gap";
