@@ -255,3 +255,24 @@ def test_an_id_this_node_has_not_received_yet_is_no_reset(wspush, redis):
     assert r.status == 200 and r.json()["messages"] == [], r
     sub.shutdown()
     res.shutdown()
+
+
+def test_ticks_have_no_id_and_take_no_seq(wspush, redis):
+    """The ticker is node-local: with ids from Redis its messages have no id
+    (a node's own seq would collide with Redis' for the same topic)."""
+    a = node(wspush, redis.port, "--tick", "50ms", "--tick-topic", "feed")
+    wait_ready(a)
+    ws = RawWS(a.port, "/feed?format=json")
+    a.wait_connections(1)
+    a.admin.publish("feed", "one")
+    a.admin.publish("feed", "two")
+    mine, ticks = [], 0
+    while len(mine) < 2 or ticks < 2:
+        m = env_next(ws, T(10))
+        if m["data"] in ("one", "two"):
+            mine.append(m)
+        else:
+            assert m["id"] is None, m
+            ticks += 1
+    assert seq_of(mine[1]["id"]) == seq_of(mine[0]["id"]) + 1
+    ws.shutdown()
