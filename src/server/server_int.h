@@ -211,6 +211,13 @@ int fanout_uring_init(struct worker *w, unsigned entries);
 void fanout_uring_free(struct worker *w);
 
 /* routes.c: what a complete request head means on the public port */
+/* --access-log: a refusal decided before any request was read (the per-IP
+ * limit at accept): one line with the peer, no path. Nothing when off. */
+void routes_access_log_peer(struct worker *w, const struct sockaddr *peer, socklen_t len,
+                            int status, const char *why);
+/* The same for a refusal before a request could be read whole (a bad head,
+ * a PROXY header, X-Forwarded-For, a timeout): the peer from c's socket. */
+void routes_access_log_conn(struct worker *w, struct conn *c, int status, const char *why);
 void routes_handle(struct worker *w, struct conn *c, struct http_req *r, uint8_t *rest,
                    size_t rest_len);
 

@@ -70,7 +70,7 @@ static bool ip_admit_at_accept(struct worker *w, const struct sockaddr *peer, ui
  * Plain: one fixed 429, best effort, after taking what the peer already
  * sent off the socket, so the close is a FIN rather than a reset that could
  * discard the reply. TLS: nothing can be said in clear; closed at once. */
-static void refuse_per_ip(struct worker *w, int fd)
+static void refuse_per_ip(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len)
 {
 #define PER_IP_BODY "too many connections from this address\n"
     static const char resp[] = "HTTP/1.1 429 Too Many Requests\r\n"
@@ -81,6 +81,7 @@ static void refuse_per_ip(struct worker *w, int fd)
     _Static_assert(sizeof PER_IP_BODY - 1 == 39, "Content-Length of the 429 body");
 #undef PER_IP_BODY
     w->st->handshake_fail[HS_FAIL_PER_IP]++;
+    routes_access_log_peer(w, peer, len, 429, "too many connections from this address");
     if (!w->tls) { /* best effort both: the peer may be gone already */
         ssize_t r = recv(fd, w->rbuf, w->rbuf_size, MSG_DONTWAIT);
         r = send(fd, resp, sizeof resp - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -135,7 +136,7 @@ static void on_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t event
         uint32_t ip_id;
         bool trusted;
         if (!ip_admit_at_accept(w, (const struct sockaddr *)&peer, &ip_id, &trusted)) {
-            refuse_per_ip(w, fd);
+            refuse_per_ip(w, fd, (const struct sockaddr *)&peer, peer_len);
             continue;
         }
         struct conn *c = conn_new(w, fd);
