@@ -122,14 +122,16 @@ const char *tune_status_name(enum tune_status st); /* "ok", "LOW", ... */
 enum tune_emit { TUNE_EMIT_NONE = 0, TUNE_EMIT_SYSCTL, TUNE_EMIT_LIMITS, TUNE_EMIT_SYSTEMD };
 
 struct tune_opts {
-    uint64_t conns;   /* N, > 0 */
-    bool client;      /* needs of the load generator side */
-    unsigned workers; /* server worker processes; 0 = auto */
-    bool nofile_soft; /* count fds by the soft limit (start-up check,
-                         after the server raised it) instead of the
-                         hard limit (tune: the server raises soft) */
-    const char *bin;  /* wspush path for the systemd unit; NULL =
-                         /usr/local/bin/wspush */
+    uint64_t conns;     /* N, > 0 */
+    bool client;        /* needs of the load generator side */
+    unsigned workers;   /* server worker processes; 0 = auto */
+    bool nofile_soft;   /* count fds by the soft limit (start-up check,
+                           after the server raised it) instead of the
+                           hard limit (tune: the server raises soft) */
+    const char *bin;    /* wspush path for the systemd unit; NULL =
+                           /usr/local/bin/wspush */
+    const char *config; /* --config FILE in the unit's ExecStart; NULL =
+                           /etc/wspush/wspush.yaml (the package's) */
 };
 
 #define TUNE_ROWS_MAX 14

@@ -37,6 +37,8 @@ static void usage(FILE *out)
           "                     systemd  wspush.service unit with LimitNOFILE=\n"
           "  --bin PATH       wspush binary path in the systemd unit\n"
           "                   (default /usr/local/bin/wspush)\n"
+          "  --config FILE    config file the systemd unit passes to wspush serve\n"
+          "                   (default /etc/wspush/wspush.yaml)\n"
           "  --proc-root DIR  read (and with --apply write) DIR instead of /proc (tests)\n"
           "  -h, --help       this text\n"
           "\n"
@@ -138,6 +140,10 @@ int tune_main(int argc, char **argv)
             if (*v != '/')
                 return bad("--bin wants an absolute path, got", v);
             o.bin = v;
+        } else if ((v = opt_value(argc, argv, &i, "--config", &missing))) {
+            if (*v != '/')
+                return bad("--config wants an absolute path, got", v);
+            o.config = v;
         } else if ((v = opt_value(argc, argv, &i, "--proc-root", &missing))) {
             if (!*v)
                 return bad("--proc-root wants a directory", NULL);
