@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/log.h"
 #include "net/proxy_proto.h"
 
 #define CONFIG_MAX_LIST 16
@@ -60,7 +61,8 @@ struct wsp_config {
     uint64_t drain_timeout_ms;
     uint64_t msg_rate;         /* inbound messages/s per connection, 0 = no limit */
     uint64_t accept_rate;      /* connections accepted per second per worker, 0 = no limit */
-    int log_level;
+    int log_level;             /* the default level (--log-level's first item) */
+    int8_t log_sub_levels[WSP_LOG_SUBS]; /* per subsystem (tls=debug); -1: log_level */
     char log_format[8];        /* "text" or "json" */
     bool access_log;           /* one line per WebSocket handshake */
     bool deflate;              /* permessage-deflate negotiation */

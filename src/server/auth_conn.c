@@ -9,6 +9,7 @@
  * once-a-second tick looks only at what is due. Invariant: an entry exists
  * exactly while its connection is alive (conn_reap calls
  * auth_conn_forget), so the heap never points at a freed connection. */
+#define WSP_LOG_SUB WSP_SUB_AUTH /* core/log.h: this file's log lines */
 #include "server/auth_conn.h"
 
 #include <stdlib.h>

@@ -557,7 +557,7 @@ static void reload_config(struct master *m)
         goto done;
     struct reload x = {m, next, 0, 0};
     config_show_diff(m->cfg, next, reload_one, &x);
-    wsp_log_set_level(m->cfg->log_level);
+    wsp_log_set_levels(m->cfg->log_level, m->cfg->log_sub_levels);
     log_info("config reload: %s: %u change%s applied, %u need%s a restart",
              m->cfg->config_path[0] ? m->cfg->config_path : "(no --config file)", x.applied,
              x.applied == 1 ? "" : "s", x.pending, x.pending == 1 ? "s" : "");
@@ -577,14 +577,15 @@ static void reload_admin_tls(struct master *m)
     char err[512];
     struct tls_ctx *t = tls_ctx_new(&crt, &key, 1, err, sizeof err);
     if (!t) {
-        log_error("SIGHUP: admin certificate reload failed, keeping the old one: %s", err);
+        log_sub_error(WSP_SUB_TLS, "SIGHUP: admin certificate reload failed, keeping the old one: %s",
+                      err);
         return;
     }
     tls_ctx_free(m->admin_tls);
     m->admin_tls = t;
     if (m->admin)
         admin_set_tls(m->admin, t);
-    log_info("SIGHUP: admin certificate reloaded");
+    log_sub_info(WSP_SUB_TLS, "SIGHUP: admin certificate reloaded");
 }
 
 /* The public port's certificates (the admin port's too, for the master
@@ -599,12 +600,12 @@ static bool reload_tls(struct master *m)
     struct tls_ctx *t = tls_ctx_new(m->cfg->tls_certs, m->cfg->tls_keys, m->cfg->n_tls, err,
                                     sizeof err);
     if (!t) {
-        log_error("SIGHUP: certificate reload failed, keeping the old ones: %s", err);
+        log_sub_error(WSP_SUB_TLS, "SIGHUP: certificate reload failed, keeping the old ones: %s", err);
         return false;
     }
     tls_ctx_free(m->tls);
     m->tls = t;
-    log_info("SIGHUP: reloading certificates in the workers");
+    log_sub_info(WSP_SUB_TLS, "SIGHUP: reloading certificates in the workers");
     return true;
 }
 
@@ -722,7 +723,7 @@ int master_run(struct wsp_config *cfg)
     m->admin_fd = -1;
     m->sig_fd = -1;
     m->started_ms = clock_mono_ms();
-    wsp_log_set_level(cfg->log_level);
+    wsp_log_set_levels(cfg->log_level, cfg->log_sub_levels);
     wsp_log_set_format(wsp_log_parse_format(cfg->log_format));
     wsp_log_set_role("master");
     signal(SIGPIPE, SIG_IGN);

@@ -14,6 +14,7 @@
  * socket into the connection's spill and epoll does not spin on them. A
  * connection from a trusted proxy is counted (ip_id != 0) only once the
  * client's address is known, and at most once. */
+#define WSP_LOG_SUB WSP_SUB_PROXY /* core/log.h: this file's log lines */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -7,6 +7,7 @@
  * Plain HTTP: GET /healthz, /demo, /wspush.js; anything else 404/405.
  * What it does not do: parse bytes (http_parse.c, ws_handshake.c) or move
  * them (conn.c). */
+#define WSP_LOG_SUB WSP_SUB_HTTP /* core/log.h: this file's log lines */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -376,13 +376,13 @@ static void reload_tls(struct worker *w)
     struct tls_ctx *t = tls_ctx_new(w->cfg->tls_certs, w->cfg->tls_keys, w->cfg->n_tls, err,
                                     sizeof err);
     if (!t) {
-        log_error("certificate reload failed, keeping the old ones: %s", err);
+        log_sub_error(WSP_SUB_TLS, "certificate reload failed, keeping the old ones: %s", err);
         return;
     }
     tls_ctx_free(w->tls);
     w->tls = t;
     w->st->tls_reloads++;
-    log_info("certificates reloaded");
+    log_sub_info(WSP_SUB_TLS, "certificates reloaded");
 }
 
 static void on_signal(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
@@ -535,7 +535,7 @@ void worker_main(const struct worker_init *wi)
         log_warn("cannot make the ring read-only in this worker");
     w.history = wi->history;
     if (w.history && history_protect_readonly(w.history) < 0)
-        log_warn("cannot make the history read-only in this worker");
+        log_sub_warn(WSP_SUB_HISTORY, "cannot make the history read-only in this worker");
 
     sigset_t ss;
     sigemptyset(&ss);

@@ -155,3 +155,35 @@ def test_issue17_access_log_has_per_ip_refusals(wspush):
     assert len(refused) == 1, acc
     assert refused[0]["msg"] == "handshake refused" and "too many" in refused[0]["reason"]
     assert refused[0]["peer"].startswith("127.0.0.1:"), refused[0]
+
+
+def test_issue17_log_level_per_subsystem(wspush):
+    """--log-level info,http=warn silences the access log (subsystem http)
+    and nothing else; error,core=info,http=info keeps it, tagged."""
+    srv = wspush("--workers", "1", "--log-format", "json", "--access-log", "on",
+                 "--log-level", "info,http=warn")
+    assert http_get(srv.port, "/x", dict(UPGRADE, Origin="https://a")).status == 101
+    srv.wait_connections(0)
+    srv.stop()
+    objs = parse_lines(srv.log())
+    assert not [o for o in objs if o.get("event") == "handshake"], objs
+    assert any(o["msg"] == "stopped" for o in objs)  # core still at info
+
+    srv = wspush("--workers", "1", "--log-format", "json", "--access-log", "on",
+                 "--log-level", "error,core=info,http=info")
+    assert http_get(srv.port, "/x", UPGRADE).status == 101
+    srv.wait_for_log(r'"handshake accepted"')
+    srv.stop()
+    acc = [o for o in parse_lines(srv.log()) if o.get("event") == "handshake"]
+    assert len(acc) == 1 and acc[0]["subsystem"] == "http", acc
+
+
+def test_issue17_log_level_unknown_subsystem_is_an_error():
+    r = subprocess.run([WSPUSH_BIN, "serve", "--log-level", "info,tsl=debug"],
+                       capture_output=True, text=True, timeout=T(10))
+    assert r.returncode == 2, r
+    assert r.stderr.startswith("wspush: error: --log-level: unknown subsystem 'tsl' "
+                               "(did you mean 'tls'?"), r.stderr
+    r = subprocess.run([WSPUSH_BIN, "serve", "--help"], capture_output=True, text=True,
+                       timeout=T(10))
+    assert "info,tls=debug,redis=warn" in r.stdout
