@@ -396,6 +396,63 @@ static int set_opt(struct wsp_config *c, const struct opt *o, const char *v, FIL
 }
 
 size_t config_opt_count(void) { return sizeof opts / sizeof opts[0]; }
+
+/* What a running worker (or the master) can take without a restart: values
+ * read where they are used (per handshake, per accept, per frame, per
+ * timer re-arm) or turned into worker state that worker.c rebuilds. The
+ * listeners, the worker count, the ring, the history, TLS files (reloaded
+ * by their own path), token settings and message size limits (buffers and
+ * partial messages are sized by them) stay as they started. */
+static const char *const live_opts[] = {
+    "log-level",        "allow-origin", "max-conns",     "max-conns-per-ip",
+    "msg-rate",         "accept-rate",  "max-backlog",   "slow-policy",
+    "handshake-timeout", "ping-interval", "pong-timeout", "sse-heartbeat",
+    "drain-timeout",    "access-log",   "public-topics",
+};
+
+bool config_opt_is_live(size_t i)
+{
+    for (size_t k = 0; k < sizeof live_opts / sizeof live_opts[0]; k++)
+        if (!strcmp(opts[i].flag, live_opts[k]))
+            return true;
+    return false;
+}
+
+void config_relist(struct wsp_config *c)
+{
+    int n = config_split_list(c->origins_buf, c->origins, CONFIG_MAX_LIST);
+    c->n_origins = n < 0 ? 0 : (size_t)n;
+    n = config_split_list(c->public_topics_buf, c->public_topics, CONFIG_MAX_LIST);
+    c->n_public_topics = n < 0 ? 0 : (size_t)n;
+}
+
+int config_apply_live(struct wsp_config *dst, const struct wsp_config *src)
+{
+    char a[4096], b[4096];
+    int changed = 0, rc = 0;
+    FILE *null = fopen("/dev/null", "w");
+    if (!null)
+        return -1;
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0] && rc == 0; i++) {
+        if (!config_opt_is_live(i))
+            continue;
+        int na = config_opt_format(dst, i, a, sizeof a);
+        int nb = config_opt_format(src, i, b, sizeof b);
+        if (nb < 0) {
+            rc = -1;
+            break;
+        }
+        if (na == nb && !strcmp(a, b))
+            continue;
+        if (set_opt(dst, &opts[i], b, null, "") != 0)
+            rc = -1;
+        else
+            changed++;
+    }
+    fclose(null);
+    config_relist(dst);
+    return rc < 0 ? -1 : changed;
+}
 const char *config_opt_name(size_t i) { return opts[i].flag; }
 bool config_opt_is_list(size_t i) { return opts[i].type == T_LIST; }
 

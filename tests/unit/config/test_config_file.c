@@ -379,6 +379,47 @@ static void test_config_log_level_per_subsystem(void **state)
     assert_int_equal(wsp_log_sub_parse("tl", 2), -1);
 }
 
+/* issue 17: SIGHUP applies the live options only, from a byte copy of
+ * another process's config (live_config.c), lists split again. */
+static void test_config_apply_live(void **state)
+{
+    (void)state;
+    struct wsp_config a, b;
+    parse_ok(&a, "allow-origin: [https://a]\nmax-conns-per-ip: 5\nring-size: 1MiB\n"
+                 "log-level: info\npublic-topics: [x]\n");
+    parse_ok(&b, "allow-origin: [https://b, https://c]\nmax-conns-per-ip: 1\nring-size: 2MiB\n"
+                 "log-level: warn,tls=debug\nping-interval: 5s\npublic-topics: [y, z]\n");
+    struct wsp_config *copy = malloc(sizeof *copy);
+    memcpy(copy, &b, sizeof b);
+    memset(&b, 0x5a, sizeof b); /* the copy must not lean on b's memory */
+    assert_int_equal(config_apply_live(&a, copy), 5);
+    assert_int_equal(a.n_origins, 2);
+    assert_string_equal(a.origins[0], "https://b");
+    assert_string_equal(a.origins[1], "https://c");
+    assert_true(a.origins[0] >= a.origins_buf &&
+                a.origins[1] < a.origins_buf + sizeof a.origins_buf);
+    assert_int_equal(a.max_conns_per_ip, 1);
+    assert_int_equal(a.ping_interval_ms, 5000);
+    assert_int_equal(a.log_level, WSP_LOG_WARN);
+    assert_int_equal(a.log_sub_levels[WSP_SUB_TLS], WSP_LOG_DEBUG);
+    assert_int_equal(a.n_public_topics, 2);
+    assert_string_equal(a.public_topics[1], "z");
+    assert_int_equal(a.ring_size, 1 << 20);           /* needs a restart: untouched */
+    assert_int_equal(config_apply_live(&a, copy), 0); /* nothing left to change */
+    free(copy);
+    size_t live = 0;
+    for (size_t i = 0; i < config_opt_count(); i++) {
+        const char *n = config_opt_name(i);
+        live += config_opt_is_live(i);
+        if (!strcmp(n, "listen") || !strcmp(n, "workers") || !strcmp(n, "ring-size") ||
+            !strcmp(n, "history-size") || !strcmp(n, "publish-token"))
+            assert_false(config_opt_is_live(i));
+        if (!strcmp(n, "allow-origin") || !strcmp(n, "max-conns") || !strcmp(n, "log-level"))
+            assert_true(config_opt_is_live(i));
+    }
+    assert_int_equal(live, 15);
+}
+
 static void test_config_file_print_round_trip(void **state)
 {
     (void)state;
@@ -550,6 +591,7 @@ int main(void)
         cmocka_unit_test(test_config_file_any_split),
         cmocka_unit_test(test_config_file_huge_input),
         cmocka_unit_test(test_config_log_level_per_subsystem),
+        cmocka_unit_test(test_config_apply_live),
         cmocka_unit_test(test_config_file_print_round_trip),
         cmocka_unit_test(test_config_show_secrets_never_printed),
         cmocka_unit_test(test_config_show_suggest),
