@@ -4,21 +4,25 @@
 # wspush-bench over a window that is a whole number of ticks.
 #
 #   bench/c1m_hold.sh [-n 1000000] [--tick 10] [--measure 60] [--rate 5000]
+#                     [--ping-interval D]
 #
 # Tunes the kernel for N on both sides (`wspush tune --apply`, root), starts
-# `wspush serve --workers auto --tick Ts`, runs the bench (processes and
+# `wspush serve --workers auto --tick Ts` with the server's defaults
+# otherwise (--ping-interval D overrides its liveness pings; the round-1
+# figures used 0), runs the bench (processes and
 # source addresses chosen by the bench for N), and prints the bench summary
 # and the server's anonymous memory per connection. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n=1000000; tick=10; measure=60; rate=5000
+n=1000000; tick=10; measure=60; rate=5000; ping=()
 while [ $# -gt 0 ]; do
   case "$1" in
   -n) n=$2; shift 2 ;;
   --tick) tick=$2; shift 2 ;;
   --measure) measure=$2; shift 2 ;;
   --rate) rate=$2; shift 2 ;;
-  -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  --ping-interval) ping=(--ping-interval "$2"); shift 2 ;;
+  -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "c1m_hold.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -32,7 +36,7 @@ if [ "$(id -u)" = 0 ]; then
 fi
 port=$(( 30000 + RANDOM % 20000 )); aport=$(( port + 1 ))
 "$b/wspush" serve --listen "127.0.0.1:$port" --admin "127.0.0.1:$aport" --workers auto \
-  --max-conns "$(( n + n / 10 ))" --tick "${tick}s" --ping-interval 0 2>"$out/server.log" &
+  --max-conns "$(( n + n / 10 ))" --tick "${tick}s" ${ping[@]+"${ping[@]}"} 2>"$out/server.log" &
 srv=$!
 trap 'kill -TERM $srv 2>/dev/null; wait $srv 2>/dev/null || true' EXIT
 for _ in $(seq 100); do grep -q "listening on" "$out/server.log" && break; sleep 0.1; done

@@ -4,12 +4,13 @@
 # they cannot drift from the code:
 #   wspush.1.gz, wspush-bench.1.gz   man pages: each command's --help verbatim
 #   wspush.service                   wspush tune --emit systemd, ExecStart= BINDIR/wspush
+#                                    serve --config SYSCONFDIR/wspush/wspush.yaml
 #   60-wspush.conf, 90-wspush.conf   wspush tune --emit sysctl / limits
 # The tune files are planned for --conns 1000000 against an empty /proc
 # (--proc-root), so they depend on N only, never on the build machine.
-# Usage: scripts/gen-dist.sh WSPUSH_BIN WSPUSH_BENCH_BIN|- OUT_DIR VERSION BINDIR
+# Usage: scripts/gen-dist.sh WSPUSH_BIN WSPUSH_BENCH_BIN|- OUT_DIR VERSION BINDIR SYSCONFDIR
 set -euo pipefail
-bin=$1 bench=$2 out=$3 version=$4 bindir=$5
+bin=$1 bench=$2 out=$3 version=$4 bindir=$5 sysconfdir=${6:-/etc}
 conns=1000000
 mkdir -p "$out"
 empty=$(mktemp -d)
@@ -56,6 +57,7 @@ if [ "$bench" != - ]; then
     DESCRIPTION "\"$bench\" --help"
 fi
 
-"$bin" tune --conns $conns --proc-root "$empty" --emit systemd --bin "$bindir/wspush" > "$out/wspush.service"
+"$bin" tune --conns $conns --proc-root "$empty" --emit systemd --bin "$bindir/wspush" \
+  --config "$sysconfdir/wspush/wspush.yaml" > "$out/wspush.service"
 "$bin" tune --conns $conns --proc-root "$empty" --emit sysctl > "$out/60-wspush.conf"
 "$bin" tune --conns $conns --proc-root "$empty" --emit limits > "$out/90-wspush.conf"

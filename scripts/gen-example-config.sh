@@ -32,7 +32,7 @@ HEAD
       help = $0
       sub(/^  --[^ ]+ +[^ ]+ +/, "", help)
       arg = $2
-      next_is_env = 1
+      next_is_env = key != "config"  # a config file does not name itself
       next
     }
     next_is_env && /^ +\[WSPUSH_/ {

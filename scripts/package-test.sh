@@ -79,8 +79,16 @@ echo "package: installed into ${root:-the system}"
 # ---- smoke test of the installed files
 [ "$("$bin" --version)" = "wspush $version" ] || fail "--version is not 'wspush $version'"
 "$root/usr/bin/wspush-bench" --help >/dev/null
-grep -q "^ExecStart=/usr/bin/wspush serve" "$root/usr/lib/systemd/system/wspush.service" ||
-  fail "the unit does not start /usr/bin/wspush"
+unit=$root/usr/lib/systemd/system/wspush.service
+grep -q "^ExecStart=/usr/bin/wspush serve --config /etc/wspush/wspush.yaml " "$unit" ||
+  fail "the unit does not start /usr/bin/wspush with --config /etc/wspush/wspush.yaml"
+# the unit's command line, with the installed example config, is valid
+read -r -a exec_args <<< "$(sed -n 's/^ExecStart=\/usr\/bin\/wspush //p' "$unit")"
+exec_args=("${exec_args[@]/#\/etc\/wspush\/wspush.yaml/$root/etc/wspush/wspush.yaml}")
+"$bin" "${exec_args[@]}" --print-config > "$work/unit-config.yaml" ||
+  fail "the unit's ExecStart does not parse: ${exec_args[*]}"
+grep -q "^max-conns: 1000000$" "$work/unit-config.yaml" ||
+  fail "--print-config of the unit's command line lacks max-conns: 1000000"
 zcat "$root/usr/share/man/man1/wspush.1.gz" > "$work/wspush.1"
 grep -qF 'max\-conns' "$work/wspush.1" || fail "man page lacks the options"
 if command -v groff >/dev/null; then

@@ -11,6 +11,7 @@
  * connect callback, and freeing one connection of the pair from a callback
  * of the other would make the order of callbacks hard to reason about. A
  * callback that decides the pair is broken only sets `broken`. */
+#define WSP_LOG_SUB WSP_SUB_REDIS /* core/log.h: this file's log lines */
 #include "broker/redis.h"
 
 #include <ctype.h>

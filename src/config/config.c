@@ -36,6 +36,110 @@ struct opt {
 #define OFF(f) offsetof(struct wsp_config, f)
 #define CAP(f) sizeof(((struct wsp_config *)0)->f)
 
+/* --log-level: "LEVEL", or a comma list of a default LEVEL (optional,
+ * info if absent) and SUBSYSTEM=LEVEL items, each subsystem at most once.
+ * Replaces the whole setting: a later source does not merge with an
+ * earlier one. c is changed only on success. */
+static int parse_levels(struct wsp_config *c, const char *v, FILE *err, const char *src)
+{
+    int base = -1;
+    int8_t subs[WSP_LOG_SUBS];
+    memset(subs, -1, sizeof subs);
+    const char *p = v;
+    for (;;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        while (n && (*p == ' ' || *p == '\t'))
+            p++, n--;
+        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if (n == 0) {
+            fprintf(err, "wspush: error: %s--log-level: empty item in '%s'\n", src, v);
+            return 2;
+        }
+        if (n > 64) {
+            fprintf(err, "wspush: error: %s--log-level: an item is too long\n", src);
+            return 2;
+        }
+        char item[65];
+        memcpy(item, p, n);
+        item[n] = '\0';
+        char *eq = strchr(item, '=');
+        const char *lv = eq ? eq + 1 : item;
+        if (eq && eq == item) {
+            fprintf(err, "wspush: error: %s--log-level: '%s': a subsystem name is missing\n", src,
+                    item);
+            return 2;
+        }
+        if (eq) {
+            *eq = '\0';
+            size_t nl = strlen(item);
+            while (nl && (item[nl - 1] == ' ' || item[nl - 1] == '\t'))
+                item[--nl] = '\0';
+            while (*lv == ' ' || *lv == '\t')
+                lv++;
+        }
+        if (eq && !*lv) {
+            fprintf(err, "wspush: error: %s--log-level: '%s=': '%s' needs a level\n", src, item,
+                    item);
+            return 2;
+        }
+        int l = wsp_log_parse_level(lv);
+        if (l < 0) {
+            if (eq)
+                fprintf(err, "wspush: error: %s--log-level: '%s=%s': '%s' must be error, warn, info or debug\n",
+                        src, item, lv, lv);
+            else
+                fprintf(err, "wspush: error: %s--log-level: '%s' must be error, warn, info or debug, "
+                             "or a list like info,tls=debug\n",
+                        src, item);
+            return 2;
+        }
+        if (!eq) {
+            if (base >= 0) {
+                fprintf(err, "wspush: error: %s--log-level: '%s': the default level is given twice\n",
+                        src, item);
+                return 2;
+            }
+            base = l;
+        } else {
+            int s = wsp_log_sub_parse(item, strlen(item));
+            if (s < 0) {
+                const char *best = NULL;
+                size_t best_d = 3;
+                for (int k = 0; k < WSP_LOG_SUBS; k++) {
+                    size_t d = config_show_distance(item, wsp_log_sub_name(k));
+                    if (d < best_d) {
+                        best_d = d;
+                        best = wsp_log_sub_name(k);
+                    }
+                }
+                char hint[64] = "";
+                if (best)
+                    snprintf(hint, sizeof hint, "did you mean '%s'? ", best);
+                fprintf(err, "wspush: error: %s--log-level: unknown subsystem '%s' (%ssubsystems: ",
+                        src, item, hint);
+                for (int k = 0; k < WSP_LOG_SUBS; k++)
+                    fprintf(err, "%s%s", k ? ", " : "", wsp_log_sub_name(k));
+                fprintf(err, ")\n");
+                return 2;
+            }
+            if (subs[s] >= 0) {
+                fprintf(err, "wspush: error: %s--log-level: '%s=%s': %s is given twice\n", src, item,
+                        lv, item);
+                return 2;
+            }
+            subs[s] = (int8_t)l;
+        }
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    c->log_level = base >= 0 ? base : WSP_LOG_INFO;
+    memcpy(c->log_sub_levels, subs, sizeof subs);
+    return 0;
+}
+
 static const struct opt opts[] = {
     {"listen", T_STR, OFF(listen), CAP(listen), "0.0.0.0:8080", "[ADDR:]PORT",
      "public port: WebSocket upgrades and Server-Sent Events streams on any path, /healthz, /demo, /wspush.js (port 0 picks a free port)"},
@@ -149,7 +253,9 @@ static const struct opt opts[] = {
      "topics open without a token: names or prefix patterns (news.*); / = no topic (broadcasts, ticker)"},
     {"presence", T_BOOL, OFF(presence), 0, "off", "on|off",
      "GET /presence/<topic> on the admin port also lists the distinct users (token sub) subscribed"},
-    {"log-level", T_LEVEL, OFF(log_level), 0, "info", "error|warn|info|debug", "log verbosity"},
+    {"log-level", T_LEVEL, OFF(log_level), 0, "info", "LEVEL[,SUBSYSTEM=LEVEL]",
+     "log verbosity, error|warn|info|debug, for all or per subsystem: info,tls=debug,redis=warn "
+     "(subsystems: core, http (the access log), tls, redis, auth, admin, history, proxy)"},
     {"log-format", T_STR, OFF(log_format), CAP(log_format), "text", "text|json",
      "log lines as text, or as one JSON object per line (ts, level, pid, role, msg, ...)"},
     {"access-log", T_BOOL, OFF(access_log), 0, "off", "on|off",
@@ -284,21 +390,73 @@ static int set_opt(struct wsp_config *c, const struct opt *o, const char *v, FIL
             return 2;
         }
         return 0;
-    case T_LEVEL: {
-        int l = wsp_log_parse_level(v);
-        if (l < 0) {
-            fprintf(err, "wspush: error: %s--log-level: '%s' must be error, warn, info or debug\n", src,
-                    v);
-            return 2;
-        }
-        c->log_level = l;
-        return 0;
-    }
+    case T_LEVEL:
+        return parse_levels(c, v, err, src);
     }
     return 2;
 }
 
 size_t config_opt_count(void) { return sizeof opts / sizeof opts[0]; }
+
+/* What a running worker (or the master) can take without a restart: values
+ * read where they are used (per handshake, per accept, per frame, per
+ * timer re-arm) or turned into worker state that worker.c rebuilds. The
+ * listeners, the worker count, the ring, the history, TLS files (reloaded
+ * by their own path), token settings and message size limits (buffers and
+ * partial messages are sized by them) stay as they started. */
+static const char *const live_opts[] = {
+    "log-level",        "allow-origin", "max-conns",     "max-conns-per-ip",
+    "msg-rate",         "accept-rate",  "max-backlog",   "slow-policy",
+    "handshake-timeout", "ping-interval", "pong-timeout", "sse-heartbeat",
+    "drain-timeout",    "access-log",   "public-topics",
+};
+
+bool config_opt_is_live(size_t i)
+{
+    for (size_t k = 0; k < sizeof live_opts / sizeof live_opts[0]; k++)
+        if (!strcmp(opts[i].flag, live_opts[k]))
+            return true;
+    return false;
+}
+
+void config_relist(struct wsp_config *c)
+{
+    int n = config_split_list(c->origins_buf, c->origins, CONFIG_MAX_LIST);
+    c->n_origins = n < 0 ? 0 : (size_t)n;
+    n = config_split_list(c->public_topics_buf, c->public_topics, CONFIG_MAX_LIST);
+    c->n_public_topics = n < 0 ? 0 : (size_t)n;
+}
+
+int config_apply_live(struct wsp_config *dst, const struct wsp_config *src)
+{
+    char a[4096], b[4096];
+    int changed = 0, rc = 0;
+    char *msg = NULL; /* src was valid where it was made: a message here is a bug */
+    size_t msg_len = 0;
+    FILE *null = open_memstream(&msg, &msg_len); /* no descriptor: works at the fd limit */
+    if (!null)
+        return -1;
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0] && rc == 0; i++) {
+        if (!config_opt_is_live(i))
+            continue;
+        int na = config_opt_format(dst, i, a, sizeof a);
+        int nb = config_opt_format(src, i, b, sizeof b);
+        if (nb < 0) {
+            rc = -1;
+            break;
+        }
+        if (na == nb && !strcmp(a, b))
+            continue;
+        if (set_opt(dst, &opts[i], b, null, "") != 0)
+            rc = -1;
+        else
+            changed++;
+    }
+    fclose(null);
+    free(msg);
+    config_relist(dst);
+    return rc < 0 ? -1 : changed;
+}
 const char *config_opt_name(size_t i) { return opts[i].flag; }
 bool config_opt_is_list(size_t i) { return opts[i].type == T_LIST; }
 const char *config_opt_default(size_t i) { return opts[i].def; }
@@ -389,9 +547,14 @@ int config_opt_format(const struct wsp_config *c, size_t i, char *out, size_t ca
     case T_BOOL:
         n = snprintf(out, cap, "%s", *(const bool *)(const void *)base ? "on" : "off");
         break;
-    case T_LEVEL:
+    case T_LEVEL: {
         n = snprintf(out, cap, "%s", wsp_log_level_name(c->log_level));
+        for (int k = 0; k < WSP_LOG_SUBS && n >= 0 && (size_t)n < cap; k++)
+            if (c->log_sub_levels[k] >= 0)
+                n += snprintf(out + n, cap - (size_t)n, ",%s=%s", wsp_log_sub_name(k),
+                              wsp_log_level_name(c->log_sub_levels[k]));
         break;
+    }
     default:
         return WSP_EINVAL;
     }

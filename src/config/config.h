@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/log.h"
 #include "net/proxy_proto.h"
 
 #define CONFIG_MAX_LIST 16
@@ -60,7 +61,8 @@ struct wsp_config {
     uint64_t drain_timeout_ms;
     uint64_t msg_rate;         /* inbound messages/s per connection, 0 = no limit */
     uint64_t accept_rate;      /* connections accepted per second per worker, 0 = no limit */
-    int log_level;
+    int log_level;             /* the default level (--log-level's first item) */
+    int8_t log_sub_levels[WSP_LOG_SUBS]; /* per subsystem (tls=debug); -1: log_level */
     char log_format[8];        /* "text" or "json" */
     bool access_log;           /* one line per WebSocket handshake */
     bool deflate;              /* permessage-deflate negotiation */
@@ -143,6 +145,19 @@ const char *config_opt_default(size_t i);
 /* Sets option i from text, as the command line would; src prefixes the
  * option in the error message ("", "FILE:LINE: "). 0, or 2 after one line on err. */
 int config_opt_set(struct wsp_config *c, size_t i, const char *v, FILE *err, const char *src);
+/* true if option i can change at run time: SIGHUP applies it in the master
+ * and in running workers (config_apply_live); the others need a restart.
+ * publish-token is the master's alone and not listed here. */
+bool config_opt_is_live(size_t i);
+/* Copies every live option whose value differs from src into dst (as
+ * config_opt_set would, lists split again). src may be a byte copy of a
+ * config made in another process: only its values are read. Returns the
+ * number of options changed, or -1 if one could not be set (dst keeps the
+ * ones set before it). */
+int config_apply_live(struct wsp_config *dst, const struct wsp_config *src);
+/* Splits the list options that can change at run time (allow-origin,
+ * public-topics) again after config_opt_set wrote their text. */
+void config_relist(struct wsp_config *c);
 /* Writes option i's current value as text config_opt_set accepts (lists
  * comma-joined). Returns the length, or WSP_ETOOBIG if cap is too small. */
 int config_opt_format(const struct wsp_config *c, size_t i, char *out, size_t cap);

@@ -15,16 +15,44 @@
 
 #include "core/json.h"
 
-static int g_level = WSP_LOG_INFO;
+int8_t wsp_log_levels[WSP_LOG_SUBS] = {WSP_LOG_INFO, WSP_LOG_INFO, WSP_LOG_INFO, WSP_LOG_INFO,
+                                        WSP_LOG_INFO, WSP_LOG_INFO, WSP_LOG_INFO, WSP_LOG_INFO};
+_Static_assert(WSP_LOG_SUBS == 8, "initialise every subsystem's level");
 static int g_format = WSP_LOG_TEXT;
 static char g_role[32] = "wspush";
 static char g_role_json[48] = "\"role\":\"wspush\""; /* the role as JSON members */
 static long g_pid;                                     /* 0: not known yet */
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
+static const char *const sub_names[WSP_LOG_SUBS] = {"core", "http",  "tls",     "redis",
+                                                    "auth", "admin", "history", "proxy"};
 
-void wsp_log_set_level(int level) { g_level = level; }
-int wsp_log_get_level(void) { return g_level; }
+void wsp_log_set_level(int level)
+{
+    for (int i = 0; i < WSP_LOG_SUBS; i++)
+        wsp_log_levels[i] = (int8_t)level;
+}
+
+void wsp_log_set_levels(int base, const int8_t *sub)
+{
+    for (int i = 0; i < WSP_LOG_SUBS; i++)
+        wsp_log_levels[i] = (int8_t)(sub[i] >= 0 ? sub[i] : base);
+}
+
+int wsp_log_get_level(void) { return wsp_log_levels[WSP_SUB_CORE]; }
+
+int wsp_log_sub_parse(const char *s, size_t n)
+{
+    for (int i = 0; i < WSP_LOG_SUBS; i++)
+        if (strlen(sub_names[i]) == n && !memcmp(s, sub_names[i], n))
+            return i;
+    return -1;
+}
+
+const char *wsp_log_sub_name(int sub)
+{
+    return sub_names[sub < 0 ? 0 : sub >= WSP_LOG_SUBS ? WSP_LOG_SUBS - 1 : sub];
+}
 void wsp_log_set_format(int format) { g_format = format; }
 
 int wsp_log_parse_format(const char *s)
@@ -128,8 +156,9 @@ static void put_field(struct line *l, const struct wsp_log_field *f)
         put_json(l, f->str, strlen(f->str));
 }
 
-__attribute__((format(printf, 4, 0))) static void vlog(int level, const struct wsp_log_field *f,
-                                                       size_t nf, const char *fmt, va_list ap)
+__attribute__((format(printf, 5, 0))) static void vlog(int sub, int level,
+                                                       const struct wsp_log_field *f, size_t nf,
+                                                       const char *fmt, va_list ap)
 {
     struct line l = {.len = 0, .reserve = 3}; /* "\"}\n" or "\n" */
     struct timespec ts;
@@ -162,6 +191,10 @@ __attribute__((format(printf, 4, 0))) static void vlog(int level, const struct w
     }
     for (size_t i = 0; i < nf; i++)
         put_field(&l, &f[i]);
+    if (g_format == WSP_LOG_JSON && sub != WSP_SUB_CORE) {
+        struct wsp_log_field s = {"subsystem", wsp_log_sub_name(sub), 0};
+        put_field(&l, &s);
+    }
     if (g_format == WSP_LOG_JSON)
         l.buf[l.len++] = '}';
     l.buf[l.len++] = '\n';
@@ -169,34 +202,40 @@ __attribute__((format(printf, 4, 0))) static void vlog(int level, const struct w
     (void)w;
 }
 
-void wsp_log(int level, const char *fmt, ...)
+static bool filtered(int sub, int level)
 {
-    if (level > g_level)
+    return sub < 0 || sub >= WSP_LOG_SUBS || !wsp_log_on(sub, level);
+}
+
+void wsp_log_at(int sub, int level, const char *fmt, ...)
+{
+    if (filtered(sub, level))
         return;
     va_list ap;
     va_start(ap, fmt);
-    vlog(level, NULL, 0, fmt, ap);
+    vlog(sub, level, NULL, 0, fmt, ap);
     va_end(ap);
 }
 
-void wsp_log_fields(int level, const struct wsp_log_field *f, size_t n, const char *fmt, ...)
+void wsp_log_fields_at(int sub, int level, const struct wsp_log_field *f, size_t n,
+                       const char *fmt, ...)
 {
-    if (level > g_level)
+    if (filtered(sub, level))
         return;
     va_list ap;
     va_start(ap, fmt);
-    vlog(level, f, n, fmt, ap);
+    vlog(sub, level, f, n, fmt, ap);
     va_end(ap);
 }
 
-void wsp_log_limited(struct wsp_log_limit *lim, int level, const char *fmt, ...)
+void wsp_log_limited_at(struct wsp_log_limit *lim, int sub, int level, const char *fmt, ...)
 {
-    if (level > g_level)
+    if (filtered(sub, level))
         return;
     long long now = (long long)time(NULL);
     if (now != lim->window_s) {
         if (lim->dropped)
-            wsp_log(level, "(%u similar messages suppressed)", lim->dropped);
+            wsp_log_at(sub, level, "(%u similar messages suppressed)", lim->dropped);
         lim->window_s = now;
         lim->count = 0;
         lim->dropped = 0;
@@ -207,6 +246,6 @@ void wsp_log_limited(struct wsp_log_limit *lim, int level, const char *fmt, ...)
     }
     va_list ap;
     va_start(ap, fmt);
-    vlog(level, NULL, 0, fmt, ap);
+    vlog(sub, level, NULL, 0, fmt, ap);
     va_end(ap);
 }

@@ -289,8 +289,11 @@ double metrics_fanout_bucket_le(unsigned k)
     return 10e-6 * (double)(1ull << k);
 }
 
-static const uint16_t bucket_codes[CB_COUNT] = {1000, 1001, 1002, 1003, 1006,
-                                                1007, 1008, 1009, 1011, 0};
+static const uint16_t bucket_codes[CB_COUNT] = {1000, 1001, 1002, 1003, 1006, 1007,
+                                                1008, 1009, 1010, 1011, 1012, 1013,
+                                                4000, 4001, 4002, 4503, 0};
+_Static_assert(sizeof bucket_codes / sizeof bucket_codes[0] == CB_OTHER + 1,
+               "one code per close bucket");
 
 uint64_t metrics_close_bucket_code(enum close_bucket b) { return bucket_codes[b]; }
 

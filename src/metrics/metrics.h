@@ -48,8 +48,9 @@ enum hs_fail {
 };
 
 enum close_bucket {
-    CB_1000 = 0, CB_1001, CB_1002, CB_1003, CB_1006, CB_1007, CB_1008, CB_1009, CB_1011,
-    CB_OTHER, CB_COUNT
+    CB_1000 = 0, CB_1001, CB_1002, CB_1003, CB_1006, CB_1007, CB_1008, CB_1009, CB_1010,
+    CB_1011, CB_1012, CB_1013, CB_4000, CB_4001, CB_4002, CB_4503,
+    CB_OTHER, CB_COUNT /* one per code docs/close-codes.md defines; the rest "other" */
 };
 
 enum reset_cause {

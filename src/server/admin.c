@@ -8,6 +8,7 @@
  * freed in the post hook, never inside their callback. With
  * --admin-tls-cert every connection speaks TLS (tls/tls.c, the public
  * port's code) through io_read/io_write; nothing above them knows. */
+#define WSP_LOG_SUB WSP_SUB_ADMIN /* core/log.h: this file's log lines */
 #include "server/admin.h"
 #include "server/admin_history.h"
 

@@ -6,6 +6,7 @@
  * the JSON answers (strings through core/json.c). What it does not: reach
  * workers or Redis itself. Every answer is bounded: at most
  * ADMIN_CTL_LIMIT_MAX topics or users per page. */
+#define WSP_LOG_SUB WSP_SUB_ADMIN /* core/log.h: this file's log lines */
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>

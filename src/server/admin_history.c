@@ -5,6 +5,7 @@
  * append), so nothing can change under it; still goes through
  * history_peek like any reader. Bounded by `limit` and by the caller's
  * buffer. It does not route or authorise (admin.c does). */
+#define WSP_LOG_SUB WSP_SUB_HISTORY /* core/log.h: this file's log lines */
 #include "server/admin_history.h"
 
 #include <openssl/evp.h>

@@ -9,6 +9,7 @@
  * once-a-second tick looks only at what is due. Invariant: an entry exists
  * exactly while its connection is alive (conn_reap calls
  * auth_conn_forget), so the heap never points at a freed connection. */
+#define WSP_LOG_SUB WSP_SUB_AUTH /* core/log.h: this file's log lines */
 #include "server/auth_conn.h"
 
 #include <stdlib.h>
@@ -130,8 +131,7 @@ void auth_conn_refuse(struct worker *w, struct conn *c, enum auth_reason why)
     conn_http_reply(w, c, status, "text/plain; charset=utf-8", body, strlen(body), hdr);
 }
 
-int auth_conn_admit(struct worker *w, struct conn *c, const struct http_req *r,
-                    struct auth_ticket *t)
+int auth_conn_admit(struct worker *w, const struct http_req *r, struct auth_ticket *t)
 {
     memset(t, 0, sizeof *t);
     if (!w->cfg->auth_required)
@@ -157,7 +157,7 @@ int auth_conn_admit(struct worker *w, struct conn *c, const struct http_req *r,
     }
     /* a token that was sent but does not hold is refused even for public
      * topics: its owner should learn it is broken */
-    auth_conn_refuse(w, c, why);
+    t->refused = why;
     return 401;
 }
 

@@ -39,9 +39,9 @@ struct auth_ticket {
 };
 
 /* Reads and verifies the request's token. 0: go on (t filled; release it);
- * else the HTTP status already answered (401) and nothing to release. */
-int auth_conn_admit(struct worker *w, struct conn *c, const struct http_req *r,
-                    struct auth_ticket *t);
+ * else 401 with t->refused set and nothing to release: the caller logs the
+ * refusal (--access-log) and answers it with auth_conn_refuse. */
+int auth_conn_admit(struct worker *w, const struct http_req *r, struct auth_ticket *t);
 /* May t subscribe topic[0..n) (n == 0: no topic, "/")? AUTH_OK, or
  * AUTH_MISSING (no token, topic not public: 401) or AUTH_TOPIC_DENIED (not
  * granted by the token: 403). Counts nothing, sends nothing. */

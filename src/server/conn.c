@@ -748,6 +748,7 @@ static void http_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n)
     if (r < 0) {
         w->st->handshake_fail[r == WSP_ETOOBIG ? HS_FAIL_TOO_LARGE : HS_FAIL_BAD_REQUEST]++;
         const char *why = req.reason ? req.reason : "bad request";
+        routes_access_log_conn(w, c, req.status ? req.status : 400, why);
         conn_http_reply(w, c, req.status ? req.status : 400, "text/plain", why, strlen(why),
                         NULL);
         return;
@@ -889,6 +890,7 @@ void conn_on_tick(struct worker *w, struct conn *c)
     switch (c->state) {
     case CONN_HTTP:
         w->st->handshake_fail[HS_FAIL_TIMEOUT]++;
+        routes_access_log_conn(w, c, 408, "request head not complete in time (closed)");
         conn_kill(w, c, 0);
         break;
     case CONN_WS:

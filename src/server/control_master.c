@@ -20,6 +20,7 @@
  * to the PUBLISH (subscribers of the control channel: one per node), sums
  * the counts, merges the user lists as they come (sorted, unique, never
  * more than the limit kept) and answers when all came or at the deadline. */
+#define WSP_LOG_SUB WSP_SUB_ADMIN /* core/log.h: this file's log lines */
 #include "server/control_master.h"
 
 #include <errno.h>

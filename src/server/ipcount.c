@@ -82,6 +82,11 @@ struct ipcount *ipcount_new(uint32_t limit, uint32_t slots_hint)
     return t;
 }
 
+void ipcount_set_limit(struct ipcount *t, uint32_t limit)
+{
+    t->limit = limit ? limit : 1;
+}
+
 void ipcount_free(struct ipcount *t)
 {
     if (!t)

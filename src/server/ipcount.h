@@ -19,6 +19,9 @@ struct ipcount;
 struct ipcount *ipcount_new(uint32_t limit, uint32_t slots_hint);
 /* NULL is a no-op. */
 void ipcount_free(struct ipcount *t);
+/* A new limit (> 0) for acquisitions from now on (SIGHUP): connections
+ * already counted stay, even past it. */
+void ipcount_set_limit(struct ipcount *t, uint32_t limit);
 
 /* Counts one more connection from peer (AF_INET or AF_INET6). Returns 0 and
  * sets *id (never 0) to hand to ipcount_release; WSP_ETOOBIG when the

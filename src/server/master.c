@@ -40,6 +40,7 @@
 #include "server/admin.h"
 #include "server/auth_conn.h"
 #include "server/control.h"
+#include "server/live_config.h"
 #include "server/redis_link.h"
 #include "server/worker.h"
 #include "tls/tls.h"
@@ -87,6 +88,7 @@ struct master {
     struct msgid_counters *ids; /* per-topic seq (pubsub/msgid.h) */
     struct history *history;    /* NULL: --history-size 0 and --history-ttl 0 */
     struct ctl_shared *ctl; /* the workers' answers to control commands */
+    struct live_config *live; /* m->cfg for the workers, rewritten on SIGHUP */
     bool redis_ids;         /* ids and history from Redis (--redis with history) */
     uint64_t epoch_changes; /* epochs adopted from Redis */
 };
@@ -175,7 +177,8 @@ static int alloc_common(struct master *m)
     m->ids = msgid_counters_new();
     m->history = history_new(cfg);
     m->ctl = ctl_shared_new(m->nworkers);
-    if (!m->ring || !m->shared || !m->slots || !m->scratch || !m->ctl ||
+    m->live = live_config_new(cfg);
+    if (!m->ring || !m->shared || !m->slots || !m->scratch || !m->ctl || !m->live ||
         (cfg->deflate && !m->deflater) || !m->ids ||
         ((cfg->history_size || cfg->history_ttl_ms) && !m->history))
         return WSP_ENOMEM;
@@ -409,6 +412,7 @@ void master_free_standalone(struct master *m)
     msgid_counters_free(m->ids);
     metrics_shared_free(m->shared);
     ctl_shared_free(m->ctl);
+    live_config_free(m->live);
     free(m);
 }
 
@@ -467,7 +471,7 @@ static int spawn(struct master *m, unsigned i)
         sigaddset(&keep, SIGHUP);
         sigprocmask(SIG_SETMASK, &keep, NULL);
         struct worker_init wi = {i, m->cfg, s->listen_fd, s->wake_fd, m->ring, m->shared, m->tls,
-                                 m->history};
+                                 m->history, m->live};
         worker_main(&wi);
     }
     s->pid = pid;
@@ -559,12 +563,15 @@ struct reload {
     unsigned applied, pending;
 };
 
-/* What a SIGHUP changes at once: the master's own settings. Everything
- * else is read by workers at start (limits, timeouts, origins become
- * per-worker state), so it waits for a restart rather than half-apply. */
-static bool reload_live(const struct reload *x, const char *name)
+/* What a SIGHUP changes at once: the options that can change at run time
+ * (config_opt_is_live: limits, origins, timeouts, log level), applied here
+ * and then in every running worker (live_config.h), and the master's own
+ * token. The rest is fixed at start and waits for a restart rather than
+ * half-apply. */
+static bool reload_live(const struct reload *x, size_t i)
 {
-    if (!strcmp(name, "log-level"))
+    const char *name = config_opt_name(i);
+    if (config_opt_is_live(i))
         return true;
     /* the admin port reads the token per request; never drop it where the
      * start-up check required one */
@@ -576,7 +583,7 @@ static void reload_one(size_t i, const char *was, const char *now, void *arg)
 {
     struct reload *x = arg;
     const char *name = config_opt_name(i);
-    bool live = reload_live(x, name);
+    bool live = reload_live(x, i);
     char v[4096];
     if (live && (config_opt_format(x->next, i, v, sizeof v) < 0 ||
                  config_opt_set(x->m->cfg, i, v, stderr, "SIGHUP: ") != 0))
@@ -622,7 +629,11 @@ static void reload_config(struct master *m)
         goto done;
     struct reload x = {m, next, 0, 0};
     config_show_diff(m->cfg, next, reload_one, &x);
-    wsp_log_set_level(m->cfg->log_level);
+    config_relist(m->cfg); /* the lists reload_one set, split again */
+    wsp_log_set_levels(m->cfg->log_level, m->cfg->log_sub_levels);
+    /* for the running workers (reload_workers tells them) and, as m->cfg,
+     * for those forked later */
+    live_config_publish(m->live, m->cfg);
     log_info("config reload: %s: %u change%s applied, %u need%s a restart",
              m->cfg->config_path[0] ? m->cfg->config_path : "(no --config file)", x.applied,
              x.applied == 1 ? "" : "s", x.pending, x.pending == 1 ? "s" : "");
@@ -642,14 +653,15 @@ static void reload_admin_tls(struct master *m)
     char err[512];
     struct tls_ctx *t = tls_ctx_new(&crt, &key, 1, err, sizeof err);
     if (!t) {
-        log_error("SIGHUP: admin certificate reload failed, keeping the old one: %s", err);
+        log_sub_error(WSP_SUB_TLS, "SIGHUP: admin certificate reload failed, keeping the old one: %s",
+                      err);
         return;
     }
     tls_ctx_free(m->admin_tls);
     m->admin_tls = t;
     if (m->admin)
         admin_set_tls(m->admin, t);
-    log_info("SIGHUP: admin certificate reloaded");
+    log_sub_info(WSP_SUB_TLS, "SIGHUP: admin certificate reloaded");
 }
 
 /* The public port's certificates (the admin port's too, for the master
@@ -664,21 +676,23 @@ static bool reload_tls(struct master *m)
     struct tls_ctx *t = tls_ctx_new(m->cfg->tls_certs, m->cfg->tls_keys, m->cfg->n_tls, err,
                                     sizeof err);
     if (!t) {
-        log_error("SIGHUP: certificate reload failed, keeping the old ones: %s", err);
+        log_sub_error(WSP_SUB_TLS, "SIGHUP: certificate reload failed, keeping the old ones: %s", err);
         return false;
     }
     tls_ctx_free(m->tls);
     m->tls = t;
-    log_info("SIGHUP: reloading certificates in the workers");
+    log_sub_info(WSP_SUB_TLS, "SIGHUP: reloading certificates in the workers");
     return true;
 }
 
-/* Each worker takes the log level carried in the signal's value (low
- * byte: level + 1) and, when bit 8 is set, reloads its certificates and
- * token keys (the master loaded them first and found them good). */
+/* Each worker applies the settings the master published (bit 9: its live
+ * options, log levels among them; the low byte, level + 1, is the default
+ * log level, for a worker from before that bit) and, when bit 8 is set,
+ * reloads its certificates and token keys (the master loaded them first and
+ * found them good). */
 static void reload_workers(struct master *m, bool files)
 {
-    union sigval v = {.sival_int = (m->cfg->log_level + 1) | (files ? 0x100 : 0)};
+    union sigval v = {.sival_int = (m->cfg->log_level + 1) | (files ? 0x100 : 0) | 0x200};
     for (unsigned i = 0; i < m->nworkers; i++)
         if (m->slots[i].pid > 0)
             sigqueue(m->slots[i].pid, SIGHUP, v);
@@ -787,7 +801,7 @@ int master_run(struct wsp_config *cfg)
     m->admin_fd = -1;
     m->sig_fd = -1;
     m->started_ms = clock_mono_ms();
-    wsp_log_set_level(cfg->log_level);
+    wsp_log_set_levels(cfg->log_level, cfg->log_sub_levels);
     wsp_log_set_format(wsp_log_parse_format(cfg->log_format));
     wsp_log_set_role("master");
     signal(SIGPIPE, SIG_IGN);
@@ -984,5 +998,6 @@ fail:
     msgid_counters_free(m->ids);
     metrics_shared_free(m->shared);
     ctl_shared_free(m->ctl);
+    live_config_free(m->live);
     return rc;
 }

@@ -14,6 +14,7 @@
  * socket into the connection's spill and epoll does not spin on them. A
  * connection from a trusted proxy is counted (ip_id != 0) only once the
  * client's address is known, and at most once. */
+#define WSP_LOG_SUB WSP_SUB_PROXY /* core/log.h: this file's log lines */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@ static bool is_trusted(const struct worker *w, const struct sockaddr *sa)
 static void refuse(struct worker *w, struct conn *c)
 {
     w->st->handshake_fail[HS_FAIL_PROXY]++;
+    routes_access_log_conn(w, c, 400, "bad, missing or untrusted PROXY header (closed)");
     conn_kill(w, c, 0);
 }
 
@@ -50,6 +52,7 @@ static int client_is(struct worker *w, struct conn *c, const struct sockaddr_sto
     if (ipcount_acquire(w->ips, (const struct sockaddr *)addr, &c->ip_id) != WSP_ETOOBIG)
         return 0; /* as at accept: our own ENOMEM refuses nobody */
     w->st->handshake_fail[HS_FAIL_PER_IP]++;
+    routes_access_log_conn(w, c, 429, "too many connections from this address");
     if (w->tls && !c->tls) {
         conn_kill(w, c, 0); /* before the TLS handshake: nothing can be said */
         return -1;
@@ -163,6 +166,7 @@ int proxy_conn_forwarded(struct worker *w, struct conn *c, const struct http_req
             continue; /* only proxies in this field: the one before tells */
         if (rc < 0) {
             w->st->handshake_fail[HS_FAIL_PROXY]++;
+            routes_access_log_conn(w, c, 400, "bad X-Forwarded-For");
             static const char body[] = "bad X-Forwarded-For\n";
             conn_http_reply(w, c, 400, "text/plain; charset=utf-8", body, sizeof body - 1, NULL);
             return -1;

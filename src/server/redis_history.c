@@ -27,7 +27,6 @@
 #include "broker/redis.h"
 #include "core/clock.h"
 #include "core/err.h"
-#include "core/log.h"
 #include "http/http_parse.h"
 #include "pubsub/msg.h"
 #include "pubsub/msgid.h"

@@ -16,6 +16,7 @@
  * another topic while a channel still hangs on it. Topics the table could
  * not count at all are followed with one pattern subscription, only while
  * there are such topics (metrics_topics_uncounted). */
+#define WSP_LOG_SUB WSP_SUB_REDIS /* core/log.h: this file's log lines */
 #include "server/redis_link.h"
 
 #include <stdlib.h>

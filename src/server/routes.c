@@ -7,6 +7,7 @@
  * Plain HTTP: GET /healthz, /demo, /wspush.js; anything else 404/405.
  * What it does not do: parse bytes (http_parse.c, ws_handshake.c) or move
  * them (conn.c). */
+#define WSP_LOG_SUB WSP_SUB_HTTP /* core/log.h: this file's log lines */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,6 +267,44 @@ static int parse_resume(struct conn *c, struct http_req *r, bool *json, struct r
  * the path and the ?topic= values of the target are kept: the rest of the
  * query may carry a token. One getpeername and one write(2) per
  * handshake, and nothing at all when the option is off. */
+static void access_line(const char *peer, const char *path, const char *topics, int status,
+                        const char *why)
+{
+    char reason[128]; /* the reply body, without its newline */
+    snprintf(reason, sizeof reason, "%.*s", why ? (int)strcspn(why, "\n") : 0, why ? why : "");
+    struct wsp_log_field f[] = {
+        {"event", "handshake", 0}, {"status", NULL, status == 0 ? 101 : status},
+        {"reason", reason, 0}, {"peer", peer, 0}, {"path", path, 0},
+        {"topics", topics, 0},
+    };
+    wsp_log_fields(WSP_LOG_INFO, f, sizeof f / sizeof f[0], "handshake %s",
+                   status == 0 ? "accepted" : "refused");
+}
+
+void routes_access_log_peer(struct worker *w, const struct sockaddr *peer, socklen_t len,
+                            int status, const char *why)
+{
+    if (!w->cfg->access_log)
+        return;
+    struct net_addr a = {.len = len};
+    char pa[80] = "?";
+    if (len > 0 && len <= sizeof a.ss) {
+        memcpy(&a.ss, peer, len);
+        net_addr_format(&a, pa, sizeof pa);
+    }
+    access_line(pa, "", "", status, why);
+}
+
+void routes_access_log_conn(struct worker *w, struct conn *c, int status, const char *why)
+{
+    if (!w->cfg->access_log)
+        return;
+    struct net_addr peer = {.len = sizeof peer.ss};
+    if (getpeername(c->fd, (struct sockaddr *)&peer.ss, &peer.len) < 0)
+        peer.len = 0;
+    routes_access_log_peer(w, (const struct sockaddr *)&peer.ss, peer.len, status, why);
+}
+
 static void access_log(struct worker *w, struct conn *c, const struct http_req *r, int status,
                        const char *why)
 {
@@ -283,15 +322,7 @@ static void access_log(struct worker *w, struct conn *c, const struct http_req *
         if (v && http_str_ieq(k, kl, "topic") && tl + vl + 2 < sizeof topics)
             tl += (size_t)snprintf(topics + tl, sizeof topics - tl, "%s%.*s", tl ? "," : "",
                                    (int)vl, v);
-    char reason[128]; /* the reply body, without its newline */
-    snprintf(reason, sizeof reason, "%.*s", why ? (int)strcspn(why, "\n") : 0, why ? why : "");
-    struct wsp_log_field f[] = {
-        {"event", "handshake", 0}, {"status", NULL, status == 0 ? 101 : status},
-        {"reason", reason, 0}, {"peer", pa, 0}, {"path", path, 0},
-        {"topics", topics, 0},
-    };
-    wsp_log_fields(WSP_LOG_INFO, f, sizeof f / sizeof f[0], "handshake %s",
-                   status == 0 ? "accepted" : "refused");
+    access_line(pa, path, topics, status, why);
 }
 
 static void refuse(struct worker *w, struct conn *c, const struct http_req *r, int status,
@@ -327,8 +358,11 @@ static int admit(struct worker *w, struct conn *c, struct http_req *r, struct au
     }
     /* the token is checked once, here; then each requested topic against
      * it before any is subscribed (docs/auth.md) */
-    if (auth_conn_admit(w, c, r, tk))
+    if (auth_conn_admit(w, r, tk)) {
+        access_log(w, c, r, 401, auth_reason_text(tk->refused));
+        auth_conn_refuse(w, c, tk->refused);
         return -1;
+    }
     const char *why = NULL;
     int st = 0;
     if (tk->check) {
@@ -377,7 +411,7 @@ static void sse_route(struct worker *w, struct conn *c, struct http_req *r)
     char cors[512];
     if (o && !sse_conn_cors(w, r, cors, sizeof cors)) {
         w->st->handshake_fail[HS_FAIL_ORIGIN]++;
-        reply_text(w, c, 403, "origin not allowed\n", NULL);
+        refuse(w, c, r, 403, "origin not allowed\n", NULL);
         return;
     }
     struct auth_ticket tk;

@@ -88,9 +88,13 @@ _Static_assert(sizeof(struct conn) <= 80, "struct conn grew: check the per-conne
 _Static_assert(CONFIG_MAX_TOPICS - 1 < 1ull << (8 * sizeof(((struct conn *)0)->nextra)),
                "struct conn's nextra cannot count --max-topics");
 
+struct live_config;
+
 struct worker {
     unsigned id;
-    const struct wsp_config *cfg;
+    const struct wsp_config *cfg; /* its own copy (forked); SIGHUP rewrites the
+                                   * live options in place (worker.c) */
+    const struct live_config *live; /* where the master publishes them */
     struct ev_loop *loop;
     int listen_fd;
     struct ev_handler listen_h;
@@ -140,7 +144,7 @@ struct worker {
     uint64_t partial_bytes;         /* sum of ws_rx_buffered() over its connections */
     struct ws_deflate_cfg deflate_cfg;
     struct http_limits http_lim;
-    struct ipcount *ips; /* NULL unless max_conns_per_ip */
+    struct ipcount *ips; /* NULL until max_conns_per_ip is set (at start or on SIGHUP) */
     uint64_t started_ms;
     struct tls_ctx *tls;     /* NULL: plain ws:// */
     struct io_uring *uring;  /* batched fan-out sends; NULL: one send() each */
@@ -211,6 +215,13 @@ int fanout_uring_init(struct worker *w, unsigned entries);
 void fanout_uring_free(struct worker *w);
 
 /* routes.c: what a complete request head means on the public port */
+/* --access-log: a refusal decided before any request was read (the per-IP
+ * limit at accept): one line with the peer, no path. Nothing when off. */
+void routes_access_log_peer(struct worker *w, const struct sockaddr *peer, socklen_t len,
+                            int status, const char *why);
+/* The same for a refusal before a request could be read whole (a bad head,
+ * a PROXY header, X-Forwarded-For, a timeout): the peer from c's socket. */
+void routes_access_log_conn(struct worker *w, struct conn *c, int status, const char *why);
 void routes_handle(struct worker *w, struct conn *c, struct http_req *r, uint8_t *rest,
                    size_t rest_len);
 

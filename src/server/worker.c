@@ -28,6 +28,7 @@
 #include "server/auth_conn.h"
 #include "server/control.h"
 #include "server/control_worker.h"
+#include "server/live_config.h"
 #include "server/server_int.h"
 #include "pubsub/forms.h"
 #include "server/resume.h"
@@ -70,7 +71,7 @@ static bool ip_admit_at_accept(struct worker *w, const struct sockaddr *peer, ui
  * Plain: one fixed 429, best effort, after taking what the peer already
  * sent off the socket, so the close is a FIN rather than a reset that could
  * discard the reply. TLS: nothing can be said in clear; closed at once. */
-static void refuse_per_ip(struct worker *w, int fd)
+static void refuse_per_ip(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len)
 {
 #define PER_IP_BODY "too many connections from this address\n"
     static const char resp[] = "HTTP/1.1 429 Too Many Requests\r\n"
@@ -81,6 +82,7 @@ static void refuse_per_ip(struct worker *w, int fd)
     _Static_assert(sizeof PER_IP_BODY - 1 == 39, "Content-Length of the 429 body");
 #undef PER_IP_BODY
     w->st->handshake_fail[HS_FAIL_PER_IP]++;
+    routes_access_log_peer(w, peer, len, 429, "too many connections from this address");
     if (!w->tls) { /* best effort both: the peer may be gone already */
         ssize_t r = recv(fd, w->rbuf, w->rbuf_size, MSG_DONTWAIT);
         r = send(fd, resp, sizeof resp - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -135,7 +137,7 @@ static void on_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t event
         uint32_t ip_id;
         bool trusted;
         if (!ip_admit_at_accept(w, (const struct sockaddr *)&peer, &ip_id, &trusted)) {
-            refuse_per_ip(w, fd);
+            refuse_per_ip(w, fd, (const struct sockaddr *)&peer, peer_len);
             continue;
         }
         struct conn *c = conn_new(w, fd);
@@ -382,13 +384,63 @@ static void reload_tls(struct worker *w)
     struct tls_ctx *t = tls_ctx_new(w->cfg->tls_certs, w->cfg->tls_keys, w->cfg->n_tls, err,
                                     sizeof err);
     if (!t) {
-        log_error("certificate reload failed, keeping the old ones: %s", err);
+        log_sub_error(WSP_SUB_TLS, "certificate reload failed, keeping the old ones: %s", err);
         return;
     }
     tls_ctx_free(w->tls);
     w->tls = t;
     w->st->tls_reloads++;
-    log_info("certificates reloaded");
+    log_sub_info(WSP_SUB_TLS, "certificates reloaded");
+}
+
+static uint32_t ticks_for(uint64_t ms);
+
+/* The worker state made from the live options (config_opt_is_live): at
+ * start, and again after SIGHUP changed them. Deadlines already armed keep
+ * their time; the next one armed uses the new interval. A per-IP limit set
+ * where there was none counts the connections accepted from then on. */
+static int apply_limits(struct worker *w)
+{
+    const struct wsp_config *cfg = w->cfg;
+    w->ticks_handshake = ticks_for(cfg->handshake_timeout_ms);
+    w->ticks_ping = cfg->ping_interval_ms ? ticks_for(cfg->ping_interval_ms) : 0;
+    w->ticks_pong = ticks_for(cfg->pong_timeout_ms);
+    w->ticks_sse = cfg->sse_heartbeat_ms ? ticks_for(cfg->sse_heartbeat_ms) : 0;
+    w->st->deadline_ticks_handshake = w->ticks_handshake;
+    w->st->deadline_ticks_ping = w->ticks_ping;
+    w->st->deadline_ticks_pong = w->ticks_pong;
+    w->hs_cfg.origins = cfg->origins;
+    w->hs_cfg.n_origins = cfg->n_origins;
+    uint64_t lim = cfg->max_conns_per_ip;
+    uint32_t lim32 = !lim || lim > UINT32_MAX ? UINT32_MAX : (uint32_t)lim;
+    if (w->ips)
+        ipcount_set_limit(w->ips, lim32); /* no limit: counted still, never refused */
+    else if (lim && !(w->ips = ipcount_new(lim32, 0)))
+        return WSP_ENOMEM;
+    wsp_log_set_levels(cfg->log_level, cfg->log_sub_levels);
+    return 0;
+}
+
+/* SIGHUP from the master, after it published its new settings: the live
+ * options that changed are applied here, between events. */
+static void reload_config(struct worker *w)
+{
+    struct wsp_config *next = malloc(sizeof *next);
+    if (!next || live_config_read(w->live, next) < 0) {
+        free(next);
+        log_error("config reload: cannot read the master's settings, keeping the current ones");
+        return;
+    }
+    /* w->cfg is this process's copy of the master's config (never const
+     * itself): only this loop reads it, and only between events */
+    int n = config_apply_live((struct wsp_config *)w->cfg, next);
+    free(next);
+    if (apply_limits(w) < 0)
+        log_error("config reload: out of memory for --max-conns-per-ip: not enforced");
+    if (n < 0)
+        log_error("config reload: an option could not be applied");
+    else if (n > 0)
+        log_info("config reload: %d change%s applied", n, n == 1 ? "" : "s");
 }
 
 static void on_signal(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
@@ -406,7 +458,10 @@ static void on_signal(struct ev_loop *loop, struct ev_handler *h, uint32_t event
              * kill -HUP of the worker reloads the files */
             bool files = true;
             if (si.ssi_code == SI_QUEUE && si.ssi_int > 0) {
-                wsp_log_set_level((si.ssi_int & 0xff) - 1);
+                if ((si.ssi_int & 0x200) && w->live)
+                    reload_config(w); /* log levels included */
+                else
+                    wsp_log_set_level((si.ssi_int & 0xff) - 1);
                 files = (si.ssi_int & 0x100) != 0;
             }
             if (files) {
@@ -472,14 +527,8 @@ void worker_main(const struct worker_init *wi)
     w.ring = wi->ring;
     w.shared = wi->shared;
     w.st = &wi->shared->w[wi->id];
+    w.live = wi->live;
     w.tick = 1;
-    w.ticks_handshake = ticks_for(cfg->handshake_timeout_ms);
-    w.ticks_ping = cfg->ping_interval_ms ? ticks_for(cfg->ping_interval_ms) : 0;
-    w.ticks_pong = ticks_for(cfg->pong_timeout_ms);
-    w.ticks_sse = cfg->sse_heartbeat_ms ? ticks_for(cfg->sse_heartbeat_ms) : 0;
-    w.st->deadline_ticks_handshake = w.ticks_handshake;
-    w.st->deadline_ticks_ping = w.ticks_ping;
-    w.st->deadline_ticks_pong = w.ticks_pong;
     w.rbuf_size = WORKER_RBUF;
     w.rbuf = malloc(w.rbuf_size);
     w.topics = topic_index_new();
@@ -507,15 +556,11 @@ void worker_main(const struct worker_init *wi)
     w.rx_cfg_echo_z = w.rx_cfg_echo;
     w.rx_cfg_echo_z.inflater = w.inflater;
     w.http_lim = (struct http_limits){cfg->max_head, cfg->max_headers};
-    if (cfg->max_conns_per_ip) {
-        uint64_t lim = cfg->max_conns_per_ip;
-        w.ips = ipcount_new(lim > UINT32_MAX ? UINT32_MAX : (uint32_t)lim, 0);
-    }
     /* certificates come loaded from the master (its last good set), so a
      * file broken since the last SIGHUP cannot stop a restart (issue 11
      * item 17) */
     w.tls = wi->tls;
-    if (!w.rbuf || !w.topics || !w.loop || (cfg->max_conns_per_ip && !w.ips)) {
+    if (!w.rbuf || !w.topics || !w.loop || apply_limits(&w) < 0) {
         log_error("start-up failed: out of memory");
         _exit(1);
     }
@@ -541,7 +586,7 @@ void worker_main(const struct worker_init *wi)
         log_warn("cannot make the ring read-only in this worker");
     w.history = wi->history;
     if (w.history && history_protect_readonly(w.history) < 0)
-        log_warn("cannot make the history read-only in this worker");
+        log_sub_warn(WSP_SUB_HISTORY, "cannot make the history read-only in this worker");
 
     sigset_t ss;
     sigemptyset(&ss);

@@ -11,6 +11,8 @@
 #include "pubsub/ring.h"
 #include "tls/tls.h"
 
+struct live_config;
+
 struct worker_init {
     unsigned id;
     const struct wsp_config *cfg;
@@ -21,6 +23,7 @@ struct worker_init {
     struct tls_ctx *tls; /* the master's last good certificates (NULL: plain); the
                           * forked copy becomes the worker's reference */
     struct history *history; /* NULL: history off; read-only in the worker */
+    const struct live_config *live; /* the master's settings after SIGHUP; NULL: none */
 };
 
 /* Runs the worker until SIGTERM/SIGINT (drain, then exit 0). */

@@ -203,6 +203,8 @@ struct tune_opts {
                                hard limit (tune: the server raises soft) */
     const char *bin;        /* wspush path for the systemd unit; NULL =
                                /usr/local/bin/wspush */
+    const char *config;     /* --config FILE in the unit's ExecStart; NULL =
+                               /etc/wspush/wspush.yaml (the package's) */
     bool capacity;          /* --rate given: add the capacity estimate */
     struct tune_cap_in cap; /* its input (cap.conns = conns) */
 };

@@ -44,6 +44,8 @@ static void usage(FILE *out)
           "                     systemd  wspush.service unit with LimitNOFILE=\n"
           "  --bin PATH       wspush binary path in the systemd unit\n"
           "                   (default /usr/local/bin/wspush)\n"
+          "  --config FILE    config file the systemd unit passes to wspush serve\n"
+          "                   (default /etc/wspush/wspush.yaml)\n"
           "  --rate R         deliveries per second to plan for, over all connections\n"
           "                   (R > 0; suffix k, m): adds the capacity estimate\n"
           "  --tls            with --rate: every connection is wss:// (TLS)\n"
@@ -175,6 +177,10 @@ int tune_main(int argc, char **argv)
             if (*v != '/')
                 return bad("--bin wants an absolute path, got", v);
             o.bin = v;
+        } else if ((v = opt_value(argc, argv, &i, "--config", &missing))) {
+            if (*v != '/')
+                return bad("--config wants an absolute path, got", v);
+            o.config = v;
         } else if ((v = opt_value(argc, argv, &i, "--proc-root", &missing))) {
             if (!*v)
                 return bad("--proc-root wants a directory", NULL);

@@ -188,6 +188,7 @@ int tune_render_json(const struct tune_report *r, FILE *out)
 static void emit_systemd(const struct tune_report *r, FILE *out)
 {
     const char *bin = r->opts.bin ? r->opts.bin : "/usr/local/bin/wspush";
+    const char *cfg = r->opts.config ? r->opts.config : "/etc/wspush/wspush.yaml";
     uint64_t n = r->opts.conns;
     fprintf(out,
             "# wspush.service - wspush serve for %" PRIu64 " connections.\n"
@@ -210,7 +211,12 @@ static void emit_systemd(const struct tune_report *r, FILE *out)
             "# Raise the runtime sysctls before start ('+': as root, '-': a setting\n"
             "# left low is reported in the journal, not fatal).\n"
             "ExecStartPre=+-%s tune --conns %" PRIu64 " --apply\n"
-            "ExecStart=%s serve --max-conns %" PRIu64 " --workers auto\n"
+            "# The config file holds the settings; --max-conns and --workers here win\n"
+            "# over it (the command line does), because LimitNOFILE= below is sized\n"
+            "# for them: change them with wspush tune --conns N --emit systemd.\n"
+            "# systemctl reload wspush (SIGHUP) applies what can change at run time.\n"
+            "ExecStart=%s serve --config %s --max-conns %" PRIu64 " --workers auto\n"
+            "ExecReload=/bin/kill -HUP $MAINPID\n"
             "Restart=on-failure\n"
             "RestartSec=2s\n"
             "# SIGTERM to the master only; it closes the workers' connections cleanly.\n"
@@ -227,7 +233,7 @@ static void emit_systemd(const struct tune_report *r, FILE *out)
             "\n"
             "[Install]\n"
             "WantedBy=multi-user.target\n",
-            n, n, n, bin, n, bin, n, TUNE_FD_RESERVE, r->needs.nofile);
+            n, n, n, bin, n, bin, cfg, n, TUNE_FD_RESERVE, r->needs.nofile);
 }
 
 static void emit_limits(const struct tune_report *r, FILE *out)

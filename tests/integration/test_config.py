@@ -14,7 +14,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import WSPUSH_BIN, T, http_get
+from conftest import WSPUSH_BIN, T, _recv_until, http_get, wait_until
 
 pytestmark = pytest.mark.skipif(not WSPUSH_BIN, reason="WSPUSH_BIN is not set")
 
@@ -186,13 +186,15 @@ def test_sighup_reload_logs_changes(wspush, tmp_path):
     f.write_text("workers: 1\nmax-conns: 100\nlog-level: info\n")
     srv = wspush("--config", str(f))
     mark = srv.log_mark()
-    f.write_text("workers: 1\nmax-conns: 200\nlog-level: debug\npublish-token: t0ken-x\n")
+    f.write_text("workers: 1\nmax-conns: 200\nlog-level: debug\npublish-token: t0ken-x\n"
+                 "ring-size: 1MiB\n")
     os.kill(srv.pid, signal.SIGHUP)
-    srv.wait_for_log(r"config reload: changed: max-conns 100 -> 200 \(needs a restart\)",
+    srv.wait_for_log(r"config reload: changed: max-conns 100 -> 200 \(applied\)", start=mark)
+    srv.wait_for_log(r"config reload: changed: ring-size 64MiB -> 1MiB \(needs a restart\)",
                      start=mark)
     srv.wait_for_log(r"config reload: changed: log-level info -> debug \(applied\)", start=mark)
     srv.wait_for_log(r"config reload: changed: publish-token \(secret, applied\)", start=mark)
-    srv.wait_for_log(r"config reload: \S+: 2 changes applied, 1 needs a restart", start=mark)
+    srv.wait_for_log(r"config reload: \S+: 3 changes applied, 1 needs a restart", start=mark)
     assert "t0ken-x" not in srv.log()
     # the token applies at once on the admin port
     assert srv.admin.request("POST", "/broadcast", "x").status == 401
@@ -206,3 +208,85 @@ def test_sighup_reload_logs_changes(wspush, tmp_path):
                      r"option 'max-con' \(did you mean 'max-conns'\?\)", start=mark)
     assert srv.admin.request("POST", "/broadcast", "x", token="t0ken-x").status == 202
     assert http_get(srv.port, "/healthz").status == 200
+
+
+def ws_try(port, origin=None, source=None, path="/t"):
+    """One upgrade attempt: (status, socket); the socket stays open (held)
+    when the status is 101, closed otherwise."""
+    import socket
+    sk = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if source:
+        sk.bind((source, 0))
+    sk.settimeout(T(10))
+    sk.connect(("127.0.0.1", port))
+    req = (f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n")
+    if origin:
+        req += f"Origin: {origin}\r\n"
+    sk.sendall((req + "\r\n").encode())
+    buf = _recv_until(sk, b"\r\n\r\n")
+    status = int(buf.split(b" ", 2)[1]) if buf.startswith(b"HTTP/1.1 ") else 0
+    if status != 101:
+        sk.close()
+    return status, sk
+
+
+def status(port, origin, source):
+    """The status of one upgrade from its own address (apart from any
+    per-IP limit); the connection is closed after."""
+    st, sk = ws_try(port, origin, source)
+    sk.close()
+    return st
+
+
+def test_issue17_sighup_applies_limits_in_running_workers(wspush, tmp_path):
+    """SIGHUP takes new origins and --max-conns-per-ip into the running
+    workers (no restart: same pids), logs each change in the master and the
+    count in every worker, and says which changes need a restart."""
+    f = tmp_path / "live.yaml"
+    f.write_text("workers: 2\nallow-origin: [https://a.example]\nmax-conns-per-ip: 5\n"
+                 "ping-interval: 25s\n")
+    srv = wspush("--config", str(f))
+    pids = sorted(srv.worker_pids())
+    st = srv.wait_stats(lambda s: all(w["deadline_ticks"]["ping"] for w in s["workers"]),
+                        T(10), "both workers started")
+    ping_before = [w["deadline_ticks"]["ping"] for w in st["workers"]]
+    # before: a is allowed, b is not; 3 connections from one address fit
+    for k in range(6):
+        assert status(srv.port, "https://a.example", f"127.0.6.{k}") == 101
+        assert status(srv.port, "https://b.example", f"127.0.7.{k}") == 403
+    held = [ws_try(srv.port, "https://a.example", "127.0.5.1") for _ in range(3)]
+    assert [st for st, _ in held] == [101] * 3
+    for _, sk in held:
+        sk.close()
+    srv.wait_connections(0)
+
+    mark = srv.log_mark()
+    f.write_text("workers: 2\nallow-origin: [https://b.example, https://c.example]\n"
+                 "max-conns-per-ip: 1\nping-interval: 20s\nring-size: 1MiB\n")
+    os.kill(srv.pid, signal.SIGHUP)
+    srv.wait_for_log(r"config reload: changed: max-conns-per-ip 5 -> 1 \(applied\)", start=mark)
+    srv.wait_for_log(r"config reload: changed: allow-origin https://a.example -> "
+                     r"https://b.example,https://c.example \(applied\)", start=mark)
+    srv.wait_for_log(r"config reload: changed: ping-interval 25s -> 20s \(applied\)", start=mark)
+    srv.wait_for_log(r"config reload: changed: ring-size 64MiB -> 1MiB \(needs a restart\)",
+                     start=mark)
+    srv.wait_for_log(r"config reload: \S+: 3 changes applied, 1 needs a restart", start=mark)
+    # every worker took them (its own line), and none was restarted
+    wait_until(lambda: srv.log_count(r"\[worker \d\] config reload: 3 changes applied",
+                                     start=mark) == 2, T(10), "both workers applied the reload")
+    assert sorted(srv.worker_pids()) == pids
+    ping = [w["deadline_ticks"]["ping"] for w in srv.stats()["workers"]]
+    assert ping[0] == ping[1] and ping[0] < ping_before[0], (ping_before, ping)
+    # after: b and c are allowed, a is not, on whichever worker takes them
+    for k in range(6):
+        assert status(srv.port, "https://a.example", f"127.0.8.{k}") == 403
+        assert status(srv.port, "https://b.example", f"127.0.9.{k}") == 101
+        assert status(srv.port, "https://c.example", f"127.0.10.{k}") == 101
+    # one connection per address per worker: of 3 from one address (2
+    # workers), one at least is refused
+    got = [ws_try(srv.port, "https://b.example", "127.0.5.2") for _ in range(3)]
+    assert 429 in [st for st, _ in got], [st for st, _ in got]
+    for st, sk in got:
+        if st == 101:
+            sk.close()

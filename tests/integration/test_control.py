@@ -363,3 +363,30 @@ def test_bench_token_file_each_connection_its_own_token(wspush, keyfile, tmp_pat
                        capture_output=True, text=True, timeout=T(30) + 30)
     assert r.returncode == 1, r.stdout + r.stderr
     assert srv.stats()["auth"]["refused"]["malformed"] >= 3
+
+
+def test_issue17_disconnect_codes_have_their_own_metric_label(wspush, keyfile):
+    """4503 and 4000 (like 1012 and every code docs/close-codes.md defines)
+    are counted under their own code= label, not under "other"."""
+    srv = wspush("--workers", "1", "--auth-hmac-key-file", str(keyfile))
+    a = RawWS(srv.port, "/@alice?token=" + tok("alice"), timeout=T(10))
+    b = RawWS(srv.port, "/@bob?token=" + tok("bob"), timeout=T(10))
+    srv.wait_connections(2)
+    assert post_json(srv, "/disconnect", {"user": "alice", "reconnect": False}).json()[
+        "disconnected"] == 1
+    assert post_json(srv, "/disconnect", {"user": "bob", "reconnect": True}).json()[
+        "disconnected"] == 1
+    assert a.recv_close().close_code == 4503
+    assert b.recv_close().close_code == 4000
+    a.shutdown()
+    b.shutdown()
+    srv.wait_connections(0)
+
+    def labels():
+        m = srv.metrics()
+        return m if ('wspush_disconnects_total{code="4503"} 1' in m and
+                     'wspush_disconnects_total{code="4000"} 1' in m) else None
+
+    m = wait_until(labels, T(10), "code=4503 and code=4000 in /metrics")
+    assert 'wspush_disconnects_total{code="other"} 0' in m, m
+    assert 'wspush_disconnects_total{code="1012"} 0' in m, m

@@ -226,3 +226,40 @@ def test_issue17_admin_healthz_ready_follows_redis(wspush):
             r.cleanup()
         else:
             shutil.rmtree(r.dir, ignore_errors=True)
+
+
+def _exec_start(unit_text):
+    line = next(l for l in unit_text.splitlines() if l.startswith("ExecStart="))
+    return line[len("ExecStart="):].split()
+
+
+def test_issue17_systemd_unit_passes_the_installed_config(tmp_path):
+    """The unit `wspush tune --emit systemd` prints (deploy/wspush.service)
+    and the one the build installs start `serve --config` with the example
+    config the install puts in place, and that command line parses."""
+    import pathlib
+    import subprocess
+    from conftest import WSPUSH_BIN
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    out = subprocess.run([WSPUSH_BIN, "tune", "--conns", "1000000", "--proc-root", str(proc),
+                          "--emit", "systemd"], capture_output=True, text=True, check=True).stdout
+    argv = _exec_start(out)
+    assert argv[1:4] == ["serve", "--config", "/etc/wspush/wspush.yaml"], argv
+    assert "ExecReload=/bin/kill -HUP $MAINPID" in out
+    repo = pathlib.Path(__file__).resolve().parents[2]
+    assert (repo / "deploy" / "wspush.service").read_text() == out
+    # the command line with the example config: valid, and the file is read
+    args = [str(repo / "deploy" / "wspush.yaml") if a == "/etc/wspush/wspush.yaml" else a
+            for a in argv[1:]]
+    r = subprocess.run([WSPUSH_BIN, *args, "--print-config"], capture_output=True, text=True)
+    assert r.returncode == 0 and "\nmax-conns: 1000000\n" in r.stdout, r
+    # the unit the build generated for `cmake --install`: BINDIR and SYSCONFDIR
+    built = pathlib.Path(WSPUSH_BIN).resolve().parent / "dist" / "wspush.service"
+    if built.exists():
+        cache = (built.parent.parent / "CMakeCache.txt").read_text()
+        prefix = re.search(r"^CMAKE_INSTALL_PREFIX:PATH=(.*)$", cache, re.M).group(1)
+        etc = "/etc" if prefix == "/usr" else prefix + "/etc"
+        argv = _exec_start(built.read_text())
+        assert argv[0] == prefix + "/bin/wspush", argv
+        assert argv[1:4] == ["serve", "--config", etc + "/wspush/wspush.yaml"], argv

@@ -177,6 +177,16 @@ static const struct {
     {"deflate: maybe\n", "t.yaml:1: --deflate: 'maybe' must be on or off"},
     {"slow-policy: 3\n", "must be close, drop or latest"},
     {"log-level: loud\n", "must be error, warn, info or debug"},
+    {"log-level: info,tsl=debug\n",
+     "t.yaml:1: --log-level: unknown subsystem 'tsl' (did you mean 'tls'?"},
+    {"log-level: info,zzzzz=debug\n", "unknown subsystem 'zzzzz' (subsystems: core, http, tls, "},
+    {"log-level: info,tls=loud\n",
+     "--log-level: 'tls=loud': 'loud' must be error, warn, info or debug"},
+    {"log-level: info,warn\n", "--log-level: 'warn': the default level is given twice"},
+    {"log-level: tls=debug,tls=warn\n", "--log-level: 'tls=warn': tls is given twice"},
+    {"log-level: \"info,,tls=debug\"\n", "--log-level: empty item"},
+    {"log-level: \"info,tls=\"\n", "--log-level: 'tls=': 'tls' needs a level"},
+    {"log-level: \"=debug\"\n", "--log-level: '=debug': a subsystem name is missing"},
     {"workers: 1000\n", "must be 0..256 or auto"},
     {"max-conns: 1\nmax-conns: 2\n", "t.yaml:2: max-conns is set twice (first on line 1)"},
     {"max-conns: [1, 2]\n", "t.yaml:1: max-conns takes one value, not a list"},
@@ -319,6 +329,97 @@ static void no_change(size_t i, const char *was, const char *now, void *arg)
 }
 
 /* --print-config's output, parsed again, gives the same settings. */
+/* issue 17: --log-level takes a default level and per-subsystem levels;
+ * the list round-trips through --print-config and the command line. */
+static void test_config_log_level_per_subsystem(void **state)
+{
+    (void)state;
+    struct wsp_config c, d;
+    parse_ok(&c, "log-level: info\n");
+    assert_int_equal(c.log_level, WSP_LOG_INFO);
+    for (int i = 0; i < WSP_LOG_SUBS; i++)
+        assert_int_equal(c.log_sub_levels[i], -1);
+    parse_ok(&c, "log-level: \" info , tls=debug,redis=warn \"\n");
+    assert_int_equal(c.log_level, WSP_LOG_INFO);
+    assert_int_equal(c.log_sub_levels[WSP_SUB_TLS], WSP_LOG_DEBUG);
+    assert_int_equal(c.log_sub_levels[WSP_SUB_REDIS], WSP_LOG_WARN);
+    assert_int_equal(c.log_sub_levels[WSP_SUB_CORE], -1);
+    /* a list without a default level keeps info; subsystems in any order,
+     * printed in the documented order */
+    parse_ok(&c, "log-level: proxy=error,http=debug\n");
+    assert_int_equal(c.log_level, WSP_LOG_INFO);
+    assert_int_equal(c.log_sub_levels[WSP_SUB_HTTP], WSP_LOG_DEBUG);
+    assert_int_equal(c.log_sub_levels[WSP_SUB_PROXY], WSP_LOG_ERROR);
+    size_t i = 0;
+    while (strcmp(config_opt_name(i), "log-level"))
+        i++;
+    char v[256];
+    assert_true(config_opt_format(&c, i, v, sizeof v) > 0);
+    assert_string_equal(v, "info,http=debug,proxy=error");
+    parse_ok(&c, "log-level: warn,core=debug,history=info,auth=warning\n");
+    assert_true(config_opt_format(&c, i, v, sizeof v) > 0);
+    assert_string_equal(v, "warn,core=debug,auth=warn,history=info");
+    /* the printed value parses back to the same settings */
+    char text[300];
+    snprintf(text, sizeof text, "log-level: \"%s\"\n", v);
+    parse_ok(&d, text);
+    assert_int_equal(config_show_diff(&c, &d, no_change, NULL), 0);
+    assert_memory_equal(c.log_sub_levels, d.log_sub_levels, sizeof c.log_sub_levels);
+    /* a later setting replaces the whole list (flag over file) */
+    assert_int_equal(config_opt_set(&c, i, "debug", stderr, ""), 0);
+    assert_int_equal(c.log_level, WSP_LOG_DEBUG);
+    for (int k = 0; k < WSP_LOG_SUBS; k++)
+        assert_int_equal(c.log_sub_levels[k], -1);
+    /* every documented name is a subsystem, and back */
+    for (int k = 0; k < WSP_LOG_SUBS; k++) {
+        const char *name = wsp_log_sub_name(k);
+        assert_int_equal(wsp_log_sub_parse(name, strlen(name)), k);
+    }
+    assert_int_equal(wsp_log_sub_parse("tlsx", 4), -1);
+    assert_int_equal(wsp_log_sub_parse("tl", 2), -1);
+}
+
+/* issue 17: SIGHUP applies the live options only, from a byte copy of
+ * another process's config (live_config.c), lists split again. */
+static void test_config_apply_live(void **state)
+{
+    (void)state;
+    struct wsp_config a, b;
+    parse_ok(&a, "allow-origin: [https://a]\nmax-conns-per-ip: 5\nring-size: 1MiB\n"
+                 "log-level: info\npublic-topics: [x]\n");
+    parse_ok(&b, "allow-origin: [https://b, https://c]\nmax-conns-per-ip: 1\nring-size: 2MiB\n"
+                 "log-level: warn,tls=debug\nping-interval: 5s\npublic-topics: [y, z]\n");
+    struct wsp_config *copy = malloc(sizeof *copy);
+    memcpy(copy, &b, sizeof b);
+    memset(&b, 0x5a, sizeof b); /* the copy must not lean on b's memory */
+    assert_int_equal(config_apply_live(&a, copy), 5);
+    assert_int_equal(a.n_origins, 2);
+    assert_string_equal(a.origins[0], "https://b");
+    assert_string_equal(a.origins[1], "https://c");
+    assert_true(a.origins[0] >= a.origins_buf &&
+                a.origins[1] < a.origins_buf + sizeof a.origins_buf);
+    assert_int_equal(a.max_conns_per_ip, 1);
+    assert_int_equal(a.ping_interval_ms, 5000);
+    assert_int_equal(a.log_level, WSP_LOG_WARN);
+    assert_int_equal(a.log_sub_levels[WSP_SUB_TLS], WSP_LOG_DEBUG);
+    assert_int_equal(a.n_public_topics, 2);
+    assert_string_equal(a.public_topics[1], "z");
+    assert_int_equal(a.ring_size, 1 << 20);           /* needs a restart: untouched */
+    assert_int_equal(config_apply_live(&a, copy), 0); /* nothing left to change */
+    free(copy);
+    size_t live = 0;
+    for (size_t i = 0; i < config_opt_count(); i++) {
+        const char *n = config_opt_name(i);
+        live += config_opt_is_live(i);
+        if (!strcmp(n, "listen") || !strcmp(n, "workers") || !strcmp(n, "ring-size") ||
+            !strcmp(n, "history-size") || !strcmp(n, "publish-token"))
+            assert_false(config_opt_is_live(i));
+        if (!strcmp(n, "allow-origin") || !strcmp(n, "max-conns") || !strcmp(n, "log-level"))
+            assert_true(config_opt_is_live(i));
+    }
+    assert_int_equal(live, 15);
+}
+
 static void test_config_file_print_round_trip(void **state)
 {
     (void)state;
@@ -489,6 +590,8 @@ int main(void)
         cmocka_unit_test(test_config_file_errors_name_the_line),
         cmocka_unit_test(test_config_file_any_split),
         cmocka_unit_test(test_config_file_huge_input),
+        cmocka_unit_test(test_config_log_level_per_subsystem),
+        cmocka_unit_test(test_config_apply_live),
         cmocka_unit_test(test_config_file_print_round_trip),
         cmocka_unit_test(test_config_show_secrets_never_printed),
         cmocka_unit_test(test_config_show_suggest),

@@ -45,6 +45,50 @@ static void log_plain(void)
     wsp_log_fields(WSP_LOG_INFO, f, 2, "as text");
 }
 
+/* issue 17: each subsystem has its own level; a filtered call costs a
+ * byte compare (its arguments are not even evaluated). */
+static int g_evaluated;
+static int evaluated(void)
+{
+    return ++g_evaluated;
+}
+
+static void log_per_subsystem(void)
+{
+    wsp_log_set_format(WSP_LOG_JSON);
+    wsp_log_set_role("master");
+    int8_t subs[WSP_LOG_SUBS];
+    memset(subs, -1, sizeof subs);
+    subs[WSP_SUB_TLS] = WSP_LOG_DEBUG;
+    subs[WSP_SUB_REDIS] = WSP_LOG_WARN;
+    wsp_log_set_levels(WSP_LOG_INFO, subs);
+    log_sub_debug(WSP_SUB_TLS, "tls debug %d", evaluated());
+    log_sub_info(WSP_SUB_REDIS, "redis info %d", evaluated()); /* filtered */
+    log_sub_warn(WSP_SUB_REDIS, "redis warn");
+    log_debug("core debug %d", evaluated()); /* filtered */
+    log_info("core info");
+    wsp_log_set_level(WSP_LOG_INFO);
+    log_sub_debug(WSP_SUB_TLS, "tls debug again %d", evaluated()); /* filtered */
+    wsp_log_set_format(WSP_LOG_TEXT);
+}
+
+static void test_log_level_per_subsystem(void **state)
+{
+    (void)state;
+    g_evaluated = 0;
+    char *t = capture(log_per_subsystem);
+    assert_non_null(strstr(t, "\"msg\":\"tls debug 1\",\"subsystem\":\"tls\"}\n"));
+    assert_null(strstr(t, "redis info"));
+    assert_non_null(strstr(t, "\"level\":\"warn\""));
+    assert_non_null(strstr(t, "\"msg\":\"redis warn\",\"subsystem\":\"redis\"}\n"));
+    assert_null(strstr(t, "core debug"));
+    assert_non_null(strstr(t, "\"msg\":\"core info\"}\n")); /* core: no subsystem field */
+    assert_null(strstr(t, "again"));
+    assert_int_equal(g_evaluated, 1);
+    assert_int_equal(wsp_log_get_level(), WSP_LOG_INFO);
+    free(t);
+}
+
 static void test_log_json_fields(void **state)
 {
     (void)state;
@@ -142,6 +186,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_json_fields),
+        cmocka_unit_test(test_log_level_per_subsystem),
         cmocka_unit_test(test_log_json_long_lines_stay_valid),
         cmocka_unit_test(test_json_escape_any_cap),
     };

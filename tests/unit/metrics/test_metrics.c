@@ -155,6 +155,24 @@ static void test_metrics_topic_worker_dies(void **state)
     metrics_shared_free(s);
 }
 
+/* issue 17: every close code docs/close-codes.md defines has its own label
+ * value in wspush_disconnects_total; only undefined codes are "other". */
+static void test_metrics_close_bucket_defined_codes(void **state)
+{
+    (void)state;
+    static const uint16_t defined[] = {1000, 1001, 1002, 1003, 1006, 1007, 1008, 1009,
+                                       1010, 1011, 1012, 1013, 4000, 4001, 4002, 4503};
+    for (size_t i = 0; i < sizeof defined / sizeof defined[0]; i++) {
+        enum close_bucket b = metrics_close_bucket(defined[i]);
+        assert_int_not_equal(b, CB_OTHER);
+        assert_int_equal(metrics_close_bucket_code(b), defined[i]);
+    }
+    assert_int_equal(metrics_close_bucket(1005), CB_OTHER); /* never sent */
+    assert_int_equal(metrics_close_bucket(3000), CB_OTHER);
+    assert_int_equal(metrics_close_bucket(4999), CB_OTHER);
+    assert_int_equal(metrics_close_bucket_code(CB_OTHER), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -162,6 +180,7 @@ int main(void)
         cmocka_unit_test(test_metrics_topic_full_window),
         cmocka_unit_test(test_metrics_topic_reset_worker_and_hold),
         cmocka_unit_test(test_metrics_topic_worker_dies),
+        cmocka_unit_test(test_metrics_close_bucket_defined_codes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

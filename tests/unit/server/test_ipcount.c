@@ -79,6 +79,33 @@ static void test_ipcount_limit_respected(void **state)
 }
 
 /* issue 11 item 7 */
+/* issue 17: SIGHUP changes the limit; what is counted stays counted */
+static void test_ipcount_set_limit(void **state)
+{
+    (void)state;
+    struct ipcount *t = ipcount_new(3, 0);
+    assert_non_null(t);
+    struct sockaddr_storage a = v4(0x0a000002);
+    uint32_t id[4];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(ipcount_acquire(t, SA(a), &id[i]), 0);
+    ipcount_set_limit(t, 1); /* lowered under what a holds: nobody is dropped */
+    assert_int_equal(ipcount_get(t, SA(a)), 3);
+    assert_int_equal(ipcount_acquire(t, SA(a), &id[3]), WSP_ETOOBIG);
+    ipcount_release(t, id[0]);
+    ipcount_release(t, id[1]);
+    assert_int_equal(ipcount_acquire(t, SA(a), &id[3]), WSP_ETOOBIG); /* still 1 held */
+    ipcount_release(t, id[2]);
+    assert_int_equal(ipcount_acquire(t, SA(a), &id[0]), 0);
+    ipcount_set_limit(t, UINT32_MAX); /* "no limit" keeps counting */
+    for (int i = 1; i < 4; i++)
+        assert_int_equal(ipcount_acquire(t, SA(a), &id[i]), 0);
+    assert_int_equal(ipcount_get(t, SA(a)), 4);
+    ipcount_set_limit(t, 0); /* as ipcount_new: at least 1 */
+    assert_int_equal(ipcount_acquire(t, SA(a), &id[0]), WSP_ETOOBIG);
+    ipcount_free(t);
+}
+
 static void test_ipcount_collision_keeps_the_limit(void **state)
 {
     (void)state;
@@ -219,6 +246,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ipcount_limit_respected),
+        cmocka_unit_test(test_ipcount_set_limit),
         cmocka_unit_test(test_ipcount_collision_keeps_the_limit),
         cmocka_unit_test(test_ipcount_remove_then_insert),
         cmocka_unit_test(test_ipcount_grows_past_its_hint),

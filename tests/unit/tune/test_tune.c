@@ -427,7 +427,8 @@ static void test_tune_emit_formats(void **state)
     assert_non_null(strstr(t, "\nLimitNOFILE=1048576\n"));
     assert_non_null(strstr(t, "\nRestart=on-failure\n"));
     assert_non_null(
-        strstr(t, "\nExecStart=/usr/local/bin/wspush serve --max-conns 1000000 --workers auto\n"));
+        strstr(t, "\nExecStart=/usr/local/bin/wspush serve --config /etc/wspush/wspush.yaml "
+                  "--max-conns 1000000 --workers auto\n"));
     assert_null(strstr(t, "20000")); /* nothing from this host */
 
     /* deploy/wspush.service is this output, byte for byte. */
@@ -449,11 +450,13 @@ static void test_tune_emit_formats(void **state)
     free(t);
 
     o.bin = "/opt/wspush/bin/wspush";
+    o.config = "/opt/wspush/etc/wspush/wspush.yaml";
     o.conns = 20000;
     tune_report_build(r, &s, &o);
     t = capture(r, 1 + TUNE_EMIT_SYSTEMD);
     assert_non_null(
-        strstr(t, "\nExecStart=/opt/wspush/bin/wspush serve --max-conns 20000 --workers auto\n"));
+        strstr(t, "\nExecStart=/opt/wspush/bin/wspush serve --config "
+                  "/opt/wspush/etc/wspush/wspush.yaml --max-conns 20000 --workers auto\n"));
     assert_non_null(strstr(t, "\nLimitNOFILE=32768\n"));
     free(t);
 
@@ -534,6 +537,7 @@ static void test_tune_main_options(void **state)
         (const char *[]){"--conns", "10", "--emit", "sysctl", "--apply", NULL},
         (const char *[]){"--conns", "10", "--client", "--emit", "systemd", NULL},
         (const char *[]){"--conns", "10", "--bin", "wspush", NULL},
+        (const char *[]){"--conns", "10", "--config", "wspush.yaml", NULL},
         (const char *[]){"--conns=10", "--connsx", NULL},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -548,6 +552,11 @@ static void test_tune_main_options(void **state)
     rc = run_main(out, sizeof out, (const char *[]){"--conns=100k", "--emit=systemd", NULL});
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "LimitNOFILE=131072\n"));
+    rc = run_main(
+        out, sizeof out,
+        (const char *[]){"--conns=100k", "--emit=systemd", "--config", "/srv/w.yaml", NULL});
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, " serve --config /srv/w.yaml --max-conns 100000 "));
 
     /* --apply against the fake tree, then the table shows the new values. */
     rc = run_main(out, sizeof out,
