@@ -104,6 +104,10 @@ struct worker {
     int spare_fd; /* kept open to accept-and-close on EMFILE */
     struct ring *ring;
     struct ring_reader rd;
+    struct ring_reader ahead; /* conflation's look-ahead: entries up to here were seen */
+    uint64_t broadcast_newest_conflatable; /* ring seq, as struct topic's for topics */
+    uint32_t broadcast_skipped;            /* conflated broadcasts not yet announced */
+    uint32_t broadcast_walks;              /* rotation of the broadcast walk */
     struct history *history; /* NULL: off; read-only here */
     struct shared_stats *shared;
     struct worker_stats *st;
