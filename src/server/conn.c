@@ -242,6 +242,12 @@ static void set_want_write(struct worker *w, struct conn *c, bool on)
 static void on_drained(struct worker *w, struct conn *c)
 {
     c->flags &= (uint16_t)~CF_DROPPING;
+    if (c->flags & CF_PING_QUEUED) {
+        /* our ping has just left: the peer's pong time starts now */
+        c->flags &= (uint16_t)~CF_PING_QUEUED;
+        if ((c->flags & CF_PING_SENT) && c->state == CONN_WS)
+            deadline_set(w, c, w->ticks_pong);
+    }
     if (!(c->flags & CF_END_AFTER_FLUSH))
         return;
     if (c->flags & CF_RD_SHUT) { /* the peer sends nothing more: done */
@@ -561,12 +567,12 @@ struct feed_ctx {
     struct conn *c;
 };
 
-static void send_control(struct worker *w, struct conn *c, uint8_t op, const uint8_t *p, size_t n)
+static int send_control(struct worker *w, struct conn *c, uint8_t op, const uint8_t *p, size_t n)
 {
     uint8_t frame[WS_MAX_HEADER + WS_MAX_CONTROL];
     size_t fl = ws_frame_encode(frame, sizeof frame, true, op, p, n, NULL);
     /* a close frame is the connection's last word: past the backlog too */
-    send_bytes(w, c, frame, fl, op == WS_OP_CLOSE);
+    return send_bytes(w, c, frame, fl, op == WS_OP_CLOSE);
 }
 
 /* --msg-rate: data messages, pings and pongs all count, so a control
@@ -951,6 +957,18 @@ void conn_on_tick(struct worker *w, struct conn *c)
             if (c->state != CONN_WS || !(c->flags & CF_PING_SENT))
                 break;
         }
+        if ((c->flags & (CF_PING_SENT | CF_PING_QUEUED)) == (CF_PING_SENT | CF_PING_QUEUED) &&
+            !(c->flags & CF_DROPPING) && c->out && outq_progressed(c->out)) {
+            /* our ping is still queued behind output the peer is taking,
+             * slowly (an overloaded client, or a server that was late):
+             * it cannot have answered yet. Judge again a pong timeout
+             * later; once the ping leaves, on_drained gives the peer a
+             * full pong timeout from then. A peer that took nothing for a
+             * whole pong timeout is judged as before. */
+            w->st->pongs_deferred++;
+            deadline_set(w, c, w->ticks_pong);
+            break;
+        }
         if (c->flags & CF_PING_SENT) {
             conn_close(w, c, WS_CLOSE_GOING_AWAY, "ping timeout");
             /* a silent peer will not answer the close either */
@@ -964,8 +982,14 @@ void conn_on_tick(struct worker *w, struct conn *c)
             break;
         }
         c->flags |= CF_PING_SENT;
+        c->flags &= (uint16_t)~CF_PING_QUEUED;
         w->st->pings_sent++;
-        send_control(w, c, WS_OP_PING, NULL, 0);
+        if (send_control(w, c, WS_OP_PING, NULL, 0) == 0 && c->state == CONN_WS &&
+            !outq_empty(c->out)) {
+            /* the ping waits behind queued output: mark where it stands */
+            c->flags |= CF_PING_QUEUED;
+            outq_progressed(c->out);
+        }
         deadline_set(w, c, w->ticks_pong);
         break;
     case CONN_CLOSING:

@@ -254,6 +254,9 @@ size_t prom_render(struct master *m, char *out, size_t cap)
     counter(bp, "wspush_pings_skipped_total",
             "Ping deadlines passed without a ping: the peer's TCP acknowledged data within the interval.",
             SUM(pings_skipped));
+    counter(bp, "wspush_pongs_deferred_total",
+            "Pong deadlines put off because our ping still waited behind output the peer was taking.",
+            SUM(pongs_deferred));
     counter(bp, "wspush_conflated_total",
             "Messages of conflatable topics a worker skipped because a newer one was already pending.",
             SUM(conflated));

@@ -50,6 +50,7 @@ enum conn_state {
 #define CF_PROXY_SNIFF 0x800 /* refuse a PROXY header (untrusted peer, --proxy-protocol on) */
 #define CF_TRUSTED 0x1000    /* the address is a trusted proxy: X-Forwarded-For names the client */
 #define CF_ENVELOPE 0x2000   /* JSON envelope mode (wspush.json / ?format=json) */
+#define CF_PING_QUEUED 0x4000 /* our ping waits in the out-queue: the pong clock has not started */
 #define CF_SSE 0x8000        /* a Server-Sent Events stream (sse_conn.c), not a WebSocket */
 
 struct conn_spill { /* a partial request head, while it is incomplete */

@@ -8,7 +8,7 @@ waiting in the socket when the deadline is judged counts: test_hostile.py,
 test_pong_waiting_in_the_socket_is_read_before_the_deadline_is_judged.)"""
 import time
 
-from conftest import OP_PING, OP_PONG, OP_TEXT, RawWS, T, wait_until
+from conftest import OP_PING, OP_PONG, OP_TEXT, RawWS, T, publish_pipelined, wait_until
 from test_integrity import _metric
 
 
@@ -67,3 +67,59 @@ def test_pings_spread_over_the_interval(wspush):
     finally:
         for c in clients:
             c.shutdown()
+
+
+def test_a_slow_reader_is_not_closed_while_our_ping_waits_behind_its_queue(wspush):
+    """A client that reads, slowly, what was queued for it cannot answer a
+    ping still queued behind that output: the pong deadline is put off while
+    it takes data, and runs from when the ping left."""
+    srv = wspush("--workers", "1", "--ping-interval", "1s", "--pong-timeout", "2s",
+                 "--max-backlog", "64MiB")
+    big = [f"{i:04d}:".encode().ljust(64 * 1024, b"x") for i in range(192)]  # 12 MiB
+    with RawWS(srv.port, "/big", rcvbuf=16384, timeout=T(60)) as ws:
+        srv.wait_connections(1)
+        publish_pipelined(srv.admin_port, "big", big)
+        # the reader: slow for 6 s (16 KiB per 50 ms, the condition under
+        # test: the kernel's buffers take ~4 MiB, the rest stays queued in
+        # the server with the ping behind it past the 3 s pong deadline),
+        # then as fast as it can, until every data frame is in
+        need = sum(10 + len(b) for b in big)
+        slow_until = time.monotonic() + 6
+        while len(ws.buf) < need:
+            chunk = ws.sock.recv(16384)
+            assert chunk, "closed while reading"
+            ws.buf += chunk
+            if time.monotonic() < slow_until:
+                time.sleep(0.05)
+        got = []
+        while len(got) < len(big):
+            f = ws.recv_frame()
+            if f.opcode == OP_PING:
+                ws.send(OP_PONG, f.payload)
+                continue
+            assert f.opcode == OP_TEXT, (f, f.close_code)
+            got.append(f.payload)
+        assert got == big
+        assert _metric(srv, "wspush_pongs_deferred_total") >= 1
+        srv.admin.publish("big", "still open")
+        while True:
+            f = ws.recv_frame()
+            if f.opcode == OP_PING:
+                ws.send(OP_PONG, f.payload)
+                continue
+            assert (f.opcode, f.payload) == (OP_TEXT, b"still open"), (f, f.close_code)
+            break
+
+
+def test_a_client_that_takes_nothing_is_still_closed_for_its_ping(wspush):
+    """The same queue behind the ping, but the client reads nothing: no
+    progress for a whole pong timeout, so it is judged as before."""
+    srv = wspush("--workers", "1", "--ping-interval", "1s", "--pong-timeout", "2s",
+                 "--max-backlog", "64MiB")
+    big = [f"{i:04d}:".encode().ljust(64 * 1024, b"x") for i in range(192)]
+    with RawWS(srv.port, "/big", rcvbuf=16384, timeout=T(60)):
+        srv.wait_connections(1)
+        publish_pipelined(srv.admin_port, "big", big)
+        srv.wait_connections(0, T(20))
+    assert _metric(srv, "wspush_pongs_deferred_total") == 0
+    assert 'wspush_disconnects_total{code="1001"} 1' in srv.metrics()
