@@ -213,11 +213,23 @@ def child(a):
                     if c.state != "open" or c.sock.fileno() not in clients:
                         break
 
+    def reconnect_due():
+        now = time.monotonic()
+        due = [p for p in pending if p[0] <= now]
+        if due:
+            pending[:] = [p for p in pending if p[0] > now]
+            for _, c in due:
+                connect(c)
+
     cl = [Client() for _ in range(a.conns)]
     for c in cl:
         connect(c)
+    ppid = os.getppid()
     while sum(1 for c in cl if c.state == "open") < a.conns:
         step(0.5)
+        reconnect_due()  # a refused or timed-out first attempt tries again
+        if os.getppid() != ppid:
+            sys.exit("the parent is gone")
     print("ready", flush=True)
     stdin = sys.stdin.fileno()
     os.set_blocking(stdin, False)
@@ -234,12 +246,10 @@ def child(a):
             if cmd.startswith("want "):  # want <messages published> <monotonic deadline>
                 _, w, d = cmd.split()
                 want, deadline = int(w), float(d)
+        reconnect_due()
+        if os.getppid() != ppid:
+            sys.exit("the parent is gone")
         now = time.monotonic()
-        due = [p for p in pending if p[0] <= now]
-        if due:
-            pending[:] = [p for p in pending if p[0] > now]
-            for _, c in due:
-                connect(c)
         if want is None:
             continue
         back = all(c.gen >= 1 and c.state == "open" for c in cl)

@@ -155,6 +155,8 @@ static const struct opt opts[] = {
      "publish the current UTC time (ISO 8601, ms) every DURATION, e.g. 1s (0 = off)"},
     {"tick-topic", T_STR, OFF(tick_topic), CAP(tick_topic), "", "NAME",
      "send ticks to this topic only (default: every connection)"},
+    {"conflate", T_LIST, OFF(conflate_buf), CAP(conflate_buf), "", "P1,P2",
+     "topics a worker that is behind may skip to their newest pending message, besides the ticker's: names or prefix patterns (news.*); / = broadcasts; never topics with history"},
     {"echo-path", T_STR, OFF(echo_path), CAP(echo_path), "", "PATH",
      "diagnostics: connections on PATH get every message echoed back (off by default)"},
     {"max-message", T_SIZE, OFF(max_message), 0, "1MiB", "BYTES",
@@ -797,6 +799,12 @@ static int finish(struct wsp_config *c, FILE *err)
         return 2;
     }
     c->n_public_topics = (size_t)n;
+    n = config_split_list(c->conflate_buf, c->conflate, CONFIG_MAX_LIST);
+    if (n < 0) {
+        fprintf(err, "wspush: error: --conflate: at most %d patterns\n", CONFIG_MAX_LIST);
+        return 2;
+    }
+    c->n_conflate = (size_t)n;
     bool auth_keys = c->auth_hmac_key_file[0] || c->auth_public_key[0] || c->auth_jwks[0];
     if (!strcmp(c->auth_mode, "auto")) {
         c->auth_required = auth_keys;

@@ -35,6 +35,9 @@ struct wsp_config {
     uint64_t max_conns_per_ip; /* 0 = no limit */
     uint64_t tick_ms;          /* 0 = no ticker */
     char tick_topic[129];      /* empty = broadcast */
+    char conflate_buf[1024];   /* --conflate as given */
+    const char *conflate[CONFIG_MAX_LIST]; /* patterns; "/" = broadcasts */
+    size_t n_conflate;
     char echo_path[256];       /* empty = off */
     uint64_t max_message;      /* bytes, inbound and publish */
     uint64_t max_partial_input; /* bytes of partial inbound messages per worker */

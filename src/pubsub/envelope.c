@@ -7,13 +7,14 @@
 #include "pubsub/envelope.h"
 
 #include <openssl/evp.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/json.h"
 #include "core/wsp_assert.h"
 #include "ws/ws_frame.h"
 
-#define ENV_FIXED 96 /* {"topic":,"id":,"data":,"encoding":"base64"} and quotes */
+#define ENV_FIXED 128 /* {"topic":,"id":,"skipped":N,"data":,"encoding":"base64"} and quotes */
 
 size_t envelope_bound(size_t tl, size_t n)
 {
@@ -47,6 +48,13 @@ static size_t frame_it(uint8_t *out, size_t json_len)
 size_t envelope_frame(uint8_t *out, size_t cap, const char *topic, size_t tl, const char *id,
                       bool binary, const uint8_t *p, size_t n)
 {
+    return envelope_frame_skipped(out, cap, topic, tl, id, 0, binary, p, n);
+}
+
+size_t envelope_frame_skipped(uint8_t *out, size_t cap, const char *topic, size_t tl,
+                              const char *id, uint64_t skipped, bool binary, const uint8_t *p,
+                              size_t n)
+{
     WSP_ASSERT(cap >= envelope_bound(tl, n));
     uint8_t *j = out + WS_MAX_HEADER;
     size_t jcap = cap - WS_MAX_HEADER, at = 0;
@@ -54,6 +62,9 @@ size_t envelope_frame(uint8_t *out, size_t cap, const char *topic, size_t tl, co
     at = put_json(j, at, jcap, topic, tl);
     at = put(j, at, ",\"id\":");
     at = put_json(j, at, jcap, id, id ? strlen(id) : 0);
+    if (skipped) /* at most 20 digits: ENV_FIXED has room */
+        at += (size_t)snprintf((char *)j + at, jcap - at, ",\"skipped\":%llu",
+                               (unsigned long long)skipped);
     at = put(j, at, ",\"data\":");
     if (binary) {
         j[at++] = '"';

@@ -1,6 +1,7 @@
 /* envelope.h - the JSON envelope form of a message (`wspush.json`).
  *
  * Data:    {"topic":"news","id":"<epoch>-<seq>","data":"text"}
+ *          {"topic":"news","id":"...","skipped":3,"data":"text"} (conflated)
  *          {"topic":"news","id":"...","data":"<base64>","encoding":"base64"}
  * Control: {"type":"reset","topic":"news","id":"...","cause":"gap"}
  * A broadcast has "topic":null and "id":null. Data messages carry no "type".
@@ -22,6 +23,13 @@ size_t envelope_bound(size_t tl, size_t n);
  * the frame's length. */
 size_t envelope_frame(uint8_t *out, size_t cap, const char *topic, size_t tl, const char *id,
                       bool binary, const uint8_t *p, size_t n);
+
+/* The same with "skipped":N after the id (N > 0): N older messages of the
+ * topic were conflated away before this one (worker.c); skipped 0 writes
+ * exactly what envelope_frame writes. */
+size_t envelope_frame_skipped(uint8_t *out, size_t cap, const char *topic, size_t tl,
+                              const char *id, uint64_t skipped, bool binary, const uint8_t *p,
+                              size_t n);
 
 /* A control message {"type":..,"topic":..,"id":..,"cause":..} as one text
  * frame (id and cause may be NULL). out >= envelope_bound(tl, 64). */

@@ -30,6 +30,8 @@ struct outq {
     size_t head_off;    /* bytes of the head message already sent */
     size_t bytes;       /* bytes still to send */
     uint64_t *gauge;    /* the caller's counter that includes bytes, or NULL */
+    uint64_t sent;      /* bytes advanced since the queue was made */
+    uint64_t sent_mark; /* sent at the last outq_progressed */
     struct msg *inline_slots[OUTQ_INLINE_SLOTS];
 };
 
@@ -57,6 +59,8 @@ struct outq *outq_new(uint64_t *gauge)
     q->count = 0;
     q->head_off = 0;
     q->bytes = 0;
+    q->sent = 0;
+    q->sent_mark = 0;
     q->gauge = gauge;
     return q;
 }
@@ -168,6 +172,7 @@ void outq_advance(struct outq *q, size_t n)
     if (n > q->bytes)
         n = q->bytes;
     set_bytes(q, q->bytes - n);
+    q->sent += n;
     while (q->count > 0) {
         struct msg *m = q->slots[q->head];
         size_t left = m->len - q->head_off;
@@ -182,4 +187,11 @@ void outq_advance(struct outq *q, size_t n)
         q->head_off = 0;
         /* a zero-length message with n == 0 left is dropped too: it is sent */
     }
+}
+
+bool outq_progressed(struct outq *q)
+{
+    bool moved = q->sent != q->sent_mark;
+    q->sent_mark = q->sent;
+    return moved;
 }

@@ -46,5 +46,9 @@ static inline bool outq_empty(const struct outq *q) { return q == NULL || outq_c
 int outq_iov(const struct outq *q, struct iovec *iov, int max_iov, size_t max_bytes);
 /* Marks n bytes as sent: drops fully sent messages. */
 void outq_advance(struct outq *q, size_t n);
+/* True if any byte was sent (outq_advance) since the previous call, or
+ * since the queue was made for the first call: whether the peer is taking
+ * what is queued, e.g. while a ping waits behind it (server/conn.c). */
+bool outq_progressed(struct outq *q);
 
 #endif

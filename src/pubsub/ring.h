@@ -27,6 +27,8 @@
 #define RING_F_FORMS 0x8u   /* the frame bytes are a struct ring_forms followed by
                               * the forms it lists (pubsub/forms.h); the message
                               * carries its topic seq */
+#define RING_F_CONFLATE 0x10u /* a worker that already holds a newer entry of the
+                               * same topic (and flags) may skip this one */
 #define RING_F_CONTROL 0x40u /* not a message: a control command for the workers
                               * (server/control.h); topic = its subject */
 /* 0x80 is reserved by the ring itself (padding marker) and never published. */

@@ -132,6 +132,9 @@ static struct topic *topic_create(struct topic_index *ix, const char *name, size
     t->cap = 0;
     t->ext_slot = -1;
     t->members = NULL;
+    t->walks = 0;
+    t->skipped = 0;
+    t->newest_conflatable = 0;
     t->name_len = (uint32_t)n;
     if (n)
         memcpy(t->name, name, n);

@@ -33,10 +33,23 @@ struct topic {
     int32_t ext_slot;             /* the caller's index for this topic elsewhere
                                    * (a worker: its shared count slot); -1 at creation */
     struct topic_member *members; /* [0, count) */
+    uint32_t walks;               /* fan-outs so far: topic_walk_start's rotation */
+    uint32_t skipped;             /* conflated messages not yet announced (worker.c) */
+    uint64_t newest_conflatable;  /* ring seq of the newest conflatable entry seen ahead */
     struct topic *next;           /* hash chain */
     uint32_t name_len;
     char name[]; /* NUL-terminated */
 };
+
+/* Where the next walk over n members starts (n > 0), advancing *walks:
+ * the fractional parts of k * golden ratio, scaled to n, so the starts of
+ * successive walks spread evenly over the array and no member is always
+ * last (issue 16). The walk goes [start, n) then [0, start). */
+static inline uint32_t topic_walk_start(uint32_t *walks, uint32_t n)
+{
+    uint32_t k = (*walks)++;
+    return (uint32_t)(((uint64_t)(k * 2654435769u) * n) >> 32);
+}
 
 struct topic_index *topic_index_new(void);
 /* Frees every topic; subscriptions still pointing at them become dangling:

@@ -14,6 +14,9 @@
  * lingering close (on_drained); partial input is bounded per worker
  * (shed_partial). */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -239,6 +242,12 @@ static void set_want_write(struct worker *w, struct conn *c, bool on)
 static void on_drained(struct worker *w, struct conn *c)
 {
     c->flags &= (uint16_t)~CF_DROPPING;
+    if (c->flags & CF_PING_QUEUED) {
+        /* our ping has just left: the peer's pong time starts now */
+        c->flags &= (uint16_t)~CF_PING_QUEUED;
+        if ((c->flags & CF_PING_SENT) && c->state == CONN_WS)
+            deadline_set(w, c, w->ticks_pong);
+    }
     if (!(c->flags & CF_END_AFTER_FLUSH))
         return;
     if (c->flags & CF_RD_SHUT) { /* the peer sends nothing more: done */
@@ -505,6 +514,41 @@ void conn_http_reply(struct worker *w, struct conn *c, int status, const char *c
     send_bytes(w, c, body, len, true);
 }
 
+/* The first ping deadline of a new WebSocket: somewhere in [1/2, 3/2) of
+ * the interval (mean: the interval), by a golden-ratio hash of the fd, so
+ * connections that arrive together (a ramp, a reconnect storm) do not get
+ * their pings together for ever after: every later deadline keeps this
+ * phase (issue 16: pings spread evenly over the interval, not in waves). */
+static uint32_t first_ping_ticks(const struct worker *w, const struct conn *c)
+{
+    uint64_t t = w->ticks_ping;
+    if (t < 2)
+        return (uint32_t)t;
+    uint64_t phase = ((uint64_t)((uint32_t)c->fd * 2654435769u) * t) >> 32;
+    t = t / 2 + phase;
+    return (uint32_t)(t > EV_DEADLINE_LONG_MAX_TICKS ? EV_DEADLINE_LONG_MAX_TICKS : t);
+}
+
+/* True when the peer's TCP acknowledged something within the last ms
+ * milliseconds (the kernel's tcpi_last_ack_recv) while nothing waits in our
+ * out-queue: its host is up and the path is open, and it takes what we
+ * send, so a ping would prove nothing more. A push-only client of a busy
+ * topic is proven alive by the acks of the messages it gets. A send that
+ * merely left our socket buffer proves nothing (the bytes may sit there,
+ * unacked, for minutes), hence the ack. One getsockopt, cheaper than a
+ * ping's send plus its pong's wakeup and read. */
+static bool peer_acked_within(const struct conn *c, uint64_t ms)
+{
+    if (!outq_empty(c->out))
+        return false;
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
+        len < offsetof(struct tcp_info, tcpi_last_ack_recv) + sizeof ti.tcpi_last_ack_recv)
+        return false;
+    return ti.tcpi_last_ack_recv < ms;
+}
+
 void conn_established(struct worker *w, struct conn *c)
 {
     c->state = CONN_WS;
@@ -513,7 +557,7 @@ void conn_established(struct worker *w, struct conn *c)
     w->st->conns++;
     w->st->handshakes_total++;
     /* 0: no ping (heartbeat), no deadline */
-    deadline_set(w, c, (c->flags & CF_SSE) ? w->ticks_sse : w->ticks_ping);
+    deadline_set(w, c, (c->flags & CF_SSE) ? w->ticks_sse : first_ping_ticks(w, c));
 }
 
 /* ---- inbound WebSocket frames ---- */
@@ -523,12 +567,12 @@ struct feed_ctx {
     struct conn *c;
 };
 
-static void send_control(struct worker *w, struct conn *c, uint8_t op, const uint8_t *p, size_t n)
+static int send_control(struct worker *w, struct conn *c, uint8_t op, const uint8_t *p, size_t n)
 {
     uint8_t frame[WS_MAX_HEADER + WS_MAX_CONTROL];
     size_t fl = ws_frame_encode(frame, sizeof frame, true, op, p, n, NULL);
     /* a close frame is the connection's last word: past the backlog too */
-    send_bytes(w, c, frame, fl, op == WS_OP_CLOSE);
+    return send_bytes(w, c, frame, fl, op == WS_OP_CLOSE);
 }
 
 /* --msg-rate: data messages, pings and pongs all count, so a control
@@ -915,15 +959,39 @@ void conn_on_tick(struct worker *w, struct conn *c)
             if (c->state != CONN_WS || !(c->flags & CF_PING_SENT))
                 break;
         }
+        if ((c->flags & (CF_PING_SENT | CF_PING_QUEUED)) == (CF_PING_SENT | CF_PING_QUEUED) &&
+            !(c->flags & CF_DROPPING) && c->out && outq_progressed(c->out)) {
+            /* our ping is still queued behind output the peer is taking,
+             * slowly (an overloaded client, or a server that was late):
+             * it cannot have answered yet. Judge again a pong timeout
+             * later; once the ping leaves, on_drained gives the peer a
+             * full pong timeout from then. A peer that took nothing for a
+             * whole pong timeout is judged as before. */
+            w->st->pongs_deferred++;
+            deadline_set(w, c, w->ticks_pong);
+            break;
+        }
         if (c->flags & CF_PING_SENT) {
             conn_close(w, c, WS_CLOSE_GOING_AWAY, "ping timeout");
             /* a silent peer will not answer the close either */
             deadline_set(w, c, 1);
             break;
         }
+        if (!(c->flags & CF_RD_SHUT) && peer_acked_within(c, w->cfg->ping_interval_ms)) {
+            /* proven alive without a ping; the phase is kept */
+            w->st->pings_skipped++;
+            deadline_set(w, c, w->ticks_ping);
+            break;
+        }
         c->flags |= CF_PING_SENT;
+        c->flags &= (uint16_t)~CF_PING_QUEUED;
         w->st->pings_sent++;
-        send_control(w, c, WS_OP_PING, NULL, 0);
+        if (send_control(w, c, WS_OP_PING, NULL, 0) == 0 && c->state == CONN_WS &&
+            !outq_empty(c->out)) {
+            /* the ping waits behind queued output: mark where it stands */
+            c->flags |= CF_PING_QUEUED;
+            outq_progressed(c->out);
+        }
         deadline_set(w, c, w->ticks_pong);
         break;
     case CONN_CLOSING:

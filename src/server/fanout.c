@@ -141,10 +141,17 @@ void fanout_uring_free(struct worker *w)
 void fanout_deliver(struct worker *w, struct msg *m, uint8_t flags, const char *topic,
                     size_t topic_len)
 {
+    /* The walk starts at a rotating offset (topic_walk_start), so the same
+     * subscribers are not always the last to get a message (issue 16): no
+     * per-connection state, one counter per topic. The arrays do not change
+     * during the walk (deaths are only marked). */
     if (flags & RING_F_BROADCAST) {
         struct conn **cs = w->conns;
         uint32_t n = w->nconns;
-        for (uint32_t i = 0; i < n; i++)
+        uint32_t s = n ? topic_walk_start(&w->broadcast_walks, n) : 0;
+        for (uint32_t i = s; i < n; i++)
+            fanout_one(w, cs[i], m);
+        for (uint32_t i = 0; i < s; i++)
             fanout_one(w, cs[i], m);
     } else {
         struct topic *t = topic_find(w->topics, topic, topic_len, m->topic_key);
@@ -152,7 +159,10 @@ void fanout_deliver(struct worker *w, struct msg *m, uint8_t flags, const char *
             return;
         struct topic_member *mem = t->members;
         uint32_t n = t->count;
-        for (uint32_t i = 0; i < n; i++)
+        uint32_t s = topic_walk_start(&t->walks, n);
+        for (uint32_t i = s; i < n; i++)
+            fanout_one(w, mem[i].owner, m);
+        for (uint32_t i = 0; i < s; i++)
             fanout_one(w, mem[i].owner, m);
     }
     fanout_flush(w, m);

@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "auth/jwt.h"
 #include "config/config_show.h"
 #include "core/clock.h"
 #include "core/err.h"
@@ -234,6 +235,19 @@ struct ctl_shared *master_ctl_shared(const struct master *m) { return m->ctl; }
 bool master_worker_alive(const struct master *m, unsigned i) { return m->slots[i].pid > 0; }
 unsigned master_workers(const struct master *m) { return m->nworkers; }
 
+/* The ticker's messages and the topics --conflate names (patterns as for
+ * --public-topics; "/" names broadcasts): a worker that is behind delivers
+ * only the newest pending message of such a topic (worker.c). */
+static bool conflatable(const struct wsp_config *cfg, const char *topic, size_t n)
+{
+    for (size_t i = 0; i < cfg->n_conflate; i++) {
+        const char *p = cfg->conflate[i];
+        if (n == 0 ? !strcmp(p, "/") : auth_pattern_match(p, strlen(p), topic, n))
+            return true;
+    }
+    return false;
+}
+
 /* given: the id Redis assigned (its epoch is the current one), or NULL to
  * take the node's own counter (none with ids from Redis: see master.h). */
 static int64_t publish(struct master *m, bool binary, const char *topic, size_t topic_len,
@@ -310,10 +324,15 @@ static int64_t publish(struct master *m, bool binary, const char *topic, size_t 
                               RING_F_FORMS);
     uint64_t now_ns = clock_mono_ns();
     /* history first: a worker that sees the live entry finds it there too
-     * (resume splits replay from live by the ring seq, resume.c) */
+     * (resume splits replay from live by the ring seq, resume.c). A topic
+     * with history is never conflated: resume promises no gap. Only a full
+     * topic table (WSP_ENOMEM) leaves a topic without history. */
+    bool kept = false;
     if (m->history && f.topic_seq)
-        history_append(m->history, key, f.topic_seq, ring_head_seq(m->ring) + 1, binary, payload,
-                       n, now_ns);
+        kept = history_append(m->history, key, f.topic_seq, ring_head_seq(m->ring) + 1, binary,
+                              payload, n, now_ns) != WSP_ENOMEM;
+    if (!kept && (src == PUB_TICK || conflatable(m->cfg, topic, topic_len)))
+        flags = (uint8_t)(flags | RING_F_CONFLATE);
     int64_t seq = ring_publish(m->ring, flags, topic, topic_len, m->scratch, total, now_ns);
     if (seq < 0)
         return seq;

@@ -266,6 +266,15 @@ size_t prom_render(struct master *m, char *out, size_t cap)
                 "Publishes to topics that found the history topic table full.", hs.topics_full);
     }
     counter(bp, "wspush_pings_sent_total", "Server pings to idle connections.", SUM(pings_sent));
+    counter(bp, "wspush_pings_skipped_total",
+            "Ping deadlines passed without a ping: the peer's TCP acknowledged data within the interval.",
+            SUM(pings_skipped));
+    counter(bp, "wspush_pongs_deferred_total",
+            "Pong deadlines put off because our ping still waited behind output the peer was taking.",
+            SUM(pongs_deferred));
+    counter(bp, "wspush_conflated_total",
+            "Messages of conflatable topics a worker skipped because a newer one was already pending.",
+            SUM(conflated));
     gauge(bp, "wspush_partial_input_bytes", "Partial inbound messages held (fragments, split frames).",
           (double)SUM(partial_input_bytes));
     counter(bp, "wspush_partial_input_shed_total",

@@ -50,6 +50,7 @@ enum conn_state {
 #define CF_PROXY_SNIFF 0x800 /* refuse a PROXY header (untrusted peer, --proxy-protocol on) */
 #define CF_TRUSTED 0x1000    /* the address is a trusted proxy: X-Forwarded-For names the client */
 #define CF_ENVELOPE 0x2000   /* JSON envelope mode (wspush.json / ?format=json) */
+#define CF_PING_QUEUED 0x4000 /* our ping waits in the out-queue: the pong clock has not started */
 #define CF_SSE 0x8000        /* a Server-Sent Events stream (sse_conn.c), not a WebSocket */
 
 struct conn_spill { /* a partial request head, while it is incomplete */
@@ -108,6 +109,10 @@ struct worker {
     int spare_fd; /* kept open to accept-and-close on EMFILE */
     struct ring *ring;
     struct ring_reader rd;
+    struct ring_reader ahead; /* conflation's look-ahead: entries up to here were seen */
+    uint64_t broadcast_newest_conflatable; /* ring seq, as struct topic's for topics */
+    uint32_t broadcast_skipped;            /* conflated broadcasts not yet announced */
+    uint32_t broadcast_walks;              /* rotation of the broadcast walk */
     struct history *history; /* NULL: off; read-only here */
     struct shared_stats *shared;
     struct worker_stats *st;

@@ -30,7 +30,9 @@
 #include "server/control_worker.h"
 #include "server/live_config.h"
 #include "server/server_int.h"
+#include "pubsub/envelope.h"
 #include "pubsub/forms.h"
+#include "pubsub/msgid.h"
 #include "server/resume.h"
 #include "ws/ws_frame.h"
 
@@ -295,6 +297,95 @@ static struct msg *msg_from_forms(struct worker *w, const struct ring_entry *e, 
     return m;
 }
 
+/* ---- conflation (issue 16): a worker that is behind skips ahead ----
+ *
+ * An entry flagged RING_F_CONFLATE (the ticker's, --conflate topics; never
+ * a topic with history: master.c) is skipped when a newer conflatable entry
+ * of the same topic is already in the ring: that is what "behind" means
+ * here, no clock involved. The look-ahead reader runs over the entries
+ * already published, ahead of the delivering one, and records per topic
+ * (in the worker's topic index, so only topics with local subscribers) the
+ * ring seq of the newest conflatable entry it saw; it visits each entry
+ * once, however many wakes it takes to deliver them. Entries are still
+ * delivered in ring order: the newest goes out at its own place, after what
+ * was published before it. The count of skipped messages rides on the next
+ * delivered one: envelope clients see "skipped":N (re-encoded once per
+ * message by this worker, never per subscriber). */
+#define WORKER_LOOKAHEAD_PER_WAKE (4 * WORKER_RING_PER_WAKE)
+
+static const uint64_t broadcast_key = 0x9e3779b97f4a7c15ull;
+
+/* The newest-seen seq and the pending skip count of an entry's topic, or
+ * false if this worker has no subscriber to it. */
+static bool conflation_state(struct worker *w, uint8_t flags, const char *topic, size_t tl,
+                             uint64_t key, uint64_t **newest, uint32_t **skipped)
+{
+    if (flags & RING_F_BROADCAST) {
+        *newest = &w->broadcast_newest_conflatable;
+        *skipped = &w->broadcast_skipped;
+        return true;
+    }
+    struct topic *t = topic_find(w->topics, topic, tl, key);
+    if (!t)
+        return false;
+    *newest = &t->newest_conflatable;
+    *skipped = &t->skipped;
+    return true;
+}
+
+static void look_ahead(struct worker *w)
+{
+    if (w->ahead.next_seq < w->rd.next_seq) /* first run, or a gap moved rd on */
+        w->ahead = w->rd;
+    char topic[256];
+    for (int i = 0; i < WORKER_LOOKAHEAD_PER_WAKE; i++) {
+        struct ring_entry e;
+        if (ring_peek(w->ring, &w->ahead, &e, NULL) <= 0)
+            return;
+        bool c = (e.flags & (RING_F_CONFLATE | RING_F_CONTROL)) == RING_F_CONFLATE;
+        size_t tl = e.topic_len < sizeof topic ? e.topic_len : sizeof topic - 1;
+        if (c)
+            memcpy(topic, e.topic, tl);
+        uint64_t seq = e.seq;
+        uint8_t flags = e.flags;
+        if (ring_consume(w->ring, &w->ahead, NULL) < 0)
+            continue; /* overwritten meanwhile: rd will see the gap */
+        if (!c)
+            continue;
+        uint64_t key = (flags & RING_F_BROADCAST) ? broadcast_key : msg_topic_key(topic, tl);
+        uint64_t *newest;
+        uint32_t *skipped;
+        if (conflation_state(w, flags, topic, tl, key, &newest, &skipped) && seq > *newest)
+            *newest = seq;
+    }
+}
+
+/* m follows `skipped` conflated messages of its topic: its envelope form
+ * (if this worker has envelope clients) is encoded again, once, with
+ * "skipped":N. The deflated envelope is dropped with the old form (a
+ * message may go uncompressed, RFC 7692 §6), so the new one is sent plain. */
+static void announce_skipped(struct msg *m, uint8_t flags, const char *topic, size_t tl,
+                             uint32_t skipped)
+{
+    const uint8_t *pl;
+    size_t n;
+    bool bin;
+    if (!m->envelope || !raw_payload(m, &pl, &n, &bin))
+        return;
+    bool bc = flags & RING_F_BROADCAST;
+    struct msg *e = msg_new(envelope_bound(bc ? 0 : tl, n));
+    if (!e)
+        return; /* out of memory: the envelope goes without the count */
+    char id[MSGID_MAX_LEN];
+    if (m->topic_seq)
+        msgid_format(id, sizeof id, msgid_epoch(), m->topic_seq);
+    e->len = (uint32_t)envelope_frame_skipped(e->data, e->len, bc ? NULL : topic, tl,
+                                              m->topic_seq ? id : NULL, skipped, bin, pl, n);
+    e->topic_seq = m->topic_seq;
+    msg_unref(m->envelope);
+    m->envelope = e;
+}
+
 static void on_wake(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 {
     (void)loop;
@@ -303,11 +394,14 @@ static void on_wake(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
     uint64_t v;
     if (read(w->wake_fd, &v, sizeof v) < 0 && errno != EAGAIN)
         log_ratelimited(WSP_LOG_WARN, "eventfd read: %s", strerror(errno));
-    static const uint64_t broadcast_key = 0x9e3779b97f4a7c15ull;
     char topic[256];
     for (int i = 0; i < WORKER_RING_PER_WAKE; i++) {
         struct ring_entry e;
         uint64_t lost = 0;
+        /* caught up with the look-ahead (entries may have arrived during
+         * this wake, e.g. while a long fan-out ran): look further first */
+        if (w->rd.next_seq >= w->ahead.next_seq)
+            look_ahead(w);
         int r = ring_peek(w->ring, &w->rd, &e, &lost);
         if (lost)
             on_ring_gap(w, lost);
@@ -324,6 +418,22 @@ static void on_wake(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
         }
         size_t tl = e.topic_len < sizeof topic ? e.topic_len : sizeof topic - 1;
         memcpy(topic, e.topic, tl);
+        uint64_t key = (e.flags & RING_F_BROADCAST) ? broadcast_key : msg_topic_key(topic, tl);
+        uint64_t *newest = NULL;
+        uint32_t *skipped = NULL;
+        if ((e.flags & RING_F_CONFLATE) &&
+            conflation_state(w, e.flags, topic, tl, key, &newest, &skipped) && e.seq < *newest) {
+            /* a newer message of this topic is already in the ring */
+            if (ring_consume(w->ring, &w->rd, &lost) < 0) {
+                on_ring_gap(w, lost);
+                continue;
+            }
+            w->st->ring_entries++;
+            w->st->conflated++;
+            if (*skipped < UINT32_MAX)
+                (*skipped)++;
+            continue;
+        }
         struct msg *m = (e.flags & RING_F_FORMS) ? msg_from_forms(w, &e, topic, tl)
                                                  : msg_from_frames(&e);
         if (!m) {
@@ -342,7 +452,11 @@ static void on_wake(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
             msg_unref(m);
             continue;
         }
-        m->topic_key = (flags & RING_F_BROADCAST) ? broadcast_key : msg_topic_key(topic, tl);
+        m->topic_key = key;
+        if (skipped && *skipped) {
+            announce_skipped(m, flags, topic, tl, *skipped);
+            *skipped = 0;
+        }
         msg_share_meta(m, m->deflated);
         msg_share_meta(m, m->sse);
         if (m->envelope) {

@@ -330,6 +330,27 @@ static void test_outq_free_drops_refs(void **state)
     outq_free(NULL);
 }
 
+/* issue 16: the progress mark a queued ping is judged by */
+static void test_outq_progressed(void **state)
+{
+    (void)state;
+    struct outq *q = outq_new(NULL);
+    struct msg *m = mk(100, 0, 'p');
+    assert_false(outq_progressed(q)); /* nothing sent since it was made */
+    assert_int_equal(outq_push(q, m, 0), 0);
+    assert_int_equal(outq_push(q, m, 0), 0);
+    assert_false(outq_progressed(q)); /* queueing is not progress */
+    outq_advance(q, 1);
+    assert_true(outq_progressed(q));
+    assert_false(outq_progressed(q)); /* the mark moved with the call */
+    outq_advance(q, 150);
+    outq_advance(q, 0);
+    assert_true(outq_progressed(q));
+    assert_false(outq_progressed(q));
+    outq_free(q);
+    msg_unref(m);
+}
+
 /* Issue 11: "latest" replacing a queued message by a longer one changed
  * the queue's bytes but not the worker's gauge, which then wrapped when
  * the connection's queue was freed. */
@@ -375,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_outq_replace_latest),
         cmocka_unit_test(test_outq_random_against_model),
         cmocka_unit_test(test_outq_free_drops_refs),
+        cmocka_unit_test(test_outq_progressed),
         cmocka_unit_test(test_outq_issue11_gauge_follows_latest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -282,6 +282,36 @@ static void test_topic_grow_and_shrink(void **state)
     free(s);
 }
 
+/* issue 16: successive walks start at offsets spread over the array, so
+ * each member is first (and last) about equally often and never always. */
+static void test_topic_walk_start_rotates_evenly(void **state)
+{
+    (void)state;
+    for (uint32_t n = 1; n <= 64; n++) {
+        uint32_t walks = 0;
+        uint32_t first[64] = {0};
+        uint32_t rounds = 64 * n;
+        for (uint32_t k = 0; k < rounds; k++) {
+            uint32_t s = topic_walk_start(&walks, n);
+            assert_true(s < n);
+            first[s]++;
+        }
+        assert_int_equal(walks, rounds);
+        for (uint32_t i = 0; i < n; i++) { /* 64 each, give or take a few */
+            assert_true(first[i] >= 56);
+            assert_true(first[i] <= 72);
+        }
+    }
+    /* two walks in a row never start at the same place (n > 1) */
+    uint32_t walks = 0;
+    uint32_t prev = topic_walk_start(&walks, 5);
+    for (int k = 0; k < 1000; k++) {
+        uint32_t s = topic_walk_start(&walks, 5);
+        assert_int_not_equal(s, prev);
+        prev = s;
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_topic_hash_collisions),
         cmocka_unit_test(test_topic_random_subscribe_unsubscribe),
         cmocka_unit_test(test_topic_grow_and_shrink),
+        cmocka_unit_test(test_topic_walk_start_rotates_evenly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
