@@ -30,6 +30,9 @@ struct ev_loop {
     void *user;
     ev_post_cb post;
     void *post_arg;
+    ev_post_cb between;
+    void *between_arg;
+    int between_every;
     struct ev_timer timers[EV_MAX_TIMERS];
     struct ev_ready ready[];
 };
@@ -101,6 +104,13 @@ void ev_timer_del(struct ev_loop *l, int id)
         l->timers[id].due_ms = 0;
 }
 
+void ev_loop_set_between(struct ev_loop *l, int every, ev_post_cb cb, void *arg)
+{
+    l->between = cb;
+    l->between_arg = arg;
+    l->between_every = every > 0 ? every : 1;
+}
+
 void ev_loop_set_post(struct ev_loop *l, ev_post_cb cb, void *arg)
 {
     l->post = cb;
@@ -144,8 +154,11 @@ int ev_loop_run_once(struct ev_loop *l, int timeout_ms)
         return n;
     l->now_ms = clock_mono_ms();
     l->iterations++;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         l->ready[i].h->cb(l, l->ready[i].h, l->ready[i].events);
+        if (l->between && (i + 1) % l->between_every == 0 && i + 1 < n)
+            l->between(l, l->between_arg);
+    }
     run_timers(l);
     if (l->post)
         l->post(l, l->post_arg);

@@ -56,6 +56,11 @@ void ev_timer_del(struct ev_loop *loop, int id);
 
 /* Called after every batch of events and timers. One hook per loop. */
 void ev_loop_set_post(struct ev_loop *loop, ev_post_cb cb, void *arg);
+/* cb runs between the ready handlers of one wait, after every `every`
+ * of them (not after the last: the post hook and the next wait follow),
+ * so that urgent work (a worker's live ring) does not wait behind a long
+ * batch of other handlers (a storm of handshakes). cb NULL: none. */
+void ev_loop_set_between(struct ev_loop *loop, int every, ev_post_cb cb, void *arg);
 
 /* Runs until ev_loop_stop(). Returns 0, or -errno if the backend fails. */
 int ev_loop_run(struct ev_loop *loop);

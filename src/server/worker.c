@@ -39,6 +39,7 @@
 #define WORKER_RBUF (64u * 1024)
 #define WORKER_ACCEPTS_PER_WAKE 256
 #define WORKER_RING_PER_WAKE 1024
+#define WORKER_RING_EVERY 32 /* handlers between two looks at the ring */
 
 uint64_t worker_total_conns(const struct worker *w)
 {
@@ -386,6 +387,8 @@ static void announce_skipped(struct msg *m, uint8_t flags, const char *topic, si
     m->envelope = e;
 }
 
+static void drain_ring(struct worker *w);
+
 static void on_wake(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 {
     (void)loop;
@@ -394,6 +397,26 @@ static void on_wake(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
     uint64_t v;
     if (read(w->wake_fd, &v, sizeof v) < 0 && errno != EAGAIN)
         log_ratelimited(WSP_LOG_WARN, "eventfd read: %s", strerror(errno));
+    drain_ring(w);
+}
+
+/* Between the handlers of a long batch (a storm of handshakes that replay
+ * history, say): live messages go out now rather than after the whole batch.
+ * One shared load when there is nothing new. Connections closed meanwhile
+ * are reaped after the batch (conn_kill defers), as for on_wake itself,
+ * which runs inside batches too. */
+static void on_between(struct ev_loop *loop, void *arg)
+{
+    (void)loop;
+    struct worker *w = arg;
+    if (ring_head_seq(w->ring) >= w->rd.next_seq)
+        drain_ring(w);
+}
+
+/* Takes up to WORKER_RING_PER_WAKE entries from the ring and fans them out;
+ * if more are left, wakes itself again. */
+static void drain_ring(struct worker *w)
+{
     char topic[256];
     for (int i = 0; i < WORKER_RING_PER_WAKE; i++) {
         struct ring_entry e;
@@ -722,6 +745,7 @@ void worker_main(const struct worker_init *wi)
     }
     ev_timer_add(w.loop, EV_TICK_MS, on_sweep, &w);
     ev_loop_set_post(w.loop, on_post, &w);
+    ev_loop_set_between(w.loop, WORKER_RING_EVERY, on_between, &w);
     log_debug("worker started (pid %d)", (int)getpid());
     int rc = ev_loop_run(w.loop);
     if (rc < 0)

@@ -133,6 +133,59 @@ static void io_dispatch(void **state)
     close(fds[1]);
 }
 
+/* The between hook: after every `every` handlers of one batch, never
+ * after the batch's last one (10 ready pipes, every 3: after the 3rd, 6th
+ * and 9th handler), each time with that many handlers done. */
+struct between_rec {
+    int handled, calls, at[8];
+};
+
+static struct between_rec brec;
+
+static void on_ready(struct ev_loop *l, struct ev_handler *h, uint32_t events)
+{
+    (void)l;
+    (void)h;
+    (void)events;
+    brec.handled++;
+}
+
+static void on_between_hook(struct ev_loop *l, void *arg)
+{
+    (void)l;
+    assert_ptr_equal(arg, &brec);
+    assert_true(brec.calls < 8);
+    brec.at[brec.calls++] = brec.handled;
+}
+
+static void between_hook_runs_inside_batches(void **state)
+{
+    (void)state;
+    enum { N = 10 };
+    int fds[N][2];
+    struct ev_handler hs[N];
+    struct ev_loop *l = ev_loop_new(64);
+    ev_loop_set_between(l, 3, on_between_hook, &brec);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(pipe(fds[i]), 0);
+        hs[i].cb = on_ready;
+        assert_int_equal(ev_add(l, fds[i][0], EV_READ, &hs[i]), 0);
+        assert_int_equal(write(fds[i][1], "x", 1), 1);
+    }
+    assert_int_equal(ev_loop_run_once(l, 1000), N);
+    assert_int_equal(brec.handled, N);
+    assert_int_equal(brec.calls, 3);
+    assert_int_equal(brec.at[0], 3);
+    assert_int_equal(brec.at[1], 6);
+    assert_int_equal(brec.at[2], 9);
+    for (int i = 0; i < N; i++) {
+        ev_del(l, fds[i][0]);
+        close(fds[i][0]);
+        close(fds[i][1]);
+    }
+    ev_loop_free(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -140,6 +193,7 @@ int main(void)
         cmocka_unit_test(test_ev_deadline_long_is_not_clamped),
         cmocka_unit_test(periodic_timer_fires),
         cmocka_unit_test(io_dispatch),
+        cmocka_unit_test(between_hook_runs_inside_batches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
