@@ -140,9 +140,12 @@ start_server() {
     [ "$procs" -ge 2 ] || procs=2
     case "$kind" in
     wspush|wspush-sse)
+        # --sse-heartbeat only for SSE: a round-1 binary has no such option
+        local sse=()
+        [ "$kind" = wspush-sse ] && sse=(--sse-heartbeat 0)
         "$build/wspush" serve --listen "127.0.0.1:$port" --admin off --workers "$procs" \
             --tick 1s --max-conns "$(( n + n / 5 + 1000 ))" --ping-interval 0 \
-            --sse-heartbeat 0 2>"$errlog" &
+            ${sse[@]+"${sse[@]}"} 2>"$errlog" &
         ;;
     baseline)
         "$build/bench-baseline" --port "$port" --procs "$procs" 2>"$errlog" &
