@@ -46,7 +46,8 @@ def test_demo_page_over_wss_receives_compressed_messages(wspush, tmp_path):
     try:
         opened = s.event(T(60))
         assert opened["event"] == "open"
-        assert opened["url"] == f"wss://localhost:{srv.port}/"
+        # the demo page resumes (/wspush.js resume: true): the envelope form
+        assert opened["url"] == f"wss://localhost:{srv.port}/?format=json"
         assert "permessage-deflate" in opened["extensions"], opened
         # the page (and its /demo, /wspush.js requests) is loaded and its
         # socket open: from here on the server sends ticks and the long
