@@ -38,23 +38,13 @@ import threading
 import time
 import urllib.request
 
-LISTEN_RE = re.compile(rb"listening on .*?:(\d+).*?admin.*?:(\d+)")
+import benchlib
+
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def start(binary, args):
-    p = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"]
-                         + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    buf = b""
-    while True:
-        line = p.stderr.readline()
-        if not line:
-            sys.exit("server exited: " + buf.decode(errors="replace"))
-        buf += line
-        m = LISTEN_RE.search(line)
-        if m:
-            os.set_blocking(p.stderr.fileno(), False)
-            return p, int(m.group(1)), int(m.group(2))
+    return benchlib.start(binary, ["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"] + args)
 
 
 def cpu_s(pid):
@@ -217,32 +207,30 @@ def storm(port, n, since, replay, box):
         s.close()
 
 
-def bench_run(a, port, admin, dur, pid):
+def bench_run(a, port, admin, dur):
     out = subprocess.run([a.bench, "--url", f"ws://127.0.0.1:{port}/live", "--conns", str(a.live),
                           "--publish-rate", str(a.live_rate), "--topic", "live",
                           "--admin", f"http://127.0.0.1:{admin}", "--duration", f"{dur}s",
                           "--warmup", "3s", "--quiet", "--json", "/dev/stdout"],
                          capture_output=True, text=True)
-    j = json.loads(out.stdout[out.stdout.index("{"):])
-    return j
+    return json.loads(out.stdout[out.stdout.index("{"):])
 
 
 def cmd_storm(a):
     p, port, admin = start(a.bin, ["--workers", "2", "--history-size", str(max(a.replay, 100)),
                                    "--ping-interval", "0", "--max-conns-per-ip", "0"])
     try:
-        ids = []
         for i in range(a.replay + 1):  # the first one's id is where the storm resumes from
             req = urllib.request.Request(f"http://127.0.0.1:{admin}/publish/storm",
                                          data=f"s{i}".encode(), method="POST")
             urllib.request.urlopen(req, timeout=10).read()
-        # the first id: subscribe once in envelope mode and read history
+        # the first id, from the history API
         with urllib.request.urlopen(f"http://127.0.0.1:{admin}/history/storm?limit=1",
                                     timeout=10) as r:
             since = json.loads(r.read())["messages"][0]["id"]
         res = {}
         dur = 20
-        res["alone"] = bench_run(a, port, admin, dur, p.pid)
+        res["alone"] = bench_run(a, port, admin, dur)
         box = {}
 
         def later():
@@ -250,7 +238,7 @@ def cmd_storm(a):
             storm(port, a.clients, since, a.replay, box)
         t = threading.Thread(target=later)
         t.start()
-        res["storm"] = bench_run(a, port, admin, dur, p.pid)
+        res["storm"] = bench_run(a, port, admin, dur)
         t.join()
     finally:
         p.kill()

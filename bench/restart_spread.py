@@ -44,26 +44,14 @@ import tempfile
 import time
 import urllib.request
 
-LISTEN_RE = re.compile(rb"listening on .*?:(\d+).*?admin.*?:(\d+)")
+import benchlib
+
 HINT_RE = re.compile(rb"retry-after-ms=(\d+)")
 ID_RE = re.compile(rb'"id":"(\d+)-(\d+)"')
 TOPIC = "feed"
 
 
-def start(binary, args):
-    p = subprocess.Popen([binary, "serve"] + args, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE)
-    buf = b""
-    while True:
-        line = p.stderr.readline()
-        if not line:
-            sys.exit("server exited: " + buf.decode(errors="replace"))
-        buf += line
-        m = LISTEN_RE.search(line)
-        if m:
-            # keep draining its log so that it never blocks on a full pipe
-            os.set_blocking(p.stderr.fileno(), False)
-            return p, int(m.group(1)), int(m.group(2))
+start = benchlib.start
 
 
 def request(path, resume, since):
