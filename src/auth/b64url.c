@@ -7,8 +7,7 @@
 
 #include "core/err.h"
 
-static const char enc_tab[64] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static const char enc_tab[64] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /* 0..63, or -1 for anything else ('=' included: padding is refused) */
 static int dec_char(unsigned char c)

@@ -8,9 +8,15 @@
 #include <sys/types.h>
 
 /* Bytes that n characters decode to (n % 4 == 1 is never valid). */
-static inline size_t b64url_decoded_len(size_t n) { return n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0); }
+static inline size_t b64url_decoded_len(size_t n)
+{
+    return n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
+}
 /* Characters that n bytes encode to, without padding. */
-static inline size_t b64url_encoded_len(size_t n) { return n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0); }
+static inline size_t b64url_encoded_len(size_t n)
+{
+    return n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0);
+}
 
 /* Decodes in[0..n) into out. Returns the byte count, WSP_ETOOBIG when it
  * does not fit in cap, or WSP_EPROTO for anything but canonical unpadded

@@ -168,9 +168,8 @@ static int parse_header(const uint8_t *p, size_t n, json_t **root, struct header
 /* Tries the keys that may verify this token: those with the token's kid,
  * or the kid-less file keys for a token without one; each only if bound to
  * the alg's family (and to the alg itself when the JWK says so). */
-static int check_signature(const struct auth_keyset *ks, const struct header *h,
-                           const uint8_t *msg, size_t n, const uint8_t *sig, size_t sl,
-                           enum auth_reason *why)
+static int check_signature(const struct auth_keyset *ks, const struct header *h, const uint8_t *msg,
+                           size_t n, const uint8_t *sig, size_t sl, enum auth_reason *why)
 {
     bool candidate = false;
     enum auth_family fam = jwt_alg_family(h->alg);
@@ -218,9 +217,8 @@ static bool aud_names(json_t *aud, const char *want)
         return !strcmp(json_string_value(aud), want);
     size_t i;
     json_t *v;
-    json_array_foreach(aud, i, v)
-        if (json_is_string(v) && !strcmp(json_string_value(v), want))
-            return true;
+    json_array_foreach(aud, i,
+                       v) if (json_is_string(v) && !strcmp(json_string_value(v), want)) return true;
     return false;
 }
 
@@ -232,9 +230,7 @@ static bool aud_well_formed(json_t *aud)
         return false;
     size_t i;
     json_t *v;
-    json_array_foreach(aud, i, v)
-        if (!json_is_string(v))
-            return false;
+    json_array_foreach(aud, i, v) if (!json_is_string(v)) return false;
     return true;
 }
 
@@ -244,10 +240,8 @@ static bool topics_well_formed(json_t *t)
         return false;
     size_t i;
     json_t *v;
-    json_array_foreach(t, i, v)
-        if (!json_is_string(v) || json_string_length(v) == 0 ||
-            json_string_length(v) > JWT_MAX_TOPIC_BYTES)
-            return false;
+    json_array_foreach(t, i, v) if (!json_is_string(v) || json_string_length(v) == 0 ||
+                                    json_string_length(v) > JWT_MAX_TOPIC_BYTES) return false;
     return true;
 }
 
@@ -342,8 +336,8 @@ int jwt_verify(const struct auth_keyset *ks, const struct jwt_policy *pol, const
         else if (sn <= 0)
             rc = refuse(why, AUTH_BAD_SIGNATURE);
         else
-            rc = check_signature(ks, &h, (const uint8_t *)tok, (size_t)(d2 - tok), sig,
-                                 (size_t)sn, why);
+            rc = check_signature(ks, &h, (const uint8_t *)tok, (size_t)(d2 - tok), sig, (size_t)sn,
+                                 why);
         out->alg = h.alg;
     }
     json_decref(hroot); /* h.kid pointed into it: not used past here */
@@ -378,8 +372,8 @@ bool jwt_claims_grant(const struct jwt_claims *c, const char *topic, size_t n)
         return c->sub && c->sub_len == n - 1 && !memcmp(c->sub, topic + 1, n - 1);
     size_t i;
     json_t *v;
-    json_array_foreach(c->topics, i, v)
-        if (auth_pattern_match(json_string_value(v), json_string_length(v), topic, n))
-            return true;
+    json_array_foreach(c->topics, i,
+                       v) if (auth_pattern_match(json_string_value(v), json_string_length(v), topic,
+                                                 n)) return true;
     return false;
 }

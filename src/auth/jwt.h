@@ -14,30 +14,30 @@
 
 #include "auth/keys.h"
 
-#define JWT_MAX_BYTES 8192       /* the whole token; longer ones are refused unread */
+#define JWT_MAX_BYTES 8192        /* the whole token; longer ones are refused unread */
 #define JWT_MAX_HEADER_BYTES 1024 /* the decoded JOSE header */
-#define JWT_MAX_SIG_BYTES 512    /* RSA-4096 */
-#define JWT_MAX_TOPICS 64        /* entries of the topics claim */
-#define JWT_MAX_TOPIC_BYTES 129  /* a topic name (128) or a 128-byte prefix and '*' */
-#define JWT_MAX_SUB_BYTES 127    /* so that "@" + sub is a valid topic name */
+#define JWT_MAX_SIG_BYTES 512     /* RSA-4096 */
+#define JWT_MAX_TOPICS 64         /* entries of the topics claim */
+#define JWT_MAX_TOPIC_BYTES 129   /* a topic name (128) or a 128-byte prefix and '*' */
+#define JWT_MAX_SUB_BYTES 127     /* so that "@" + sub is a valid topic name */
 
 enum auth_reason {
     AUTH_OK = 0,
-    AUTH_MISSING,         /* 401: no token where one is required */
-    AUTH_TOO_LARGE,       /* 401: over JWT_MAX_BYTES */
-    AUTH_MALFORMED,       /* 401: not three base64url segments */
-    AUTH_BAD_HEADER,      /* 401: header not JSON, typ/crit/kid of the wrong kind */
-    AUTH_ALG_NONE,        /* 401: alg "none" */
-    AUTH_ALG_UNSUPPORTED, /* 401 */
-    AUTH_UNKNOWN_KID,     /* 401: no key with that kid (or none for tokens without kid) */
-    AUTH_ALG_KEY_MISMATCH,/* 401: the key's family is not the alg's (confusion) */
-    AUTH_BAD_SIGNATURE,   /* 401 */
-    AUTH_BAD_CLAIMS,      /* 401: claims not JSON, or a claim of the wrong type/size */
-    AUTH_EXPIRED,         /* 401: exp (+ leeway) passed */
-    AUTH_NOT_YET_VALID,   /* 401: nbf (- leeway) ahead */
-    AUTH_ISSUER,          /* 401: iss is not --auth-issuer */
-    AUTH_AUDIENCE,        /* 401: aud does not name --auth-audience */
-    AUTH_TOPIC_DENIED,    /* 403: a requested topic is not granted */
+    AUTH_MISSING,          /* 401: no token where one is required */
+    AUTH_TOO_LARGE,        /* 401: over JWT_MAX_BYTES */
+    AUTH_MALFORMED,        /* 401: not three base64url segments */
+    AUTH_BAD_HEADER,       /* 401: header not JSON, typ/crit/kid of the wrong kind */
+    AUTH_ALG_NONE,         /* 401: alg "none" */
+    AUTH_ALG_UNSUPPORTED,  /* 401 */
+    AUTH_UNKNOWN_KID,      /* 401: no key with that kid (or none for tokens without kid) */
+    AUTH_ALG_KEY_MISMATCH, /* 401: the key's family is not the alg's (confusion) */
+    AUTH_BAD_SIGNATURE,    /* 401 */
+    AUTH_BAD_CLAIMS,       /* 401: claims not JSON, or a claim of the wrong type/size */
+    AUTH_EXPIRED,          /* 401: exp (+ leeway) passed */
+    AUTH_NOT_YET_VALID,    /* 401: nbf (- leeway) ahead */
+    AUTH_ISSUER,           /* 401: iss is not --auth-issuer */
+    AUTH_AUDIENCE,         /* 401: aud does not name --auth-audience */
+    AUTH_TOPIC_DENIED,     /* 403: a requested topic is not granted */
     AUTH_REASON_COUNT
 };
 
@@ -58,10 +58,10 @@ struct json_t;
  * release with jwt_claims_release. */
 struct jwt_claims {
     struct json_t *root;
-    const char *sub;      /* NULL: no sub; else NUL-terminated, inside root */
+    const char *sub; /* NULL: no sub; else NUL-terminated, inside root */
     size_t sub_len;
     bool has_exp;
-    int64_t exp;          /* unix seconds */
+    int64_t exp;           /* unix seconds */
     struct json_t *topics; /* array of strings inside root, or NULL */
     enum jwt_alg alg;
 };

@@ -67,7 +67,10 @@ __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t cap, con
     return WSP_EINVAL;
 }
 
-struct auth_keyset *auth_keyset_new(void) { return calloc(1, sizeof(struct auth_keyset)); }
+struct auth_keyset *auth_keyset_new(void)
+{
+    return calloc(1, sizeof(struct auth_keyset));
+}
 
 void auth_keyset_free(struct auth_keyset *ks)
 {
@@ -284,8 +287,8 @@ static int add_jwk(struct auth_keyset *ks, json_t *jwk, size_t i, char *err, siz
             return fail(err, cap, "keys[%zu] (kid '%s'): bad k", i, kid);
         fam = AUTH_FAM_HMAC;
         if (alg && jwt_alg_family(alg) != fam)
-            return fail(err, cap, "keys[%zu] (kid '%s'): alg %s does not fit kty %s", i, kid,
-                        alg_s, kty);
+            return fail(err, cap, "keys[%zu] (kid '%s'): alg %s does not fit kty %s", i, kid, alg_s,
+                        kty);
         int rc = auth_keyset_add_secret(ks, kid, k, (size_t)kl, err, cap);
         OPENSSL_cleanse(k, sizeof k);
         if (rc == 0)
@@ -301,8 +304,10 @@ static int add_jwk(struct auth_keyset *ks, json_t *jwk, size_t i, char *err, siz
         return fail(err, cap, "keys[%zu] (kid '%s'): unsupported kty '%s'", i, kid, kty);
     }
     if (!pk)
-        return fail(err, cap, "keys[%zu] (kid '%s'): not a valid %s public key (RSA n/e, EC "
-                              "P-256 x/y, OKP Ed25519 x)", i, kid, kty);
+        return fail(err, cap,
+                    "keys[%zu] (kid '%s'): not a valid %s public key (RSA n/e, EC "
+                    "P-256 x/y, OKP Ed25519 x)",
+                    i, kid, kty);
     char why[160];
     fam = pkey_family(pk, why, sizeof why);
     int rc;

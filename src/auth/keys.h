@@ -22,15 +22,21 @@
 
 enum auth_family { AUTH_FAM_HMAC = 1, AUTH_FAM_RSA, AUTH_FAM_EC, AUTH_FAM_OKP };
 
-enum jwt_alg { JWT_ALG_HS256 = 1, JWT_ALG_HS384, JWT_ALG_HS512, JWT_ALG_RS256, JWT_ALG_ES256,
-               JWT_ALG_EDDSA };
+enum jwt_alg {
+    JWT_ALG_HS256 = 1,
+    JWT_ALG_HS384,
+    JWT_ALG_HS512,
+    JWT_ALG_RS256,
+    JWT_ALG_ES256,
+    JWT_ALG_EDDSA
+};
 
 struct auth_key {
     char kid[AUTH_KID_MAX + 1]; /* "" for a key from a file: serves tokens without kid */
     enum auth_family fam;
-    enum jwt_alg alg;           /* 0: any algorithm of fam; else only this one (JWKS "alg") */
-    EVP_PKEY *pkey;             /* RSA, EC P-256, Ed25519; owned */
-    uint8_t *secret;            /* HMAC; owned, wiped on free */
+    enum jwt_alg alg; /* 0: any algorithm of fam; else only this one (JWKS "alg") */
+    EVP_PKEY *pkey;   /* RSA, EC P-256, Ed25519; owned */
+    uint8_t *secret;  /* HMAC; owned, wiped on free */
     size_t secret_len;
 };
 
@@ -63,7 +69,7 @@ int auth_keyset_add_jwks(struct auth_keyset *ks, const char *json, size_t n, cha
                          size_t errcap);
 
 struct auth_key_files {
-    const char *hmac_file;   /* the file's bytes, one trailing newline removed */
+    const char *hmac_file; /* the file's bytes, one trailing newline removed */
     const char *pem_file;
     const char *jwks_file;
 };

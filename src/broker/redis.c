@@ -272,8 +272,8 @@ enum redis_event_type redis_reply_classify(const struct redisReply *r, struct re
     case REDIS_REPLY_STATUS:
         ev->data = (const uint8_t *)r->str;
         ev->len = r->len;
-        ev->type = (r->len == 4 && !strncasecmp(r->str, "PONG", 4)) ? REDIS_EV_PONG
-                                                                    : REDIS_EV_STATUS;
+        ev->type =
+            (r->len == 4 && !strncasecmp(r->str, "PONG", 4)) ? REDIS_EV_PONG : REDIS_EV_STATUS;
         return ev->type;
     case REDIS_REPLY_ERROR:
         ev->data = (const uint8_t *)r->str;
@@ -346,9 +346,9 @@ struct rconn {
     redisAsyncContext *ac; /* NULL once hiredis has cleaned it up */
     const char *role;      /* "subscribe" | "publish" */
     int fd;
-    uint32_t events;       /* what hiredis wants */
+    uint32_t events; /* what hiredis wants */
     bool registered;
-    bool handshake_ok;     /* the PING after AUTH/SELECT answered */
+    bool handshake_ok; /* the PING after AUTH/SELECT answered */
 };
 
 struct redis_client {
@@ -361,15 +361,15 @@ struct redis_client {
     int timer_id;
     enum client_state state;
     struct rconn sub, pub;
-    bool broken;    /* a callback found the pair unusable: teardown() next */
-    bool tearing;   /* inside teardown(): hiredis callbacks are expected */
-    bool freeing;   /* redis_client_free: no logs, no callbacks */
+    bool broken;  /* a callback found the pair unusable: teardown() next */
+    bool tearing; /* inside teardown(): hiredis callbacks are expected */
+    bool freeing; /* redis_client_free: no logs, no callbacks */
     bool ever_ready;
-    unsigned failures;  /* consecutive attempts that did not become ready */
+    unsigned failures; /* consecutive attempts that did not become ready */
     uint64_t next_attempt_ms;
-    uint64_t deadline_ms;   /* CONNECTING: give up at */
+    uint64_t deadline_ms; /* CONNECTING: give up at */
     uint64_t next_ping_ms;
-    uint64_t ping_sent_ns;  /* 0: no PING outstanding */
+    uint64_t ping_sent_ns; /* 0: no PING outstanding */
     char last_error[128];
     uint64_t rng;
     uint8_t *scratch;
@@ -640,8 +640,8 @@ static void teardown(struct redis_client *c)
     if (was_ready)
         log_warn("redis: lost %s (%s); reconnecting", c->where, err);
     else if (c->failures == 1 || c->failures % 20 == 0)
-        log_warn("redis: cannot connect to %s (%s); attempt %u, retrying in %llu ms", c->where,
-                 err, c->failures, (unsigned long long)wait);
+        log_warn("redis: cannot connect to %s (%s); attempt %u, retrying in %llu ms", c->where, err,
+                 c->failures, (unsigned long long)wait);
     c->last_error[0] = '\0';
     if (was_ready && c->ops.on_state)
         c->ops.on_state(c->ctx, false);
@@ -764,7 +764,10 @@ void redis_client_after_fork(struct redis_client *c)
         close(c->pub.fd);
 }
 
-bool redis_client_ready(const struct redis_client *c) { return c && c->state == ST_READY; }
+bool redis_client_ready(const struct redis_client *c)
+{
+    return c && c->state == ST_READY;
+}
 
 const struct redis_client_stats *redis_client_stats(const struct redis_client *c)
 {
@@ -786,8 +789,8 @@ static void publish_reply(redisAsyncContext *ac, void *reply, void *priv)
         return;
     }
     c->st.publish_errors++;
-    log_ratelimited(WSP_LOG_WARN, "redis: PUBLISH refused: %.*s", (int)(r->len > 100 ? 100 : r->len),
-                    r->str ? r->str : "unexpected reply");
+    log_ratelimited(WSP_LOG_WARN, "redis: PUBLISH refused: %.*s",
+                    (int)(r->len > 100 ? 100 : r->len), r->str ? r->str : "unexpected reply");
     if (r->type == REDIS_REPLY_ERROR && !c->tearing && c->ops.on_publish_error)
         c->ops.on_publish_error(c->ctx, r->str, r->len);
 }
@@ -963,8 +966,7 @@ int redis_client_subscribe(struct redis_client *c, bool pattern, const char *nam
     return sub_command(c, pattern ? "PSUBSCRIBE" : "SUBSCRIBE", name, len);
 }
 
-int redis_client_unsubscribe(struct redis_client *c, bool pattern, const char *name,
-                             size_t len)
+int redis_client_unsubscribe(struct redis_client *c, bool pattern, const char *name, size_t len)
 {
     return sub_command(c, pattern ? "PUNSUBSCRIBE" : "UNSUBSCRIBE", name, len);
 }

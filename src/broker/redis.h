@@ -93,10 +93,10 @@ enum redis_event_type {
     REDIS_EV_PSUBSCRIBE,
     REDIS_EV_UNSUBSCRIBE,
     REDIS_EV_PUNSUBSCRIBE,
-    REDIS_EV_PONG,        /* ["pong", ""] or +PONG */
-    REDIS_EV_STATUS,      /* +OK and friends: data */
-    REDIS_EV_ERROR,       /* -ERR ...: data */
-    REDIS_EV_UNEXPECTED,  /* anything else (wrong type or shape) */
+    REDIS_EV_PONG,       /* ["pong", ""] or +PONG */
+    REDIS_EV_STATUS,     /* +OK and friends: data */
+    REDIS_EV_ERROR,      /* -ERR ...: data */
+    REDIS_EV_UNEXPECTED, /* anything else (wrong type or shape) */
 };
 
 struct redis_event {
@@ -208,8 +208,7 @@ struct redisContext *redis_sync_connect(const struct redis_url *u, uint64_t time
 /* (P)SUBSCRIBE / (P)UNSUBSCRIBE one channel or pattern. 0 when queued (the
  * confirmation arrives through on_event), WSP_EAGAIN when not ready. */
 int redis_client_subscribe(struct redis_client *c, bool pattern, const char *name, size_t len);
-int redis_client_unsubscribe(struct redis_client *c, bool pattern, const char *name,
-                             size_t len);
+int redis_client_unsubscribe(struct redis_client *c, bool pattern, const char *name, size_t len);
 
 /* Test hook: handle the backoff/ping/timeout deadlines as if at now_ms. The
  * client's own periodic timer calls it. */

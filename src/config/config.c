@@ -26,10 +26,10 @@ enum opt_type { T_STR, T_U64, T_SIZE, T_DUR, T_WORKERS, T_POLICY, T_LIST, T_LEVE
 struct opt {
     const char *flag; /* without "--" */
     enum opt_type type;
-    size_t off;       /* offset in struct wsp_config */
-    size_t cap;       /* T_STR/T_LIST: buffer size */
-    const char *def;  /* default, as text */
-    const char *arg;  /* placeholder in help */
+    size_t off;      /* offset in struct wsp_config */
+    size_t cap;      /* T_STR/T_LIST: buffer size */
+    const char *def; /* default, as text */
+    const char *arg; /* placeholder in help */
     const char *help;
 };
 
@@ -87,17 +87,21 @@ static int parse_levels(struct wsp_config *c, const char *v, FILE *err, const ch
         int l = wsp_log_parse_level(lv);
         if (l < 0) {
             if (eq)
-                fprintf(err, "wspush: error: %s--log-level: '%s=%s': '%s' must be error, warn, info or debug\n",
+                fprintf(err,
+                        "wspush: error: %s--log-level: '%s=%s': '%s' must be error, warn, info or "
+                        "debug\n",
                         src, item, lv, lv);
             else
-                fprintf(err, "wspush: error: %s--log-level: '%s' must be error, warn, info or debug, "
-                             "or a list like info,tls=debug\n",
+                fprintf(err,
+                        "wspush: error: %s--log-level: '%s' must be error, warn, info or debug, "
+                        "or a list like info,tls=debug\n",
                         src, item);
             return 2;
         }
         if (!eq) {
             if (base >= 0) {
-                fprintf(err, "wspush: error: %s--log-level: '%s': the default level is given twice\n",
+                fprintf(err,
+                        "wspush: error: %s--log-level: '%s': the default level is given twice\n",
                         src, item);
                 return 2;
             }
@@ -117,16 +121,17 @@ static int parse_levels(struct wsp_config *c, const char *v, FILE *err, const ch
                 char hint[64] = "";
                 if (best)
                     snprintf(hint, sizeof hint, "did you mean '%s'? ", best);
-                fprintf(err, "wspush: error: %s--log-level: unknown subsystem '%s' (%ssubsystems: ",
-                        src, item, hint);
+                fprintf(err,
+                        "wspush: error: %s--log-level: unknown subsystem '%s' (%ssubsystems: ", src,
+                        item, hint);
                 for (int k = 0; k < WSP_LOG_SUBS; k++)
                     fprintf(err, "%s%s", k ? ", " : "", wsp_log_sub_name(k));
                 fprintf(err, ")\n");
                 return 2;
             }
             if (subs[s] >= 0) {
-                fprintf(err, "wspush: error: %s--log-level: '%s=%s': %s is given twice\n", src, item,
-                        lv, item);
+                fprintf(err, "wspush: error: %s--log-level: '%s=%s': %s is given twice\n", src,
+                        item, lv, item);
                 return 2;
             }
             subs[s] = (int8_t)l;
@@ -142,11 +147,14 @@ static int parse_levels(struct wsp_config *c, const char *v, FILE *err, const ch
 
 static const struct opt opts[] = {
     {"listen", T_STR, OFF(listen), CAP(listen), "0.0.0.0:8080", "[ADDR:]PORT",
-     "public port: WebSocket upgrades and Server-Sent Events streams on any path, /healthz, /demo, /wspush.js (port 0 picks a free port)"},
+     "public port: WebSocket upgrades and Server-Sent Events streams on any path, /healthz, /demo, "
+     "/wspush.js (port 0 picks a free port)"},
     {"admin", T_STR, OFF(admin), CAP(admin), "127.0.0.1:9090", "ADDR:PORT|off",
-     "admin port (master): POST /publish/<topic>, POST /broadcast, POST /disconnect, /topics, /presence/<topic>, /stats, /metrics, dashboard"},
+     "admin port (master): POST /publish/<topic>, POST /broadcast, POST /disconnect, /topics, "
+     "/presence/<topic>, /stats, /metrics, dashboard"},
     {"workers", T_WORKERS, OFF(workers), 0, "0", "N|auto",
-     "worker processes (0 = one per CPU); auto = max(CPUs, ceil(max-conns / usable fds per process))"},
+     "worker processes (0 = one per CPU); auto = max(CPUs, ceil(max-conns / usable fds per "
+     "process))"},
     {"max-conns", T_U64, OFF(max_conns), 0, "1000000", "N",
      "connections the node accepts in total; beyond it new upgrades get 503"},
     {"max-conns-per-ip", T_U64, OFF(max_conns_per_ip), 0, "0", "N",
@@ -156,7 +164,8 @@ static const struct opt opts[] = {
     {"tick-topic", T_STR, OFF(tick_topic), CAP(tick_topic), "", "NAME",
      "send ticks to this topic only (default: every connection)"},
     {"conflate", T_LIST, OFF(conflate_buf), CAP(conflate_buf), "", "P1,P2",
-     "topics a worker that is behind may skip to their newest pending message, besides the ticker's: names or prefix patterns (news.*); / = broadcasts; never topics with history"},
+     "topics a worker that is behind may skip to their newest pending message, besides the "
+     "ticker's: names or prefix patterns (news.*); / = broadcasts; never topics with history"},
     {"echo-path", T_STR, OFF(echo_path), CAP(echo_path), "", "PATH",
      "diagnostics: connections on PATH get every message echoed back (off by default)"},
     {"max-message", T_SIZE, OFF(max_message), 0, "1MiB", "BYTES",
@@ -164,8 +173,10 @@ static const struct opt opts[] = {
     {"max-partial-input", T_SIZE, OFF(max_partial_input), 0, "64MiB", "BYTES",
      "inbound messages in progress held per worker in total; past it the largest close 1009"},
     {"max-head", T_SIZE, OFF(max_head), 0, "8KiB", "BYTES", "largest HTTP request head (else 431)"},
-    {"max-headers", T_U64, OFF(max_headers), 0, "64", "N", "most request headers (else 431, at most 128)"},
-    {"max-topics", T_U64, OFF(max_topics), 0, "16", "N", "topics one connection may subscribe to (else 400)"},
+    {"max-headers", T_U64, OFF(max_headers), 0, "64", "N",
+     "most request headers (else 431, at most 128)"},
+    {"max-topics", T_U64, OFF(max_topics), 0, "16", "N",
+     "topics one connection may subscribe to (else 400)"},
     {"ring-size", T_SIZE, OFF(ring_size), 0, "64MiB", "BYTES",
      "shared-memory ring of encoded messages between master and workers"},
     {"max-backlog", T_SIZE, OFF(max_backlog), 0, "256KiB", "BYTES",
@@ -196,12 +207,14 @@ static const struct opt opts[] = {
     {"pong-timeout", T_DUR, OFF(pong_timeout_ms), 0, "10s", "DURATION",
      "close a pinged connection that stays silent this long"},
     {"drain-timeout", T_DUR, OFF(drain_timeout_ms), 0, "30s", "DURATION",
-     "on SIGTERM/SIGINT: clients are closed with 1012 and a reconnect hint, spread evenly over this "
+     "on SIGTERM/SIGINT: clients are closed with 1012 and a reconnect hint, spread evenly over "
+     "this "
      "window in random order (the last fifth, at most 3s, is left for close handshakes)"},
     {"msg-rate", T_U64, OFF(msg_rate), 0, "0", "N",
      "inbound messages per second per connection before close 1008 (0 = no limit)"},
     {"accept-rate", T_U64, OFF(accept_rate), 0, "0", "N",
-     "connections each worker accepts per second, 0 = no limit (past it the rest wait in the kernel's accept queue)"},
+     "connections each worker accepts per second, 0 = no limit (past it the rest wait in the "
+     "kernel's accept queue)"},
     {"io-uring", T_BOOL, OFF(io_uring), 0, "on", "on|off",
      "batch the fan-out's sends through io_uring (off: one send(2) per subscriber)"},
     {"deflate", T_BOOL, OFF(deflate), 0, "on", "on|off",
@@ -212,7 +225,8 @@ static const struct opt opts[] = {
      "keep each topic's last N messages for resume (?since=) and GET /history (0 = off); "
      "with --redis, ids and history come from Redis (docs/history.md)"},
     {"history-ttl", T_DUR, OFF(history_ttl_ms), 0, "0", "DURATION",
-     "keep messages for resume at most this long, e.g. 5m (0 = no age limit; alone: up to 10000 per topic)"},
+     "keep messages for resume at most this long, e.g. 5m (0 = no age limit; alone: up to 10000 "
+     "per topic)"},
     {"history-topics", T_U64, OFF(history_topics), 0, "4096", "N",
      "topics that can have history (index slots, fixed at start); further topics have none"},
     {"history-memory", T_SIZE, OFF(history_memory), 0, "64MiB", "BYTES",
@@ -222,9 +236,11 @@ static const struct opt opts[] = {
     {"tls-key", T_LIST, OFF(tls_key_buf), CAP(tls_key_buf), "", "FILE",
      "PEM private key for the --tls-cert in the same position"},
     {"proxy-protocol", T_BOOL, OFF(proxy_protocol), 0, "off", "on|off",
-     "public port: a PROXY protocol v1/v2 header must come first from --trusted-proxies (before TLS); others sending one are refused"},
+     "public port: a PROXY protocol v1/v2 header must come first from --trusted-proxies (before "
+     "TLS); others sending one are refused"},
     {"trusted-proxies", T_LIST, OFF(trusted_buf), CAP(trusted_buf), "", "CIDR1,CIDR2",
-     "load balancers whose PROXY header and X-Forwarded-For name the client (for the per-IP limit); they are exempt from it themselves"},
+     "load balancers whose PROXY header and X-Forwarded-For name the client (for the per-IP "
+     "limit); they are exempt from it themselves"},
     {"admin-tls-cert", T_STR, OFF(admin_tls_cert), CAP(admin_tls_cert), "", "FILE",
      "serve the admin port over https with this PEM certificate chain (reloaded on SIGHUP)"},
     {"admin-tls-key", T_STR, OFF(admin_tls_key), CAP(admin_tls_key), "", "FILE",
@@ -236,13 +252,15 @@ static const struct opt opts[] = {
     {"redis-prefix", T_STR, OFF(redis_prefix), CAP(redis_prefix), "wspush:", "PREFIX",
      "Redis channel of topic T is PREFIX+T; PREFIX alone carries broadcasts"},
     {"auth", T_STR, OFF(auth_mode), CAP(auth_mode), "auto", "auto|required|off",
-     "subscriber tokens: required refuses tokenless upgrades except to --public-topics; auto = required once a key is configured"},
+     "subscriber tokens: required refuses tokenless upgrades except to --public-topics; auto = "
+     "required once a key is configured"},
     {"auth-hmac-key-file", T_STR, OFF(auth_hmac_key_file), CAP(auth_hmac_key_file), "", "FILE",
      "HMAC key for HS256/384/512 tokens: the file's bytes (>= 32), one trailing newline removed"},
     {"auth-public-key", T_STR, OFF(auth_public_key), CAP(auth_public_key), "", "FILE",
      "PEM public key for RS256 (RSA >= 2048), ES256 (EC P-256) or EdDSA (Ed25519) tokens"},
     {"auth-jwks", T_STR, OFF(auth_jwks), CAP(auth_jwks), "", "FILE",
-     "JWK Set (RSA, EC P-256, OKP Ed25519, oct) for tokens with a kid; SIGHUP reloads all key files"},
+     "JWK Set (RSA, EC P-256, OKP Ed25519, oct) for tokens with a kid; SIGHUP reloads all key "
+     "files"},
     {"auth-issuer", T_STR, OFF(auth_issuer), CAP(auth_issuer), "", "ISS",
      "accept only tokens whose iss claim is ISS"},
     {"auth-audience", T_STR, OFF(auth_audience), CAP(auth_audience), "", "AUD",
@@ -252,9 +270,11 @@ static const struct opt opts[] = {
     {"auth-cookie", T_STR, OFF(auth_cookie), CAP(auth_cookie), "", "NAME",
      "also read the token from this cookie (after ?token= and Authorization: Bearer)"},
     {"public-topics", T_LIST, OFF(public_topics_buf), CAP(public_topics_buf), "", "P1,P2",
-     "topics open without a token: names or prefix patterns (news.*); / = no topic (broadcasts, ticker)"},
+     "topics open without a token: names or prefix patterns (news.*); / = no topic (broadcasts, "
+     "ticker)"},
     {"presence", T_BOOL, OFF(presence), 0, "off", "on|off",
-     "GET /presence/<topic> on the admin port also lists the distinct users (token sub) subscribed"},
+     "GET /presence/<topic> on the admin port also lists the distinct users (token sub) "
+     "subscribed"},
     {"log-level", T_LEVEL, OFF(log_level), 0, "info", "LEVEL[,SUBSYSTEM=LEVEL]",
      "log verbosity, error|warn|info|debug, for all or per subsystem: info,tls=debug,redis=warn "
      "(subsystems: core, http (the access log), tls, redis, auth, admin, history, proxy)"},
@@ -331,7 +351,8 @@ static int set_opt(struct wsp_config *c, const struct opt *o, const char *v, FIL
         errno = 0;
         unsigned long long x = strtoull(v, &end, 10);
         if (errno || end == v || *end || v[0] == '-') {
-            fprintf(err, "wspush: error: %s--%s: '%s' is not a non-negative integer\n", src, o->flag, v);
+            fprintf(err, "wspush: error: %s--%s: '%s' is not a non-negative integer\n", src,
+                    o->flag, v);
             return 2;
         }
         *(uint64_t *)(void *)base = x;
@@ -347,8 +368,8 @@ static int set_opt(struct wsp_config *c, const struct opt *o, const char *v, FIL
         return 0;
     case T_DUR:
         if (clock_parse_duration_ms(v, &u) < 0) {
-            fprintf(err, "wspush: error: %s--%s: '%s' is not a duration (e.g. 1s, 250ms, 2m)\n", src,
-                    o->flag, v);
+            fprintf(err, "wspush: error: %s--%s: '%s' is not a duration (e.g. 1s, 250ms, 2m)\n",
+                    src, o->flag, v);
             return 2;
         }
         *(uint64_t *)(void *)base = u;
@@ -378,7 +399,8 @@ static int set_opt(struct wsp_config *c, const struct opt *o, const char *v, FIL
         else if (strcmp(v, "latest") == 0)
             c->slow_policy = SLOW_LATEST;
         else {
-            fprintf(err, "wspush: error: %s--slow-policy: '%s' must be close, drop or latest\n", src, v);
+            fprintf(err, "wspush: error: %s--slow-policy: '%s' must be close, drop or latest\n",
+                    src, v);
             return 2;
         }
         return 0;
@@ -398,7 +420,10 @@ static int set_opt(struct wsp_config *c, const struct opt *o, const char *v, FIL
     return 2;
 }
 
-size_t config_opt_count(void) { return sizeof opts / sizeof opts[0]; }
+size_t config_opt_count(void)
+{
+    return sizeof opts / sizeof opts[0];
+}
 
 /* What a running worker (or the master) can take without a restart: values
  * read where they are used (per handshake, per accept, per frame, per
@@ -407,10 +432,9 @@ size_t config_opt_count(void) { return sizeof opts / sizeof opts[0]; }
  * by their own path), token settings and message size limits (buffers and
  * partial messages are sized by them) stay as they started. */
 static const char *const live_opts[] = {
-    "log-level",        "allow-origin", "max-conns",     "max-conns-per-ip",
-    "msg-rate",         "accept-rate",  "max-backlog",   "slow-policy",
-    "handshake-timeout", "ping-interval", "pong-timeout", "sse-heartbeat",
-    "drain-timeout",    "access-log",   "public-topics",
+    "log-level",    "allow-origin",  "max-conns",     "max-conns-per-ip",  "msg-rate",
+    "accept-rate",  "max-backlog",   "slow-policy",   "handshake-timeout", "ping-interval",
+    "pong-timeout", "sse-heartbeat", "drain-timeout", "access-log",        "public-topics",
 };
 
 bool config_opt_is_live(size_t i)
@@ -459,9 +483,18 @@ int config_apply_live(struct wsp_config *dst, const struct wsp_config *src)
     config_relist(dst);
     return rc < 0 ? -1 : changed;
 }
-const char *config_opt_name(size_t i) { return opts[i].flag; }
-bool config_opt_is_list(size_t i) { return opts[i].type == T_LIST; }
-const char *config_opt_default(size_t i) { return opts[i].def; }
+const char *config_opt_name(size_t i)
+{
+    return opts[i].flag;
+}
+bool config_opt_is_list(size_t i)
+{
+    return opts[i].type == T_LIST;
+}
+const char *config_opt_default(size_t i)
+{
+    return opts[i].def;
+}
 
 int config_opt_set(struct wsp_config *c, size_t i, const char *v, FILE *err, const char *src)
 {
@@ -573,15 +606,15 @@ static void env_name(const struct opt *o, char *out, size_t cap)
 
 void config_print_help(FILE *out)
 {
-    fprintf(out,
-            "usage: wspush serve [options]\n\n"
-            "Serves WebSocket push on the public port and an admin API on the admin port.\n"
-            "Every option can also be set by an environment variable, shown in brackets,\n"
-            "or in a YAML config file under its long name (max-conns: 100000). The command\n"
-            "line wins over the environment, which wins over the file.\n\n");
+    fprintf(out, "usage: wspush serve [options]\n\n"
+                 "Serves WebSocket push on the public port and an admin API on the admin port.\n"
+                 "Every option can also be set by an environment variable, shown in brackets,\n"
+                 "or in a YAML config file under its long name (max-conns: 100000). The command\n"
+                 "line wins over the environment, which wins over the file.\n\n");
     fprintf(out, "  %-36s %s\n  %-36s [WSPUSH_CONFIG]\n", "--config FILE",
             "read options from this YAML file (a mapping: option: value; lists as [a, b]);"
-            " SIGHUP reloads it", "");
+            " SIGHUP reloads it",
+            "");
     fprintf(out, "  %-36s %s\n", "--print-config",
             "print the effective settings as a config file (secrets not shown) and exit");
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
@@ -736,7 +769,9 @@ static int finish(struct wsp_config *c, FILE *err)
     }
     for (int i = 0; i < n; i++) {
         if (proxy_cidr_parse(tp[i], &c->trusted[i]) < 0) {
-            fprintf(err, "wspush: error: --trusted-proxies: '%s' is not an address or ADDR/BITS with the host bits zero\n",
+            fprintf(err,
+                    "wspush: error: --trusted-proxies: '%s' is not an address or ADDR/BITS with "
+                    "the host bits zero\n",
                     tp[i]);
             return 2;
         }
@@ -771,7 +806,8 @@ static int finish(struct wsp_config *c, FILE *err)
         return 2;
     }
     if (c->admin_head_timeout_ms < 1 || c->admin_idle_timeout_ms < 1) {
-        fprintf(err, "wspush: error: --admin-head-timeout and --admin-idle-timeout must be above 0\n");
+        fprintf(err,
+                "wspush: error: --admin-head-timeout and --admin-idle-timeout must be above 0\n");
         return 2;
     }
     if (c->max_conns < 1) {
@@ -780,7 +816,10 @@ static int finish(struct wsp_config *c, FILE *err)
     }
     /* The coarse deadline clock holds up to EV_DEADLINE_MAX_MS (~96 days):
      * refuse what it cannot represent rather than shorten it (issue 11). */
-    const struct { const char *flag; uint64_t ms; } durs[] = {
+    const struct {
+        const char *flag;
+        uint64_t ms;
+    } durs[] = {
         {"handshake-timeout", c->handshake_timeout_ms},
         {"ping-interval", c->ping_interval_ms},
         {"pong-timeout", c->pong_timeout_ms},
@@ -810,8 +849,9 @@ static int finish(struct wsp_config *c, FILE *err)
         c->auth_required = auth_keys;
     } else if (!strcmp(c->auth_mode, "required")) {
         if (!auth_keys) {
-            fprintf(err, "wspush: error: --auth required needs --auth-hmac-key-file, --auth-public-key "
-                         "or --auth-jwks\n");
+            fprintf(err,
+                    "wspush: error: --auth required needs --auth-hmac-key-file, --auth-public-key "
+                    "or --auth-jwks\n");
             return 2;
         }
         c->auth_required = true;

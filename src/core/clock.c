@@ -15,7 +15,10 @@ uint64_t clock_mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t clock_mono_ms(void) { return clock_mono_ns() / 1000000u; }
+uint64_t clock_mono_ms(void)
+{
+    return clock_mono_ns() / 1000000u;
+}
 
 uint64_t clock_real_us(void)
 {
@@ -90,11 +93,11 @@ static bool num(const char *s, size_t n, unsigned *out)
 int clock_parse_iso8601(const char *s, size_t len, uint64_t *real_us)
 {
     unsigned y, mo, d, h, mi, se;
-    if (len < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') ||
-        s[13] != ':' || s[16] != ':')
+    if (len < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' ||
+        s[16] != ':')
         return WSP_EINVAL;
-    if (!num(s, 4, &y) || !num(s + 5, 2, &mo) || !num(s + 8, 2, &d) ||
-        !num(s + 11, 2, &h) || !num(s + 14, 2, &mi) || !num(s + 17, 2, &se))
+    if (!num(s, 4, &y) || !num(s + 5, 2, &mo) || !num(s + 8, 2, &d) || !num(s + 11, 2, &h) ||
+        !num(s + 14, 2, &mi) || !num(s + 17, 2, &se))
         return WSP_EINVAL;
     if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
         return WSP_EINVAL;

@@ -7,11 +7,11 @@
 #define WSP_ERR_H
 
 enum wsp_err {
-    WSP_EAGAIN  = -4096, /* need more bytes or buffer space; retry later */
-    WSP_EPROTO  = -4097, /* peer broke the protocol; details in an out-param */
+    WSP_EAGAIN = -4096,  /* need more bytes or buffer space; retry later */
+    WSP_EPROTO = -4097,  /* peer broke the protocol; details in an out-param */
     WSP_ETOOBIG = -4098, /* over a configured limit */
-    WSP_ENOMEM  = -4099, /* allocation failed */
-    WSP_EINVAL  = -4100, /* bad argument or configuration value */
+    WSP_ENOMEM = -4099,  /* allocation failed */
+    WSP_EINVAL = -4100,  /* bad argument or configuration value */
     WSP_ECLOSED = -4101, /* the peer or the connection is gone */
 };
 

@@ -16,12 +16,12 @@
 #include "core/json.h"
 
 int8_t wsp_log_levels[WSP_LOG_SUBS] = {WSP_LOG_INFO, WSP_LOG_INFO, WSP_LOG_INFO, WSP_LOG_INFO,
-                                        WSP_LOG_INFO, WSP_LOG_INFO, WSP_LOG_INFO, WSP_LOG_INFO};
+                                       WSP_LOG_INFO, WSP_LOG_INFO, WSP_LOG_INFO, WSP_LOG_INFO};
 _Static_assert(WSP_LOG_SUBS == 8, "initialise every subsystem's level");
 static int g_format = WSP_LOG_TEXT;
 static char g_role[32] = "wspush";
 static char g_role_json[48] = "\"role\":\"wspush\""; /* the role as JSON members */
-static long g_pid;                                     /* 0: not known yet */
+static long g_pid;                                   /* 0: not known yet */
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const char *const sub_names[WSP_LOG_SUBS] = {"core", "http",  "tls",     "redis",
@@ -39,7 +39,10 @@ void wsp_log_set_levels(int base, const int8_t *sub)
         wsp_log_levels[i] = (int8_t)(sub[i] >= 0 ? sub[i] : base);
 }
 
-int wsp_log_get_level(void) { return wsp_log_levels[WSP_SUB_CORE]; }
+int wsp_log_get_level(void)
+{
+    return wsp_log_levels[WSP_SUB_CORE];
+}
 
 int wsp_log_sub_parse(const char *s, size_t n)
 {
@@ -53,7 +56,10 @@ const char *wsp_log_sub_name(int sub)
 {
     return sub_names[sub < 0 ? 0 : sub >= WSP_LOG_SUBS ? WSP_LOG_SUBS - 1 : sub];
 }
-void wsp_log_set_format(int format) { g_format = format; }
+void wsp_log_set_format(int format)
+{
+    g_format = format;
+}
 
 int wsp_log_parse_format(const char *s)
 {
@@ -111,7 +117,10 @@ static void put(struct line *l, const char *s, size_t n)
     l->len += n;
 }
 
-static void puts_(struct line *l, const char *s) { put(l, s, strlen(s)); }
+static void puts_(struct line *l, const char *s)
+{
+    put(l, s, strlen(s));
+}
 
 /* A JSON string's contents; a cut one is still a whole string. */
 static void put_json(struct line *l, const char *s, size_t n)
@@ -156,9 +165,8 @@ static void put_field(struct line *l, const struct wsp_log_field *f)
         put_json(l, f->str, strlen(f->str));
 }
 
-__attribute__((format(printf, 5, 0))) static void vlog(int sub, int level,
-                                                       const struct wsp_log_field *f, size_t nf,
-                                                       const char *fmt, va_list ap)
+__attribute__((format(printf, 5, 0))) static void
+vlog(int sub, int level, const struct wsp_log_field *f, size_t nf, const char *fmt, va_list ap)
 {
     struct line l = {.len = 0, .reserve = 3}; /* "\"}\n" or "\n" */
     struct timespec ts;
@@ -176,8 +184,9 @@ __attribute__((format(printf, 5, 0))) static void vlog(int sub, int level,
     size_t mlen = (size_t)m < sizeof msg ? (size_t)m : sizeof msg - 1;
     int n;
     if (g_format == WSP_LOG_JSON) {
-        n = snprintf(l.buf, sizeof l.buf, "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%ld,%s,\"msg\":\"",
-                     when, lv, g_pid ? g_pid : (long)getpid(), g_role_json);
+        n = snprintf(l.buf, sizeof l.buf,
+                     "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%ld,%s,\"msg\":\"", when, lv,
+                     g_pid ? g_pid : (long)getpid(), g_role_json);
         l.len = (size_t)n;
         l.reserve = 3 + 512; /* the message leaves room for the fields */
         put_json(&l, msg, mlen);
@@ -217,8 +226,8 @@ void wsp_log_at(int sub, int level, const char *fmt, ...)
     va_end(ap);
 }
 
-void wsp_log_fields_at(int sub, int level, const struct wsp_log_field *f, size_t n,
-                       const char *fmt, ...)
+void wsp_log_fields_at(int sub, int level, const struct wsp_log_field *f, size_t n, const char *fmt,
+                       ...)
 {
     if (filtered(sub, level))
         return;

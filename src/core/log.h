@@ -89,8 +89,8 @@ struct wsp_log_field {
     long long num;
 };
 /* One line with fields: JSON members after "msg", or key=value in text. */
-void wsp_log_fields_at(int sub, int level, const struct wsp_log_field *f, size_t n,
-                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void wsp_log_fields_at(int sub, int level, const struct wsp_log_field *f, size_t n, const char *fmt,
+                       ...) __attribute__((format(printf, 5, 6)));
 
 /* Per call-site rate limit: state is a caller-owned static. */
 struct wsp_log_limit {
@@ -103,16 +103,16 @@ void wsp_log_limited_at(struct wsp_log_limit *lim, int sub, int level, const cha
     __attribute__((format(printf, 4, 5)));
 
 /* level, then printf arguments; in the file's subsystem (WSP_LOG_SUB) */
-#define log_sub(sub, level, ...)                                             \
-    do {                                                                     \
-        if (wsp_log_on(sub, level))                                          \
-            wsp_log_at(sub, level, __VA_ARGS__);                             \
+#define log_sub(sub, level, ...)                                                                   \
+    do {                                                                                           \
+        if (wsp_log_on(sub, level))                                                                \
+            wsp_log_at(sub, level, __VA_ARGS__);                                                   \
     } while (0)
 #define wsp_log(level, ...) log_sub(WSP_LOG_SUB, level, __VA_ARGS__)
-#define wsp_log_fields(level, ...)                                           \
-    do {                                                                     \
-        if (wsp_log_on(WSP_LOG_SUB, level))                                  \
-            wsp_log_fields_at(WSP_LOG_SUB, level, __VA_ARGS__);              \
+#define wsp_log_fields(level, ...)                                                                 \
+    do {                                                                                           \
+        if (wsp_log_on(WSP_LOG_SUB, level))                                                        \
+            wsp_log_fields_at(WSP_LOG_SUB, level, __VA_ARGS__);                                    \
     } while (0)
 #define log_error(...) log_sub(WSP_LOG_SUB, WSP_LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) log_sub(WSP_LOG_SUB, WSP_LOG_WARN, __VA_ARGS__)
@@ -123,11 +123,11 @@ void wsp_log_limited_at(struct wsp_log_limit *lim, int sub, int level, const cha
 #define log_sub_warn(sub, ...) log_sub(sub, WSP_LOG_WARN, __VA_ARGS__)
 #define log_sub_info(sub, ...) log_sub(sub, WSP_LOG_INFO, __VA_ARGS__)
 #define log_sub_debug(sub, ...) log_sub(sub, WSP_LOG_DEBUG, __VA_ARGS__)
-#define log_ratelimited(level, ...)                                          \
-    do {                                                                     \
-        static struct wsp_log_limit lim_;                                    \
-        if (wsp_log_on(WSP_LOG_SUB, level))                                  \
-            wsp_log_limited_at(&lim_, WSP_LOG_SUB, level, __VA_ARGS__);      \
+#define log_ratelimited(level, ...)                                                                \
+    do {                                                                                           \
+        static struct wsp_log_limit lim_;                                                          \
+        if (wsp_log_on(WSP_LOG_SUB, level))                                                        \
+            wsp_log_limited_at(&lim_, WSP_LOG_SUB, level, __VA_ARGS__);                            \
     } while (0)
 
 #endif

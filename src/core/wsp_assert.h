@@ -9,13 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define WSP_ASSERT(x)                                                        \
-    do {                                                                     \
-        if (__builtin_expect(!(x), 0)) {                                     \
-            fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__,       \
-                    __LINE__, #x);                                           \
-            abort();                                                         \
-        }                                                                    \
+#define WSP_ASSERT(x)                                                                              \
+    do {                                                                                           \
+        if (__builtin_expect(!(x), 0)) {                                                           \
+            fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #x);              \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 #if defined(WSP_DEBUG_ASSERTS) || !defined(NDEBUG)

@@ -176,8 +176,23 @@ int ev_loop_run(struct ev_loop *l)
     return 0;
 }
 
-void ev_loop_stop(struct ev_loop *l) { l->stop = true; }
-uint64_t ev_now_ms(const struct ev_loop *l) { return l->now_ms; }
-uint64_t ev_loop_iterations(const struct ev_loop *l) { return l->iterations; }
-void ev_loop_set_user(struct ev_loop *l, void *user) { l->user = user; }
-void *ev_loop_user(const struct ev_loop *l) { return l->user; }
+void ev_loop_stop(struct ev_loop *l)
+{
+    l->stop = true;
+}
+uint64_t ev_now_ms(const struct ev_loop *l)
+{
+    return l->now_ms;
+}
+uint64_t ev_loop_iterations(const struct ev_loop *l)
+{
+    return l->iterations;
+}
+void ev_loop_set_user(struct ev_loop *l, void *user)
+{
+    l->user = user;
+}
+void *ev_loop_user(const struct ev_loop *l)
+{
+    return l->user;
+}

@@ -18,9 +18,9 @@
 
 #define EV_READ 0x1u
 #define EV_WRITE 0x4u
-#define EV_ERROR 0x8u  /* socket error: read/write will report it */
-#define EV_HUP 0x10u   /* peer hung up (both directions) */
-#define EV_RDHUP 0x2000u /* peer shut down writing */
+#define EV_ERROR 0x8u      /* socket error: read/write will report it */
+#define EV_HUP 0x10u       /* peer hung up (both directions) */
+#define EV_RDHUP 0x2000u   /* peer shut down writing */
 #define EV_EDGE (1u << 31) /* edge-triggered registration */
 
 struct ev_loop;
@@ -33,8 +33,7 @@ struct ev_handler {
     ev_io_cb cb;
 };
 
-#define container_of(ptr, type, member)                                      \
-    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 /* max_events: events taken per wait (fairness bound). NULL on failure. */
 struct ev_loop *ev_loop_new(int max_events);

@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define EV_DEADLINE_NONE 0u      /* "no deadline": tick values skip 0 */
+#define EV_DEADLINE_NONE 0u /* "no deadline": tick values skip 0 */
 #define EV_DEADLINE_MAX_TICKS 127u
 
 /* Advances a tick counter, skipping the reserved value 0. */
@@ -63,7 +63,7 @@ static inline bool ev_deadline_expired(uint8_t deadline, uint8_t now)
  * two writes per re-arm for the same result.) Issue 11: durations above
  * ~126 s used to be clamped silently. */
 
-#define EV_TICK_MS 1000u          /* the coarse clock's period (the owner's sweep) */
+#define EV_TICK_MS 1000u /* the coarse clock's period (the owner's sweep) */
 #define EV_DEADLINE_MAX_LAPS 65535u
 /* The furthest deadline: 65536 * 127 ticks, about 96 days at 1 s a tick. */
 #define EV_DEADLINE_LONG_MAX_TICKS ((uint64_t)(EV_DEADLINE_MAX_LAPS + 1u) * EV_DEADLINE_MAX_TICKS)

@@ -24,19 +24,44 @@ static bool is_tchar(uint8_t c)
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
         return true;
     switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
         return true;
     default:
         return false;
     }
 }
 
-static bool is_vchar(uint8_t c) { return c >= 0x21 && c <= 0x7e; }
-static bool is_ows(uint8_t c) { return c == ' ' || c == '\t'; }
-static bool is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
+static bool is_vchar(uint8_t c)
+{
+    return c >= 0x21 && c <= 0x7e;
+}
+static bool is_ows(uint8_t c)
+{
+    return c == ' ' || c == '\t';
+}
+static bool is_digit(uint8_t c)
+{
+    return c >= '0' && c <= '9';
+}
 
-static uint8_t ascii_lower(uint8_t c) { return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c; }
+static uint8_t ascii_lower(uint8_t c)
+{
+    return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
+}
 
 static ssize_t fail(struct http_req *r, int status, const char *reason)
 {
@@ -77,7 +102,10 @@ static int take_crlf(const uint8_t *buf, size_t end, size_t *p)
     return 1;
 }
 
-static bool is_alpha(uint8_t c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+static bool is_alpha(uint8_t c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
 
 /* §3.2: path and query of a complete request-target. origin-form
  * ("/p?q") and asterisk-form ("*") are kept as sent. absolute-form

@@ -16,14 +16,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define HTTP_MAX_HEADERS_CAP 128      /* hard cap; the configured limit is <= this */
+#define HTTP_MAX_HEADERS_CAP 128 /* hard cap; the configured limit is <= this */
 /* Longer request-targets -> 414. Room for --max-topics (1024) short topic
  * names in one URL, so the limit can be reached (issue 11 item 1); the
  * head as a whole stays bounded by --max-head. */
 #define HTTP_MAX_TARGET_BYTES 16384
-#define HTTP_DEFAULT_HEAD_BYTES 8192  /* http_limits.max_head_bytes when 0 */
-#define HTTP_DEFAULT_HEADERS 64       /* http_limits.max_headers when 0 */
-#define HTTP_DEFAULT_TOPIC_BYTES 128  /* http_topic_valid's max_len when 0 */
+#define HTTP_DEFAULT_HEAD_BYTES 8192 /* http_limits.max_head_bytes when 0 */
+#define HTTP_DEFAULT_HEADERS 64      /* http_limits.max_headers when 0 */
+#define HTTP_DEFAULT_TOPIC_BYTES 128 /* http_topic_valid's max_len when 0 */
 
 struct http_header {
     const char *name; /* not NUL-terminated */
@@ -32,7 +32,7 @@ struct http_header {
     size_t value_len;
 };
 
-struct http_limits { /* owned by the caller (usually the config) */
+struct http_limits {       /* owned by the caller (usually the config) */
     size_t max_head_bytes; /* 0 = default 8192: longer heads (CRLFCRLF included) -> 431 */
     size_t max_headers;    /* 0 = default 64; clamped to HTTP_MAX_HEADERS_CAP: more -> 431 */
 };

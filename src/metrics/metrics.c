@@ -22,8 +22,8 @@ struct shared_stats *metrics_shared_new(unsigned nworkers)
 {
     if (nworkers == 0 || nworkers > METRICS_MAX_WORKERS)
         return NULL;
-    void *p = mmap(NULL, total_size(nworkers), PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    void *p =
+        mmap(NULL, total_size(nworkers), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
     struct shared_stats *s = p; /* zero-filled by mmap */
@@ -155,8 +155,7 @@ long metrics_topic_join(struct shared_stats *s, unsigned worker, uint64_t key, c
         struct topic_count_slot *sl = slot_at(s, (size_t)i);
         atomic_store_explicit((_Atomic uint64_t *)&sl->key, key, memory_order_release);
         memcpy(sl->name, name, n);
-        atomic_store_explicit((_Atomic uint32_t *)&sl->name_len, (uint32_t)n,
-                              memory_order_release);
+        atomic_store_explicit((_Atomic uint32_t *)&sl->name_len, (uint32_t)n, memory_order_release);
     }
     if (i >= 0) {
         struct topic_count_slot *sl = slot_at(s, (size_t)i);
@@ -295,7 +294,10 @@ static const uint16_t bucket_codes[CB_COUNT] = {1000, 1001, 1002, 1003, 1006, 10
 _Static_assert(sizeof bucket_codes / sizeof bucket_codes[0] == CB_OTHER + 1,
                "one code per close bucket");
 
-uint64_t metrics_close_bucket_code(enum close_bucket b) { return bucket_codes[b]; }
+uint64_t metrics_close_bucket_code(enum close_bucket b)
+{
+    return bucket_codes[b];
+}
 
 enum close_bucket metrics_close_bucket(uint16_t code)
 {

@@ -30,7 +30,7 @@
 #include <sys/types.h>
 
 #define METRICS_MAX_WORKERS 256
-#define METRICS_AUTH_REASONS 16 /* >= AUTH_REASON_COUNT (auth/jwt.h), checked there */
+#define METRICS_AUTH_REASONS 16   /* >= AUTH_REASON_COUNT (auth/jwt.h), checked there */
 #define METRICS_FANOUT_BUCKETS 20 /* publish -> last write, 10 us * 2^k, up to ~5.2 s */
 
 enum hs_fail {
@@ -43,14 +43,29 @@ enum hs_fail {
     HS_FAIL_FULL,            /* max-conns, 503 */
     HS_FAIL_PER_IP,          /* per-IP limit, 429 */
     HS_FAIL_TIMEOUT,         /* head not complete in time */
-    HS_FAIL_PROXY,           /* PROXY header bad, missing, or from an untrusted peer; bad X-Forwarded-For */
+    HS_FAIL_PROXY, /* PROXY header bad, missing, or from an untrusted peer; bad X-Forwarded-For */
     HS_FAIL_COUNT
 };
 
 enum close_bucket {
-    CB_1000 = 0, CB_1001, CB_1002, CB_1003, CB_1006, CB_1007, CB_1008, CB_1009, CB_1010,
-    CB_1011, CB_1012, CB_1013, CB_4000, CB_4001, CB_4002, CB_4503,
-    CB_OTHER, CB_COUNT /* one per code docs/close-codes.md defines; the rest "other" */
+    CB_1000 = 0,
+    CB_1001,
+    CB_1002,
+    CB_1003,
+    CB_1006,
+    CB_1007,
+    CB_1008,
+    CB_1009,
+    CB_1010,
+    CB_1011,
+    CB_1012,
+    CB_1013,
+    CB_4000,
+    CB_4001,
+    CB_4002,
+    CB_4503,
+    CB_OTHER,
+    CB_COUNT /* one per code docs/close-codes.md defines; the rest "other" */
 };
 
 enum reset_cause {
@@ -69,14 +84,14 @@ struct worker_stats {
     /* the coarse deadlines this worker arms, in 1 s ticks (written at start) */
     uint32_t deadline_ticks_handshake, deadline_ticks_ping, deadline_ticks_pong;
     /* gauges */
-    uint64_t conns;         /* established WebSocket connections */
-    uint64_t conns_pending; /* accepted, handshake not done */
-    uint64_t queued_bytes;  /* output held for slow sockets */
-    uint64_t topics;        /* topics with local subscribers */
-    uint64_t deflate_conns; /* connections that negotiated permessage-deflate */
-    uint64_t sse_conns;     /* established Server-Sent Events streams (also in conns) */
+    uint64_t conns;            /* established WebSocket connections */
+    uint64_t conns_pending;    /* accepted, handshake not done */
+    uint64_t queued_bytes;     /* output held for slow sockets */
+    uint64_t topics;           /* topics with local subscribers */
+    uint64_t deflate_conns;    /* connections that negotiated permessage-deflate */
+    uint64_t sse_conns;        /* established Server-Sent Events streams (also in conns) */
     uint64_t topics_uncounted; /* local topics the shared table had no room for */
-    uint64_t envelope_conns; /* connections in the JSON envelope mode (wspush.json) */
+    uint64_t envelope_conns;   /* connections in the JSON envelope mode (wspush.json) */
     /* counters */
     uint64_t accepted_total;
     uint64_t handshakes_total;
@@ -89,41 +104,41 @@ struct worker_stats {
     uint64_t ring_recovered;   /* lost entries fanned out from history instead (resume.c) */
     uint64_t history_replayed; /* messages replayed from history to resuming subscribers */
     uint64_t history_resets[RESET_CAUSES]; /* resumes answered with reset / 4002, by cause */
-    uint64_t deliveries;       /* messages written or queued for a subscriber */
-    uint64_t sse_deliveries;   /* of which to Server-Sent Events streams */
-    uint64_t sse_skipped;      /* messages without an SSE form (too large), not sent to SSE */
-    uint64_t sse_resets;       /* SSE streams opened with a Last-Event-ID answered by "reset" */
+    uint64_t deliveries;                   /* messages written or queued for a subscriber */
+    uint64_t sse_deliveries;               /* of which to Server-Sent Events streams */
+    uint64_t sse_skipped; /* messages without an SSE form (too large), not sent to SSE */
+    uint64_t sse_resets;  /* SSE streams opened with a Last-Event-ID answered by "reset" */
     uint64_t bytes_sent;
     uint64_t short_writes;
     uint64_t slow_close;
     uint64_t slow_drop;
     uint64_t slow_latest;
     uint64_t pings_sent;
-    uint64_t pings_skipped;    /* ping deadlines met by the peer's recent TCP acks: no ping */
-    uint64_t pongs_deferred;   /* pong deadlines put off: our ping still queued, the peer reading */
-    uint64_t conflated;        /* conflatable ring entries skipped: a newer one was pending */
+    uint64_t pings_skipped;  /* ping deadlines met by the peer's recent TCP acks: no ping */
+    uint64_t pongs_deferred; /* pong deadlines put off: our ping still queued, the peer reading */
+    uint64_t conflated;      /* conflatable ring entries skipped: a newer one was pending */
     uint64_t partial_input_bytes; /* gauge: partial inbound messages held */
     uint64_t partial_input_shed;  /* connections closed over --max-partial-input */
-    uint64_t accept_errors;    /* EMFILE and friends */
-    uint64_t accept_paused;    /* times --accept-rate stopped accepting until the next second */
-    uint64_t http_requests;    /* plain HTTP on the public port */
-    uint64_t tls_deferred;     /* TLS handshake steps put off to the next iteration */
-    uint64_t tls_reloads;      /* certificate reloads (SIGHUP) */
-    uint64_t auth_accepted;    /* upgrades admitted with a valid subscriber token */
+    uint64_t accept_errors;       /* EMFILE and friends */
+    uint64_t accept_paused;       /* times --accept-rate stopped accepting until the next second */
+    uint64_t http_requests;       /* plain HTTP on the public port */
+    uint64_t tls_deferred;        /* TLS handshake steps put off to the next iteration */
+    uint64_t tls_reloads;         /* certificate reloads (SIGHUP) */
+    uint64_t auth_accepted;       /* upgrades admitted with a valid subscriber token */
     uint64_t auth_refused[METRICS_AUTH_REASONS]; /* refused upgrades by enum auth_reason */
-    uint64_t auth_expired;     /* connections closed with 4001 when their token expired */
-    uint64_t proxy_headers;    /* PROXY protocol headers accepted */
-    uint64_t forwarded_for;    /* client addresses taken from X-Forwarded-For */
-    uint64_t restart_closes;   /* closed with 1012 by a spread-out drain */
-    uint64_t api_disconnects;  /* connections closed by POST /disconnect (4503 or 4000) */
+    uint64_t auth_expired;    /* connections closed with 4001 when their token expired */
+    uint64_t proxy_headers;   /* PROXY protocol headers accepted */
+    uint64_t forwarded_for;   /* client addresses taken from X-Forwarded-For */
+    uint64_t restart_closes;  /* closed with 1012 by a spread-out drain */
+    uint64_t api_disconnects; /* connections closed by POST /disconnect (4503 or 4000) */
     uint64_t fanout_count;
     uint64_t fanout_sum_ns;
     uint64_t fanout_buckets[METRICS_FANOUT_BUCKETS];
 } __attribute__((aligned(64)));
 
 #define TOPIC_TABLE_SLOTS 4096  /* hashed slots, a power of two */
-#define TOPIC_TABLE_WINDOW 64    /* probes from a topic's home slot */
-#define TOPIC_TABLE_OVERFLOW 64  /* then these, after the hashed ones, in order */
+#define TOPIC_TABLE_WINDOW 64   /* probes from a topic's home slot */
+#define TOPIC_TABLE_OVERFLOW 64 /* then these, after the hashed ones, in order */
 #define TOPIC_TABLE_ALL (TOPIC_TABLE_SLOTS + TOPIC_TABLE_OVERFLOW)
 
 #define TOPIC_NAME_MAX 128
@@ -132,12 +147,12 @@ struct worker_stats {
 #define TOPIC_KEY_FREED 1u /* a tombstone: reusable, a probe goes on */
 
 struct topic_count_slot {
-    uint64_t key;      /* msg_topic_key, TOPIC_KEY_EMPTY or TOPIC_KEY_FREED; written under the lock */
-    uint32_t name_len; /* 0 until name[] is written (release), under the lock */
-    uint32_t held;     /* the master follows this topic (Redis): not freed while set */
+    uint64_t key; /* msg_topic_key, TOPIC_KEY_EMPTY or TOPIC_KEY_FREED; written under the lock */
+    uint32_t name_len;         /* 0 until name[] is written (release), under the lock */
+    uint32_t held;             /* the master follows this topic (Redis): not freed while set */
     char name[TOPIC_NAME_MAX]; /* the topic's name, for the master's Redis subscriptions */
-    uint32_t count[];  /* one per worker: its local subscribers, written by that worker
-                        * (and by the master once the worker is dead) */
+    uint32_t count[];          /* one per worker: its local subscribers, written by that worker
+                                * (and by the master once the worker is dead) */
 };
 
 struct shared_stats {
@@ -145,7 +160,7 @@ struct shared_stats {
     uint64_t published_http_topic, published_http_broadcast;
     uint64_t published_tick;
     uint64_t publish_rejected;
-    uint32_t redis_state;      /* written by the master: 0 no Redis, 1 not ready, 2 ready */
+    uint32_t redis_state;       /* written by the master: 0 no Redis, 1 not ready, 2 ready */
     pthread_mutex_t topic_lock; /* process-shared, robust: taking and freeing slots */
     struct worker_stats w[METRICS_MAX_WORKERS];
     /* topic table follows, see metrics_topic_slot() */

@@ -30,7 +30,10 @@ static const uint8_t v2_sig[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
 #define V2_AF_UNIX 0x3
 #define V2_TP_STREAM 0x1
 
-static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
+static size_t min_sz(size_t a, size_t b)
+{
+    return a < b ? a : b;
+}
 
 /* ---- v1: "PROXY TCP4 192.0.2.1 198.51.100.1 56324 443\r\n" ---- */
 

@@ -14,15 +14,15 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-#define PROXY_V1_MAX_BYTES 107 /* "PROXY" ... CRLF included (spec §2.1) */
+#define PROXY_V1_MAX_BYTES 107  /* "PROXY" ... CRLF included (spec §2.1) */
 #define PROXY_V2_FIXED_BYTES 16 /* signature, ver/cmd, family, length */
 #define PROXY_V2_MAX_BYTES (PROXY_V2_FIXED_BYTES + 65535)
 
 struct proxy_hdr {
-    uint8_t version; /* 1 or 2 */
-    bool local;      /* v2 LOCAL, v1 UNKNOWN, or an address family other than
-                      * INET/INET6 (UNSPEC, UNIX): no client address; the
-                      * socket's own addresses stand */
+    uint8_t version;             /* 1 or 2 */
+    bool local;                  /* v2 LOCAL, v1 UNKNOWN, or an address family other than
+                                  * INET/INET6 (UNSPEC, UNIX): no client address; the
+                                  * socket's own addresses stand */
     struct sockaddr_storage src; /* unless local: AF_INET or AF_INET6, port set */
     struct sockaddr_storage dst; /* unless local: same family as src */
 };

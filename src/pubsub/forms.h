@@ -17,10 +17,10 @@
 enum { FORM_RAW = 0, FORM_RAW_Z, FORM_ENV, FORM_ENV_Z, FORM_SSE, FORM_COUNT };
 
 struct ring_forms {
-    uint64_t topic_seq;        /* 0: no id (a broadcast) */
-    uint32_t len[FORM_COUNT];  /* bytes of each form, in this order */
+    uint64_t topic_seq;       /* 0: no id (a broadcast) */
+    uint32_t len[FORM_COUNT]; /* bytes of each form, in this order */
     uint32_t pad;
-    uint64_t epoch;            /* the id's epoch (ids from Redis change it at run time) */
+    uint64_t epoch; /* the id's epoch (ids from Redis change it at run time) */
 };
 _Static_assert(sizeof(struct ring_forms) == 40, "ring_forms is part of the ring format");
 

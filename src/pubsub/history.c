@@ -31,13 +31,13 @@ struct hist_topic {
     _Atomic uint64_t pos[];  /* depth slots */
 };
 
-struct history {             /* the first page of the index mapping */
+struct history { /* the first page of the index mapping */
     uint32_t depth;
-    uint32_t cap;            /* topic slots, a power of two */
+    uint32_t cap; /* topic slots, a power of two */
     uint64_t ttl_ns;
-    size_t stride;           /* bytes per hist_topic */
+    size_t stride; /* bytes per hist_topic */
     size_t map_bytes;
-    struct ring *store;      /* its own mapping */
+    struct ring *store; /* its own mapping */
     /* writer's counters, read by anyone */
     _Atomic uint64_t topics, topics_full, appended;
 };
@@ -227,8 +227,7 @@ uint64_t history_oldest(const struct history *h, uint64_t key, uint64_t now_ns)
     return 0;
 }
 
-size_t history_find_ring_range(const struct history *h, uint64_t from, uint64_t to,
-                               uint64_t now_ns,
+size_t history_find_ring_range(const struct history *h, uint64_t from, uint64_t to, uint64_t now_ns,
                                void (*fn)(void *ctx, uint64_t key, uint64_t topic_seq,
                                           uint64_t ring_seq),
                                void *ctx)

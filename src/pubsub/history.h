@@ -23,10 +23,10 @@
 struct history;
 
 struct history_cfg {
-    uint32_t depth;       /* messages per topic, >= 1 */
-    uint64_t ttl_ns;      /* 0 = no age limit */
-    uint32_t max_topics;  /* topic table capacity (rounded up to a power of two) */
-    size_t store_bytes;   /* byte store (rounded up to a power of two, >= 64 KiB) */
+    uint32_t depth;      /* messages per topic, >= 1 */
+    uint64_t ttl_ns;     /* 0 = no age limit */
+    uint32_t max_topics; /* topic table capacity (rounded up to a power of two) */
+    size_t store_bytes;  /* byte store (rounded up to a power of two, >= 64 KiB) */
 };
 
 /* NULL on failure (errno set). */
@@ -49,13 +49,13 @@ int history_append(struct history *h, uint64_t key, uint64_t topic_seq, uint64_t
  * the old epoch: it checks the epoch after reading (resume.c). */
 void history_clear(struct history *h);
 
-struct history_view {      /* points into shared memory: check before use */
+struct history_view { /* points into shared memory: check before use */
     const uint8_t *data;
     size_t len;
     bool binary;
-    uint64_t ring_seq;     /* the live ring's seq of the same message */
-    uint64_t publish_ns;   /* CLOCK_MONOTONIC at publish */
-    uint64_t pos;          /* for history_intact */
+    uint64_t ring_seq;   /* the live ring's seq of the same message */
+    uint64_t publish_ns; /* CLOCK_MONOTONIC at publish */
+    uint64_t pos;        /* for history_intact */
 };
 
 /* The topic's newest seq (0 if it has no history). Any process. */
@@ -74,19 +74,18 @@ uint64_t history_oldest(const struct history *h, uint64_t key, uint64_t now_ns);
  * order; returns how many. For a worker the ring lapped (recover.c): walks
  * each topic's newest entries down to `from`, O(stored messages) at most.
  * Any process. */
-size_t history_find_ring_range(const struct history *h, uint64_t from, uint64_t to,
-                               uint64_t now_ns,
+size_t history_find_ring_range(const struct history *h, uint64_t from, uint64_t to, uint64_t now_ns,
                                void (*fn)(void *ctx, uint64_t key, uint64_t topic_seq,
                                           uint64_t ring_seq),
                                void *ctx);
 
 struct history_stats {
-    uint64_t topics;       /* topics with history */
-    uint64_t topics_full;  /* appends refused: topic table full */
-    uint64_t appended;     /* messages stored */
-    uint64_t store_bytes;  /* bytes of the byte store in use (entries + headers) */
-    uint64_t store_size;   /* capacity of the byte store */
-    uint64_t index_bytes;  /* bytes of the topic index */
+    uint64_t topics;      /* topics with history */
+    uint64_t topics_full; /* appends refused: topic table full */
+    uint64_t appended;    /* messages stored */
+    uint64_t store_bytes; /* bytes of the byte store in use (entries + headers) */
+    uint64_t store_size;  /* capacity of the byte store */
+    uint64_t index_bytes; /* bytes of the topic index */
 };
 void history_get_stats(const struct history *h, struct history_stats *s);
 uint32_t history_depth(const struct history *h);

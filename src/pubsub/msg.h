@@ -11,11 +11,11 @@
 #include <stdint.h>
 
 struct msg {
-    uint32_t refs;       /* worker-local */
-    uint32_t len;        /* bytes in data[] */
-    uint64_t topic_key;  /* hash of the topic (0: broadcast/none), for 'latest' */
-    uint64_t seq;        /* ring sequence, 0 for per-connection control frames */
-    uint64_t publish_ns; /* CLOCK_MONOTONIC at publish, for fan-out latency */
+    uint32_t refs;        /* worker-local */
+    uint32_t len;         /* bytes in data[] */
+    uint64_t topic_key;   /* hash of the topic (0: broadcast/none), for 'latest' */
+    uint64_t seq;         /* ring sequence, 0 for per-connection control frames */
+    uint64_t publish_ns;  /* CLOCK_MONOTONIC at publish, for fan-out latency */
     struct msg *deflated; /* the permessage-deflate encoding of the same
                            * message, or NULL; this msg holds one reference */
     struct msg *envelope; /* the JSON envelope form (with its own ->deflated),
@@ -23,7 +23,7 @@ struct msg {
     uint64_t topic_seq;   /* the message id's seq within its topic, 0: none */
     struct msg *sse;      /* the Server-Sent Events encoding, or NULL; this
                            * msg holds one reference */
-    uint8_t data[];      /* ready for write(2) as-is */
+    uint8_t data[];       /* ready for write(2) as-is */
 };
 
 /* An uninitialised msg of len bytes; refs = 1. NULL when out of memory. */
@@ -31,7 +31,10 @@ struct msg *msg_new(size_t len);
 /* An unmasked server frame (FIN set) with the given opcode and payload. */
 struct msg *msg_new_frame(uint8_t opcode, const void *payload, size_t n);
 
-static inline void msg_ref(struct msg *m) { m->refs++; }
+static inline void msg_ref(struct msg *m)
+{
+    m->refs++;
+}
 /* Frees at 0. NULL is a no-op. */
 void msg_unref(struct msg *m);
 

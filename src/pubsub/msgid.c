@@ -25,8 +25,8 @@ int msgid_epoch_share(void)
 {
     if (node_epoch != &own_epoch)
         return 0;
-    void *p = mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                   -1, 0);
+    void *p =
+        mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return -errno;
     _Atomic uint64_t *e = p;

@@ -39,7 +39,10 @@ int outq_replace_latest(struct outq *q, struct msg *m);
 /* Bytes still to send / entries queued. */
 size_t outq_bytes(const struct outq *q);
 size_t outq_count(const struct outq *q);
-static inline bool outq_empty(const struct outq *q) { return q == NULL || outq_count(q) == 0; }
+static inline bool outq_empty(const struct outq *q)
+{
+    return q == NULL || outq_count(q) == 0;
+}
 
 /* Fills at most max_iov iovecs (and at most max_bytes bytes) from the head.
  * Returns the number of iovecs filled. */

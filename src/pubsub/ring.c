@@ -59,13 +59,13 @@
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_LONG_LOCK_FREE == 2,
                "the shared ring needs lock-free 64-bit atomics");
 
-#define RING_F_PAD 0x80u        /* flags: padding to the end of the data area */
-#define RING_HDR_BYTES 24u      /* entry header: 3 words */
+#define RING_F_PAD 0x80u   /* flags: padding to the end of the data area */
+#define RING_HDR_BYTES 24u /* entry header: 3 words */
 #define RING_MIN_BYTES (64u * 1024u)
 #define RING_MAX_BYTES (1ull << 32) /* keeps total_len within 32 bits */
 #define RING_CACHE_LINE 64
-#define RING_META_BYTES 4096u   /* the data area starts page-aligned */
-#define RING_RESYNC_SPINS 64    /* seqlock retries before yielding the CPU */
+#define RING_META_BYTES 4096u /* the data area starts page-aligned */
+#define RING_RESYNC_SPINS 64  /* seqlock retries before yielding the CPU */
 
 struct ring {
     /* immutable after ring_create: read by everyone, written by no one */
@@ -76,8 +76,8 @@ struct ring {
 
     /* the writer's state: written only by the writer, on its own line */
     alignas(RING_CACHE_LINE) _Atomic uint64_t head; /* end of the newest entry */
-    _Atomic uint64_t tail;     /* start of the oldest intact entry */
-    _Atomic uint64_t head_seq; /* seq of the newest entry, 0 if none */
+    _Atomic uint64_t tail;                          /* start of the oldest intact entry */
+    _Atomic uint64_t head_seq;                      /* seq of the newest entry, 0 if none */
     /* Even when (head, head_seq) are consistent, odd while the writer
      * updates them: lets a resynchronising reader take both as one pair. */
     _Atomic uint64_t head_gen;
@@ -109,9 +109,18 @@ static inline uint64_t pack_w0(uint32_t total_len, uint8_t flags, uint16_t topic
     return (uint64_t)total_len | (uint64_t)flags << 32 | (uint64_t)topic_len << 48;
 }
 
-static inline uint32_t w0_total_len(uint64_t w) { return (uint32_t)w; }
-static inline uint8_t w0_flags(uint64_t w) { return (uint8_t)(w >> 32); }
-static inline uint16_t w0_topic_len(uint64_t w) { return (uint16_t)(w >> 48); }
+static inline uint32_t w0_total_len(uint64_t w)
+{
+    return (uint32_t)w;
+}
+static inline uint8_t w0_flags(uint64_t w)
+{
+    return (uint8_t)(w >> 32);
+}
+static inline uint16_t w0_topic_len(uint64_t w)
+{
+    return (uint16_t)(w >> 48);
+}
 
 struct ring *ring_create(size_t size_bytes)
 {
@@ -191,8 +200,7 @@ static uint64_t stride_at(const struct ring *r, uint64_t pos)
 int64_t ring_publish(struct ring *r, uint8_t flags, const char *topic, size_t topic_len,
                      const uint8_t *frame, size_t frame_len, uint64_t publish_ns)
 {
-    if (topic_len > UINT16_MAX || frame_len > r->max_entry ||
-        topic_len + frame_len > r->max_entry)
+    if (topic_len > UINT16_MAX || frame_len > r->max_entry || topic_len + frame_len > r->max_entry)
         return WSP_ETOOBIG;
     uint64_t total = RING_HDR_BYTES + topic_len + frame_len;
     uint64_t need = align8(total);
@@ -227,10 +235,10 @@ int64_t ring_publish(struct ring *r, uint8_t flags, const char *topic, size_t to
                               memory_order_relaxed);
     uint64_t eoff = start & r->mask;
     uint8_t *e = ring_data(r) + eoff;
-    atomic_store_explicit(word_at(r, eoff),
-                          pack_w0((uint32_t)total, (uint8_t)(flags & ~RING_F_PAD),
-                                  (uint16_t)topic_len),
-                          memory_order_relaxed);
+    atomic_store_explicit(
+        word_at(r, eoff),
+        pack_w0((uint32_t)total, (uint8_t)(flags & ~RING_F_PAD), (uint16_t)topic_len),
+        memory_order_relaxed);
     atomic_store_explicit(word_at(r, eoff + 8), seq, memory_order_relaxed);
     atomic_store_explicit(word_at(r, eoff + 16), publish_ns, memory_order_relaxed);
     if (topic_len)
@@ -467,8 +475,7 @@ int ring_peek_at(const struct ring *r, uint64_t pos, struct ring_entry *e)
 {
     struct ring *w = (struct ring *)r;
     uint64_t head = atomic_load_explicit(&w->head, memory_order_acquire);
-    if (pos >= head || (pos & 7) ||
-        pos < atomic_load_explicit(&w->tail, memory_order_acquire))
+    if (pos >= head || (pos & 7) || pos < atomic_load_explicit(&w->tail, memory_order_acquire))
         return 0;
     uint64_t off = pos & r->mask;
     uint64_t room = r->size - off;

@@ -22,15 +22,19 @@
 
 #define RING_F_BINARY 0x1u    /* the frame is a binary message (else text) */
 #define RING_F_BROADCAST 0x2u /* to every connection; topic is empty */
-#define RING_F_DEFLATE 0x4u   /* the frame bytes are the plain frame followed by
-                               * its permessage-deflate frame (RSV1 set) */
-#define RING_F_FORMS 0x8u   /* the frame bytes are a struct ring_forms followed by
-                              * the forms it lists (pubsub/forms.h); the message
-                              * carries its topic seq */
-#define RING_F_CONFLATE 0x10u /* a worker that already holds a newer entry of the
-                               * same topic (and flags) may skip this one */
-#define RING_F_CONTROL 0x40u /* not a message: a control command for the workers
-                              * (server/control.h); topic = its subject */
+#define RING_F_DEFLATE                                                                             \
+    0x4u /* the frame bytes are the plain frame followed by                                        \
+          * its permessage-deflate frame (RSV1 set) */
+#define RING_F_FORMS                                                                               \
+    0x8u /* the frame bytes are a struct ring_forms followed by                                    \
+          * the forms it lists (pubsub/forms.h); the message                                       \
+          * carries its topic seq */
+#define RING_F_CONFLATE                                                                            \
+    0x10u /* a worker that already holds a newer entry of the                                      \
+           * same topic (and flags) may skip this one */
+#define RING_F_CONTROL                                                                             \
+    0x40u /* not a message: a control command for the workers                                      \
+           * (server/control.h); topic = its subject */
 /* 0x80 is reserved by the ring itself (padding marker) and never published. */
 
 struct ring;
@@ -56,7 +60,7 @@ int64_t ring_publish(struct ring *r, uint8_t flags, const char *topic, size_t to
                      const uint8_t *frame, size_t frame_len, uint64_t publish_ns);
 
 /* State for the writer side, read by anyone (for stats). */
-uint64_t ring_head_seq(const struct ring *r);  /* last published seq, 0 if none */
+uint64_t ring_head_seq(const struct ring *r);      /* last published seq, 0 if none */
 uint64_t ring_bytes_written(const struct ring *r); /* ring bytes used, padding included */
 size_t ring_size(const struct ring *r);
 
@@ -65,7 +69,7 @@ struct ring_reader {   /* owned by one reader */
     uint64_t next_seq; /* the seq expected there */
 };
 
-struct ring_entry {    /* pointers into shared memory: copy, then consume */
+struct ring_entry { /* pointers into shared memory: copy, then consume */
     uint64_t seq;
     uint64_t publish_ns;
     uint8_t flags;

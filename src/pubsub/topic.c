@@ -174,8 +174,7 @@ int topic_subscribe_key(struct topic_index *ix, const char *name, size_t n, uint
     }
     if (t->count == t->cap) {
         uint32_t cap = t->cap ? t->cap * 2 : TOPIC_MIN_MEMBERS;
-        struct topic_member *m = cap > t->cap ? realloc(t->members, (size_t)cap * sizeof *m)
-                                              : NULL;
+        struct topic_member *m = cap > t->cap ? realloc(t->members, (size_t)cap * sizeof *m) : NULL;
         if (!m) {
             if (t->count == 0)
                 topic_remove(ix, t); /* just created for us: leave no empty topic */

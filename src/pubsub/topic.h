@@ -16,7 +16,7 @@
 struct topic;
 struct topic_index;
 
-struct topic_sub {      /* one subscription; owned and kept by the subscriber */
+struct topic_sub {       /* one subscription; owned and kept by the subscriber */
     struct topic *topic; /* NULL when not subscribed */
     uint32_t idx;        /* slot in topic->members */
 };

@@ -56,22 +56,22 @@ struct admin_conn {
     bool live; /* upgraded: dashboard feed */
     bool close_after;
     uint64_t linger_until_ms; /* after a final response: wait for the peer's EOF */
-    bool in_request;      /* bytes of a request (or a fresh connection) await its end */
-    bool in_body;         /* its head is complete, its body still arriving */
-    bool paused;          /* not reading: output queued past ADMIN_OUT_PAUSE */
-    bool waiting;         /* a control request's answer is pending (admin_ctl.c) */
-    bool wait_keep;       /* and keep-alive after it */
-    bool in_handle;       /* inside handle(): an answer must not re-enter the parser */
-    uint32_t events;      /* registered with the loop */
-    uint64_t since_ms;    /* start of the request (in_request) or of the idleness */
-    uint64_t progress_ms; /* output last moved (or was queued while none was) */
+    bool in_request;          /* bytes of a request (or a fresh connection) await its end */
+    bool in_body;             /* its head is complete, its body still arriving */
+    bool paused;              /* not reading: output queued past ADMIN_OUT_PAUSE */
+    bool waiting;             /* a control request's answer is pending (admin_ctl.c) */
+    bool wait_keep;           /* and keep-alive after it */
+    bool in_handle;           /* inside handle(): an answer must not re-enter the parser */
+    uint32_t events;          /* registered with the loop */
+    uint64_t since_ms;        /* start of the request (in_request) or of the idleness */
+    uint64_t progress_ms;     /* output last moved (or was queued while none was) */
     uint8_t *in;
     size_t in_len, in_cap;
     uint8_t *out;
     size_t out_len, out_off, out_cap;
     struct ws_rx *rx;
-    SSL *ssl;             /* --admin-tls-cert: owned, freed in admin_reap */
-    bool tls_want_write;  /* the TLS handshake waits for the socket to take bytes */
+    SSL *ssl;            /* --admin-tls-cert: owned, freed in admin_reap */
+    bool tls_want_write; /* the TLS handshake waits for the socket to take bytes */
     struct admin_conn *next;
 };
 
@@ -84,14 +84,17 @@ struct admin {
     unsigned nconns;
     char *scratch; /* for /metrics and /stats */
     size_t scratch_cap;
-    int timer_id; /* the deadline sweep */
-    struct tls_ctx *tls; /* borrowed from the master; NULL: plain http */
+    int timer_id;               /* the deadline sweep */
+    struct tls_ctx *tls;        /* borrowed from the master; NULL: plain http */
     struct control_master *ctl; /* POST /disconnect, GET /presence: NULL if it failed */
 };
 
 static void conn_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events);
 
-static size_t queued(const struct admin_conn *c) { return c->out_len - c->out_off; }
+static size_t queued(const struct admin_conn *c)
+{
+    return c->out_len - c->out_off;
+}
 
 /* Plain or TLS, one contract: > 0 bytes, 0 at EOF (read), WSP_EAGAIN, or
  * another negative value for a broken connection. */
@@ -216,12 +219,12 @@ size_t admin_stats_json(struct master *m, char *out, size_t cap)
     const struct wsp_config *cfg = master_config(m);
     struct ring *r = master_ring(m);
     size_t n = 0;
-#define PUT(...)                                                                                  \
-    do {                                                                                          \
-        if (n < cap) {                                                                            \
-            int k_ = snprintf(out + n, cap - n, __VA_ARGS__);                                     \
-            n += k_ > 0 ? (size_t)k_ : 0;                                                         \
-        }                                                                                         \
+#define PUT(...)                                                                                   \
+    do {                                                                                           \
+        if (n < cap) {                                                                             \
+            int k_ = snprintf(out + n, cap - n, __VA_ARGS__);                                      \
+            n += k_ > 0 ? (size_t)k_ : 0;                                                          \
+        }                                                                                          \
     } while (0)
     uint64_t conns = 0, deliveries = 0, slow = 0, lost = 0, bytes = 0, queued = 0, fanouts = 0,
              fanout_ns = 0, accepted = 0, msgs_in = 0, lapped_closes = 0, recovered = 0;
@@ -251,8 +254,8 @@ size_t admin_stats_json(struct master *m, char *out, size_t cap)
         "\"published\":{\"http\":%llu,\"tick\":%llu},\"deliveries\":%llu,\"bytes_sent\":%llu,"
         "\"messages_in\":%llu,\"queued_bytes\":%llu,\"slow_consumer_events\":%llu,"
         "\"slow\":{\"close\":",
-        (unsigned long long)conns, (unsigned long long)cfg->max_conns,
-        (unsigned long long)accepted, (unsigned long long)master_published(m, PUB_HTTP),
+        (unsigned long long)conns, (unsigned long long)cfg->max_conns, (unsigned long long)accepted,
+        (unsigned long long)master_published(m, PUB_HTTP),
         (unsigned long long)master_published(m, PUB_TICK), (unsigned long long)deliveries,
         (unsigned long long)bytes, (unsigned long long)msgs_in, (unsigned long long)queued,
         (unsigned long long)slow);
@@ -410,9 +413,9 @@ static const char *foreign_request(struct admin *a, const struct http_req *r)
         return "Host is not a loopback name (DNS rebinding?): use localhost or 127.0.0.1, "
                "or set --publish-token";
     const struct http_header *o = http_req_header(r, "Origin");
-    if (o && (!host || o->value_len != 7 + host->value_len ||
-              !http_str_ieq(o->value, 7, "http://") ||
-              strncasecmp(o->value + 7, host->value, host->value_len) != 0))
+    if (o &&
+        (!host || o->value_len != 7 + host->value_len || !http_str_ieq(o->value, 7, "http://") ||
+         strncasecmp(o->value + 7, host->value, host->value_len) != 0))
         return "cross-origin request refused (Origin is not this admin port)";
     const struct http_header *sf = http_req_header(r, "Sec-Fetch-Site");
     if (sf && !http_str_ieq(sf->value, sf->value_len, "same-origin") &&
@@ -459,11 +462,12 @@ static void publish(struct admin_conn *c, const struct http_req *r, const uint8_
 {
     struct master *m = c->a->m;
     const struct http_header *ct = http_req_header(r, "Content-Type");
-    bool binary = ct && ct->value_len >= 24 &&
-                  http_str_ieq(ct->value, 24, "application/octet-stream");
+    bool binary =
+        ct && ct->value_len >= 24 && http_str_ieq(ct->value, 24, "application/octet-stream");
     if (!binary && !ws_utf8_valid(body, blen)) {
-        respond_json_error(c, 400, "text message is not valid UTF-8 "
-                                   "(send Content-Type: application/octet-stream for binary)",
+        respond_json_error(c, 400,
+                           "text message is not valid UTF-8 "
+                           "(send Content-Type: application/octet-stream for binary)",
                            keep, NULL);
         return;
     }
@@ -624,8 +628,7 @@ static void handle(struct admin_conn *c, struct http_req *r, const uint8_t *body
             respond(c, 200, "application/json", a->scratch, n, keep, NULL);
         } else {
             n = prom_render(a->m, a->scratch, a->scratch_cap);
-            respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", a->scratch, n, keep,
-                    NULL);
+            respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", a->scratch, n, keep, NULL);
         }
         return;
     }
@@ -663,8 +666,7 @@ static void process_input(struct admin_conn *c)
 {
     const struct wsp_config *cfg = master_config(c->a->m);
     struct http_limits lim = {cfg->max_head, cfg->max_headers};
-    while (c->in_len && !c->dead && !c->close_after && !c->waiting &&
-           queued(c) < ADMIN_OUT_PAUSE) {
+    while (c->in_len && !c->dead && !c->close_after && !c->waiting && queued(c) < ADMIN_OUT_PAUSE) {
         if (c->live) {
             struct ws_rx_cfg rc = {.max_message_bytes = 4096};
             uint16_t code;
@@ -852,8 +854,10 @@ static bool make_room(struct admin *a)
     if (!victim)
         return false;
     victim->dead = true; /* freed by admin_reap, after this iteration */
-    log_ratelimited(WSP_LOG_WARN, "admin: %u connections: closing the oldest idle one for a "
-                                  "newcomer", alive);
+    log_ratelimited(WSP_LOG_WARN,
+                    "admin: %u connections: closing the oldest idle one for a "
+                    "newcomer",
+                    alive);
     return true;
 }
 
@@ -986,7 +990,10 @@ void admin_push_live(struct admin *a)
     }
 }
 
-unsigned admin_conn_count(const struct admin *a) { return a->nconns; }
+unsigned admin_conn_count(const struct admin *a)
+{
+    return a->nconns;
+}
 
 void admin_close_fds_after_fork(struct admin *a)
 {
@@ -1035,7 +1042,10 @@ void admin_free(struct admin *a)
     free(a);
 }
 
-void admin_set_tls(struct admin *a, struct tls_ctx *t) { a->tls = t; }
+void admin_set_tls(struct admin *a, struct tls_ctx *t)
+{
+    a->tls = t;
+}
 
 void admin_stop_listening(struct admin *a)
 {
@@ -1048,9 +1058,18 @@ void admin_stop_listening(struct admin *a)
 
 /* ---- for admin_ctl.c (admin_int.h) ---- */
 
-struct master *admin_master(const struct admin *a) { return a->m; }
-struct admin *admin_conn_admin(const struct admin_conn *c) { return c->a; }
-struct control_master *admin_control(const struct admin *a) { return a->ctl; }
+struct master *admin_master(const struct admin *a)
+{
+    return a->m;
+}
+struct admin *admin_conn_admin(const struct admin_conn *c)
+{
+    return c->a;
+}
+struct control_master *admin_control(const struct admin *a)
+{
+    return a->ctl;
+}
 
 char *admin_scratch(const struct admin *a, size_t *cap)
 {

@@ -37,7 +37,10 @@ static void put(struct out *o, const char *s, size_t n)
     o->p[o->len] = '\0';
 }
 
-static void puts_(struct out *o, const char *s) { put(o, s, strlen(s)); }
+static void puts_(struct out *o, const char *s)
+{
+    put(o, s, strlen(s));
+}
 
 static void put_json(struct out *o, const char *s, size_t n)
 {
@@ -147,7 +150,8 @@ size_t admin_history_json(struct master *m, const char *topic, size_t tl, const 
             size_t need = 4 * ((hv.len + 2) / 3) + 1;
             if (!o.full && o.cap - o.len > need + 2) {
                 o.p[o.len++] = '"';
-                o.len += (size_t)EVP_EncodeBlock((unsigned char *)o.p + o.len, hv.data, (int)hv.len);
+                o.len +=
+                    (size_t)EVP_EncodeBlock((unsigned char *)o.p + o.len, hv.data, (int)hv.len);
                 puts_(&o, "\",\"encoding\":\"base64\"}");
             } else {
                 o.full = true;

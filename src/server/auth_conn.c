@@ -25,8 +25,8 @@ _Static_assert(AUTH_REASON_COUNT <= METRICS_AUTH_REASONS, "metrics.h: raise METR
 
 struct auth_entry;
 
-struct auth_user {            /* owned by the user table; refs = entries pointing here */
-    void *next;               /* struct auth_user: chain of its bucket */
+struct auth_user { /* owned by the user table; refs = entries pointing here */
+    void *next;    /* struct auth_user: chain of its bucket */
     uint32_t refs;
     uint32_t len;
     uint64_t hash;
@@ -35,14 +35,14 @@ struct auth_user {            /* owned by the user table; refs = entries pointin
     char name[];              /* NUL-terminated */
 };
 
-struct auth_entry {           /* owned by the side table; one per token-bearing connection */
-    void *next;               /* struct auth_entry: chain of its bucket */
+struct auth_entry { /* owned by the side table; one per token-bearing connection */
+    void *next;     /* struct auth_entry: chain of its bucket */
     struct conn *c;
     struct auth_user *user;   /* NULL: the token had no sub */
     struct auth_entry *unext; /* the user's other entries */
     struct auth_entry **uprev;
-    int64_t exp_s;            /* unix seconds, leeway included */
-    uint32_t heap_idx;        /* NOT_IN_HEAP when the token does not expire (or fired) */
+    int64_t exp_s;     /* unix seconds, leeway included */
+    uint32_t heap_idx; /* NOT_IN_HEAP when the token does not expire (or fired) */
 };
 
 #define NOT_IN_HEAP UINT32_MAX
@@ -51,9 +51,9 @@ struct auth_entry {           /* owned by the side table; one per token-bearing 
 static struct auth_keyset *keys;
 
 static struct {
-    void **b;                 /* struct auth_entry chains; nb a power of two */
+    void **b; /* struct auth_entry chains; nb a power of two */
     size_t nb, n;
-    void **ub;                /* struct auth_user chains */
+    void **ub; /* struct auth_user chains */
     size_t unb, un;
     struct auth_entry **heap; /* min-heap by exp_s */
     size_t hn, hcap;
@@ -112,7 +112,10 @@ static void release_claims(struct auth_ticket *t)
     t->have_token = false;
 }
 
-void auth_conn_ticket_release(struct auth_ticket *t) { release_claims(t); }
+void auth_conn_ticket_release(struct auth_ticket *t)
+{
+    release_claims(t);
+}
 
 void auth_conn_refuse(struct worker *w, struct conn *c, enum auth_reason why)
 {
@@ -216,12 +219,30 @@ static bool grow(void ***b, size_t *nb, size_t n, size_t (*bucket)(const void *,
     return true;
 }
 
-static size_t entry_bucket(const void *e, size_t nb) { return conn_bucket(((const struct auth_entry *)e)->c, nb); }
-static void *entry_next(void *e) { return ((struct auth_entry *)e)->next; }
-static void entry_set_next(void *e, void *n) { ((struct auth_entry *)e)->next = n; }
-static size_t user_bucket(const void *u, size_t nb) { return (size_t)((const struct auth_user *)u)->hash & (nb - 1); }
-static void *user_next(void *u) { return ((struct auth_user *)u)->next; }
-static void user_set_next(void *u, void *n) { ((struct auth_user *)u)->next = n; }
+static size_t entry_bucket(const void *e, size_t nb)
+{
+    return conn_bucket(((const struct auth_entry *)e)->c, nb);
+}
+static void *entry_next(void *e)
+{
+    return ((struct auth_entry *)e)->next;
+}
+static void entry_set_next(void *e, void *n)
+{
+    ((struct auth_entry *)e)->next = n;
+}
+static size_t user_bucket(const void *u, size_t nb)
+{
+    return (size_t)((const struct auth_user *)u)->hash & (nb - 1);
+}
+static void *user_next(void *u)
+{
+    return ((struct auth_user *)u)->next;
+}
+static void user_set_next(void *u, void *n)
+{
+    ((struct auth_user *)u)->next = n;
+}
 
 static struct auth_user *user_ref(const char *name, size_t len)
 {
@@ -405,7 +426,10 @@ void auth_conn_tick(struct worker *w)
     }
 }
 
-size_t auth_conn_count(void) { return tab.n; }
+size_t auth_conn_count(void)
+{
+    return tab.n;
+}
 
 /* ---- connection control (control_worker.c) ---- */
 

@@ -32,7 +32,7 @@ bool auth_conn_reload(const struct wsp_config *cfg);
 
 /* What the door decided for one upgrade; owned by the caller's stack. */
 struct auth_ticket {
-    bool check;               /* auth required: topics must be granted */
+    bool check; /* auth required: topics must be granted */
     bool have_token;
     struct jwt_claims claims; /* when have_token */
     enum auth_reason refused; /* set by routes.c when a topic check failed */

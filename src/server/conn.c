@@ -34,11 +34,11 @@
 #include "ws/ws_frame.h"
 
 #define CONN_POOL_CHUNK 1024
-#define CONN_MAX_READS 4            /* reads per wakeup: fairness */
+#define CONN_MAX_READS 4                   /* reads per wakeup: fairness */
 #define CONN_FLUSH_MAX_BYTES (256u * 1024) /* bytes per flush: fairness */
-#define CONN_CLOSE_TICKS 3          /* wait for the peer's close frame */
-#define CONN_LINGER_TICKS 2         /* after our last byte: drain input this long at most */
-#define TLS_STEPS_PER_ITERATION 64 /* TLS handshake steps per loop iteration */
+#define CONN_CLOSE_TICKS 3                 /* wait for the peer's close frame */
+#define CONN_LINGER_TICKS 2                /* after our last byte: drain input this long at most */
+#define TLS_STEPS_PER_ITERATION 64         /* TLS handshake steps per loop iteration */
 
 static void on_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events);
 
@@ -604,8 +604,8 @@ static struct msg *echo_frame(struct worker *w, struct conn *c, uint8_t opcode, 
     size_t plain = ws_frame_header_len(n, false) + n;
     if ((c->flags & CF_DEFLATE) && n >= w->cfg->deflate_min) {
         if (!w->echo_deflater)
-            w->echo_deflater = ws_deflater_new(WS_DEFLATE_DEFAULT_LEVEL,
-                                               WS_DEFLATE_DEFAULT_WINDOW_BITS);
+            w->echo_deflater =
+                ws_deflater_new(WS_DEFLATE_DEFAULT_LEVEL, WS_DEFLATE_DEFAULT_WINDOW_BITS);
         size_t cap = WS_MAX_HEADER + ws_deflate_bound(n);
         struct msg *m = w->echo_deflater ? msg_new(cap) : NULL;
         if (m) {
@@ -793,8 +793,7 @@ static void http_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n)
         w->st->handshake_fail[r == WSP_ETOOBIG ? HS_FAIL_TOO_LARGE : HS_FAIL_BAD_REQUEST]++;
         const char *why = req.reason ? req.reason : "bad request";
         routes_access_log_conn(w, c, req.status ? req.status : 400, why);
-        conn_http_reply(w, c, req.status ? req.status : 400, "text/plain", why, strlen(why),
-                        NULL);
+        conn_http_reply(w, c, req.status ? req.status : 400, "text/plain", why, strlen(why), NULL);
         return;
     }
     /* bytes after the head (a client may send frames right away) stay in
@@ -929,7 +928,7 @@ void conn_on_tick(struct worker *w, struct conn *c)
 {
     uint8_t *dl = &w->deadlines[c->slot];
     if (!ev_deadline_due(dl, &c->deadline_laps, w->tick))
-        return; /* not yet, or a far deadline re-armed for its next lap */
+        return;             /* not yet, or a far deadline re-armed for its next lap */
     *dl = EV_DEADLINE_NONE; /* each case below sets a new one if it needs one */
     switch (c->state) {
     case CONN_HTTP:

@@ -37,14 +37,14 @@ struct ip_entry {
 
 struct ipcount { /* owned by its worker */
     uint32_t limit;
-    uint32_t nbuckets;   /* power of two, >= live addresses */
-    uint32_t *bucket;    /* first entry index of each chain; 0: empty */
-    struct ip_entry *e;  /* e[0] is never used: index 0 means "none" */
-    uint32_t ecap;       /* entries allocated, e[0] included */
-    uint32_t eused;      /* e[1..eused) have been handed out at least once */
-    uint32_t free_head;  /* reusable entries */
-    uint32_t live;       /* addresses with count > 0 */
-    uint64_t k0, k1;     /* hash key */
+    uint32_t nbuckets;  /* power of two, >= live addresses */
+    uint32_t *bucket;   /* first entry index of each chain; 0: empty */
+    struct ip_entry *e; /* e[0] is never used: index 0 means "none" */
+    uint32_t ecap;      /* entries allocated, e[0] included */
+    uint32_t eused;     /* e[1..eused) have been handed out at least once */
+    uint32_t free_head; /* reusable entries */
+    uint32_t live;      /* addresses with count > 0 */
+    uint64_t k0, k1;    /* hash key */
 };
 
 static uint32_t round_pow2(uint32_t n)
@@ -226,4 +226,7 @@ uint32_t ipcount_get(const struct ipcount *t, const struct sockaddr *peer)
     return i ? t->e[i].count : 0;
 }
 
-uint32_t ipcount_addresses(const struct ipcount *t) { return t->live; }
+uint32_t ipcount_addresses(const struct ipcount *t)
+{
+    return t->live;
+}

@@ -75,8 +75,8 @@ struct master {
     struct admin *admin;
     struct redis_link *redis; /* NULL without --redis */
     int admin_fd;
-    struct net_addr pub; /* the public address, its port resolved */
-    struct tls_ctx *tls; /* last good certificates, for workers forked later; NULL: plain */
+    struct net_addr pub;       /* the public address, its port resolved */
+    struct tls_ctx *tls;       /* last good certificates, for workers forked later; NULL: plain */
     struct tls_ctx *admin_tls; /* --admin-tls-cert, last good; NULL: plain http */
     bool stopping;
     bool admin_needs_token; /* admin port off loopback: a token must stay set */
@@ -84,23 +84,44 @@ struct master {
     uint64_t started_ms;
     uint64_t published[PUB_SOURCES];
     struct ws_deflater *deflater; /* compresses each message once; NULL: --deflate off */
-    uint8_t *scratch; /* frame encoding buffer: every form of one message */
+    uint8_t *scratch;             /* frame encoding buffer: every form of one message */
     size_t scratch_cap;
     struct msgid_counters *ids; /* per-topic seq (pubsub/msgid.h) */
     struct history *history;    /* NULL: --history-size 0 and --history-ttl 0 */
-    struct ctl_shared *ctl; /* the workers' answers to control commands */
-    struct live_config *live; /* m->cfg for the workers, rewritten on SIGHUP */
-    bool redis_ids;         /* ids and history from Redis (--redis with history) */
-    uint64_t epoch_changes; /* epochs adopted from Redis */
+    struct ctl_shared *ctl;     /* the workers' answers to control commands */
+    struct live_config *live;   /* m->cfg for the workers, rewritten on SIGHUP */
+    bool redis_ids;             /* ids and history from Redis (--redis with history) */
+    uint64_t epoch_changes;     /* epochs adopted from Redis */
 };
 
-struct shared_stats *master_stats(const struct master *m) { return m->shared; }
-const struct wsp_config *master_config(const struct master *m) { return m->cfg; }
-struct ring *master_ring(const struct master *m) { return m->ring; }
-uint64_t master_uptime_ms(const struct master *m) { return clock_mono_ms() - m->started_ms; }
-uint64_t master_published(const struct master *m, enum pub_source s) { return m->published[s]; }
-struct redis_link *master_redis_link(const struct master *m) { return m->redis; }
-struct history *master_history(const struct master *m) { return m->history; }
+struct shared_stats *master_stats(const struct master *m)
+{
+    return m->shared;
+}
+const struct wsp_config *master_config(const struct master *m)
+{
+    return m->cfg;
+}
+struct ring *master_ring(const struct master *m)
+{
+    return m->ring;
+}
+uint64_t master_uptime_ms(const struct master *m)
+{
+    return clock_mono_ms() - m->started_ms;
+}
+uint64_t master_published(const struct master *m, enum pub_source s)
+{
+    return m->published[s];
+}
+struct redis_link *master_redis_link(const struct master *m)
+{
+    return m->redis;
+}
+struct history *master_history(const struct master *m)
+{
+    return m->history;
+}
 uint64_t master_topic_last_seq(const struct master *m, uint64_t key)
 {
     return msgid_counters_last(m->ids, key);
@@ -165,8 +186,8 @@ static int alloc_common(struct master *m)
     m->scratch_cap = sizeof(struct ring_forms) + WS_MAX_HEADER + cfg->max_message + env;
     if (cfg->deflate) {
         m->deflater = ws_deflater_new(WS_DEFLATE_DEFAULT_LEVEL, WS_DEFLATE_DEFAULT_WINDOW_BITS);
-        m->scratch_cap += 2 * WS_MAX_HEADER + ws_deflate_bound(cfg->max_message) +
-                          ws_deflate_bound(env);
+        m->scratch_cap +=
+            2 * WS_MAX_HEADER + ws_deflate_bound(cfg->max_message) + ws_deflate_bound(env);
     }
     m->scratch = malloc(m->scratch_cap);
     /* before fork: the workers' ids share it (a shared word: ids from Redis
@@ -224,16 +245,25 @@ int64_t master_control(struct master *m, const struct ctl_cmd *c)
 {
     uint8_t body[CTL_BODY_MAX];
     size_t n = ctl_body_encode(c, body);
-    int64_t seq = ring_publish(m->ring, RING_F_CONTROL, c->subject, c->subject_len, body, n,
-                               clock_mono_ns());
+    int64_t seq =
+        ring_publish(m->ring, RING_F_CONTROL, c->subject, c->subject_len, body, n, clock_mono_ns());
     if (seq > 0)
         wake_workers(m);
     return seq;
 }
 
-struct ctl_shared *master_ctl_shared(const struct master *m) { return m->ctl; }
-bool master_worker_alive(const struct master *m, unsigned i) { return m->slots[i].pid > 0; }
-unsigned master_workers(const struct master *m) { return m->nworkers; }
+struct ctl_shared *master_ctl_shared(const struct master *m)
+{
+    return m->ctl;
+}
+bool master_worker_alive(const struct master *m, unsigned i)
+{
+    return m->slots[i].pid > 0;
+}
+unsigned master_workers(const struct master *m)
+{
+    return m->nworkers;
+}
 
 /* The ticker's messages and the topics --conflate names (patterns as for
  * --public-topics; "/" names broadcasts): a worker that is behind delivers
@@ -251,8 +281,8 @@ static bool conflatable(const struct wsp_config *cfg, const char *topic, size_t 
 /* given: the id Redis assigned (its epoch is the current one), or NULL to
  * take the node's own counter (none with ids from Redis: see master.h). */
 static int64_t publish(struct master *m, bool binary, const char *topic, size_t topic_len,
-                       const uint8_t *payload, size_t n, enum pub_source src,
-                       uint64_t *subscribers, const struct msgid *given)
+                       const uint8_t *payload, size_t n, enum pub_source src, uint64_t *subscribers,
+                       const struct msgid *given)
 {
     size_t hl = ws_frame_header_len(n, false);
     size_t plain = hl + n;
@@ -270,8 +300,8 @@ static int64_t publish(struct master *m, bool binary, const char *topic, size_t 
     o += plain;
     bool z = m->deflater && deflate_clients(m);
     if (z && n >= m->cfg->deflate_min)
-        o += f.len[FORM_RAW_Z] = (uint32_t)deflate_form(m, op, payload, n, plain, o,
-                                                         (size_t)(end - o));
+        o += f.len[FORM_RAW_Z] =
+            (uint32_t)deflate_form(m, op, payload, n, plain, o, (size_t)(end - o));
     /* an id even while nobody shows it: a client that asks later must find
      * the same counter; a counter lost to ENOMEM gives no id, never a reused one */
     if (given)
@@ -291,8 +321,8 @@ static int64_t publish(struct master *m, bool binary, const char *topic, size_t 
         const uint8_t *json = o + ehl;
         o += el;
         if (z && el - ehl >= m->cfg->deflate_min)
-            o += f.len[FORM_ENV_Z] = (uint32_t)deflate_form(m, WS_OP_TEXT, json, el - ehl, el, o,
-                                                             (size_t)(end - o));
+            o += f.len[FORM_ENV_Z] =
+                (uint32_t)deflate_form(m, WS_OP_TEXT, json, el - ehl, el, o, (size_t)(end - o));
     }
     if (sse_clients(m)) {
         /* the Server-Sent Events form, once, only while some worker has an
@@ -305,8 +335,8 @@ static int64_t publish(struct master *m, bool binary, const char *topic, size_t 
         size_t sl = sse_event_len(topic_len, idl ? idl : SSE_NO_ID, payload, n, binary);
         if (used + sl + topic_len <= ring_max_entry(m->ring) && scratch_fit(m, used, sl)) {
             o = m->scratch + used;
-            ssize_t e = sse_event_encode(o, sl, topic_len ? topic : "", topic_len,
-                                         idl ? id : NULL, idl, payload, n, binary);
+            ssize_t e = sse_event_encode(o, sl, topic_len ? topic : "", topic_len, idl ? id : NULL,
+                                         idl, payload, n, binary);
             if (e == (ssize_t)sl) {
                 f.len[FORM_SSE] = (uint32_t)sl;
                 o += sl;
@@ -320,8 +350,8 @@ static int64_t publish(struct master *m, bool binary, const char *topic, size_t 
         total = pre + plain;
     }
     memcpy(m->scratch, &f, sizeof f);
-    uint8_t flags = (uint8_t)((binary ? RING_F_BINARY : 0) | (topic_len ? 0 : RING_F_BROADCAST) |
-                              RING_F_FORMS);
+    uint8_t flags =
+        (uint8_t)((binary ? RING_F_BINARY : 0) | (topic_len ? 0 : RING_F_BROADCAST) | RING_F_FORMS);
     uint64_t now_ns = clock_mono_ns();
     /* history first: a worker that sees the live entry finds it there too
      * (resume splits replay from live by the ring seq, resume.c). A topic
@@ -351,13 +381,15 @@ static int64_t publish(struct master *m, bool binary, const char *topic, size_t 
 }
 
 int64_t master_publish(struct master *m, bool binary, const char *topic, size_t topic_len,
-                       const uint8_t *payload, size_t n, enum pub_source src,
-                       uint64_t *subscribers)
+                       const uint8_t *payload, size_t n, enum pub_source src, uint64_t *subscribers)
 {
     return publish(m, binary, topic, topic_len, payload, n, src, subscribers, NULL);
 }
 
-bool master_redis_ids(const struct master *m) { return m->redis_ids; }
+bool master_redis_ids(const struct master *m)
+{
+    return m->redis_ids;
+}
 
 bool master_epoch_adopt(struct master *m, uint64_t epoch)
 {
@@ -374,7 +406,10 @@ bool master_epoch_adopt(struct master *m, uint64_t epoch)
     return true;
 }
 
-uint64_t master_epoch_changes(const struct master *m) { return m->epoch_changes; }
+uint64_t master_epoch_changes(const struct master *m)
+{
+    return m->epoch_changes;
+}
 
 int64_t master_publish_id(struct master *m, bool binary, const char *topic, size_t topic_len,
                           const uint8_t *payload, size_t n, const struct msgid *id)
@@ -489,8 +524,8 @@ static int spawn(struct master *m, unsigned i)
         sigaddset(&keep, SIGINT);
         sigaddset(&keep, SIGHUP);
         sigprocmask(SIG_SETMASK, &keep, NULL);
-        struct worker_init wi = {i, m->cfg, s->listen_fd, s->wake_fd, m->ring, m->shared, m->tls,
-                                 m->history, m->live};
+        struct worker_init wi = {i,         m->cfg, s->listen_fd, s->wake_fd, m->ring,
+                                 m->shared, m->tls, m->history,   m->live};
         worker_main(&wi);
     }
     s->pid = pid;
@@ -569,7 +604,8 @@ static void reap_children(struct master *m)
                 close(s->listen_fd);
                 s->listen_fd = -1;
                 log_error("worker %u keeps failing at start: its listener is closed until "
-                          "it runs again", i);
+                          "it runs again",
+                          i);
             }
         } else
             spawn(m, i);
@@ -610,8 +646,8 @@ static void reload_one(size_t i, const char *was, const char *now, void *arg)
     x->applied += live;
     x->pending += !live;
     if (!was)
-        wsp_log(live ? WSP_LOG_INFO : WSP_LOG_WARN, "config reload: changed: %s (secret, %s)",
-                name, live ? "applied" : "needs a restart");
+        wsp_log(live ? WSP_LOG_INFO : WSP_LOG_WARN, "config reload: changed: %s (secret, %s)", name,
+                live ? "applied" : "needs a restart");
     else
         wsp_log(live ? WSP_LOG_INFO : WSP_LOG_WARN, "config reload: changed: %s %s -> %s (%s)",
                 name, was, now, live ? "applied" : "needs a restart");
@@ -672,8 +708,8 @@ static void reload_admin_tls(struct master *m)
     char err[512];
     struct tls_ctx *t = tls_ctx_new(&crt, &key, 1, err, sizeof err);
     if (!t) {
-        log_sub_error(WSP_SUB_TLS, "SIGHUP: admin certificate reload failed, keeping the old one: %s",
-                      err);
+        log_sub_error(WSP_SUB_TLS,
+                      "SIGHUP: admin certificate reload failed, keeping the old one: %s", err);
         return;
     }
     tls_ctx_free(m->admin_tls);
@@ -692,10 +728,11 @@ static bool reload_tls(struct master *m)
     if (!m->tls)
         return false;
     char err[512];
-    struct tls_ctx *t = tls_ctx_new(m->cfg->tls_certs, m->cfg->tls_keys, m->cfg->n_tls, err,
-                                    sizeof err);
+    struct tls_ctx *t =
+        tls_ctx_new(m->cfg->tls_certs, m->cfg->tls_keys, m->cfg->n_tls, err, sizeof err);
     if (!t) {
-        log_sub_error(WSP_SUB_TLS, "SIGHUP: certificate reload failed, keeping the old ones: %s", err);
+        log_sub_error(WSP_SUB_TLS, "SIGHUP: certificate reload failed, keeping the old ones: %s",
+                      err);
         return false;
     }
     tls_ctx_free(m->tls);
@@ -843,9 +880,11 @@ int master_run(struct wsp_config *cfg)
         }
         m->admin_needs_token = !net_addr_is_loopback(&adm);
         if (m->admin_needs_token && !cfg->publish_token[0]) {
-            fprintf(stderr, "wspush: error: refusing to open the admin port on %s without "
-                            "--publish-token (anyone could publish); bind it to 127.0.0.1 "
-                            "or set a token\n", cfg->admin);
+            fprintf(stderr,
+                    "wspush: error: refusing to open the admin port on %s without "
+                    "--publish-token (anyone could publish); bind it to 127.0.0.1 "
+                    "or set a token\n",
+                    cfg->admin);
             return 2;
         }
     }
@@ -892,8 +931,10 @@ int master_run(struct wsp_config *cfg)
         char a[80];
         net_addr_format(&pub, a, sizeof a);
         if (pr == -EADDRINUSE)
-            fprintf(stderr, "wspush: error: %s is already in use (another server listens "
-                            "there); not starting\n", a);
+            fprintf(stderr,
+                    "wspush: error: %s is already in use (another server listens "
+                    "there); not starting\n",
+                    a);
         else
             fprintf(stderr, "wspush: error: cannot listen on %s: %s\n", a, wsp_strerror(pr));
         goto fail;
@@ -954,7 +995,6 @@ int master_run(struct wsp_config *cfg)
              cfg->tick_topic[0] ? " to topic " : "", cfg->tick_topic,
              cfg->n_tls ? ", TLS (wss://)" : "");
     tune_check_startup(cfg->max_conns, m->nworkers);
-
 
     if (cfg->redis[0]) {
         /* before the workers: they read its readiness flag from the start */

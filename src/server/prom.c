@@ -51,12 +51,12 @@ static void head(struct buf *b, const char *name, const char *type, const char *
     put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-#define SUM(field)                                                                                \
-    ({                                                                                            \
-        uint64_t s_ = 0;                                                                          \
-        for (unsigned i_ = 0; i_ < st->nworkers; i_++)                                            \
-            s_ += st->w[i_].field;                                                                \
-        s_;                                                                                       \
+#define SUM(field)                                                                                 \
+    ({                                                                                             \
+        uint64_t s_ = 0;                                                                           \
+        for (unsigned i_ = 0; i_ < st->nworkers; i_++)                                             \
+            s_ += st->w[i_].field;                                                                 \
+        s_;                                                                                        \
     })
 
 static void counter(struct buf *b, const char *name, const char *help, uint64_t v)
@@ -74,9 +74,9 @@ static void gauge(struct buf *b, const char *name, const char *help, double v)
         put(b, "%s %.17g\n", name, v);
 }
 
-static const char *const hs_names[HS_FAIL_COUNT] = {
-    "bad_request", "too_large", "version", "origin", "topic", "not_found", "full", "per_ip", "timeout",
-    "proxy"};
+static const char *const hs_names[HS_FAIL_COUNT] = {"bad_request", "too_large", "version", "origin",
+                                                    "topic",       "not_found", "full",    "per_ip",
+                                                    "timeout",     "proxy"};
 
 /* Owned by the master's loop, the only caller of this file. */
 static struct sysstat sys;
@@ -151,8 +151,10 @@ size_t prom_render(struct master *m, char *out, size_t cap)
     gauge(bp, "wspush_connections_pending", "Accepted connections still in the handshake.",
           (double)SUM(conns_pending));
     counter(bp, "wspush_accepted_total", "TCP connections accepted.", SUM(accepted_total));
-    counter(bp, "wspush_handshakes_total", "Successful WebSocket handshakes.", SUM(handshakes_total));
-    head(bp, "wspush_handshake_failures_total", "counter", "Failed handshakes and plain HTTP errors by reason.");
+    counter(bp, "wspush_handshakes_total", "Successful WebSocket handshakes.",
+            SUM(handshakes_total));
+    head(bp, "wspush_handshake_failures_total", "counter",
+         "Failed handshakes and plain HTTP errors by reason.");
     for (int k = 0; k < HS_FAIL_COUNT; k++)
         put(bp, "wspush_handshake_failures_total{reason=\"%s\"} %llu\n", hs_names[k],
             (unsigned long long)SUM(handshake_fail[k]));
@@ -204,20 +206,23 @@ size_t prom_render(struct master *m, char *out, size_t cap)
                     rs.history_loads);
             counter(bp, "wspush_redis_history_loaded_total",
                     "Messages put into history by those loads.", rs.history_loaded);
-            counter(bp, "wspush_redis_history_load_errors_total",
-                    "Loads that failed (retried).", rs.history_load_errors);
+            counter(bp, "wspush_redis_history_load_errors_total", "Loads that failed (retried).",
+                    rs.history_load_errors);
             counter(bp, "wspush_history_epoch_changes_total",
                     "Epochs taken from Redis (history cleared each time).",
                     master_epoch_changes(m));
         }
     }
-    counter(bp, "wspush_publish_rejected_total", "Publishes refused (too large).", st->publish_rejected);
-    counter(bp, "wspush_deliveries_total", "Messages handed to subscriber sockets.", SUM(deliveries));
+    counter(bp, "wspush_publish_rejected_total", "Publishes refused (too large).",
+            st->publish_rejected);
+    counter(bp, "wspush_deliveries_total", "Messages handed to subscriber sockets.",
+            SUM(deliveries));
     /* by transport (docs/sse.md): SSE streams are counted in the totals too */
     head(bp, "wspush_transport_connections", "gauge", "Established connections by transport.");
     put(bp, "wspush_transport_connections{transport=\"ws\"} %llu\n",
         (unsigned long long)(SUM(conns) - SUM(sse_conns)));
-    put(bp, "wspush_transport_connections{transport=\"sse\"} %llu\n", (unsigned long long)SUM(sse_conns));
+    put(bp, "wspush_transport_connections{transport=\"sse\"} %llu\n",
+        (unsigned long long)SUM(sse_conns));
     head(bp, "wspush_transport_deliveries_total", "counter", "Deliveries by transport.");
     put(bp, "wspush_transport_deliveries_total{transport=\"ws\"} %llu\n",
         (unsigned long long)(SUM(deliveries) - SUM(sse_deliveries)));
@@ -233,11 +238,16 @@ size_t prom_render(struct master *m, char *out, size_t cap)
     counter(bp, "wspush_short_writes_total", "Writes that left output queued.", SUM(short_writes));
     gauge(bp, "wspush_queued_bytes", "Output queued for slow sockets.", (double)SUM(queued_bytes));
     head(bp, "wspush_slow_consumer_total", "counter", "Slow-consumer events by policy action.");
-    put(bp, "wspush_slow_consumer_total{action=\"close\"} %llu\n", (unsigned long long)SUM(slow_close));
-    put(bp, "wspush_slow_consumer_total{action=\"drop\"} %llu\n", (unsigned long long)SUM(slow_drop));
-    put(bp, "wspush_slow_consumer_total{action=\"latest\"} %llu\n", (unsigned long long)SUM(slow_latest));
-    counter(bp, "wspush_messages_received_total", "Data messages received from clients.", SUM(messages_in));
-    counter(bp, "wspush_ring_lost_total", "Ring entries a worker lost by being lapped.", SUM(ring_lost));
+    put(bp, "wspush_slow_consumer_total{action=\"close\"} %llu\n",
+        (unsigned long long)SUM(slow_close));
+    put(bp, "wspush_slow_consumer_total{action=\"drop\"} %llu\n",
+        (unsigned long long)SUM(slow_drop));
+    put(bp, "wspush_slow_consumer_total{action=\"latest\"} %llu\n",
+        (unsigned long long)SUM(slow_latest));
+    counter(bp, "wspush_messages_received_total", "Data messages received from clients.",
+            SUM(messages_in));
+    counter(bp, "wspush_ring_lost_total", "Ring entries a worker lost by being lapped.",
+            SUM(ring_lost));
     counter(bp, "wspush_lapped_closes_total",
             "Subscribers closed with 1013 because their worker was lapped and lost entries.",
             SUM(lapped_closes));
@@ -267,21 +277,29 @@ size_t prom_render(struct master *m, char *out, size_t cap)
     }
     counter(bp, "wspush_pings_sent_total", "Server pings to idle connections.", SUM(pings_sent));
     counter(bp, "wspush_pings_skipped_total",
-            "Ping deadlines passed without a ping: the peer's TCP acknowledged data within the interval.",
+            "Ping deadlines passed without a ping: the peer's TCP acknowledged data within the "
+            "interval.",
             SUM(pings_skipped));
-    counter(bp, "wspush_pongs_deferred_total",
-            "Pong deadlines put off because our ping still waited behind output the peer was taking.",
-            SUM(pongs_deferred));
-    counter(bp, "wspush_conflated_total",
-            "Messages of conflatable topics a worker skipped because a newer one was already pending.",
-            SUM(conflated));
-    gauge(bp, "wspush_partial_input_bytes", "Partial inbound messages held (fragments, split frames).",
+    counter(
+        bp, "wspush_pongs_deferred_total",
+        "Pong deadlines put off because our ping still waited behind output the peer was taking.",
+        SUM(pongs_deferred));
+    counter(
+        bp, "wspush_conflated_total",
+        "Messages of conflatable topics a worker skipped because a newer one was already pending.",
+        SUM(conflated));
+    gauge(bp, "wspush_partial_input_bytes",
+          "Partial inbound messages held (fragments, split frames).",
           (double)SUM(partial_input_bytes));
-    counter(bp, "wspush_partial_input_shed_total",
-            "Connections closed (1009) because the worker's partial input passed --max-partial-input.",
-            SUM(partial_input_shed));
-    counter(bp, "wspush_accept_errors_total", "accept(2) failures (EMFILE and others).", SUM(accept_errors));
-    counter(bp, "wspush_accept_paused_total", "Times --accept-rate stopped a worker accepting until the next second.", SUM(accept_paused));
+    counter(
+        bp, "wspush_partial_input_shed_total",
+        "Connections closed (1009) because the worker's partial input passed --max-partial-input.",
+        SUM(partial_input_shed));
+    counter(bp, "wspush_accept_errors_total", "accept(2) failures (EMFILE and others).",
+            SUM(accept_errors));
+    counter(bp, "wspush_accept_paused_total",
+            "Times --accept-rate stopped a worker accepting until the next second.",
+            SUM(accept_paused));
     counter(bp, "wspush_tls_handshake_deferrals_total",
             "TLS handshake steps put off to the next loop iteration (burst throttling).",
             SUM(tls_deferred));
@@ -295,9 +313,12 @@ size_t prom_render(struct master *m, char *out, size_t cap)
             (unsigned long long)SUM(auth_refused[k]));
     counter(bp, "wspush_auth_expired_total",
             "Connections closed with 4001 because their token expired.", SUM(auth_expired));
-    counter(bp, "wspush_proxy_headers_total", "PROXY protocol headers accepted from trusted proxies.", SUM(proxy_headers));
-    counter(bp, "wspush_forwarded_for_total", "Client addresses taken from X-Forwarded-For of trusted proxies.", SUM(forwarded_for));
-    counter(bp, "wspush_restart_closes_total", "Connections closed with 1012 by a spread-out drain (SIGTERM).", SUM(restart_closes));
+    counter(bp, "wspush_proxy_headers_total",
+            "PROXY protocol headers accepted from trusted proxies.", SUM(proxy_headers));
+    counter(bp, "wspush_forwarded_for_total",
+            "Client addresses taken from X-Forwarded-For of trusted proxies.", SUM(forwarded_for));
+    counter(bp, "wspush_restart_closes_total",
+            "Connections closed with 1012 by a spread-out drain (SIGTERM).", SUM(restart_closes));
     counter(bp, "wspush_disconnects_api_total",
             "Connections closed by POST /disconnect on the admin port (4503 or 4000).",
             SUM(api_disconnects));
@@ -309,7 +330,8 @@ size_t prom_render(struct master *m, char *out, size_t cap)
     struct rlimit nofile;
     if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY)
         gauge(bp, "wspush_open_files_limit",
-              "Open-file limit (RLIMIT_NOFILE soft) of each process; a worker needs one fd per connection.",
+              "Open-file limit (RLIMIT_NOFILE soft) of each process; a worker needs one fd per "
+              "connection.",
               (double)nofile.rlim_cur);
     head(bp, "wspush_fanout_duration_seconds", "histogram",
          "Time from publish to the last subscriber's write, per worker fan-out.");
@@ -327,7 +349,8 @@ size_t prom_render(struct master *m, char *out, size_t cap)
     put(bp, "wspush_fanout_duration_seconds_count %llu\n", (unsigned long long)SUM(fanout_count));
     struct ring *r = master_ring(m);
     gauge(bp, "wspush_ring_size_bytes", "Size of the shared ring.", (double)ring_size(r));
-    counter(bp, "wspush_ring_written_bytes_total", "Bytes appended to the ring.", ring_bytes_written(r));
+    counter(bp, "wspush_ring_written_bytes_total", "Bytes appended to the ring.",
+            ring_bytes_written(r));
     sys_metrics(bp, m);
     return b.n;
 }

@@ -74,7 +74,8 @@ static int sniff(struct worker *w, struct conn *c)
         return -1;
     }
     if (proxy_sniff(b, (size_t)n) == 1) {
-        log_ratelimited(WSP_LOG_WARN, "PROXY header from an address not in --trusted-proxies: refused");
+        log_ratelimited(WSP_LOG_WARN,
+                        "PROXY header from an address not in --trusted-proxies: refused");
         refuse(w, c);
         return -1;
     }
@@ -160,8 +161,8 @@ int proxy_conn_forwarded(struct worker *w, struct conn *c, const struct http_req
         if (hd->name_len != 15 || strncasecmp(hd->name, "X-Forwarded-For", 15))
             continue;
         struct sockaddr_storage ss;
-        int rc = proxy_xff_client(hd->value, hd->value_len, w->cfg->trusted, w->cfg->n_trusted,
-                                  &ss);
+        int rc =
+            proxy_xff_client(hd->value, hd->value_len, w->cfg->trusted, w->cfg->n_trusted, &ss);
         if (rc == WSP_EAGAIN)
             continue; /* only proxies in this field: the one before tells */
         if (rc < 0) {

@@ -93,7 +93,8 @@ static int tls_start(int fd, const char *host, const char *cacert, int insecure)
         unsigned long e = ERR_get_error();
         fprintf(stderr, "wspush: error: TLS handshake with %s failed: %s\n", host,
                 v != X509_V_OK ? X509_verify_cert_error_string(v)
-                               : e ? ERR_reason_error_string(e) : "connection closed");
+                : e            ? ERR_reason_error_string(e)
+                               : "connection closed");
         return -1;
     }
     return 0;
@@ -236,12 +237,12 @@ int publish_cli_main(int argc, char **argv)
     char auth[400] = "";
     if (token && *token)
         snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", token);
-    int hl = snprintf(head, sizeof head,
-                      "POST %s%s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\n"
-                      "Content-Length: %zu\r\n%sConnection: close\r\n\r\n",
-                      broadcast ? "/broadcast" : "/publish/", broadcast ? "" : topic, hostport,
-                      binary ? "application/octet-stream" : "text/plain; charset=utf-8", blen,
-                      auth);
+    int hl =
+        snprintf(head, sizeof head,
+                 "POST %s%s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\n"
+                 "Content-Length: %zu\r\n%sConnection: close\r\n\r\n",
+                 broadcast ? "/broadcast" : "/publish/", broadcast ? "" : topic, hostport,
+                 binary ? "application/octet-stream" : "text/plain; charset=utf-8", blen, auth);
     int rc = 1;
     if (hl > 0 && (size_t)hl < sizeof head && write_all(fd, head, (size_t)hl) == 0 &&
         write_all(fd, body ? body : "", blen) == 0) {

@@ -48,11 +48,11 @@ struct redis_link {
     size_t prefix_len;
     uint64_t max_message;
     int timer_id;
-    bool ready;                 /* published to shared->redis_state */
-    uint8_t bcast;              /* enum sub_state of the broadcast channel */
-    uint8_t pattern;            /* enum sub_state of <prefix>* */
-    uint8_t ctl;                /* enum sub_state of the control channel */
-    uint8_t rep;                /* enum sub_state of this node's reply channel */
+    bool ready;      /* published to shared->redis_state */
+    uint8_t bcast;   /* enum sub_state of the broadcast channel */
+    uint8_t pattern; /* enum sub_state of <prefix>* */
+    uint8_t ctl;     /* enum sub_state of the control channel */
+    uint8_t rep;     /* enum sub_state of this node's reply channel */
     const struct redis_link_control_ops *ctl_ops;
     void *ctl_ctx;
     uint8_t node[CTL_NONCE_BYTES]; /* this node's id */
@@ -61,9 +61,9 @@ struct redis_link {
     char rep_chan[128 + sizeof CTL_REDIS_REPLY + 2 * CTL_NONCE_BYTES];
     size_t rep_chan_len;
     char out_chan[128 + sizeof CTL_REDIS_REPLY + 2 * CTL_NONCE_BYTES]; /* another's reply channel */
-    unsigned pending;           /* SUB_PENDING channels (topics + broadcast) */
-    uint64_t active;            /* SUB_ACTIVE topic channels */
-    uint8_t state[TOPIC_TABLE_ALL];             /* not SUB_NONE: the slot is held */
+    unsigned pending;                        /* SUB_PENDING channels (topics + broadcast) */
+    uint64_t active;                         /* SUB_ACTIVE topic channels */
+    uint8_t state[TOPIC_TABLE_ALL];          /* not SUB_NONE: the slot is held */
     uint64_t zero_since_ms[TOPIC_TABLE_ALL]; /* 0: has subscribers (or not subscribed) */
     uint64_t rejected_down, dropped_in;
     char chan[128 + TOPIC_NAME_MAX + 8];
@@ -92,11 +92,10 @@ static bool history_ready(const struct redis_link *l)
 static void maybe_ready(struct redis_link *l)
 {
     if (!l->ready && l->bcast == SUB_ACTIVE && l->ctl == SUB_ACTIVE && l->rep == SUB_ACTIVE &&
-        l->pending == 0 && history_ready(l) &&
-        redis_client_ready(l->client)) {
+        l->pending == 0 && history_ready(l) && redis_client_ready(l->client)) {
         set_ready(l, true);
-        log_info("redis: ready (%llu topic channels subscribed%s)",
-                 (unsigned long long)l->active, l->pattern ? ", pattern mode" : "");
+        log_info("redis: ready (%llu topic channels subscribed%s)", (unsigned long long)l->active,
+                 l->pattern ? ", pattern mode" : "");
     }
 }
 
@@ -241,8 +240,8 @@ static long slot_of(struct redis_link *l, const char *ch, size_t n)
 {
     if (n <= l->prefix_len || memcmp(ch, l->prefix, l->prefix_len) != 0)
         return -1;
-    return metrics_topic_slot_index(l->shared, msg_topic_key(ch + l->prefix_len,
-                                                              n - l->prefix_len));
+    return metrics_topic_slot_index(l->shared,
+                                    msg_topic_key(ch + l->prefix_len, n - l->prefix_len));
 }
 
 static bool is_bcast(struct redis_link *l, const char *ch, size_t n)
@@ -430,7 +429,7 @@ struct redis_link *redis_link_new(struct master *m, struct ev_loop *loop,
     if (cfg->redis_password[0]) /* --redis-password-file wins over the URL */
         memcpy(url.password, cfg->redis_password, sizeof url.password);
     size_t pl = strlen(cfg->redis_prefix);
-    if (pl >= sizeof ((struct redis_link *)0)->prefix) {
+    if (pl >= sizeof((struct redis_link *)0)->prefix) {
         *why = "--redis-prefix too long";
         return NULL;
     }
@@ -478,8 +477,8 @@ struct redis_link *redis_link_new(struct master *m, struct ev_loop *loop,
     }
     char where[300];
     redis_url_format(&url, where, sizeof where);
-    log_info("redis: sharing messages through %s, channels %s<topic>, broadcasts on %s",
-             where, l->prefix, l->prefix);
+    log_info("redis: sharing messages through %s, channels %s<topic>, broadcasts on %s", where,
+             l->prefix, l->prefix);
     return l;
 }
 

@@ -29,9 +29,9 @@ struct redis_link;
 #define REDIS_LINK_LINGER_MS 5000
 
 struct redis_link_stats {
-    bool connected;          /* the connection pair is up */
-    bool ready;              /* connected and the subscriptions wanted at connect confirmed */
-    bool pattern_mode;       /* topic table full: PSUBSCRIBE <prefix>* */
+    bool connected;    /* the connection pair is up */
+    bool ready;        /* connected and the subscriptions wanted at connect confirmed */
+    bool pattern_mode; /* topic table full: PSUBSCRIBE <prefix>* */
     uint64_t reconnects;
     uint64_t messages_in;    /* messages received from Redis */
     uint64_t messages_out;   /* PUBLISH acknowledged by Redis */

@@ -45,8 +45,8 @@ struct msg *resume_envelope(const uint8_t *p, size_t n, bool binary, const char 
     char id[MSGID_MAX_LEN];
     if (mid.seq)
         msgid_format(id, sizeof id, mid.epoch, mid.seq);
-    m->len = (uint32_t)envelope_frame(m->data, m->len, topic, tl, mid.seq ? id : NULL, binary, p,
-                                      n);
+    m->len =
+        (uint32_t)envelope_frame(m->data, m->len, topic, tl, mid.seq ? id : NULL, binary, p, n);
     m->topic_seq = mid.seq;
     return m;
 }
@@ -61,8 +61,8 @@ struct msg *resume_sse(const uint8_t *p, size_t n, bool binary, const char *topi
     struct msg *m = msg_new(len);
     if (!m)
         return NULL;
-    ssize_t e = sse_event_encode(m->data, len, topic ? topic : "", topic ? tl : 0,
-                                 idl ? id : NULL, idl, p, n, binary);
+    ssize_t e = sse_event_encode(m->data, len, topic ? topic : "", topic ? tl : 0, idl ? id : NULL,
+                                 idl, p, n, binary);
     if (e != (ssize_t)len) { /* a topic name with a line break: no SSE form */
         msg_unref(m);
         return NULL;
@@ -104,8 +104,8 @@ static bool reset(struct worker *w, struct conn *c, const char *topic, size_t tl
     }
     if (c->flags & CF_ENVELOPE) {
         uint8_t buf[1024];
-        size_t n = envelope_control_frame(buf, sizeof buf, "reset", topic, tl,
-                                          have_id ? id : NULL, cause_name[cause]);
+        size_t n = envelope_control_frame(buf, sizeof buf, "reset", topic, tl, have_id ? id : NULL,
+                                          cause_name[cause]);
         conn_send_bytes(w, c, buf, n);
         return true;
     }
@@ -144,8 +144,8 @@ static struct msg *replay_form(const struct conn *c, const struct history_view *
  * so this walks back from the newest over those, O(entries in flight).
  * A message gone from history on the way back ends the walk: nothing older
  * is readable either, and the caller finds the gap. */
-static uint64_t newest_behind(const struct worker *w, uint64_t key, uint64_t newest,
-                              uint64_t floor, uint64_t now)
+static uint64_t newest_behind(const struct worker *w, uint64_t key, uint64_t newest, uint64_t floor,
+                              uint64_t now)
 {
     uint64_t s = newest;
     struct history_view v;

@@ -239,8 +239,8 @@ static int parse_resume(struct conn *c, struct http_req *r, bool *json, struct r
         }
         ssize_t dl = v ? http_pct_decode(v, vl, names[n], 256, true) : -1;
         struct resume_item *it = &items[n];
-        if (dl <= 0 || msgid_since_parse(names[n], (size_t)dl, &it->topic, &it->topic_len,
-                                         &it->id) < 0) {
+        if (dl <= 0 ||
+            msgid_since_parse(names[n], (size_t)dl, &it->topic, &it->topic_len, &it->id) < 0) {
             *why = "bad since (<epoch>-<seq> or <topic>:<epoch>-<seq>)";
             return -400;
         }
@@ -274,8 +274,8 @@ static void access_line(const char *peer, const char *path, const char *topics, 
     snprintf(reason, sizeof reason, "%.*s", why ? (int)strcspn(why, "\n") : 0, why ? why : "");
     struct wsp_log_field f[] = {
         {"event", "handshake", 0}, {"status", NULL, status == 0 ? 101 : status},
-        {"reason", reason, 0}, {"peer", peer, 0}, {"path", path, 0},
-        {"topics", topics, 0},
+        {"reason", reason, 0},     {"peer", peer, 0},
+        {"path", path, 0},         {"topics", topics, 0},
     };
     wsp_log_fields(WSP_LOG_INFO, f, sizeof f / sizeof f[0], "handshake %s",
                    status == 0 ? "accepted" : "refused");
@@ -448,7 +448,7 @@ void routes_handle(struct worker *w, struct conn *c, struct http_req *r, uint8_t
     }
     struct ws_handshake hs;
     if (ws_handshake_check(r, &w->hs_cfg, &hs) < 0) {
-        int reason = hs.status == 426 ? HS_FAIL_VERSION
+        int reason = hs.status == 426   ? HS_FAIL_VERSION
                      : hs.status == 403 ? HS_FAIL_ORIGIN
                                         : HS_FAIL_BAD_REQUEST;
         w->st->handshake_fail[reason]++;

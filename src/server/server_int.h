@@ -36,22 +36,26 @@ enum conn_state {
     CONN_DEAD,     /* on the worker's dead list, freed after this iteration */
 };
 
-#define CF_ECHO 0x01        /* the diagnostics echo path */
-#define CF_WANT_WRITE 0x02  /* EPOLLOUT armed */
+#define CF_ECHO 0x01            /* the diagnostics echo path */
+#define CF_WANT_WRITE 0x02      /* EPOLLOUT armed */
 #define CF_END_AFTER_FLUSH 0x04 /* nothing more to say: end when the queue drains */
-#define CF_PING_SENT 0x08   /* waiting for a pong */
-#define CF_COUNTED 0x10     /* counted in the conns gauge */
-#define CF_DROPPING 0x20    /* slow policy "drop": skipping until drained */
-#define CF_PEER_CLOSED 0x40 /* the peer's close frame arrived */
-#define CF_RD_SHUT 0x80     /* the peer shut down its sending side: read no more */
-#define CF_DEFLATE 0x100    /* permessage-deflate negotiated */
-#define CF_DISCARD 0x200    /* input is read and dropped unparsed (lingering close) */
-#define CF_PROXY_HDR 0x400  /* a PROXY header must come first (trusted peer, --proxy-protocol on) */
+#define CF_PING_SENT 0x08       /* waiting for a pong */
+#define CF_COUNTED 0x10         /* counted in the conns gauge */
+#define CF_DROPPING 0x20        /* slow policy "drop": skipping until drained */
+#define CF_PEER_CLOSED 0x40     /* the peer's close frame arrived */
+#define CF_RD_SHUT 0x80         /* the peer shut down its sending side: read no more */
+#define CF_DEFLATE 0x100        /* permessage-deflate negotiated */
+#define CF_DISCARD 0x200        /* input is read and dropped unparsed (lingering close) */
+#define CF_PROXY_HDR                                                                               \
+    0x400                    /* a PROXY header must come first (trusted peer, --proxy-protocol on) \
+                              */
 #define CF_PROXY_SNIFF 0x800 /* refuse a PROXY header (untrusted peer, --proxy-protocol on) */
 #define CF_TRUSTED 0x1000    /* the address is a trusted proxy: X-Forwarded-For names the client */
 #define CF_ENVELOPE 0x2000   /* JSON envelope mode (wspush.json / ?format=json) */
-#define CF_PING_QUEUED 0x4000 /* our ping waits in the out-queue: the pong clock has not started */
-#define CF_SSE 0x8000        /* a Server-Sent Events stream (sse_conn.c), not a WebSocket */
+#define CF_PING_QUEUED                                                                             \
+    0x4000            /* our ping waits in the out-queue: the pong clock has not started           \
+                       */
+#define CF_SSE 0x8000 /* a Server-Sent Events stream (sse_conn.c), not a WebSocket */
 
 struct conn_spill { /* a partial request head, while it is incomplete */
     uint32_t len;
@@ -59,27 +63,27 @@ struct conn_spill { /* a partial request head, while it is incomplete */
     uint8_t data[];
 };
 
-struct conn {                 /* owned by its worker */
-    struct ev_handler h;      /* must stay first: events come back through it */
-    int fd;                   /* owned; closed once, in conn_reap */
-    uint32_t slot;            /* index in worker->conns */
-    uint8_t state;            /* enum conn_state */
-    uint8_t rate_tick;        /* the tick rate_count counts in */
-    uint16_t flags;           /* CF_* */
-    uint16_t close_code;      /* the code this connection ended with */
-    uint16_t rate_count;      /* inbound messages in the current second */
-    uint16_t nextra;          /* subscriptions in extra[], < CONFIG_MAX_TOPICS */
-    uint16_t deadline_laps;   /* full 127-tick laps after deadlines[slot] (ev/timer.h) */
-    uint32_t ip_id;           /* its address's entry in worker->ips; 0: not counted */
-    union {                   /* by state: one pointer serves three lives */
-        struct conn_spill *in;   /* CONN_HTTP: partial head, on demand */
-        struct ws_rx *rx;        /* upgraded (CF_COUNTED): partial frame, on demand */
-        struct conn *next_free;  /* in the worker's pool */
+struct conn {                   /* owned by its worker */
+    struct ev_handler h;        /* must stay first: events come back through it */
+    int fd;                     /* owned; closed once, in conn_reap */
+    uint32_t slot;              /* index in worker->conns */
+    uint8_t state;              /* enum conn_state */
+    uint8_t rate_tick;          /* the tick rate_count counts in */
+    uint16_t flags;             /* CF_* */
+    uint16_t close_code;        /* the code this connection ended with */
+    uint16_t rate_count;        /* inbound messages in the current second */
+    uint16_t nextra;            /* subscriptions in extra[], < CONFIG_MAX_TOPICS */
+    uint16_t deadline_laps;     /* full 127-tick laps after deadlines[slot] (ev/timer.h) */
+    uint32_t ip_id;             /* its address's entry in worker->ips; 0: not counted */
+    union {                     /* by state: one pointer serves three lives */
+        struct conn_spill *in;  /* CONN_HTTP: partial head, on demand */
+        struct ws_rx *rx;       /* upgraded (CF_COUNTED): partial frame, on demand */
+        struct conn *next_free; /* in the worker's pool */
     };
-    struct outq *out;         /* queued output, on demand */
-    struct topic_sub sub;     /* first topic subscription */
-    struct topic_sub *extra;  /* further subscriptions, on demand */
-    SSL *tls;                 /* wss:// only; owned, freed in conn_reap */
+    struct outq *out;        /* queued output, on demand */
+    struct topic_sub sub;    /* first topic subscription */
+    struct topic_sub *extra; /* further subscriptions, on demand */
+    SSL *tls;                /* wss:// only; owned, freed in conn_reap */
 };
 
 /* The per-connection budget (DESIGN.md: <= 128 bytes). 80 today; measured
@@ -93,8 +97,8 @@ struct live_config;
 
 struct worker {
     unsigned id;
-    const struct wsp_config *cfg; /* its own copy (forked); SIGHUP rewrites the
-                                   * live options in place (worker.c) */
+    const struct wsp_config *cfg;   /* its own copy (forked); SIGHUP rewrites the
+                                     * live options in place (worker.c) */
     const struct live_config *live; /* where the master publishes them */
     struct ev_loop *loop;
     int listen_fd;
@@ -102,7 +106,7 @@ struct worker {
     bool accepting;
     bool accept_paused;       /* over --accept-rate: listener off until the next sweep */
     uint32_t accepts_in_tick; /* accepted since the last sweep */
-    int wake_fd; /* eventfd the master writes after appending to the ring */
+    int wake_fd;              /* eventfd the master writes after appending to the ring */
     struct ev_handler wake_h;
     int sig_fd;
     struct ev_handler sig_h;
@@ -113,22 +117,22 @@ struct worker {
     uint64_t broadcast_newest_conflatable; /* ring seq, as struct topic's for topics */
     uint32_t broadcast_skipped;            /* conflated broadcasts not yet announced */
     uint32_t broadcast_walks;              /* rotation of the broadcast walk */
-    struct history *history; /* NULL: off; read-only here */
+    struct history *history;               /* NULL: off; read-only here */
     struct shared_stats *shared;
     struct worker_stats *st;
     struct topic_index *topics;
     struct conn **conns; /* dense: every live connection, for broadcast and sweep */
     uint32_t nconns;
     uint32_t cap;
-    uint8_t *deadlines;  /* deadlines[slot]: the connection's coarse deadline in
-                          * ticks (ev/timer.h), kept apart from the connections
-                          * so the once-a-second sweep scans bytes, not structs */
+    uint8_t *deadlines; /* deadlines[slot]: the connection's coarse deadline in
+                         * ticks (ev/timer.h), kept apart from the connections
+                         * so the once-a-second sweep scans bytes, not structs */
     struct conn **dead; /* freed in the post hook; capacity == cap */
     uint32_t ndead;
-    struct conn *pool; /* free struct conns */
-    uint8_t tick;      /* coarse clock, advanced every second */
+    struct conn *pool;                                /* free struct conns */
+    uint8_t tick;                                     /* coarse clock, advanced every second */
     uint32_t ticks_handshake, ticks_ping, ticks_pong; /* <= EV_DEADLINE_LONG_MAX_TICKS */
-    uint32_t ticks_sse;  /* SSE heartbeat interval (--sse-heartbeat); 0: none */
+    uint32_t ticks_sse; /* SSE heartbeat interval (--sse-heartbeat); 0: none */
     bool draining;
     uint64_t drain_deadline_ms;
     uint64_t drain_start_ms;  /* drain.c: the spread-out 1012 closes */
@@ -137,24 +141,24 @@ struct worker {
     uint32_t drain_told;      /* closed with 1012 so far (or gone) */
     int drain_timer;          /* -1: none */
     uint64_t drain_rng;       /* xorshift state, never 0 */
-    uint8_t *rbuf; /* the one receive buffer */
+    uint8_t *rbuf;            /* the one receive buffer */
     size_t rbuf_size;
     struct ws_handshake_cfg hs_cfg;
     struct ws_rx_cfg rx_cfg;
     struct ws_rx_cfg rx_cfg_echo;
-    struct ws_rx_cfg rx_cfg_z;      /* deflate negotiated */
+    struct ws_rx_cfg rx_cfg_z; /* deflate negotiated */
     struct ws_rx_cfg rx_cfg_echo_z;
-    struct ws_inflater *inflater;   /* shared by the worker's deflate connections */
+    struct ws_inflater *inflater;      /* shared by the worker's deflate connections */
     struct ws_deflater *echo_deflater; /* compresses echoes; on first use, NULL until */
-    uint64_t partial_bytes;         /* sum of ws_rx_buffered() over its connections */
+    uint64_t partial_bytes;            /* sum of ws_rx_buffered() over its connections */
     struct ws_deflate_cfg deflate_cfg;
     struct http_limits http_lim;
     struct ipcount *ips; /* NULL until max_conns_per_ip is set (at start or on SIGHUP) */
     uint64_t started_ms;
-    struct tls_ctx *tls;     /* NULL: plain ws:// */
-    struct io_uring *uring;  /* batched fan-out sends; NULL: one send() each */
-    unsigned uring_pending;  /* sends prepared, not yet reaped */
-    unsigned tls_steps;      /* handshake steps taken this iteration */
+    struct tls_ctx *tls;    /* NULL: plain ws:// */
+    struct io_uring *uring; /* batched fan-out sends; NULL: one send() each */
+    unsigned uring_pending; /* sends prepared, not yet reaped */
+    unsigned tls_steps;     /* handshake steps taken this iteration */
 };
 
 /* conn.c: connection I/O and protocol */

@@ -281,7 +281,8 @@ static struct msg *msg_from_forms(struct worker *w, const struct ring_entry *e, 
         if (f.len[FORM_SSE])
             m->sse = form_copy(p + f.len[FORM_ENV] + f.len[FORM_ENV_Z], f.len[FORM_SSE]);
         else if (raw_payload(m, &pl, &n, &bin) &&
-                 sizeof f + f.len[FORM_RAW] + sse_event_len(t ? tl : 0, MSGID_MAX_LEN, pl, n, bin) + tl <=
+                 sizeof f + f.len[FORM_RAW] + sse_event_len(t ? tl : 0, MSGID_MAX_LEN, pl, n, bin) +
+                         tl <=
                      ring_max_entry(w->ring))
             m->sse = resume_sse(pl, n, bin, t, tl, (struct msgid){f.epoch, f.topic_seq});
     }
@@ -457,8 +458,8 @@ static void drain_ring(struct worker *w)
                 (*skipped)++;
             continue;
         }
-        struct msg *m = (e.flags & RING_F_FORMS) ? msg_from_forms(w, &e, topic, tl)
-                                                 : msg_from_frames(&e);
+        struct msg *m =
+            (e.flags & RING_F_FORMS) ? msg_from_forms(w, &e, topic, tl) : msg_from_frames(&e);
         if (!m) {
             log_ratelimited(WSP_LOG_ERROR, "out of memory for a message");
             return;
@@ -518,8 +519,8 @@ static void reload_tls(struct worker *w)
     if (!w->tls)
         return;
     char err[512];
-    struct tls_ctx *t = tls_ctx_new(w->cfg->tls_certs, w->cfg->tls_keys, w->cfg->n_tls, err,
-                                    sizeof err);
+    struct tls_ctx *t =
+        tls_ctx_new(w->cfg->tls_certs, w->cfg->tls_keys, w->cfg->n_tls, err, sizeof err);
     if (!t) {
         log_sub_error(WSP_SUB_TLS, "certificate reload failed, keeping the old ones: %s", err);
         return;
@@ -615,7 +616,8 @@ static void on_sweep(struct ev_loop *loop, void *arg)
     struct worker *w = arg;
     w->tick = ev_tick_next(w->tick);
     w->accepts_in_tick = 0;
-    if (w->accept_paused && !w->draining && ev_add(w->loop, w->listen_fd, EV_READ, &w->listen_h) == 0)
+    if (w->accept_paused && !w->draining &&
+        ev_add(w->loop, w->listen_fd, EV_READ, &w->listen_h) == 0)
         w->accept_paused = false;
     /* Every tick value is visited (one step per timer run), so a deadline
      * is due exactly when it equals the clock: memchr over one byte per

@@ -20,9 +20,9 @@ struct worker_init {
     int wake_fd;   /* eventfd: readable when the ring has new entries */
     struct ring *ring;
     struct shared_stats *shared;
-    struct tls_ctx *tls; /* the master's last good certificates (NULL: plain); the
-                          * forked copy becomes the worker's reference */
-    struct history *history; /* NULL: history off; read-only in the worker */
+    struct tls_ctx *tls;            /* the master's last good certificates (NULL: plain); the
+                                     * forked copy becomes the worker's reference */
+    struct history *history;        /* NULL: history off; read-only in the worker */
     const struct live_config *live; /* the master's settings after SIGHUP; NULL: none */
 };
 

@@ -44,8 +44,7 @@ static void ctx_unref(struct tls_ctx *t)
 
 /* OpenSSL calls this from SSL_free (and for SSLs that never had the slot
  * set, with ptr NULL). */
-static void ssl_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-                        void *argp)
+static void ssl_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
     (void)parent;
     (void)ad;
@@ -101,8 +100,8 @@ static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     return SSL_TLSEXT_ERR_NOACK; /* no ALPN agreement is fine: HTTP/1.1 */
 }
 
-struct tls_ctx *tls_ctx_new(const char *const *certs, const char *const *keys, size_t n,
-                            char *err, size_t errcap)
+struct tls_ctx *tls_ctx_new(const char *const *certs, const char *const *keys, size_t n, char *err,
+                            size_t errcap)
 {
     if (n == 0 || n > TLS_MAX_CERTS) {
         snprintf(err, errcap, "need 1..%d certificate/key pairs", TLS_MAX_CERTS);
@@ -154,7 +153,10 @@ fail:
     return NULL;
 }
 
-void tls_ctx_free(struct tls_ctx *t) { ctx_unref(t); }
+void tls_ctx_free(struct tls_ctx *t)
+{
+    ctx_unref(t);
+}
 
 SSL *tls_conn_new(struct tls_ctx *t, int fd)
 {
@@ -184,7 +186,10 @@ void tls_conn_free(SSL *ssl)
     ERR_clear_error();
 }
 
-int tls_conn_ready(const SSL *ssl) { return SSL_is_init_finished(ssl); }
+int tls_conn_ready(const SSL *ssl)
+{
+    return SSL_is_init_finished(ssl);
+}
 
 static ssize_t map_error(SSL *ssl, int r, int *want_write)
 {

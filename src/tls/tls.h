@@ -21,8 +21,8 @@ struct tls_ctx;
 
 /* Loads n certificate/key pairs (PEM). On failure returns NULL and writes
  * one line saying which file and why into err. */
-struct tls_ctx *tls_ctx_new(const char *const *certs, const char *const *keys, size_t n,
-                            char *err, size_t errcap);
+struct tls_ctx *tls_ctx_new(const char *const *certs, const char *const *keys, size_t n, char *err,
+                            size_t errcap);
 /* Drops the caller's reference. Every SSL made by tls_conn_new holds its own
  * until it is freed, so contexts replaced by a reload stay valid for the
  * connections and pending handshakes that use them. NULL is a no-op. */

@@ -27,7 +27,7 @@
 /* Room for the longest response value ws_deflate_negotiate writes, NUL included. */
 #define WS_DEFLATE_RESP_MAX 160
 
-struct ws_deflate_cfg { /* owned by the caller (the config) */
+struct ws_deflate_cfg {     /* owned by the caller (the config) */
     bool enabled;           /* false: never negotiate */
     int server_window_bits; /* LZ77 window the server compresses with: 9..15, 0 = 15 */
 };
@@ -108,7 +108,7 @@ struct ws_inflater; /* a raw-inflate zlib stream (window 15) plus a scratch
                        output buffer; owned by its worker, shared by all of
                        the worker's connections, one message at a time */
 
-struct ws_inflater *ws_inflater_new(void); /* NULL on no memory */
+struct ws_inflater *ws_inflater_new(void);    /* NULL on no memory */
 void ws_inflater_free(struct ws_inflater *i); /* NULL is a no-op */
 
 /* Decompresses one whole message (§7.2.2): resets the stream, appends

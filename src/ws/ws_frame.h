@@ -36,12 +36,12 @@ enum ws_close_code {
     WS_CLOSE_TRY_LATER = 1013,
 };
 
-#define WS_MAX_HEADER 14     /* 2 + 8 (64-bit length) + 4 (mask) */
-#define WS_MAX_CONTROL 125   /* §5.5: control payloads are at most 125 bytes */
+#define WS_MAX_HEADER 14   /* 2 + 8 (64-bit length) + 4 (mask) */
+#define WS_MAX_CONTROL 125 /* §5.5: control payloads are at most 125 bytes */
 
 struct ws_frame {
     bool fin;
-    uint8_t rsv;    /* the three RSV bits, as (b0 >> 4) & 7 */
+    uint8_t rsv; /* the three RSV bits, as (b0 >> 4) & 7 */
     uint8_t opcode;
     bool masked;
     uint8_t mask[4];

@@ -240,8 +240,8 @@ static int compressed_message(struct ws_rx *rx, const struct ws_rx_cfg *cfg,
     uint64_t max = cfg->max_message_bytes ? cfg->max_message_bytes : WS_RX_INFLATE_DEFAULT_MAX;
     const uint8_t *out;
     size_t out_n;
-    int rc = ws_inflate_scratch(cfg->inflater, m, mn, max > SIZE_MAX ? SIZE_MAX : (size_t)max,
-                                &out, &out_n);
+    int rc = ws_inflate_scratch(cfg->inflater, m, mn, max > SIZE_MAX ? SIZE_MAX : (size_t)max, &out,
+                                &out_n);
     if (rc == WSP_ETOOBIG)
         return rx_fail(e, WSP_ETOOBIG, WS_CLOSE_TOO_BIG, "message too big");
     if (rc == WSP_ENOMEM)
@@ -410,7 +410,7 @@ int ws_rx_feed(struct ws_rx **rxp, const struct ws_rx_cfg *cfg, uint8_t *data, s
         .require_mask = !cfg->client_side,
         .forbid_mask = cfg->client_side,
         .allowed_rsv = cfg->inflater ? 4 : 0, /* RSV1: permessage-deflate */
-        .max_payload_bytes = 0, /* the message limit is checked in frame_start */
+        .max_payload_bytes = 0,               /* the message limit is checked in frame_start */
     };
     size_t pos = 0;
     int rc = 0;

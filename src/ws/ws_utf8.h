@@ -19,7 +19,10 @@
 bool ws_utf8_feed(uint32_t *state, const uint8_t *p, size_t n);
 
 /* True when the input so far ends on a code point boundary. */
-static inline bool ws_utf8_complete(uint32_t state) { return state == WS_UTF8_ACCEPT; }
+static inline bool ws_utf8_complete(uint32_t state)
+{
+    return state == WS_UTF8_ACCEPT;
+}
 
 /* Whole-buffer check. */
 bool ws_utf8_valid(const uint8_t *p, size_t n);

@@ -51,7 +51,7 @@ static void setup(void)
 {
     signal(SIGPIPE, SIG_IGN); /* writes to a peer that hung up: EPIPE, not death */
     char *argv[] = {"serve", "--max-message", "4096", "--ring-size", "64KiB", "--max-head",
-                    "2048", "--max-headers", "16", "--log-level", "error", NULL};
+                    "2048",  "--max-headers", "16",   "--log-level", "error", NULL};
     WSP_ASSERT(config_parse(&cfg, 11, argv, stdout, stderr) == 0);
     m = master_new_standalone(&cfg);
     loop = ev_loop_new(64);

@@ -55,13 +55,32 @@ static uint32_t ticks_for(uint64_t ms)
 static void setup(void)
 {
     signal(SIGPIPE, SIG_IGN); /* writes to a peer that hung up: EPIPE, not death */
-    char *argv[] = {"serve",         "--echo-path",   "/echo",        "--max-message",
-                    "4096",          "--max-backlog", "8KiB",         "--max-head",
-                    "2048",          "--max-headers", "16",           "--msg-rate",
-                    "64",            "--ping-interval", "2s",         "--pong-timeout",
-                    "1s",            "--handshake-timeout", "2s",     "--max-topics",
-                    "4",             "--allow-origin", "http://ok.example,null", "--log-level",
-                    "error",         NULL};
+    char *argv[] = {"serve",
+                    "--echo-path",
+                    "/echo",
+                    "--max-message",
+                    "4096",
+                    "--max-backlog",
+                    "8KiB",
+                    "--max-head",
+                    "2048",
+                    "--max-headers",
+                    "16",
+                    "--msg-rate",
+                    "64",
+                    "--ping-interval",
+                    "2s",
+                    "--pong-timeout",
+                    "1s",
+                    "--handshake-timeout",
+                    "2s",
+                    "--max-topics",
+                    "4",
+                    "--allow-origin",
+                    "http://ok.example,null",
+                    "--log-level",
+                    "error",
+                    NULL};
     int argc = (int)(sizeof argv / sizeof argv[0]) - 1;
     WSP_ASSERT(config_parse(&cfg, argc, argv, stdout, stderr) == 0);
     w.cfg = &cfg;
@@ -82,8 +101,8 @@ static void setup(void)
     w.ticks_handshake = ticks_for(cfg.handshake_timeout_ms);
     w.ticks_ping = ticks_for(cfg.ping_interval_ms);
     w.ticks_pong = ticks_for(cfg.pong_timeout_ms);
-    w.hs_cfg = (struct ws_handshake_cfg){cfg.protocols, cfg.n_protocols, cfg.origins,
-                                         cfg.n_origins};
+    w.hs_cfg =
+        (struct ws_handshake_cfg){cfg.protocols, cfg.n_protocols, cfg.origins, cfg.n_origins};
     w.rx_cfg = (struct ws_rx_cfg){.max_message_bytes = cfg.max_message};
     w.rx_cfg_echo = (struct ws_rx_cfg){.max_message_bytes = cfg.max_message, .keep_payload = true};
     w.http_lim = (struct http_limits){cfg.max_head, cfg.max_headers};

@@ -75,7 +75,8 @@ static void fuzz_negotiate(uint8_t param, const uint8_t *d, size_t n)
                 memcpy(first, resp, rl + 1);
             any = true;
         }
-        r.headers[lines].name = (param & 4) ? "sec-websocket-extensions" : "Sec-WebSocket-Extensions";
+        r.headers[lines].name =
+            (param & 4) ? "sec-websocket-extensions" : "Sec-WebSocket-Extensions";
         r.headers[lines].name_len = 24;
         r.headers[lines].value = copy[lines];
         r.headers[lines].value_len = len;
@@ -240,8 +241,8 @@ struct result {
     uint64_t hash;
 };
 
-static void rx_run(const struct ws_rx_cfg *cfg, const uint8_t *d, size_t n, size_t step,
-                   size_t cut, struct result *res)
+static void rx_run(const struct ws_rx_cfg *cfg, const uint8_t *d, size_t n, size_t step, size_t cut,
+                   struct result *res)
 {
     struct log l = {0xcbf29ce484222325ull, cfg->keep_payload};
     struct ws_rx *rx = NULL;

@@ -18,9 +18,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 
 static const char hmac_key[] = "fuzz-hmac-key-0123456789abcdefghijklmnop";
-static const char jwks[] =
-    "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"ed\","
-    "\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}]}";
+static const char jwks[] = "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"ed\","
+                           "\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}]}";
 
 static struct auth_keyset *keys(void)
 {

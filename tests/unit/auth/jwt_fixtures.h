@@ -2,49 +2,139 @@
  * tokens from python3-jwt 2.6.0. Do not edit. */
 #define FX_NOW 1700000000ll
 #define FX_HMAC_KEY "wspush-test-hmac-key-0123456789-abcdefghijklmnopqrstuvwxyz-64byt"
-#define FX_RSA_PUB "-----BEGIN PUBLIC KEY-----\n" \
-    "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAqOGV/JsrpLrZ0c99FnDn\n" \
-    "TCDPPdaozusm6v5ZqxAoXOU3j5hUfp39O45t/k734U9JW499SlTNtIhVuQFbstRh\n" \
-    "KLpHulNgW4/Ga/Mld9cPuwS8SGtA4Sy65720jTk9t4fg73crJn0ARPlYJklIcss3\n" \
-    "yX69PgPiHQW/WhHOcAik9eE5KCohKa2w78xrFAXtcIs3tpqbKqouyfoq7Is+54GX\n" \
-    "nMRDdp7uTn7jcxrb3byT48bIA4lWiQ6Ppl/mtZt8jsIEfXLSRaCjHmNwf6KwYTtS\n" \
-    "Lo65oYl0qHCCp2N6wqTLYa2BvXEWbDVN/baZus/vrGyHAzafgNq62IgoeU/KMF08\n" \
-    "YwIDAQAB\n" \
-    "-----END PUBLIC KEY-----\n" \
+#define FX_RSA_PUB                                                                                 \
+    "-----BEGIN PUBLIC KEY-----\n"                                                                 \
+    "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAqOGV/JsrpLrZ0c99FnDn\n"                           \
+    "TCDPPdaozusm6v5ZqxAoXOU3j5hUfp39O45t/k734U9JW499SlTNtIhVuQFbstRh\n"                           \
+    "KLpHulNgW4/Ga/Mld9cPuwS8SGtA4Sy65720jTk9t4fg73crJn0ARPlYJklIcss3\n"                           \
+    "yX69PgPiHQW/WhHOcAik9eE5KCohKa2w78xrFAXtcIs3tpqbKqouyfoq7Is+54GX\n"                           \
+    "nMRDdp7uTn7jcxrb3byT48bIA4lWiQ6Ppl/mtZt8jsIEfXLSRaCjHmNwf6KwYTtS\n"                           \
+    "Lo65oYl0qHCCp2N6wqTLYa2BvXEWbDVN/baZus/vrGyHAzafgNq62IgoeU/KMF08\n"                           \
+    "YwIDAQAB\n"                                                                                   \
+    "-----END PUBLIC KEY-----\n"                                                                   \
     ""
-#define FX_RSA1024_PUB "-----BEGIN PUBLIC KEY-----\n" \
-    "MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC4T0dF9sHx9M5iUMhP0F6tN2ub\n" \
-    "h141oBd7Qq1JJa1V8EOThfgMVO1Qj2WUIBUAD8SKWGUIOcxlMsDfjkBsBD8QPcXc\n" \
-    "bUoPV3S+oqpxCd7853eP+qc47s3JGAxeRCI5vxcXLeiunkl372BvYMPCt0N2T/r5\n" \
-    "2fsR7P1iFgVXw9PTCQIDAQAB\n" \
-    "-----END PUBLIC KEY-----\n" \
+#define FX_RSA1024_PUB                                                                             \
+    "-----BEGIN PUBLIC KEY-----\n"                                                                 \
+    "MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC4T0dF9sHx9M5iUMhP0F6tN2ub\n"                           \
+    "h141oBd7Qq1JJa1V8EOThfgMVO1Qj2WUIBUAD8SKWGUIOcxlMsDfjkBsBD8QPcXc\n"                           \
+    "bUoPV3S+oqpxCd7853eP+qc47s3JGAxeRCI5vxcXLeiunkl372BvYMPCt0N2T/r5\n"                           \
+    "2fsR7P1iFgVXw9PTCQIDAQAB\n"                                                                   \
+    "-----END PUBLIC KEY-----\n"                                                                   \
     ""
-#define FX_EC_PUB "-----BEGIN PUBLIC KEY-----\n" \
-    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEDkqNXamDJyCxOPrg1/GEUkP3FESw\n" \
-    "7carc/0z9E7gvknc/uuX3pM+/fu719LB3iAFH+KPWmoTzShXuqKuAbNqhA==\n" \
-    "-----END PUBLIC KEY-----\n" \
+#define FX_EC_PUB                                                                                  \
+    "-----BEGIN PUBLIC KEY-----\n"                                                                 \
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEDkqNXamDJyCxOPrg1/GEUkP3FESw\n"                           \
+    "7carc/0z9E7gvknc/uuX3pM+/fu719LB3iAFH+KPWmoTzShXuqKuAbNqhA==\n"                               \
+    "-----END PUBLIC KEY-----\n"                                                                   \
     ""
-#define FX_EC384_PUB "-----BEGIN PUBLIC KEY-----\n" \
-    "MHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEDY040X08B4Tc2RuPLPYp7/0+S0y+iovS\n" \
-    "dDFwDikuaN5rgcDKu2OCjH3Ub3oBJpEPI+OMeHZYKFX6QLl9dEsQzzVGNLd6UuFa\n" \
-    "Cmlfttyukljy/JVJOJG02DPIQms7QxCC\n" \
-    "-----END PUBLIC KEY-----\n" \
+#define FX_EC384_PUB                                                                               \
+    "-----BEGIN PUBLIC KEY-----\n"                                                                 \
+    "MHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEDY040X08B4Tc2RuPLPYp7/0+S0y+iovS\n"                           \
+    "dDFwDikuaN5rgcDKu2OCjH3Ub3oBJpEPI+OMeHZYKFX6QLl9dEsQzzVGNLd6UuFa\n"                           \
+    "Cmlfttyukljy/JVJOJG02DPIQms7QxCC\n"                                                           \
+    "-----END PUBLIC KEY-----\n"                                                                   \
     ""
-#define FX_ED_PUB "-----BEGIN PUBLIC KEY-----\n" \
-    "MCowBQYDK2VwAyEAt4BkvwEdkdcvFCwFIOV10kJG3ZzpIAfDm4Do5NW1+N8=\n" \
-    "-----END PUBLIC KEY-----\n" \
+#define FX_ED_PUB                                                                                  \
+    "-----BEGIN PUBLIC KEY-----\n"                                                                 \
+    "MCowBQYDK2VwAyEAt4BkvwEdkdcvFCwFIOV10kJG3ZzpIAfDm4Do5NW1+N8=\n"                               \
+    "-----END PUBLIC KEY-----\n"                                                                   \
     ""
-#define FX_JWKS "{\"keys\": [{\"kty\": \"RSA\", \"key_ops\": [\"verify\"], \"n\": \"qOGV_JsrpLrZ0c99FnDnTCDPPdaozusm6v5ZqxAoXOU3j5hUfp39O45t_k734U9JW499SlTNtIhVuQFbstRhKLpHulNgW4_Ga_Mld9cPuwS8SGtA4Sy65720jTk9t4fg73crJn0ARPlYJklIcss3yX69PgPiHQW_WhHOcAik9eE5KCohKa2w78xrFAXtcIs3tpqbKqouyfoq7Is-54GXnMRDdp7uTn7jcxrb3byT48bIA4lWiQ6Ppl_mtZt8jsIEfXLSRaCjHmNwf6KwYTtSLo65oYl0qHCCp2N6wqTLYa2BvXEWbDVN_baZus_vrGyHAzafgNq62IgoeU_KMF08Yw\", \"e\": \"AQAB\", \"kid\": \"rsa-1\", \"use\": \"sig\", \"alg\": \"RS256\"}, {\"kty\": \"EC\", \"crv\": \"P-256\", \"x\": \"DkqNXamDJyCxOPrg1_GEUkP3FESw7carc_0z9E7gvkk\", \"y\": \"3P7rl96TPv37u9fSwd4gBR_ij1pqE80oV7qirgGzaoQ\", \"kid\": \"ec-1\", \"use\": \"sig\", \"alg\": \"ES256\"}, {\"x\": \"t4BkvwEdkdcvFCwFIOV10kJG3ZzpIAfDm4Do5NW1-N8\", \"kty\": \"OKP\", \"crv\": \"Ed25519\", \"kid\": \"ed-1\", \"use\": \"sig\", \"alg\": \"EdDSA\"}, {\"k\": \"d3NwdXNoLXRlc3QtaG1hYy1rZXktMDEyMzQ1Njc4OS1hYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ei02NGJ5dA\", \"kty\": \"oct\", \"kid\": \"oct-1\", \"alg\": \"HS256\"}, {\"kty\": \"RSA\", \"kid\": \"enc-1\", \"use\": \"enc\", \"n\": \"AQAB\", \"e\": \"AQAB\"}]}"
-#define FX_TOK_HS256 "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNjk5OTk5OTkwLCJleHAiOjE3MDAwMDM2MDAsImlzcyI6Imh0dHBzOi8vaXNzdWVyLmV4YW1wbGUiLCJhdWQiOiJ3c3B1c2giLCJ0b3BpY3MiOlsibmV3cy4qIiwib3JkZXJzLTQyIl19.n5lrrsjDtxz4CE_0LBTCAEedo4-vboyIQXiOQwVox1k"
-#define FX_TOK_HS384 "eyJhbGciOiJIUzM4NCIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNjk5OTk5OTkwLCJleHAiOjE3MDAwMDM2MDAsImlzcyI6Imh0dHBzOi8vaXNzdWVyLmV4YW1wbGUiLCJhdWQiOiJ3c3B1c2giLCJ0b3BpY3MiOlsibmV3cy4qIiwib3JkZXJzLTQyIl19.WzZmPrxQmcVJxnu1Vj0Ae6ZfZc4E6i9pw2Z8NIB1qcoYjxu1Q22aNoMV-m_6hskV"
-#define FX_TOK_HS512 "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNjk5OTk5OTkwLCJleHAiOjE3MDAwMDM2MDAsImlzcyI6Imh0dHBzOi8vaXNzdWVyLmV4YW1wbGUiLCJhdWQiOiJ3c3B1c2giLCJ0b3BpY3MiOlsibmV3cy4qIiwib3JkZXJzLTQyIl19.qFYdqnGWwCuOjCCqNE9gT_jugfYaFAf-MIUHu_kCFeszjnOJCqw6ptKRTszJegg_RuW736R81SfAhIMVWe-naw"
-#define FX_TOK_RS256 "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNjk5OTk5OTkwLCJleHAiOjE3MDAwMDM2MDAsImlzcyI6Imh0dHBzOi8vaXNzdWVyLmV4YW1wbGUiLCJhdWQiOiJ3c3B1c2giLCJ0b3BpY3MiOlsibmV3cy4qIiwib3JkZXJzLTQyIl19.Nq2lwoql_2nl0afoPoM218sm00i9EGp8Rf8PWgcj2-5Uu8TXPkBya6c08cKgCEC5hbQGT54tBBBmJigA_wUPXs9QogC5HdvbwgCFSkb7jhHsK0FqtAE7h3w4Xlr7hv1W8zGz49rJXk6oQD_1HiDlUIhtkI2M8aZ8RAlVsAye08LxH8i1rl5UuRoDgH_JUdzMLLBFpwsOjVJ3imBVZjASsnjB_JJFO1WNJ_Z_YqTbyubRdbC3CD0eqtly3kqlWSLG6zPaC2JFcflQ1ziKlPsXV3n6fL77DQaifE72Zkwlvyx3RSRu_cQJe4QmUtTk65aQP4cS8WCXUP0uoSmu3P04ww"
-#define FX_TOK_ES256 "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNjk5OTk5OTkwLCJleHAiOjE3MDAwMDM2MDAsImlzcyI6Imh0dHBzOi8vaXNzdWVyLmV4YW1wbGUiLCJhdWQiOiJ3c3B1c2giLCJ0b3BpY3MiOlsibmV3cy4qIiwib3JkZXJzLTQyIl19.WVTbCYLLhi20fDvWsY0h7MNklChfsFLMM4_L1mHn6e4xYcrkfEJVvGPzzcV5xuEGCcx43F3_RWHnyDuWow9OSQ"
-#define FX_TOK_EDDSA "eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNjk5OTk5OTkwLCJleHAiOjE3MDAwMDM2MDAsImlzcyI6Imh0dHBzOi8vaXNzdWVyLmV4YW1wbGUiLCJhdWQiOiJ3c3B1c2giLCJ0b3BpY3MiOlsibmV3cy4qIiwib3JkZXJzLTQyIl19.quIBjU879cFjtdbpi30YbtGyyhZaOWEUONjKfn616zruK2bjo2QrsgPNxdDDMblf7Eb9L_eN0tHwNJB_Q8iDCQ"
-#define FX_TOK_RS256_KID "eyJhbGciOiJSUzI1NiIsImtpZCI6InJzYS0xIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNjk5OTk5OTkwLCJleHAiOjE3MDAwMDM2MDAsImlzcyI6Imh0dHBzOi8vaXNzdWVyLmV4YW1wbGUiLCJhdWQiOiJ3c3B1c2giLCJ0b3BpY3MiOlsibmV3cy4qIiwib3JkZXJzLTQyIl19.PeydyqxFF19gXV_hth4Dyl2oEwVebzgw4tO7AbLctSxqdo81kRcZ4ZC0j7v1Wa3glfdY4em1m_od2oVRk4abYbPxI54KR4vzs4M1kYwVJ6joJdwfhbLPYRXL9-CrqqFsSRu8H4MMrdowilLMXx5jppJe0QlJYbvjf07wC0i-PQnN3l7y3_D2eXkZnpzSX5ATNS0G4C8jWWs1xSaDPetMM32lgnaNjUliqxVf_xYc2s1Ovevx98N9tAYZ7HtpotkEkgYoX8HyKkfestJIT6R0xv3MmaNZDsM2dW9qGJ1KuT9C9gu54byIjzo0egSvKw0lOgIzOlSaKGFPYOoL7AvHnA"
-#define FX_TOK_ES256_KID "eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJzdWIiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNjk5OTk5OTkwLCJleHAiOjE3MDAwMDM2MDAsImlzcyI6Imh0dHBzOi8vaXNzdWVyLmV4YW1wbGUiLCJhdWQiOiJ3c3B1c2giLCJ0b3BpY3MiOlsibmV3cy4qIiwib3JkZXJzLTQyIl19.A846uaMZ1cyRWZOsP3y20eS2STsJpz6AGqKqNTg_vS2wduvf_7Ka0FwFkkZyHss0Ed4TBblMO8OXUFpUvrnrcA"
-#define FX_TOK_EDDSA_KID "eyJhbGciOiJFZERTQSIsImtpZCI6ImVkLTEiLCJ0eXAiOiJKV1QifQ.eyJzdWIiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNjk5OTk5OTkwLCJleHAiOjE3MDAwMDM2MDAsImlzcyI6Imh0dHBzOi8vaXNzdWVyLmV4YW1wbGUiLCJhdWQiOiJ3c3B1c2giLCJ0b3BpY3MiOlsibmV3cy4qIiwib3JkZXJzLTQyIl19.O9RWjIO027_agjPsczKKgHqEU2i0EwtdE95AQF2l9AAYJdfh2EhKcZ5LaEDSnzlVsUVP8MA4_5e9H3o57JXbCA"
-#define FX_TOK_HS256_KID "eyJhbGciOiJIUzI1NiIsImtpZCI6Im9jdC0xIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNjk5OTk5OTkwLCJleHAiOjE3MDAwMDM2MDAsImlzcyI6Imh0dHBzOi8vaXNzdWVyLmV4YW1wbGUiLCJhdWQiOiJ3c3B1c2giLCJ0b3BpY3MiOlsibmV3cy4qIiwib3JkZXJzLTQyIl19.lz_TC7DoZzf0lxvF1blVv5sBd7GAVi7tCB2PVZevST0"
-#define FX_TOK_UNKNOWN_KID "eyJhbGciOiJFUzI1NiIsImtpZCI6Im5vcGUiLCJ0eXAiOiJKV1QifQ.eyJzdWIiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNjk5OTk5OTkwLCJleHAiOjE3MDAwMDM2MDAsImlzcyI6Imh0dHBzOi8vaXNzdWVyLmV4YW1wbGUiLCJhdWQiOiJ3c3B1c2giLCJ0b3BpY3MiOlsibmV3cy4qIiwib3JkZXJzLTQyIl19.nHDu6AktuLQRt7m1E3M4OqfcojhberfZ3i7PvZDNwH-EuFt1tDTw1mBXn7sdV1WkhXLLLy-li5csvEWUkhpPVw"
-#define FX_TOK_ES256_OTHER_KEY "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNjk5OTk5OTkwLCJleHAiOjE3MDAwMDM2MDAsImlzcyI6Imh0dHBzOi8vaXNzdWVyLmV4YW1wbGUiLCJhdWQiOiJ3c3B1c2giLCJ0b3BpY3MiOlsibmV3cy4qIiwib3JkZXJzLTQyIl19.7Z7grUJOZlVwWfT5yGGZlJPdcN14z8FM_CTK76sbMSQ6NnStsuw8rjIlSfz5SkLLAgVGcPtXvpNi4qwRCPyw_Q"
-#define FX_TOK_ES256_KID_AS_RS "eyJhbGciOiJFUzI1NiIsImtpZCI6InJzYS0xIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNjk5OTk5OTkwLCJleHAiOjE3MDAwMDM2MDAsImlzcyI6Imh0dHBzOi8vaXNzdWVyLmV4YW1wbGUiLCJhdWQiOiJ3c3B1c2giLCJ0b3BpY3MiOlsibmV3cy4qIiwib3JkZXJzLTQyIl19.GIb19b2dA6vd-7Kew7hKE3VVAsRwPKD7pN4T6BD7e91rhtz3W6IiMRPFaYVy4NvxvToOhjnsoui2NuvbcLfAtw"
+#define FX_JWKS                                                                                    \
+    "{\"keys\": [{\"kty\": \"RSA\", \"key_ops\": [\"verify\"], \"n\": "                            \
+    "\"qOGV_JsrpLrZ0c99FnDnTCDPPdaozusm6v5ZqxAoXOU3j5hUfp39O45t_"                                  \
+    "k734U9JW499SlTNtIhVuQFbstRhKLpHulNgW4_Ga_"                                                    \
+    "Mld9cPuwS8SGtA4Sy65720jTk9t4fg73crJn0ARPlYJklIcss3yX69PgPiHQW_"                               \
+    "WhHOcAik9eE5KCohKa2w78xrFAXtcIs3tpqbKqouyfoq7Is-54GXnMRDdp7uTn7jcxrb3byT48bIA4lWiQ6Ppl_"      \
+    "mtZt8jsIEfXLSRaCjHmNwf6KwYTtSLo65oYl0qHCCp2N6wqTLYa2BvXEWbDVN_baZus_vrGyHAzafgNq62IgoeU_"     \
+    "KMF08Yw\", \"e\": \"AQAB\", \"kid\": \"rsa-1\", \"use\": \"sig\", \"alg\": \"RS256\"}, "      \
+    "{\"kty\": \"EC\", \"crv\": \"P-256\", \"x\": "                                                \
+    "\"DkqNXamDJyCxOPrg1_GEUkP3FESw7carc_0z9E7gvkk\", \"y\": "                                     \
+    "\"3P7rl96TPv37u9fSwd4gBR_ij1pqE80oV7qirgGzaoQ\", \"kid\": \"ec-1\", \"use\": \"sig\", "       \
+    "\"alg\": \"ES256\"}, {\"x\": \"t4BkvwEdkdcvFCwFIOV10kJG3ZzpIAfDm4Do5NW1-N8\", \"kty\": "      \
+    "\"OKP\", \"crv\": \"Ed25519\", \"kid\": \"ed-1\", \"use\": \"sig\", \"alg\": \"EdDSA\"}, "    \
+    "{\"k\": "                                                                                     \
+    "\"d3NwdXNoLXRlc3QtaG1hYy1rZXktMDEyMzQ1Njc4OS1hYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ei02NGJ5dA\", " \
+    "\"kty\": \"oct\", \"kid\": \"oct-1\", \"alg\": \"HS256\"}, {\"kty\": \"RSA\", \"kid\": "      \
+    "\"enc-1\", \"use\": \"enc\", \"n\": \"AQAB\", \"e\": \"AQAB\"}]}"
+#define FX_TOK_HS256                                                                               \
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."                                                        \
+    "eyJzdWIiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNjk5OTk5OTkwLCJleHAiOjE3MDAwMDM2MDAsImlz" \
+    "cyI6Imh0dHBzOi8vaXNzdWVyLmV4YW1wbGUiLCJhdWQiOiJ3c3B1c2giLCJ0b3BpY3MiOlsibmV3cy4qIiwib3JkZXJz" \
+    "LTQyIl19.n5lrrsjDtxz4CE_0LBTCAEedo4-vboyIQXiOQwVox1k"
+#define FX_TOK_HS384                                                                               \
+    "eyJhbGciOiJIUzM4NCIsInR5cCI6IkpXVCJ9."                                                        \
+    "eyJzdWIiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNjk5OTk5OTkwLCJleHAiOjE3MDAwMDM2MDAsImlz" \
+    "cyI6Imh0dHBzOi8vaXNzdWVyLmV4YW1wbGUiLCJhdWQiOiJ3c3B1c2giLCJ0b3BpY3MiOlsibmV3cy4qIiwib3JkZXJz" \
+    "LTQyIl19.WzZmPrxQmcVJxnu1Vj0Ae6ZfZc4E6i9pw2Z8NIB1qcoYjxu1Q22aNoMV-m_6hskV"
+#define FX_TOK_HS512                                                                               \
+    "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9."                                                        \
+    "eyJzdWIiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNjk5OTk5OTkwLCJleHAiOjE3MDAwMDM2MDAsImlz" \
+    "cyI6Imh0dHBzOi8vaXNzdWVyLmV4YW1wbGUiLCJhdWQiOiJ3c3B1c2giLCJ0b3BpY3MiOlsibmV3cy4qIiwib3JkZXJz" \
+    "LTQyIl19.qFYdqnGWwCuOjCCqNE9gT_jugfYaFAf-MIUHu_kCFeszjnOJCqw6ptKRTszJegg_RuW736R81SfAhIMVWe-" \
+    "naw"
+#define FX_TOK_RS256                                                                               \
+    "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9."                                                        \
+    "eyJzdWIiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNjk5OTk5OTkwLCJleHAiOjE3MDAwMDM2MDAsImlz" \
+    "cyI6Imh0dHBzOi8vaXNzdWVyLmV4YW1wbGUiLCJhdWQiOiJ3c3B1c2giLCJ0b3BpY3MiOlsibmV3cy4qIiwib3JkZXJz" \
+    "LTQyIl19.Nq2lwoql_2nl0afoPoM218sm00i9EGp8Rf8PWgcj2-5Uu8TXPkBya6c08cKgCEC5hbQGT54tBBBmJigA_"   \
+    "wUPXs9QogC5HdvbwgCFSkb7jhHsK0FqtAE7h3w4Xlr7hv1W8zGz49rJXk6oQD_"                               \
+    "1HiDlUIhtkI2M8aZ8RAlVsAye08LxH8i1rl5UuRoDgH_JUdzMLLBFpwsOjVJ3imBVZjASsnjB_JJFO1WNJ_Z_"        \
+    "YqTbyubRdbC3CD0eqtly3kqlWSLG6zPaC2JFcflQ1ziKlPsXV3n6fL77DQaifE72Zkwlvyx3RSRu_"                \
+    "cQJe4QmUtTk65aQP4cS8WCXUP0uoSmu3P04ww"
+#define FX_TOK_ES256                                                                               \
+    "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9."                                                        \
+    "eyJzdWIiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNjk5OTk5OTkwLCJleHAiOjE3MDAwMDM2MDAsImlz" \
+    "cyI6Imh0dHBzOi8vaXNzdWVyLmV4YW1wbGUiLCJhdWQiOiJ3c3B1c2giLCJ0b3BpY3MiOlsibmV3cy4qIiwib3JkZXJz" \
+    "LTQyIl19.WVTbCYLLhi20fDvWsY0h7MNklChfsFLMM4_L1mHn6e4xYcrkfEJVvGPzzcV5xuEGCcx43F3_"            \
+    "RWHnyDuWow9OSQ"
+#define FX_TOK_EDDSA                                                                               \
+    "eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9."                                                        \
+    "eyJzdWIiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNjk5OTk5OTkwLCJleHAiOjE3MDAwMDM2MDAsImlz" \
+    "cyI6Imh0dHBzOi8vaXNzdWVyLmV4YW1wbGUiLCJhdWQiOiJ3c3B1c2giLCJ0b3BpY3MiOlsibmV3cy4qIiwib3JkZXJz" \
+    "LTQyIl19.quIBjU879cFjtdbpi30YbtGyyhZaOWEUONjKfn616zruK2bjo2QrsgPNxdDDMblf7Eb9L_eN0tHwNJB_"    \
+    "Q8iDCQ"
+#define FX_TOK_RS256_KID                                                                           \
+    "eyJhbGciOiJSUzI1NiIsImtpZCI6InJzYS0xIiwidHlwIjoiSldUIn0."                                     \
+    "eyJzdWIiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNjk5OTk5OTkwLCJleHAiOjE3MDAwMDM2MDAsImlz" \
+    "cyI6Imh0dHBzOi8vaXNzdWVyLmV4YW1wbGUiLCJhdWQiOiJ3c3B1c2giLCJ0b3BpY3MiOlsibmV3cy4qIiwib3JkZXJz" \
+    "LTQyIl19.PeydyqxFF19gXV_hth4Dyl2oEwVebzgw4tO7AbLctSxqdo81kRcZ4ZC0j7v1Wa3glfdY4em1m_"          \
+    "od2oVRk4abYbPxI54KR4vzs4M1kYwVJ6joJdwfhbLPYRXL9-"                                             \
+    "CrqqFsSRu8H4MMrdowilLMXx5jppJe0QlJYbvjf07wC0i-PQnN3l7y3_"                                     \
+    "D2eXkZnpzSX5ATNS0G4C8jWWs1xSaDPetMM32lgnaNjUliqxVf_"                                          \
+    "xYc2s1Ovevx98N9tAYZ7HtpotkEkgYoX8HyKkfestJIT6R0xv3MmaNZDsM2dW9qGJ1KuT9C9gu54byIjzo0egSvKw0lO" \
+    "gIzOlSaKGFPYOoL7AvHnA"
+#define FX_TOK_ES256_KID                                                                           \
+    "eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ."                                      \
+    "eyJzdWIiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNjk5OTk5OTkwLCJleHAiOjE3MDAwMDM2MDAsImlz" \
+    "cyI6Imh0dHBzOi8vaXNzdWVyLmV4YW1wbGUiLCJhdWQiOiJ3c3B1c2giLCJ0b3BpY3MiOlsibmV3cy4qIiwib3JkZXJz" \
+    "LTQyIl19.A846uaMZ1cyRWZOsP3y20eS2STsJpz6AGqKqNTg_vS2wduvf_"                                   \
+    "7Ka0FwFkkZyHss0Ed4TBblMO8OXUFpUvrnrcA"
+#define FX_TOK_EDDSA_KID                                                                           \
+    "eyJhbGciOiJFZERTQSIsImtpZCI6ImVkLTEiLCJ0eXAiOiJKV1QifQ."                                      \
+    "eyJzdWIiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNjk5OTk5OTkwLCJleHAiOjE3MDAwMDM2MDAsImlz" \
+    "cyI6Imh0dHBzOi8vaXNzdWVyLmV4YW1wbGUiLCJhdWQiOiJ3c3B1c2giLCJ0b3BpY3MiOlsibmV3cy4qIiwib3JkZXJz" \
+    "LTQyIl19.O9RWjIO027_agjPsczKKgHqEU2i0EwtdE95AQF2l9AAYJdfh2EhKcZ5LaEDSnzlVsUVP8MA4_"           \
+    "5e9H3o57JXbCA"
+#define FX_TOK_HS256_KID                                                                           \
+    "eyJhbGciOiJIUzI1NiIsImtpZCI6Im9jdC0xIiwidHlwIjoiSldUIn0."                                     \
+    "eyJzdWIiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNjk5OTk5OTkwLCJleHAiOjE3MDAwMDM2MDAsImlz" \
+    "cyI6Imh0dHBzOi8vaXNzdWVyLmV4YW1wbGUiLCJhdWQiOiJ3c3B1c2giLCJ0b3BpY3MiOlsibmV3cy4qIiwib3JkZXJz" \
+    "LTQyIl19.lz_TC7DoZzf0lxvF1blVv5sBd7GAVi7tCB2PVZevST0"
+#define FX_TOK_UNKNOWN_KID                                                                         \
+    "eyJhbGciOiJFUzI1NiIsImtpZCI6Im5vcGUiLCJ0eXAiOiJKV1QifQ."                                      \
+    "eyJzdWIiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNjk5OTk5OTkwLCJleHAiOjE3MDAwMDM2MDAsImlz" \
+    "cyI6Imh0dHBzOi8vaXNzdWVyLmV4YW1wbGUiLCJhdWQiOiJ3c3B1c2giLCJ0b3BpY3MiOlsibmV3cy4qIiwib3JkZXJz" \
+    "LTQyIl19.nHDu6AktuLQRt7m1E3M4OqfcojhberfZ3i7PvZDNwH-EuFt1tDTw1mBXn7sdV1WkhXLLLy-"             \
+    "li5csvEWUkhpPVw"
+#define FX_TOK_ES256_OTHER_KEY                                                                     \
+    "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9."                                                        \
+    "eyJzdWIiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNjk5OTk5OTkwLCJleHAiOjE3MDAwMDM2MDAsImlz" \
+    "cyI6Imh0dHBzOi8vaXNzdWVyLmV4YW1wbGUiLCJhdWQiOiJ3c3B1c2giLCJ0b3BpY3MiOlsibmV3cy4qIiwib3JkZXJz" \
+    "LTQyIl19.7Z7grUJOZlVwWfT5yGGZlJPdcN14z8FM_"                                                   \
+    "CTK76sbMSQ6NnStsuw8rjIlSfz5SkLLAgVGcPtXvpNi4qwRCPyw_Q"
+#define FX_TOK_ES256_KID_AS_RS                                                                     \
+    "eyJhbGciOiJFUzI1NiIsImtpZCI6InJzYS0xIiwidHlwIjoiSldUIn0."                                     \
+    "eyJzdWIiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNjk5OTk5OTkwLCJleHAiOjE3MDAwMDM2MDAsImlz" \
+    "cyI6Imh0dHBzOi8vaXNzdWVyLmV4YW1wbGUiLCJhdWQiOiJ3c3B1c2giLCJ0b3BpY3MiOlsibmV3cy4qIiwib3JkZXJz" \
+    "LTQyIl19.GIb19b2dA6vd-"                                                                       \
+    "7Kew7hKE3VVAsRwPKD7pN4T6BD7e91rhtz3W6IiMRPFaYVy4NvxvToOhjnsoui2NuvbcLfAtw"

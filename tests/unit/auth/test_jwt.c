@@ -35,10 +35,14 @@ static struct auth_keyset *files_keyset(void)
     char err[256];
     assert_non_null(ks);
     assert_int_equal(auth_keyset_add_secret(ks, NULL, (const uint8_t *)FX_HMAC_KEY,
-                                            strlen(FX_HMAC_KEY), err, sizeof err), 0);
-    assert_int_equal(auth_keyset_add_pem(ks, NULL, FX_RSA_PUB, strlen(FX_RSA_PUB), err, sizeof err), 0);
-    assert_int_equal(auth_keyset_add_pem(ks, NULL, FX_EC_PUB, strlen(FX_EC_PUB), err, sizeof err), 0);
-    assert_int_equal(auth_keyset_add_pem(ks, NULL, FX_ED_PUB, strlen(FX_ED_PUB), err, sizeof err), 0);
+                                            strlen(FX_HMAC_KEY), err, sizeof err),
+                     0);
+    assert_int_equal(auth_keyset_add_pem(ks, NULL, FX_RSA_PUB, strlen(FX_RSA_PUB), err, sizeof err),
+                     0);
+    assert_int_equal(auth_keyset_add_pem(ks, NULL, FX_EC_PUB, strlen(FX_EC_PUB), err, sizeof err),
+                     0);
+    assert_int_equal(auth_keyset_add_pem(ks, NULL, FX_ED_PUB, strlen(FX_ED_PUB), err, sizeof err),
+                     0);
     return ks;
 }
 
@@ -102,17 +106,20 @@ static char *sign_fx(const char *hdr, const char *claims)
     return sign_hs256(hdr, claims, FX_HMAC_KEY, strlen(FX_HMAC_KEY));
 }
 
-#define GOOD_CLAIMS "{\"sub\":\"alice\",\"exp\":1700003600,\"iss\":\"https://issuer.example\"," \
-                    "\"aud\":\"wspush\",\"topics\":[\"news.*\"]}"
+#define GOOD_CLAIMS                                                                                \
+    "{\"sub\":\"alice\",\"exp\":1700003600,\"iss\":\"https://issuer.example\","                    \
+    "\"aud\":\"wspush\",\"topics\":[\"news.*\"]}"
 
 /* ---- base64url ---- */
 
 static void test_b64url_rfc4648_vectors(void **state)
 {
     (void)state;
-    static const struct { const char *plain, *enc; } v[] = {
-        {"", ""}, {"f", "Zg"}, {"fo", "Zm8"}, {"foo", "Zm9v"}, {"foob", "Zm9vYg"},
-        {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"}, {"\xfb\xff", "-_8"},
+    static const struct {
+        const char *plain, *enc;
+    } v[] = {
+        {"", ""},           {"f", "Zg"},          {"fo", "Zm8"},          {"foo", "Zm9v"},
+        {"foob", "Zm9vYg"}, {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"}, {"\xfb\xff", "-_8"},
     };
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         uint8_t out[16];
@@ -130,9 +137,10 @@ static void test_b64url_rfc4648_vectors(void **state)
 static void test_b64url_refuses_padding_and_foreign_chars(void **state)
 {
     (void)state;
-    static const char *bad[] = {"Zg==", "Zg=", "Zm8=", "Z", "Zm9vY", "Zm+v", "Zm/v",
-                                "Zm9 v", "Zm9\nv", "Zh", "Zm9", /* Zh, Zm9: "f", "fo" with non-zero spare bits */
-                                "Zm\x80v"};
+    static const char *bad[] = {
+        "Zg==",   "Zg=",   "Zm8=",   "Z",  "Zm9vY", "Zm+v",
+        "Zm/v",   "Zm9 v", "Zm9\nv", "Zh", "Zm9", /* Zh, Zm9: "f", "fo" with non-zero spare bits */
+        "Zm\x80v"};
     uint8_t out[16];
     assert_int_equal(b64url_decode("Zm8", 3, out, sizeof out), 2);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -144,11 +152,12 @@ static void test_b64url_guard_page(void **state)
 {
     (void)state;
     long pg = sysconf(_SC_PAGESIZE);
-    uint8_t *m = mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                      -1, 0);
+    uint8_t *m =
+        mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     assert_true(m != MAP_FAILED);
     assert_int_equal(mprotect(m + pg, (size_t)pg, PROT_NONE), 0);
-    static const char *in[] = {"", "Zg", "Zm8", "Zm9v", "Zm9vYmFy", "Zm9vY", "Zg=", "eyJhbGciOiJIUzI1NiJ9"};
+    static const char *in[] = {"",         "Zg",    "Zm8", "Zm9v",
+                               "Zm9vYmFy", "Zm9vY", "Zg=", "eyJhbGciOiJIUzI1NiJ9"};
     for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
         size_t n = strlen(in[i]);
         char *p = (char *)m + pg - n;
@@ -176,10 +185,10 @@ static void test_jwt_rfc7515_a1_hs256(void **state)
     (void)state;
     static const char k[] =
         "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow";
-    static const char tok[] =
-        "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9"
-        ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ"
-        ".dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    static const char tok[] = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9"
+                              ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGx"
+                              "lLmNvbS9pc19yb290Ijp0cnVlfQ"
+                              ".dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     uint8_t key[64];
     char err[128];
     assert_int_equal(b64url_decode(k, strlen(k), key, sizeof key), 64);
@@ -210,7 +219,10 @@ static void test_jwt_every_algorithm_from_pyjwt(void **state)
 {
     (void)state;
     struct auth_keyset *ks = files_keyset();
-    static const struct { const char *tok; enum jwt_alg alg; } v[] = {
+    static const struct {
+        const char *tok;
+        enum jwt_alg alg;
+    } v[] = {
         {FX_TOK_HS256, JWT_ALG_HS256}, {FX_TOK_HS384, JWT_ALG_HS384}, {FX_TOK_HS512, JWT_ALG_HS512},
         {FX_TOK_RS256, JWT_ALG_RS256}, {FX_TOK_ES256, JWT_ALG_ES256}, {FX_TOK_EDDSA, JWT_ALG_EDDSA},
     };
@@ -284,12 +296,15 @@ static void test_jwt_issuer_and_audience(void **state)
     struct auth_keyset *ks = files_keyset();
     const char *t = FX_TOK_RS256;
     size_t n = strlen(t);
-    assert_int_equal(check(ks, &(struct jwt_policy){"other", "wspush", 0}, t, n, FX_NOW), AUTH_ISSUER);
-    assert_int_equal(check(ks, &(struct jwt_policy){NULL, "other", 0}, t, n, FX_NOW), AUTH_AUDIENCE);
+    assert_int_equal(check(ks, &(struct jwt_policy){"other", "wspush", 0}, t, n, FX_NOW),
+                     AUTH_ISSUER);
+    assert_int_equal(check(ks, &(struct jwt_policy){NULL, "other", 0}, t, n, FX_NOW),
+                     AUTH_AUDIENCE);
     /* RFC 7519 §4.1.3: a token for an audience, checked by a server that
      * has none configured, is refused */
     assert_int_equal(check(ks, &(struct jwt_policy){0}, t, n, FX_NOW), AUTH_AUDIENCE);
-    char *a = sign_fx("{\"alg\":\"HS256\"}", "{\"aud\":[\"x\",\"wspush\"],\"iss\":\"https://issuer.example\"}");
+    char *a = sign_fx("{\"alg\":\"HS256\"}",
+                      "{\"aud\":[\"x\",\"wspush\"],\"iss\":\"https://issuer.example\"}");
     assert_int_equal(check_s(ks, a, FX_NOW), AUTH_OK);
     free(a);
     a = sign_fx("{\"alg\":\"HS256\"}", "{\"aud\":[\"x\"],\"iss\":\"https://issuer.example\"}");
@@ -358,8 +373,10 @@ static void test_jwt_alg_none_and_unsupported(void **state)
     (void)state;
     struct auth_keyset *ks = files_keyset();
     char body[256], tok[512];
-    size_t bl = (size_t)b64url_encode((const uint8_t *)GOOD_CLAIMS, strlen(GOOD_CLAIMS), body, sizeof body);
-    static const char *hdrs[] = {"{\"alg\":\"none\"}", "{\"alg\":\"None\"}", "{\"alg\":\"NONE\",\"typ\":\"JWT\"}"};
+    size_t bl =
+        (size_t)b64url_encode((const uint8_t *)GOOD_CLAIMS, strlen(GOOD_CLAIMS), body, sizeof body);
+    static const char *hdrs[] = {"{\"alg\":\"none\"}", "{\"alg\":\"None\"}",
+                                 "{\"alg\":\"NONE\",\"typ\":\"JWT\"}"};
     for (size_t i = 0; i < sizeof hdrs / sizeof hdrs[0]; i++) {
         char h[64];
         size_t hl = (size_t)b64url_encode((const uint8_t *)hdrs[i], strlen(hdrs[i]), h, sizeof h);
@@ -385,17 +402,20 @@ static void test_jwt_algorithm_confusion(void **state)
     (void)state;
     char err[128];
     struct auth_keyset *ks = auth_keyset_new();
-    assert_int_equal(auth_keyset_add_pem(ks, NULL, FX_RSA_PUB, strlen(FX_RSA_PUB), err, sizeof err), 0);
+    assert_int_equal(auth_keyset_add_pem(ks, NULL, FX_RSA_PUB, strlen(FX_RSA_PUB), err, sizeof err),
+                     0);
     char *a = sign_hs256("{\"alg\":\"HS256\"}", GOOD_CLAIMS, FX_RSA_PUB, strlen(FX_RSA_PUB));
     assert_int_equal(check_s(ks, a, FX_NOW), AUTH_ALG_KEY_MISMATCH);
     /* an RS256 token against an HMAC-only server */
     struct auth_keyset *hk = auth_keyset_new();
     assert_int_equal(auth_keyset_add_secret(hk, NULL, (const uint8_t *)FX_HMAC_KEY,
-                                            strlen(FX_HMAC_KEY), err, sizeof err), 0);
+                                            strlen(FX_HMAC_KEY), err, sizeof err),
+                     0);
     assert_int_equal(check_s(hk, FX_TOK_RS256, FX_NOW), AUTH_ALG_KEY_MISMATCH);
     assert_int_equal(check_s(hk, FX_TOK_EDDSA, FX_NOW), AUTH_ALG_KEY_MISMATCH);
     /* both kinds configured: the HS token meets the HMAC key, and fails */
-    assert_int_equal(auth_keyset_add_pem(hk, NULL, FX_RSA_PUB, strlen(FX_RSA_PUB), err, sizeof err), 0);
+    assert_int_equal(auth_keyset_add_pem(hk, NULL, FX_RSA_PUB, strlen(FX_RSA_PUB), err, sizeof err),
+                     0);
     assert_int_equal(check_s(hk, a, FX_NOW), AUTH_BAD_SIGNATURE);
     free(a);
     auth_keyset_free(ks);
@@ -406,7 +426,10 @@ static void test_jwt_header_checks(void **state)
 {
     (void)state;
     struct auth_keyset *ks = files_keyset();
-    static const struct { const char *hdr; enum auth_reason r; } v[] = {
+    static const struct {
+        const char *hdr;
+        enum auth_reason r;
+    } v[] = {
         {"{\"alg\":\"HS256\",\"typ\":\"jwt\"}", AUTH_OK},
         {"{\"alg\":\"HS256\",\"typ\":\"JOSE+JSON\"}", AUTH_BAD_HEADER},
         {"{\"alg\":\"HS256\",\"crit\":[\"exp\"]}", AUTH_BAD_HEADER},
@@ -430,10 +453,20 @@ static void test_jwt_claims_types_and_huge_claims(void **state)
     (void)state;
     struct auth_keyset *ks = files_keyset();
     static const char *bad[] = {
-        "{\"exp\":\"1700003600\"}", "{\"nbf\":true}", "{\"sub\":5}", "{\"sub\":\"\"}",
-        "{\"topics\":\"news\"}", "{\"topics\":[1]}", "{\"topics\":[\"\"]}", "{\"aud\":{}}",
-        "{\"iss\":[]}", "{\"sub\":\"a\",\"sub\":\"b\"}", "[]", "{\"exp\":1e300}",
-        "{\"exp\":-1e300}", "not json",
+        "{\"exp\":\"1700003600\"}",
+        "{\"nbf\":true}",
+        "{\"sub\":5}",
+        "{\"sub\":\"\"}",
+        "{\"topics\":\"news\"}",
+        "{\"topics\":[1]}",
+        "{\"topics\":[\"\"]}",
+        "{\"aud\":{}}",
+        "{\"iss\":[]}",
+        "{\"sub\":\"a\",\"sub\":\"b\"}",
+        "[]",
+        "{\"exp\":1e300}",
+        "{\"exp\":-1e300}",
+        "not json",
     };
     struct jwt_policy p = {0};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -483,8 +516,9 @@ static void test_jwt_grants(void **state)
 {
     (void)state;
     struct auth_keyset *ks = files_keyset();
-    char *a = sign_fx("{\"alg\":\"HS256\"}",
-                      "{\"sub\":\"alice\",\"topics\":[\"news.*\",\"exact\",\"*\",\"@bob\",\"@*\"]}");
+    char *a =
+        sign_fx("{\"alg\":\"HS256\"}",
+                "{\"sub\":\"alice\",\"topics\":[\"news.*\",\"exact\",\"*\",\"@bob\",\"@*\"]}");
     struct jwt_claims c;
     enum auth_reason why;
     assert_int_equal(jwt_verify(ks, &(struct jwt_policy){0}, a, strlen(a), FX_NOW, &c, &why), 0);
@@ -518,21 +552,32 @@ static void test_keys_refuse_weak_or_wrong(void **state)
     (void)state;
     char err[256];
     struct auth_keyset *ks = auth_keyset_new();
-    assert_int_equal(auth_keyset_add_secret(ks, NULL, (const uint8_t *)"short", 5, err, sizeof err), WSP_EINVAL);
+    assert_int_equal(auth_keyset_add_secret(ks, NULL, (const uint8_t *)"short", 5, err, sizeof err),
+                     WSP_EINVAL);
     assert_non_null(strstr(err, "at least"));
-    assert_int_equal(auth_keyset_add_pem(ks, NULL, FX_RSA1024_PUB, strlen(FX_RSA1024_PUB), err, sizeof err), WSP_EINVAL);
+    assert_int_equal(
+        auth_keyset_add_pem(ks, NULL, FX_RSA1024_PUB, strlen(FX_RSA1024_PUB), err, sizeof err),
+        WSP_EINVAL);
     assert_non_null(strstr(err, "2048"));
-    assert_int_equal(auth_keyset_add_pem(ks, NULL, FX_EC384_PUB, strlen(FX_EC384_PUB), err, sizeof err), WSP_EINVAL);
+    assert_int_equal(
+        auth_keyset_add_pem(ks, NULL, FX_EC384_PUB, strlen(FX_EC384_PUB), err, sizeof err),
+        WSP_EINVAL);
     assert_int_equal(auth_keyset_add_pem(ks, NULL, "junk", 4, err, sizeof err), WSP_EINVAL);
     static const char *jwks[] = {
-        "{}", "{\"keys\":[]}", "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AA\",\"y\":\"AA\",\"kid\":\"a\"}]}",
+        "{}",
+        "{\"keys\":[]}",
+        "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AA\",\"y\":\"AA\",\"kid\":\"a\"}]}",
         "{\"keys\":[{\"kty\":\"oct\",\"k\":\"c2hvcnQ\",\"kid\":\"a\"}]}",
-        "{\"keys\":[{\"kty\":\"oct\",\"k\":\"" "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB" "\"}]}", /* no kid */
+        "{\"keys\":[{\"kty\":\"oct\",\"k\":\""
+        "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+        "\"}]}", /* no kid */
         "{\"keys\":[{\"kty\":\"XYZ\",\"kid\":\"a\"}]}",
-        "{\"keys\":[{\"kty\":\"oct\",\"alg\":\"RS256\",\"k\":\"QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB\",\"kid\":\"a\"}]}",
+        "{\"keys\":[{\"kty\":\"oct\",\"alg\":\"RS256\",\"k\":"
+        "\"QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB\",\"kid\":\"a\"}]}",
     };
     for (size_t i = 0; i < sizeof jwks / sizeof jwks[0]; i++)
-        assert_int_equal(auth_keyset_add_jwks(ks, jwks[i], strlen(jwks[i]), err, sizeof err), WSP_EINVAL);
+        assert_int_equal(auth_keyset_add_jwks(ks, jwks[i], strlen(jwks[i]), err, sizeof err),
+                         WSP_EINVAL);
     assert_int_equal(ks->n, 0);
     auth_keyset_free(ks);
     auth_keyset_free(NULL);
@@ -556,7 +601,8 @@ static void test_keys_load_files(void **state)
     f = fopen(jp, "w");
     fputs(FX_JWKS, f);
     fclose(f);
-    struct auth_keyset *ks = auth_keyset_load(&(struct auth_key_files){hp, pp, jp}, err, sizeof err);
+    struct auth_keyset *ks =
+        auth_keyset_load(&(struct auth_key_files){hp, pp, jp}, err, sizeof err);
     assert_non_null(ks);
     assert_int_equal(ks->n, 6);
     assert_int_equal(check_s(ks, FX_TOK_HS256, FX_NOW), AUTH_OK);
@@ -570,7 +616,8 @@ static void test_keys_load_files(void **state)
     assert_non_null(ks);
     assert_int_equal(check_s(ks, FX_TOK_HS256, FX_NOW), AUTH_BAD_SIGNATURE);
     auth_keyset_free(ks);
-    assert_null(auth_keyset_load(&(struct auth_key_files){"/nonexistent/k", NULL, NULL}, err, sizeof err));
+    assert_null(
+        auth_keyset_load(&(struct auth_key_files){"/nonexistent/k", NULL, NULL}, err, sizeof err));
     assert_non_null(strstr(err, "/nonexistent/k"));
     unlink(hp);
     unlink(pp);

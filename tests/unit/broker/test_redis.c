@@ -1,7 +1,7 @@
 /* test_redis.c - broker/redis.c: the redis:// URL parser, the text/binary
- * envelope and its id header (ids from Redis), reply classification fed through hiredis' reader split at every
- * byte, and the async client on our event loop against a fake Redis server
- * in this process (partial replies, error replies, a lost connection). */
+ * envelope and its id header (ids from Redis), reply classification fed through hiredis' reader
+ * split at every byte, and the async client on our event loop against a fake Redis server in this
+ * process (partial replies, error replies, a lost connection). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -73,11 +73,11 @@ static void test_redis_url_parse_bad(void **state)
         "redis://host/abc",
         "redis://host/1/2",
         "redis://host/-1",
-        "redis://password@host",  /* no colon: ambiguous */
-        "redis://:@host",         /* empty password */
-        "redis://:p%zz@host",     /* bad escape */
-        "redis://:p%4@host",      /* truncated escape */
-        "redis://:p%00@host",     /* NUL */
+        "redis://password@host", /* no colon: ambiguous */
+        "redis://:@host",        /* empty password */
+        "redis://:p%zz@host",    /* bad escape */
+        "redis://:p%4@host",     /* truncated escape */
+        "redis://:p%00@host",    /* NUL */
         "redis://ho st",
         "redis://host?db=1",
         "redis://[::1",
@@ -176,20 +176,23 @@ static const struct reply_case reply_cases[] = {
     {S("*3\r\n$7\r\nmessage\r\n$11\r\nwspush:news\r\n$5\r\nhello\r\n"), REDIS_EV_MESSAGE,
      "wspush:news", NULL, "hello", 5, 0},
     /* binary payload with CR LF and NUL inside: bulk strings are length-framed */
-    {S("*3\r\n$7\r\nMESSAGE\r\n$1\r\nc\r\n$6\r\n\xff" "b\r\n\0z\r\n"), REDIS_EV_MESSAGE, "c",
-     NULL, "\xff" "b\r\n\0z", 6, 0},
-    {S("*4\r\n$8\r\npmessage\r\n$8\r\nwspush:*\r\n$8\r\nwspush:a\r\n$0\r\n\r\n"),
-     REDIS_EV_PMESSAGE, "wspush:a", "wspush:*", "", 0, 0},
-    {S("*3\r\n$9\r\nsubscribe\r\n$7\r\nwspush:\r\n:1\r\n"), REDIS_EV_SUBSCRIBE, "wspush:",
-     NULL, NULL, 0, 1},
+    {S("*3\r\n$7\r\nMESSAGE\r\n$1\r\nc\r\n$6\r\n\xff"
+       "b\r\n\0z\r\n"),
+     REDIS_EV_MESSAGE, "c", NULL,
+     "\xff"
+     "b\r\n\0z",
+     6, 0},
+    {S("*4\r\n$8\r\npmessage\r\n$8\r\nwspush:*\r\n$8\r\nwspush:a\r\n$0\r\n\r\n"), REDIS_EV_PMESSAGE,
+     "wspush:a", "wspush:*", "", 0, 0},
+    {S("*3\r\n$9\r\nsubscribe\r\n$7\r\nwspush:\r\n:1\r\n"), REDIS_EV_SUBSCRIBE, "wspush:", NULL,
+     NULL, 0, 1},
     {S("*3\r\n$10\r\npsubscribe\r\n$8\r\nwspush:*\r\n:2\r\n"), REDIS_EV_PSUBSCRIBE, "wspush:*",
      NULL, NULL, 0, 2},
-    {S("*3\r\n$11\r\nunsubscribe\r\n$8\r\nwspush:x\r\n:0\r\n"), REDIS_EV_UNSUBSCRIBE,
-     "wspush:x", NULL, NULL, 0, 0},
-    {S("*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n"), REDIS_EV_UNSUBSCRIBE, NULL, NULL, NULL, 0,
+    {S("*3\r\n$11\r\nunsubscribe\r\n$8\r\nwspush:x\r\n:0\r\n"), REDIS_EV_UNSUBSCRIBE, "wspush:x",
+     NULL, NULL, 0, 0},
+    {S("*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n"), REDIS_EV_UNSUBSCRIBE, NULL, NULL, NULL, 0, 0},
+    {S("*3\r\n$12\r\npunsubscribe\r\n$1\r\np\r\n:0\r\n"), REDIS_EV_PUNSUBSCRIBE, "p", NULL, NULL, 0,
      0},
-    {S("*3\r\n$12\r\npunsubscribe\r\n$1\r\np\r\n:0\r\n"), REDIS_EV_PUNSUBSCRIBE, "p", NULL, NULL,
-     0, 0},
     {S("+PONG\r\n"), REDIS_EV_PONG, NULL, NULL, NULL, 0, 0},
     {S("*2\r\n$4\r\npong\r\n$0\r\n\r\n"), REDIS_EV_PONG, NULL, NULL, NULL, 0, 0},
     {S("+OK\r\n"), REDIS_EV_STATUS, NULL, NULL, "OK", 2, 0},
@@ -203,11 +206,10 @@ static const struct reply_case reply_cases[] = {
     {S("*2\r\n$7\r\nmessage\r\n$1\r\nc\r\n"), REDIS_EV_UNEXPECTED, NULL, NULL, NULL, 0, 0},
     {S("*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n:5\r\n"), REDIS_EV_UNEXPECTED, NULL, NULL, NULL, 0, 0},
     {S("*3\r\n:1\r\n$1\r\nc\r\n$1\r\nd\r\n"), REDIS_EV_UNEXPECTED, NULL, NULL, NULL, 0, 0},
-    {S("*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n$1\r\n1\r\n"), REDIS_EV_UNEXPECTED, NULL, NULL,
-     NULL, 0, 0},
-    {S("*3\r\n$9\r\nsubscribe\r\n:7\r\n:1\r\n"), REDIS_EV_UNEXPECTED, NULL, NULL, NULL, 0, 0},
-    {S("*3\r\n$5\r\nhello\r\n$1\r\nc\r\n$1\r\nd\r\n"), REDIS_EV_UNEXPECTED, NULL, NULL, NULL, 0,
+    {S("*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n$1\r\n1\r\n"), REDIS_EV_UNEXPECTED, NULL, NULL, NULL, 0,
      0},
+    {S("*3\r\n$9\r\nsubscribe\r\n:7\r\n:1\r\n"), REDIS_EV_UNEXPECTED, NULL, NULL, NULL, 0, 0},
+    {S("*3\r\n$5\r\nhello\r\n$1\r\nc\r\n$1\r\nd\r\n"), REDIS_EV_UNEXPECTED, NULL, NULL, NULL, 0, 0},
 };
 
 static void check_event(const struct reply_case *c, const struct redis_event *ev)
@@ -281,10 +283,10 @@ struct fake {
     int port;
     int fds[FAKE_MAX];
     redisReader *rd[FAKE_MAX];
-    int sub_fd;      /* the connection that sent SUBSCRIBE */
+    int sub_fd; /* the connection that sent SUBSCRIBE */
     int nconn;
-    bool refuse_ping;     /* answer PING with an error (like a wrong password) */
-    bool split_replies;   /* write replies one byte per loop iteration */
+    bool refuse_ping;   /* answer PING with an error (like a wrong password) */
+    bool split_replies; /* write replies one byte per loop iteration */
     unsigned publishes;
     char last_publish[64];
     size_t last_publish_len;
@@ -437,13 +439,35 @@ static void obs_event(void *ctx, const struct redis_event *ev)
 
 static struct redis_client *cl;
 static struct obs ob;
-static bool is_up(void *a) { (void)a; return ob.ups > 0 && redis_client_ready(cl); }
-static bool is_subscribed(void *a) { (void)a; return ob.subscribed > 0; }
-static bool got_message(void *a) { (void)a; return ob.messages > 0; }
-static bool is_down(void *a) { (void)a; return ob.downs > 0; }
-static bool published(void *a) { return ((struct fake *)a)->publishes > 0 &&
-                                        redis_client_stats(cl)->messages_out > 0; }
-static bool failed_once(void *a) { (void)a; return redis_client_stats(cl)->connects_failed > 0; }
+static bool is_up(void *a)
+{
+    (void)a;
+    return ob.ups > 0 && redis_client_ready(cl);
+}
+static bool is_subscribed(void *a)
+{
+    (void)a;
+    return ob.subscribed > 0;
+}
+static bool got_message(void *a)
+{
+    (void)a;
+    return ob.messages > 0;
+}
+static bool is_down(void *a)
+{
+    (void)a;
+    return ob.downs > 0;
+}
+static bool published(void *a)
+{
+    return ((struct fake *)a)->publishes > 0 && redis_client_stats(cl)->messages_out > 0;
+}
+static bool failed_once(void *a)
+{
+    (void)a;
+    return redis_client_stats(cl)->connects_failed > 0;
+}
 
 static struct redis_client *connect_to(struct fake *f)
 {
@@ -478,22 +502,29 @@ static void test_redis_client_split_replies_and_reconnect(void **state)
     assert_true(run_until(&f, is_subscribed, NULL));
     assert_true(f.sub_fd >= 0);
     /* a message arriving one byte per loop iteration, with binary bytes */
-    static const char msg[] = "*3\r\n$7\r\nmessage\r\n$11\r\nwspush:news\r\n$4\r\n\xff" "b\0\n\r\n";
+    static const char msg[] = "*3\r\n$7\r\nmessage\r\n$11\r\nwspush:news\r\n$4\r\n\xff"
+                              "b\0\n\r\n";
     fake_write(&f, f.sub_fd, msg, sizeof msg - 1);
     assert_true(run_until(&f, got_message, NULL));
     assert_int_equal(ob.messages, 1);
     assert_int_equal(ob.len, 4);
-    assert_memory_equal(ob.data, "\xff" "b\0\n", 4);
+    assert_memory_equal(ob.data,
+                        "\xff"
+                        "b\0\n",
+                        4);
     assert_int_equal(redis_client_stats(cl)->messages_in, 1);
 
     /* publish with an envelope header: the server sees header + payload */
     uint8_t hdr[REDIS_ENV_HEADER];
     size_t hl = redis_envelope_header(true, hdr);
-    assert_int_equal(redis_client_publish(cl, "wspush:news", 11, hdr, hl,
-                                          (const uint8_t *)"\x01\x02", 2), 0);
+    assert_int_equal(
+        redis_client_publish(cl, "wspush:news", 11, hdr, hl, (const uint8_t *)"\x01\x02", 2), 0);
     assert_true(run_until(&f, published, &f));
     assert_int_equal(f.last_publish_len, 4);
-    assert_memory_equal(f.last_publish, "\xff" "b\x01\x02", 4);
+    assert_memory_equal(f.last_publish,
+                        "\xff"
+                        "b\x01\x02",
+                        4);
     assert_int_equal(redis_client_stats(cl)->receivers_last, 2);
 
     /* the server goes away: down, then back with a fresh pair */
@@ -571,7 +602,11 @@ static void test_redis_envelope_id_roundtrip(void **state)
         const char *p;
         size_t n;
         bool binary;
-    } bodies[] = {{"", 0, false}, {"h\xc3\xa9llo", 6, false}, {"\xff" "b\x00\x01", 4, true}};
+    } bodies[] = {{"", 0, false},
+                  {"h\xc3\xa9llo", 6, false},
+                  {"\xff"
+                   "b\x00\x01",
+                   4, true}};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
         for (size_t k = 0; k < sizeof bodies / sizeof bodies[0]; k++) {
             uint8_t buf[REDIS_ENV_ID_MAX + 16];
@@ -593,9 +628,9 @@ static void test_redis_envelope_id_roundtrip(void **state)
             /* every truncation inside the header is malformed, never read
              * past its end (the guard page) */
             for (size_t cut = 2; cut < hl; cut++)
-                assert_int_equal(redis_envelope_decode_id(at_guard(buf, cut), cut, &id, &bin,
-                                                          &d, &n),
-                                 WSP_EPROTO);
+                assert_int_equal(
+                    redis_envelope_decode_id(at_guard(buf, cut), cut, &id, &bin, &d, &n),
+                    WSP_EPROTO);
         }
     }
 }
@@ -608,21 +643,45 @@ static void test_redis_envelope_id_absent_or_malformed(void **state)
         size_t n;
         int want;
     } cases[] = {
-        {S("plain text"), 0},             /* an application's own PUBLISH */
-        {S("\xff" "b\x01\x02"), 0},       /* binary without an id */
-        {S("\xff"), 0},                    /* one byte: binary as is */
+        {S("plain text"), 0}, /* an application's own PUBLISH */
+        {S("\xff"
+           "b\x01\x02"),
+         0},            /* binary without an id */
+        {S("\xff"), 0}, /* one byte: binary as is */
         {S(""), 0},
-        {S("\xff" "i"), WSP_EPROTO},        /* no id at all */
-        {S("\xff" "i1-1"), WSP_EPROTO},     /* no newline */
-        {S("\xff" "i1-0\nx"), WSP_EPROTO},  /* seq 0 names no message */
-        {S("\xff" "i0-1\nx"), WSP_EPROTO},  /* epoch 0 */
-        {S("\xff" "i01-1\nx"), WSP_EPROTO}, /* leading zero */
-        {S("\xff" "i1-1 \nx"), WSP_EPROTO}, /* junk before the newline */
-        {S("\xff" "i-1\nx"), WSP_EPROTO},
-        {S("\xff" "i9007199254740992-1\n"), WSP_EPROTO}, /* epoch >= 2^53 */
-        {S("\xff" "i1-9223372036854775808\n"), WSP_EPROTO}, /* seq >= 2^63 */
-        {S("\xff" "i1-99999999999999999999999999999999999999999\n"), WSP_EPROTO},
-        {S("\xff" "i1-1\n"), 1},            /* an empty text message */
+        {S("\xff"
+           "i"),
+         WSP_EPROTO}, /* no id at all */
+        {S("\xff"
+           "i1-1"),
+         WSP_EPROTO}, /* no newline */
+        {S("\xff"
+           "i1-0\nx"),
+         WSP_EPROTO}, /* seq 0 names no message */
+        {S("\xff"
+           "i0-1\nx"),
+         WSP_EPROTO}, /* epoch 0 */
+        {S("\xff"
+           "i01-1\nx"),
+         WSP_EPROTO}, /* leading zero */
+        {S("\xff"
+           "i1-1 \nx"),
+         WSP_EPROTO}, /* junk before the newline */
+        {S("\xff"
+           "i-1\nx"),
+         WSP_EPROTO},
+        {S("\xff"
+           "i9007199254740992-1\n"),
+         WSP_EPROTO}, /* epoch >= 2^53 */
+        {S("\xff"
+           "i1-9223372036854775808\n"),
+         WSP_EPROTO}, /* seq >= 2^63 */
+        {S("\xff"
+           "i1-99999999999999999999999999999999999999999\n"),
+         WSP_EPROTO},
+        {S("\xff"
+           "i1-1\n"),
+         1}, /* an empty text message */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct msgid id;

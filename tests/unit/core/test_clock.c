@@ -34,8 +34,13 @@ static void iso_parse_fraction_and_errors(void **state)
     s = "2000-02-29T23:59:59Z";
     assert_int_equal(clock_parse_iso8601(s, strlen(s), &us), 0);
     assert_true(us == 951868799000000ull);
-    const char *bad[] = {"", "2000-02-29", "2000-13-01T00:00:00Z", "2000-02-29T23:59:59",
-                         "2000-02-29T23:59:59.Z", "2000-02-29X23:59:59Z", "20x0-02-29T23:59:59Z"};
+    const char *bad[] = {"",
+                         "2000-02-29",
+                         "2000-13-01T00:00:00Z",
+                         "2000-02-29T23:59:59",
+                         "2000-02-29T23:59:59.Z",
+                         "2000-02-29X23:59:59Z",
+                         "20x0-02-29T23:59:59Z"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(clock_parse_iso8601(bad[i], strlen(bad[i]), &us), WSP_EINVAL);
 }

@@ -13,10 +13,12 @@ static void test_siphash24_reference_vectors(void **state)
     (void)state;
     /* vectors_sip64 from the reference implementation, read as
      * little-endian 64-bit values: lengths 0, 1, 7, 8, 15, 63 */
-    static const struct { size_t n; uint64_t h; } cases[] = {
-        {0, 0x726fdb47dd0e0e31ull},  {1, 0x74f839c593dc67fdull},
-        {7, 0xab0200f58b01d137ull},  {8, 0x93f5f5799a932462ull},
-        {15, 0xa129ca6149be45e5ull}, {63, 0x958a324ceb064572ull},
+    static const struct {
+        size_t n;
+        uint64_t h;
+    } cases[] = {
+        {0, 0x726fdb47dd0e0e31ull}, {1, 0x74f839c593dc67fdull},  {7, 0xab0200f58b01d137ull},
+        {8, 0x93f5f5799a932462ull}, {15, 0xa129ca6149be45e5ull}, {63, 0x958a324ceb064572ull},
     };
     uint8_t key[SIPHASH_KEY_BYTES], msg[64];
     for (unsigned i = 0; i < sizeof key; i++)

@@ -55,13 +55,12 @@ static uint64_t ticks_until_due(uint8_t start, uint64_t ticks)
 static void test_ev_deadline_long_is_not_clamped(void **state)
 {
     (void)state;
-    static const uint64_t cases[] = {1, 2, 126, 127, 128, 200, 201, 253, 254, 255, 256, 381,
-                                     382, 1000, 3600, 86401, 3 * 86400 + 1};
+    static const uint64_t cases[] = {1,   2,   126, 127, 128,  200,  201,   253,          254,
+                                     255, 256, 381, 382, 1000, 3600, 86401, 3 * 86400 + 1};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (unsigned start = 1; start <= 255; start += 37)
             assert_int_equal(ticks_until_due((uint8_t)start, cases[i]), cases[i]);
-    assert_int_equal(ticks_until_due(200, EV_DEADLINE_LONG_MAX_TICKS),
-                     EV_DEADLINE_LONG_MAX_TICKS);
+    assert_int_equal(ticks_until_due(200, EV_DEADLINE_LONG_MAX_TICKS), EV_DEADLINE_LONG_MAX_TICKS);
     /* the worker's conversion: whole 1 s ticks, plus the partial one */
     assert_int_equal(ev_ticks_for_ms(200000), 201);
     assert_int_equal(ev_ticks_for_ms(200001), 202);

@@ -33,15 +33,24 @@ static ssize_t parse_at_guard(const void *d, size_t n, const struct http_limits 
 struct pcase {
     const char *name;
     const char *in;
-    size_t len;       /* 0: strlen(in) */
-    ssize_t rc;       /* expected for the whole input */
-    int status;       /* expected r.status */
-    size_t head_len;  /* success only, when bytes follow the head; 0: len */
+    size_t len;      /* 0: strlen(in) */
+    ssize_t rc;      /* expected for the whole input */
+    int status;      /* expected r.status */
+    size_t head_len; /* success only, when bytes follow the head; 0: len */
 };
 
-#define OK(n, s) {n, s, 0, 0, 0, 0}
-#define BAD(n, s, st) {n, s, 0, WSP_EPROTO, st, 0}
-#define BADN(n, s, st) {n, s, sizeof(s) - 1, WSP_EPROTO, st, 0}
+#define OK(n, s)                                                                                   \
+    {                                                                                              \
+        n, s, 0, 0, 0, 0                                                                           \
+    }
+#define BAD(n, s, st)                                                                              \
+    {                                                                                              \
+        n, s, 0, WSP_EPROTO, st, 0                                                                 \
+    }
+#define BADN(n, s, st)                                                                             \
+    {                                                                                              \
+        n, s, sizeof(s) - 1, WSP_EPROTO, st, 0                                                     \
+    }
 
 static const char upgrade_req[] = "GET /chat HTTP/1.1\r\n"
                                   "Host: server.example.com\r\n"
@@ -153,16 +162,15 @@ static void check_case_splits(const char *name, const uint8_t *in, size_t len,
         if (got == WSP_EAGAIN && !decided && cut < len)
             continue;
         if (got != rc || r.status != status || !r.reason)
-            fail_msg("%s: cut %zu/%zu: got %zd status %d want %zd status %d", name, cut, len,
-                     got, r.status, rc, status);
+            fail_msg("%s: cut %zu/%zu: got %zd status %d want %zd status %d", name, cut, len, got,
+                     r.status, rc, status);
         decided = true;
     }
 }
 
 /* One exact-size heap copy of the whole input: ASan sees any over-read. */
 static void check_case_heap(const char *name, const uint8_t *in, size_t len,
-                            const struct http_limits *lim, ssize_t rc, int status,
-                            size_t head_len)
+                            const struct http_limits *lim, ssize_t rc, int status, size_t head_len)
 {
     uint8_t *h = malloc(len ? len : 1);
     assert_non_null(h);
@@ -285,8 +293,7 @@ static void test_http_parse_absolute_form_every_split(void **state)
     char head[256];
     struct http_req r;
     for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
-        int n = snprintf(head, sizeof head, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n",
-                         forms[i].target);
+        int n = snprintf(head, sizeof head, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", forms[i].target);
         for (int cut = 0; cut < n; cut++)
             if (parse_at_guard(head, (size_t)cut, NULL, &r) != WSP_EAGAIN)
                 fail_msg("%s: cut %d is not incomplete", forms[i].target, cut);
@@ -297,8 +304,7 @@ static void test_http_parse_absolute_form_every_split(void **state)
         if (!forms[i].query)
             assert_null(r.query);
         else if (!r.query || !field_is(r.query, r.query_len, forms[i].query))
-            fail_msg("%s: query '%.*s'", forms[i].target, (int)r.query_len,
-                     r.query ? r.query : "");
+            fail_msg("%s: query '%.*s'", forms[i].target, (int)r.query_len, r.query ? r.query : "");
         assert_true(field_is(r.target, r.target_len, forms[i].target));
     }
 }
@@ -497,7 +503,10 @@ static void test_http_parse_body_past_limit(void **state)
 
 /* ---- token lists --------------------------------------------------------- */
 
-static bool tl(const char *v, const char *tok) { return http_token_list_has(v, strlen(v), tok); }
+static bool tl(const char *v, const char *tok)
+{
+    return http_token_list_has(v, strlen(v), tok);
+}
 
 static void test_http_token_list(void **state)
 {
@@ -667,7 +676,10 @@ static void test_http_query_next(void **state)
 
 /* ---- topics -------------------------------------------------------------- */
 
-static bool tv(const char *s) { return http_topic_valid(s, strlen(s), 0); }
+static bool tv(const char *s)
+{
+    return http_topic_valid(s, strlen(s), 0);
+}
 
 static void test_http_topic_valid(void **state)
 {
@@ -675,12 +687,12 @@ static void test_http_topic_valid(void **state)
     assert_true(tv("news"));
     assert_true(tv("a/b.c-d_e:f"));
     assert_true(tv("!~"));
-    assert_true(tv("caf\xc3\xa9"));              /* U+00E9 */
-    assert_true(tv("\xe2\x82\xac"));             /* U+20AC */
-    assert_true(tv("\xf0\x9f\x98\x80"));         /* U+1F600 */
-    assert_true(tv("\xf4\x8f\xbf\xbf"));         /* U+10FFFF */
-    assert_true(tv("\xed\x9f\xbf"));             /* U+D7FF */
-    assert_true(tv("\xee\x80\x80"));             /* U+E000 */
+    assert_true(tv("caf\xc3\xa9"));      /* U+00E9 */
+    assert_true(tv("\xe2\x82\xac"));     /* U+20AC */
+    assert_true(tv("\xf0\x9f\x98\x80")); /* U+1F600 */
+    assert_true(tv("\xf4\x8f\xbf\xbf")); /* U+10FFFF */
+    assert_true(tv("\xed\x9f\xbf"));     /* U+D7FF */
+    assert_true(tv("\xee\x80\x80"));     /* U+E000 */
     assert_false(tv(""));
     assert_false(tv("a b"));
     assert_false(tv(" a"));
@@ -689,20 +701,20 @@ static void test_http_topic_valid(void **state)
     assert_false(tv("a\x7f"));
     assert_false(tv("a\n"));
     assert_false(http_topic_valid("a\0b", 3, 0));
-    assert_false(tv("\x80"));                    /* lone continuation */
-    assert_false(tv("\xc3"));                    /* truncated */
+    assert_false(tv("\x80")); /* lone continuation */
+    assert_false(tv("\xc3")); /* truncated */
     assert_false(tv("\xc3\xa9\xc3"));
-    assert_false(tv("\xc0\xaf"));                /* overlong '/' */
+    assert_false(tv("\xc0\xaf")); /* overlong '/' */
     assert_false(tv("\xc1\xbf"));
-    assert_false(tv("\xe0\x80\xaf"));            /* overlong */
-    assert_false(tv("\xf0\x80\x80\xaf"));        /* overlong */
-    assert_false(tv("\xed\xa0\x80"));            /* surrogate U+D800 */
-    assert_false(tv("\xed\xbf\xbf"));            /* surrogate U+DFFF */
-    assert_false(tv("\xf4\x90\x80\x80"));        /* U+110000 */
+    assert_false(tv("\xe0\x80\xaf"));     /* overlong */
+    assert_false(tv("\xf0\x80\x80\xaf")); /* overlong */
+    assert_false(tv("\xed\xa0\x80"));     /* surrogate U+D800 */
+    assert_false(tv("\xed\xbf\xbf"));     /* surrogate U+DFFF */
+    assert_false(tv("\xf4\x90\x80\x80")); /* U+110000 */
     assert_false(tv("\xf5\x80\x80\x80"));
     assert_false(tv("\xff"));
-    assert_false(tv("\xe2\x82"));                /* truncated 3-byte */
-    assert_false(tv("\xe2\x28\xa1"));            /* bad continuation */
+    assert_false(tv("\xe2\x82"));     /* truncated 3-byte */
+    assert_false(tv("\xe2\x28\xa1")); /* bad continuation */
     /* A truncated sequence at the end of a longer buffer is not read past n. */
     assert_false(http_topic_valid("\xe2\x82\xac", 2, 0));
 

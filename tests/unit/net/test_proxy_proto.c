@@ -46,8 +46,9 @@ static size_t v2(uint8_t *out, uint8_t vc, uint8_t fam, const uint8_t *body, siz
 
 static const uint8_t v4_block[12] = {192, 0, 2, 1, 198, 51, 100, 1, 0xdc, 0x04, 0x01, 0xbb};
 /* v4_block with TLVs after it: ALPN "h2", a NOOP with 3 bytes */
-static const uint8_t v4_tlvs[] = {192, 0, 2, 1, 198, 51, 100, 1, 0xdc, 0x04, 0x01, 0xbb,
-                                  0x01, 0x00, 0x02, 'h', '2', 0x04, 0x00, 0x03, 0, 0, 0};
+static const uint8_t v4_tlvs[] = {192,  0,    2,    1,    198,  51,   100,  1,
+                                  0xdc, 0x04, 0x01, 0xbb, 0x01, 0x00, 0x02, 'h',
+                                  '2',  0x04, 0x00, 0x03, 0,    0,    0};
 static uint8_t v6_block[36];
 
 /* ---- the table ---------------------------------------------------------- */
@@ -56,10 +57,10 @@ struct pcase {
     const char *name;
     uint8_t in[300];
     size_t len;
-    ssize_t rc;          /* for the whole input */
+    ssize_t rc; /* for the whole input */
     bool local;
-    int family;          /* success, !local: AF_INET or AF_INET6 */
-    const char *src;     /* address text */
+    int family;      /* success, !local: AF_INET or AF_INET6 */
+    const char *src; /* address text */
     uint16_t sport;
 };
 
@@ -70,8 +71,8 @@ static void add_text(const char *name, const char *s, ssize_t rc, bool local, in
                      const char *src, uint16_t sport)
 {
     struct pcase *c = &cases[ncases++];
-    *c = (struct pcase){.name = name, .rc = rc, .local = local, .family = fam, .src = src,
-                        .sport = sport};
+    *c = (struct pcase){
+        .name = name, .rc = rc, .local = local, .family = fam, .src = src, .sport = sport};
     c->len = strlen(s);
     memcpy(c->in, s, c->len);
 }
@@ -80,8 +81,8 @@ static void add_bin(const char *name, uint8_t vc, uint8_t fam, const uint8_t *bo
                     ssize_t rc, bool local, int af, const char *src, uint16_t sport)
 {
     struct pcase *c = &cases[ncases++];
-    *c = (struct pcase){.name = name, .rc = rc, .local = local, .family = af, .src = src,
-                        .sport = sport};
+    *c = (struct pcase){
+        .name = name, .rc = rc, .local = local, .family = af, .src = src, .sport = sport};
     c->len = v2(c->in, vc, fam, body, blen);
 }
 
@@ -92,7 +93,11 @@ static void build_cases(void)
     if (ncases)
         return;
     for (int i = 0; i < 16; i++)
-        v6_block[i] = (uint8_t)(i == 0 ? 0x20 : i == 1 ? 0x01 : i == 2 ? 0x0d : i == 3 ? 0xb8 : i == 15);
+        v6_block[i] = (uint8_t)(i == 0   ? 0x20
+                                : i == 1 ? 0x01
+                                : i == 2 ? 0x0d
+                                : i == 3 ? 0xb8
+                                         : i == 15);
     v6_block[16] = 0xfe;
     v6_block[17] = 0x80;
     v6_block[32] = 0x30;
@@ -106,14 +111,22 @@ static void build_cases(void)
              "2001:db8::1", 12345);
     add_text("v1 unknown", "PROXY UNKNOWN\r\n", OK4, true, 0, NULL, 0);
     add_text("v1 unknown rest", "PROXY UNKNOWN ffff::1 ffff::2 1 2\r\n", OK4, true, 0, NULL, 0);
-    add_text("v1 port 0 and 65535", "PROXY TCP4 1.2.3.4 5.6.7.8 0 65535\r\n", OK4, false,
-             AF_INET, "1.2.3.4", 0);
+    add_text("v1 port 0 and 65535", "PROXY TCP4 1.2.3.4 5.6.7.8 0 65535\r\n", OK4, false, AF_INET,
+             "1.2.3.4", 0);
     add_text("v1 longest tcp6",
              "PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff "
              "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n",
              OK4, false, AF_INET6, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 65535);
-    add_text("v1 107 bytes", "PROXY UNKNOWN aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", OK4, true, 0, NULL, 0);
-    add_text("v1 108 bytes", "PROXY UNKNOWN aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", WSP_EPROTO, false, 0, NULL, 0);
+    add_text("v1 107 bytes",
+             "PROXY UNKNOWN "
+             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+             "aaaaaa\r\n",
+             OK4, true, 0, NULL, 0);
+    add_text("v1 108 bytes",
+             "PROXY UNKNOWN "
+             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+             "aaaaaaa\r\n",
+             WSP_EPROTO, false, 0, NULL, 0);
     add_text("v1 no CR", "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n", WSP_EPROTO, false, 0, NULL, 0);
     add_text("v1 CR inside", "PROXY TCP4 1.2.3.4\r5.6.7.8 1 2\r\n", WSP_EPROTO, false, 0, NULL, 0);
     add_text("v1 v6 in tcp4", "PROXY TCP4 ::1 ::1 1 2\r\n", WSP_EPROTO, false, 0, NULL, 0);
@@ -124,12 +137,15 @@ static void build_cases(void)
              NULL, 0);
     add_text("v1 two spaces", "PROXY TCP4  1.2.3.4 5.6.7.8 1 2\r\n", WSP_EPROTO, false, 0, NULL, 0);
     add_text("v1 missing port", "PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n", WSP_EPROTO, false, 0, NULL, 0);
-    add_text("v1 extra field", "PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n", WSP_EPROTO, false, 0, NULL, 0);
+    add_text("v1 extra field", "PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n", WSP_EPROTO, false, 0, NULL,
+             0);
     add_text("v1 lower case", "PROXY tcp4 1.2.3.4 5.6.7.8 1 2\r\n", WSP_EPROTO, false, 0, NULL, 0);
     add_text("v1 udp", "PROXY UDP4 1.2.3.4 5.6.7.8 1 2\r\n", WSP_EPROTO, false, 0, NULL, 0);
     add_text("v1 empty", "PROXY \r\n", WSP_EPROTO, false, 0, NULL, 0);
-    add_text("v1 control byte", "PROXY TCP4 1.2.3.4\t5.6.7.8 1 2\r\n", WSP_EPROTO, false, 0, NULL, 0);
-    add_text("v1 bad address", "PROXY TCP4 1.2.3.256 5.6.7.8 1 2\r\n", WSP_EPROTO, false, 0, NULL, 0);
+    add_text("v1 control byte", "PROXY TCP4 1.2.3.4\t5.6.7.8 1 2\r\n", WSP_EPROTO, false, 0, NULL,
+             0);
+    add_text("v1 bad address", "PROXY TCP4 1.2.3.256 5.6.7.8 1 2\r\n", WSP_EPROTO, false, 0, NULL,
+             0);
     add_text("http request", "GET / HTTP/1.1\r\n\r\n", WSP_EPROTO, false, 0, NULL, 0);
     add_text("post request", "POST / HTTP/1.1\r\n\r\n", WSP_EPROTO, false, 0, NULL, 0);
     add_text("tls hello", "\x16\x03\x01\x02\x00\x01", WSP_EPROTO, false, 0, NULL, 0);
@@ -137,10 +153,10 @@ static void build_cases(void)
     /* v2 */
     add_bin("v2 tcp4", 0x21, 0x11, v4_block, sizeof v4_block, OK4, false, AF_INET, "192.0.2.1",
             56324);
-    add_bin("v2 tcp4 tlvs", 0x21, 0x11, v4_tlvs, sizeof v4_tlvs, OK4, false, AF_INET,
-            "192.0.2.1", 56324);
-    add_bin("v2 tcp6", 0x21, 0x21, v6_block, sizeof v6_block, OK4, false, AF_INET6,
-            "2001:db8::1", 12345);
+    add_bin("v2 tcp4 tlvs", 0x21, 0x11, v4_tlvs, sizeof v4_tlvs, OK4, false, AF_INET, "192.0.2.1",
+            56324);
+    add_bin("v2 tcp6", 0x21, 0x21, v6_block, sizeof v6_block, OK4, false, AF_INET6, "2001:db8::1",
+            12345);
     add_bin("v2 local", 0x20, 0x00, NULL, 0, OK4, true, 0, NULL, 0);
     add_bin("v2 local with block", 0x20, 0x11, v4_block, sizeof v4_block, OK4, true, 0, NULL, 0);
     add_bin("v2 unspec", 0x21, 0x00, NULL, 0, OK4, true, 0, NULL, 0);
@@ -154,8 +170,8 @@ static void build_cases(void)
     add_bin("v2 tcp4 short block", 0x21, 0x11, v4_block, 11, WSP_EPROTO, false, 0, NULL, 0);
     add_bin("v2 tcp6 short block", 0x21, 0x21, v6_block, 35, WSP_EPROTO, false, 0, NULL, 0);
     add_bin("v2 unix", 0x21, 0x31, (const uint8_t[216]){0}, 216, OK4, true, 0, NULL, 0);
-    add_bin("v2 unix short", 0x21, 0x31, (const uint8_t[216]){0}, 215, WSP_EPROTO, false, 0,
-            NULL, 0);
+    add_bin("v2 unix short", 0x21, 0x31, (const uint8_t[216]){0}, 215, WSP_EPROTO, false, 0, NULL,
+            0);
     struct pcase *c = &cases[ncases++];
     *c = (struct pcase){.name = "v2 bad signature", .rc = WSP_EPROTO};
     c->len = v2(c->in, 0x21, 0x11, v4_block, sizeof v4_block);
@@ -355,9 +371,9 @@ static void test_proxy_xff_rightmost_untrusted(void **state)
     assert_int_equal(proxy_cidr_parse("10.0.0.0/8", &l[0]), 0);
     assert_int_equal(proxy_cidr_parse("2001:db8::/32", &l[1]), 0);
     xff("203.0.113.5", l, 2, 0, "203.0.113.5");
-    xff("1.1.1.1, 203.0.113.5", l, 2, 0, "203.0.113.5");         /* the client forged 1.1.1.1 */
+    xff("1.1.1.1, 203.0.113.5", l, 2, 0, "203.0.113.5");           /* the client forged 1.1.1.1 */
     xff("1.1.1.1, 203.0.113.5, 10.0.0.2", l, 2, 0, "203.0.113.5"); /* through an inner proxy */
-    xff("garbage, 203.0.113.5", l, 2, 0, "203.0.113.5");          /* left of it: never read */
+    xff("garbage, 203.0.113.5", l, 2, 0, "203.0.113.5");           /* left of it: never read */
     xff("203.0.113.5:4711", l, 2, 0, "203.0.113.5");
     xff("[2001:db9::7]:80,10.1.1.1", l, 2, 0, "2001:db9::7");
     xff("2001:db9::7", l, 2, 0, "2001:db9::7");

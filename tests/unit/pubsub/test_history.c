@@ -34,7 +34,8 @@ static void test_history_wrap_per_topic(void **state)
         assert_int_equal(history_append(h, 11, s, 100 + s, false, (uint8_t *)buf, (size_t)n, 1), 0);
         if (s % 2 == 0) {
             n = snprintf(buf, sizeof buf, "b%llu", (unsigned long long)s / 2);
-            assert_int_equal(history_append(h, 22, s / 2, 200 + s, true, (uint8_t *)buf, (size_t)n, 1), 0);
+            assert_int_equal(
+                history_append(h, 22, s / 2, 200 + s, true, (uint8_t *)buf, (size_t)n, 1), 0);
         }
     }
     /* model: topic 11 keeps 13..20, topic 22 keeps 3..10 */
@@ -65,8 +66,8 @@ static void test_history_wrap_per_topic(void **state)
 static void test_history_ttl(void **state)
 {
     (void)state;
-    struct history_cfg cfg = {.depth = 100, .max_topics = 4, .store_bytes = 1 << 20,
-                              .ttl_ns = 1000};
+    struct history_cfg cfg = {
+        .depth = 100, .max_topics = 4, .store_bytes = 1 << 20, .ttl_ns = 1000};
     struct history *h = history_create(&cfg);
     assert_non_null(h);
     for (uint64_t s = 1; s <= 10; s++)
@@ -187,9 +188,8 @@ static void test_history_find_ring_range(void **state)
     /* ring seqs 1..12 alternate topics 7 and 9: topic 7 has ring seqs
      * 1,3,..,11 (topic seqs 1..6), topic 9 has 2,4,..,12 */
     for (uint64_t r = 1; r <= 12; r++)
-        assert_int_equal(history_append(h, r % 2 ? 7 : 9, (r + 1) / 2, r, false,
-                                        (const uint8_t *)"x", 1, 1),
-                         0);
+        assert_int_equal(
+            history_append(h, r % 2 ? 7 : 9, (r + 1) / 2, r, false, (const uint8_t *)"x", 1, 1), 0);
     struct range_hits hits = {0};
     assert_int_equal(history_find_ring_range(h, 6, 10, 1, collect, &hits), 4);
     uint64_t seen = 0;

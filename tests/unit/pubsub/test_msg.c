@@ -49,8 +49,8 @@ static void test_msg_frame_lengths(void **state)
         size_t header;
         uint8_t b1;
     } cases[] = {
-        {0, 2, 0}, {1, 2, 1}, {125, 2, 125}, {126, 4, 126}, {127, 4, 126},
-        {65535, 4, 126}, {65536, 10, 127}, {70000, 10, 127},
+        {0, 2, 0},     {1, 2, 1},       {125, 2, 125},    {126, 4, 126},
+        {127, 4, 126}, {65535, 4, 126}, {65536, 10, 127}, {70000, 10, 127},
     };
     uint8_t *payload = malloc(70000);
     assert_non_null(payload);
@@ -143,7 +143,7 @@ static void test_msg_topic_key(void **state)
             assert_true(keys[j] != keys[i]);
     }
     for (unsigned b = 0; b < 256; b++)
-        assert_true(bucket[b] < 64); /* 16 expected */
+        assert_true(bucket[b] < 64);                              /* 16 expected */
     assert_true(msg_topic_key("ab", 1) == msg_topic_key("a", 1)); /* only n bytes */
 }
 

@@ -22,9 +22,9 @@ static void test_msgid_parse_table(void **state)
         {"1-0", 0, 1, 0},
         {"42-7", 0, 42, 7},
         {"9007199254740991-9223372036854775807", 0, MSGID_EPOCH_MAX, INT64_MAX},
-        {"9007199254740992-1", WSP_EPROTO, 0, 0}, /* epoch past 2^53 - 1 */
+        {"9007199254740992-1", WSP_EPROTO, 0, 0},    /* epoch past 2^53 - 1 */
         {"1-9223372036854775808", WSP_EPROTO, 0, 0}, /* seq past 2^63 - 1 */
-        {"0-1", WSP_EPROTO, 0, 0},                /* epoch 0 is never issued */
+        {"0-1", WSP_EPROTO, 0, 0},                   /* epoch 0 is never issued */
         {"01-1", WSP_EPROTO, 0, 0},
         {"1-01", WSP_EPROTO, 0, 0},
         {"1-", WSP_EPROTO, 0, 0},
@@ -51,7 +51,8 @@ static void test_msgid_parse_table(void **state)
 static void test_msgid_format_roundtrip(void **state)
 {
     (void)state;
-    static const uint64_t vals[][2] = {{1, 0}, {1, 1}, {123456789, 42}, {MSGID_EPOCH_MAX, INT64_MAX}};
+    static const uint64_t vals[][2] = {
+        {1, 0}, {1, 1}, {123456789, 42}, {MSGID_EPOCH_MAX, INT64_MAX}};
     for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
         char buf[MSGID_MAX_LEN];
         size_t n = msgid_format(buf, sizeof buf, vals[i][0], vals[i][1]);
@@ -128,7 +129,7 @@ static void test_msgid_epoch_shared_after_fork(void **state)
     (void)state;
     msgid_epoch_set(7);
     assert_int_equal(msgid_epoch_share(), 0);
-    assert_int_equal(msgid_epoch(), 7); /* kept across the move */
+    assert_int_equal(msgid_epoch(), 7);       /* kept across the move */
     assert_int_equal(msgid_epoch_share(), 0); /* once is enough */
     int go[2];
     assert_int_equal(pipe(go), 0);

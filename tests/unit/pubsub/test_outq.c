@@ -213,7 +213,7 @@ static void test_outq_replace_latest(void **state)
     assert_int_equal(bcast2->refs, 1);
 
     /* a head that has NOT started may be replaced */
-    outq_advance(q, 8); /* k1a sent; head is `other`, offset 0 */
+    outq_advance(q, 8);                                 /* k1a sent; head is `other`, offset 0 */
     assert_int_equal(outq_replace_latest(q, other), 1); /* same msg: refs stay */
     assert_int_equal(other->refs, 2);
     struct msg *other2 = mk(4, 222, 'p');

@@ -300,7 +300,7 @@ static void test_ring_lapped_reader(void **state)
         pub_pattern(r, seq, 0);
     for (uint64_t s = 1; s <= 4; s++)
         expect_entry(r, &rd, s, 0); /* next_seq = 5 */
-    for (; seq <= 1000; seq++) /* ~750 KiB: many laps */
+    for (; seq <= 1000; seq++)      /* ~750 KiB: many laps */
         pub_pattern(r, seq, 0);
     assert_int_equal(ring_peek(r, &rd, &e, &lost), 1);
     assert_true(lost > 0 && e.seq == 5 + lost); /* seqs 5..4+lost are gone */
@@ -429,11 +429,11 @@ static void test_ring_corrupt_header_is_a_lap(void **state)
     (void)state;
     struct ring *r = ring_create(64 * KiB);
     static const uint64_t bad_w0[] = {
-        0xfffffff0u,                        /* total_len past the ring */
-        8u,                                 /* shorter than a header */
-        24u | (uint64_t)60000u << 48,       /* topic longer than the entry */
-        (uint64_t)0x80u << 32 | 64u,        /* a padding marker mid-ring */
-        4096u,                              /* beyond the head */
+        0xfffffff0u,                  /* total_len past the ring */
+        8u,                           /* shorter than a header */
+        24u | (uint64_t)60000u << 48, /* topic longer than the entry */
+        (uint64_t)0x80u << 32 | 64u,  /* a padding marker mid-ring */
+        4096u,                        /* beyond the head */
     };
     for (size_t i = 0; i < sizeof bad_w0 / sizeof bad_w0[0]; i++) {
         struct ring_reader rd;
@@ -484,7 +484,7 @@ static void test_ring_readonly_reader(void **state)
         if (ring_protect_readonly(r) != 0 || ring_peek(r, &rd, &e, &lost) != 1 ||
             ring_consume(r, &rd, &lost) != 0 || lost != 0)
             _exit(2);
-        signal(SIGSEGV, SIG_DFL); /* not cmocka's handler: just die */
+        signal(SIGSEGV, SIG_DFL);                    /* not cmocka's handler: just die */
         *(volatile uint8_t *)(uintptr_t)e.frame = 0; /* must fault */
         _exit(0);
     }
@@ -501,16 +501,16 @@ static void test_ring_readonly_reader(void **state)
 
 /* ---- a reader in another process ---- */
 
-struct xproc { /* MAP_SHARED between the test and its child */
-    _Atomic int ready;          /* child: reader initialised, reading */
-    _Atomic int done;           /* parent: every entry published */
+struct xproc {                   /* MAP_SHARED between the test and its child */
+    _Atomic int ready;           /* child: reader initialised, reading */
+    _Atomic int done;            /* parent: every entry published */
     _Atomic uint64_t reader_pos; /* child: its position, for a waiting writer */
     _Atomic uint64_t polls;      /* child: ring_peek calls, to see it is running */
-    uint64_t accepted;          /* entries copied and confirmed intact */
-    uint64_t lost;              /* entries counted lost */
-    uint64_t torn;              /* ring_consume said the copy was overwritten */
-    uint64_t corrupt;           /* confirmed entries whose bytes were wrong: must be 0 */
-    uint64_t out_of_order;      /* accepted seq not above the previous: must be 0 */
+    uint64_t accepted;           /* entries copied and confirmed intact */
+    uint64_t lost;               /* entries counted lost */
+    uint64_t torn;               /* ring_consume said the copy was overwritten */
+    uint64_t corrupt;            /* confirmed entries whose bytes were wrong: must be 0 */
+    uint64_t out_of_order;       /* accepted seq not above the previous: must be 0 */
 };
 
 static uint8_t child_copy[300 * KiB];
@@ -580,8 +580,8 @@ static void run_xproc(size_t ring_bytes, uint64_t n, size_t big, bool wait, unsi
 {
     struct ring *r = ring_create(ring_bytes);
     assert_non_null(r);
-    struct xproc *x = mmap(NULL, sizeof *x, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                           -1, 0);
+    struct xproc *x =
+        mmap(NULL, sizeof *x, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     assert_true(x != MAP_FAILED);
     memset(x, 0, sizeof *x);
     fflush(NULL);
@@ -602,10 +602,9 @@ static void run_xproc(size_t ring_bytes, uint64_t n, size_t big, bool wait, unsi
             polls = atomic_load(&x->polls);
         }
         if (wait)
-            for (unsigned spin = 1;
-                 ring_bytes_written(r) - atomic_load_explicit(&x->reader_pos,
-                                                              memory_order_acquire) >
-                 ring_size(r) / 2;
+            for (unsigned spin = 1; ring_bytes_written(r) -
+                                        atomic_load_explicit(&x->reader_pos, memory_order_acquire) >
+                                    ring_size(r) / 2;
                  spin++) {
                 sched_yield();
                 if (spin % 4096 == 0)
@@ -631,9 +630,8 @@ static void test_ring_other_process_small_ring_laps(void **state)
     run_xproc(64 * KiB, n, 12000, false, 0, &x);
     print_message("small ring, no waiting: total %llu received %llu lost %llu "
                   "(torn at consume %llu) corrupted %llu\n",
-                  (unsigned long long)n, (unsigned long long)x.accepted,
-                  (unsigned long long)x.lost, (unsigned long long)x.torn,
-                  (unsigned long long)x.corrupt);
+                  (unsigned long long)n, (unsigned long long)x.accepted, (unsigned long long)x.lost,
+                  (unsigned long long)x.torn, (unsigned long long)x.corrupt);
     assert_int_equal(x.corrupt, 0);
     assert_int_equal(x.out_of_order, 0);
     assert_int_equal(x.accepted + x.lost, n);
@@ -660,8 +658,8 @@ static void test_ring_other_process_no_loss(void **state)
     run_xproc(1 * MiB, n, 0, true, 0, &x);
     print_message("1 MiB ring, writer waits: total %llu received %llu lost %llu "
                   "corrupted %llu\n",
-                  (unsigned long long)n, (unsigned long long)x.accepted,
-                  (unsigned long long)x.lost, (unsigned long long)x.corrupt);
+                  (unsigned long long)n, (unsigned long long)x.accepted, (unsigned long long)x.lost,
+                  (unsigned long long)x.corrupt);
     assert_int_equal(x.corrupt, 0);
     assert_int_equal(x.out_of_order, 0);
     assert_int_equal(x.torn, 0);

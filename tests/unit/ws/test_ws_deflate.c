@@ -35,8 +35,8 @@ static const char *guarded(const char *s, size_t n)
 {
     if (!guard_base) {
         guard_page = (size_t)sysconf(_SC_PAGESIZE);
-        guard_base = mmap(NULL, 2 * guard_page, PROT_READ | PROT_WRITE,
-                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        guard_base =
+            mmap(NULL, 2 * guard_page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         assert_true(guard_base != MAP_FAILED);
         assert_int_equal(mprotect(guard_base + guard_page, guard_page, PROT_NONE), 0);
     }
@@ -200,9 +200,8 @@ static void test_ws_deflate_negotiate_table(void **state)
     }
     struct ws_deflate_cfg on = {.enabled = true};
     char resp[WS_DEFLATE_RESP_MAX];
-    assert_int_equal(ws_deflate_negotiate_value("permessage-deflate", 18, NULL, NULL, resp,
-                                                sizeof resp),
-                     0);
+    assert_int_equal(
+        ws_deflate_negotiate_value("permessage-deflate", 18, NULL, NULL, resp, sizeof resp), 0);
     assert_int_equal(ws_deflate_negotiate_value(NULL, 0, &on, NULL, resp, sizeof resp), 0);
     assert_int_equal(ws_deflate_negotiate_value("permessage-deflate", 18, &on, NULL, NULL, 0), 0);
 }
@@ -255,7 +254,8 @@ static void test_ws_deflate_negotiate_headers(void **state)
                      0);
     /* disabled / NULL */
     cfg.enabled = false;
-    assert_int_equal(negotiate_head(HEAD_START "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+    assert_int_equal(negotiate_head(HEAD_START
+                                    "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
                                     &cfg, resp, sizeof resp),
                      0);
     assert_int_equal(ws_deflate_negotiate(NULL, &cfg, NULL, resp, sizeof resp), 0);

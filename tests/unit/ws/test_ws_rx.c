@@ -23,7 +23,7 @@
 
 struct rec {
     bool keep;
-    bool deflate; /* compressed messages possible: on_message without on_data */
+    bool deflate;   /* compressed messages possible: on_message without on_data */
     char out[1024]; /* canonical rendering, mode-independent */
     size_t outn;
     uint8_t *acc; /* streaming: the current message's on_data bytes */
@@ -265,9 +265,9 @@ static char close125[125]; /* code 1000 + 123 bytes of reason */
 /* ... and a compressed message that fails only when inflated: streaming
  * drops it unread and reports its compressed length */
 #define DROP(evn) .nokeep_ok = true, .events_nokeep = (evn)
-#define HELLO_C "\xf2\x48\xcd\xc9\xc9\x07\x00" /* RFC 7692 §7.2.3.1 */
+#define HELLO_C "\xf2\x48\xcd\xc9\xc9\x07\x00"                 /* RFC 7692 §7.2.3.1 */
 #define A1000_C "\x4a\x4c\x1c\x05\xa3\x60\x14\x0c\x77\x00\x00" /* 1000 x 'a' */
-#define FF_C "\xfa\x0f\x00" /* one 0xff byte */
+#define FF_C "\xfa\x0f\x00"                                    /* one 0xff byte */
 
 /* clang-format off */
 static const struct rx_case cases[] = {
@@ -832,7 +832,8 @@ static void test_ws_rx_deflate_random_messages(void **state)
             comp_n[k] = (size_t)cn;
             size_t frags = 1 + rnd() % 4, off = 0;
             for (size_t f = 0; f < frags; f++) {
-                size_t piece = f + 1 == frags ? (size_t)cn - off : ((size_t)cn - off) * (rnd() % 100) / 100;
+                size_t piece =
+                    f + 1 == frags ? (size_t)cn - off : ((size_t)cn - off) * (rnd() % 100) / 100;
                 uint8_t b0 = (uint8_t)((f == 0 ? WS_OP_TEXT | 0x40 : WS_OP_CONT) |
                                        (f + 1 == frags ? 0x80 : 0));
                 len += put_frame(stream + len, b0, c + off, piece);
@@ -860,9 +861,9 @@ static void test_ws_rx_deflate_random_messages(void **state)
                 /* first piece up to cut, then random pieces */
                 size_t pos = 0, end = cut;
                 while (pos < len) {
-                    assert_int_equal(ws_rx_feed(&rx, &cfg, copy + pos, end - pos, &collect_ops,
-                                                &m, &code, &why),
-                                     WS_RX_OK);
+                    assert_int_equal(
+                        ws_rx_feed(&rx, &cfg, copy + pos, end - pos, &collect_ops, &m, &code, &why),
+                        WS_RX_OK);
                     pos = end;
                     end = pos + 1 + rnd() % 5000;
                     if (end > len)
@@ -895,7 +896,8 @@ static void test_ws_rx_deflate_random_messages(void **state)
 static void test_ws_rx_deflate_shared_inflater(void **state)
 {
     (void)state;
-    const struct rx_case c = {.name = "hello", .f = {FN(0x41, HELLO_C, 3), FN(0x80, &HELLO_C[3], 4)}};
+    const struct rx_case c = {.name = "hello",
+                              .f = {FN(0x41, HELLO_C, 3), FN(0x80, &HELLO_C[3], 4)}};
     size_t n;
     uint8_t *a = build(&c, &n), *b = build(&c, &n);
     struct ws_rx_cfg cfg = {.max_message_bytes = 100, .keep_payload = true, .inflater = inflater};
@@ -956,7 +958,8 @@ static void test_ws_rx_deflate_bomb(void **state)
     size_t cn;
     uint8_t *in, *frame = zero_bomb(64u << 20, &cn, &in);
     size_t len = put_frame(in, 0xc2, frame, cn);
-    struct ws_rx_cfg cfg = {.max_message_bytes = 1 << 20, .keep_payload = true, .inflater = inflater};
+    struct ws_rx_cfg cfg = {
+        .max_message_bytes = 1 << 20, .keep_payload = true, .inflater = inflater};
     struct ws_rx *rx = NULL;
     struct rec r;
     uint16_t code = 0;
@@ -982,7 +985,8 @@ static void test_ws_rx_deflate_dropped_is_not_inflated_nor_held(void **state)
     size_t cn;
     uint8_t *in, *c = zero_bomb(1u << 20, &cn, &in); /* ~1 KiB inflating to 1 MiB */
     size_t len = put_frame(in, 0xc2, c, cn);
-    struct ws_rx_cfg cfg = {.max_message_bytes = 64 * 1024, .keep_payload = false, .inflater = inflater};
+    struct ws_rx_cfg cfg = {
+        .max_message_bytes = 64 * 1024, .keep_payload = false, .inflater = inflater};
     struct ws_rx *rx = NULL;
     struct msgs m;
     memset(&m, 0, sizeof m);
@@ -992,8 +996,7 @@ static void test_ws_rx_deflate_dropped_is_not_inflated_nor_held(void **state)
         uint8_t *copy = malloc(len);
         assert_non_null(copy);
         memcpy(copy, in, len);
-        assert_int_equal(ws_rx_feed(&rx, &cfg, copy, len, &collect_ops, &m, &code, &why),
-                         WS_RX_OK);
+        assert_int_equal(ws_rx_feed(&rx, &cfg, copy, len, &collect_ops, &m, &code, &why), WS_RX_OK);
         free(copy);
         assert_null(rx);
     }
