@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates docs/config.md from `wspush serve --help` (the option table in
-# src/config/config.c is the single source). Usage: scripts/gen-config-doc.sh [BUILD_DIR]
+# src/config/config_opt.c is the single source). Usage: scripts/gen-config-doc.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 b=${1:-build/release}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates deploy/wspush.yaml, the example configuration installed as
 # /etc/wspush/wspush.yaml, from `wspush serve --help` (the option table in
-# src/config/config.c is the single source): every option, commented out at
+# src/config/config_opt.c is the single source): every option, commented out at
 # its default, under its help text. scripts/check-docs.sh fails when it is
 # stale. Usage: scripts/gen-example-config.sh [BUILD_DIR] [OUT]
 set -euo pipefail

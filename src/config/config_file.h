@@ -1,7 +1,7 @@
 /* config_file.h - `wspush serve --config FILE`: options from a YAML file.
  *
  * The file is one YAML mapping whose keys are the long option names of the
- * option table (config.h) and whose values are scalars, as on the command
+ * option table (config_opt.h) and whose values are scalars, as on the command
  * line ("max-conns: 100000", "tick: 1s"); list options also take a YAML
  * sequence ("allow-origin: [https://a.example, https://b.example]"). Every
  * row of the table is settable, rows added later included. */
@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "config/config.h"
+#include "config/config_opt.h"
 
 /* Files larger than this are refused before parsing. */
 #define CONFIG_FILE_MAX_BYTES (1u << 20)

@@ -1,6 +1,6 @@
 /* config_show.c - the configuration as text (see config_show.h).
  *
- * Reads the option table through config.h's accessors only: it never names
+ * Reads the option table through config_opt.h's accessors only: it never names
  * an option, so rows added to the table are printed, diffed and suggested
  * as they are. It does not parse files (config_file.c) nor decide what a
  * change means at run time (the master does).
@@ -35,38 +35,12 @@ bool config_show_is_secret(const struct wsp_config *c, size_t i)
     return false;
 }
 
-size_t config_show_distance(const char *a, const char *b)
-{
-    size_t n = strlen(a), m = strlen(b);
-    if (n > 64 || m > 64)
-        return (size_t)-1;
-    size_t d[65][65];
-    for (size_t i = 0; i <= n; i++)
-        d[i][0] = i;
-    for (size_t j = 0; j <= m; j++)
-        d[0][j] = j;
-    for (size_t i = 1; i <= n; i++)
-        for (size_t j = 1; j <= m; j++) {
-            size_t cost = a[i - 1] != b[j - 1];
-            size_t best = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < best)
-                best = d[i][j - 1] + 1;
-            if (d[i - 1][j - 1] + cost < best)
-                best = d[i - 1][j - 1] + cost;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-                d[i - 2][j - 2] + 1 < best)
-                best = d[i - 2][j - 2] + 1;
-            d[i][j] = best;
-        }
-    return d[n][m];
-}
-
 const char *config_show_suggest(const char *name, size_t max_dist)
 {
     const char *best = NULL;
     size_t best_d = max_dist + 1;
     for (size_t i = 0; i < config_opt_count(); i++) {
-        size_t dist = config_show_distance(name, config_opt_name(i));
+        size_t dist = config_opt_distance(name, config_opt_name(i));
         if (dist < best_d) {
             best_d = dist;
             best = config_opt_name(i);
@@ -99,10 +73,7 @@ void config_show_env_check(FILE *err)
         if (!best || !strcmp(best, name))
             continue;
         char env[80];
-        size_t k = (size_t)snprintf(env, sizeof env, "WSPUSH_");
-        for (const char *p = best; *p && k + 1 < sizeof env; p++)
-            env[k++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-        env[k] = '\0';
+        config_opt_env_name(best, env, sizeof env);
         fprintf(err,
                 "wspush: warning: environment variable WSPUSH_%.*s is not an option and is "
                 "ignored; did you mean %s?\n",

@@ -1,7 +1,7 @@
 /* config_show.h - the configuration as text: --print-config, the SIGHUP
  * diff, "did you mean" suggestions and the WSPUSH_* near-miss warnings.
  *
- * Everything works from the option table (config.h), so options added to
+ * Everything works from the option table (config_opt.h), so options added to
  * it later are printed, compared and suggested without changes here. */
 #ifndef WSP_CONFIG_SHOW_H
 #define WSP_CONFIG_SHOW_H
@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "config/config.h"
+#include "config/config_opt.h"
 
 /* Prints c as a YAML config file that config_file_parse reads back to the
  * same settings. Secrets are never printed: an option whose name says it
@@ -20,9 +20,6 @@ void config_show_print(const struct wsp_config *c, FILE *out);
 
 /* true if option i holds a secret in config c (see config_show_print). */
 bool config_show_is_secret(const struct wsp_config *c, size_t i);
-
-/* Optimal-string-alignment distance (a transposition counts 1). */
-size_t config_show_distance(const char *a, const char *b);
 
 /* The option name nearest to name, or NULL if none is within max_dist. */
 const char *config_show_suggest(const char *name, size_t max_dist);

@@ -473,10 +473,10 @@ static void test_config_show_secrets_never_printed(void **state)
 static void test_config_show_suggest(void **state)
 {
     (void)state;
-    assert_int_equal(config_show_distance("tick", "tick"), 0);
-    assert_int_equal(config_show_distance("tikc", "tick"), 1);
-    assert_int_equal(config_show_distance("max-con", "max-conns"), 2);
-    assert_int_equal(config_show_distance("", "abc"), 3);
+    assert_int_equal(config_opt_distance("tick", "tick"), 0);
+    assert_int_equal(config_opt_distance("tikc", "tick"), 1);
+    assert_int_equal(config_opt_distance("max-con", "max-conns"), 2);
+    assert_int_equal(config_opt_distance("", "abc"), 3);
     assert_string_equal(config_show_suggest("max-con", 2), "max-conns");
     assert_string_equal(config_show_suggest("alow-origin", 2), "allow-origin");
     assert_null(config_show_suggest("bin", 1));
