@@ -16,9 +16,11 @@
  * from different threads do not interfere. Start-up and CLI only, never on
  * the hot path.
  *
- * Files: tune_sys.c reads the system, tune_size.c computes the needs and the
- * rows (pure), tune_render.c prints them, tune_apply.c acts on them (--apply,
- * the server's start-up check), tune_cli.c is the command. */
+ * Files, from the bottom up: tune_fmt.c formats (bytes, JSON fields, status
+ * names), tune_sys.c reads the system, tune_capacity.c is the capacity model
+ * and tune_size.c computes the needs and the rows (both pure), tune_render.c
+ * prints rows and estimates, tune_apply.c acts on them (--apply, the
+ * server's start-up check), tune_cli.c is the command. */
 #ifndef WSP_TUNE_H
 #define WSP_TUNE_H
 
@@ -190,7 +192,8 @@ void tune_cap_compute(const struct tune_cap_in *in, struct tune_cap *c);
  * --ring-size (from the config option table), into in. */
 void tune_cap_defaults(struct tune_cap_in *in);
 
-/* Output: the estimate with its assumptions, and a JSON object. 0 or -errno. */
+/* Output (tune_render.c): the estimate with its assumptions, and a JSON
+ * object. 0 or -errno. */
 int tune_cap_render_table(const struct tune_cap *c, FILE *out);
 int tune_cap_render_json(const struct tune_cap *c, FILE *out);
 

@@ -3,24 +3,21 @@
  * (`wspush tune --conns N --rate R`), from the costs measured on the
  * development machine.
  *
- * Pure arithmetic over one table of constants (below), plus the two
- * renderers. It does not read the system (tune_sys.c does) nor decide the
- * sysctls (tune_size.c); the command prints both. docs/capacity.md explains
+ * Pure arithmetic over one table of constants (below). It does not read the
+ * system (tune_sys.c does), decide the sysctls (tune_size.c) nor print
+ * (tune_render.c); the command prints both. docs/capacity.md explains
  * the model and checks it against the runs in BENCHMARKS.md.
  *
  * Invariant: every number the model uses is in `consts`, named, with its
  * source; one that was not measured has measured = false, and the output
  * lists it as an assumption. */
 #include "tune/tune.h"
-#include "tune/tune_int.h"
 
-#include <inttypes.h>
 #include <math.h>
 #include <string.h>
 
 #include "config/config.h"
 #include "core/clock.h"
-#include "core/json.h"
 #include "core/wsp_assert.h"
 
 /* ---- the constants: the only place the model's figures live ---- */
@@ -217,132 +214,4 @@ void tune_cap_defaults(struct tune_cap_in *in)
         in->drain_ms = u;
     if ((v = serve_default("ring-size")) && config_parse_size(v, &u) == 0)
         in->ring_bytes = u;
-}
-
-/* ---- output ---- */
-
-static const char *transport_name(const struct tune_cap_in *in)
-{
-    return in->tls && in->deflate ? "wss:// with permessage-deflate"
-           : in->tls              ? "wss:// (TLS)"
-           : in->deflate          ? "ws:// with permessage-deflate"
-                                  : "plain ws://";
-}
-
-int tune_cap_render_table(const struct tune_cap *c, FILE *out)
-{
-    const struct tune_cap_in *in = &c->in;
-    char a[24], b[24], d[24], e[24], f[24], g[24];
-    fprintf(out,
-            "wspush tune: capacity for %" PRIu64 " connections, %" PRIu64 " deliveries/s, %s\n",
-            in->conns, in->rate, transport_name(in));
-    fprintf(out,
-            "  CPU per delivery  %.2f CPU-s per 1M deliveries at %" PRIu64
-            " connections (%.2f plain x %.2f)%s\n",
-            c->cpu_s_per_m, in->conns, c->cpu_s_per_m_plain, c->cpu_factor,
-            c->extrapolated ? ", EXTRAPOLATED: measured 10000 to 1000000" : "");
-    fprintf(out,
-            "  cores             deliveries %.2f + pings %.2f + handshakes %.2f = %.2f busy;\n"
-            "                    x %.1f headroom = %u cores (%u workers, one per core)\n",
-            c->cores_deliveries, c->cores_pings, c->cores_handshakes, c->cores_busy, c->headroom,
-            c->cores, c->workers);
-    if (in->ping_interval_ms)
-        fprintf(out,
-                "                    pings: one per connection every %.1f s (--ping-interval)\n",
-                (double)in->ping_interval_ms / 1000.0);
-    else
-        fputs("                    pings: none (--ping-interval 0)\n", out);
-    if (in->drain_ms)
-        fprintf(out,
-                "  restart           +%.2f cores while %" PRIu64
-                " clients reconnect over %.0f s (--drain-timeout)%s\n",
-                c->cores_restart, in->conns, (double)in->drain_ms / 1000.0,
-                c->cores_restart <= (double)c->cores - c->cores_busy ? ": within the headroom"
-                                                                     : ": beyond the headroom");
-    tune_fmt_bytes(a, sizeof a, c->user_fixed);
-    tune_fmt_bytes(b, sizeof b, c->user_bytes);
-    tune_fmt_bytes(d, sizeof d, c->kernel_idle_bytes);
-    tune_fmt_bytes(e, sizeof e, c->kernel_push_bytes);
-    fprintf(out,
-            "  memory            user %" PRIu64 " B/conn + %s fixed (ring + %u processes) = %s\n"
-            "                    kernel %" PRIu64 " B/conn idle = %s; %" PRIu64
-            " B/conn more in a push = %s\n",
-            c->user_per_conn, a, c->workers + 1, b, (uint64_t)k(K_KERNEL_IDLE), d,
-            (uint64_t)k(K_KERNEL_PUSH), e);
-    tune_fmt_bytes(a, sizeof a, c->mem_idle_bytes);
-    tune_fmt_bytes(f, sizeof f, c->mem_push_bytes);
-    tune_fmt_bytes(g, sizeof g, c->mem_bytes);
-    fprintf(out, "                    idle %s, in a push %s; x %.1f headroom = %s of RAM\n", a, f,
-            c->headroom, g);
-    fprintf(out,
-            "  file descriptors  %" PRIu64 " (N + %u per process); fs.file-max and "
-            "LimitNOFILE: the settings below\n",
-            c->fds, TUNE_FD_RESERVE);
-    fputs("  measured on: 2 vCPU AMD EPYC VM, loopback, clients on the same cores "
-          "(BENCHMARKS.md);\n"
-          "    cores elsewhere are assumed as fast, workers to scale linearly, NIC and\n"
-          "    interrupt work beyond loopback's not included\n",
-          out);
-    fputs("  assumptions (not measured):\n", out);
-    for (size_t i = 0; i < K_COUNT; i++)
-        if (!consts[i].measured)
-            fprintf(out, "    - %s = %g %s: %s\n", consts[i].name, consts[i].value, consts[i].unit,
-                    consts[i].source);
-    if (in->tls)
-        fputs("    - TLS: the CPU factor was measured at 4,000 connections with 1 KiB messages;\n"
-              "      assumed to hold at this size\n",
-              out);
-    fputs("  the model and its check against the runs: docs/capacity.md\n", out);
-    return tune_out_status(out);
-}
-
-static void json_num(FILE *out, const char *key, double v, bool comma)
-{
-    fprintf(out, "\"%s\":%.6g%s", key, v, comma ? "," : "");
-}
-
-int tune_cap_render_json(const struct tune_cap *c, FILE *out)
-{
-    const struct tune_cap_in *in = &c->in;
-    fputc('{', out);
-    tune_json_key_u64(out, "conns", in->conns, true);
-    tune_json_key_u64(out, "rate", in->rate, true);
-    fprintf(out, "\"tls\":%s,\"deflate\":%s,", in->tls ? "true" : "false",
-            in->deflate ? "true" : "false");
-    tune_json_key_u64(out, "ping_interval_ms", in->ping_interval_ms, true);
-    tune_json_key_u64(out, "handshake_rate", in->handshake_rate, true);
-    tune_json_key_u64(out, "drain_ms", in->drain_ms, true);
-    tune_json_key_u64(out, "ring_bytes", in->ring_bytes, true);
-    json_num(out, "cpu_s_per_m_plain", c->cpu_s_per_m_plain, true);
-    json_num(out, "cpu_factor", c->cpu_factor, true);
-    json_num(out, "cpu_s_per_m", c->cpu_s_per_m, true);
-    fprintf(out, "\"extrapolated\":%s,", c->extrapolated ? "true" : "false");
-    json_num(out, "cores_deliveries", c->cores_deliveries, true);
-    json_num(out, "cores_pings", c->cores_pings, true);
-    json_num(out, "cores_handshakes", c->cores_handshakes, true);
-    json_num(out, "cores_busy", c->cores_busy, true);
-    json_num(out, "cores_restart", c->cores_restart, true);
-    json_num(out, "headroom", c->headroom, true);
-    tune_json_key_u64(out, "cores", c->cores, true);
-    tune_json_key_u64(out, "workers", c->workers, true);
-    tune_json_key_u64(out, "fds", c->fds, true);
-    tune_json_key_u64(out, "user_bytes_per_conn", c->user_per_conn, true);
-    tune_json_key_u64(out, "user_fixed_bytes", c->user_fixed, true);
-    tune_json_key_u64(out, "user_bytes", c->user_bytes, true);
-    tune_json_key_u64(out, "kernel_idle_bytes", c->kernel_idle_bytes, true);
-    tune_json_key_u64(out, "kernel_push_bytes", c->kernel_push_bytes, true);
-    tune_json_key_u64(out, "mem_idle_bytes", c->mem_idle_bytes, true);
-    tune_json_key_u64(out, "mem_push_bytes", c->mem_push_bytes, true);
-    tune_json_key_u64(out, "mem_bytes", c->mem_bytes, true);
-    fputs("\"constants\":[", out);
-    for (size_t i = 0; i < K_COUNT; i++) {
-        fprintf(out, "%s{\"name\":\"%s\",\"value\":%.6g,\"unit\":", i ? "," : "", consts[i].name,
-                consts[i].value);
-        json_write_str(out, consts[i].unit);
-        fprintf(out, ",\"measured\":%s,\"source\":", consts[i].measured ? "true" : "false");
-        json_write_str(out, consts[i].source);
-        fputc('}', out);
-    }
-    fputs("]}", out);
-    return tune_out_status(out);
 }

@@ -117,31 +117,12 @@ unsigned tune_src_addrs(uint64_t conns, uint64_t port_lo, uint64_t port_hi)
 
 /* ---- rows ---- */
 
-static const char *const status_names[] = {"ok", "low", "workers", "info", "unknown"};
-
-const char *tune_status_name(enum tune_status st)
-{
-    return (unsigned)st < WSP_ARRAY_LEN(status_names) ? status_names[st] : "?";
-}
-
 static void fmt_u64(char *b, size_t cap, uint64_t v)
 {
     if (v == TUNE_NONE)
         snprintf(b, cap, "?");
     else
         snprintf(b, cap, "%" PRIu64, v);
-}
-
-void tune_fmt_bytes(char *b, size_t cap, uint64_t bytes)
-{
-    if (bytes == TUNE_NONE)
-        snprintf(b, cap, "?");
-    else if (bytes >= GIB)
-        snprintf(b, cap, "%.1f GiB", (double)bytes / (double)GIB);
-    else if (bytes >= KIB * KIB)
-        snprintf(b, cap, "%.1f MiB", (double)bytes / (double)(KIB * KIB));
-    else
-        snprintf(b, cap, "%.1f KiB", (double)bytes / (double)KIB);
 }
 
 static uint64_t max_u64(uint64_t a, uint64_t b)
