@@ -14,11 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <openssl/hmac.h>
 
+#include "../guard_page.h"
 #include "auth/b64url.h"
 #include "auth/jwt.h"
 #include "auth/keys.h"
@@ -151,31 +151,24 @@ static void test_b64url_refuses_padding_and_foreign_chars(void **state)
 static void test_b64url_guard_page(void **state)
 {
     (void)state;
-    long pg = sysconf(_SC_PAGESIZE);
-    uint8_t *m =
-        mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert_true(m != MAP_FAILED);
-    assert_int_equal(mprotect(m + pg, (size_t)pg, PROT_NONE), 0);
     static const char *in[] = {"",         "Zg",    "Zm8", "Zm9v",
                                "Zm9vYmFy", "Zm9vY", "Zg=", "eyJhbGciOiJIUzI1NiJ9"};
     for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
         size_t n = strlen(in[i]);
-        char *p = (char *)m + pg - n;
-        memcpy(p, in[i], n);
+        const char *p = (const char *)at_guard(in[i], n);
         uint8_t out[32];
         ssize_t r = b64url_decode(p, n, out, sizeof out);
         assert_true(r >= 0 || r == WSP_EPROTO);
     }
     /* a whole token whose last byte touches the guard */
     size_t n = strlen(FX_TOK_HS256);
-    char *p = (char *)m + pg - n;
-    memcpy(p, FX_TOK_HS256, n);
     struct auth_keyset *ks = files_keyset();
-    assert_int_equal(check(ks, &pol, p, n, FX_NOW), AUTH_OK);
+    assert_int_equal(check(ks, &pol, (const char *)at_guard(FX_TOK_HS256, n), n, FX_NOW), AUTH_OK);
     for (size_t cut = 1; cut < n; cut++) /* every truncation, each against the guard */
-        assert_int_not_equal(check(ks, &pol, (char *)m + pg - cut, cut, FX_NOW), AUTH_OK);
+        assert_int_not_equal(
+            check(ks, &pol, (const char *)at_guard(FX_TOK_HS256 + n - cut, cut), cut, FX_NOW),
+            AUTH_OK);
     auth_keyset_free(ks);
-    munmap(m, (size_t)pg * 2);
 }
 
 /* ---- RFC 7515 Appendix A.1 ---- */
@@ -646,5 +639,5 @@ int main(void)
         cmocka_unit_test(test_keys_refuse_weak_or_wrong),
         cmocka_unit_test(test_keys_load_files),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, guard_setup, guard_teardown);
 }

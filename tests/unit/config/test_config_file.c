@@ -13,46 +13,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
+#include "../guard_page.h"
 #include "config/config.h"
 #include "config/config_file.h"
 #include "config/config_show.h"
 #include "core/log.h"
 
 /* ---- helpers ------------------------------------------------------------- */
-
-static char *g_region;
-static size_t g_region_len;
-static char *g_guard;
-
-static int guard_setup(void **state)
-{
-    (void)state;
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    g_region_len = 5 * page;
-    void *m = mmap(NULL, g_region_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED)
-        return -1;
-    g_region = m;
-    g_guard = g_region + 4 * page;
-    return mprotect(g_guard, page, PROT_NONE);
-}
-
-static int guard_teardown(void **state)
-{
-    (void)state;
-    munmap(g_region, g_region_len);
-    return 0;
-}
-
-static const char *at_guard(const char *d, size_t n)
-{
-    assert_true(n <= (size_t)(g_guard - g_region));
-    memcpy(g_guard - n, d, n);
-    return g_guard - n;
-}
 
 /* Defaults only: config_parse with no arguments and no WSPUSH_* set. */
 static void defaults(struct wsp_config *c)
@@ -82,7 +51,8 @@ static int parse(struct wsp_config *c, const char *text, struct errbuf *e)
 {
     defaults(c);
     eb_open(e);
-    int r = config_file_parse(c, at_guard(text, strlen(text)), strlen(text), "t.yaml", e->f);
+    int r = config_file_parse(c, (const char *)at_guard(text, strlen(text)), strlen(text), "t.yaml",
+                              e->f);
     eb_close(e);
     return r;
 }
@@ -239,7 +209,7 @@ static void test_config_file_any_split(void **state)
     for (size_t cut = 0; cut <= n; cut++) {
         defaults(&c);
         eb_open(&e);
-        int r = config_file_parse(&c, at_guard(good, cut), cut, "t.yaml", e.f);
+        int r = config_file_parse(&c, (const char *)at_guard(good, cut), cut, "t.yaml", e.f);
         eb_close(&e);
         assert_true(r == 0 || r == 2);
         assert_true(r == 0 ? e.len == 0 : e.len > 0);
@@ -249,7 +219,8 @@ static void test_config_file_any_split(void **state)
         for (size_t cut = 0; cut <= strlen(bad[i].text); cut++) {
             defaults(&c);
             eb_open(&e);
-            int r = config_file_parse(&c, at_guard(bad[i].text, cut), cut, "t.yaml", e.f);
+            int r =
+                config_file_parse(&c, (const char *)at_guard(bad[i].text, cut), cut, "t.yaml", e.f);
             eb_close(&e);
             assert_true(r == 0 || r == 2);
             free(e.text);

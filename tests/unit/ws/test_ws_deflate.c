@@ -13,11 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include "../guard_page.h"
 #include "core/err.h"
 #include "http/http_parse.h"
 #include "ws/ws_deflate.h"
@@ -25,25 +25,12 @@
 
 #define BASE "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
 
-/* ---- guard page ---- */
+/* ---- guard page (../guard_page.h) ---- */
 
-static uint8_t *guard_base;
-static size_t guard_page;
-
-/* A copy of s[0..n) ending right before a PROT_NONE page. */
+/* A copy of s[0..n) ending right before the PROT_NONE page. */
 static const char *guarded(const char *s, size_t n)
 {
-    if (!guard_base) {
-        guard_page = (size_t)sysconf(_SC_PAGESIZE);
-        guard_base =
-            mmap(NULL, 2 * guard_page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        assert_true(guard_base != MAP_FAILED);
-        assert_int_equal(mprotect(guard_base + guard_page, guard_page, PROT_NONE), 0);
-    }
-    assert_true(n <= guard_page);
-    char *p = (char *)guard_base + guard_page - n;
-    memcpy(p, s, n);
-    return p;
+    return (const char *)at_guard(s, n);
 }
 
 /* ---- negotiation ---- */
@@ -670,5 +657,5 @@ int main(void)
         cmocka_unit_test(test_ws_deflate_corrupt),
         cmocka_unit_test(test_ws_deflate_scratch),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, guard_setup, guard_teardown);
 }

@@ -5,37 +5,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
+#include "../guard_page.h"
 #include "core/err.h"
 #include "ws/ws_frame.h"
-
-/* A copy of buf[0..n) whose last byte sits just before a PROT_NONE page,
- * so any read past the end faults. */
-struct guarded {
-    uint8_t *map;
-    size_t map_len;
-    uint8_t *p;
-};
-
-static void guard_copy(struct guarded *g, const uint8_t *buf, size_t n)
-{
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-    size_t data_pages = (n + pg - 1) / pg + 1;
-    g->map_len = (data_pages + 1) * pg;
-    g->map = mmap(NULL, g->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert_true(g->map != MAP_FAILED);
-    assert_int_equal(mprotect(g->map + data_pages * pg, pg, PROT_NONE), 0);
-    g->p = g->map + data_pages * pg - n;
-    if (n)
-        memcpy(g->p, buf, n);
-}
-
-static void guard_free(struct guarded *g)
-{
-    munmap(g->map, g->map_len);
-}
 
 struct hdr_case {
     const char *name;
@@ -115,11 +89,8 @@ static void test_ws_frame_decode_table_any_split(void **state)
     for (size_t i = 0; i < sizeof hdr_cases / sizeof hdr_cases[0]; i++) {
         const struct hdr_case *c = &hdr_cases[i];
         for (size_t cut = 0; cut <= c->n; cut++) {
-            struct guarded g;
             struct ws_frame f;
-            guard_copy(&g, c->in, cut);
-            ssize_t rc = ws_frame_decode_header(g.p, cut, &c->o, &f);
-            guard_free(&g);
+            ssize_t rc = ws_frame_decode_header(at_guard(c->in, cut), cut, &c->o, &f);
             if (cut == c->n || rc != WSP_EAGAIN) {
                 if (rc != c->rc)
                     fail_msg("%s cut %zu: rc %zd want %zd", c->name, cut, rc, c->rc);
@@ -300,5 +271,5 @@ int main(void)
         cmocka_unit_test(test_ws_frame_close_code_valid),
         cmocka_unit_test(test_ws_frame_close_payload),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, guard_setup, guard_teardown);
 }

@@ -7,9 +7,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
+#include "../guard_page.h"
 #include "ws/ws_utf8.h"
 
 enum verdict { VALID, INCOMPLETE, INVALID };
@@ -86,14 +86,9 @@ static enum verdict run_pieces(const uint8_t *p, size_t n, size_t cut, size_t *f
 static void test_ws_utf8_table_any_split(void **state)
 {
     (void)state;
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-    uint8_t *map = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert_true(map != MAP_FAILED);
-    assert_int_equal(mprotect(map + pg, pg, PROT_NONE), 0);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const struct u8case *c = &cases[i];
-        uint8_t *p = map + pg - c->n; /* ends against the guard page */
-        memcpy(p, c->s, c->n);
+        const uint8_t *p = at_guard(c->s, c->n); /* ends against the guard page */
         assert_int_equal(ws_utf8_valid(p, c->n), c->v == VALID);
         for (size_t cut = 0; cut <= c->n; cut++) {
             size_t fp;
@@ -123,7 +118,6 @@ static void test_ws_utf8_table_any_split(void **state)
             v = ws_utf8_complete(st) ? VALID : INCOMPLETE;
         assert_int_equal(v, c->v);
     }
-    munmap(map, 2 * pg);
 }
 
 /* The fast path must notice a high byte at any position of any word. */
@@ -250,5 +244,5 @@ int main(void)
         cmocka_unit_test(test_ws_utf8_ascii_fast_path),
         cmocka_unit_test(test_ws_utf8_matches_reference_exhaustive),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, guard_setup, guard_teardown);
 }
