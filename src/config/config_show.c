@@ -23,7 +23,8 @@ static bool name_is_secret(const char *name)
     return strstr(name, "token") || strstr(name, "secret") || strstr(name, "password");
 }
 
-bool config_show_is_secret(const struct wsp_config *c, size_t i)
+/* true if option i holds a secret in config c (see config_show_print). */
+static bool is_secret(const struct wsp_config *c, size_t i)
 {
     const char *name = config_opt_name(i);
     if (name_is_secret(name))
@@ -154,7 +155,7 @@ void config_show_print(const struct wsp_config *c, FILE *out)
             fprintf(out, "# %s: (cannot be shown)\n", name);
             continue;
         }
-        if (n > 0 && config_show_is_secret(c, i)) {
+        if (n > 0 && is_secret(c, i)) {
             int f = file_option(name);
             char fv[VALUE_MAX];
             if (f >= 0 && config_opt_format(c, (size_t)f, fv, sizeof fv) > 0)
@@ -196,7 +197,7 @@ size_t config_show_diff(const struct wsp_config *a, const struct wsp_config *b, 
         if (na == nb && (na < 0 || !strcmp(va, vb)))
             continue;
         changes++;
-        if (config_show_is_secret(a, i) || config_show_is_secret(b, i))
+        if (is_secret(a, i) || is_secret(b, i))
             cb(i, NULL, NULL, arg);
         else
             cb(i, na < 0 ? "?" : va, nb < 0 ? "?" : vb, arg);

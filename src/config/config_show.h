@@ -18,9 +18,6 @@
  * replaced by a comment, or by its "<name>-file" option when that is set. */
 void config_show_print(const struct wsp_config *c, FILE *out);
 
-/* true if option i holds a secret in config c (see config_show_print). */
-bool config_show_is_secret(const struct wsp_config *c, size_t i);
-
 /* The option name nearest to name, or NULL if none is within max_dist. */
 const char *config_show_suggest(const char *name, size_t max_dist);
 

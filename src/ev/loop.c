@@ -26,7 +26,6 @@ struct ev_loop {
     int max_events;
     bool stop;
     uint64_t now_ms;
-    uint64_t iterations;
     void *user;
     ev_post_cb post;
     void *post_arg;
@@ -90,14 +89,6 @@ int ev_timer_add(struct ev_loop *l, uint64_t interval_ms, ev_timer_cb cb, void *
     return WSP_ETOOBIG;
 }
 
-void ev_timer_set_interval(struct ev_loop *l, int id, uint64_t interval_ms)
-{
-    if (id < 0 || id >= EV_MAX_TIMERS || l->timers[id].due_ms == 0)
-        return;
-    l->timers[id].interval_ms = interval_ms ? interval_ms : 1;
-    l->timers[id].due_ms = clock_mono_ms() + l->timers[id].interval_ms;
-}
-
 void ev_timer_del(struct ev_loop *l, int id)
 {
     if (id >= 0 && id < EV_MAX_TIMERS)
@@ -153,7 +144,6 @@ int ev_loop_run_once(struct ev_loop *l, int timeout_ms)
     if (n < 0)
         return n;
     l->now_ms = clock_mono_ms();
-    l->iterations++;
     for (int i = 0; i < n; i++) {
         l->ready[i].h->cb(l, l->ready[i].h, l->ready[i].events);
         if (l->between && (i + 1) % l->between_every == 0 && i + 1 < n)
@@ -183,10 +173,6 @@ void ev_loop_stop(struct ev_loop *l)
 uint64_t ev_now_ms(const struct ev_loop *l)
 {
     return l->now_ms;
-}
-uint64_t ev_loop_iterations(const struct ev_loop *l)
-{
-    return l->iterations;
 }
 void ev_loop_set_user(struct ev_loop *l, void *user)
 {

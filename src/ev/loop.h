@@ -50,7 +50,6 @@ int ev_del(struct ev_loop *loop, int fd);
  * >= 0 or WSP_ETOOBIG (at most EV_MAX_TIMERS). */
 #define EV_MAX_TIMERS 16
 int ev_timer_add(struct ev_loop *loop, uint64_t interval_ms, ev_timer_cb cb, void *arg);
-void ev_timer_set_interval(struct ev_loop *loop, int id, uint64_t interval_ms);
 void ev_timer_del(struct ev_loop *loop, int id);
 
 /* Called after every batch of events and timers. One hook per loop. */
@@ -73,7 +72,5 @@ void *ev_loop_user(const struct ev_loop *loop);
 
 /* The loop's cached monotonic time in ms, updated once per iteration. */
 uint64_t ev_now_ms(const struct ev_loop *loop);
-/* Iterations so far (for tests and stats). */
-uint64_t ev_loop_iterations(const struct ev_loop *loop);
 
 #endif

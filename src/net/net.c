@@ -1,11 +1,9 @@
-/* net.c - listeners, address parsing and socket options (see net.h). */
+/* net.c - listeners and address parsing (see net.h). */
 #include "net/net.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,20 +166,4 @@ uint16_t net_local_port(int fd)
     if (ss.ss_family == AF_INET)
         return ntohs(((struct sockaddr_in *)&ss)->sin_port);
     return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-}
-
-int net_set_nonblock(int fd)
-{
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-        return -errno;
-    return 0;
-}
-
-int net_set_nodelay(int fd)
-{
-    int one = 1;
-    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
-        return -errno;
-    return 0;
 }

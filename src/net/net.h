@@ -1,4 +1,4 @@
-/* net.h - sockets: listeners, address parsing, socket options.
+/* net.h - sockets: listeners and address parsing.
  *
  * Thin wrappers that return 0/fd or -errno and log nothing: callers decide
  * what a failure means. IPv4 and IPv6 literals; no name resolution except
@@ -37,8 +37,5 @@ int net_listen(const struct net_addr *a, int backlog, bool reuseport);
 int net_listen_probe(struct net_addr *a);
 /* The port a socket is bound to (after binding port 0). */
 uint16_t net_local_port(int fd);
-
-int net_set_nonblock(int fd);
-int net_set_nodelay(int fd);
 
 #endif
