@@ -2,6 +2,7 @@
 #include "metrics/metrics.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,28 @@ void metrics_shared_free(struct shared_stats *s)
         return;
     pthread_mutex_destroy(&s->topic_lock);
     munmap(s, total_size(s->nworkers));
+}
+
+/* Everything from conns to the end is a uint64_t counter or gauge (and
+ * the alignment padding after them, never written, stays 0): summed as an
+ * array, so a counter added to struct worker_stats is summed without a
+ * line here. */
+#define SUM_FIRST offsetof(struct worker_stats, conns)
+_Static_assert(SUM_FIRST % sizeof(uint64_t) == 0 &&
+                   (sizeof(struct worker_stats) - SUM_FIRST) % sizeof(uint64_t) == 0,
+               "worker_stats: the counters from conns on must be whole uint64_t");
+
+void metrics_sum(const struct shared_stats *s, struct worker_stats *sum)
+{
+    memset(sum, 0, sizeof *sum);
+    size_t nf = (sizeof *sum - SUM_FIRST) / sizeof(uint64_t);
+    uint64_t *d = (uint64_t *)(void *)((char *)sum + SUM_FIRST);
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        const uint64_t *w = (const uint64_t *)(const void *)((const char *)&s->w[i] + SUM_FIRST);
+        for (size_t k = 0; k < nf; k++)
+            d[k] += w[k];
+        sum->restarts += s->w[i].restarts;
+    }
 }
 
 static struct topic_count_slot *slot_at(const struct shared_stats *s, size_t i)

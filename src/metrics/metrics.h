@@ -83,7 +83,8 @@ struct worker_stats {
     uint64_t started_unix_ms;
     /* the coarse deadlines this worker arms, in 1 s ticks (written at start) */
     uint32_t deadline_ticks_handshake, deadline_ticks_ping, deadline_ticks_pong;
-    /* gauges */
+    /* gauges; from here to the end only uint64_t fields (metrics_sum adds
+     * them up as an array) */
     uint64_t conns;            /* established WebSocket connections */
     uint64_t conns_pending;    /* accepted, handshake not done */
     uint64_t queued_bytes;     /* output held for slow sockets */
@@ -169,6 +170,11 @@ struct shared_stats {
 /* Maps the shared block (before fork). NULL on failure. */
 struct shared_stats *metrics_shared_new(unsigned nworkers);
 void metrics_shared_free(struct shared_stats *s);
+
+/* Master side: every worker's counters and gauges added up into *sum, in
+ * one pass (the snapshot /stats, /metrics and /live render from). The
+ * identity fields are 0 but restarts, which is summed too. */
+void metrics_sum(const struct shared_stats *s, struct worker_stats *sum);
 
 /* Per-topic subscriber counts, worker side. The worker's first local
  * subscriber of topic key/name (1 <= n <= TOPIC_NAME_MAX): finds or takes

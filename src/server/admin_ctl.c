@@ -20,7 +20,7 @@
 #include "server/admin_int.h"
 #include "server/control.h"
 #include "server/control_master.h"
-#include "server/master.h"
+#include "server/node.h"
 #include "server/redis_link.h"
 
 #define ADMIN_CTL_LIMIT_DEFAULT 100
@@ -96,7 +96,7 @@ static void topics(struct admin *a, struct admin_conn *c, const struct http_req 
                          NULL);
         return;
     }
-    const struct shared_stats *st = master_stats(admin_master(a));
+    const struct shared_stats *st = admin_master(a)->shared;
     struct out o = {.p = admin_scratch(a, &o.cap)};
     put(&o, "{\"topics\":[");
     uint64_t listed = 0;
@@ -171,12 +171,12 @@ static void on_done(void *ctx, const struct ctl_result *res)
          * cluster: every answering node's, summed */
         uint64_t subs =
             res->cluster ? res->subscribers
-                         : metrics_topic_subscribers(master_stats(admin_master(a)),
+                         : metrics_topic_subscribers(admin_master(a)->shared,
                                                      msg_topic_key(cmd->subject, cmd->subject_len));
         put(&o, "{\"topic\":");
         put_str(&o, cmd->subject, cmd->subject_len);
         put(&o, ",\"subscribers\":%llu,\"users\":", (unsigned long long)subs);
-        if (!master_config(admin_master(a))->presence) {
+        if (!admin_master(a)->cfg->presence) {
             put(&o,
                 "null,\"presence\":\"off\",\"complete\":%s,\"scope\":\"cluster\","
                 "\"nodes\":%u}\n",
@@ -226,14 +226,13 @@ static void presence(struct admin *a, struct admin_conn *c, const struct http_re
         admin_conn_error(c, 400, "bad topic name or limit (1-1000)", keep, NULL);
         return;
     }
-    struct master *m = admin_master(a);
-    if (!master_config(m)->presence && !master_redis_link(m)) {
+    struct node *m = admin_master(a);
+    if (!m->cfg->presence && !m->redis) {
         struct out o = {.p = admin_scratch(a, &o.cap)};
         put(&o, "{\"topic\":");
         put_str(&o, topic, tl);
         put(&o, ",\"subscribers\":%llu,\"users\":null,\"presence\":\"off\",\"scope\":\"node\"}\n",
-            (unsigned long long)metrics_topic_subscribers(master_stats(m),
-                                                          msg_topic_key(topic, tl)));
+            (unsigned long long)metrics_topic_subscribers(m->shared, msg_topic_key(topic, tl)));
         admin_conn_json(c, 200, o.p, out_len(&o), keep);
         return;
     }

@@ -2,7 +2,7 @@
  *
  * What it does: maps topics to channels and back, keeps the node's channel
  * subscriptions in step with the workers' topic table, hands received
- * messages to master_publish(), and answers "can I publish now?".
+ * messages to the node's publish (node.h), and answers "can I publish now?".
  * What it does not: speak to Redis (broker/redis.c) or touch connections.
  *
  * Subscription state per table slot: NONE -> SUBSCRIBING -> SUBSCRIBED ->
@@ -34,12 +34,13 @@
 #include "pubsub/msg.h"
 #include "pubsub/msgid.h"
 #include "server/control.h"
+#include "server/node.h"
 #include "server/redis_history.h"
 
 enum sub_state { SUB_NONE = 0, SUB_PENDING, SUB_ACTIVE, SUB_LEAVING };
 
 struct redis_link {
-    struct master *m;
+    struct node *m;
     struct ev_loop *loop;
     struct shared_stats *shared;
     struct redis_client *client;
@@ -334,9 +335,9 @@ static void deliver(struct redis_link *l, const struct redis_event *ev)
     if (len > l->max_message)
         r = WSP_ETOOBIG;
     else if (hid == 1 && l->hist && tl)
-        r = master_publish_id(l->m, binary, topic, tl, data, len, &id);
+        r = l->m->ops->publish_id(l->m, binary, topic, tl, data, len, &id);
     else
-        r = master_publish(l->m, binary, tl ? topic : NULL, tl, data, len, PUB_REDIS, NULL);
+        r = l->m->ops->publish(l->m, binary, tl ? topic : NULL, tl, data, len, PUB_REDIS, NULL);
     if (r < 0) {
         l->dropped_in++;
         log_ratelimited(WSP_LOG_WARN, "redis: message on %.*s dropped (%zu bytes: too large)",
@@ -418,10 +419,9 @@ static size_t reply_channel(const struct redis_link *l, const uint8_t node[CTL_N
     return k;
 }
 
-struct redis_link *redis_link_new(struct master *m, struct ev_loop *loop,
-                                  const struct wsp_config *cfg, struct shared_stats *shared,
-                                  const char **why)
+struct redis_link *redis_link_new(struct node *m, struct ev_loop *loop, const char **why)
 {
+    const struct wsp_config *cfg = m->cfg;
     struct redis_url url;
     if (redis_url_parse(cfg->redis, &url, why) < 0)
         return NULL;
@@ -440,7 +440,7 @@ struct redis_link *redis_link_new(struct master *m, struct ev_loop *loop,
     }
     l->m = m;
     l->loop = loop;
-    l->shared = shared;
+    l->shared = m->shared;
     memcpy(l->prefix, cfg->redis_prefix, pl + 1);
     l->prefix_len = pl;
     memcpy(l->ctl_chan, l->prefix, pl);
@@ -453,8 +453,8 @@ struct redis_link *redis_link_new(struct master *m, struct ev_loop *loop,
     }
     l->rep_chan_len = reply_channel(l, l->node, l->rep_chan);
     l->max_message = cfg->max_message;
-    if (master_redis_ids(m)) {
-        l->hist = redis_history_new(m, l->prefix, pl, history_depth(master_history(m)));
+    if (m->redis_ids) {
+        l->hist = redis_history_new(m, l->prefix, pl, history_depth(m->history));
         if (!l->hist) {
             free(l);
             *why = "out of memory";
