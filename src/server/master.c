@@ -168,6 +168,20 @@ static int alloc_common(struct master *m)
     return 0;
 }
 
+/* Undoes alloc_common (what it made, complete or not). */
+static void free_common(struct master *m)
+{
+    ws_deflater_free(m->deflater);
+    free(m->scratch);
+    free(m->slots);
+    ring_destroy(m->node.ring);
+    history_destroy(m->node.history);
+    msgid_counters_free(m->ids);
+    metrics_shared_free(m->node.shared);
+    ctl_shared_free(m->node.ctl);
+    live_config_free(m->live);
+}
+
 /* Appends the deflated frame of the frame [p, p + len) at out if that is
  * smaller; returns its length or 0. */
 static size_t deflate_form(struct master *m, uint8_t op, const uint8_t *payload, size_t n,
@@ -408,15 +422,7 @@ void master_free_standalone(struct master *m)
 {
     if (!m)
         return;
-    ws_deflater_free(m->deflater);
-    free(m->scratch);
-    free(m->slots);
-    ring_destroy(m->node.ring);
-    history_destroy(m->node.history);
-    msgid_counters_free(m->ids);
-    metrics_shared_free(m->node.shared);
-    ctl_shared_free(m->node.ctl);
-    live_config_free(m->live);
+    free_common(m);
     free(m);
 }
 
@@ -799,37 +805,23 @@ static unsigned count_workers(const struct wsp_config *cfg)
     return n > METRICS_MAX_WORKERS ? METRICS_MAX_WORKERS : n;
 }
 
-int master_run(struct wsp_config *cfg)
+/* The options checked and the files loaded before anything is opened:
+ * the addresses, the admin port's token rule, token keys, certificates.
+ * 0, or 2 after one line on stderr (a usage error: nothing to undo). */
+static int check_start(struct master *m, struct net_addr *pub, struct net_addr *adm, bool *admin_on)
 {
-    static struct master mm;
-    struct master *m = &mm;
-    int rc = 1;
-    m->node.cfg = cfg;
-    m->admin_fd = -1;
-    m->sig_fd = -1;
-    m->node.started_ms = clock_mono_ms();
-    wsp_log_set_levels(cfg->log_level, cfg->log_sub_levels);
-    wsp_log_set_format(wsp_log_parse_format(cfg->log_format));
-    wsp_log_set_role("master");
-    signal(SIGPIPE, SIG_IGN);
-
-    /* raise the soft open-file limit to the hard one: the cheapest tuning */
-    tune_nofile_raise();
-    struct rlimit rl;
-    m->node.nworkers = count_workers(cfg);
-
-    struct net_addr pub, adm;
-    if (net_addr_parse(cfg->listen, "0.0.0.0", &pub) < 0) {
+    struct wsp_config *cfg = m->node.cfg;
+    if (net_addr_parse(cfg->listen, "0.0.0.0", pub) < 0) {
         fprintf(stderr, "wspush: error: --listen '%s' is not [ADDR:]PORT\n", cfg->listen);
         return 2;
     }
-    bool admin_on = strcmp(cfg->admin, "off") != 0;
-    if (admin_on) {
-        if (net_addr_parse(cfg->admin, "127.0.0.1", &adm) < 0) {
+    *admin_on = strcmp(cfg->admin, "off") != 0;
+    if (*admin_on) {
+        if (net_addr_parse(cfg->admin, "127.0.0.1", adm) < 0) {
             fprintf(stderr, "wspush: error: --admin '%s' is not ADDR:PORT or off\n", cfg->admin);
             return 2;
         }
-        m->admin_needs_token = !net_addr_is_loopback(&adm);
+        m->admin_needs_token = !net_addr_is_loopback(adm);
         if (m->admin_needs_token && !cfg->publish_token[0]) {
             fprintf(stderr,
                     "wspush: error: refusing to open the admin port on %s without "
@@ -863,24 +855,20 @@ int master_run(struct wsp_config *cfg)
             return 2;
         }
     }
-    int ar = alloc_common(m);
-    m->loop = ev_loop_new(256);
-    if (ar < 0 || !m->loop) {
-        fprintf(stderr, "wspush: error: out of memory at start-up (ring %llu bytes)\n",
-                (unsigned long long)cfg->ring_size);
-        goto fail;
-    }
-    for (unsigned i = 0; i < m->node.nworkers; i++) {
-        m->slots[i].listen_fd = -1;
-        m->slots[i].wake_fd = -1;
-    }
+    return 0;
+}
 
+/* One SO_REUSEPORT listener and one eventfd per worker slot, and the admin
+ * listener (its port resolved into *adm). 0 or -1 after one line. */
+static int open_listeners(struct master *m, struct net_addr *pub, struct net_addr *adm,
+                          bool admin_on)
+{
     /* SO_REUSEPORT would let this server join another one's port and take
      * part of its traffic without a word: refuse to start instead */
-    int pr = net_listen_probe(&pub);
+    int pr = net_listen_probe(pub);
     if (pr < 0) {
         char a[80];
-        net_addr_format(&pub, a, sizeof a);
+        net_addr_format(pub, a, sizeof a);
         if (pr == -EADDRINUSE)
             fprintf(stderr,
                     "wspush: error: %s is already in use (another server listens "
@@ -888,37 +876,42 @@ int master_run(struct wsp_config *cfg)
                     a);
         else
             fprintf(stderr, "wspush: error: cannot listen on %s: %s\n", a, wsp_strerror(pr));
-        goto fail;
+        return -1;
     }
     for (unsigned i = 0; i < m->node.nworkers; i++) {
-        int fd = net_listen(&pub, LISTEN_BACKLOG, true);
+        int fd = net_listen(pub, LISTEN_BACKLOG, true);
         if (fd < 0) {
             char a[80];
-            net_addr_format(&pub, a, sizeof a);
+            net_addr_format(pub, a, sizeof a);
             fprintf(stderr, "wspush: error: cannot listen on %s: %s%s\n", a, wsp_strerror(fd),
-                    listen_hint(fd, &pub));
-            goto fail;
+                    listen_hint(fd, pub));
+            return -1;
         }
         m->slots[i].listen_fd = fd;
         m->slots[i].wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (m->slots[i].wake_fd < 0) {
             fprintf(stderr, "wspush: error: eventfd: %s\n", strerror(errno));
-            goto fail;
+            return -1;
         }
     }
-    m->pub = pub;
+    m->pub = *pub;
     if (admin_on) {
-        m->admin_fd = net_listen(&adm, 1024, false);
+        m->admin_fd = net_listen(adm, 1024, false);
         if (m->admin_fd < 0) {
             char a[80];
-            net_addr_format(&adm, a, sizeof a);
+            net_addr_format(adm, a, sizeof a);
             fprintf(stderr, "wspush: error: cannot listen on admin %s: %s%s\n", a,
-                    wsp_strerror(m->admin_fd), listen_hint(m->admin_fd, &adm));
-            goto fail;
+                    wsp_strerror(m->admin_fd), listen_hint(m->admin_fd, adm));
+            return -1;
         }
-        net_addr_set_port(&adm, net_local_port(m->admin_fd));
+        net_addr_set_port(adm, net_local_port(m->admin_fd));
     }
+    return 0;
+}
 
+/* CHLD, TERM, INT and HUP through a signalfd on the loop. 0 or -1. */
+static int open_signals(struct master *m)
+{
     sigset_t ss;
     sigemptyset(&ss);
     sigaddset(&ss, SIGCHLD);
@@ -930,13 +923,20 @@ int master_run(struct wsp_config *cfg)
     m->sig_h.cb = on_signal;
     if (m->sig_fd < 0 || ev_add(m->loop, m->sig_fd, EV_READ, &m->sig_h) < 0) {
         fprintf(stderr, "wspush: error: signalfd: %s\n", strerror(errno));
-        goto fail;
+        return -1;
     }
+    return 0;
+}
 
+static void log_start(const struct master *m, const struct net_addr *pub,
+                      const struct net_addr *adm, bool admin_on)
+{
+    const struct wsp_config *cfg = m->node.cfg;
     char pa[80], aa[80] = "off";
-    net_addr_format(&pub, pa, sizeof pa);
+    net_addr_format(pub, pa, sizeof pa);
     if (admin_on)
-        net_addr_format(&adm, aa, sizeof aa);
+        net_addr_format(adm, aa, sizeof aa);
+    struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
     log_info("wspush %s: listening on %s, admin on %s, %u workers, max-conns %llu, "
              "open files %llu per process, ring %llu bytes (max entry %zu), tick %s%llu ms%s%s%s",
@@ -945,26 +945,31 @@ int master_run(struct wsp_config *cfg)
              ring_max_entry(m->node.ring), cfg->tick_ms ? "" : "off/",
              (unsigned long long)cfg->tick_ms, cfg->tick_topic[0] ? " to topic " : "",
              cfg->tick_topic, cfg->n_tls ? ", TLS (wss://)" : "");
-    tune_check_startup(cfg->max_conns, m->node.nworkers);
+}
 
+/* The services, in order: the Redis link (before the workers: they read
+ * its readiness flag from the start), the workers, the admin port, the
+ * timers. 0 or -1. */
+static int start_services(struct master *m, bool admin_on)
+{
+    const struct wsp_config *cfg = m->node.cfg;
     if (cfg->redis[0]) {
-        /* before the workers: they read its readiness flag from the start */
         const char *why = "";
         /* with history, ids come from Redis (docs/history.md) */
         m->node.redis_ids = m->node.history != NULL;
         m->node.redis = redis_link_new(&m->node, m->loop, &why);
         if (!m->node.redis) {
             fprintf(stderr, "wspush: error: --redis: %s\n", why);
-            goto fail;
+            return -1;
         }
     }
     for (unsigned i = 0; i < m->node.nworkers; i++)
         if (spawn(m, i) < 0)
-            goto fail;
+            return -1;
     if (admin_on) {
         m->admin = admin_new(&m->node, m->loop, m->admin_fd);
         if (!m->admin)
-            goto fail;
+            return -1;
         admin_set_tls(m->admin, m->admin_tls);
     }
     if (cfg->tick_ms)
@@ -972,7 +977,53 @@ int master_run(struct wsp_config *cfg)
     ev_timer_add(m->loop, 1000, on_second, m);
     ev_loop_set_post(m->loop, on_post, m);
     ev_loop_set_user(m->loop, m);
+    return 0;
+}
 
+/* Construction: everything the workers share is made before the first
+ * fork, then the workers and the services start. 0 when running; 2 for a
+ * usage error (nothing to undo); 1 when it failed (master_teardown undoes
+ * what was made). */
+static int master_start(struct master *m, struct wsp_config *cfg)
+{
+    m->node.cfg = cfg;
+    m->admin_fd = -1;
+    m->sig_fd = -1;
+    m->node.started_ms = clock_mono_ms();
+    wsp_log_set_levels(cfg->log_level, cfg->log_sub_levels);
+    wsp_log_set_format(wsp_log_parse_format(cfg->log_format));
+    wsp_log_set_role("master");
+    signal(SIGPIPE, SIG_IGN);
+
+    /* raise the soft open-file limit to the hard one: the cheapest tuning */
+    tune_nofile_raise();
+    m->node.nworkers = count_workers(cfg);
+
+    struct net_addr pub, adm;
+    bool admin_on;
+    if (check_start(m, &pub, &adm, &admin_on))
+        return 2;
+    int ar = alloc_common(m);
+    m->loop = ev_loop_new(256);
+    if (ar < 0 || !m->loop) {
+        fprintf(stderr, "wspush: error: out of memory at start-up (ring %llu bytes)\n",
+                (unsigned long long)cfg->ring_size);
+        return 1;
+    }
+    for (unsigned i = 0; i < m->node.nworkers; i++) {
+        m->slots[i].listen_fd = -1;
+        m->slots[i].wake_fd = -1;
+    }
+    if (open_listeners(m, &pub, &adm, admin_on) < 0 || open_signals(m) < 0)
+        return 1;
+    log_start(m, &pub, &adm, admin_on);
+    tune_check_startup(cfg->max_conns, m->node.nworkers);
+    return start_services(m, admin_on) < 0 ? 1 : 0;
+}
+
+/* The loop, until every worker has stopped (on_post). The exit code. */
+static int master_loop(struct master *m)
+{
     int lr = ev_loop_run(m->loop);
     if (lr < 0)
         log_error("event loop failed: %s", wsp_strerror(lr));
@@ -980,8 +1031,12 @@ int master_run(struct wsp_config *cfg)
     while (waitpid(-1, NULL, WNOHANG) > 0)
         ;
     log_info("stopped");
-    rc = lr < 0 ? 1 : 0;
-fail:
+    return lr < 0 ? 1 : 0;
+}
+
+/* Undoes master_start, complete or not; rc != 0 kills workers still running. */
+static void master_teardown(struct master *m, int rc)
+{
     for (unsigned i = 0; m->slots && i < m->node.nworkers; i++) {
         if (m->slots[i].pid > 0 && rc != 0)
             kill(m->slots[i].pid, SIGKILL);
@@ -1000,14 +1055,18 @@ fail:
     tls_ctx_free(m->tls);
     tls_ctx_free(m->admin_tls);
     ev_loop_free(m->loop);
-    ws_deflater_free(m->deflater);
-    free(m->scratch);
-    free(m->slots);
-    ring_destroy(m->node.ring);
-    history_destroy(m->node.history);
-    msgid_counters_free(m->ids);
-    metrics_shared_free(m->node.shared);
-    ctl_shared_free(m->node.ctl);
-    live_config_free(m->live);
+    free_common(m);
+}
+
+int master_run(struct wsp_config *cfg)
+{
+    static struct master mm;
+    struct master *m = &mm;
+    int rc = master_start(m, cfg);
+    if (rc == 2)
+        return rc;
+    if (rc == 0)
+        rc = master_loop(m);
+    master_teardown(m, rc);
     return rc;
 }
