@@ -15,8 +15,8 @@
 
 #include "core/err.h"
 #include "core/json.h"
-#include "metrics/metrics.h"
 #include "pubsub/msg.h"
+#include "pubsub/topic_table.h"
 #include "server/admin_int.h"
 #include "server/control.h"
 #include "server/control_master.h"
@@ -96,7 +96,7 @@ static void topics(struct admin *a, struct admin_conn *c, const struct http_req 
                          NULL);
         return;
     }
-    const struct shared_stats *st = admin_master(a)->shared;
+    const struct topic_table *topics = admin_master(a)->topics;
     struct out o = {.p = admin_scratch(a, &o.cap)};
     put(&o, "{\"topics\":[");
     uint64_t listed = 0;
@@ -105,7 +105,7 @@ static void topics(struct admin *a, struct admin_conn *c, const struct http_req 
         uint64_t key, subs;
         const char *name;
         size_t nl;
-        if (!metrics_topic_slot_read(st, i, &key, &name, &nl, &subs) || !subs)
+        if (!topic_table_slot_read(topics, i, &key, &name, &nl, &subs) || !subs)
             continue;
         put(&o, "%s{\"topic\":", listed ? "," : "");
         put_str(&o, name, nl);
@@ -118,14 +118,14 @@ static void topics(struct admin *a, struct admin_conn *c, const struct http_req 
         uint64_t key, subs;
         const char *name;
         size_t nl;
-        more = metrics_topic_slot_read(st, j, &key, &name, &nl, &subs) && subs;
+        more = topic_table_slot_read(topics, j, &key, &name, &nl, &subs) && subs;
     }
     if (more)
         put(&o, "],\"next_cursor\":\"%zu\"", i);
     else
         put(&o, "],\"next_cursor\":null");
     put(&o, ",\"uncounted_topics\":%llu,\"scope\":\"node\"}\n",
-        (unsigned long long)metrics_topics_uncounted(st));
+        (unsigned long long)topic_table_uncounted(topics));
     admin_conn_json(c, 200, o.p, out_len(&o), keep);
 }
 
@@ -171,8 +171,8 @@ static void on_done(void *ctx, const struct ctl_result *res)
          * cluster: every answering node's, summed */
         uint64_t subs =
             res->cluster ? res->subscribers
-                         : metrics_topic_subscribers(admin_master(a)->shared,
-                                                     msg_topic_key(cmd->subject, cmd->subject_len));
+                         : topic_table_subscribers(admin_master(a)->topics,
+                                                   msg_topic_key(cmd->subject, cmd->subject_len));
         put(&o, "{\"topic\":");
         put_str(&o, cmd->subject, cmd->subject_len);
         put(&o, ",\"subscribers\":%llu,\"users\":", (unsigned long long)subs);
@@ -232,7 +232,7 @@ static void presence(struct admin *a, struct admin_conn *c, const struct http_re
         put(&o, "{\"topic\":");
         put_str(&o, topic, tl);
         put(&o, ",\"subscribers\":%llu,\"users\":null,\"presence\":\"off\",\"scope\":\"node\"}\n",
-            (unsigned long long)metrics_topic_subscribers(m->shared, msg_topic_key(topic, tl)));
+            (unsigned long long)topic_table_subscribers(m->topics, msg_topic_key(topic, tl)));
         admin_conn_json(c, 200, o.p, out_len(&o), keep);
         return;
     }

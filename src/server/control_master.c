@@ -35,6 +35,7 @@
 #include "ev/loop.h"
 #include "metrics/metrics.h"
 #include "pubsub/msg.h"
+#include "pubsub/topic_table.h"
 #include "server/node.h"
 #include "server/redis_link.h"
 
@@ -283,7 +284,7 @@ static void send_answer(struct control_master *cm, const struct remote *rm, cons
     struct ctl_answer a = {.req_id = rm->req_id, .users = users};
     redis_link_node_id(cm->rl, a.node);
     a.subscribers =
-        metrics_topic_subscribers(cm->m->shared, msg_topic_key(c->subject, c->subject_len));
+        topic_table_subscribers(cm->m->topics, msg_topic_key(c->subject, c->subject_len));
     struct redis_link_stats st;
     redis_link_get_stats(cm->rl, &st);
     if (st.pattern_mode)

@@ -38,6 +38,7 @@
 #include "pubsub/msg.h"
 #include "pubsub/msgid.h"
 #include "pubsub/ring.h"
+#include "pubsub/topic_table.h"
 #include "server/admin.h"
 #include "server/auth_conn.h"
 #include "server/control.h"
@@ -141,6 +142,9 @@ static int alloc_common(struct master *m)
     msg_topic_key_seed(secret);
     m->node.ring = ring_create(cfg->ring_size);
     m->node.shared = metrics_shared_new(m->node.nworkers);
+    m->node.topics = topic_table_new(m->node.nworkers);
+    if (m->node.shared) /* the workers find it there */
+        m->node.shared->topics = m->node.topics;
     m->slots = calloc(m->node.nworkers, sizeof *m->slots);
     /* every form side by side: raw, raw deflated, envelope, envelope deflated */
     size_t env = envelope_bound(TOPIC_NAME_MAX, cfg->max_message);
@@ -161,8 +165,8 @@ static int alloc_common(struct master *m)
     m->node.history = history_new(cfg);
     m->node.ctl = ctl_shared_new(m->node.nworkers);
     m->live = live_config_new(cfg);
-    if (!m->node.ring || !m->node.shared || !m->slots || !m->scratch || !m->node.ctl || !m->live ||
-        (cfg->deflate && !m->deflater) || !m->ids ||
+    if (!m->node.ring || !m->node.shared || !m->node.topics || !m->slots || !m->scratch ||
+        !m->node.ctl || !m->live || (cfg->deflate && !m->deflater) || !m->ids ||
         ((cfg->history_size || cfg->history_ttl_ms) && !m->node.history))
         return WSP_ENOMEM;
     return 0;
@@ -178,6 +182,7 @@ static void free_common(struct master *m)
     history_destroy(m->node.history);
     msgid_counters_free(m->ids);
     metrics_shared_free(m->node.shared);
+    topic_table_free(m->node.topics);
     ctl_shared_free(m->node.ctl);
     live_config_free(m->live);
 }
@@ -537,7 +542,7 @@ static void reap_children(struct master *m)
         m->node.shared->w[i].queued_bytes = 0;
         /* its subscribers are gone: Redis channels nobody else needs are
          * left, subscribers_notified stops counting them */
-        metrics_topic_reset_worker(m->node.shared, i);
+        topic_table_reset_worker(m->node.topics, i);
         if (m->stopping) {
             log_debug("worker %u (pid %d) exited", i, (int)pid);
             continue;

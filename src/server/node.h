@@ -23,6 +23,7 @@ struct msgid;
 struct redis_link;
 struct ring;
 struct shared_stats;
+struct topic_table;
 struct node;
 
 enum pub_source { PUB_HTTP = 0, PUB_TICK, PUB_REDIS, PUB_SOURCES };
@@ -62,6 +63,7 @@ struct node {
     struct wsp_config *cfg;      /* changed in place by a SIGHUP reload */
     unsigned nworkers;           /* worker slots; shared->w[i].pid > 0 while slot i runs */
     struct shared_stats *shared; /* the workers' counters */
+    struct topic_table *topics;  /* per-topic subscriber counts (pubsub/topic_table.h) */
     struct ring *ring;
     struct history *history;  /* NULL: --history-size 0 and --history-ttl 0 */
     struct ctl_shared *ctl;   /* the workers' answers to control commands */

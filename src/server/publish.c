@@ -11,6 +11,7 @@
 #include "core/json.h"
 #include "metrics/metrics.h"
 #include "pubsub/msg.h"
+#include "pubsub/topic_table.h"
 #include "server/node.h"
 #include "server/redis_link.h"
 
@@ -18,7 +19,7 @@ uint64_t node_subscribers(const struct node *n, const char *topic, size_t topic_
 {
     const struct shared_stats *st = n->shared;
     if (topic_len)
-        return metrics_topic_subscribers(st, msg_topic_key(topic, topic_len));
+        return topic_table_subscribers(n->topics, msg_topic_key(topic, topic_len));
     uint64_t s = 0;
     for (unsigned i = 0; i < st->nworkers; i++)
         s += st->w[i].conns;

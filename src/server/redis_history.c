@@ -28,9 +28,9 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "http/http_parse.h"
-#include "metrics/metrics.h"
 #include "pubsub/msg.h"
 #include "pubsub/msgid.h"
+#include "pubsub/topic_table.h"
 #include "server/node.h"
 
 #define LOAD_TIMEOUT_MS 3000
