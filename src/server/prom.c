@@ -5,11 +5,12 @@
  * renderers only format. /proc and the kernel's socket table come from a
  * cached sample (metrics/sysstat.c), taken for /metrics and /live only.
  *
- * Memory per connection is defined plainly: the resident memory of the
- * master and all workers (shared ring counted once) divided by the open
- * WebSocket connections. It includes the fixed cost (binary, ring, receive
- * buffers), so it is high with few connections and falls toward the
- * marginal cost as connections grow. Kernel socket memory (sockstat's TCP
+ * Memory per connection has the one definition of metrics/procfs.h, the
+ * bench's too: marginal anonymous RSS (RssAnon of the master and all
+ * workers over the latest sample taken with no connection open, divided
+ * by the open connections; all of it until an idle sample was seen).
+ * Resident memory (VmRSS, the shared ring counted once) is shown apart.
+ * Kernel socket memory (sockstat's TCP
  * "mem" pages x page size) covers every TCP socket of the host's network
  * namespace, as do the socket state counts. */
 #include "server/prom.h"
@@ -70,7 +71,8 @@ struct snapshot {
     struct history_stats hs;
     size_t ring_size, ring_max_entry;
     uint64_t ring_head_seq, ring_written;
-    const struct sysstat *sys; /* NULL unless asked for */
+    const struct sysstat *sys;  /* NULL unless asked for */
+    double user_bytes_per_conn; /* with sys: metrics/procfs.h's definition; NaN */
 };
 
 #define SUM(field) (snap->sum.field)
@@ -136,18 +138,20 @@ static void take(struct node *n, bool with_sys, struct snapshot *snap)
     snap->ring_head_seq = ring_head_seq(n->ring);
     snap->ring_written = ring_bytes_written(n->ring);
     snap->sys = with_sys ? sys_sample(n->shared) : NULL;
+    /* after the sample, with the count: a count of 0 records the idle baseline */
+    snap->user_bytes_per_conn = with_sys ? sysstat_bytes_per_conn(&sys, SUM(conns)) : NAN;
 }
 
 static void sys_metrics(struct buf *b, const struct snapshot *snap)
 {
     const struct sysstat *s = snap->sys;
-    uint64_t conns = SUM(conns);
     gauge(b, "wspush_process_resident_memory_bytes",
           "Resident memory of the master and all workers (shared memory counted once).",
           (double)s->rss_bytes);
     gauge(b, "wspush_user_bytes_per_connection",
-          "Resident memory divided by open connections (NaN with none).",
-          conns ? (double)s->rss_bytes / (double)conns : NAN);
+          "Anonymous RSS (RssAnon) of the master and all workers over their idle baseline, "
+          "divided by open connections (NaN with none).",
+          snap->user_bytes_per_conn);
     if (s->sockstat_ok)
         gauge(b, "wspush_kernel_socket_memory_bytes",
               "Kernel memory of all TCP socket buffers on the host (sockstat mem pages).",
@@ -469,8 +473,8 @@ size_t prom_live_json(struct node *node, char *out, size_t cap)
     put(&b, ",\"fanout\":{\"count\":%llu,\"sum_ms\":%.3f}", (unsigned long long)SUM(fanout_count),
         (double)SUM(fanout_sum_ns) / 1e6);
     put(&b, ",\"rss_bytes\":%llu,\"rss_procs\":%u", (unsigned long long)s->rss_bytes, s->nprocs);
-    if (conns)
-        put(&b, ",\"user_bytes_per_conn\":%.1f", (double)s->rss_bytes / (double)conns);
+    if (!isnan(snap->user_bytes_per_conn))
+        put(&b, ",\"user_bytes_per_conn\":%.1f", snap->user_bytes_per_conn);
     else
         put(&b, ",\"user_bytes_per_conn\":null");
     uint64_t kbytes = s->tcp_mem_pages * s->page_bytes;
