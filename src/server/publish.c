@@ -26,10 +26,12 @@ uint64_t node_subscribers(const struct node *n, const char *topic, size_t topic_
     return s;
 }
 
-/* The topic (at most 128 bytes, so at most 768 escaped) goes through the
- * one JSON writer: it may hold '"' and '\\'. */
-size_t publish_reply(char *out, size_t cap, const char *topic, size_t tlen, int64_t seq,
-                     uint64_t subs, bool via_redis)
+/* The 202 body: {"topic":..,"seq":..,"subscribers_notified":..} and, via
+ * Redis, "via":"redis". seq < 0: not known yet (null). The topic (at most
+ * 128 bytes, so at most 768 escaped) goes through the one JSON writer: it
+ * may hold '"' and '\\'. */
+static size_t publish_reply(char *out, size_t cap, const char *topic, size_t tlen, int64_t seq,
+                            uint64_t subs, bool via_redis)
 {
     size_t n = (size_t)snprintf(out, cap, "{\"topic\":");
     n += json_str_buf(out + n, cap - n, tlen ? topic : NULL, tlen);

@@ -31,10 +31,4 @@ void publish_http(struct node *n, bool binary, const char *topic, size_t tlen,
                   const uint8_t *payload, size_t len, char *out, size_t cap,
                   struct publish_answer *a);
 
-/* The 202 body: {"topic":..,"seq":..,"subscribers_notified":..} and, via
- * Redis, "via":"redis". seq < 0: not known yet (null). Returns its length
- * (at most cap - 1, NUL-ended). */
-size_t publish_reply(char *out, size_t cap, const char *topic, size_t tlen, int64_t seq,
-                     uint64_t subs, bool via_redis);
-
 #endif
