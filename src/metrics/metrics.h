@@ -6,27 +6,14 @@
  * counter on x86-64 cannot happen for aligned 8-byte stores, and a scrape
  * one increment stale is fine). The master sums them on scrape.
  *
- * Also here: a small shared table of per-topic subscriber counts (one
- * column per worker), so the master can answer "subscribers_notified"
- * without asking the workers and knows which Redis channels to follow.
- *
- * The table: TOPIC_TABLE_SLOTS slots placed by the topic's keyed hash
- * (msg_topic_key), linear probing within a window of TOPIC_TABLE_WINDOW,
- * then TOPIC_TABLE_OVERFLOW slots scanned in order for topics whose window
- * is full; a topic that fits nowhere is counted per worker in
- * topics_uncounted. A slot is taken when a worker gets its first local
- * subscriber of the topic and freed (a tombstone, so probing stays right
- * for every process) when no worker counts it and the master does not hold
- * it. Taking, freeing, holding and a dead worker's reset happen under one
- * process-shared robust mutex; a worker's +-1 on a slot it already counts
- * in, and every read, are lock-free. */
+ * The shared table of per-topic subscriber counts is pub/sub state, not a
+ * metric: pubsub/topic_table.h (shared_stats.topics points to it). */
 #ifndef WSP_METRICS_H
 #define WSP_METRICS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <pthread.h>
 #include <sys/types.h>
 
 #define METRICS_MAX_WORKERS 256
@@ -83,15 +70,15 @@ struct worker_stats {
     uint64_t started_unix_ms;
     /* the coarse deadlines this worker arms, in 1 s ticks (written at start) */
     uint32_t deadline_ticks_handshake, deadline_ticks_ping, deadline_ticks_pong;
-    /* gauges */
-    uint64_t conns;            /* established WebSocket connections */
-    uint64_t conns_pending;    /* accepted, handshake not done */
-    uint64_t queued_bytes;     /* output held for slow sockets */
-    uint64_t topics;           /* topics with local subscribers */
-    uint64_t deflate_conns;    /* connections that negotiated permessage-deflate */
-    uint64_t sse_conns;        /* established Server-Sent Events streams (also in conns) */
-    uint64_t topics_uncounted; /* local topics the shared table had no room for */
-    uint64_t envelope_conns;   /* connections in the JSON envelope mode (wspush.json) */
+    /* gauges; from here to the end only uint64_t fields (metrics_sum adds
+     * them up as an array) */
+    uint64_t conns;          /* established WebSocket connections */
+    uint64_t conns_pending;  /* accepted, handshake not done */
+    uint64_t queued_bytes;   /* output held for slow sockets */
+    uint64_t topics;         /* topics with local subscribers */
+    uint64_t deflate_conns;  /* connections that negotiated permessage-deflate */
+    uint64_t sse_conns;      /* established Server-Sent Events streams (also in conns) */
+    uint64_t envelope_conns; /* connections in the JSON envelope mode (wspush.json) */
     /* counters */
     uint64_t accepted_total;
     uint64_t handshakes_total;
@@ -136,71 +123,27 @@ struct worker_stats {
     uint64_t fanout_buckets[METRICS_FANOUT_BUCKETS];
 } __attribute__((aligned(64)));
 
-#define TOPIC_TABLE_SLOTS 4096  /* hashed slots, a power of two */
-#define TOPIC_TABLE_WINDOW 64   /* probes from a topic's home slot */
-#define TOPIC_TABLE_OVERFLOW 64 /* then these, after the hashed ones, in order */
-#define TOPIC_TABLE_ALL (TOPIC_TABLE_SLOTS + TOPIC_TABLE_OVERFLOW)
-
-#define TOPIC_NAME_MAX 128
-
-#define TOPIC_KEY_EMPTY 0u /* never used: a probe stops here */
-#define TOPIC_KEY_FREED 1u /* a tombstone: reusable, a probe goes on */
-
-struct topic_count_slot {
-    uint64_t key; /* msg_topic_key, TOPIC_KEY_EMPTY or TOPIC_KEY_FREED; written under the lock */
-    uint32_t name_len;         /* 0 until name[] is written (release), under the lock */
-    uint32_t held;             /* the master follows this topic (Redis): not freed while set */
-    char name[TOPIC_NAME_MAX]; /* the topic's name, for the master's Redis subscriptions */
-    uint32_t count[];          /* one per worker: its local subscribers, written by that worker
-                                * (and by the master once the worker is dead) */
-};
-
 struct shared_stats {
     unsigned nworkers;
     uint64_t published_http_topic, published_http_broadcast;
     uint64_t published_tick;
     uint64_t publish_rejected;
-    uint32_t redis_state;       /* written by the master: 0 no Redis, 1 not ready, 2 ready */
-    pthread_mutex_t topic_lock; /* process-shared, robust: taking and freeing slots */
+    uint32_t redis_state; /* written by the master: 0 no Redis, 1 not ready, 2 ready */
+    /* the master's topic table (pubsub/topic_table.h), set before the
+     * first fork: mapped at the same address in every process, so each
+     * worker finds it here */
+    struct topic_table *topics;
     struct worker_stats w[METRICS_MAX_WORKERS];
-    /* topic table follows, see metrics_topic_slot() */
 };
 
 /* Maps the shared block (before fork). NULL on failure. */
 struct shared_stats *metrics_shared_new(unsigned nworkers);
 void metrics_shared_free(struct shared_stats *s);
 
-/* Per-topic subscriber counts, worker side. The worker's first local
- * subscriber of topic key/name (1 <= n <= TOPIC_NAME_MAX): finds or takes
- * the topic's slot and counts 1 there. Returns the slot, which the worker
- * keeps with its topic, or -1 when the table has no room for this topic
- * (then it is counted in w[worker].topics_uncounted instead). */
-long metrics_topic_join(struct shared_stats *s, unsigned worker, uint64_t key, const char *name,
-                        size_t n);
-/* One more (+1) or one fewer (-1) local subscriber, not the first or the
- * last, on the slot metrics_topic_join returned (-1: no-op). Lock-free. */
-void metrics_topic_add(struct shared_stats *s, unsigned worker, long slot, int delta);
-/* The worker's last local subscriber of the topic in slot (or -1) left. */
-void metrics_topic_leave(struct shared_stats *s, unsigned worker, long slot);
-/* Master side, once a worker is dead and before its successor starts: its
- * column and topics_uncounted go to 0, and slots nobody counts are freed. */
-void metrics_topic_reset_worker(struct shared_stats *s, unsigned worker);
-/* Master side: keep slot i from being freed (its name and key stay) while
- * the master follows the topic. False if slot i no longer holds key. */
-bool metrics_topic_hold(struct shared_stats *s, size_t i, uint64_t key);
-/* Master side: let slot i go; freed now if nobody counts it. */
-void metrics_topic_release(struct shared_stats *s, size_t i);
-/* Master side: topics some worker could not count (sum of topics_uncounted). */
-uint64_t metrics_topics_uncounted(const struct shared_stats *s);
-/* Master side: slot i (< TOPIC_TABLE_ALL). False for a free slot or one
- * whose name is not written yet; else its key, name (in shared memory,
- * stable while held) and subscriber sum. */
-bool metrics_topic_slot_read(const struct shared_stats *s, size_t i, uint64_t *key,
-                             const char **name, size_t *name_len, uint64_t *subscribers);
-/* The slot index holding key, or -1. */
-long metrics_topic_slot_index(const struct shared_stats *s, uint64_t key);
-/* Master side: sum over workers, 0 if unknown. */
-uint64_t metrics_topic_subscribers(const struct shared_stats *s, uint64_t key);
+/* Master side: every worker's counters and gauges added up into *sum, in
+ * one pass (the snapshot /stats, /metrics and /live render from). The
+ * identity fields are 0 but restarts, which is summed too. */
+void metrics_sum(const struct shared_stats *s, struct worker_stats *sum);
 
 /* Records one fan-out duration in w's histogram. */
 void metrics_fanout_observe(struct worker_stats *w, uint64_t ns);

@@ -74,16 +74,6 @@ static void count_state(uint64_t states[SYSSTAT_TCP_STATES], unsigned st)
         states[st]++;
 }
 
-int sysstat_parse_status(const char *text, uint64_t *rss_bytes, uint64_t *shmem_bytes)
-{
-    struct procfs_mem m;
-    if (procfs_mem_parse(text, &m) < 0)
-        return WSP_EINVAL;
-    *rss_bytes = m.rss_bytes;
-    *shmem_bytes = m.shmem_bytes;
-    return 0;
-}
-
 /* "TCP: inuse 5 orphan 0 tw 2 alloc 7 mem 1": calls set(key, value). */
 static int parse_kv_line(const char *text, const char *prefix, struct sysstat *s,
                          void (*set)(struct sysstat *, const char *, size_t, uint64_t))

@@ -64,10 +64,6 @@ double sysstat_bytes_per_conn(struct sysstat *s, uint64_t conns);
 
 /* Pure parsers, exposed for the unit tests. */
 
-/* Reads "VmRSS:" and "RssShmem:" (kB) from /proc/PID/status text. Returns 0,
- * or WSP_EINVAL when VmRSS is missing (shmem is 0 when absent). */
-int sysstat_parse_status(const char *text, uint64_t *rss_bytes, uint64_t *shmem_bytes);
-
 /* Reads the "TCP:" (or "TCP6:") line of sockstat text into s. Returns 0 or
  * WSP_EINVAL when the line is missing. */
 int sysstat_parse_sockstat(const char *text, struct sysstat *s);

@@ -30,7 +30,9 @@
 #include "http/http_response.h"
 #include "server/admin_int.h"
 #include "server/control_master.h"
+#include "server/node.h"
 #include "server/prom.h"
+#include "server/publish.h"
 #include "server/redis_link.h"
 #include "pubsub/msg.h"
 #include "pubsub/ring.h"
@@ -76,7 +78,7 @@ struct admin_conn {
 };
 
 struct admin {
-    struct master *m;
+    struct node *m;
     struct ev_loop *loop;
     int fd;
     struct ev_handler h;
@@ -213,97 +215,6 @@ static void respond_json_error(struct admin_conn *c, int status, const char *msg
     respond(c, status, "application/json", body, n + 2, keep_alive, extra);
 }
 
-size_t admin_stats_json(struct master *m, char *out, size_t cap)
-{
-    struct shared_stats *s = master_stats(m);
-    const struct wsp_config *cfg = master_config(m);
-    struct ring *r = master_ring(m);
-    size_t n = 0;
-#define PUT(...)                                                                                   \
-    do {                                                                                           \
-        if (n < cap) {                                                                             \
-            int k_ = snprintf(out + n, cap - n, __VA_ARGS__);                                      \
-            n += k_ > 0 ? (size_t)k_ : 0;                                                          \
-        }                                                                                          \
-    } while (0)
-    uint64_t conns = 0, deliveries = 0, slow = 0, lost = 0, bytes = 0, queued = 0, fanouts = 0,
-             fanout_ns = 0, accepted = 0, msgs_in = 0, lapped_closes = 0, recovered = 0;
-    PUT("{\"uptime_s\":%.3f,\"unix_ms\":%llu,\"workers\":[", (double)master_uptime_ms(m) / 1000.0,
-        (unsigned long long)(clock_real_us() / 1000));
-    for (unsigned i = 0; i < s->nworkers; i++) {
-        const struct worker_stats *w = &s->w[i];
-        conns += w->conns;
-        deliveries += w->deliveries;
-        slow += w->slow_close + w->slow_drop + w->slow_latest;
-        lost += w->ring_lost;
-        lapped_closes += w->lapped_closes;
-        recovered += w->ring_recovered;
-        bytes += w->bytes_sent;
-        queued += w->queued_bytes;
-        fanouts += w->fanout_count;
-        fanout_ns += w->fanout_sum_ns;
-        accepted += w->accepted_total;
-        msgs_in += w->messages_in;
-        PUT("%s{\"id\":%u,\"pid\":%d,\"connections\":%llu,\"pending\":%llu,\"deliveries\":%llu,"
-            "\"restarts\":%u,\"deadline_ticks\":{\"handshake\":%u,\"ping\":%u,\"pong\":%u}}",
-            i ? "," : "", i, (int)w->pid, (unsigned long long)w->conns,
-            (unsigned long long)w->conns_pending, (unsigned long long)w->deliveries, w->restarts,
-            w->deadline_ticks_handshake, w->deadline_ticks_ping, w->deadline_ticks_pong);
-    }
-    PUT("],\"connections\":%llu,\"max_conns\":%llu,\"accepted\":%llu,"
-        "\"published\":{\"http\":%llu,\"tick\":%llu},\"deliveries\":%llu,\"bytes_sent\":%llu,"
-        "\"messages_in\":%llu,\"queued_bytes\":%llu,\"slow_consumer_events\":%llu,"
-        "\"slow\":{\"close\":",
-        (unsigned long long)conns, (unsigned long long)cfg->max_conns, (unsigned long long)accepted,
-        (unsigned long long)master_published(m, PUB_HTTP),
-        (unsigned long long)master_published(m, PUB_TICK), (unsigned long long)deliveries,
-        (unsigned long long)bytes, (unsigned long long)msgs_in, (unsigned long long)queued,
-        (unsigned long long)slow);
-    uint64_t sc = 0, sd = 0, sl = 0;
-    for (unsigned i = 0; i < s->nworkers; i++) {
-        sc += s->w[i].slow_close;
-        sd += s->w[i].slow_drop;
-        sl += s->w[i].slow_latest;
-    }
-    PUT("%llu,\"drop\":%llu,\"latest\":%llu},", (unsigned long long)sc, (unsigned long long)sd,
-        (unsigned long long)sl);
-    uint64_t au[METRICS_AUTH_REASONS + 2] = {0}; /* refused by reason, accepted, expired */
-    uint64_t api_disc = 0;
-    for (unsigned i = 0; i < s->nworkers; i++) {
-        for (int k = 0; k < AUTH_REASON_COUNT; k++)
-            au[k] += s->w[i].auth_refused[k];
-        au[METRICS_AUTH_REASONS] += s->w[i].auth_accepted;
-        au[METRICS_AUTH_REASONS + 1] += s->w[i].auth_expired;
-        api_disc += s->w[i].api_disconnects;
-    }
-    PUT("\"auth\":{\"accepted\":%llu,\"expired\":%llu,\"disconnected_by_api\":%llu,"
-        "\"refused\":{",
-        (unsigned long long)au[METRICS_AUTH_REASONS],
-        (unsigned long long)au[METRICS_AUTH_REASONS + 1], (unsigned long long)api_disc);
-    for (int k = AUTH_OK + 1; k < AUTH_REASON_COUNT; k++)
-        PUT("%s\"%s\":%llu", k > 1 ? "," : "", auth_reason_label(k), (unsigned long long)au[k]);
-    PUT("}},");
-    uint64_t sse_c = 0, sse_d = 0;
-    for (unsigned i = 0; i < s->nworkers; i++) {
-        sse_c += s->w[i].sse_conns;
-        sse_d += s->w[i].sse_deliveries;
-    }
-    PUT("\"transports\":{\"ws\":{\"connections\":%llu,\"deliveries\":%llu},"
-        "\"sse\":{\"connections\":%llu,\"deliveries\":%llu}},",
-        (unsigned long long)(conns - sse_c), (unsigned long long)(deliveries - sse_d),
-        (unsigned long long)sse_c, (unsigned long long)sse_d);
-    PUT("\"fanout_avg_ms\":%.3f,\"ring\":{\"size\":%zu,\"head_seq\":%llu,\"bytes_written\":%llu,"
-        "\"max_entry\":%zu,\"lost\":%llu,\"lapped_closes\":%llu,\"recovered\":%llu}}\n",
-        fanouts ? (double)fanout_ns / (double)fanouts / 1e6 : 0.0, ring_size(r),
-        (unsigned long long)ring_head_seq(r), (unsigned long long)ring_bytes_written(r),
-        ring_max_entry(r), (unsigned long long)lost, (unsigned long long)lapped_closes,
-        (unsigned long long)recovered);
-#undef PUT
-    if (n >= cap)
-        n = cap - 1;
-    return n;
-}
-
 static bool token_equal(const char *v, size_t vl, const char *tok)
 {
     size_t tl = strlen(tok);
@@ -317,7 +228,7 @@ static bool token_equal(const char *v, size_t vl, const char *tok)
  * so the dashboard's read-only feed (/live) may carry ?token=T instead. */
 static bool authorized(struct admin *a, const struct http_req *r, bool query_ok)
 {
-    const char *tok = master_config(a->m)->publish_token;
+    const char *tok = a->m->cfg->publish_token;
     if (!tok[0])
         return true;
     const struct http_header *h = http_req_header(r, "Authorization");
@@ -341,25 +252,6 @@ static void respond_401(struct admin_conn *c, bool keep)
 {
     respond_json_error(c, 401, "missing or wrong bearer token", keep,
                        "WWW-Authenticate: Bearer realm=\"wspush\"\r\n");
-}
-
-/* The 202 body. The topic (at most 128 bytes, so at most 768 escaped)
- * goes through the one JSON writer: it may hold '"' and '\\'. seq < 0:
- * not known yet (null). */
-static size_t publish_reply(char *out, size_t cap, const char *topic, size_t tlen, int64_t seq,
-                            uint64_t subs, bool via_redis)
-{
-    size_t n = (size_t)snprintf(out, cap, "{\"topic\":");
-    n += json_str_buf(out + n, cap - n, tlen ? topic : NULL, tlen);
-    if (n >= cap)
-        return cap - 1;
-    char seqs[24] = "null";
-    if (seq >= 0)
-        snprintf(seqs, sizeof seqs, "%lld", (long long)seq);
-    int k = snprintf(out + n, cap - n, ",\"seq\":%s,\"subscribers_notified\":%llu%s}\n", seqs,
-                     (unsigned long long)subs, via_redis ? ",\"via\":\"redis\"" : "");
-    n += k > 0 ? (size_t)k : 0;
-    return n < cap ? n : cap - 1;
 }
 
 /* A loopback name a browser may send as Host: localhost, an IPv4 literal
@@ -408,8 +300,7 @@ static bool host_is_loopback(const char *v, size_t n)
 static const char *foreign_request(struct admin *a, const struct http_req *r)
 {
     const struct http_header *host = http_req_header(r, "Host");
-    if (!master_config(a->m)->publish_token[0] && host &&
-        !host_is_loopback(host->value, host->value_len))
+    if (!a->m->cfg->publish_token[0] && host && !host_is_loopback(host->value, host->value_len))
         return "Host is not a loopback name (DNS rebinding?): use localhost or 127.0.0.1, "
                "or set --publish-token";
     const struct http_header *o = http_req_header(r, "Origin");
@@ -424,43 +315,9 @@ static const char *foreign_request(struct admin *a, const struct http_req *r)
     return NULL;
 }
 
-/* With --redis: the message goes to Redis and comes back to every node,
- * this one included, so its sequence number is not known yet ("seq":null)
- * and subscribers_notified counts this node's subscribers only. 503 while
- * Redis is unreachable: never a silent drop. */
-static void publish_redis(struct admin_conn *c, struct redis_link *rl, bool binary,
-                          const uint8_t *body, size_t blen, const char *topic, size_t tlen,
-                          bool keep)
-{
-    struct master *m = c->a->m;
-    struct shared_stats *st = master_stats(m);
-    int rc = redis_link_publish(rl, binary, topic ? topic : "", tlen, body, blen);
-    if (rc == WSP_EAGAIN) {
-        respond_json_error(c, 503, "redis unreachable: message not published", keep,
-                           "Retry-After: 1\r\n");
-        return;
-    }
-    if (rc < 0) {
-        st->publish_rejected++;
-        respond_json_error(c, rc == WSP_ETOOBIG ? 413 : 500,
-                           rc == WSP_ETOOBIG ? "message too large" : "out of memory", keep, NULL);
-        return;
-    }
-    uint64_t subs = 0;
-    if (tlen)
-        subs = metrics_topic_subscribers(st, msg_topic_key(topic, tlen));
-    else
-        for (unsigned i = 0; i < st->nworkers; i++)
-            subs += st->w[i].conns;
-    char resp[1024];
-    size_t n = publish_reply(resp, sizeof resp, topic, tlen, -1, subs, true);
-    respond(c, 202, "application/json", resp, n, keep, NULL);
-}
-
 static void publish(struct admin_conn *c, const struct http_req *r, const uint8_t *body,
                     size_t blen, const char *topic, size_t tlen, bool keep)
 {
-    struct master *m = c->a->m;
     const struct http_header *ct = http_req_header(r, "Content-Type");
     bool binary =
         ct && ct->value_len >= 24 && http_str_ieq(ct->value, 24, "application/octet-stream");
@@ -471,21 +328,14 @@ static void publish(struct admin_conn *c, const struct http_req *r, const uint8_
                            keep, NULL);
         return;
     }
-    struct redis_link *rl = master_redis_link(m);
-    if (rl) {
-        publish_redis(c, rl, binary, body, blen, topic, tlen, keep);
-        return;
-    }
-    uint64_t subs = 0;
-    int64_t seq = master_publish(m, binary, topic, tlen, body, blen, PUB_HTTP, &subs);
-    if (seq < 0) {
-        master_stats(m)->publish_rejected++;
-        respond_json_error(c, 413, "message too large", keep, NULL);
-        return;
-    }
     char resp[1024];
-    size_t n = publish_reply(resp, sizeof resp, topic, tlen, seq, subs, false);
-    respond(c, 202, "application/json", resp, n, keep, NULL);
+    struct publish_answer pa;
+    publish_http(c->a->m, binary, topic, tlen, body, blen, resp, sizeof resp, &pa);
+    if (pa.status != 202) {
+        respond_json_error(c, pa.status, pa.error, keep, pa.extra);
+        return;
+    }
+    respond(c, 202, "application/json", resp, pa.len, keep, NULL);
 }
 
 static void serve_asset(struct admin_conn *c, const char *name, const char *ctype, bool keep)
@@ -556,7 +406,7 @@ static void handle(struct admin_conn *c, struct http_req *r, const uint8_t *body
         bool want_ready = false;
         while (http_query_next(r->query, r->query_len, &qpos, &qk, &qkl, &qv, &qvl) > 0)
             want_ready |= qkl == 5 && !memcmp(qk, "ready", 5);
-        struct redis_link *rl = master_redis_link(c->a->m);
+        struct redis_link *rl = c->a->m->redis;
         bool ready = true;
         if (want_ready && rl) {
             struct redis_link_stats rs;
@@ -624,7 +474,7 @@ static void handle(struct admin_conn *c, struct http_req *r, const uint8_t *body
         }
         size_t n;
         if (path[1] == 's') {
-            n = admin_stats_json(a->m, a->scratch, a->scratch_cap);
+            n = prom_stats_json(a->m, a->scratch, a->scratch_cap);
             respond(c, 200, "application/json", a->scratch, n, keep, NULL);
         } else {
             n = prom_render(a->m, a->scratch, a->scratch_cap);
@@ -664,7 +514,7 @@ static const struct ws_rx_ops live_ops = {.on_ping = live_rx_ping, .on_close = l
 
 static void process_input(struct admin_conn *c)
 {
-    const struct wsp_config *cfg = master_config(c->a->m);
+    const struct wsp_config *cfg = c->a->m->cfg;
     struct http_limits lim = {cfg->max_head, cfg->max_headers};
     while (c->in_len && !c->dead && !c->close_after && !c->waiting && queued(c) < ADMIN_OUT_PAUSE) {
         if (c->live) {
@@ -740,7 +590,7 @@ static void process_input(struct admin_conn *c)
 
 static void read_input(struct admin_conn *c)
 {
-    const struct wsp_config *cfg = master_config(c->a->m);
+    const struct wsp_config *cfg = c->a->m->cfg;
     if (c->close_after) {
         char sink[4096];
         ssize_t n;
@@ -879,7 +729,7 @@ static void on_sweep(struct ev_loop *loop, void *arg)
 {
     (void)loop;
     struct admin *a = arg;
-    const struct wsp_config *cfg = master_config(a->m);
+    const struct wsp_config *cfg = a->m->cfg;
     uint64_t now = clock_mono_ms();
     for (struct admin_conn *c = a->conns; c; c = c->next) {
         uint64_t d = conn_deadline(c, cfg);
@@ -934,7 +784,7 @@ int admin_adopt(struct admin *a, int fd)
     return 0;
 }
 
-struct admin *admin_new(struct master *m, struct ev_loop *loop, int listen_fd)
+struct admin *admin_new(struct node *m, struct ev_loop *loop, int listen_fd)
 {
     struct admin *a = calloc(1, sizeof *a);
     if (!a)
@@ -947,7 +797,7 @@ struct admin *admin_new(struct master *m, struct ev_loop *loop, int listen_fd)
     a->scratch = malloc(a->scratch_cap);
     /* sweep often enough that a deadline is never late by more than a
      * quarter of the shorter timeout (1 s at the defaults) */
-    const struct wsp_config *cfg = master_config(m);
+    const struct wsp_config *cfg = m->cfg;
     uint64_t iv = cfg->admin_head_timeout_ms < cfg->admin_idle_timeout_ms
                       ? cfg->admin_head_timeout_ms
                       : cfg->admin_idle_timeout_ms;
@@ -1058,7 +908,7 @@ void admin_stop_listening(struct admin *a)
 
 /* ---- for admin_ctl.c (admin_int.h) ---- */
 
-struct master *admin_master(const struct admin *a)
+struct node *admin_master(const struct admin *a)
 {
     return a->m;
 }

@@ -7,12 +7,13 @@
 #define WSP_SERVER_ADMIN_H
 
 #include "ev/loop.h"
-#include "server/master.h"
+#include "server/node.h"
 
 struct admin;
 
 /* Starts serving on listen_fd (owned from now on). NULL on failure. */
-struct admin *admin_new(struct master *m, struct ev_loop *loop, int listen_fd);
+/* n is borrowed: the master's, it outlives the admin port. */
+struct admin *admin_new(struct node *n, struct ev_loop *loop, int listen_fd);
 /* Serves an already connected, non-blocking socket (on_accept's path; tests
  * and the fuzzer hand it one end of a socketpair). Takes ownership of fd
  * on success only. 0 or < 0. */
@@ -36,8 +37,5 @@ void admin_set_tls(struct admin *a, struct tls_ctx *t);
 /* Closes the listener (a draining server frees the port for its
  * replacement); open admin connections carry on. Safe to call twice. */
 void admin_stop_listening(struct admin *a);
-
-/* Renders GET /stats (JSON) into out; returns length (truncated at cap). */
-size_t admin_stats_json(struct master *m, char *out, size_t cap);
 
 #endif

@@ -15,12 +15,12 @@
 
 #include "core/err.h"
 #include "core/json.h"
-#include "metrics/metrics.h"
 #include "pubsub/msg.h"
+#include "pubsub/topic_table.h"
 #include "server/admin_int.h"
 #include "server/control.h"
 #include "server/control_master.h"
-#include "server/master.h"
+#include "server/node.h"
 #include "server/redis_link.h"
 
 #define ADMIN_CTL_LIMIT_DEFAULT 100
@@ -96,7 +96,7 @@ static void topics(struct admin *a, struct admin_conn *c, const struct http_req 
                          NULL);
         return;
     }
-    const struct shared_stats *st = master_stats(admin_master(a));
+    const struct topic_table *topics = admin_master(a)->topics;
     struct out o = {.p = admin_scratch(a, &o.cap)};
     put(&o, "{\"topics\":[");
     uint64_t listed = 0;
@@ -105,7 +105,7 @@ static void topics(struct admin *a, struct admin_conn *c, const struct http_req 
         uint64_t key, subs;
         const char *name;
         size_t nl;
-        if (!metrics_topic_slot_read(st, i, &key, &name, &nl, &subs) || !subs)
+        if (!topic_table_slot_read(topics, i, &key, &name, &nl, &subs) || !subs)
             continue;
         put(&o, "%s{\"topic\":", listed ? "," : "");
         put_str(&o, name, nl);
@@ -118,14 +118,14 @@ static void topics(struct admin *a, struct admin_conn *c, const struct http_req 
         uint64_t key, subs;
         const char *name;
         size_t nl;
-        more = metrics_topic_slot_read(st, j, &key, &name, &nl, &subs) && subs;
+        more = topic_table_slot_read(topics, j, &key, &name, &nl, &subs) && subs;
     }
     if (more)
         put(&o, "],\"next_cursor\":\"%zu\"", i);
     else
         put(&o, "],\"next_cursor\":null");
     put(&o, ",\"uncounted_topics\":%llu,\"scope\":\"node\"}\n",
-        (unsigned long long)metrics_topics_uncounted(st));
+        (unsigned long long)topic_table_uncounted(topics));
     admin_conn_json(c, 200, o.p, out_len(&o), keep);
 }
 
@@ -171,12 +171,12 @@ static void on_done(void *ctx, const struct ctl_result *res)
          * cluster: every answering node's, summed */
         uint64_t subs =
             res->cluster ? res->subscribers
-                         : metrics_topic_subscribers(master_stats(admin_master(a)),
-                                                     msg_topic_key(cmd->subject, cmd->subject_len));
+                         : topic_table_subscribers(admin_master(a)->topics,
+                                                   msg_topic_key(cmd->subject, cmd->subject_len));
         put(&o, "{\"topic\":");
         put_str(&o, cmd->subject, cmd->subject_len);
         put(&o, ",\"subscribers\":%llu,\"users\":", (unsigned long long)subs);
-        if (!master_config(admin_master(a))->presence) {
+        if (!admin_master(a)->cfg->presence) {
             put(&o,
                 "null,\"presence\":\"off\",\"complete\":%s,\"scope\":\"cluster\","
                 "\"nodes\":%u}\n",
@@ -226,14 +226,13 @@ static void presence(struct admin *a, struct admin_conn *c, const struct http_re
         admin_conn_error(c, 400, "bad topic name or limit (1-1000)", keep, NULL);
         return;
     }
-    struct master *m = admin_master(a);
-    if (!master_config(m)->presence && !master_redis_link(m)) {
+    struct node *m = admin_master(a);
+    if (!m->cfg->presence && !m->redis) {
         struct out o = {.p = admin_scratch(a, &o.cap)};
         put(&o, "{\"topic\":");
         put_str(&o, topic, tl);
         put(&o, ",\"subscribers\":%llu,\"users\":null,\"presence\":\"off\",\"scope\":\"node\"}\n",
-            (unsigned long long)metrics_topic_subscribers(master_stats(m),
-                                                          msg_topic_key(topic, tl)));
+            (unsigned long long)topic_table_subscribers(m->topics, msg_topic_key(topic, tl)));
         admin_conn_json(c, 200, o.p, out_len(&o), keep);
         return;
     }

@@ -17,6 +17,7 @@
 #include "core/json.h"
 #include "http/http_parse.h"
 #include "pubsub/history.h"
+#include "server/node.h"
 #include "pubsub/msg.h"
 #include "pubsub/msgid.h"
 
@@ -74,12 +75,12 @@ static size_t error(struct out *o, int *status, int st, const char *msg)
     return o->len;
 }
 
-size_t admin_history_json(struct master *m, const char *topic, size_t tl, const char *query,
+size_t admin_history_json(struct node *m, const char *topic, size_t tl, const char *query,
                           size_t ql, char *out, size_t cap, int *status)
 {
     /* 32 bytes held back while messages go in: the closing always fits */
     struct out o = {out, cap > 32 ? cap - 32 : 0, 0, false};
-    struct history *h = master_history(m);
+    struct history *h = m->history;
     if (!h)
         return error(&o, status, 404, "history is off (--history-size, --history-ttl)");
     uint64_t limit = ADMIN_HISTORY_LIMIT_DEFAULT;
@@ -115,7 +116,7 @@ size_t admin_history_json(struct master *m, const char *topic, size_t tl, const 
     if (have_since) {
         /* with ids from Redis, a newer id of this epoch was given by a node
          * quicker than this one: nothing after it here yet (as resume.c) */
-        if (since.epoch == msgid_epoch() && since.seq > newest && master_redis_ids(m))
+        if (since.epoch == msgid_epoch() && since.seq > newest && m->redis_ids)
             from = since.seq + 1;
         else if (since.epoch != msgid_epoch() || since.seq > newest)
             gone = "epoch";

@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "server/master.h"
+struct node;
 
 #define ADMIN_HISTORY_LIMIT_MAX 1000
 #define ADMIN_HISTORY_LIMIT_DEFAULT 100
@@ -15,7 +15,7 @@
  * since no longer covered or of another epoch: the body says which and
  * the current id). At most `limit` messages and never more than cap:
  * "more":true says the client should ask again from the last id. */
-size_t admin_history_json(struct master *m, const char *topic, size_t tl, const char *query,
+size_t admin_history_json(struct node *m, const char *topic, size_t tl, const char *query,
                           size_t ql, char *out, size_t cap, int *status);
 
 #endif

@@ -11,10 +11,10 @@
 
 struct admin;
 struct admin_conn;
-struct master;
+struct node;
 struct control_master;
 
-struct master *admin_master(const struct admin *a);
+struct node *admin_master(const struct admin *a);
 struct admin *admin_conn_admin(const struct admin_conn *c);
 /* NULL if it could not be created (then control routes answer 503). */
 struct control_master *admin_control(const struct admin *a);

@@ -29,6 +29,7 @@
 #include "ev/timer.h"
 #include "http/http_response.h"
 #include "http/sse.h"
+#include "pubsub/topic_table.h"
 #include "server/auth_conn.h"
 #include "server/server_int.h"
 #include "ws/ws_frame.h"
@@ -138,9 +139,9 @@ int conn_topic_join(struct worker *w, struct conn *c, const char *name, size_t n
     /* the shared table counts this worker's subscribers of t in the slot
      * t keeps; only the first and the last take the table's lock */
     if (t->count == 1)
-        t->ext_slot = (int32_t)metrics_topic_join(w->shared, w->id, t->key, name, n);
+        t->ext_slot = (int32_t)topic_table_join(w->shared->topics, w->id, t->key, name, n);
     else
-        metrics_topic_add(w->shared, w->id, t->ext_slot, +1);
+        topic_table_add(w->shared->topics, w->id, t->ext_slot, +1);
     return 0;
 }
 
@@ -150,9 +151,9 @@ static void topic_leave(struct worker *w, struct topic_sub *sub)
     if (!t)
         return;
     if (t->count == 1)
-        metrics_topic_leave(w->shared, w->id, t->ext_slot);
+        topic_table_leave(w->shared->topics, w->id, t->ext_slot);
     else
-        metrics_topic_add(w->shared, w->id, t->ext_slot, -1);
+        topic_table_add(w->shared->topics, w->id, t->ext_slot, -1);
     topic_unsubscribe(w->topics, sub);
 }
 

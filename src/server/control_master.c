@@ -35,7 +35,8 @@
 #include "ev/loop.h"
 #include "metrics/metrics.h"
 #include "pubsub/msg.h"
-#include "server/master.h"
+#include "pubsub/topic_table.h"
+#include "server/node.h"
 #include "server/redis_link.h"
 
 #define CHECK_MS 100
@@ -72,7 +73,7 @@ struct remote { /* a node's presence ask (ours included), answered through Redis
 };
 
 struct control_master {
-    struct master *m;
+    struct node *m;
     struct ev_loop *loop;
     struct ctl_shared *sh;
     struct redis_link *rl; /* NULL without --redis */
@@ -107,7 +108,7 @@ static void finish(struct control_master *cm, bool complete, int err)
     struct ctl_result res = {
         .cmd = &q->cmd, .err = err, .complete = complete, .via_redis = q->via_redis};
     const char **names = NULL;
-    unsigned nw = master_workers(cm->m);
+    unsigned nw = cm->m->nworkers;
     if (!err && q->ctx) {
         size_t cap = 0;
         for (unsigned i = 0; i < nw; i++) {
@@ -162,9 +163,9 @@ static void check(struct control_master *cm)
         return;
     if (q->seq) {
         bool all = true;
-        for (unsigned i = 0; i < master_workers(cm->m) && all; i++) {
+        for (unsigned i = 0; i < cm->m->nworkers && all; i++) {
             const struct ctl_reply *r = &cm->sh->r[i];
-            all = !master_worker_alive(cm->m, i) ||
+            all = cm->m->shared->w[i].pid <= 0 ||
                   __atomic_load_n(&r->req_id, __ATOMIC_ACQUIRE) == q->cmd.req_id ||
                   __atomic_load_n(&r->start_seq, __ATOMIC_ACQUIRE) >= q->seq;
         }
@@ -208,7 +209,7 @@ static void start(struct control_master *cm)
                 finish(cm, false, WSP_EAGAIN);
             return;
         }
-        int64_t seq = master_control(cm->m, &q->cmd);
+        int64_t seq = cm->m->ops->control(cm->m, &q->cmd);
         if (seq < 0) {
             finish(cm, false, (int)seq);
             return;
@@ -237,7 +238,7 @@ static void on_redis(void *ctx, const uint8_t *p, size_t n)
                 !memcmp(nonce, cm->nonce, sizeof nonce);
     if (!ours)
         c.req_id = 0; /* another node's, or ours answered already: no answers */
-    int64_t seq = master_control(cm->m, &c);
+    int64_t seq = cm->m->ops->control(cm->m, &c);
     if (!ours)
         return;
     if (seq < 0) {
@@ -283,7 +284,7 @@ static void send_answer(struct control_master *cm, const struct remote *rm, cons
     struct ctl_answer a = {.req_id = rm->req_id, .users = users};
     redis_link_node_id(cm->rl, a.node);
     a.subscribers =
-        metrics_topic_subscribers(master_stats(cm->m), msg_topic_key(c->subject, c->subject_len));
+        topic_table_subscribers(cm->m->topics, msg_topic_key(c->subject, c->subject_len));
     struct redis_link_stats st;
     redis_link_get_stats(cm->rl, &st);
     if (st.pattern_mode)
@@ -318,7 +319,7 @@ static void remote_presence(struct control_master *cm, const uint8_t node[CTL_NO
 {
     struct remote rm = {.req_id = c->req_id};
     memcpy(rm.node, node, sizeof rm.node);
-    if (!master_config(cm->m)->presence) { /* counts only: no round trip to the workers */
+    if (!cm->m->cfg->presence) { /* counts only: no round trip to the workers */
         send_answer(cm, &rm, c, NULL);
         return;
     }
@@ -505,9 +506,9 @@ static void on_timer(struct ev_loop *loop, void *arg)
     asks_expire(arg);
 }
 
-struct control_master *control_master_new(struct master *m, struct ev_loop *loop)
+struct control_master *control_master_new(struct node *m, struct ev_loop *loop)
 {
-    struct ctl_shared *sh = master_ctl_shared(m);
+    struct ctl_shared *sh = m->ctl;
     if (!sh)
         return NULL;
     struct control_master *cm = calloc(1, sizeof *cm);
@@ -528,7 +529,7 @@ struct control_master *control_master_new(struct master *m, struct ev_loop *loop
         free(cm);
         return NULL;
     }
-    cm->rl = master_redis_link(m);
+    cm->rl = m->redis;
     if (cm->rl) {
         static const struct redis_link_control_ops ops = {
             .on_control = on_redis, .on_reply = on_reply, .on_receivers = on_receivers};

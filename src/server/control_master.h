@@ -12,7 +12,7 @@
 
 #include "server/control.h"
 
-struct master;
+struct node;
 struct ev_loop;
 struct control_master;
 
@@ -37,7 +37,7 @@ typedef void (*ctl_done_cb)(void *ctx, const struct ctl_result *r);
 
 /* NULL on failure (out of memory, no shared area). Registers with loop and,
  * if the master has one, the Redis link. */
-struct control_master *control_master_new(struct master *m, struct ev_loop *loop);
+struct control_master *control_master_new(struct node *m, struct ev_loop *loop);
 void control_master_free(struct control_master *cm);
 
 /* Queues command c (its req_id is assigned here). cb is called exactly

@@ -38,10 +38,12 @@
 #include "pubsub/msg.h"
 #include "pubsub/msgid.h"
 #include "pubsub/ring.h"
+#include "pubsub/topic_table.h"
 #include "server/admin.h"
 #include "server/auth_conn.h"
 #include "server/control.h"
 #include "server/live_config.h"
+#include "server/node.h"
 #include "server/redis_link.h"
 #include "server/worker.h"
 #include "tls/tls.h"
@@ -64,16 +66,12 @@ struct worker_slot {
 };
 
 struct master {
-    struct wsp_config *cfg;
-    unsigned nworkers;
+    struct node node; /* what the services get (node.h): cfg, counters, ring, history */
     struct worker_slot *slots;
-    struct ring *ring;
-    struct shared_stats *shared;
     struct ev_loop *loop;
     int sig_fd;
     struct ev_handler sig_h;
     struct admin *admin;
-    struct redis_link *redis; /* NULL without --redis */
     int admin_fd;
     struct net_addr pub;       /* the public address, its port resolved */
     struct tls_ctx *tls;       /* last good certificates, for workers forked later; NULL: plain */
@@ -81,64 +79,25 @@ struct master {
     bool stopping;
     bool admin_needs_token; /* admin port off loopback: a token must stay set */
     uint64_t stop_deadline_ms;
-    uint64_t started_ms;
-    uint64_t published[PUB_SOURCES];
     struct ws_deflater *deflater; /* compresses each message once; NULL: --deflate off */
     uint8_t *scratch;             /* frame encoding buffer: every form of one message */
     size_t scratch_cap;
     struct msgid_counters *ids; /* per-topic seq (pubsub/msgid.h) */
-    struct history *history;    /* NULL: --history-size 0 and --history-ttl 0 */
-    struct ctl_shared *ctl;     /* the workers' answers to control commands */
-    struct live_config *live;   /* m->cfg for the workers, rewritten on SIGHUP */
-    bool redis_ids;             /* ids and history from Redis (--redis with history) */
-    uint64_t epoch_changes;     /* epochs adopted from Redis */
+    struct live_config *live;   /* m->node.cfg for the workers, rewritten on SIGHUP */
 };
-
-struct shared_stats *master_stats(const struct master *m)
-{
-    return m->shared;
-}
-const struct wsp_config *master_config(const struct master *m)
-{
-    return m->cfg;
-}
-struct ring *master_ring(const struct master *m)
-{
-    return m->ring;
-}
-uint64_t master_uptime_ms(const struct master *m)
-{
-    return clock_mono_ms() - m->started_ms;
-}
-uint64_t master_published(const struct master *m, enum pub_source s)
-{
-    return m->published[s];
-}
-struct redis_link *master_redis_link(const struct master *m)
-{
-    return m->redis;
-}
-struct history *master_history(const struct master *m)
-{
-    return m->history;
-}
-uint64_t master_topic_last_seq(const struct master *m, uint64_t key)
-{
-    return msgid_counters_last(m->ids, key);
-}
 
 static bool sse_clients(const struct master *m)
 {
-    for (unsigned i = 0; i < m->nworkers; i++)
-        if (m->shared->w[i].sse_conns)
+    for (unsigned i = 0; i < m->node.nworkers; i++)
+        if (m->node.shared->w[i].sse_conns)
             return true;
     return false;
 }
 
 static bool deflate_clients(const struct master *m)
 {
-    for (unsigned i = 0; i < m->nworkers; i++)
-        if (m->shared->w[i].deflate_conns)
+    for (unsigned i = 0; i < m->node.nworkers; i++)
+        if (m->node.shared->w[i].deflate_conns)
             return true;
     return false;
 }
@@ -147,8 +106,8 @@ static bool deflate_clients(const struct master *m)
  * asked for it, as the deflated form is. */
 static bool envelope_clients(const struct master *m)
 {
-    for (unsigned i = 0; i < m->nworkers; i++)
-        if (m->shared->w[i].envelope_conns)
+    for (unsigned i = 0; i < m->node.nworkers; i++)
+        if (m->node.shared->w[i].envelope_conns)
             return true;
     return false;
 }
@@ -168,19 +127,25 @@ static struct history *history_new(const struct wsp_config *cfg)
     return history_create(&hc);
 }
 
+static const struct node_ops master_ops; /* below, after the functions it names */
+
 /* What master_run and master_new_standalone both need. */
 static int alloc_common(struct master *m)
 {
-    const struct wsp_config *cfg = m->cfg;
+    m->node.ops = &master_ops;
+    const struct wsp_config *cfg = m->node.cfg;
     /* the topic secret, before any key is made and before the workers
      * fork: clients must not be able to aim topic names at one slot */
     uint8_t secret[16];
     if (getrandom(secret, sizeof secret, 0) != (ssize_t)sizeof secret)
         return errno ? -errno : WSP_ENOMEM;
     msg_topic_key_seed(secret);
-    m->ring = ring_create(cfg->ring_size);
-    m->shared = metrics_shared_new(m->nworkers);
-    m->slots = calloc(m->nworkers, sizeof *m->slots);
+    m->node.ring = ring_create(cfg->ring_size);
+    m->node.shared = metrics_shared_new(m->node.nworkers);
+    m->node.topics = topic_table_new(m->node.nworkers);
+    if (m->node.shared) /* the workers find it there */
+        m->node.shared->topics = m->node.topics;
+    m->slots = calloc(m->node.nworkers, sizeof *m->slots);
     /* every form side by side: raw, raw deflated, envelope, envelope deflated */
     size_t env = envelope_bound(TOPIC_NAME_MAX, cfg->max_message);
     m->scratch_cap = sizeof(struct ring_forms) + WS_MAX_HEADER + cfg->max_message + env;
@@ -197,14 +162,29 @@ static int alloc_common(struct master *m)
         return er;
     msgid_epoch_set(msgid_epoch_new());
     m->ids = msgid_counters_new();
-    m->history = history_new(cfg);
-    m->ctl = ctl_shared_new(m->nworkers);
+    m->node.history = history_new(cfg);
+    m->node.ctl = ctl_shared_new(m->node.nworkers);
     m->live = live_config_new(cfg);
-    if (!m->ring || !m->shared || !m->slots || !m->scratch || !m->ctl || !m->live ||
-        (cfg->deflate && !m->deflater) || !m->ids ||
-        ((cfg->history_size || cfg->history_ttl_ms) && !m->history))
+    if (!m->node.ring || !m->node.shared || !m->node.topics || !m->slots || !m->scratch ||
+        !m->node.ctl || !m->live || (cfg->deflate && !m->deflater) || !m->ids ||
+        ((cfg->history_size || cfg->history_ttl_ms) && !m->node.history))
         return WSP_ENOMEM;
     return 0;
+}
+
+/* Undoes alloc_common (what it made, complete or not). */
+static void free_common(struct master *m)
+{
+    ws_deflater_free(m->deflater);
+    free(m->scratch);
+    free(m->slots);
+    ring_destroy(m->node.ring);
+    history_destroy(m->node.history);
+    msgid_counters_free(m->ids);
+    metrics_shared_free(m->node.shared);
+    topic_table_free(m->node.topics);
+    ctl_shared_free(m->node.ctl);
+    live_config_free(m->live);
 }
 
 /* Appends the deflated frame of the frame [p, p + len) at out if that is
@@ -235,34 +215,22 @@ static bool scratch_fit(struct master *m, size_t len, size_t sl)
 static void wake_workers(struct master *m)
 {
     uint64_t one = 1;
-    for (unsigned i = 0; i < m->nworkers; i++)
+    for (unsigned i = 0; i < m->node.nworkers; i++)
         if (m->slots[i].pid > 0 && write(m->slots[i].wake_fd, &one, sizeof one) < 0 &&
             errno != EAGAIN)
             log_ratelimited(WSP_LOG_WARN, "waking worker %u: %s", i, strerror(errno));
 }
 
-int64_t master_control(struct master *m, const struct ctl_cmd *c)
+static int64_t op_control(struct node *nd, const struct ctl_cmd *c)
 {
+    struct master *m = container_of(nd, struct master, node);
     uint8_t body[CTL_BODY_MAX];
     size_t n = ctl_body_encode(c, body);
-    int64_t seq =
-        ring_publish(m->ring, RING_F_CONTROL, c->subject, c->subject_len, body, n, clock_mono_ns());
+    int64_t seq = ring_publish(m->node.ring, RING_F_CONTROL, c->subject, c->subject_len, body, n,
+                               clock_mono_ns());
     if (seq > 0)
         wake_workers(m);
     return seq;
-}
-
-struct ctl_shared *master_ctl_shared(const struct master *m)
-{
-    return m->ctl;
-}
-bool master_worker_alive(const struct master *m, unsigned i)
-{
-    return m->slots[i].pid > 0;
-}
-unsigned master_workers(const struct master *m)
-{
-    return m->nworkers;
 }
 
 /* The ticker's messages and the topics --conflate names (patterns as for
@@ -288,7 +256,7 @@ static int64_t publish(struct master *m, bool binary, const char *topic, size_t 
     size_t plain = hl + n;
     struct ring_forms f = {0};
     size_t pre = sizeof f;
-    if (pre + plain > m->scratch_cap || pre + plain + topic_len > ring_max_entry(m->ring))
+    if (pre + plain > m->scratch_cap || pre + plain + topic_len > ring_max_entry(m->node.ring))
         return WSP_ETOOBIG;
     uint64_t key = topic_len ? msg_topic_key(topic, topic_len) : 0;
     /* encoded once per form in use, here; every worker copies these bytes once */
@@ -299,7 +267,7 @@ static int64_t publish(struct master *m, bool binary, const char *topic, size_t 
     f.len[FORM_RAW] = (uint32_t)plain;
     o += plain;
     bool z = m->deflater && deflate_clients(m);
-    if (z && n >= m->cfg->deflate_min)
+    if (z && n >= m->node.cfg->deflate_min)
         o += f.len[FORM_RAW_Z] =
             (uint32_t)deflate_form(m, op, payload, n, plain, o, (size_t)(end - o));
     /* an id even while nobody shows it: a client that asks later must find
@@ -307,7 +275,7 @@ static int64_t publish(struct master *m, bool binary, const char *topic, size_t 
     if (given)
         f.topic_seq = key ? given->seq : 0;
     else
-        f.topic_seq = key && !m->redis_ids ? msgid_counters_next(m->ids, key) : 0;
+        f.topic_seq = key && !m->node.redis_ids ? msgid_counters_next(m->ids, key) : 0;
     f.epoch = msgid_epoch();
     if (envelope_clients(m)) {
         char id[MSGID_MAX_LEN];
@@ -320,7 +288,7 @@ static int64_t publish(struct master *m, bool binary, const char *topic, size_t 
         size_t ehl = el - 2 < 126 ? 2 : el - 4 < 65536 ? 4 : 10; /* RFC 6455 §5.2 */
         const uint8_t *json = o + ehl;
         o += el;
-        if (z && el - ehl >= m->cfg->deflate_min)
+        if (z && el - ehl >= m->node.cfg->deflate_min)
             o += f.len[FORM_ENV_Z] =
                 (uint32_t)deflate_form(m, WS_OP_TEXT, json, el - ehl, el, o, (size_t)(end - o));
     }
@@ -333,7 +301,7 @@ static int64_t publish(struct master *m, bool binary, const char *topic, size_t 
         size_t idl = f.topic_seq ? msgid_format(id, sizeof id, f.epoch, f.topic_seq) : 0;
         size_t used = (size_t)(o - m->scratch);
         size_t sl = sse_event_len(topic_len, idl ? idl : SSE_NO_ID, payload, n, binary);
-        if (used + sl + topic_len <= ring_max_entry(m->ring) && scratch_fit(m, used, sl)) {
+        if (used + sl + topic_len <= ring_max_entry(m->node.ring) && scratch_fit(m, used, sl)) {
             o = m->scratch + used;
             ssize_t e = sse_event_encode(o, sl, topic_len ? topic : "", topic_len, idl ? id : NULL,
                                          idl, payload, n, binary);
@@ -345,7 +313,7 @@ static int64_t publish(struct master *m, bool binary, const char *topic, size_t 
     }
     size_t total = (size_t)(o - m->scratch);
     /* forms that do not fit the ring entry are dropped, the raw one never */
-    if (total + topic_len > ring_max_entry(m->ring)) {
+    if (total + topic_len > ring_max_entry(m->node.ring)) {
         f.len[FORM_RAW_Z] = f.len[FORM_ENV] = f.len[FORM_ENV_Z] = f.len[FORM_SSE] = 0;
         total = pre + plain;
     }
@@ -358,83 +326,84 @@ static int64_t publish(struct master *m, bool binary, const char *topic, size_t 
      * with history is never conflated: resume promises no gap. Only a full
      * topic table (WSP_ENOMEM) leaves a topic without history. */
     bool kept = false;
-    if (m->history && f.topic_seq)
-        kept = history_append(m->history, key, f.topic_seq, ring_head_seq(m->ring) + 1, binary,
-                              payload, n, now_ns) != WSP_ENOMEM;
-    if (!kept && (src == PUB_TICK || conflatable(m->cfg, topic, topic_len)))
+    if (m->node.history && f.topic_seq)
+        kept = history_append(m->node.history, key, f.topic_seq, ring_head_seq(m->node.ring) + 1,
+                              binary, payload, n, now_ns) != WSP_ENOMEM;
+    if (!kept && (src == PUB_TICK || conflatable(m->node.cfg, topic, topic_len)))
         flags = (uint8_t)(flags | RING_F_CONFLATE);
-    int64_t seq = ring_publish(m->ring, flags, topic, topic_len, m->scratch, total, now_ns);
+    int64_t seq = ring_publish(m->node.ring, flags, topic, topic_len, m->scratch, total, now_ns);
     if (seq < 0)
         return seq;
-    m->published[src]++;
+    m->node.published[src]++;
     wake_workers(m);
-    if (subscribers) {
-        uint64_t s = 0;
-        if (topic_len)
-            s = metrics_topic_subscribers(m->shared, key);
-        else
-            for (unsigned i = 0; i < m->nworkers; i++)
-                s += m->shared->w[i].conns;
-        *subscribers = s;
-    }
+    if (subscribers)
+        *subscribers = node_subscribers(&m->node, topic, topic_len);
     return seq;
 }
 
-int64_t master_publish(struct master *m, bool binary, const char *topic, size_t topic_len,
-                       const uint8_t *payload, size_t n, enum pub_source src, uint64_t *subscribers)
+static int64_t op_publish(struct node *n, bool binary, const char *topic, size_t topic_len,
+                          const uint8_t *payload, size_t len, enum pub_source src,
+                          uint64_t *subscribers)
 {
-    return publish(m, binary, topic, topic_len, payload, n, src, subscribers, NULL);
+    struct master *m = container_of(n, struct master, node);
+    return publish(m, binary, topic, topic_len, payload, len, src, subscribers, NULL);
 }
 
-bool master_redis_ids(const struct master *m)
+static bool op_epoch_adopt(struct node *n, uint64_t epoch)
 {
-    return m->redis_ids;
-}
-
-bool master_epoch_adopt(struct master *m, uint64_t epoch)
-{
+    struct master *m = container_of(n, struct master, node);
     if (epoch == msgid_epoch())
         return false;
     /* what history holds belongs to the old epoch: forget it before any
      * message of the new one goes in, so every stored id is the epoch's */
-    if (m->history)
-        history_clear(m->history);
+    if (m->node.history)
+        history_clear(m->node.history);
     log_info("history: epoch %llu -> %llu (from Redis): local history cleared",
              (unsigned long long)msgid_epoch(), (unsigned long long)epoch);
     msgid_epoch_set(epoch);
-    m->epoch_changes++;
+    m->node.epoch_changes++;
     return true;
 }
 
-uint64_t master_epoch_changes(const struct master *m)
+static int64_t op_publish_id(struct node *nd, bool binary, const char *topic, size_t topic_len,
+                             const uint8_t *payload, size_t n, const struct msgid *id)
 {
-    return m->epoch_changes;
-}
-
-int64_t master_publish_id(struct master *m, bool binary, const char *topic, size_t topic_len,
-                          const uint8_t *payload, size_t n, const struct msgid *id)
-{
-    master_epoch_adopt(m, id->epoch);
+    struct master *m = container_of(nd, struct master, node);
+    op_epoch_adopt(nd, id->epoch);
     uint64_t key = msg_topic_key(topic, topic_len);
     /* already here: loaded from the stream after this message was written
      * (redis_history.c): delivering it again would be a duplicate */
-    if (m->history && id->seq <= history_newest(m->history, key))
+    if (m->node.history && id->seq <= history_newest(m->node.history, key))
         return 0;
     return publish(m, binary, topic, topic_len, payload, n, PUB_REDIS, NULL, id);
 }
 
-int master_history_load(struct master *m, const char *topic, size_t topic_len,
-                        const struct msgid *id, bool binary, const uint8_t *payload, size_t n,
-                        uint64_t publish_ns)
+static int op_history_load(struct node *nd, const char *topic, size_t topic_len,
+                           const struct msgid *id, bool binary, const uint8_t *payload, size_t n,
+                           uint64_t publish_ns)
 {
-    if (!m->history || id->epoch != msgid_epoch())
+    struct master *m = container_of(nd, struct master, node);
+    if (!m->node.history || id->epoch != msgid_epoch())
         return WSP_EINVAL;
     uint64_t key = msg_topic_key(topic, topic_len);
-    if (id->seq <= history_newest(m->history, key))
+    if (id->seq <= history_newest(m->node.history, key))
         return 0;
     /* ring seq 0: behind every worker's cursor, so a resume replays it
      * (it never goes to the live ring: it was published before we came) */
-    return history_append(m->history, key, id->seq, 0, binary, payload, n, publish_ns);
+    return history_append(m->node.history, key, id->seq, 0, binary, payload, n, publish_ns);
+}
+
+static const struct node_ops master_ops = {
+    .publish = op_publish,
+    .publish_id = op_publish_id,
+    .history_load = op_history_load,
+    .epoch_adopt = op_epoch_adopt,
+    .control = op_control,
+};
+
+struct node *master_node(struct master *m)
+{
+    return &m->node;
 }
 
 struct master *master_new_standalone(struct wsp_config *cfg)
@@ -442,11 +411,11 @@ struct master *master_new_standalone(struct wsp_config *cfg)
     struct master *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
-    m->cfg = cfg;
+    m->node.cfg = cfg;
     m->admin_fd = -1;
     m->sig_fd = -1;
-    m->started_ms = clock_mono_ms();
-    m->nworkers = 1;
+    m->node.started_ms = clock_mono_ms();
+    m->node.nworkers = 1;
     if (alloc_common(m) < 0) { /* slots' pid 0: nobody to wake */
         master_free_standalone(m);
         return NULL;
@@ -458,15 +427,7 @@ void master_free_standalone(struct master *m)
 {
     if (!m)
         return;
-    ws_deflater_free(m->deflater);
-    free(m->scratch);
-    free(m->slots);
-    ring_destroy(m->ring);
-    history_destroy(m->history);
-    msgid_counters_free(m->ids);
-    metrics_shared_free(m->shared);
-    ctl_shared_free(m->ctl);
-    live_config_free(m->live);
+    free_common(m);
     free(m);
 }
 
@@ -476,8 +437,8 @@ static void on_tick(struct ev_loop *loop, void *arg)
     struct master *m = arg;
     char ts[32];
     clock_iso8601(ts, clock_real_us());
-    const char *t = m->cfg->tick_topic;
-    if (master_publish(m, false, t, strlen(t), (const uint8_t *)ts, 24, PUB_TICK, NULL) < 0)
+    const char *t = m->node.cfg->tick_topic;
+    if (publish(m, false, t, strlen(t), (const uint8_t *)ts, 24, PUB_TICK, NULL, NULL) < 0)
         log_ratelimited(WSP_LOG_ERROR, "tick: publish failed");
 }
 
@@ -501,7 +462,7 @@ static int spawn(struct master *m, unsigned i)
     }
     if (pid == 0) {
         /* keep only this worker's descriptors */
-        for (unsigned k = 0; k < m->nworkers; k++) {
+        for (unsigned k = 0; k < m->node.nworkers; k++) {
             if (k == i)
                 continue;
             close(m->slots[k].listen_fd);
@@ -511,8 +472,8 @@ static int spawn(struct master *m, unsigned i)
             close(m->admin_fd);
         if (m->admin) /* a restart forks while publishers are connected */
             admin_close_fds_after_fork(m->admin);
-        if (m->redis)
-            redis_link_after_fork(m->redis);
+        if (m->node.redis)
+            redis_link_after_fork(m->node.redis);
         close(m->sig_fd);
         /* the worker takes TERM, INT and HUP through its own signalfd: they
          * stay blocked from fork on, so one sent before that signalfd
@@ -524,15 +485,16 @@ static int spawn(struct master *m, unsigned i)
         sigaddset(&keep, SIGINT);
         sigaddset(&keep, SIGHUP);
         sigprocmask(SIG_SETMASK, &keep, NULL);
-        struct worker_init wi = {i,         m->cfg, s->listen_fd, s->wake_fd, m->ring,
-                                 m->shared, m->tls, m->history,   m->live};
+        struct worker_init wi = {i,          m->node.cfg,     s->listen_fd,
+                                 s->wake_fd, m->node.ring,    m->node.shared,
+                                 m->tls,     m->node.history, m->live};
         worker_main(&wi);
     }
     s->pid = pid;
     s->started_ms = clock_mono_ms();
     s->restart_at_ms = 0;
-    m->shared->w[i].pid = pid;
-    m->shared->w[i].started_unix_ms = clock_real_us() / 1000;
+    m->node.shared->w[i].pid = pid;
+    m->node.shared->w[i].started_unix_ms = clock_real_us() / 1000;
     return 0;
 }
 
@@ -541,10 +503,10 @@ static void stop_all(struct master *m)
     if (m->stopping)
         return;
     m->stopping = true;
-    m->stop_deadline_ms = clock_mono_ms() + m->cfg->drain_timeout_ms + 2000;
+    m->stop_deadline_ms = clock_mono_ms() + m->node.cfg->drain_timeout_ms + 2000;
     log_info("stopping: draining workers (up to %llu ms)",
-             (unsigned long long)m->cfg->drain_timeout_ms);
-    for (unsigned i = 0; i < m->nworkers; i++) {
+             (unsigned long long)m->node.cfg->drain_timeout_ms);
+    for (unsigned i = 0; i < m->node.nworkers; i++) {
         if (m->slots[i].pid > 0)
             kill(m->slots[i].pid, SIGTERM);
         /* no restarts from here on: drop our copy of each public listener,
@@ -567,20 +529,20 @@ static void reap_children(struct master *m)
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         unsigned i;
-        for (i = 0; i < m->nworkers; i++)
+        for (i = 0; i < m->node.nworkers; i++)
             if (m->slots[i].pid == pid)
                 break;
-        if (i == m->nworkers)
+        if (i == m->node.nworkers)
             continue;
         struct worker_slot *s = &m->slots[i];
         s->pid = 0;
-        m->shared->w[i].pid = 0;
-        m->shared->w[i].conns = 0;
-        m->shared->w[i].conns_pending = 0;
-        m->shared->w[i].queued_bytes = 0;
+        m->node.shared->w[i].pid = 0;
+        m->node.shared->w[i].conns = 0;
+        m->node.shared->w[i].conns_pending = 0;
+        m->node.shared->w[i].queued_bytes = 0;
         /* its subscribers are gone: Redis channels nobody else needs are
          * left, subscribers_notified stops counting them */
-        metrics_topic_reset_worker(m->shared, i);
+        topic_table_reset_worker(m->node.topics, i);
         if (m->stopping) {
             log_debug("worker %u (pid %d) exited", i, (int)pid);
             continue;
@@ -593,7 +555,7 @@ static void reap_children(struct master *m)
                       WEXITSTATUS(status));
         uint64_t now = clock_mono_ms();
         s->quick_deaths = now - s->started_ms < 1000 ? s->quick_deaths + 1 : 0;
-        m->shared->w[i].restarts++;
+        m->node.shared->w[i].restarts++;
         /* a worker that keeps dying at start is restarted with a pause, so
          * a bad configuration does not turn into a fork storm */
         if (s->quick_deaths >= QUICK_DEATHS_BEFORE_BACKOFF) {
@@ -641,7 +603,7 @@ static void reload_one(size_t i, const char *was, const char *now, void *arg)
     bool live = reload_live(x, i);
     char v[4096];
     if (live && (config_opt_format(x->next, i, v, sizeof v) < 0 ||
-                 config_opt_set(x->m->cfg, i, v, stderr, "SIGHUP: ") != 0))
+                 config_opt_set(x->m->node.cfg, i, v, stderr, "SIGHUP: ") != 0))
         live = false;
     x->applied += live;
     x->pending += !live;
@@ -665,7 +627,7 @@ static void reload_config(struct master *m)
         log_error("config reload: out of memory");
         goto done;
     }
-    int r = config_parse(next, m->cfg->argc, m->cfg->argv, err, err);
+    int r = config_parse(next, m->node.cfg->argc, m->node.cfg->argv, err, err);
     fclose(err);
     err = NULL;
     char *save = NULL;
@@ -683,15 +645,15 @@ static void reload_config(struct master *m)
     if (r != 0)
         goto done;
     struct reload x = {m, next, 0, 0};
-    config_show_diff(m->cfg, next, reload_one, &x);
-    config_relist(m->cfg); /* the lists reload_one set, split again */
-    wsp_log_set_levels(m->cfg->log_level, m->cfg->log_sub_levels);
-    /* for the running workers (reload_workers tells them) and, as m->cfg,
+    config_show_diff(m->node.cfg, next, reload_one, &x);
+    config_relist(m->node.cfg); /* the lists reload_one set, split again */
+    wsp_log_set_levels(m->node.cfg->log_level, m->node.cfg->log_sub_levels);
+    /* for the running workers (reload_workers tells them) and, as m->node.cfg,
      * for those forked later */
-    live_config_publish(m->live, m->cfg);
+    live_config_publish(m->live, m->node.cfg);
     log_info("config reload: %s: %u change%s applied, %u need%s a restart",
-             m->cfg->config_path[0] ? m->cfg->config_path : "(no --config file)", x.applied,
-             x.applied == 1 ? "" : "s", x.pending, x.pending == 1 ? "s" : "");
+             m->node.cfg->config_path[0] ? m->node.cfg->config_path : "(no --config file)",
+             x.applied, x.applied == 1 ? "" : "s", x.pending, x.pending == 1 ? "s" : "");
 done:
     if (err)
         fclose(err);
@@ -704,7 +666,7 @@ done:
  * a good set is kept for later forks, and each worker loads it itself. */
 static void reload_admin_tls(struct master *m)
 {
-    const char *crt = m->cfg->admin_tls_cert, *key = m->cfg->admin_tls_key;
+    const char *crt = m->node.cfg->admin_tls_cert, *key = m->node.cfg->admin_tls_key;
     char err[512];
     struct tls_ctx *t = tls_ctx_new(&crt, &key, 1, err, sizeof err);
     if (!t) {
@@ -728,8 +690,8 @@ static bool reload_tls(struct master *m)
     if (!m->tls)
         return false;
     char err[512];
-    struct tls_ctx *t =
-        tls_ctx_new(m->cfg->tls_certs, m->cfg->tls_keys, m->cfg->n_tls, err, sizeof err);
+    struct tls_ctx *t = tls_ctx_new(m->node.cfg->tls_certs, m->node.cfg->tls_keys,
+                                    m->node.cfg->n_tls, err, sizeof err);
     if (!t) {
         log_sub_error(WSP_SUB_TLS, "SIGHUP: certificate reload failed, keeping the old ones: %s",
                       err);
@@ -748,8 +710,8 @@ static bool reload_tls(struct master *m)
  * found them good). */
 static void reload_workers(struct master *m, bool files)
 {
-    union sigval v = {.sival_int = (m->cfg->log_level + 1) | (files ? 0x100 : 0) | 0x200};
-    for (unsigned i = 0; i < m->nworkers; i++)
+    union sigval v = {.sival_int = (m->node.cfg->log_level + 1) | (files ? 0x100 : 0) | 0x200};
+    for (unsigned i = 0; i < m->node.nworkers; i++)
         if (m->slots[i].pid > 0)
             sigqueue(m->slots[i].pid, SIGHUP, v);
 }
@@ -760,7 +722,7 @@ static void reload(struct master *m)
 {
     reload_config(m);
     bool tls = reload_tls(m);
-    bool keys = auth_conn_reload(m->cfg);
+    bool keys = auth_conn_reload(m->node.cfg);
     reload_workers(m, tls || keys);
 }
 
@@ -793,13 +755,13 @@ static void on_second(struct ev_loop *loop, void *arg)
     (void)loop;
     struct master *m = arg;
     uint64_t now = clock_mono_ms();
-    for (unsigned i = 0; i < m->nworkers && !m->stopping; i++)
+    for (unsigned i = 0; i < m->node.nworkers && !m->stopping; i++)
         if (m->slots[i].pid == 0 && m->slots[i].restart_at_ms && now >= m->slots[i].restart_at_ms)
             spawn(m, i);
     if (m->admin)
         admin_push_live(m->admin);
     if (m->stopping && now >= m->stop_deadline_ms) {
-        for (unsigned i = 0; i < m->nworkers; i++)
+        for (unsigned i = 0; i < m->node.nworkers; i++)
             if (m->slots[i].pid > 0) {
                 log_warn("worker %u did not stop in time: killing it", i);
                 kill(m->slots[i].pid, SIGKILL);
@@ -814,7 +776,7 @@ static void on_post(struct ev_loop *loop, void *arg)
         admin_reap(m->admin);
     if (!m->stopping)
         return;
-    for (unsigned i = 0; i < m->nworkers; i++)
+    for (unsigned i = 0; i < m->node.nworkers; i++)
         if (m->slots[i].pid > 0)
             return;
     ev_loop_stop(loop);
@@ -848,37 +810,23 @@ static unsigned count_workers(const struct wsp_config *cfg)
     return n > METRICS_MAX_WORKERS ? METRICS_MAX_WORKERS : n;
 }
 
-int master_run(struct wsp_config *cfg)
+/* The options checked and the files loaded before anything is opened:
+ * the addresses, the admin port's token rule, token keys, certificates.
+ * 0, or 2 after one line on stderr (a usage error: nothing to undo). */
+static int check_start(struct master *m, struct net_addr *pub, struct net_addr *adm, bool *admin_on)
 {
-    static struct master mm;
-    struct master *m = &mm;
-    int rc = 1;
-    m->cfg = cfg;
-    m->admin_fd = -1;
-    m->sig_fd = -1;
-    m->started_ms = clock_mono_ms();
-    wsp_log_set_levels(cfg->log_level, cfg->log_sub_levels);
-    wsp_log_set_format(wsp_log_parse_format(cfg->log_format));
-    wsp_log_set_role("master");
-    signal(SIGPIPE, SIG_IGN);
-
-    /* raise the soft open-file limit to the hard one: the cheapest tuning */
-    tune_nofile_raise();
-    struct rlimit rl;
-    m->nworkers = count_workers(cfg);
-
-    struct net_addr pub, adm;
-    if (net_addr_parse(cfg->listen, "0.0.0.0", &pub) < 0) {
+    struct wsp_config *cfg = m->node.cfg;
+    if (net_addr_parse(cfg->listen, "0.0.0.0", pub) < 0) {
         fprintf(stderr, "wspush: error: --listen '%s' is not [ADDR:]PORT\n", cfg->listen);
         return 2;
     }
-    bool admin_on = strcmp(cfg->admin, "off") != 0;
-    if (admin_on) {
-        if (net_addr_parse(cfg->admin, "127.0.0.1", &adm) < 0) {
+    *admin_on = strcmp(cfg->admin, "off") != 0;
+    if (*admin_on) {
+        if (net_addr_parse(cfg->admin, "127.0.0.1", adm) < 0) {
             fprintf(stderr, "wspush: error: --admin '%s' is not ADDR:PORT or off\n", cfg->admin);
             return 2;
         }
-        m->admin_needs_token = !net_addr_is_loopback(&adm);
+        m->admin_needs_token = !net_addr_is_loopback(adm);
         if (m->admin_needs_token && !cfg->publish_token[0]) {
             fprintf(stderr,
                     "wspush: error: refusing to open the admin port on %s without "
@@ -912,24 +860,20 @@ int master_run(struct wsp_config *cfg)
             return 2;
         }
     }
-    int ar = alloc_common(m);
-    m->loop = ev_loop_new(256);
-    if (ar < 0 || !m->loop) {
-        fprintf(stderr, "wspush: error: out of memory at start-up (ring %llu bytes)\n",
-                (unsigned long long)cfg->ring_size);
-        goto fail;
-    }
-    for (unsigned i = 0; i < m->nworkers; i++) {
-        m->slots[i].listen_fd = -1;
-        m->slots[i].wake_fd = -1;
-    }
+    return 0;
+}
 
+/* One SO_REUSEPORT listener and one eventfd per worker slot, and the admin
+ * listener (its port resolved into *adm). 0 or -1 after one line. */
+static int open_listeners(struct master *m, struct net_addr *pub, struct net_addr *adm,
+                          bool admin_on)
+{
     /* SO_REUSEPORT would let this server join another one's port and take
      * part of its traffic without a word: refuse to start instead */
-    int pr = net_listen_probe(&pub);
+    int pr = net_listen_probe(pub);
     if (pr < 0) {
         char a[80];
-        net_addr_format(&pub, a, sizeof a);
+        net_addr_format(pub, a, sizeof a);
         if (pr == -EADDRINUSE)
             fprintf(stderr,
                     "wspush: error: %s is already in use (another server listens "
@@ -937,37 +881,42 @@ int master_run(struct wsp_config *cfg)
                     a);
         else
             fprintf(stderr, "wspush: error: cannot listen on %s: %s\n", a, wsp_strerror(pr));
-        goto fail;
+        return -1;
     }
-    for (unsigned i = 0; i < m->nworkers; i++) {
-        int fd = net_listen(&pub, LISTEN_BACKLOG, true);
+    for (unsigned i = 0; i < m->node.nworkers; i++) {
+        int fd = net_listen(pub, LISTEN_BACKLOG, true);
         if (fd < 0) {
             char a[80];
-            net_addr_format(&pub, a, sizeof a);
+            net_addr_format(pub, a, sizeof a);
             fprintf(stderr, "wspush: error: cannot listen on %s: %s%s\n", a, wsp_strerror(fd),
-                    listen_hint(fd, &pub));
-            goto fail;
+                    listen_hint(fd, pub));
+            return -1;
         }
         m->slots[i].listen_fd = fd;
         m->slots[i].wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (m->slots[i].wake_fd < 0) {
             fprintf(stderr, "wspush: error: eventfd: %s\n", strerror(errno));
-            goto fail;
+            return -1;
         }
     }
-    m->pub = pub;
+    m->pub = *pub;
     if (admin_on) {
-        m->admin_fd = net_listen(&adm, 1024, false);
+        m->admin_fd = net_listen(adm, 1024, false);
         if (m->admin_fd < 0) {
             char a[80];
-            net_addr_format(&adm, a, sizeof a);
+            net_addr_format(adm, a, sizeof a);
             fprintf(stderr, "wspush: error: cannot listen on admin %s: %s%s\n", a,
-                    wsp_strerror(m->admin_fd), listen_hint(m->admin_fd, &adm));
-            goto fail;
+                    wsp_strerror(m->admin_fd), listen_hint(m->admin_fd, adm));
+            return -1;
         }
-        net_addr_set_port(&adm, net_local_port(m->admin_fd));
+        net_addr_set_port(adm, net_local_port(m->admin_fd));
     }
+    return 0;
+}
 
+/* CHLD, TERM, INT and HUP through a signalfd on the loop. 0 or -1. */
+static int open_signals(struct master *m)
+{
     sigset_t ss;
     sigemptyset(&ss);
     sigaddset(&ss, SIGCHLD);
@@ -979,41 +928,53 @@ int master_run(struct wsp_config *cfg)
     m->sig_h.cb = on_signal;
     if (m->sig_fd < 0 || ev_add(m->loop, m->sig_fd, EV_READ, &m->sig_h) < 0) {
         fprintf(stderr, "wspush: error: signalfd: %s\n", strerror(errno));
-        goto fail;
+        return -1;
     }
+    return 0;
+}
 
+static void log_start(const struct master *m, const struct net_addr *pub,
+                      const struct net_addr *adm, bool admin_on)
+{
+    const struct wsp_config *cfg = m->node.cfg;
     char pa[80], aa[80] = "off";
-    net_addr_format(&pub, pa, sizeof pa);
+    net_addr_format(pub, pa, sizeof pa);
     if (admin_on)
-        net_addr_format(&adm, aa, sizeof aa);
+        net_addr_format(adm, aa, sizeof aa);
+    struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
     log_info("wspush %s: listening on %s, admin on %s, %u workers, max-conns %llu, "
              "open files %llu per process, ring %llu bytes (max entry %zu), tick %s%llu ms%s%s%s",
-             WSPUSH_VERSION, pa, aa, m->nworkers, (unsigned long long)cfg->max_conns,
-             (unsigned long long)rl.rlim_cur, (unsigned long long)ring_size(m->ring),
-             ring_max_entry(m->ring), cfg->tick_ms ? "" : "off/", (unsigned long long)cfg->tick_ms,
-             cfg->tick_topic[0] ? " to topic " : "", cfg->tick_topic,
-             cfg->n_tls ? ", TLS (wss://)" : "");
-    tune_check_startup(cfg->max_conns, m->nworkers);
+             WSPUSH_VERSION, pa, aa, m->node.nworkers, (unsigned long long)cfg->max_conns,
+             (unsigned long long)rl.rlim_cur, (unsigned long long)ring_size(m->node.ring),
+             ring_max_entry(m->node.ring), cfg->tick_ms ? "" : "off/",
+             (unsigned long long)cfg->tick_ms, cfg->tick_topic[0] ? " to topic " : "",
+             cfg->tick_topic, cfg->n_tls ? ", TLS (wss://)" : "");
+}
 
+/* The services, in order: the Redis link (before the workers: they read
+ * its readiness flag from the start), the workers, the admin port, the
+ * timers. 0 or -1. */
+static int start_services(struct master *m, bool admin_on)
+{
+    const struct wsp_config *cfg = m->node.cfg;
     if (cfg->redis[0]) {
-        /* before the workers: they read its readiness flag from the start */
         const char *why = "";
         /* with history, ids come from Redis (docs/history.md) */
-        m->redis_ids = m->history != NULL;
-        m->redis = redis_link_new(m, m->loop, cfg, m->shared, &why);
-        if (!m->redis) {
+        m->node.redis_ids = m->node.history != NULL;
+        m->node.redis = redis_link_new(&m->node, m->loop, &why);
+        if (!m->node.redis) {
             fprintf(stderr, "wspush: error: --redis: %s\n", why);
-            goto fail;
+            return -1;
         }
     }
-    for (unsigned i = 0; i < m->nworkers; i++)
+    for (unsigned i = 0; i < m->node.nworkers; i++)
         if (spawn(m, i) < 0)
-            goto fail;
+            return -1;
     if (admin_on) {
-        m->admin = admin_new(m, m->loop, m->admin_fd);
+        m->admin = admin_new(&m->node, m->loop, m->admin_fd);
         if (!m->admin)
-            goto fail;
+            return -1;
         admin_set_tls(m->admin, m->admin_tls);
     }
     if (cfg->tick_ms)
@@ -1021,7 +982,53 @@ int master_run(struct wsp_config *cfg)
     ev_timer_add(m->loop, 1000, on_second, m);
     ev_loop_set_post(m->loop, on_post, m);
     ev_loop_set_user(m->loop, m);
+    return 0;
+}
 
+/* Construction: everything the workers share is made before the first
+ * fork, then the workers and the services start. 0 when running; 2 for a
+ * usage error (nothing to undo); 1 when it failed (master_teardown undoes
+ * what was made). */
+static int master_start(struct master *m, struct wsp_config *cfg)
+{
+    m->node.cfg = cfg;
+    m->admin_fd = -1;
+    m->sig_fd = -1;
+    m->node.started_ms = clock_mono_ms();
+    wsp_log_set_levels(cfg->log_level, cfg->log_sub_levels);
+    wsp_log_set_format(wsp_log_parse_format(cfg->log_format));
+    wsp_log_set_role("master");
+    signal(SIGPIPE, SIG_IGN);
+
+    /* raise the soft open-file limit to the hard one: the cheapest tuning */
+    tune_nofile_raise();
+    m->node.nworkers = count_workers(cfg);
+
+    struct net_addr pub, adm;
+    bool admin_on;
+    if (check_start(m, &pub, &adm, &admin_on))
+        return 2;
+    int ar = alloc_common(m);
+    m->loop = ev_loop_new(256);
+    if (ar < 0 || !m->loop) {
+        fprintf(stderr, "wspush: error: out of memory at start-up (ring %llu bytes)\n",
+                (unsigned long long)cfg->ring_size);
+        return 1;
+    }
+    for (unsigned i = 0; i < m->node.nworkers; i++) {
+        m->slots[i].listen_fd = -1;
+        m->slots[i].wake_fd = -1;
+    }
+    if (open_listeners(m, &pub, &adm, admin_on) < 0 || open_signals(m) < 0)
+        return 1;
+    log_start(m, &pub, &adm, admin_on);
+    tune_check_startup(cfg->max_conns, m->node.nworkers);
+    return start_services(m, admin_on) < 0 ? 1 : 0;
+}
+
+/* The loop, until every worker has stopped (on_post). The exit code. */
+static int master_loop(struct master *m)
+{
     int lr = ev_loop_run(m->loop);
     if (lr < 0)
         log_error("event loop failed: %s", wsp_strerror(lr));
@@ -1029,9 +1036,13 @@ int master_run(struct wsp_config *cfg)
     while (waitpid(-1, NULL, WNOHANG) > 0)
         ;
     log_info("stopped");
-    rc = lr < 0 ? 1 : 0;
-fail:
-    for (unsigned i = 0; m->slots && i < m->nworkers; i++) {
+    return lr < 0 ? 1 : 0;
+}
+
+/* Undoes master_start, complete or not; rc != 0 kills workers still running. */
+static void master_teardown(struct master *m, int rc)
+{
+    for (unsigned i = 0; m->slots && i < m->node.nworkers; i++) {
         if (m->slots[i].pid > 0 && rc != 0)
             kill(m->slots[i].pid, SIGKILL);
         if (m->slots[i].listen_fd >= 0)
@@ -1045,18 +1056,22 @@ fail:
         close(m->admin_fd);
     if (m->sig_fd >= 0)
         close(m->sig_fd);
-    redis_link_free(m->redis);
+    redis_link_free(m->node.redis);
     tls_ctx_free(m->tls);
     tls_ctx_free(m->admin_tls);
     ev_loop_free(m->loop);
-    ws_deflater_free(m->deflater);
-    free(m->scratch);
-    free(m->slots);
-    ring_destroy(m->ring);
-    history_destroy(m->history);
-    msgid_counters_free(m->ids);
-    metrics_shared_free(m->shared);
-    ctl_shared_free(m->ctl);
-    live_config_free(m->live);
+    free_common(m);
+}
+
+int master_run(struct wsp_config *cfg)
+{
+    static struct master mm;
+    struct master *m = &mm;
+    int rc = master_start(m, cfg);
+    if (rc == 2)
+        return rc;
+    if (rc == 0)
+        rc = master_loop(m);
+    master_teardown(m, rc);
     return rc;
 }

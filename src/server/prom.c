@@ -1,12 +1,16 @@
-/* prom.c - /metrics in Prometheus text format and the dashboard sample
- * (see prom.h). Pure formatting over the shared counters plus a cached
- * sample of /proc and the kernel's socket table (metrics/sysstat.c).
+/* prom.c - the admin port's figures (see prom.h): one snapshot of the
+ * node, taken once per answer, and the three renderings of it: /stats
+ * JSON, /metrics in Prometheus text format and the dashboard sample. The
+ * workers' counters are summed once, in the snapshot (metrics_sum); the
+ * renderers only format. /proc and the kernel's socket table come from a
+ * cached sample (metrics/sysstat.c), taken for /metrics and /live only.
  *
- * Memory per connection is defined plainly: the resident memory of the
- * master and all workers (shared ring counted once) divided by the open
- * WebSocket connections. It includes the fixed cost (binary, ring, receive
- * buffers), so it is high with few connections and falls toward the
- * marginal cost as connections grow. Kernel socket memory (sockstat's TCP
+ * Memory per connection has the one definition of metrics/procfs.h, the
+ * bench's too: marginal anonymous RSS (RssAnon of the master and all
+ * workers over the latest sample taken with no connection open, divided
+ * by the open connections; all of it until an idle sample was seen).
+ * Resident memory (VmRSS, the shared ring counted once) is shown apart.
+ * Kernel socket memory (sockstat's TCP
  * "mem" pages x page size) covers every TCP socket of the host's network
  * namespace, as do the socket state counts. */
 #include "server/prom.h"
@@ -24,7 +28,7 @@
 #include "metrics/sysstat.h"
 #include "pubsub/history.h"
 #include "pubsub/ring.h"
-#include "server/admin.h"
+#include "server/node.h"
 #include "server/redis_link.h"
 
 struct buf {
@@ -51,13 +55,27 @@ static void head(struct buf *b, const char *name, const char *type, const char *
     put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-#define SUM(field)                                                                                 \
-    ({                                                                                             \
-        uint64_t s_ = 0;                                                                           \
-        for (unsigned i_ = 0; i_ < st->nworkers; i_++)                                             \
-            s_ += st->w[i_].field;                                                                 \
-        s_;                                                                                        \
-    })
+/* Everything an answer shows, read once. */
+struct snapshot {
+    const struct shared_stats *st; /* the per-worker figures */
+    struct worker_stats sum;       /* every worker's counters, added up */
+    uint64_t uptime_ms, unix_ms;
+    uint64_t published[PUB_SOURCES];
+    uint64_t publish_rejected;
+    uint64_t max_conns;
+    bool redis; /* --redis: rs is filled */
+    struct redis_link_stats rs;
+    bool redis_ids;
+    uint64_t epoch_changes;
+    bool history; /* history on: hs is filled */
+    struct history_stats hs;
+    size_t ring_size, ring_max_entry;
+    uint64_t ring_head_seq, ring_written;
+    const struct sysstat *sys;  /* NULL unless asked for */
+    double user_bytes_per_conn; /* with sys: metrics/procfs.h's definition; NaN */
+};
+
+#define SUM(field) (snap->sum.field)
 
 static void counter(struct buf *b, const char *name, const char *help, uint64_t v)
 {
@@ -82,9 +100,8 @@ static const char *const hs_names[HS_FAIL_COUNT] = {"bad_request", "too_large", 
 static struct sysstat sys;
 static bool sys_ready;
 
-static const struct sysstat *sys_sample(struct master *m)
+static const struct sysstat *sys_sample(const struct shared_stats *st)
 {
-    struct shared_stats *st = master_stats(m);
     pid_t pids[1 + METRICS_MAX_WORKERS];
     size_t n = 0;
     if (!sys_ready) {
@@ -98,24 +115,43 @@ static const struct sysstat *sys_sample(struct master *m)
     return &sys;
 }
 
-static uint64_t total_conns(struct shared_stats *st)
+static void take(struct node *n, bool with_sys, struct snapshot *snap)
 {
-    uint64_t c = 0;
-    for (unsigned i = 0; i < st->nworkers; i++)
-        c += st->w[i].conns;
-    return c;
+    memset(snap, 0, sizeof *snap);
+    snap->st = n->shared;
+    metrics_sum(n->shared, &snap->sum);
+    snap->uptime_ms = clock_mono_ms() - n->started_ms;
+    snap->unix_ms = clock_real_us() / 1000;
+    memcpy(snap->published, n->published, sizeof snap->published);
+    snap->publish_rejected = n->shared->publish_rejected;
+    snap->max_conns = n->cfg->max_conns;
+    snap->redis = n->redis != NULL;
+    if (n->redis)
+        redis_link_get_stats(n->redis, &snap->rs);
+    snap->redis_ids = n->redis_ids;
+    snap->epoch_changes = n->epoch_changes;
+    snap->history = n->history != NULL;
+    if (n->history)
+        history_get_stats(n->history, &snap->hs);
+    snap->ring_size = ring_size(n->ring);
+    snap->ring_max_entry = ring_max_entry(n->ring);
+    snap->ring_head_seq = ring_head_seq(n->ring);
+    snap->ring_written = ring_bytes_written(n->ring);
+    snap->sys = with_sys ? sys_sample(n->shared) : NULL;
+    /* after the sample, with the count: a count of 0 records the idle baseline */
+    snap->user_bytes_per_conn = with_sys ? sysstat_bytes_per_conn(&sys, SUM(conns)) : NAN;
 }
 
-static void sys_metrics(struct buf *b, struct master *m)
+static void sys_metrics(struct buf *b, const struct snapshot *snap)
 {
-    const struct sysstat *s = sys_sample(m);
-    uint64_t conns = total_conns(master_stats(m));
+    const struct sysstat *s = snap->sys;
     gauge(b, "wspush_process_resident_memory_bytes",
           "Resident memory of the master and all workers (shared memory counted once).",
           (double)s->rss_bytes);
     gauge(b, "wspush_user_bytes_per_connection",
-          "Resident memory divided by open connections (NaN with none).",
-          conns ? (double)s->rss_bytes / (double)conns : NAN);
+          "Anonymous RSS (RssAnon) of the master and all workers over their idle baseline, "
+          "divided by open connections (NaN with none).",
+          snap->user_bytes_per_conn);
     if (s->sockstat_ok)
         gauge(b, "wspush_kernel_socket_memory_bytes",
               "Kernel memory of all TCP socket buffers on the host (sockstat mem pages).",
@@ -135,16 +171,16 @@ static void sys_metrics(struct buf *b, struct master *m)
     }
 }
 
-size_t prom_render(struct master *m, char *out, size_t cap)
+static size_t render_metrics(const struct snapshot *snap, char *out, size_t cap)
 {
     struct buf b = {out, 0, cap};
-    struct shared_stats *st = master_stats(m);
+    const struct shared_stats *st = snap->st;
     struct buf *bp = &b;
 
     head(bp, "wspush_build_info", "gauge", "Build information.");
     put(bp, "wspush_build_info{version=\"%s\"} 1\n", WSPUSH_VERSION);
     gauge(bp, "wspush_uptime_seconds", "Seconds since the master started.",
-          (double)master_uptime_ms(m) / 1000.0);
+          (double)snap->uptime_ms / 1000.0);
     head(bp, "wspush_connections", "gauge", "Established WebSocket connections, per worker.");
     for (unsigned i = 0; i < st->nworkers; i++)
         put(bp, "wspush_connections{worker=\"%u\"} %llu\n", i, (unsigned long long)st->w[i].conns);
@@ -170,14 +206,13 @@ size_t prom_render(struct master *m, char *out, size_t cap)
     }
     head(bp, "wspush_messages_published_total", "counter", "Messages published, by source.");
     put(bp, "wspush_messages_published_total{source=\"http\"} %llu\n",
-        (unsigned long long)master_published(m, PUB_HTTP));
+        (unsigned long long)snap->published[PUB_HTTP]);
     put(bp, "wspush_messages_published_total{source=\"tick\"} %llu\n",
-        (unsigned long long)master_published(m, PUB_TICK));
+        (unsigned long long)snap->published[PUB_TICK]);
     put(bp, "wspush_messages_published_total{source=\"redis\"} %llu\n",
-        (unsigned long long)master_published(m, PUB_REDIS));
-    if (master_redis_link(m)) {
-        struct redis_link_stats rs;
-        redis_link_get_stats(master_redis_link(m), &rs);
+        (unsigned long long)snap->published[PUB_REDIS]);
+    if (snap->redis) {
+        const struct redis_link_stats rs = snap->rs;
         gauge(bp, "wspush_redis_connected", "1 while both Redis connections are up.",
               rs.connected ? 1 : 0);
         gauge(bp, "wspush_redis_ready", "1 once connected and resubscribed (healthz?ready).",
@@ -200,7 +235,7 @@ size_t prom_render(struct master *m, char *out, size_t cap)
               rs.pattern_mode ? 1 : 0);
         gauge(bp, "wspush_redis_roundtrip_seconds", "Last PING round trip to Redis.",
               rs.rtt_seconds);
-        if (master_redis_ids(m)) {
+        if (snap->redis_ids) {
             counter(bp, "wspush_redis_history_loads_total",
                     "Loads of the topics' streams into history (at each connection).",
                     rs.history_loads);
@@ -209,12 +244,11 @@ size_t prom_render(struct master *m, char *out, size_t cap)
             counter(bp, "wspush_redis_history_load_errors_total", "Loads that failed (retried).",
                     rs.history_load_errors);
             counter(bp, "wspush_history_epoch_changes_total",
-                    "Epochs taken from Redis (history cleared each time).",
-                    master_epoch_changes(m));
+                    "Epochs taken from Redis (history cleared each time).", snap->epoch_changes);
         }
     }
     counter(bp, "wspush_publish_rejected_total", "Publishes refused (too large).",
-            st->publish_rejected);
+            snap->publish_rejected);
     counter(bp, "wspush_deliveries_total", "Messages handed to subscriber sockets.",
             SUM(deliveries));
     /* by transport (docs/sse.md): SSE streams are counted in the totals too */
@@ -264,10 +298,8 @@ size_t prom_render(struct master *m, char *out, size_t cap)
             (unsigned long long)SUM(history_resets[k]));
     gauge(bp, "wspush_envelope_connections", "Connections in the JSON envelope mode.",
           (double)SUM(envelope_conns));
-    struct history *hist = master_history(m);
-    if (hist) {
-        struct history_stats hs;
-        history_get_stats(hist, &hs);
+    if (snap->history) {
+        const struct history_stats hs = snap->hs;
         gauge(bp, "wspush_history_topics", "Topics with history.", (double)hs.topics);
         counter(bp, "wspush_history_stored_total", "Messages stored in history.", hs.appended);
         gauge(bp, "wspush_history_store_bytes", "Bytes of the history store in use.",
@@ -326,7 +358,7 @@ size_t prom_render(struct master *m, char *out, size_t cap)
     /* the limits, so alerts can say "near --max-conns" and "near the fd
      * limit" (workers inherit the master's RLIMIT_NOFILE at fork) */
     gauge(bp, "wspush_max_connections", "The --max-conns limit, all workers together.",
-          (double)master_config(m)->max_conns);
+          (double)snap->max_conns);
     struct rlimit nofile;
     if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY)
         gauge(bp, "wspush_open_files_limit",
@@ -347,33 +379,102 @@ size_t prom_render(struct master *m, char *out, size_t cap)
     }
     put(bp, "wspush_fanout_duration_seconds_sum %.9f\n", (double)SUM(fanout_sum_ns) / 1e9);
     put(bp, "wspush_fanout_duration_seconds_count %llu\n", (unsigned long long)SUM(fanout_count));
-    struct ring *r = master_ring(m);
-    gauge(bp, "wspush_ring_size_bytes", "Size of the shared ring.", (double)ring_size(r));
+    gauge(bp, "wspush_ring_size_bytes", "Size of the shared ring.", (double)snap->ring_size);
     counter(bp, "wspush_ring_written_bytes_total", "Bytes appended to the ring.",
-            ring_bytes_written(r));
-    sys_metrics(bp, m);
+            snap->ring_written);
+    sys_metrics(bp, snap);
     return b.n;
 }
 
-size_t prom_live_json(struct master *m, char *out, size_t cap)
+size_t prom_render(struct node *n, char *out, size_t cap)
 {
+    struct snapshot snap;
+    take(n, true, &snap);
+    return render_metrics(&snap, out, cap);
+}
+
+/* GET /stats. */
+static size_t render_stats(const struct snapshot *snap, char *out, size_t cap)
+{
+    struct buf b = {out, 0, cap};
+    const struct shared_stats *s = snap->st;
+    put(&b, "{\"uptime_s\":%.3f,\"unix_ms\":%llu,\"workers\":[", (double)snap->uptime_ms / 1000.0,
+        (unsigned long long)snap->unix_ms);
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        const struct worker_stats *w = &s->w[i];
+        put(&b,
+            "%s{\"id\":%u,\"pid\":%d,\"connections\":%llu,\"pending\":%llu,\"deliveries\":%llu,"
+            "\"restarts\":%u,\"deadline_ticks\":{\"handshake\":%u,\"ping\":%u,\"pong\":%u}}",
+            i ? "," : "", i, (int)w->pid, (unsigned long long)w->conns,
+            (unsigned long long)w->conns_pending, (unsigned long long)w->deliveries, w->restarts,
+            w->deadline_ticks_handshake, w->deadline_ticks_ping, w->deadline_ticks_pong);
+    }
+    put(&b,
+        "],\"connections\":%llu,\"max_conns\":%llu,\"accepted\":%llu,"
+        "\"published\":{\"http\":%llu,\"tick\":%llu},\"deliveries\":%llu,\"bytes_sent\":%llu,"
+        "\"messages_in\":%llu,\"queued_bytes\":%llu,\"slow_consumer_events\":%llu,"
+        "\"slow\":{\"close\":",
+        (unsigned long long)SUM(conns), (unsigned long long)snap->max_conns,
+        (unsigned long long)SUM(accepted_total), (unsigned long long)snap->published[PUB_HTTP],
+        (unsigned long long)snap->published[PUB_TICK], (unsigned long long)SUM(deliveries),
+        (unsigned long long)SUM(bytes_sent), (unsigned long long)SUM(messages_in),
+        (unsigned long long)SUM(queued_bytes),
+        (unsigned long long)(SUM(slow_close) + SUM(slow_drop) + SUM(slow_latest)));
+    put(&b, "%llu,\"drop\":%llu,\"latest\":%llu},", (unsigned long long)SUM(slow_close),
+        (unsigned long long)SUM(slow_drop), (unsigned long long)SUM(slow_latest));
+    put(&b,
+        "\"auth\":{\"accepted\":%llu,\"expired\":%llu,\"disconnected_by_api\":%llu,"
+        "\"refused\":{",
+        (unsigned long long)SUM(auth_accepted), (unsigned long long)SUM(auth_expired),
+        (unsigned long long)SUM(api_disconnects));
+    for (int k = AUTH_OK + 1; k < AUTH_REASON_COUNT; k++)
+        put(&b, "%s\"%s\":%llu", k > 1 ? "," : "", auth_reason_label(k),
+            (unsigned long long)SUM(auth_refused[k]));
+    put(&b, "}},");
+    put(&b,
+        "\"transports\":{\"ws\":{\"connections\":%llu,\"deliveries\":%llu},"
+        "\"sse\":{\"connections\":%llu,\"deliveries\":%llu}},",
+        (unsigned long long)(SUM(conns) - SUM(sse_conns)),
+        (unsigned long long)(SUM(deliveries) - SUM(sse_deliveries)),
+        (unsigned long long)SUM(sse_conns), (unsigned long long)SUM(sse_deliveries));
+    put(&b,
+        "\"fanout_avg_ms\":%.3f,\"ring\":{\"size\":%zu,\"head_seq\":%llu,\"bytes_written\":%llu,"
+        "\"max_entry\":%zu,\"lost\":%llu,\"lapped_closes\":%llu,\"recovered\":%llu}}\n",
+        SUM(fanout_count) ? (double)SUM(fanout_sum_ns) / (double)SUM(fanout_count) / 1e6 : 0.0,
+        snap->ring_size, (unsigned long long)snap->ring_head_seq,
+        (unsigned long long)snap->ring_written, snap->ring_max_entry,
+        (unsigned long long)SUM(ring_lost), (unsigned long long)SUM(lapped_closes),
+        (unsigned long long)SUM(ring_recovered));
+    return b.n;
+}
+
+size_t prom_stats_json(struct node *n, char *out, size_t cap)
+{
+    struct snapshot snap;
+    take(n, false, &snap);
+    return render_stats(&snap, out, cap);
+}
+
+size_t prom_live_json(struct node *node, char *out, size_t cap)
+{
+    struct snapshot sn, *snap = &sn;
+    take(node, true, snap);
     /* the /stats object, reopened before its closing brace */
-    size_t n = admin_stats_json(m, out, cap);
+    size_t n = render_stats(snap, out, cap);
     while (n && out[n - 1] != '}')
         n--;
     if (!n || n + 1 >= cap)
-        return admin_stats_json(m, out, cap);
+        return render_stats(snap, out, cap);
     n--;
     struct buf b = {out, n, cap};
-    const struct sysstat *s = sys_sample(m);
-    struct shared_stats *st = master_stats(m);
-    uint64_t conns = total_conns(st);
+    const struct sysstat *s = snap->sys;
+    uint64_t conns = SUM(conns);
     /* raw fan-out sums: the dashboard charts the average per interval */
     put(&b, ",\"fanout\":{\"count\":%llu,\"sum_ms\":%.3f}", (unsigned long long)SUM(fanout_count),
         (double)SUM(fanout_sum_ns) / 1e6);
     put(&b, ",\"rss_bytes\":%llu,\"rss_procs\":%u", (unsigned long long)s->rss_bytes, s->nprocs);
-    if (conns)
-        put(&b, ",\"user_bytes_per_conn\":%.1f", (double)s->rss_bytes / (double)conns);
+    if (!isnan(snap->user_bytes_per_conn))
+        put(&b, ",\"user_bytes_per_conn\":%.1f", snap->user_bytes_per_conn);
     else
         put(&b, ",\"user_bytes_per_conn\":null");
     uint64_t kbytes = s->tcp_mem_pages * s->page_bytes;
@@ -401,6 +502,6 @@ size_t prom_live_json(struct master *m, char *out, size_t cap)
         (double)s->states_cost_us / 1000.0, (unsigned long long)(now - s->taken_ms),
         (double)s->cost_us / 1000.0);
     if (b.n >= cap - 1)
-        return admin_stats_json(m, out, cap); /* never send a cut object */
+        return render_stats(snap, out, cap); /* never send a cut object */
     return b.n;
 }

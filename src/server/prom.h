@@ -1,17 +1,23 @@
-/* prom.h - the admin port's metrics: Prometheus text exposition format
- * 0.0.4 (GET /metrics) and the dashboard's one-second JSON sample.
+/* prom.h - the admin port's figures: GET /stats (JSON), GET /metrics
+ * (Prometheus text exposition format 0.0.4) and the dashboard's
+ * one-second JSON sample (/live).
  *
- * Sums the workers' shared counters at scrape time; reads /proc for memory
- * and socket figures at most once a second (cached). */
+ * Each answer renders one snapshot of the node, in which the workers'
+ * shared counters are summed once; /metrics and /live add memory and
+ * socket figures from /proc, read at most once a second (cached). Master
+ * loop only. */
 #ifndef WSP_SERVER_PROM_H
 #define WSP_SERVER_PROM_H
 
 #include <stddef.h>
 
-#include "server/master.h"
+struct node;
 
-/* Returns the length written to out (never more than cap - 1; NUL-ended). */
-size_t prom_render(struct master *m, char *out, size_t cap);
-size_t prom_live_json(struct master *m, char *out, size_t cap);
+/* Each returns the length written to out (never more than cap - 1;
+ * NUL-ended). */
+size_t prom_stats_json(struct node *n, char *out, size_t cap);
+size_t prom_render(struct node *n, char *out, size_t cap);
+/* The /stats object with the memory and socket figures added. */
+size_t prom_live_json(struct node *n, char *out, size_t cap);
 
 #endif

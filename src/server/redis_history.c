@@ -14,7 +14,7 @@
  * every message a node receives with an id is in the stream, and a load
  * that runs after the node's subscription is confirmed, followed by the
  * messages that arrive after it (those already loaded are skipped by seq,
- * master_publish_id), leaves no hole and no duplicate. */
+ * the node's publish_id), leaves no hole and no duplicate. */
 #include "server/redis_history.h"
 
 #include <hiredis/hiredis.h>
@@ -30,7 +30,8 @@
 #include "http/http_parse.h"
 #include "pubsub/msg.h"
 #include "pubsub/msgid.h"
-#include "server/master.h"
+#include "pubsub/topic_table.h"
+#include "server/node.h"
 
 #define LOAD_TIMEOUT_MS 3000
 #define SCAN_COUNT "1000"
@@ -64,7 +65,7 @@ static const char epoch_lua[] = "local e = redis.call('GET', KEYS[1])\n"
                                 "return e\n";
 
 struct redis_history {
-    struct master *m;
+    struct node *m;
     char prefix[128];
     size_t prefix_len;
     uint32_t depth;
@@ -95,7 +96,7 @@ static size_t key_of(const struct redis_history *rh, char *out, const char *what
     return rh->prefix_len + wl + tl;
 }
 
-struct redis_history *redis_history_new(struct master *m, const char *prefix, size_t prefix_len,
+struct redis_history *redis_history_new(struct node *m, const char *prefix, size_t prefix_len,
                                         uint32_t depth)
 {
     if (prefix_len >= 128)
@@ -267,7 +268,7 @@ static void load_entry(struct redis_history *rh, const char *topic, size_t tl, u
     redis_envelope_decode((const uint8_t *)d->str, d->len, &binary, &data, &n);
     struct msgid id = {epoch, seq};
     uint64_t at = now_ns > age_ns ? now_ns - age_ns : 1;
-    if (master_history_load(rh->m, topic, tl, &id, binary, data, n, at) == 0)
+    if (rh->m->ops->history_load(rh->m, topic, tl, &id, binary, data, n, at) == 0)
         rh->st.loaded++;
 }
 
@@ -354,7 +355,7 @@ int redis_history_load(struct redis_history *rh, struct redis_client *c, char *e
     }
     freeReplyObject(r);
     memcpy(rh->runid, runid, sizeof runid);
-    master_epoch_adopt(rh->m, eid.epoch);
+    rh->m->ops->epoch_adopt(rh->m, eid.epoch);
     r = redisCommand(rc, "TIME");
     uint64_t redis_ms = 0;
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&

@@ -16,12 +16,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct master;
+struct node;
 struct redis_client;
 struct redis_history;
 
 /* NULL when out of memory. prefix is --redis-prefix, depth the history's. */
-struct redis_history *redis_history_new(struct master *m, const char *prefix, size_t prefix_len,
+struct redis_history *redis_history_new(struct node *n, const char *prefix, size_t prefix_len,
                                         uint32_t depth);
 void redis_history_free(struct redis_history *rh);
 

@@ -2,7 +2,7 @@
  *
  * What it does: maps topics to channels and back, keeps the node's channel
  * subscriptions in step with the workers' topic table, hands received
- * messages to master_publish(), and answers "can I publish now?".
+ * messages to the node's publish (node.h), and answers "can I publish now?".
  * What it does not: speak to Redis (broker/redis.c) or touch connections.
  *
  * Subscription state per table slot: NONE -> SUBSCRIBING -> SUBSCRIBED ->
@@ -12,10 +12,10 @@
  * the new subscription's callback, silently dropping its messages.
  *
  * From SUBSCRIBING to the confirmed UNSUBSCRIBE the link holds the slot
- * (metrics_topic_hold), so the workers cannot free it and give it to
+ * (topic_table_hold), so the workers cannot free it and give it to
  * another topic while a channel still hangs on it. Topics the table could
  * not count at all are followed with one pattern subscription, only while
- * there are such topics (metrics_topics_uncounted). */
+ * there are such topics (topic_table_uncounted). */
 #define WSP_LOG_SUB WSP_SUB_REDIS /* core/log.h: this file's log lines */
 #include "server/redis_link.h"
 
@@ -33,15 +33,18 @@
 #include "pubsub/history.h"
 #include "pubsub/msg.h"
 #include "pubsub/msgid.h"
+#include "pubsub/topic_table.h"
 #include "server/control.h"
+#include "server/node.h"
 #include "server/redis_history.h"
 
 enum sub_state { SUB_NONE = 0, SUB_PENDING, SUB_ACTIVE, SUB_LEAVING };
 
 struct redis_link {
-    struct master *m;
+    struct node *m;
     struct ev_loop *loop;
-    struct shared_stats *shared;
+    struct shared_stats *shared; /* redis_state */
+    struct topic_table *topics;
     struct redis_client *client;
     struct redis_history *hist; /* ids and history from Redis; NULL: history off */
     char prefix[128];
@@ -148,7 +151,7 @@ static void scan(struct redis_link *l, uint64_t now_ms)
             load_history(l);
         return;
     }
-    uint64_t uncounted = metrics_topics_uncounted(l->shared);
+    uint64_t uncounted = topic_table_uncounted(l->topics);
     if (l->pattern == SUB_NONE && uncounted) {
         log_warn("redis: %llu topics do not fit the topic table (%u slots): subscribing to "
                  "every channel with PSUBSCRIBE %s* while they last",
@@ -162,18 +165,18 @@ static void scan(struct redis_link *l, uint64_t now_ms)
         uint64_t key, subs;
         const char *name;
         size_t nl;
-        if (!metrics_topic_slot_read(l->shared, i, &key, &name, &nl, &subs))
+        if (!topic_table_slot_read(l->topics, i, &key, &name, &nl, &subs))
             continue;
         switch (l->state[i]) {
         case SUB_NONE:
             /* held first: then the name read here cannot change under us */
-            if (!subs || !metrics_topic_hold(l->shared, i, key))
+            if (!subs || !topic_table_hold(l->topics, i, key))
                 break;
             if (redis_client_subscribe(l->client, false, l->chan, channel_of(l, name, nl)) == 0) {
                 l->state[i] = SUB_PENDING;
                 l->pending++;
             } else {
-                metrics_topic_release(l->shared, i);
+                topic_table_release(l->topics, i);
             }
             break;
         case SUB_ACTIVE:
@@ -206,7 +209,7 @@ static void on_state(void *ctx, bool up)
     /* a new connection has no subscriptions: start from nothing */
     for (size_t i = 0; i < TOPIC_TABLE_ALL; i++)
         if (l->state[i] != SUB_NONE)
-            metrics_topic_release(l->shared, i);
+            topic_table_release(l->topics, i);
     memset(l->state, SUB_NONE, sizeof l->state);
     memset(l->zero_since_ms, 0, sizeof l->zero_since_ms);
     l->pending = 0;
@@ -240,8 +243,7 @@ static long slot_of(struct redis_link *l, const char *ch, size_t n)
 {
     if (n <= l->prefix_len || memcmp(ch, l->prefix, l->prefix_len) != 0)
         return -1;
-    return metrics_topic_slot_index(l->shared,
-                                    msg_topic_key(ch + l->prefix_len, n - l->prefix_len));
+    return topic_table_slot_index(l->topics, msg_topic_key(ch + l->prefix_len, n - l->prefix_len));
 }
 
 static bool is_bcast(struct redis_link *l, const char *ch, size_t n)
@@ -297,7 +299,7 @@ static void confirm(struct redis_link *l, const struct redis_event *ev)
     } else if (!sub && *st == SUB_LEAVING) {
         *st = SUB_NONE;
         if (i >= 0)
-            metrics_topic_release(l->shared, (size_t)i);
+            topic_table_release(l->topics, (size_t)i);
     }
 }
 
@@ -334,9 +336,9 @@ static void deliver(struct redis_link *l, const struct redis_event *ev)
     if (len > l->max_message)
         r = WSP_ETOOBIG;
     else if (hid == 1 && l->hist && tl)
-        r = master_publish_id(l->m, binary, topic, tl, data, len, &id);
+        r = l->m->ops->publish_id(l->m, binary, topic, tl, data, len, &id);
     else
-        r = master_publish(l->m, binary, tl ? topic : NULL, tl, data, len, PUB_REDIS, NULL);
+        r = l->m->ops->publish(l->m, binary, tl ? topic : NULL, tl, data, len, PUB_REDIS, NULL);
     if (r < 0) {
         l->dropped_in++;
         log_ratelimited(WSP_LOG_WARN, "redis: message on %.*s dropped (%zu bytes: too large)",
@@ -418,10 +420,9 @@ static size_t reply_channel(const struct redis_link *l, const uint8_t node[CTL_N
     return k;
 }
 
-struct redis_link *redis_link_new(struct master *m, struct ev_loop *loop,
-                                  const struct wsp_config *cfg, struct shared_stats *shared,
-                                  const char **why)
+struct redis_link *redis_link_new(struct node *m, struct ev_loop *loop, const char **why)
 {
+    const struct wsp_config *cfg = m->cfg;
     struct redis_url url;
     if (redis_url_parse(cfg->redis, &url, why) < 0)
         return NULL;
@@ -440,7 +441,8 @@ struct redis_link *redis_link_new(struct master *m, struct ev_loop *loop,
     }
     l->m = m;
     l->loop = loop;
-    l->shared = shared;
+    l->shared = m->shared;
+    l->topics = m->topics;
     memcpy(l->prefix, cfg->redis_prefix, pl + 1);
     l->prefix_len = pl;
     memcpy(l->ctl_chan, l->prefix, pl);
@@ -453,8 +455,8 @@ struct redis_link *redis_link_new(struct master *m, struct ev_loop *loop,
     }
     l->rep_chan_len = reply_channel(l, l->node, l->rep_chan);
     l->max_message = cfg->max_message;
-    if (master_redis_ids(m)) {
-        l->hist = redis_history_new(m, l->prefix, pl, history_depth(master_history(m)));
+    if (m->redis_ids) {
+        l->hist = redis_history_new(m, l->prefix, pl, history_depth(m->history));
         if (!l->hist) {
             free(l);
             *why = "out of memory";

@@ -3,7 +3,7 @@
  * With --redis, admin publishes go to Redis (PUBLISH <prefix><topic>, or
  * <prefix> alone for a broadcast) instead of the local ring, and every node,
  * the publishing one included, delivers what it receives from Redis through
- * master_publish(): each message reaches each subscriber exactly once.
+ * the node's publish (node.h): each message reaches each subscriber exactly once.
  * The link subscribes to a topic's channel while the node has subscribers
  * for it (from the workers' shared topic table, scanned every 200 ms, with a
  * 5 s linger after the last one leaves), and to the broadcast channel
@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #include "server/control.h"
-#include "server/master.h"
+#include "server/node.h"
 
 struct ev_loop;
 struct redis_link;
@@ -45,11 +45,10 @@ struct redis_link_stats {
     uint64_t history_load_errors;
 };
 
-/* Parses cfg->redis and starts connecting in the background. NULL with
- * *why set on a bad URL or prefix, or out of memory. */
-struct redis_link *redis_link_new(struct master *m, struct ev_loop *loop,
-                                  const struct wsp_config *cfg, struct shared_stats *shared,
-                                  const char **why);
+/* Parses n->cfg->redis and starts connecting in the background; n is
+ * borrowed (it outlives the link). NULL with *why set on a bad URL or
+ * prefix, or out of memory. */
+struct redis_link *redis_link_new(struct node *n, struct ev_loop *loop, const char **why);
 void redis_link_free(struct redis_link *l);
 
 /* Publishes through Redis. 0 when queued; WSP_EAGAIN when Redis is not
@@ -89,8 +88,5 @@ void redis_link_get_stats(const struct redis_link *l, struct redis_link_stats *o
 /* In a forked worker: closes the child's copies of the Redis sockets, so
  * that the master closing a connection really ends it. */
 void redis_link_after_fork(struct redis_link *l);
-
-/* The master's link, NULL without --redis (defined in master.c). */
-struct redis_link *master_redis_link(const struct master *m);
 
 #endif

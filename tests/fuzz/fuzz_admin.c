@@ -30,6 +30,7 @@
 #include "pubsub/ring.h"
 #include "server/admin.h"
 #include "server/master.h"
+#include "server/node.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 
@@ -60,7 +61,7 @@ static void setup(void)
     int lp[2];
     WSP_ASSERT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, lp) == 0);
     close(lp[1]);
-    adm = admin_new(m, loop, lp[0]);
+    adm = admin_new(master_node(m), loop, lp[0]);
     WSP_ASSERT(adm);
     ev_loop_set_post(loop, on_post, adm);
     out_cap = 1 << 20;
@@ -121,8 +122,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
     int sp[2];
     WSP_ASSERT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp) == 0);
     WSP_ASSERT(admin_adopt(adm, sp[0]) == 0);
-    uint64_t pub0 = master_published(m, PUB_HTTP);
-    uint64_t seq0 = ring_head_seq(master_ring(m));
+    uint64_t pub0 = master_node(m)->published[PUB_HTTP];
+    uint64_t seq0 = ring_head_seq(master_node(m)->ring);
     out_len = 0;
 
     for (unsigned k = 0; k < chunks; k++) {
@@ -152,8 +153,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 
     if (out_len)
         WSP_ASSERT(out_len >= 9 && !memcmp(out, "HTTP/1.1 ", 9));
-    uint64_t published = master_published(m, PUB_HTTP) - pub0;
-    uint64_t entries = ring_head_seq(master_ring(m)) - seq0;
+    uint64_t published = master_node(m)->published[PUB_HTTP] - pub0;
+    uint64_t entries = ring_head_seq(master_node(m)->ring) - seq0;
     WSP_ASSERT(published == entries);
     if (out_len < out_cap)
         WSP_ASSERT(published == count(out, out_len, "HTTP/1.1 202 "));

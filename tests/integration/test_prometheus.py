@@ -102,8 +102,10 @@ def test_promtool_check_metrics_under_load(wspush):
     m = parse_metrics(text)
     assert sum(v for (n, _), v in m.items() if n == "wspush_connections") == 24
     assert m[("wspush_process_resident_memory_bytes", frozenset())] > 1e6
+    # the one definition (metrics/procfs.h): anonymous RSS per connection, no
+    # idle sample here, so all of it; below VmRSS, which adds file-backed pages
     per_conn = m[("wspush_user_bytes_per_connection", frozenset())]
-    assert per_conn == pytest.approx(m[("wspush_process_resident_memory_bytes", frozenset())] / 24)
+    assert 0 < per_conn < m[("wspush_process_resident_memory_bytes", frozenset())] / 24
     assert m[("wspush_kernel_socket_memory_bytes", frozenset())] >= 0
     states = {dict(lb)["state"]: v for (n, lb), v in m.items() if n == "wspush_tcp_sockets"}
     assert {"established", "time_wait", "close_wait", "syn_recv", "listen"} <= set(states)

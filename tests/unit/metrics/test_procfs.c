@@ -47,6 +47,9 @@ static void test_procfs_mem_parse(void **state)
     assert_int_equal(m.shmem_bytes, 0);
     /* kernel threads have no VmRSS */
     assert_int_equal(procfs_mem_parse("Name: kthreadd\n", &m), WSP_EINVAL);
+    assert_int_equal(procfs_mem_parse("", &m), WSP_EINVAL);
+    /* a key must start its line */
+    assert_int_equal(procfs_mem_parse("XVmRSS: 5 kB\n", &m), WSP_EINVAL);
 }
 
 static void test_procfs_read_self(void **state)

@@ -11,25 +11,6 @@
 #include "core/err.h"
 #include "metrics/sysstat.h"
 
-static void test_sysstat_parse_status_reads_rss_and_shmem(void **state)
-{
-    (void)state;
-    const char *t = "Name:\twspush\nVmPeak:\t  9000 kB\nVmRSS:\t    7376 kB\n"
-                    "RssAnon:\t     600 kB\nRssFile:\t    2000 kB\nRssShmem:\t    4776 kB\n";
-    uint64_t rss = 0, shm = 0;
-    assert_int_equal(sysstat_parse_status(t, &rss, &shm), 0);
-    assert_true(rss == 7376u * 1024);
-    assert_true(shm == 4776u * 1024);
-    /* no RssShmem (old kernels): shared part is 0 */
-    assert_int_equal(sysstat_parse_status("VmRSS: 12 kB\n", &rss, &shm), 0);
-    assert_true(rss == 12u * 1024 && shm == 0);
-    /* kernel threads have no VmRSS */
-    assert_int_equal(sysstat_parse_status("Name:\tkthreadd\nState:\tS\n", &rss, &shm), WSP_EINVAL);
-    assert_int_equal(sysstat_parse_status("", &rss, &shm), WSP_EINVAL);
-    /* a key must start its line */
-    assert_int_equal(sysstat_parse_status("XVmRSS: 5 kB\n", &rss, &shm), WSP_EINVAL);
-}
-
 static void test_sysstat_parse_sockstat_fields(void **state)
 {
     (void)state;
@@ -99,7 +80,6 @@ static void test_sysstat_sample_is_rate_limited(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sysstat_parse_status_reads_rss_and_shmem),
         cmocka_unit_test(test_sysstat_parse_sockstat_fields),
         cmocka_unit_test(test_sysstat_parse_proc_tcp_counts_states),
         cmocka_unit_test(test_sysstat_state_names),
