@@ -5,7 +5,12 @@
  * eventfd the master rings after each publish, a signalfd, and every
  * connection. Once per second a sweep advances the coarse clock and visits
  * each connection's one-byte deadline. Closed connections are freed in the
- * post hook, after the batch of events that closed them. */
+ * post hook, after the batch of events that closed them.
+ *
+ * worker_init builds the state from what the master made (or a test:
+ * without listener and eventfd, clients from conn_new), worker_run runs the
+ * loop, worker_release tears it down; worker_main is the process around
+ * them. */
 #include "server/worker.h"
 
 #include <errno.h>
