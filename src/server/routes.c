@@ -11,13 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <netinet/in.h>
 
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
-#include "net/net.h"
 #include "server/assets.h"
 #include "server/auth_conn.h"
 #include "server/resume.h"
