@@ -2,7 +2,8 @@
  * socketpair: the handshake to an established WebSocket, sending (written
  * at once, queued on a full socket, flushed when it drains), the backlog
  * limit with the slow-consumer policies, the close frame and the lingering
- * close after it, and the deferred free of a killed connection. */
+ * close after it, the handshake deadline on the worker's coarse clock, and
+ * the deferred free of a killed connection. */
 #include "server_fixture.h"
 
 #include "core/err.h"
@@ -228,6 +229,29 @@ static void test_conn_lingering_close_ends_at_its_deadline(void **state)
     fx_stop();
 }
 
+static void test_conn_request_head_not_in_time(void **state)
+{
+    (void)state;
+    static const char *const args[] = {"--handshake-timeout", "2s", NULL};
+    fx_start(args);
+    struct fx_client slow = fx_client();
+    fx_write(slow.fd, "GET / HTTP/1.1\r\n", 16); /* and no more */
+    fx_spin(1);
+    assert_non_null(slow.c->in); /* the partial head, kept */
+    worker_tick(&fx_w);
+    fx_spin(1);
+    assert_int_equal(fx_w.nconns, 1); /* never early */
+    for (int i = 0; i < 2 && fx_w.nconns; i++) {
+        worker_tick(&fx_w);
+        fx_spin(1);
+    }
+    assert_int_equal(fx_w.nconns, 0);
+    assert_int_equal(fx_w.st->handshake_fail[HS_FAIL_TIMEOUT], 1);
+    assert_int_equal(fx_w.st->conns_pending, 0);
+    close(slow.fd);
+    fx_stop();
+}
+
 static void test_conn_freed_after_the_iteration(void **state)
 {
     (void)state;
@@ -268,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_conn_backlog_limit_drops_until_drained),
         cmocka_unit_test(test_conn_close_frame_then_lingering_close),
         cmocka_unit_test(test_conn_lingering_close_ends_at_its_deadline),
+        cmocka_unit_test(test_conn_request_head_not_in_time),
         cmocka_unit_test(test_conn_freed_after_the_iteration),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
