@@ -4,7 +4,7 @@
  *
  * What it does not do: close the listener (worker.c does that first, so a
  * replacement server can start at once) or cut what is left at the
- * deadline (worker_main, after the loop stops).
+ * deadline (worker_release, after the loop stops).
  *
  * Schedule: the window is --drain-timeout minus a tail kept for the last
  * close handshakes (a fifth of it, at most DRAIN_TAIL_MAX_MS). Every

@@ -11,19 +11,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <netinet/in.h>
 
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
-#include "net/net.h"
 #include "server/assets.h"
 #include "server/auth_conn.h"
 #include "server/resume.h"
 #include "http/sse.h"
 #include "server/server_int.h"
 #include "ws/ws_frame.h"
+
+/* Established connections of every worker (--max-conns is per node). */
+static uint64_t total_conns(const struct worker *w)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < w->shared->nworkers; i++)
+        n += w->shared->w[i].conns;
+    return n;
+}
 
 static void reply_text(struct worker *w, struct conn *c, int status, const char *text,
                        const char *extra)
@@ -86,7 +92,7 @@ static void plain_http(struct worker *w, struct conn *c, struct http_req *r)
         int n = snprintf(body, sizeof body,
                          "{\"status\":\"ok\",\"worker\":%u,\"connections\":%llu,"
                          "\"uptime_s\":%llu}\n",
-                         w->id, (unsigned long long)worker_total_conns(w),
+                         w->id, (unsigned long long)total_conns(w),
                          (unsigned long long)((ev_now_ms(w->loop) - w->started_ms) / 1000));
         conn_http_reply(w, c, 200, "application/json", body, head ? 0 : (size_t)n, NULL);
         return;
@@ -263,72 +269,10 @@ static int parse_resume(struct conn *c, struct http_req *r, bool *json, struct r
     return (int)n;
 }
 
-/* --access-log: one line per upgrade attempt, accepted or refused. Only
- * the path and the ?topic= values of the target are kept: the rest of the
- * query may carry a token. One getpeername and one write(2) per
- * handshake, and nothing at all when the option is off. */
-static void access_line(const char *peer, const char *path, const char *topics, int status,
-                        const char *why)
-{
-    char reason[128]; /* the reply body, without its newline */
-    snprintf(reason, sizeof reason, "%.*s", why ? (int)strcspn(why, "\n") : 0, why ? why : "");
-    struct wsp_log_field f[] = {
-        {"event", "handshake", 0}, {"status", NULL, status == 0 ? 101 : status},
-        {"reason", reason, 0},     {"peer", peer, 0},
-        {"path", path, 0},         {"topics", topics, 0},
-    };
-    wsp_log_fields(WSP_LOG_INFO, f, sizeof f / sizeof f[0], "handshake %s",
-                   status == 0 ? "accepted" : "refused");
-}
-
-void routes_access_log_peer(struct worker *w, const struct sockaddr *peer, socklen_t len,
-                            int status, const char *why)
-{
-    if (!w->cfg->access_log)
-        return;
-    struct net_addr a = {.len = len};
-    char pa[80] = "?";
-    if (len > 0 && len <= sizeof a.ss) {
-        memcpy(&a.ss, peer, len);
-        net_addr_format(&a, pa, sizeof pa);
-    }
-    access_line(pa, "", "", status, why);
-}
-
-void routes_access_log_conn(struct worker *w, struct conn *c, int status, const char *why)
-{
-    if (!w->cfg->access_log)
-        return;
-    struct net_addr peer = {.len = sizeof peer.ss};
-    if (getpeername(c->fd, (struct sockaddr *)&peer.ss, &peer.len) < 0)
-        peer.len = 0;
-    routes_access_log_peer(w, (const struct sockaddr *)&peer.ss, peer.len, status, why);
-}
-
-static void access_log(struct worker *w, struct conn *c, const struct http_req *r, int status,
-                       const char *why)
-{
-    if (!w->cfg->access_log)
-        return;
-    struct net_addr peer = {.len = sizeof peer.ss};
-    char pa[80] = "?";
-    if (getpeername(c->fd, (struct sockaddr *)&peer.ss, &peer.len) == 0)
-        net_addr_format(&peer, pa, sizeof pa);
-    char path[256], topics[256] = "";
-    snprintf(path, sizeof path, "%.*s", (int)(r->path_len < 255 ? r->path_len : 255), r->path);
-    size_t pos = 0, kl, vl, tl = 0;
-    const char *k, *v;
-    while (r->query && http_query_next(r->query, r->query_len, &pos, &k, &kl, &v, &vl) == 1)
-        if (v && http_str_ieq(k, kl, "topic") && tl + vl + 2 < sizeof topics)
-            tl += (size_t)snprintf(topics + tl, sizeof topics - tl, "%s%.*s", tl ? "," : "",
-                                   (int)vl, v);
-    access_line(pa, path, topics, status, why);
-}
-
 static void refuse(struct worker *w, struct conn *c, const struct http_req *r, int status,
                    const char *why, const char *extra)
 {
-    access_log(w, c, r, status, why);
+    routes_access_log_request(w, c, r, status, why);
     reply_text(w, c, status, why, extra);
 }
 
@@ -351,7 +295,7 @@ static int admit(struct worker *w, struct conn *c, struct http_req *r, struct au
         refuse(w, c, r, 503, "shutting down\n", "Retry-After: 1\r\n");
         return -1;
     }
-    if (worker_total_conns(w) >= w->cfg->max_conns) {
+    if (total_conns(w) >= w->cfg->max_conns) {
         w->st->handshake_fail[HS_FAIL_FULL]++;
         refuse(w, c, r, 503, "server full\n", "Retry-After: 5\r\n");
         return -1;
@@ -359,7 +303,7 @@ static int admit(struct worker *w, struct conn *c, struct http_req *r, struct au
     /* the token is checked once, here; then each requested topic against
      * it before any is subscribed (docs/auth.md) */
     if (auth_conn_admit(w, r, tk)) {
-        access_log(w, c, r, 401, auth_reason_text(tk->refused));
+        routes_access_log_request(w, c, r, 401, auth_reason_text(tk->refused));
         auth_conn_refuse(w, c, tk->refused);
         return -1;
     }
@@ -369,8 +313,8 @@ static int admit(struct worker *w, struct conn *c, struct http_req *r, struct au
         st = (c->flags & CF_ECHO) ? take(w, c, tk, "", 0, &why) : subscribe_all(w, c, r, tk, &why);
         if (tk->refused) {
             auth_conn_ticket_release(tk);
-            access_log(w, c, r, tk->refused == AUTH_TOPIC_DENIED ? 403 : 401,
-                       auth_reason_text(tk->refused));
+            routes_access_log_request(w, c, r, tk->refused == AUTH_TOPIC_DENIED ? 403 : 401,
+                                      auth_reason_text(tk->refused));
             auth_conn_refuse(w, c, tk->refused);
             return -1;
         }
@@ -497,7 +441,7 @@ void routes_handle(struct worker *w, struct conn *c, struct http_req *r, uint8_t
     }
     conn_established(w, c);
     auth_conn_attach(w, c, &tk); /* releases tk */
-    access_log(w, c, r, 0, NULL);
+    routes_access_log_request(w, c, r, 0, NULL);
     if (conn_send_bytes(w, c, resp, n) < 0)
         return;
     if (nres > 0)

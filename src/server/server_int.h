@@ -144,6 +144,7 @@ struct worker {
     uint8_t *rbuf;            /* the one receive buffer */
     size_t rbuf_size;
     struct ws_handshake_cfg hs_cfg;
+    const char *protocols[CONFIG_MAX_LIST + 1]; /* hs_cfg's: the configured ones, the envelope's */
     struct ws_rx_cfg rx_cfg;
     struct ws_rx_cfg rx_cfg_echo;
     struct ws_rx_cfg rx_cfg_z; /* deflate negotiated */
@@ -223,14 +224,20 @@ void fanout_flush(struct worker *w, struct msg *m);
 int fanout_uring_init(struct worker *w, unsigned entries);
 void fanout_uring_free(struct worker *w);
 
-/* routes.c: what a complete request head means on the public port */
-/* --access-log: a refusal decided before any request was read (the per-IP
- * limit at accept): one line with the peer, no path. Nothing when off. */
+/* routes_log.c: --access-log lines (nothing when off) */
+/* A refusal decided before any request was read (the per-IP limit at
+ * accept): one line with the peer, no path. */
 void routes_access_log_peer(struct worker *w, const struct sockaddr *peer, socklen_t len,
                             int status, const char *why);
 /* The same for a refusal before a request could be read whole (a bad head,
  * a PROXY header, X-Forwarded-For, a timeout): the peer from c's socket. */
 void routes_access_log_conn(struct worker *w, struct conn *c, int status, const char *why);
+/* An upgrade attempt (status 0: accepted), with the path and the ?topic=
+ * values of r. */
+void routes_access_log_request(struct worker *w, struct conn *c, const struct http_req *r,
+                               int status, const char *why);
+
+/* routes.c: what a complete request head means on the public port */
 void routes_handle(struct worker *w, struct conn *c, struct http_req *r, uint8_t *rest,
                    size_t rest_len);
 
@@ -251,7 +258,25 @@ void drain_begin(struct worker *w);
 /* The part of a drain window over which closes are spread. */
 uint64_t drain_spread_ms(uint64_t drain_timeout_ms);
 
-/* worker.c */
-uint64_t worker_total_conns(const struct worker *w);
+/* worker.c (worker.h: the process around it) */
+struct worker_init;
+/* The worker's state from wi, without the process around it (no signals,
+ * no read-only mappings; worker_main adds those): the loop with its post
+ * and between hooks, the limits, the handshake and frame settings
+ * (deflate included), io_uring, the ring reader. listen_fd and wake_fd may
+ * be -1 (tests, fuzz_conn: connections come from conn_new). Takes
+ * ownership of wi->tls and listen_fd. 0, or WSP_ENOMEM with nothing left
+ * to release. */
+int worker_init(struct worker *w, const struct worker_init *wi);
+/* Registers the listener, the eventfd, the signalfd (w->sig_fd, -1: none)
+ * and the once-a-second sweep, and runs the loop until a drain ends. 0, or
+ * < 0 when the loop could not start or failed. */
+int worker_run(struct worker *w);
+/* The sweep: advances the coarse clock one tick and handles the
+ * connections whose deadline is due (also what tests call to move time). */
+void worker_tick(struct worker *w);
+/* Cuts what is left (1001) and frees everything worker_init made, except
+ * the connection pool (conn.c keeps its chunks for the process's life). */
+void worker_release(struct worker *w);
 
 #endif

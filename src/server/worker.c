@@ -5,7 +5,12 @@
  * eventfd the master rings after each publish, a signalfd, and every
  * connection. Once per second a sweep advances the coarse clock and visits
  * each connection's one-byte deadline. Closed connections are freed in the
- * post hook, after the batch of events that closed them. */
+ * post hook, after the batch of events that closed them.
+ *
+ * worker_init builds the state from what the master made (or a test:
+ * without listener and eventfd, clients from conn_new), worker_run runs the
+ * loop, worker_release tears it down; worker_main is the process around
+ * them. */
 #include "server/worker.h"
 
 #include <errno.h>
@@ -40,14 +45,6 @@
 #define WORKER_ACCEPTS_PER_WAKE 256
 #define WORKER_RING_PER_WAKE 1024
 #define WORKER_RING_EVERY 32 /* handlers between two looks at the ring */
-
-uint64_t worker_total_conns(const struct worker *w)
-{
-    uint64_t n = 0;
-    for (unsigned i = 0; i < w->shared->nworkers; i++)
-        n += w->shared->w[i].conns;
-    return n;
-}
 
 /* --max-conns-per-ip counts every connection from accept on, so half-sent
  * request heads (or stalled TLS handshakes) count like upgraded sockets
@@ -610,10 +607,8 @@ static void on_signal(struct ev_loop *loop, struct ev_handler *h, uint32_t event
     }
 }
 
-static void on_sweep(struct ev_loop *loop, void *arg)
+void worker_tick(struct worker *w)
 {
-    (void)loop;
-    struct worker *w = arg;
     w->tick = ev_tick_next(w->tick);
     w->accepts_in_tick = 0;
     if (w->accept_paused && !w->draining &&
@@ -628,6 +623,12 @@ static void on_sweep(struct ev_loop *loop, void *arg)
     for (const uint8_t *p = dl; p < end && (p = memchr(p, w->tick, (size_t)(end - p))); p++)
         conn_on_tick(w, w->conns[p - dl]);
     auth_conn_tick(w); /* tokens that expired: close 4001 */
+}
+
+static void on_sweep(struct ev_loop *loop, void *arg)
+{
+    (void)loop;
+    worker_tick(arg);
 }
 
 static void on_post(struct ev_loop *loop, void *arg)
@@ -647,6 +648,146 @@ static uint32_t ticks_for(uint64_t ms)
     return (uint32_t)t;
 }
 
+/* The per-connection settings of the handshake and of the frame reader,
+ * from the config: subprotocols, origins, message and head limits,
+ * permessage-deflate (with the inflater the worker's deflate connections
+ * share). */
+static int protocol_setup(struct worker *w)
+{
+    const struct wsp_config *cfg = w->cfg;
+    /* the envelope subprotocol is always on offer, after the configured
+     * ones (a client offering both gets the application's) */
+    size_t np = 0;
+    for (size_t i = 0; i < cfg->n_protocols; i++)
+        w->protocols[np++] = cfg->protocols[i];
+    w->protocols[np++] = RESUME_SUBPROTOCOL;
+    w->hs_cfg = (struct ws_handshake_cfg){w->protocols, np, cfg->origins, cfg->n_origins};
+    w->rx_cfg = (struct ws_rx_cfg){.max_message_bytes = cfg->max_message};
+    w->rx_cfg_echo =
+        (struct ws_rx_cfg){.max_message_bytes = cfg->max_message, .keep_payload = true};
+    w->deflate_cfg = (struct ws_deflate_cfg){.enabled = cfg->deflate,
+                                             .server_window_bits = WS_DEFLATE_DEFAULT_WINDOW_BITS};
+    if (cfg->deflate && !(w->inflater = ws_inflater_new()))
+        return WSP_ENOMEM;
+    w->rx_cfg_z = w->rx_cfg;
+    w->rx_cfg_z.inflater = w->inflater;
+    w->rx_cfg_echo_z = w->rx_cfg_echo;
+    w->rx_cfg_echo_z.inflater = w->inflater;
+    w->http_lim = (struct http_limits){cfg->max_head, cfg->max_headers};
+    return 0;
+}
+
+int worker_init(struct worker *w, const struct worker_init *wi)
+{
+    *w = (struct worker){
+        .id = wi->id,
+        .cfg = wi->cfg,
+        .live = wi->live,
+        .listen_fd = wi->listen_fd,
+        .wake_fd = wi->wake_fd,
+        .sig_fd = -1,
+        .ring = wi->ring,
+        .history = wi->history,
+        .shared = wi->shared,
+        .st = &wi->shared->w[wi->id],
+        .tick = 1,
+        .drain_timer = -1,
+        .rbuf_size = WORKER_RBUF,
+        /* certificates come loaded from the master (its last good set), so
+         * a file broken since the last SIGHUP cannot stop a restart (issue
+         * 11 item 17) */
+        .tls = wi->tls,
+    };
+    w->listen_h.cb = on_accept;
+    w->wake_h.cb = on_wake;
+    w->sig_h.cb = on_signal;
+    w->rbuf = malloc(w->rbuf_size);
+    w->topics = topic_index_new();
+    w->loop = ev_loop_new(1024);
+    w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    w->started_ms = clock_mono_ms();
+    if (!w->rbuf || !w->topics || !w->loop || protocol_setup(w) < 0 || apply_limits(w) < 0) {
+        worker_release(w);
+        return WSP_ENOMEM;
+    }
+    /* the state a previous incarnation left behind is gone with it */
+    w->st->conns = 0;
+    w->st->conns_pending = 0;
+    w->st->queued_bytes = 0;
+    w->st->topics = 0;
+    w->st->deflate_conns = 0;
+    w->st->envelope_conns = 0;
+    w->st->sse_conns = 0;
+    ev_loop_set_user(w->loop, w);
+    ev_loop_set_post(w->loop, on_post, w);
+    ev_loop_set_between(w->loop, WORKER_RING_EVERY, on_between, w);
+    if (w->cfg->io_uring) {
+        int ur = fanout_uring_init(w, 1024);
+        if (ur < 0)
+            log_warn("io_uring unavailable (%s): one send() per subscriber", strerror(-ur));
+    }
+    ring_reader_init(&w->rd, w->ring);
+    control_worker_start(w, w->rd.next_seq - 1);
+    w->accepting = w->listen_fd >= 0;
+    return 0;
+}
+
+int worker_run(struct worker *w)
+{
+    int rc = 0;
+    if ((w->listen_fd >= 0 && (rc = ev_add(w->loop, w->listen_fd, EV_READ, &w->listen_h)) < 0) ||
+        (w->wake_fd >= 0 && (rc = ev_add(w->loop, w->wake_fd, EV_READ, &w->wake_h)) < 0) ||
+        (w->sig_fd >= 0 && (rc = ev_add(w->loop, w->sig_fd, EV_READ, &w->sig_h)) < 0) ||
+        (rc = ev_timer_add(w->loop, EV_TICK_MS, on_sweep, w)) < 0) {
+        log_error("start-up failed: cannot register with the event loop");
+        return rc;
+    }
+    log_debug("worker started (pid %d)", (int)getpid());
+    rc = ev_loop_run(w->loop);
+    if (rc < 0)
+        log_error("event loop failed: %s", wsp_strerror(rc));
+    return rc;
+}
+
+void worker_release(struct worker *w)
+{
+    /* drained (or timed out): whatever is left is cut */
+    for (uint32_t i = 0; i < w->nconns; i++)
+        conn_kill(w, w->conns[i], WS_CLOSE_GOING_AWAY);
+    if (w->nconns)
+        conn_reap(w);
+    free(w->conns);
+    free(w->dead);
+    free(w->deadlines);
+    topic_index_free(w->topics);
+    ipcount_free(w->ips);
+    free(w->rbuf);
+    tls_ctx_free(w->tls);
+    ws_inflater_free(w->inflater);
+    ws_deflater_free(w->echo_deflater);
+    fanout_uring_free(w);
+    ev_loop_free(w->loop);
+    if (w->listen_fd >= 0)
+        close(w->listen_fd);
+    if (w->spare_fd >= 0)
+        close(w->spare_fd);
+    if (w->sig_fd >= 0)
+        close(w->sig_fd);
+    w->conns = w->dead = NULL;
+    w->deadlines = w->rbuf = NULL;
+    w->topics = NULL;
+    w->ips = NULL;
+    w->tls = NULL;
+    w->inflater = NULL;
+    w->echo_deflater = NULL;
+    w->loop = NULL;
+    w->listen_fd = w->spare_fd = w->sig_fd = -1;
+    w->nconns = w->cap = 0;
+}
+
+/* The process around the worker: its name in the log, death with the
+ * master, signals through a signalfd, and the shared mappings it only
+ * reads made read-only. */
 void worker_main(const struct worker_init *wi)
 {
     char role[32];
@@ -658,75 +799,16 @@ void worker_main(const struct worker_init *wi)
     signal(SIGPIPE, SIG_IGN);
 
     static struct worker w; /* one per process */
-    const struct wsp_config *cfg = wi->cfg;
-    w.id = wi->id;
-    w.cfg = cfg;
-    w.listen_fd = wi->listen_fd;
-    w.wake_fd = wi->wake_fd;
-    w.ring = wi->ring;
-    w.shared = wi->shared;
-    w.st = &wi->shared->w[wi->id];
-    w.live = wi->live;
-    w.tick = 1;
-    w.rbuf_size = WORKER_RBUF;
-    w.rbuf = malloc(w.rbuf_size);
-    w.topics = topic_index_new();
-    w.loop = ev_loop_new(1024);
-    w.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    w.started_ms = clock_mono_ms();
-    /* the envelope subprotocol is always on offer, after the configured
-     * ones (a client offering both gets the application's) */
-    static const char *protocols[CONFIG_MAX_LIST + 1];
-    size_t np = 0;
-    for (size_t i = 0; i < cfg->n_protocols; i++)
-        protocols[np++] = cfg->protocols[i];
-    protocols[np++] = RESUME_SUBPROTOCOL;
-    w.hs_cfg = (struct ws_handshake_cfg){protocols, np, cfg->origins, cfg->n_origins};
-    w.rx_cfg = (struct ws_rx_cfg){.max_message_bytes = cfg->max_message};
-    w.rx_cfg_echo = (struct ws_rx_cfg){.max_message_bytes = cfg->max_message, .keep_payload = true};
-    w.deflate_cfg = (struct ws_deflate_cfg){.enabled = cfg->deflate,
-                                            .server_window_bits = WS_DEFLATE_DEFAULT_WINDOW_BITS};
-    if (cfg->deflate && !(w.inflater = ws_inflater_new())) {
+    if (worker_init(&w, wi) < 0) {
         log_error("start-up failed: out of memory");
         _exit(1);
     }
-    w.rx_cfg_z = w.rx_cfg;
-    w.rx_cfg_z.inflater = w.inflater;
-    w.rx_cfg_echo_z = w.rx_cfg_echo;
-    w.rx_cfg_echo_z.inflater = w.inflater;
-    w.http_lim = (struct http_limits){cfg->max_head, cfg->max_headers};
-    /* certificates come loaded from the master (its last good set), so a
-     * file broken since the last SIGHUP cannot stop a restart (issue 11
-     * item 17) */
-    w.tls = wi->tls;
-    if (!w.rbuf || !w.topics || !w.loop || apply_limits(&w) < 0) {
-        log_error("start-up failed: out of memory");
-        _exit(1);
-    }
-    /* the state a previous incarnation left behind is gone with it */
-    w.st->conns = 0;
-    w.st->conns_pending = 0;
-    w.st->queued_bytes = 0;
-    w.st->topics = 0;
-    w.st->deflate_conns = 0;
-    w.st->envelope_conns = 0;
-    w.st->sse_conns = 0;
-    ev_loop_set_user(w.loop, &w);
-    if (cfg->io_uring) {
-        int ur = fanout_uring_init(&w, 1024);
-        if (ur < 0)
-            log_warn("io_uring unavailable (%s): one send() per subscriber", strerror(-ur));
-    }
-    ring_reader_init(&w.rd, w.ring);
-    control_worker_start(&w, w.rd.next_seq - 1);
     /* workers only read the ring: a stray write faults here, in one
      * worker, instead of corrupting what every worker reads */
     if (ring_protect_readonly(w.ring) < 0)
         log_warn("cannot make the ring read-only in this worker");
-    w.history = wi->history;
     if (w.history && history_protect_readonly(w.history) < 0)
         log_sub_warn(WSP_SUB_HISTORY, "cannot make the history read-only in this worker");
-
     sigset_t ss;
     sigemptyset(&ss);
     sigaddset(&ss, SIGTERM);
@@ -734,39 +816,8 @@ void worker_main(const struct worker_init *wi)
     sigaddset(&ss, SIGHUP);
     sigprocmask(SIG_BLOCK, &ss, NULL);
     w.sig_fd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
-
-    w.listen_h.cb = on_accept;
-    w.wake_h.cb = on_wake;
-    w.sig_h.cb = on_signal;
-    w.accepting = true;
-    if (ev_add(w.loop, w.listen_fd, EV_READ, &w.listen_h) < 0 ||
-        ev_add(w.loop, w.wake_fd, EV_READ, &w.wake_h) < 0 ||
-        ev_add(w.loop, w.sig_fd, EV_READ, &w.sig_h) < 0) {
-        log_error("start-up failed: cannot register with epoll");
-        _exit(1);
-    }
-    ev_timer_add(w.loop, EV_TICK_MS, on_sweep, &w);
-    ev_loop_set_post(w.loop, on_post, &w);
-    ev_loop_set_between(w.loop, WORKER_RING_EVERY, on_between, &w);
-    log_debug("worker started (pid %d)", (int)getpid());
-    int rc = ev_loop_run(w.loop);
-    if (rc < 0)
-        log_error("event loop failed: %s", wsp_strerror(rc));
-    /* drained (or timed out): whatever is left is cut */
-    for (uint32_t i = 0; i < w.nconns; i++)
-        conn_kill(&w, w.conns[i], WS_CLOSE_GOING_AWAY);
-    conn_reap(&w);
-    free(w.conns);
-    free(w.dead);
-    free(w.deadlines);
-    topic_index_free(w.topics);
-    ipcount_free(w.ips);
-    free(w.rbuf);
-    tls_ctx_free(w.tls);
-    ws_inflater_free(w.inflater);
-    ws_deflater_free(w.echo_deflater);
-    fanout_uring_free(&w);
-    ev_loop_free(w.loop);
+    int rc = worker_run(&w);
+    worker_release(&w);
     log_debug("worker exiting");
     _exit(rc < 0 ? 1 : 0);
 }

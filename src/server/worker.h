@@ -1,7 +1,9 @@
 /* worker.h - a worker process: its own event loop, connections, topics.
  *
  * The master forks it with everything it needs already created (listener,
- * eventfd, ring, shared counters); worker_main never returns. */
+ * eventfd, ring, shared counters); worker_main never returns. The worker
+ * itself is built, run and torn down by worker_init, worker_run and
+ * worker_release (server_int.h), which tests and fuzz_conn use too. */
 #ifndef WSP_SERVER_WORKER_H
 #define WSP_SERVER_WORKER_H
 
@@ -26,7 +28,9 @@ struct worker_init {
     const struct live_config *live; /* the master's settings after SIGHUP; NULL: none */
 };
 
-/* Runs the worker until SIGTERM/SIGINT (drain, then exit 0). */
+/* The process around a worker (log role, death with the master, signals,
+ * the ring and history read-only), then the worker until SIGTERM/SIGINT
+ * (drain, then exit 0). */
 __attribute__((noreturn)) void worker_main(const struct worker_init *wi);
 
 #endif

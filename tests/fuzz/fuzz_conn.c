@@ -2,14 +2,14 @@
  * worker (server/conn.c, routes.c, fanout.c over http_parse, ws_handshake,
  * ws_rx) through a socketpair: the handshake, then frames.
  *
- * A struct worker is set up by hand as worker_main would (loop, topic
- * index, shared counters, ring, limits from config_parse), with small
- * limits so the edges are reachable. The input goes to the peer end in 1-3
- * chunks; between chunks the worker's loop runs, and depending on the flags
- * messages are published (topic "t" and broadcast), the coarse clock ticks
- * (handshake, ping, pong and close deadlines), and the peer reads or does
- * not read (slow consumer). Finally the peer closes, then the worker kills
- * what is left as it does at exit.
+ * The worker is built by worker_init, as worker_main builds it (loop and
+ * its hooks, topic index, limits, handshake, frame and deflate settings,
+ * io_uring), from config_parse with small limits so the edges are
+ * reachable, and without a listener: the connection comes from conn_new. The input goes to the peer
+ * end in 1-3 chunks; between chunks the worker's loop runs, and depending on the flags messages are
+ * published (topic "t" and broadcast), the coarse clock ticks (handshake, ping, pong and close
+ * deadlines), and the peer reads or does not read (slow consumer). Finally the peer closes, then
+ * the worker kills what is left as it does at exit.
  *
  * Input: byte 0 = flags (bits 0-1: chunks - 1; bit 2: publish between
  * chunks; bit 3: the peer never reads; bit 4: tick between chunks; bits 5-6:
@@ -30,8 +30,8 @@
 
 #include "config/config.h"
 #include "core/wsp_assert.h"
-#include "ev/timer.h"
 #include "server/server_int.h"
+#include "server/worker.h"
 #include "ws/ws_frame.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
@@ -40,17 +40,6 @@ static struct wsp_config cfg;
 static struct worker w;
 static uint8_t out[1 << 16];
 static size_t out_len;
-
-static void on_post(struct ev_loop *l, void *arg)
-{
-    (void)l;
-    conn_reap(arg);
-}
-
-static uint32_t ticks_for(uint64_t ms)
-{
-    return (uint32_t)ev_ticks_for_ms(ms);
-}
 
 static void setup(void)
 {
@@ -83,31 +72,12 @@ static void setup(void)
                     NULL};
     int argc = (int)(sizeof argv / sizeof argv[0]) - 1;
     WSP_ASSERT(config_parse(&cfg, argc, argv, stdout, stderr) == 0);
-    w.cfg = &cfg;
-    w.loop = ev_loop_new(64);
-    w.topics = topic_index_new();
-    w.shared = metrics_shared_new(1);
-    w.st = &w.shared->w[0];
-    w.ring = ring_create(64 * 1024);
-    w.rbuf_size = 64 * 1024;
-    w.rbuf = malloc(w.rbuf_size);
-    WSP_ASSERT(w.loop && w.topics && w.shared && w.ring && w.rbuf);
-    ring_reader_init(&w.rd, w.ring);
-    w.listen_fd = -1;
-    w.spare_fd = -1;
-    w.wake_fd = -1;
-    w.sig_fd = -1;
-    w.tick = 1;
-    w.ticks_handshake = ticks_for(cfg.handshake_timeout_ms);
-    w.ticks_ping = ticks_for(cfg.ping_interval_ms);
-    w.ticks_pong = ticks_for(cfg.pong_timeout_ms);
-    w.hs_cfg =
-        (struct ws_handshake_cfg){cfg.protocols, cfg.n_protocols, cfg.origins, cfg.n_origins};
-    w.rx_cfg = (struct ws_rx_cfg){.max_message_bytes = cfg.max_message};
-    w.rx_cfg_echo = (struct ws_rx_cfg){.max_message_bytes = cfg.max_message, .keep_payload = true};
-    w.http_lim = (struct http_limits){cfg.max_head, cfg.max_headers};
-    ev_loop_set_user(w.loop, &w);
-    ev_loop_set_post(w.loop, on_post, &w);
+    struct shared_stats *shared = metrics_shared_new(1);
+    struct ring *ring = ring_create(64 * 1024);
+    WSP_ASSERT(shared && ring);
+    struct worker_init wi = {
+        .cfg = &cfg, .listen_fd = -1, .wake_fd = -1, .ring = ring, .shared = shared};
+    WSP_ASSERT(worker_init(&w, &wi) == 0);
 }
 
 static void drain(int fd)
@@ -150,13 +120,6 @@ static void publish(uint32_t salt)
     m->topic_key = broadcast_key;
     fanout_deliver(&w, m, RING_F_BROADCAST, NULL, 0);
     msg_unref(m);
-}
-
-static void tick(void)
-{
-    w.tick = ev_tick_next(w.tick);
-    for (uint32_t i = 0; i < w.nconns; i++)
-        conn_on_tick(&w, w.conns[i]);
 }
 
 static uint64_t disconnects(void)
@@ -212,8 +175,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
             for (unsigned i = 0; i < 4; i++)
                 publish((uint32_t)(k * 31 + i * 7 + flags));
         if (ticks) {
-            tick();
-            tick();
+            worker_tick(&w);
+            worker_tick(&w);
         }
         spin(sp[1], reads, 2);
     }
