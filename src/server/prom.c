@@ -16,7 +16,6 @@
 #include "server/prom.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -24,6 +23,7 @@
 
 #include "auth/jwt.h"
 #include "core/clock.h"
+#include "core/strbuf.h"
 #include "metrics/metrics.h"
 #include "metrics/sysstat.h"
 #include "pubsub/history.h"
@@ -31,28 +31,9 @@
 #include "server/node.h"
 #include "server/redis_link.h"
 
-struct buf {
-    char *p;
-    size_t n, cap;
-};
-
-__attribute__((format(printf, 2, 3))) static void put(struct buf *b, const char *fmt, ...)
+static void head(struct strbuf *b, const char *name, const char *type, const char *help)
 {
-    if (b->n >= b->cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
-    va_end(ap);
-    if (k > 0)
-        b->n += (size_t)k;
-    if (b->n >= b->cap)
-        b->n = b->cap - 1;
-}
-
-static void head(struct buf *b, const char *name, const char *type, const char *help)
-{
-    put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    strbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* Everything an answer shows, read once. */
@@ -77,19 +58,19 @@ struct snapshot {
 
 #define SUM(field) (snap->sum.field)
 
-static void counter(struct buf *b, const char *name, const char *help, uint64_t v)
+static void counter(struct strbuf *b, const char *name, const char *help, uint64_t v)
 {
     head(b, name, "counter", help);
-    put(b, "%s %llu\n", name, (unsigned long long)v);
+    strbuf_printf(b, "%s %llu\n", name, (unsigned long long)v);
 }
 
-static void gauge(struct buf *b, const char *name, const char *help, double v)
+static void gauge(struct strbuf *b, const char *name, const char *help, double v)
 {
     head(b, name, "gauge", help);
     if (isnan(v))
-        put(b, "%s NaN\n", name); /* the exposition format's spelling */
+        strbuf_printf(b, "%s NaN\n", name); /* the exposition format's spelling */
     else
-        put(b, "%s %.17g\n", name, v);
+        strbuf_printf(b, "%s %.17g\n", name, v);
 }
 
 static const char *const hs_names[HS_FAIL_COUNT] = {"bad_request", "too_large", "version", "origin",
@@ -142,7 +123,7 @@ static void take(struct node *n, bool with_sys, struct snapshot *snap)
     snap->user_bytes_per_conn = with_sys ? sysstat_bytes_per_conn(&sys, SUM(conns)) : NAN;
 }
 
-static void sys_metrics(struct buf *b, const struct snapshot *snap)
+static void sys_metrics(struct strbuf *b, const struct snapshot *snap)
 {
     const struct sysstat *s = snap->sys;
     gauge(b, "wspush_process_resident_memory_bytes",
@@ -165,25 +146,27 @@ static void sys_metrics(struct buf *b, const struct snapshot *snap)
             for (; name[i] && i + 1 < sizeof lower; i++)
                 lower[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
             lower[i] = '\0';
-            put(b, "wspush_tcp_sockets{state=\"%s\"} %llu\n", lower,
-                (unsigned long long)s->states[k]);
+            strbuf_printf(b, "wspush_tcp_sockets{state=\"%s\"} %llu\n", lower,
+                          (unsigned long long)s->states[k]);
         }
     }
 }
 
 static size_t render_metrics(const struct snapshot *snap, char *out, size_t cap)
 {
-    struct buf b = {out, 0, cap};
+    struct strbuf b;
+    strbuf_init(&b, out, cap);
     const struct shared_stats *st = snap->st;
-    struct buf *bp = &b;
+    struct strbuf *bp = &b;
 
     head(bp, "wspush_build_info", "gauge", "Build information.");
-    put(bp, "wspush_build_info{version=\"%s\"} 1\n", WSPUSH_VERSION);
+    strbuf_printf(bp, "wspush_build_info{version=\"%s\"} 1\n", WSPUSH_VERSION);
     gauge(bp, "wspush_uptime_seconds", "Seconds since the master started.",
           (double)snap->uptime_ms / 1000.0);
     head(bp, "wspush_connections", "gauge", "Established WebSocket connections, per worker.");
     for (unsigned i = 0; i < st->nworkers; i++)
-        put(bp, "wspush_connections{worker=\"%u\"} %llu\n", i, (unsigned long long)st->w[i].conns);
+        strbuf_printf(bp, "wspush_connections{worker=\"%u\"} %llu\n", i,
+                      (unsigned long long)st->w[i].conns);
     gauge(bp, "wspush_connections_pending", "Accepted connections still in the handshake.",
           (double)SUM(conns_pending));
     counter(bp, "wspush_accepted_total", "TCP connections accepted.", SUM(accepted_total));
@@ -192,25 +175,25 @@ static size_t render_metrics(const struct snapshot *snap, char *out, size_t cap)
     head(bp, "wspush_handshake_failures_total", "counter",
          "Failed handshakes and plain HTTP errors by reason.");
     for (int k = 0; k < HS_FAIL_COUNT; k++)
-        put(bp, "wspush_handshake_failures_total{reason=\"%s\"} %llu\n", hs_names[k],
-            (unsigned long long)SUM(handshake_fail[k]));
+        strbuf_printf(bp, "wspush_handshake_failures_total{reason=\"%s\"} %llu\n", hs_names[k],
+                      (unsigned long long)SUM(handshake_fail[k]));
     head(bp, "wspush_disconnects_total", "counter", "Closed WebSocket connections by close code.");
     for (int k = 0; k < CB_COUNT; k++) {
         uint64_t code = metrics_close_bucket_code((enum close_bucket)k);
         if (code)
-            put(bp, "wspush_disconnects_total{code=\"%llu\"} %llu\n", (unsigned long long)code,
-                (unsigned long long)SUM(disconnects[k]));
+            strbuf_printf(bp, "wspush_disconnects_total{code=\"%llu\"} %llu\n",
+                          (unsigned long long)code, (unsigned long long)SUM(disconnects[k]));
         else
-            put(bp, "wspush_disconnects_total{code=\"other\"} %llu\n",
-                (unsigned long long)SUM(disconnects[k]));
+            strbuf_printf(bp, "wspush_disconnects_total{code=\"other\"} %llu\n",
+                          (unsigned long long)SUM(disconnects[k]));
     }
     head(bp, "wspush_messages_published_total", "counter", "Messages published, by source.");
-    put(bp, "wspush_messages_published_total{source=\"http\"} %llu\n",
-        (unsigned long long)snap->published[PUB_HTTP]);
-    put(bp, "wspush_messages_published_total{source=\"tick\"} %llu\n",
-        (unsigned long long)snap->published[PUB_TICK]);
-    put(bp, "wspush_messages_published_total{source=\"redis\"} %llu\n",
-        (unsigned long long)snap->published[PUB_REDIS]);
+    strbuf_printf(bp, "wspush_messages_published_total{source=\"http\"} %llu\n",
+                  (unsigned long long)snap->published[PUB_HTTP]);
+    strbuf_printf(bp, "wspush_messages_published_total{source=\"tick\"} %llu\n",
+                  (unsigned long long)snap->published[PUB_TICK]);
+    strbuf_printf(bp, "wspush_messages_published_total{source=\"redis\"} %llu\n",
+                  (unsigned long long)snap->published[PUB_REDIS]);
     if (snap->redis) {
         const struct redis_link_stats rs = snap->rs;
         gauge(bp, "wspush_redis_connected", "1 while both Redis connections are up.",
@@ -253,15 +236,15 @@ static size_t render_metrics(const struct snapshot *snap, char *out, size_t cap)
             SUM(deliveries));
     /* by transport (docs/sse.md): SSE streams are counted in the totals too */
     head(bp, "wspush_transport_connections", "gauge", "Established connections by transport.");
-    put(bp, "wspush_transport_connections{transport=\"ws\"} %llu\n",
-        (unsigned long long)(SUM(conns) - SUM(sse_conns)));
-    put(bp, "wspush_transport_connections{transport=\"sse\"} %llu\n",
-        (unsigned long long)SUM(sse_conns));
+    strbuf_printf(bp, "wspush_transport_connections{transport=\"ws\"} %llu\n",
+                  (unsigned long long)(SUM(conns) - SUM(sse_conns)));
+    strbuf_printf(bp, "wspush_transport_connections{transport=\"sse\"} %llu\n",
+                  (unsigned long long)SUM(sse_conns));
     head(bp, "wspush_transport_deliveries_total", "counter", "Deliveries by transport.");
-    put(bp, "wspush_transport_deliveries_total{transport=\"ws\"} %llu\n",
-        (unsigned long long)(SUM(deliveries) - SUM(sse_deliveries)));
-    put(bp, "wspush_transport_deliveries_total{transport=\"sse\"} %llu\n",
-        (unsigned long long)SUM(sse_deliveries));
+    strbuf_printf(bp, "wspush_transport_deliveries_total{transport=\"ws\"} %llu\n",
+                  (unsigned long long)(SUM(deliveries) - SUM(sse_deliveries)));
+    strbuf_printf(bp, "wspush_transport_deliveries_total{transport=\"sse\"} %llu\n",
+                  (unsigned long long)SUM(sse_deliveries));
     counter(bp, "wspush_sse_skipped_total",
             "Messages not sent to SSE streams: their SSE form did not fit a ring entry.",
             SUM(sse_skipped));
@@ -272,12 +255,12 @@ static size_t render_metrics(const struct snapshot *snap, char *out, size_t cap)
     counter(bp, "wspush_short_writes_total", "Writes that left output queued.", SUM(short_writes));
     gauge(bp, "wspush_queued_bytes", "Output queued for slow sockets.", (double)SUM(queued_bytes));
     head(bp, "wspush_slow_consumer_total", "counter", "Slow-consumer events by policy action.");
-    put(bp, "wspush_slow_consumer_total{action=\"close\"} %llu\n",
-        (unsigned long long)SUM(slow_close));
-    put(bp, "wspush_slow_consumer_total{action=\"drop\"} %llu\n",
-        (unsigned long long)SUM(slow_drop));
-    put(bp, "wspush_slow_consumer_total{action=\"latest\"} %llu\n",
-        (unsigned long long)SUM(slow_latest));
+    strbuf_printf(bp, "wspush_slow_consumer_total{action=\"close\"} %llu\n",
+                  (unsigned long long)SUM(slow_close));
+    strbuf_printf(bp, "wspush_slow_consumer_total{action=\"drop\"} %llu\n",
+                  (unsigned long long)SUM(slow_drop));
+    strbuf_printf(bp, "wspush_slow_consumer_total{action=\"latest\"} %llu\n",
+                  (unsigned long long)SUM(slow_latest));
     counter(bp, "wspush_messages_received_total", "Data messages received from clients.",
             SUM(messages_in));
     counter(bp, "wspush_ring_lost_total", "Ring entries a worker lost by being lapped.",
@@ -294,8 +277,8 @@ static size_t render_metrics(const struct snapshot *snap, char *out, size_t cap)
          "Resumes answered with reset (envelope) or 4002 (raw), by cause.");
     static const char *const causes[RESET_CAUSES] = {"epoch", "gap", "off", "backlog"};
     for (int k = 0; k < RESET_CAUSES; k++)
-        put(bp, "wspush_history_resets_total{cause=\"%s\"} %llu\n", causes[k],
-            (unsigned long long)SUM(history_resets[k]));
+        strbuf_printf(bp, "wspush_history_resets_total{cause=\"%s\"} %llu\n", causes[k],
+                      (unsigned long long)SUM(history_resets[k]));
     gauge(bp, "wspush_envelope_connections", "Connections in the JSON envelope mode.",
           (double)SUM(envelope_conns));
     if (snap->history) {
@@ -341,8 +324,8 @@ static size_t render_metrics(const struct snapshot *snap, char *out, size_t cap)
     head(bp, "wspush_auth_refused_total", "counter",
          "Upgrades refused by the token checks, by reason (401, or 403 for topic_denied).");
     for (int k = AUTH_OK + 1; k < AUTH_REASON_COUNT; k++)
-        put(bp, "wspush_auth_refused_total{reason=\"%s\"} %llu\n", auth_reason_label(k),
-            (unsigned long long)SUM(auth_refused[k]));
+        strbuf_printf(bp, "wspush_auth_refused_total{reason=\"%s\"} %llu\n", auth_reason_label(k),
+                      (unsigned long long)SUM(auth_refused[k]));
     counter(bp, "wspush_auth_expired_total",
             "Connections closed with 4001 because their token expired.", SUM(auth_expired));
     counter(bp, "wspush_proxy_headers_total",
@@ -371,19 +354,21 @@ static size_t render_metrics(const struct snapshot *snap, char *out, size_t cap)
     for (unsigned k = 0; k < METRICS_FANOUT_BUCKETS; k++) {
         cum += SUM(fanout_buckets[k]);
         if (k + 1 < METRICS_FANOUT_BUCKETS)
-            put(bp, "wspush_fanout_duration_seconds_bucket{le=\"%g\"} %llu\n",
-                metrics_fanout_bucket_le(k), (unsigned long long)cum);
+            strbuf_printf(bp, "wspush_fanout_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                          metrics_fanout_bucket_le(k), (unsigned long long)cum);
         else
-            put(bp, "wspush_fanout_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-                (unsigned long long)cum);
+            strbuf_printf(bp, "wspush_fanout_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+                          (unsigned long long)cum);
     }
-    put(bp, "wspush_fanout_duration_seconds_sum %.9f\n", (double)SUM(fanout_sum_ns) / 1e9);
-    put(bp, "wspush_fanout_duration_seconds_count %llu\n", (unsigned long long)SUM(fanout_count));
+    strbuf_printf(bp, "wspush_fanout_duration_seconds_sum %.9f\n",
+                  (double)SUM(fanout_sum_ns) / 1e9);
+    strbuf_printf(bp, "wspush_fanout_duration_seconds_count %llu\n",
+                  (unsigned long long)SUM(fanout_count));
     gauge(bp, "wspush_ring_size_bytes", "Size of the shared ring.", (double)snap->ring_size);
     counter(bp, "wspush_ring_written_bytes_total", "Bytes appended to the ring.",
             snap->ring_written);
     sys_metrics(bp, snap);
-    return b.n;
+    return b.len;
 }
 
 size_t prom_render(struct node *n, char *out, size_t cap)
@@ -396,20 +381,23 @@ size_t prom_render(struct node *n, char *out, size_t cap)
 /* GET /stats. */
 static size_t render_stats(const struct snapshot *snap, char *out, size_t cap)
 {
-    struct buf b = {out, 0, cap};
+    struct strbuf b;
+    strbuf_init(&b, out, cap);
     const struct shared_stats *s = snap->st;
-    put(&b, "{\"uptime_s\":%.3f,\"unix_ms\":%llu,\"workers\":[", (double)snap->uptime_ms / 1000.0,
-        (unsigned long long)snap->unix_ms);
+    strbuf_printf(&b, "{\"uptime_s\":%.3f,\"unix_ms\":%llu,\"workers\":[",
+                  (double)snap->uptime_ms / 1000.0, (unsigned long long)snap->unix_ms);
     for (unsigned i = 0; i < s->nworkers; i++) {
         const struct worker_stats *w = &s->w[i];
-        put(&b,
+        strbuf_printf(
+            &b,
             "%s{\"id\":%u,\"pid\":%d,\"connections\":%llu,\"pending\":%llu,\"deliveries\":%llu,"
             "\"restarts\":%u,\"deadline_ticks\":{\"handshake\":%u,\"ping\":%u,\"pong\":%u}}",
             i ? "," : "", i, (int)w->pid, (unsigned long long)w->conns,
             (unsigned long long)w->conns_pending, (unsigned long long)w->deliveries, w->restarts,
             w->deadline_ticks_handshake, w->deadline_ticks_ping, w->deadline_ticks_pong);
     }
-    put(&b,
+    strbuf_printf(
+        &b,
         "],\"connections\":%llu,\"max_conns\":%llu,\"accepted\":%llu,"
         "\"published\":{\"http\":%llu,\"tick\":%llu},\"deliveries\":%llu,\"bytes_sent\":%llu,"
         "\"messages_in\":%llu,\"queued_bytes\":%llu,\"slow_consumer_events\":%llu,"
@@ -420,24 +408,25 @@ static size_t render_stats(const struct snapshot *snap, char *out, size_t cap)
         (unsigned long long)SUM(bytes_sent), (unsigned long long)SUM(messages_in),
         (unsigned long long)SUM(queued_bytes),
         (unsigned long long)(SUM(slow_close) + SUM(slow_drop) + SUM(slow_latest)));
-    put(&b, "%llu,\"drop\":%llu,\"latest\":%llu},", (unsigned long long)SUM(slow_close),
-        (unsigned long long)SUM(slow_drop), (unsigned long long)SUM(slow_latest));
-    put(&b,
-        "\"auth\":{\"accepted\":%llu,\"expired\":%llu,\"disconnected_by_api\":%llu,"
-        "\"refused\":{",
-        (unsigned long long)SUM(auth_accepted), (unsigned long long)SUM(auth_expired),
-        (unsigned long long)SUM(api_disconnects));
+    strbuf_printf(&b, "%llu,\"drop\":%llu,\"latest\":%llu},", (unsigned long long)SUM(slow_close),
+                  (unsigned long long)SUM(slow_drop), (unsigned long long)SUM(slow_latest));
+    strbuf_printf(&b,
+                  "\"auth\":{\"accepted\":%llu,\"expired\":%llu,\"disconnected_by_api\":%llu,"
+                  "\"refused\":{",
+                  (unsigned long long)SUM(auth_accepted), (unsigned long long)SUM(auth_expired),
+                  (unsigned long long)SUM(api_disconnects));
     for (int k = AUTH_OK + 1; k < AUTH_REASON_COUNT; k++)
-        put(&b, "%s\"%s\":%llu", k > 1 ? "," : "", auth_reason_label(k),
-            (unsigned long long)SUM(auth_refused[k]));
-    put(&b, "}},");
-    put(&b,
-        "\"transports\":{\"ws\":{\"connections\":%llu,\"deliveries\":%llu},"
-        "\"sse\":{\"connections\":%llu,\"deliveries\":%llu}},",
-        (unsigned long long)(SUM(conns) - SUM(sse_conns)),
-        (unsigned long long)(SUM(deliveries) - SUM(sse_deliveries)),
-        (unsigned long long)SUM(sse_conns), (unsigned long long)SUM(sse_deliveries));
-    put(&b,
+        strbuf_printf(&b, "%s\"%s\":%llu", k > 1 ? "," : "", auth_reason_label(k),
+                      (unsigned long long)SUM(auth_refused[k]));
+    strbuf_printf(&b, "}},");
+    strbuf_printf(&b,
+                  "\"transports\":{\"ws\":{\"connections\":%llu,\"deliveries\":%llu},"
+                  "\"sse\":{\"connections\":%llu,\"deliveries\":%llu}},",
+                  (unsigned long long)(SUM(conns) - SUM(sse_conns)),
+                  (unsigned long long)(SUM(deliveries) - SUM(sse_deliveries)),
+                  (unsigned long long)SUM(sse_conns), (unsigned long long)SUM(sse_deliveries));
+    strbuf_printf(
+        &b,
         "\"fanout_avg_ms\":%.3f,\"ring\":{\"size\":%zu,\"head_seq\":%llu,\"bytes_written\":%llu,"
         "\"max_entry\":%zu,\"lost\":%llu,\"lapped_closes\":%llu,\"recovered\":%llu}}\n",
         SUM(fanout_count) ? (double)SUM(fanout_sum_ns) / (double)SUM(fanout_count) / 1e6 : 0.0,
@@ -445,7 +434,7 @@ static size_t render_stats(const struct snapshot *snap, char *out, size_t cap)
         (unsigned long long)snap->ring_written, snap->ring_max_entry,
         (unsigned long long)SUM(ring_lost), (unsigned long long)SUM(lapped_closes),
         (unsigned long long)SUM(ring_recovered));
-    return b.n;
+    return b.len;
 }
 
 size_t prom_stats_json(struct node *n, char *out, size_t cap)
@@ -466,42 +455,46 @@ size_t prom_live_json(struct node *node, char *out, size_t cap)
     if (!n || n + 1 >= cap)
         return render_stats(snap, out, cap);
     n--;
-    struct buf b = {out, n, cap};
+    struct strbuf b; /* appends after out[0..n) */
+    strbuf_init(&b, out + n, cap - n);
     const struct sysstat *s = snap->sys;
     uint64_t conns = SUM(conns);
     /* raw fan-out sums: the dashboard charts the average per interval */
-    put(&b, ",\"fanout\":{\"count\":%llu,\"sum_ms\":%.3f}", (unsigned long long)SUM(fanout_count),
-        (double)SUM(fanout_sum_ns) / 1e6);
-    put(&b, ",\"rss_bytes\":%llu,\"rss_procs\":%u", (unsigned long long)s->rss_bytes, s->nprocs);
+    strbuf_printf(&b, ",\"fanout\":{\"count\":%llu,\"sum_ms\":%.3f}",
+                  (unsigned long long)SUM(fanout_count), (double)SUM(fanout_sum_ns) / 1e6);
+    strbuf_printf(&b, ",\"rss_bytes\":%llu,\"rss_procs\":%u", (unsigned long long)s->rss_bytes,
+                  s->nprocs);
     if (!isnan(snap->user_bytes_per_conn))
-        put(&b, ",\"user_bytes_per_conn\":%.1f", snap->user_bytes_per_conn);
+        strbuf_printf(&b, ",\"user_bytes_per_conn\":%.1f", snap->user_bytes_per_conn);
     else
-        put(&b, ",\"user_bytes_per_conn\":null");
+        strbuf_printf(&b, ",\"user_bytes_per_conn\":null");
     uint64_t kbytes = s->tcp_mem_pages * s->page_bytes;
-    put(&b, ",\"kernel_socket_bytes\":%llu", (unsigned long long)kbytes);
+    strbuf_printf(&b, ",\"kernel_socket_bytes\":%llu", (unsigned long long)kbytes);
     if (conns && s->sockstat_ok)
-        put(&b, ",\"kernel_bytes_per_conn\":%.1f", (double)kbytes / (double)conns);
+        strbuf_printf(&b, ",\"kernel_bytes_per_conn\":%.1f", (double)kbytes / (double)conns);
     else
-        put(&b, ",\"kernel_bytes_per_conn\":null");
-    put(&b,
+        strbuf_printf(&b, ",\"kernel_bytes_per_conn\":null");
+    strbuf_printf(
+        &b,
         ",\"sockstat\":{\"ok\":%s,\"tcp_inuse\":%llu,\"tcp6_inuse\":%llu,\"tcp_orphan\":%llu,"
         "\"tcp_tw\":%llu,\"tcp_alloc\":%llu,\"tcp_mem_pages\":%llu,\"page_bytes\":%llu}",
         s->sockstat_ok ? "true" : "false", (unsigned long long)s->tcp_inuse,
         (unsigned long long)s->tcp6_inuse, (unsigned long long)s->tcp_orphan,
         (unsigned long long)s->tcp_tw, (unsigned long long)s->tcp_alloc,
         (unsigned long long)s->tcp_mem_pages, (unsigned long long)s->page_bytes);
-    put(&b, ",\"tcp_states\":{");
+    strbuf_printf(&b, ",\"tcp_states\":{");
     for (unsigned k = 1; k < SYSSTAT_TCP_STATES; k++)
-        put(&b, "%s\"%s\":%llu", k > 1 ? "," : "", sysstat_tcp_state_name(k),
-            (unsigned long long)s->states[k]);
+        strbuf_printf(&b, "%s\"%s\":%llu", k > 1 ? "," : "", sysstat_tcp_state_name(k),
+                      (unsigned long long)s->states[k]);
     uint64_t now = clock_mono_ms();
-    put(&b,
+    strbuf_printf(
+        &b,
         "},\"tcp_states_source\":\"%s\",\"tcp_states_age_ms\":%lld,\"tcp_states_cost_ms\":%.3f,"
         "\"sys_sample_age_ms\":%llu,\"sys_sample_cost_ms\":%.3f}\n",
         s->states_src, s->states_taken_ms ? (long long)(now - s->states_taken_ms) : -1LL,
         (double)s->states_cost_us / 1000.0, (unsigned long long)(now - s->taken_ms),
         (double)s->cost_us / 1000.0);
-    if (b.n >= cap - 1)
+    if (b.truncated)
         return render_stats(snap, out, cap); /* never send a cut object */
-    return b.n;
+    return n + b.len;
 }
