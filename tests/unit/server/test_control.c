@@ -13,6 +13,7 @@
 
 #include "core/err.h"
 #include "server/control.h"
+#include "../guard_page.h"
 
 static struct ctl_cmd sample(void)
 {
@@ -28,18 +29,6 @@ static struct ctl_cmd sample(void)
 }
 
 /* p[0..n) copied so that its end touches a PROT_NONE page */
-static uint8_t *guarded(const uint8_t *p, size_t n, void **map)
-{
-    long pg = sysconf(_SC_PAGESIZE);
-    uint8_t *m =
-        mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert_true(m != MAP_FAILED);
-    assert_int_equal(mprotect(m + pg, (size_t)pg, PROT_NONE), 0);
-    *map = m;
-    memcpy(m + pg - n, p, n);
-    return m + pg - n;
-}
-
 static void test_control_body_round_trip(void **state)
 {
     (void)state;
@@ -95,11 +84,9 @@ static void test_control_redis_round_trip_any_cut(void **state)
     uint8_t buf[CTL_REDIS_MAX];
     size_t n = ctl_redis_encode(&c, nonce, buf);
     for (size_t cut = 0; cut <= n; cut++) {
-        void *map;
-        uint8_t *p = guarded(buf, cut, &map);
+        const uint8_t *p = at_guard(buf, cut);
         int rc = ctl_redis_decode(p, cut, got, &d);
         assert_int_equal(rc, cut == n ? 0 : WSP_EPROTO);
-        munmap(map, (size_t)sysconf(_SC_PAGESIZE) * 2);
     }
     assert_int_equal(ctl_redis_decode(buf, n, got, &d), 0);
     assert_memory_equal(got, nonce, sizeof nonce);
@@ -125,10 +112,8 @@ static void test_control_answer_round_trip_any_cut(void **state)
     size_t n = ctl_answer_encode(&a, buf);
     assert_int_equal(n, CTL_ANS_HEAD + sizeof users - 1);
     for (size_t cut = 0; cut <= n; cut++) {
-        void *map;
-        uint8_t *p = guarded(buf, cut, &map);
+        const uint8_t *p = at_guard(buf, cut);
         assert_int_equal(ctl_answer_decode(p, cut, &d), cut == n ? 0 : WSP_EPROTO);
-        munmap(map, (size_t)sysconf(_SC_PAGESIZE) * 2);
     }
     assert_int_equal(ctl_answer_decode(buf, n, &d), 0);
     assert_memory_equal(d.node, a.node, CTL_NONCE_BYTES);
@@ -168,5 +153,5 @@ int main(void)
         cmocka_unit_test(test_control_redis_round_trip_any_cut),
         cmocka_unit_test(test_control_answer_round_trip_any_cut),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, guard_setup, guard_teardown);
 }
