@@ -6,8 +6,8 @@
  * buffer. Requests are handled in order (pipelining works); responses are
  * written at once and the rest queued behind EPOLLOUT. Connections are
  * freed in the post hook, never inside their callback. With
- * --admin-tls-cert every connection speaks TLS (tls/tls.c, the public
- * port's code) through io_read/io_write; nothing above them knows. */
+ * --admin-tls-cert every connection speaks TLS through the public port's
+ * transport (transport.h); nothing above io_read/flush_out knows. */
 #define WSP_LOG_SUB WSP_SUB_ADMIN /* core/log.h: this file's log lines */
 #include "server/admin.h"
 #include "server/admin_history.h"
@@ -35,7 +35,7 @@
 #include "pubsub/msg.h"
 #include "pubsub/ring.h"
 #include "server/assets.h"
-#include "tls/tls.h"
+#include "server/transport.h"
 #include "ws/ws_frame.h"
 #include "ws/ws_handshake.h"
 #include "ws/ws_rx.h"
@@ -70,8 +70,8 @@ struct admin_conn {
     uint8_t *out;
     size_t out_len, out_off, out_cap;
     struct ws_rx *rx;
-    SSL *ssl;            /* --admin-tls-cert: owned, freed in admin_reap */
-    bool tls_want_write; /* the TLS handshake waits for the socket to take bytes */
+    struct transport *tp; /* NULL: plain; --admin-tls-cert: TLS; owned, freed in admin_reap */
+    bool want_write;      /* the transport's handshake waits for the socket to take bytes */
     struct admin_conn *next;
 };
 
@@ -96,38 +96,19 @@ static size_t queued(const struct admin_conn *c)
     return c->out_len - c->out_off;
 }
 
-/* Plain or TLS, one contract: > 0 bytes, 0 at EOF (read), WSP_EAGAIN, or
- * another negative value for a broken connection. */
+/* Through the connection's transport (transport.h): > 0 bytes, 0 at EOF,
+ * WSP_EAGAIN, or another negative value for a broken connection. */
 static ssize_t io_read(struct admin_conn *c, void *p, size_t n)
 {
-    if (c->ssl) {
-        int want_write = 0;
-        ssize_t r = tls_read(c->ssl, p, n, &want_write);
-        c->tls_want_write = r == WSP_EAGAIN && want_write;
-        return r;
-    }
-    ssize_t r = read(c->fd, p, n);
-    if (r < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? WSP_EAGAIN : -errno;
-    return r;
-}
-
-static ssize_t io_write(struct admin_conn *c, const void *p, size_t n)
-{
-    if (c->ssl) {
-        int want_write = 0;
-        ssize_t r = tls_write(c->ssl, p, n, &want_write);
-        return r == 0 ? WSP_ECLOSED : r;
-    }
-    ssize_t r = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (r < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? WSP_EAGAIN : -errno;
+    int want_write = 0;
+    ssize_t r = transport_read(c->tp, c->fd, p, n, &want_write);
+    c->want_write = r == WSP_EAGAIN && want_write;
     return r;
 }
 
 static void update_events(struct admin_conn *c)
 {
-    uint32_t ev = (c->paused ? 0 : EV_READ) | (queued(c) || c->tls_want_write ? EV_WRITE : 0);
+    uint32_t ev = (c->paused ? 0 : EV_READ) | (queued(c) || c->want_write ? EV_WRITE : 0);
     if (ev == c->events)
         return;
     c->events = ev;
@@ -137,9 +118,9 @@ static void update_events(struct admin_conn *c)
 static void flush_out(struct admin_conn *c)
 {
     while (c->out_off < c->out_len) {
-        ssize_t n = io_write(c, c->out + c->out_off, c->out_len - c->out_off);
-        if (n == WSP_EAGAIN)
-            break;
+        ssize_t n = transport_write(c->tp, c->fd, c->out + c->out_off, c->out_len - c->out_off);
+        if (n == 0)
+            break; /* the socket is full */
         if (n < 0) {
             c->dead = true;
             return;
@@ -154,9 +135,7 @@ static void flush_out(struct admin_conn *c)
             /* half-close and drain what the peer still sends, so that
              * unread input does not turn our close into a reset that
              * destroys the response before the peer reads it */
-            if (c->ssl)
-                SSL_shutdown(c->ssl); /* close_notify first: best effort */
-            shutdown(c->fd, SHUT_WR);
+            transport_shutdown(c->tp, c->fd); /* TLS: close_notify first */
             c->linger_until_ms = clock_mono_ms() + 2000;
         }
     } else {
@@ -806,7 +785,7 @@ static void serve_pipelined(struct admin_conn *c)
         bool was_paused = c->paused;
         c->paused = queued(c) >= ADMIN_OUT_PAUSE;
         /* TLS may hold decrypted input epoll cannot see: read it now */
-        if (was_paused && !c->paused && c->ssl && SSL_pending(c->ssl) > 0)
+        if (was_paused && !c->paused && transport_pending(c->tp) > 0)
             read_input(c);
         if (!c->dead)
             update_events(c);
@@ -820,7 +799,7 @@ static void conn_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
     if (c->dead)
         return;
     /* a TLS handshake that waited to write goes on by reading */
-    if ((events & (EV_READ | EV_HUP | EV_ERROR)) || (c->tls_want_write && (events & EV_WRITE)))
+    if ((events & (EV_READ | EV_HUP | EV_ERROR)) || (c->want_write && (events & EV_WRITE)))
         read_input(c);
     if (!c->dead)
         flush_out(c);
@@ -918,13 +897,13 @@ int admin_adopt(struct admin *a, int fd)
     c->in_request = true; /* its first head is due within the head timeout */
     c->since_ms = clock_mono_ms();
     c->events = EV_READ;
-    if (a->tls && !(c->ssl = tls_conn_new(a->tls, fd))) {
+    if (a->tls && !(c->tp = transport_tls_new(a->tls, fd))) {
         free(c);
         return WSP_ENOMEM;
     }
     int rc = ev_add(a->loop, fd, EV_READ, &c->h);
     if (rc < 0) {
-        tls_conn_free(c->ssl);
+        transport_free(c->tp);
         free(c);
         return rc;
     }
@@ -1018,7 +997,7 @@ void admin_reap(struct admin *a)
          * the descriptor, and epoll forgets it only when every copy is
          * closed: deregister explicitly, or its events reach freed memory */
         ev_del(a->loop, c->fd);
-        tls_conn_free(c->ssl);
+        transport_free(c->tp);
         close(c->fd);
         ws_rx_free(c->rx);
         free(c->in);

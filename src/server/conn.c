@@ -38,7 +38,7 @@
 #define CONN_FLUSH_MAX_BYTES (256u * 1024) /* bytes per flush: fairness */
 #define CONN_CLOSE_TICKS 3                 /* wait for the peer's close frame */
 #define CONN_LINGER_TICKS 2                /* after our last byte: drain input this long at most */
-#define TLS_STEPS_PER_ITERATION 64         /* TLS handshake steps per loop iteration */
+#define TLS_STEPS_PER_ITERATION 64         /* transport handshake steps per loop iteration */
 
 static void on_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events);
 
@@ -77,6 +77,14 @@ static void deadline_set(struct worker *w, struct conn *c, uint32_t ticks)
         return;
     }
     ev_deadline_set(&w->deadlines[c->slot], &c->deadline_laps, w->tick, ticks);
+}
+
+int conn_transport_start(struct worker *w, struct conn *c)
+{
+    if (!w->tls || c->tp)
+        return 0;
+    c->tp = transport_tls_new(w->tls, c->fd);
+    return c->tp ? 0 : WSP_ENOMEM;
 }
 
 struct conn *conn_new(struct worker *w, int fd)
@@ -218,7 +226,7 @@ void conn_reap(struct worker *w)
             rx_drop(w, c);
         else
             free(c->in);
-        tls_conn_free(c->tls);
+        transport_free(c->tp);
         close(c->fd);
         pool_put(w, c);
     }
@@ -264,26 +272,15 @@ static void on_drained(struct worker *w, struct conn *c)
      * up on, it is dropped unread. */
     if (c->flags & CF_PEER_CLOSED)
         c->flags |= CF_DISCARD;
-    shutdown(c->fd, SHUT_WR);
+    transport_shutdown(c->tp, c->fd);
     deadline_set(w, c, CONN_LINGER_TICKS);
 }
 
-static ssize_t send_now(struct worker *w, struct conn *c, const void *p, size_t n)
+/* Bytes taken (0: the socket is full) or < 0: plain is an inline send(2),
+ * any other transport its ops (transport.h). */
+static inline ssize_t send_now(struct conn *c, const void *p, size_t n)
 {
-    if (c->tls) {
-        int want_write = 0;
-        ssize_t t = tls_write(c->tls, p, n, &want_write);
-        if (t == WSP_EAGAIN)
-            return 0;
-        if (t == 0)
-            return WSP_ECLOSED;
-        return t;
-    }
-    (void)w;
-    ssize_t r = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (r < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -errno;
-    return r;
+    return transport_write(c->tp, c->fd, p, n);
 }
 
 static int queue_push(struct worker *w, struct conn *c, struct msg *m, size_t offset)
@@ -370,7 +367,7 @@ int conn_send_msg(struct worker *w, struct conn *c, struct msg *m)
     if (c->state == CONN_DEAD)
         return WSP_ECLOSED;
     if (outq_empty(c->out))
-        return conn_send_result(w, c, m, send_now(w, c, m->data, m->len));
+        return conn_send_result(w, c, m, send_now(c, m->data, m->len));
     int rc = queue(w, c, m, 0, false);
     if (rc == WSP_ENOMEM)
         conn_kill(w, c, WS_CLOSE_INTERNAL);
@@ -383,7 +380,7 @@ static int send_bytes(struct worker *w, struct conn *c, const void *p, size_t n,
         return WSP_ECLOSED;
     size_t off = 0;
     if (outq_empty(c->out)) {
-        ssize_t r = send_now(w, c, p, n);
+        ssize_t r = send_now(c, p, n);
         if (r < 0) {
             conn_kill(w, c, WS_CLOSE_ABNORMAL);
             return (int)r;
@@ -425,28 +422,10 @@ static void flush(struct worker *w, struct conn *c)
     }
     struct iovec iov[64];
     int n = outq_iov(c->out, iov, 64, CONN_FLUSH_MAX_BYTES);
-    ssize_t r = 0;
-    if (c->tls) {
-        /* one TLS record per queued piece; stop at the first short write */
-        for (int i = 0; i < n; i++) {
-            ssize_t t = send_now(w, c, iov[i].iov_base, iov[i].iov_len);
-            if (t < 0) {
-                conn_kill(w, c, WS_CLOSE_ABNORMAL);
-                return;
-            }
-            r += t;
-            if ((size_t)t < iov[i].iov_len)
-                break;
-        }
-    } else {
-        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-        r = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (r < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-                return;
-            conn_kill(w, c, WS_CLOSE_ABNORMAL);
-            return;
-        }
+    ssize_t r = transport_writev(c->tp, c->fd, iov, n);
+    if (r < 0) {
+        conn_kill(w, c, WS_CLOSE_ABNORMAL);
+        return;
     }
     w->st->bytes_sent += (uint64_t)r;
     outq_advance(c->out, (size_t)r);
@@ -819,16 +798,11 @@ static void http_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n)
     free(spill);
 }
 
-/* One read, plain or TLS: > 0 bytes, 0 at EOF, WSP_EAGAIN, < 0 error. */
+/* One read through the transport: > 0 bytes, 0 at EOF, WSP_EAGAIN, < 0
+ * error. */
 static ssize_t read_some(struct worker *w, struct conn *c)
 {
-    if (!c->tls) {
-        ssize_t n = read(c->fd, w->rbuf, w->rbuf_size);
-        if (n < 0)
-            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? WSP_EAGAIN : -errno;
-        return n;
-    }
-    if (!tls_conn_ready(c->tls)) {
+    if (transport_handshaking(c->tp)) {
         /* a burst of handshakes must not starve established connections:
          * a bounded number of handshake steps per loop iteration; the rest
          * stay readable (level-triggered) and go next iteration */
@@ -839,7 +813,7 @@ static ssize_t read_some(struct worker *w, struct conn *c)
         w->tls_steps++;
     }
     int want_write = 0;
-    ssize_t n = tls_read(c->tls, w->rbuf, w->rbuf_size, &want_write);
+    ssize_t n = transport_read(c->tp, c->fd, w->rbuf, w->rbuf_size, &want_write);
     if (n == WSP_EAGAIN && want_write)
         set_want_write(w, c, true);
     return n;
@@ -895,9 +869,9 @@ static void read_input(struct worker *w, struct conn *c)
         default:
             return;
         }
-        /* plain: a short read means the socket is drained; TLS may hold
-         * decrypted bytes of the next record, so read until EAGAIN */
-        if (!c->tls && (size_t)n < w->rbuf_size)
+        /* plain: a short read means the socket is drained; TLS reads a
+         * record at a time and may hold more, so read until EAGAIN */
+        if ((size_t)n < w->rbuf_size && !transport_reads_records(c->tp))
             return;
     }
 }
@@ -911,8 +885,8 @@ static void on_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
         return; /* stale event for a connection closed in this batch */
     if (events & EV_WRITE) {
         flush(w, c);
-        /* a TLS handshake (or renegotiation attempt) that wanted to write */
-        if (c->tls && c->state != CONN_DEAD && !tls_conn_ready(c->tls))
+        /* a transport handshake (TLS) that wanted to write goes on by reading */
+        if (c->state != CONN_DEAD && transport_handshaking(c->tp))
             read_input(w, c);
     }
     if (c->state != CONN_DEAD && (events & (EV_READ | EV_HUP | EV_ERROR | EV_RDHUP)))

@@ -24,6 +24,7 @@
 #include "pubsub/ring.h"
 #include "pubsub/topic.h"
 #include "server/ipcount.h"
+#include "server/transport.h"
 #include "tls/tls.h"
 #include "ws/ws_deflate.h"
 #include "ws/ws_handshake.h"
@@ -83,7 +84,7 @@ struct conn {                   /* owned by its worker */
     struct outq *out;        /* queued output, on demand */
     struct topic_sub sub;    /* first topic subscription */
     struct topic_sub *extra; /* further subscriptions, on demand */
-    SSL *tls;                /* wss:// only; owned, freed in conn_reap */
+    struct transport *tp; /* NULL: plain TCP; else TLS (transport.h); owned, freed in conn_reap */
 };
 
 /* The per-connection budget (DESIGN.md: <= 128 bytes). 80 today; measured
@@ -163,6 +164,9 @@ struct worker {
 
 /* conn.c: connection I/O and protocol */
 struct conn *conn_new(struct worker *w, int fd);
+/* Chooses c's transport once, before its first byte is read: TLS when the
+ * worker serves wss:// (w->tls), else plain. 0 or WSP_ENOMEM (then kill c). */
+int conn_transport_start(struct worker *w, struct conn *c);
 void conn_on_event(struct ev_loop *loop, struct ev_handler *h, uint32_t events);
 /* Sends a shared message; queues on a short write. 0 (sent or queued),
  * WSP_EAGAIN (over --max-backlog: dropped by the slow-consumer policy), or

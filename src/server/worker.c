@@ -156,7 +156,7 @@ static void on_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t event
             c->flags |= CF_TRUSTED;
         if (w->cfg->proxy_protocol) /* a trusted peer's TLS starts after its header */
             c->flags |= trusted ? CF_PROXY_HDR : CF_PROXY_SNIFF;
-        if (w->tls && !(c->flags & CF_PROXY_HDR) && !(c->tls = tls_conn_new(w->tls, fd)))
+        if (!(c->flags & CF_PROXY_HDR) && conn_transport_start(w, c) < 0)
             conn_kill(w, c, 0);
     }
 }
