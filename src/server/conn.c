@@ -2,7 +2,9 @@
  * WebSocket close handshake, coarse timeouts, and freeing.
  *
  * What it does not do: decide routes or topics (routes.c) or walk
- * subscribers (fanout.c).
+ * subscribers (fanout.c). It calls upward only through the worker's
+ * host_ops (server_int.h; the public port's are in public_port.c), so it
+ * depends on no route, token or proxy code.
  *
  * Invariants: a connection is never freed inside its own callback:
  * conn_kill() only marks it and links it on the worker's dead list; the post
@@ -29,7 +31,6 @@
 #include "ev/timer.h"
 #include "http/http_response.h"
 #include "http/sse.h"
-#include "server/auth_conn.h"
 #include "server/server_int.h"
 #include "ws/ws_frame.h"
 
@@ -206,7 +207,7 @@ void conn_reap(struct worker *w)
         w->deadlines[c->slot] = w->deadlines[last->slot];
         last->slot = c->slot;
         unsubscribe_all(w, c);
-        auth_conn_forget(c); /* its token's entry, if it had one */
+        w->host_ops->on_forget(w, c); /* e.g. its token's entry */
         if (w->ips)
             ipcount_release(w->ips, c->ip_id);
         if (c->flags & CF_DEFLATE)
@@ -771,7 +772,7 @@ static void http_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n)
     if (r < 0) {
         w->st->handshake_fail[r == WSP_ETOOBIG ? HS_FAIL_TOO_LARGE : HS_FAIL_BAD_REQUEST]++;
         const char *why = req.reason ? req.reason : "bad request";
-        routes_access_log_conn(w, c, req.status ? req.status : 400, why);
+        w->host_ops->on_refused(w, c, req.status ? req.status : 400, why);
         conn_http_reply(w, c, req.status ? req.status : 400, "text/plain", why, strlen(why), NULL);
         return;
     }
@@ -790,11 +791,7 @@ static void http_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n)
         rest = p + r;
         rest_len = n - (size_t)r;
     }
-    if ((c->flags & CF_TRUSTED) && proxy_conn_forwarded(w, c, &req) < 0) {
-        free(spill);
-        return;
-    }
-    routes_handle(w, c, &req, rest, rest_len);
+    w->host_ops->on_request(w, c, &req, rest, rest_len);
     free(spill);
 }
 
@@ -821,7 +818,7 @@ static ssize_t read_some(struct worker *w, struct conn *c)
 
 static void read_input(struct worker *w, struct conn *c)
 {
-    if ((c->flags & (CF_PROXY_HDR | CF_PROXY_SNIFF)) && proxy_conn_read(w, c) <= 0)
+    if ((c->flags & (CF_PROXY_HDR | CF_PROXY_SNIFF)) && w->host_ops->on_preamble(w, c) <= 0)
         return;
     for (int i = 0; i < CONN_MAX_READS && c->state != CONN_DEAD; i++) {
         ssize_t n = read_some(w, c);
@@ -907,7 +904,7 @@ void conn_on_tick(struct worker *w, struct conn *c)
     switch (c->state) {
     case CONN_HTTP:
         w->st->handshake_fail[HS_FAIL_TIMEOUT]++;
-        routes_access_log_conn(w, c, 408, "request head not complete in time (closed)");
+        w->host_ops->on_refused(w, c, 408, "request head not complete in time (closed)");
         conn_kill(w, c, 0);
         break;
     case CONN_WS:

@@ -95,6 +95,28 @@ _Static_assert(CONFIG_MAX_TOPICS - 1 < 1ull << (8 * sizeof(((struct conn *)0)->n
                "struct conn's nextra cannot count --max-topics");
 
 struct live_config;
+struct worker;
+
+/* The connection core's only calls upward (conn.c knows no route, token or
+ * proxy): what the port's layer above does with a connection's events.
+ * The public port's table is public_port_ops (public_port.c); a worker
+ * sets it before its first connection. All run on the worker's thread; c
+ * may be closed or killed inside any of them. */
+struct conn_host_ops {
+    /* Before any other input while CF_PROXY_HDR or CF_PROXY_SNIFF is set:
+     * 1 go on reading (flags cleared), 0 wait for more bytes, < 0 refused. */
+    int (*on_preamble)(struct worker *w, struct conn *c);
+    /* A complete request head; rest: the bytes after it (frames a client
+     * sent right away), valid until the call returns. */
+    void (*on_request)(struct worker *w, struct conn *c, struct http_req *r, uint8_t *rest,
+                       size_t rest_len);
+    /* A refusal decided below the routes (a bad head, a timeout, a CORS
+     * preflight from a foreign origin): one access-log line. */
+    void (*on_refused)(struct worker *w, struct conn *c, int status, const char *why);
+    /* c is being freed: drop what the layer above keeps for it. */
+    void (*on_forget)(struct worker *w, struct conn *c);
+};
+extern const struct conn_host_ops public_port_ops;
 
 struct worker {
     unsigned id;
@@ -121,6 +143,7 @@ struct worker {
     struct history *history;               /* NULL: off; read-only here */
     struct shared_stats *shared;
     struct worker_stats *st;
+    const struct conn_host_ops *host_ops; /* the port above the connection core */
     struct topic_index *topics;
     struct conn **conns; /* dense: every live connection, for broadcast and sweep */
     uint32_t nconns;

@@ -699,6 +699,7 @@ void worker_main(const struct worker_init *wi)
      * file broken since the last SIGHUP cannot stop a restart (issue 11
      * item 17) */
     w.tls = wi->tls;
+    w.host_ops = &public_port_ops;
     if (!w.rbuf || !w.topics || !w.loop || apply_limits(&w) < 0) {
         log_error("start-up failed: out of memory");
         _exit(1);

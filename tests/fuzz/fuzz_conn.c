@@ -84,6 +84,7 @@ static void setup(void)
     int argc = (int)(sizeof argv / sizeof argv[0]) - 1;
     WSP_ASSERT(config_parse(&cfg, argc, argv, stdout, stderr) == 0);
     w.cfg = &cfg;
+    w.host_ops = &public_port_ops;
     w.loop = ev_loop_new(64);
     w.topics = topic_index_new();
     w.shared = metrics_shared_new(1);
