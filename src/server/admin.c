@@ -35,7 +35,7 @@
 #include "pubsub/msg.h"
 #include "pubsub/ring.h"
 #include "server/assets.h"
-#include "server/transport.h"
+#include "server/conn_out.h"
 #include "ws/ws_frame.h"
 #include "ws/ws_handshake.h"
 #include "ws/ws_rx.h"
@@ -67,8 +67,7 @@ struct admin_conn {
     uint64_t progress_ms;     /* output last moved (or was queued while none was) */
     uint8_t *in;
     size_t in_len, in_cap;
-    uint8_t *out;
-    size_t out_len, out_off, out_cap;
+    struct outq *out; /* queued output (conn_out.h): NULL when none */
     struct ws_rx *rx;
     struct transport *tp; /* NULL: plain; --admin-tls-cert: TLS; owned, freed in admin_reap */
     bool want_write;      /* the transport's handshake waits for the socket to take bytes */
@@ -93,7 +92,7 @@ static void conn_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 
 static size_t queued(const struct admin_conn *c)
 {
-    return c->out_len - c->out_off;
+    return c->out ? outq_bytes(c->out) : 0;
 }
 
 /* Through the connection's transport (transport.h): > 0 bytes, 0 at EOF,
@@ -117,19 +116,17 @@ static void update_events(struct admin_conn *c)
 
 static void flush_out(struct admin_conn *c)
 {
-    while (c->out_off < c->out_len) {
-        ssize_t n = transport_write(c->tp, c->fd, c->out + c->out_off, c->out_len - c->out_off);
+    while (c->out) {
+        ssize_t n = conn_out_flush(c->fd, c->tp, &c->out, SIZE_MAX);
         if (n == 0)
             break; /* the socket is full */
         if (n < 0) {
             c->dead = true;
             return;
         }
-        c->out_off += (size_t)n;
         c->progress_ms = clock_mono_ms();
     }
-    if (c->out_off == c->out_len) {
-        c->out_off = c->out_len = 0;
+    if (!c->out) {
         update_events(c);
         if (c->close_after && !c->linger_until_ms) {
             /* half-close and drain what the peer still sends, so that
@@ -143,28 +140,42 @@ static void flush_out(struct admin_conn *c)
     }
 }
 
-static void out_append(struct admin_conn *c, const void *p, size_t n)
+/* Queues m (a new reference; the same message may go to several /live
+ * feeds) behind what is queued; written by flush_out. */
+static void out_push(struct admin_conn *c, struct msg *m)
 {
-    if (c->out_len + n > c->out_cap) {
-        size_t cap = c->out_cap ? c->out_cap : 4096;
-        while (cap < c->out_len + n)
-            cap *= 2;
-        if (cap > ADMIN_OUT_MAX) {
-            c->dead = true; /* a reader that never reads */
-            return;
-        }
-        uint8_t *o = realloc(c->out, cap);
-        if (!o) {
-            c->dead = true;
-            return;
-        }
-        c->out = o;
-        c->out_cap = cap;
+    if (queued(c) + m->len > ADMIN_OUT_MAX) {
+        c->dead = true; /* a reader that never reads */
+        return;
     }
     if (!queued(c))
         c->progress_ms = clock_mono_ms(); /* the unread-output deadline starts */
-    memcpy(c->out + c->out_len, p, n);
-    c->out_len += n;
+    if (conn_out_push(&c->out, NULL, m, 0) < 0)
+        c->dead = true;
+}
+
+static void out_append(struct admin_conn *c, const void *p, size_t n)
+{
+    struct msg *m = msg_new(n);
+    if (!m) {
+        c->dead = true;
+        return;
+    }
+    memcpy(m->data, p, n);
+    out_push(c, m);
+    msg_unref(m);
+}
+
+/* A WebSocket frame of the /live feed (pong, close). */
+static void out_frame(struct admin_conn *c, uint8_t op, const void *p, size_t n)
+{
+    struct msg *m = msg_new_frame(op, p, n);
+    if (!m) {
+        c->dead = true;
+        return;
+    }
+    out_push(c, m);
+    msg_unref(m);
 }
 
 static void respond(struct admin_conn *c, int status, const char *ctype, const void *body,
@@ -626,17 +637,13 @@ static void live_rx_close(void *ctx, uint16_t code, const uint8_t *reason, size_
     (void)reason;
     (void)n;
     struct admin_conn *c = ctx;
-    uint8_t frame[4] = {0x88, 0x00};
-    out_append(c, frame, 2);
+    out_frame(c, WS_OP_CLOSE, NULL, 0); /* no status code: an empty close */
     c->close_after = true;
 }
 
 static void live_rx_ping(void *ctx, const uint8_t *p, size_t n)
 {
-    struct admin_conn *c = ctx;
-    uint8_t frame[WS_MAX_HEADER + WS_MAX_CONTROL];
-    size_t fl = ws_frame_encode(frame, sizeof frame, true, WS_OP_PONG, p, n, NULL);
-    out_append(c, frame, fl);
+    out_frame(ctx, WS_OP_PONG, p, n); /* §5.5.3: the same payload */
 }
 
 static const struct ws_rx_ops live_ops = {.on_ping = live_rx_ping, .on_close = live_rx_close};
@@ -957,16 +964,18 @@ void admin_push_live(struct admin *a)
     }
     if (!any)
         return;
-    size_t n = prom_live_json(a->m, a->scratch + WS_MAX_HEADER, a->scratch_cap - WS_MAX_HEADER);
-    uint8_t hdr[WS_MAX_HEADER];
-    size_t hl = ws_frame_header_encode(hdr, true, WS_OP_TEXT, n, NULL);
+    size_t n = prom_live_json(a->m, a->scratch, a->scratch_cap);
+    /* one frame for every dashboard, shared by reference */
+    struct msg *m = msg_new_frame(WS_OP_TEXT, a->scratch, n);
+    if (!m)
+        return;
     for (struct admin_conn *c = a->conns; c; c = c->next) {
         if (!c->live || c->dead || c->close_after || queued(c) >= ADMIN_OUT_PAUSE)
             continue; /* a dashboard that does not keep up skips samples */
-        out_append(c, hdr, hl);
-        out_append(c, a->scratch + WS_MAX_HEADER, n);
+        out_push(c, m);
         flush_out(c);
     }
+    msg_unref(m);
 }
 
 unsigned admin_conn_count(const struct admin *a)
@@ -1001,7 +1010,7 @@ void admin_reap(struct admin *a)
         close(c->fd);
         ws_rx_free(c->rx);
         free(c->in);
-        free(c->out);
+        outq_free(c->out);
         free(c);
     }
 }

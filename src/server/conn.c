@@ -31,6 +31,7 @@
 #include "ev/timer.h"
 #include "http/http_response.h"
 #include "http/sse.h"
+#include "server/conn_out.h"
 #include "server/server_int.h"
 #include "ws/ws_frame.h"
 
@@ -286,12 +287,7 @@ static inline ssize_t send_now(struct conn *c, const void *p, size_t n)
 
 static int queue_push(struct worker *w, struct conn *c, struct msg *m, size_t offset)
 {
-    if (!c->out) {
-        c->out = outq_new(&w->st->queued_bytes);
-        if (!c->out)
-            return WSP_ENOMEM;
-    }
-    if (outq_push(c->out, m, offset) < 0)
+    if (conn_out_push(&c->out, &w->st->queued_bytes, m, offset) < 0)
         return WSP_ENOMEM;
     set_want_write(w, c, true);
     return 0;
@@ -397,17 +393,12 @@ static int send_bytes(struct worker *w, struct conn *c, const void *p, size_t n,
     int rc = backlog_admit(w, c, n - off, final); /* before allocating */
     if (rc)
         return rc;
-    struct msg *m = msg_new(n - off);
-    if (!m) {
+    if (conn_out_push_copy(&c->out, &w->st->queued_bytes, (const uint8_t *)p + off, n - off) < 0) {
         conn_kill(w, c, WS_CLOSE_INTERNAL);
         return WSP_ENOMEM;
     }
-    memcpy(m->data, (const uint8_t *)p + off, n - off);
-    rc = queue_push(w, c, m, 0);
-    msg_unref(m);
-    if (rc < 0)
-        conn_kill(w, c, WS_CLOSE_INTERNAL);
-    return rc;
+    set_want_write(w, c, true);
+    return 0;
 }
 
 int conn_send_bytes(struct worker *w, struct conn *c, const void *p, size_t n)
@@ -421,18 +412,13 @@ static void flush(struct worker *w, struct conn *c)
         set_want_write(w, c, false);
         return;
     }
-    struct iovec iov[64];
-    int n = outq_iov(c->out, iov, 64, CONN_FLUSH_MAX_BYTES);
-    ssize_t r = transport_writev(c->tp, c->fd, iov, n);
+    ssize_t r = conn_out_flush(c->fd, c->tp, &c->out, CONN_FLUSH_MAX_BYTES);
     if (r < 0) {
         conn_kill(w, c, WS_CLOSE_ABNORMAL);
         return;
     }
     w->st->bytes_sent += (uint64_t)r;
-    outq_advance(c->out, (size_t)r);
-    if (outq_empty(c->out)) {
-        outq_free(c->out);
-        c->out = NULL;
+    if (!c->out) { /* drained (and freed) */
         set_want_write(w, c, false);
         on_drained(w, c);
     }
