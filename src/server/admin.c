@@ -6,8 +6,8 @@
  * buffer. Requests are handled in order (pipelining works); responses are
  * written at once and the rest queued behind EPOLLOUT. Connections are
  * freed in the post hook, never inside their callback. With
- * --admin-tls-cert every connection speaks TLS (tls/tls.c, the public
- * port's code) through io_read/io_write; nothing above them knows. */
+ * --admin-tls-cert every connection speaks TLS through the public port's
+ * transport (transport.h); nothing above io_read/flush_out knows. */
 #define WSP_LOG_SUB WSP_SUB_ADMIN /* core/log.h: this file's log lines */
 #include "server/admin.h"
 #include "server/admin_history.h"
@@ -37,7 +37,7 @@
 #include "pubsub/msg.h"
 #include "pubsub/ring.h"
 #include "server/assets.h"
-#include "tls/tls.h"
+#include "server/conn_out.h"
 #include "ws/ws_frame.h"
 #include "ws/ws_handshake.h"
 #include "ws/ws_rx.h"
@@ -69,11 +69,10 @@ struct admin_conn {
     uint64_t progress_ms;     /* output last moved (or was queued while none was) */
     uint8_t *in;
     size_t in_len, in_cap;
-    uint8_t *out;
-    size_t out_len, out_off, out_cap;
+    struct outq *out; /* queued output (conn_out.h): NULL when none */
     struct ws_rx *rx;
-    SSL *ssl;            /* --admin-tls-cert: owned, freed in admin_reap */
-    bool tls_want_write; /* the TLS handshake waits for the socket to take bytes */
+    struct transport *tp; /* NULL: plain; --admin-tls-cert: TLS; owned, freed in admin_reap */
+    bool want_write;      /* the transport's handshake waits for the socket to take bytes */
     struct admin_conn *next;
 };
 
@@ -95,41 +94,22 @@ static void conn_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 
 static size_t queued(const struct admin_conn *c)
 {
-    return c->out_len - c->out_off;
+    return c->out ? outq_bytes(c->out) : 0;
 }
 
-/* Plain or TLS, one contract: > 0 bytes, 0 at EOF (read), WSP_EAGAIN, or
- * another negative value for a broken connection. */
+/* Through the connection's transport (transport.h): > 0 bytes, 0 at EOF,
+ * WSP_EAGAIN, or another negative value for a broken connection. */
 static ssize_t io_read(struct admin_conn *c, void *p, size_t n)
 {
-    if (c->ssl) {
-        int want_write = 0;
-        ssize_t r = tls_read(c->ssl, p, n, &want_write);
-        c->tls_want_write = r == WSP_EAGAIN && want_write;
-        return r;
-    }
-    ssize_t r = read(c->fd, p, n);
-    if (r < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? WSP_EAGAIN : -errno;
-    return r;
-}
-
-static ssize_t io_write(struct admin_conn *c, const void *p, size_t n)
-{
-    if (c->ssl) {
-        int want_write = 0;
-        ssize_t r = tls_write(c->ssl, p, n, &want_write);
-        return r == 0 ? WSP_ECLOSED : r;
-    }
-    ssize_t r = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (r < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? WSP_EAGAIN : -errno;
+    int want_write = 0;
+    ssize_t r = transport_read(c->tp, c->fd, p, n, &want_write);
+    c->want_write = r == WSP_EAGAIN && want_write;
     return r;
 }
 
 static void update_events(struct admin_conn *c)
 {
-    uint32_t ev = (c->paused ? 0 : EV_READ) | (queued(c) || c->tls_want_write ? EV_WRITE : 0);
+    uint32_t ev = (c->paused ? 0 : EV_READ) | (queued(c) || c->want_write ? EV_WRITE : 0);
     if (ev == c->events)
         return;
     c->events = ev;
@@ -138,27 +118,23 @@ static void update_events(struct admin_conn *c)
 
 static void flush_out(struct admin_conn *c)
 {
-    while (c->out_off < c->out_len) {
-        ssize_t n = io_write(c, c->out + c->out_off, c->out_len - c->out_off);
-        if (n == WSP_EAGAIN)
-            break;
+    while (c->out) {
+        ssize_t n = conn_out_flush(c->fd, c->tp, &c->out, SIZE_MAX);
+        if (n == 0)
+            break; /* the socket is full */
         if (n < 0) {
             c->dead = true;
             return;
         }
-        c->out_off += (size_t)n;
         c->progress_ms = clock_mono_ms();
     }
-    if (c->out_off == c->out_len) {
-        c->out_off = c->out_len = 0;
+    if (!c->out) {
         update_events(c);
         if (c->close_after && !c->linger_until_ms) {
             /* half-close and drain what the peer still sends, so that
              * unread input does not turn our close into a reset that
              * destroys the response before the peer reads it */
-            if (c->ssl)
-                SSL_shutdown(c->ssl); /* close_notify first: best effort */
-            shutdown(c->fd, SHUT_WR);
+            transport_shutdown(c->tp, c->fd); /* TLS: close_notify first */
             c->linger_until_ms = clock_mono_ms() + 2000;
         }
     } else {
@@ -166,28 +142,42 @@ static void flush_out(struct admin_conn *c)
     }
 }
 
-static void out_append(struct admin_conn *c, const void *p, size_t n)
+/* Queues m (a new reference; the same message may go to several /live
+ * feeds) behind what is queued; written by flush_out. */
+static void out_push(struct admin_conn *c, struct msg *m)
 {
-    if (c->out_len + n > c->out_cap) {
-        size_t cap = c->out_cap ? c->out_cap : 4096;
-        while (cap < c->out_len + n)
-            cap *= 2;
-        if (cap > ADMIN_OUT_MAX) {
-            c->dead = true; /* a reader that never reads */
-            return;
-        }
-        uint8_t *o = realloc(c->out, cap);
-        if (!o) {
-            c->dead = true;
-            return;
-        }
-        c->out = o;
-        c->out_cap = cap;
+    if (queued(c) + m->len > ADMIN_OUT_MAX) {
+        c->dead = true; /* a reader that never reads */
+        return;
     }
     if (!queued(c))
         c->progress_ms = clock_mono_ms(); /* the unread-output deadline starts */
-    memcpy(c->out + c->out_len, p, n);
-    c->out_len += n;
+    if (conn_out_push(&c->out, NULL, m, 0) < 0)
+        c->dead = true;
+}
+
+static void out_append(struct admin_conn *c, const void *p, size_t n)
+{
+    struct msg *m = msg_new(n);
+    if (!m) {
+        c->dead = true;
+        return;
+    }
+    memcpy(m->data, p, n);
+    out_push(c, m);
+    msg_unref(m);
+}
+
+/* A WebSocket frame of the /live feed (pong, close). */
+static void out_frame(struct admin_conn *c, uint8_t op, const void *p, size_t n)
+{
+    struct msg *m = msg_new_frame(op, p, n);
+    if (!m) {
+        c->dead = true;
+        return;
+    }
+    out_push(c, m);
+    msg_unref(m);
 }
 
 static void respond(struct admin_conn *c, int status, const char *ctype, const void *body,
@@ -497,17 +487,13 @@ static void live_rx_close(void *ctx, uint16_t code, const uint8_t *reason, size_
     (void)reason;
     (void)n;
     struct admin_conn *c = ctx;
-    uint8_t frame[4] = {0x88, 0x00};
-    out_append(c, frame, 2);
+    out_frame(c, WS_OP_CLOSE, NULL, 0); /* no status code: an empty close */
     c->close_after = true;
 }
 
 static void live_rx_ping(void *ctx, const uint8_t *p, size_t n)
 {
-    struct admin_conn *c = ctx;
-    uint8_t frame[WS_MAX_HEADER + WS_MAX_CONTROL];
-    size_t fl = ws_frame_encode(frame, sizeof frame, true, WS_OP_PONG, p, n, NULL);
-    out_append(c, frame, fl);
+    out_frame(ctx, WS_OP_PONG, p, n); /* §5.5.3: the same payload */
 }
 
 static const struct ws_rx_ops live_ops = {.on_ping = live_rx_ping, .on_close = live_rx_close};
@@ -656,7 +642,7 @@ static void serve_pipelined(struct admin_conn *c)
         bool was_paused = c->paused;
         c->paused = queued(c) >= ADMIN_OUT_PAUSE;
         /* TLS may hold decrypted input epoll cannot see: read it now */
-        if (was_paused && !c->paused && c->ssl && SSL_pending(c->ssl) > 0)
+        if (was_paused && !c->paused && transport_pending(c->tp) > 0)
             read_input(c);
         if (!c->dead)
             update_events(c);
@@ -670,7 +656,7 @@ static void conn_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
     if (c->dead)
         return;
     /* a TLS handshake that waited to write goes on by reading */
-    if ((events & (EV_READ | EV_HUP | EV_ERROR)) || (c->tls_want_write && (events & EV_WRITE)))
+    if ((events & (EV_READ | EV_HUP | EV_ERROR)) || (c->want_write && (events & EV_WRITE)))
         read_input(c);
     if (!c->dead)
         flush_out(c);
@@ -768,13 +754,13 @@ int admin_adopt(struct admin *a, int fd)
     c->in_request = true; /* its first head is due within the head timeout */
     c->since_ms = clock_mono_ms();
     c->events = EV_READ;
-    if (a->tls && !(c->ssl = tls_conn_new(a->tls, fd))) {
+    if (a->tls && !(c->tp = transport_tls_new(a->tls, fd))) {
         free(c);
         return WSP_ENOMEM;
     }
     int rc = ev_add(a->loop, fd, EV_READ, &c->h);
     if (rc < 0) {
-        tls_conn_free(c->ssl);
+        transport_free(c->tp);
         free(c);
         return rc;
     }
@@ -828,16 +814,18 @@ void admin_push_live(struct admin *a)
     }
     if (!any)
         return;
-    size_t n = prom_live_json(a->m, a->scratch + WS_MAX_HEADER, a->scratch_cap - WS_MAX_HEADER);
-    uint8_t hdr[WS_MAX_HEADER];
-    size_t hl = ws_frame_header_encode(hdr, true, WS_OP_TEXT, n, NULL);
+    size_t n = prom_live_json(a->m, a->scratch, a->scratch_cap);
+    /* one frame for every dashboard, shared by reference */
+    struct msg *m = msg_new_frame(WS_OP_TEXT, a->scratch, n);
+    if (!m)
+        return;
     for (struct admin_conn *c = a->conns; c; c = c->next) {
         if (!c->live || c->dead || c->close_after || queued(c) >= ADMIN_OUT_PAUSE)
             continue; /* a dashboard that does not keep up skips samples */
-        out_append(c, hdr, hl);
-        out_append(c, a->scratch + WS_MAX_HEADER, n);
+        out_push(c, m);
         flush_out(c);
     }
+    msg_unref(m);
 }
 
 unsigned admin_conn_count(const struct admin *a)
@@ -868,11 +856,11 @@ void admin_reap(struct admin *a)
          * the descriptor, and epoll forgets it only when every copy is
          * closed: deregister explicitly, or its events reach freed memory */
         ev_del(a->loop, c->fd);
-        tls_conn_free(c->ssl);
+        transport_free(c->tp);
         close(c->fd);
         ws_rx_free(c->rx);
         free(c->in);
-        free(c->out);
+        outq_free(c->out);
         free(c);
     }
 }

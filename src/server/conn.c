@@ -2,7 +2,9 @@
  * WebSocket close handshake, coarse timeouts, and freeing.
  *
  * What it does not do: decide routes or topics (routes.c) or walk
- * subscribers (fanout.c).
+ * subscribers (fanout.c). It calls upward only through the worker's
+ * host_ops (server_int.h; the public port's are in public_port.c), so it
+ * depends on no route, token or proxy code.
  *
  * Invariants: a connection is never freed inside its own callback:
  * conn_kill() only marks it and links it on the worker's dead list; the post
@@ -30,7 +32,7 @@
 #include "http/http_response.h"
 #include "http/sse.h"
 #include "pubsub/topic_table.h"
-#include "server/auth_conn.h"
+#include "server/conn_out.h"
 #include "server/server_int.h"
 #include "ws/ws_frame.h"
 
@@ -39,7 +41,7 @@
 #define CONN_FLUSH_MAX_BYTES (256u * 1024) /* bytes per flush: fairness */
 #define CONN_CLOSE_TICKS 3                 /* wait for the peer's close frame */
 #define CONN_LINGER_TICKS 2                /* after our last byte: drain input this long at most */
-#define TLS_STEPS_PER_ITERATION 64         /* TLS handshake steps per loop iteration */
+#define TLS_STEPS_PER_ITERATION 64         /* transport handshake steps per loop iteration */
 
 static void on_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events);
 
@@ -78,6 +80,14 @@ static void deadline_set(struct worker *w, struct conn *c, uint32_t ticks)
         return;
     }
     ev_deadline_set(&w->deadlines[c->slot], &c->deadline_laps, w->tick, ticks);
+}
+
+int conn_transport_start(struct worker *w, struct conn *c)
+{
+    if (!w->tls || c->tp)
+        return 0;
+    c->tp = transport_tls_new(w->tls, c->fd);
+    return c->tp ? 0 : WSP_ENOMEM;
 }
 
 struct conn *conn_new(struct worker *w, int fd)
@@ -199,7 +209,7 @@ void conn_reap(struct worker *w)
         w->deadlines[c->slot] = w->deadlines[last->slot];
         last->slot = c->slot;
         unsubscribe_all(w, c);
-        auth_conn_forget(c); /* its token's entry, if it had one */
+        w->host_ops->on_forget(w, c); /* e.g. its token's entry */
         if (w->ips)
             ipcount_release(w->ips, c->ip_id);
         if (c->flags & CF_DEFLATE)
@@ -219,7 +229,7 @@ void conn_reap(struct worker *w)
             rx_drop(w, c);
         else
             free(c->in);
-        tls_conn_free(c->tls);
+        transport_free(c->tp);
         close(c->fd);
         pool_put(w, c);
     }
@@ -265,36 +275,20 @@ static void on_drained(struct worker *w, struct conn *c)
      * up on, it is dropped unread. */
     if (c->flags & CF_PEER_CLOSED)
         c->flags |= CF_DISCARD;
-    shutdown(c->fd, SHUT_WR);
+    transport_shutdown(c->tp, c->fd);
     deadline_set(w, c, CONN_LINGER_TICKS);
 }
 
-static ssize_t send_now(struct worker *w, struct conn *c, const void *p, size_t n)
+/* Bytes taken (0: the socket is full) or < 0: plain is an inline send(2),
+ * any other transport its ops (transport.h). */
+static inline ssize_t send_now(struct conn *c, const void *p, size_t n)
 {
-    if (c->tls) {
-        int want_write = 0;
-        ssize_t t = tls_write(c->tls, p, n, &want_write);
-        if (t == WSP_EAGAIN)
-            return 0;
-        if (t == 0)
-            return WSP_ECLOSED;
-        return t;
-    }
-    (void)w;
-    ssize_t r = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (r < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -errno;
-    return r;
+    return transport_write(c->tp, c->fd, p, n);
 }
 
 static int queue_push(struct worker *w, struct conn *c, struct msg *m, size_t offset)
 {
-    if (!c->out) {
-        c->out = outq_new(&w->st->queued_bytes);
-        if (!c->out)
-            return WSP_ENOMEM;
-    }
-    if (outq_push(c->out, m, offset) < 0)
+    if (conn_out_push(&c->out, &w->st->queued_bytes, m, offset) < 0)
         return WSP_ENOMEM;
     set_want_write(w, c, true);
     return 0;
@@ -371,7 +365,7 @@ int conn_send_msg(struct worker *w, struct conn *c, struct msg *m)
     if (c->state == CONN_DEAD)
         return WSP_ECLOSED;
     if (outq_empty(c->out))
-        return conn_send_result(w, c, m, send_now(w, c, m->data, m->len));
+        return conn_send_result(w, c, m, send_now(c, m->data, m->len));
     int rc = queue(w, c, m, 0, false);
     if (rc == WSP_ENOMEM)
         conn_kill(w, c, WS_CLOSE_INTERNAL);
@@ -384,7 +378,7 @@ static int send_bytes(struct worker *w, struct conn *c, const void *p, size_t n,
         return WSP_ECLOSED;
     size_t off = 0;
     if (outq_empty(c->out)) {
-        ssize_t r = send_now(w, c, p, n);
+        ssize_t r = send_now(c, p, n);
         if (r < 0) {
             conn_kill(w, c, WS_CLOSE_ABNORMAL);
             return (int)r;
@@ -400,17 +394,12 @@ static int send_bytes(struct worker *w, struct conn *c, const void *p, size_t n,
     int rc = backlog_admit(w, c, n - off, final); /* before allocating */
     if (rc)
         return rc;
-    struct msg *m = msg_new(n - off);
-    if (!m) {
+    if (conn_out_push_copy(&c->out, &w->st->queued_bytes, (const uint8_t *)p + off, n - off) < 0) {
         conn_kill(w, c, WS_CLOSE_INTERNAL);
         return WSP_ENOMEM;
     }
-    memcpy(m->data, (const uint8_t *)p + off, n - off);
-    rc = queue_push(w, c, m, 0);
-    msg_unref(m);
-    if (rc < 0)
-        conn_kill(w, c, WS_CLOSE_INTERNAL);
-    return rc;
+    set_want_write(w, c, true);
+    return 0;
 }
 
 int conn_send_bytes(struct worker *w, struct conn *c, const void *p, size_t n)
@@ -424,36 +413,13 @@ static void flush(struct worker *w, struct conn *c)
         set_want_write(w, c, false);
         return;
     }
-    struct iovec iov[64];
-    int n = outq_iov(c->out, iov, 64, CONN_FLUSH_MAX_BYTES);
-    ssize_t r = 0;
-    if (c->tls) {
-        /* one TLS record per queued piece; stop at the first short write */
-        for (int i = 0; i < n; i++) {
-            ssize_t t = send_now(w, c, iov[i].iov_base, iov[i].iov_len);
-            if (t < 0) {
-                conn_kill(w, c, WS_CLOSE_ABNORMAL);
-                return;
-            }
-            r += t;
-            if ((size_t)t < iov[i].iov_len)
-                break;
-        }
-    } else {
-        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-        r = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (r < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-                return;
-            conn_kill(w, c, WS_CLOSE_ABNORMAL);
-            return;
-        }
+    ssize_t r = conn_out_flush(c->fd, c->tp, &c->out, CONN_FLUSH_MAX_BYTES);
+    if (r < 0) {
+        conn_kill(w, c, WS_CLOSE_ABNORMAL);
+        return;
     }
     w->st->bytes_sent += (uint64_t)r;
-    outq_advance(c->out, (size_t)r);
-    if (outq_empty(c->out)) {
-        outq_free(c->out);
-        c->out = NULL;
+    if (!c->out) { /* drained (and freed) */
         set_want_write(w, c, false);
         on_drained(w, c);
     }
@@ -793,7 +759,7 @@ static void http_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n)
     if (r < 0) {
         w->st->handshake_fail[r == WSP_ETOOBIG ? HS_FAIL_TOO_LARGE : HS_FAIL_BAD_REQUEST]++;
         const char *why = req.reason ? req.reason : "bad request";
-        routes_access_log_conn(w, c, req.status ? req.status : 400, why);
+        w->host_ops->on_refused(w, c, req.status ? req.status : 400, why);
         conn_http_reply(w, c, req.status ? req.status : 400, "text/plain", why, strlen(why), NULL);
         return;
     }
@@ -812,24 +778,15 @@ static void http_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n)
         rest = p + r;
         rest_len = n - (size_t)r;
     }
-    if ((c->flags & CF_TRUSTED) && proxy_conn_forwarded(w, c, &req) < 0) {
-        free(spill);
-        return;
-    }
-    routes_handle(w, c, &req, rest, rest_len);
+    w->host_ops->on_request(w, c, &req, rest, rest_len);
     free(spill);
 }
 
-/* One read, plain or TLS: > 0 bytes, 0 at EOF, WSP_EAGAIN, < 0 error. */
+/* One read through the transport: > 0 bytes, 0 at EOF, WSP_EAGAIN, < 0
+ * error. */
 static ssize_t read_some(struct worker *w, struct conn *c)
 {
-    if (!c->tls) {
-        ssize_t n = read(c->fd, w->rbuf, w->rbuf_size);
-        if (n < 0)
-            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? WSP_EAGAIN : -errno;
-        return n;
-    }
-    if (!tls_conn_ready(c->tls)) {
+    if (transport_handshaking(c->tp)) {
         /* a burst of handshakes must not starve established connections:
          * a bounded number of handshake steps per loop iteration; the rest
          * stay readable (level-triggered) and go next iteration */
@@ -840,7 +797,7 @@ static ssize_t read_some(struct worker *w, struct conn *c)
         w->tls_steps++;
     }
     int want_write = 0;
-    ssize_t n = tls_read(c->tls, w->rbuf, w->rbuf_size, &want_write);
+    ssize_t n = transport_read(c->tp, c->fd, w->rbuf, w->rbuf_size, &want_write);
     if (n == WSP_EAGAIN && want_write)
         set_want_write(w, c, true);
     return n;
@@ -848,7 +805,7 @@ static ssize_t read_some(struct worker *w, struct conn *c)
 
 static void read_input(struct worker *w, struct conn *c)
 {
-    if ((c->flags & (CF_PROXY_HDR | CF_PROXY_SNIFF)) && proxy_conn_read(w, c) <= 0)
+    if ((c->flags & (CF_PROXY_HDR | CF_PROXY_SNIFF)) && w->host_ops->on_preamble(w, c) <= 0)
         return;
     for (int i = 0; i < CONN_MAX_READS && c->state != CONN_DEAD; i++) {
         ssize_t n = read_some(w, c);
@@ -896,9 +853,9 @@ static void read_input(struct worker *w, struct conn *c)
         default:
             return;
         }
-        /* plain: a short read means the socket is drained; TLS may hold
-         * decrypted bytes of the next record, so read until EAGAIN */
-        if (!c->tls && (size_t)n < w->rbuf_size)
+        /* plain: a short read means the socket is drained; TLS reads a
+         * record at a time and may hold more, so read until EAGAIN */
+        if ((size_t)n < w->rbuf_size && !transport_reads_records(c->tp))
             return;
     }
 }
@@ -912,8 +869,8 @@ static void on_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
         return; /* stale event for a connection closed in this batch */
     if (events & EV_WRITE) {
         flush(w, c);
-        /* a TLS handshake (or renegotiation attempt) that wanted to write */
-        if (c->tls && c->state != CONN_DEAD && !tls_conn_ready(c->tls))
+        /* a transport handshake (TLS) that wanted to write goes on by reading */
+        if (c->state != CONN_DEAD && transport_handshaking(c->tp))
             read_input(w, c);
     }
     if (c->state != CONN_DEAD && (events & (EV_READ | EV_HUP | EV_ERROR | EV_RDHUP)))
@@ -934,7 +891,7 @@ void conn_on_tick(struct worker *w, struct conn *c)
     switch (c->state) {
     case CONN_HTTP:
         w->st->handshake_fail[HS_FAIL_TIMEOUT]++;
-        routes_access_log_conn(w, c, 408, "request head not complete in time (closed)");
+        w->host_ops->on_refused(w, c, 408, "request head not complete in time (closed)");
         conn_kill(w, c, 0);
         break;
     case CONN_WS:

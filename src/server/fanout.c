@@ -59,7 +59,7 @@ void fanout_one(struct worker *w, struct conn *c, struct msg *m)
     }
     if (outq_empty(c->out)) {
         count_delivery(w, c);
-        if (w->uring && !c->tls) {
+        if (w->uring && transport_is_plain(c->tp)) { /* io_uring: plain sockets only */
             struct io_uring_sqe *sqe = io_uring_get_sqe(w->uring);
             if (!sqe) { /* the batch is full: settle it and start another */
                 fanout_flush(w, orig);

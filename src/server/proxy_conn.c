@@ -53,7 +53,7 @@ static int client_is(struct worker *w, struct conn *c, const struct sockaddr_sto
         return 0; /* as at accept: our own ENOMEM refuses nobody */
     w->st->handshake_fail[HS_FAIL_PER_IP]++;
     routes_access_log_conn(w, c, 429, "too many connections from this address");
-    if (w->tls && !c->tls) {
+    if (w->tls && !c->tp) {
         conn_kill(w, c, 0); /* before the TLS handshake: nothing can be said */
         return -1;
     }
@@ -145,7 +145,7 @@ int proxy_conn_read(struct worker *w, struct conn *c)
     if (!h.local && client_is(w, c, &h.src) < 0)
         return -1;
     /* §2: the header comes before anything else, TLS included */
-    if (w->tls && !(c->tls = tls_conn_new(w->tls, c->fd))) {
+    if (conn_transport_start(w, c) < 0) {
         conn_kill(w, c, 0);
         return -1;
     }

@@ -24,6 +24,7 @@
 #include "pubsub/ring.h"
 #include "pubsub/topic.h"
 #include "server/ipcount.h"
+#include "server/transport.h"
 #include "tls/tls.h"
 #include "ws/ws_deflate.h"
 #include "ws/ws_handshake.h"
@@ -83,7 +84,7 @@ struct conn {                   /* owned by its worker */
     struct outq *out;        /* queued output, on demand */
     struct topic_sub sub;    /* first topic subscription */
     struct topic_sub *extra; /* further subscriptions, on demand */
-    SSL *tls;                /* wss:// only; owned, freed in conn_reap */
+    struct transport *tp; /* NULL: plain TCP; else TLS (transport.h); owned, freed in conn_reap */
 };
 
 /* The per-connection budget (DESIGN.md: <= 128 bytes). 80 today; measured
@@ -94,6 +95,28 @@ _Static_assert(CONFIG_MAX_TOPICS - 1 < 1ull << (8 * sizeof(((struct conn *)0)->n
                "struct conn's nextra cannot count --max-topics");
 
 struct live_config;
+struct worker;
+
+/* The connection core's only calls upward (conn.c knows no route, token or
+ * proxy): what the port's layer above does with a connection's events.
+ * The public port's table is public_port_ops (public_port.c); a worker
+ * sets it before its first connection. All run on the worker's thread; c
+ * may be closed or killed inside any of them. */
+struct conn_host_ops {
+    /* Before any other input while CF_PROXY_HDR or CF_PROXY_SNIFF is set:
+     * 1 go on reading (flags cleared), 0 wait for more bytes, < 0 refused. */
+    int (*on_preamble)(struct worker *w, struct conn *c);
+    /* A complete request head; rest: the bytes after it (frames a client
+     * sent right away), valid until the call returns. */
+    void (*on_request)(struct worker *w, struct conn *c, struct http_req *r, uint8_t *rest,
+                       size_t rest_len);
+    /* A refusal decided below the routes (a bad head, a timeout, a CORS
+     * preflight from a foreign origin): one access-log line. */
+    void (*on_refused)(struct worker *w, struct conn *c, int status, const char *why);
+    /* c is being freed: drop what the layer above keeps for it. */
+    void (*on_forget)(struct worker *w, struct conn *c);
+};
+extern const struct conn_host_ops public_port_ops;
 
 struct worker {
     unsigned id;
@@ -120,6 +143,7 @@ struct worker {
     struct history *history;               /* NULL: off; read-only here */
     struct shared_stats *shared;
     struct worker_stats *st;
+    const struct conn_host_ops *host_ops; /* the port above the connection core */
     struct topic_index *topics;
     struct conn **conns; /* dense: every live connection, for broadcast and sweep */
     uint32_t nconns;
@@ -164,6 +188,9 @@ struct worker {
 
 /* conn.c: connection I/O and protocol */
 struct conn *conn_new(struct worker *w, int fd);
+/* Chooses c's transport once, before its first byte is read: TLS when the
+ * worker serves wss:// (w->tls), else plain. 0 or WSP_ENOMEM (then kill c). */
+int conn_transport_start(struct worker *w, struct conn *c);
 void conn_on_event(struct ev_loop *loop, struct ev_handler *h, uint32_t events);
 /* Sends a shared message; queues on a short write. 0 (sent or queued),
  * WSP_EAGAIN (over --max-backlog: dropped by the slow-consumer policy), or

@@ -55,7 +55,7 @@ void sse_conn_preflight(struct worker *w, struct conn *c, const struct http_req 
     size_t n = sse_conn_cors(w, r, hdr, sizeof hdr);
     if (!o || !n) {
         w->st->handshake_fail[HS_FAIL_ORIGIN]++;
-        routes_access_log_conn(w, c, 403, "origin not allowed (CORS preflight)");
+        w->host_ops->on_refused(w, c, 403, "origin not allowed (CORS preflight)");
         static const char no[] = "origin not allowed\n";
         conn_http_reply(w, c, 403, "text/plain; charset=utf-8", no, sizeof no - 1, NULL);
         return;

@@ -153,7 +153,7 @@ static void on_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t event
             c->flags |= CF_TRUSTED;
         if (w->cfg->proxy_protocol) /* a trusted peer's TLS starts after its header */
             c->flags |= trusted ? CF_PROXY_HDR : CF_PROXY_SNIFF;
-        if (w->tls && !(c->flags & CF_PROXY_HDR) && !(c->tls = tls_conn_new(w->tls, fd)))
+        if (!(c->flags & CF_PROXY_HDR) && conn_transport_start(w, c) < 0)
             conn_kill(w, c, 0);
     }
 }
@@ -697,6 +697,7 @@ int worker_init(struct worker *w, const struct worker_init *wi)
          * a file broken since the last SIGHUP cannot stop a restart (issue
          * 11 item 17) */
         .tls = wi->tls,
+        .host_ops = &public_port_ops, /* conn.c's way up: routes, PROXY, auth */
     };
     w->listen_h.cb = on_accept;
     w->wake_h.cb = on_wake;

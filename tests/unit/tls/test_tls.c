@@ -20,43 +20,28 @@
 
 #include "core/err.h"
 #include "tls/tls.h"
+#include "../test_cert.h"
 
-static char dir[] = "/tmp/wspush-test-tls-XXXXXX";
 static char crt_a[256], key_a[256], crt_b[256], key_b[256], garbage[256], missing[256];
-
-static void make_cert(const char *cn, char *crt, char *key)
-{
-    char cmd[1024];
-    snprintf(crt, 256, "%s/%s.pem", dir, cn);
-    snprintf(key, 256, "%s/%s.key", dir, cn);
-    snprintf(cmd, sizeof cmd,
-             "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s -days 2 "
-             "-subj /CN=%s -addext subjectAltName=DNS:%s >/dev/null 2>&1",
-             key, crt, cn, cn);
-    assert_int_equal(system(cmd), 0);
-}
 
 static int setup(void **state)
 {
     (void)state;
-    if (!mkdtemp(dir))
+    if (cert_dir_make() < 0 || cert_make("localhost", crt_a, key_a) < 0 ||
+        cert_make("other.test", crt_b, key_b) < 0)
         return -1;
-    make_cert("localhost", crt_a, key_a);
-    make_cert("other.test", crt_b, key_b);
-    snprintf(garbage, sizeof garbage, "%s/garbage.pem", dir);
+    snprintf(garbage, sizeof garbage, "%s/garbage.pem", cert_dir);
     FILE *f = fopen(garbage, "w");
     fputs("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n", f);
     fclose(f);
-    snprintf(missing, sizeof missing, "%s/missing.pem", dir);
+    snprintf(missing, sizeof missing, "%s/missing.pem", cert_dir);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return cert_dir_remove();
 }
 
 static void test_tls_ctx_new_loads_pairs(void **state)

@@ -1,0 +1,149 @@
+/* transport.h - how a connection's bytes travel: plain TCP or TLS, chosen
+ * once per connection (as redis does with its connection types).
+ *
+ * The connection code (conn.c for the public port, admin.c for the admin
+ * port) reads, writes, shuts down and frees through these calls and never
+ * names OpenSSL; tls/tls.c stays the only file that does. A new transport
+ * is one more `struct transport_ops` table and a constructor that returns a
+ * `struct transport` (its state, with the table first), see transport.c.
+ *
+ * Plain is the NULL transport: a plain connection allocates nothing and
+ * its every call is an inline test of the pointer the connection already
+ * holds (the same test `c->tls` was before) followed by the system call, so
+ * the fan-out's per-send cost does not change. Any other transport is
+ * reached through its ops table (one indirect call per I/O; the state was
+ * touched anyway). Owned by the connection that holds it; one thread. */
+#ifndef WSP_SERVER_TRANSPORT_H
+#define WSP_SERVER_TRANSPORT_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "core/err.h"
+
+struct transport;
+struct tls_ctx;
+
+struct transport_ops {
+    const char *name;
+    /* One read: > 0 bytes, 0 at EOF, WSP_EAGAIN (then *want_write says
+     * whether the socket must become writable first: a handshake step that
+     * waits to send), or another negative value (the connection is broken). */
+    ssize_t (*read)(struct transport *t, int fd, void *buf, size_t n, int *want_write);
+    /* Bytes taken (>= 0; 0: the socket is full, try on EPOLLOUT), or < 0
+     * broken (WSP_ECLOSED: the peer ended the session). */
+    ssize_t (*write)(struct transport *t, int fd, const void *p, size_t n);
+    /* The same for a gather list: bytes taken from the front, in order. */
+    ssize_t (*writev)(struct transport *t, int fd, const struct iovec *iov, int n);
+    /* Our side says no more (best effort): the transport's own goodbye
+     * (TLS close_notify), then the TCP FIN. Reading goes on. */
+    void (*shutdown)(struct transport *t, int fd);
+    /* Input already taken off the socket and not yet returned by read
+     * (epoll cannot see it). */
+    size_t (*pending)(const struct transport *t);
+    /* True while the transport's own handshake runs (it advances inside
+     * read; the caller bounds how many steps it grants per iteration). */
+    bool (*handshaking)(const struct transport *t);
+    /* Frees the state (not the fd, which its connection closes). */
+    void (*free)(struct transport *t);
+    /* read returns one record at a time: a short read does not mean the
+     * socket is drained, so read on until WSP_EAGAIN. */
+    bool reads_records;
+};
+
+struct transport { /* the head of every non-plain transport's state */
+    const struct transport_ops *ops;
+};
+
+extern const struct transport_ops transport_plain_ops;
+extern const struct transport_ops transport_tls_ops;
+
+/* A server-side TLS transport on fd with ctx's certificates (the handshake
+ * runs inside the first reads), or NULL (out of memory). */
+struct transport *transport_tls_new(struct tls_ctx *ctx, int fd);
+
+/* The plain transport's calls (the NULL transport), inline for the hot path. */
+static inline ssize_t transport_plain_result(ssize_t r)
+{
+    if (r >= 0)
+        return r;
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -errno;
+}
+
+static inline ssize_t transport_plain_write(int fd, const void *p, size_t n)
+{
+    return transport_plain_result(send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT));
+}
+
+static inline const struct transport_ops *transport_ops_of(const struct transport *t)
+{
+    return t ? t->ops : &transport_plain_ops;
+}
+
+static inline bool transport_is_plain(const struct transport *t)
+{
+    return !t;
+}
+
+static inline ssize_t transport_read(struct transport *t, int fd, void *buf, size_t n,
+                                     int *want_write)
+{
+    if (!t) {
+        *want_write = 0;
+        ssize_t r = read(fd, buf, n);
+        if (r >= 0)
+            return r;
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? WSP_EAGAIN : -errno;
+    }
+    return t->ops->read(t, fd, buf, n, want_write);
+}
+
+static inline ssize_t transport_write(struct transport *t, int fd, const void *p, size_t n)
+{
+    if (!t)
+        return transport_plain_write(fd, p, n);
+    return t->ops->write(t, fd, p, n);
+}
+
+static inline ssize_t transport_writev(struct transport *t, int fd, const struct iovec *iov, int n)
+{
+    if (!t) {
+        struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+        return transport_plain_result(sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT));
+    }
+    return t->ops->writev(t, fd, iov, n);
+}
+
+static inline void transport_shutdown(struct transport *t, int fd)
+{
+    transport_ops_of(t)->shutdown(t, fd);
+}
+
+static inline size_t transport_pending(const struct transport *t)
+{
+    return t ? t->ops->pending(t) : 0;
+}
+
+static inline bool transport_handshaking(const struct transport *t)
+{
+    return t && t->ops->handshaking(t);
+}
+
+static inline bool transport_reads_records(const struct transport *t)
+{
+    return t && t->ops->reads_records;
+}
+
+/* NULL (plain) is a no-op. */
+static inline void transport_free(struct transport *t)
+{
+    if (t)
+        t->ops->free(t);
+}
+
+#endif
