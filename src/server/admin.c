@@ -51,6 +51,7 @@
 #define ADMIN_OUT_PAUSE (256u * 1024)
 
 struct admin_conn {
+    struct admin_conn_head head; /* first: admin_int.h */
     struct ev_handler h;
     struct admin *a;
     int fd;
@@ -85,12 +86,14 @@ struct admin {
     unsigned nconns;
     char *scratch; /* for /metrics and /stats */
     size_t scratch_cap;
-    int timer_id;               /* the deadline sweep */
-    struct tls_ctx *tls;        /* borrowed from the master; NULL: plain http */
-    struct control_master *ctl; /* POST /disconnect, GET /presence: NULL if it failed */
+    int timer_id;                 /* the deadline sweep */
+    struct tls_ctx *tls;          /* borrowed from the master; NULL: plain http */
+    struct control_master *ctl;   /* POST /disconnect, GET /presence: NULL if it failed */
+    struct admin_ctl_env ctl_env; /* what the control routes get (admin_int.h) */
 };
 
 static void conn_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events);
+static const struct admin_reply_ops reply_ops; /* defined at the end */
 
 static size_t queued(const struct admin_conn *c)
 {
@@ -472,7 +475,7 @@ static void handle(struct admin_conn *c, struct http_req *r, const uint8_t *body
         }
         return;
     }
-    if (admin_ctl_route(a, c, r, path, (size_t)pl, body, blen, keep))
+    if (admin_ctl_route(&a->ctl_env, c, r, path, (size_t)pl, body, blen, keep))
         return;
     if (get && !strcmp(path, "/live") && ws_handshake_is_upgrade(r)) {
         upgrade_live(c, r);
@@ -750,6 +753,7 @@ int admin_adopt(struct admin *a, int fd)
         return WSP_ENOMEM;
     c->h.cb = conn_io;
     c->a = a;
+    c->head.env = &a->ctl_env;
     c->fd = fd;
     c->in_request = true; /* its first head is due within the head timeout */
     c->since_ms = clock_mono_ms();
@@ -792,6 +796,11 @@ struct admin *admin_new(struct node *m, struct ev_loop *loop, int listen_fd)
     a->ctl = control_master_new(m, loop);
     if (!a->ctl)
         log_warn("admin: connection control unavailable (out of memory)");
+    a->ctl_env = (struct admin_ctl_env){.node = m,
+                                        .ctl = a->ctl,
+                                        .scratch = a->scratch,
+                                        .scratch_cap = a->scratch_cap,
+                                        .reply = &reply_ops};
     if (!a->scratch || a->timer_id < 0 || ev_add(loop, listen_fd, EV_READ, &a->h) < 0) {
         if (a->timer_id >= 0)
             ev_timer_del(loop, a->timer_id);
@@ -894,45 +903,26 @@ void admin_stop_listening(struct admin *a)
     a->fd = -1;
 }
 
-/* ---- for admin_ctl.c (admin_int.h) ---- */
+/* ---- how the control routes answer (admin_int.h) ---- */
 
-struct node *admin_master(const struct admin *a)
-{
-    return a->m;
-}
-struct admin *admin_conn_admin(const struct admin_conn *c)
-{
-    return c->a;
-}
-struct control_master *admin_control(const struct admin *a)
-{
-    return a->ctl;
-}
-
-char *admin_scratch(const struct admin *a, size_t *cap)
-{
-    *cap = a->scratch_cap;
-    return a->scratch;
-}
-
-void admin_conn_json(struct admin_conn *c, int status, const char *body, size_t n, bool keep)
+static void reply_json(struct admin_conn *c, int status, const char *body, size_t n, bool keep)
 {
     respond(c, status, "application/json", body, n, keep, NULL);
 }
 
-void admin_conn_error(struct admin_conn *c, int status, const char *msg, bool keep,
-                      const char *extra)
+static void reply_error(struct admin_conn *c, int status, const char *msg, bool keep,
+                        const char *extra)
 {
     respond_json_error(c, status, msg, keep, extra);
 }
 
-void admin_conn_wait(struct admin_conn *c, bool keep)
+static void reply_wait(struct admin_conn *c, bool keep)
 {
     c->waiting = true;
     c->wait_keep = keep;
 }
 
-void admin_conn_answer(struct admin_conn *c, int status, const char *body, size_t n)
+static void reply_answer(struct admin_conn *c, int status, const char *body, size_t n)
 {
     if (!c->waiting)
         return;
@@ -944,3 +934,6 @@ void admin_conn_answer(struct admin_conn *c, int status, const char *body, size_
     flush_out(c);
     serve_pipelined(c);
 }
+
+static const struct admin_reply_ops reply_ops = {
+    .json = reply_json, .error = reply_error, .wait = reply_wait, .answer = reply_answer};

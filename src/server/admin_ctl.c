@@ -8,13 +8,13 @@
  * ADMIN_CTL_LIMIT_MAX topics or users per page. */
 #define WSP_LOG_SUB WSP_SUB_ADMIN /* core/log.h: this file's log lines */
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
 #include "core/json.h"
+#include "core/strbuf.h"
 #include "pubsub/msg.h"
 #include "pubsub/topic_table.h"
 #include "server/admin_int.h"
@@ -25,34 +25,6 @@
 
 #define ADMIN_CTL_LIMIT_DEFAULT 100
 #define ADMIN_CTL_LIMIT_MAX CTL_USERS_MAX
-
-struct out {
-    char *p;
-    size_t n, cap;
-};
-
-static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct out *o, const char *fmt, ...)
-{
-    if (o->n >= o->cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(o->p + o->n, o->cap - o->n, fmt, ap);
-    va_end(ap);
-    o->n += k > 0 ? (size_t)k : 0;
-}
-
-static void put_str(struct out *o, const char *s, size_t n)
-{
-    if (o->n < o->cap)
-        o->n += json_str_buf(o->p + o->n, o->cap - o->n, s, n);
-}
-
-static size_t out_len(const struct out *o)
-{
-    return o->n < o->cap ? o->n : o->cap - 1;
-}
 
 /* ?name=N (decimal, <= max). 1 found, 0 absent, -1 malformed. */
 static int query_uint(const struct http_req *r, const char *name, uint64_t max, uint64_t *v)
@@ -88,17 +60,19 @@ static int limit_of(const struct http_req *r, uint64_t *limit)
 /* GET /topics?limit=&cursor=: the shared table's slots from cursor on.
  * A cursor is a slot index, so pages stay cheap and stable; a topic created
  * or gone between two pages may be missed or listed twice. */
-static void topics(struct admin *a, struct admin_conn *c, const struct http_req *r, bool keep)
+static void topics(const struct admin_ctl_env *e, struct admin_conn *c, const struct http_req *r,
+                   bool keep)
 {
     uint64_t limit, cursor = 0;
     if (limit_of(r, &limit) < 0 || query_uint(r, "cursor", TOPIC_TABLE_ALL, &cursor) < 0) {
-        admin_conn_error(c, 400, "limit must be 1-1000, cursor a number from next_cursor", keep,
-                         NULL);
+        e->reply->error(c, 400, "limit must be 1-1000, cursor a number from next_cursor", keep,
+                        NULL);
         return;
     }
-    const struct topic_table *topics = admin_master(a)->topics;
-    struct out o = {.p = admin_scratch(a, &o.cap)};
-    put(&o, "{\"topics\":[");
+    const struct topic_table *topics = e->node->topics;
+    struct strbuf o;
+    strbuf_init(&o, e->scratch, e->scratch_cap);
+    strbuf_printf(&o, "{\"topics\":[");
     uint64_t listed = 0;
     size_t i = (size_t)cursor;
     for (; i < TOPIC_TABLE_ALL && listed < limit; i++) {
@@ -107,9 +81,9 @@ static void topics(struct admin *a, struct admin_conn *c, const struct http_req 
         size_t nl;
         if (!topic_table_slot_read(topics, i, &key, &name, &nl, &subs) || !subs)
             continue;
-        put(&o, "%s{\"topic\":", listed ? "," : "");
-        put_str(&o, name, nl);
-        put(&o, ",\"subscribers\":%llu}", (unsigned long long)subs);
+        strbuf_printf(&o, "%s{\"topic\":", listed ? "," : "");
+        strbuf_json_str(&o, name, nl);
+        strbuf_printf(&o, ",\"subscribers\":%llu}", (unsigned long long)subs);
         listed++;
     }
     /* more only if a later slot is in use: the last page says null */
@@ -121,130 +95,136 @@ static void topics(struct admin *a, struct admin_conn *c, const struct http_req 
         more = topic_table_slot_read(topics, j, &key, &name, &nl, &subs) && subs;
     }
     if (more)
-        put(&o, "],\"next_cursor\":\"%zu\"", i);
+        strbuf_printf(&o, "],\"next_cursor\":\"%zu\"", i);
     else
-        put(&o, "],\"next_cursor\":null");
-    put(&o, ",\"uncounted_topics\":%llu,\"scope\":\"node\"}\n",
-        (unsigned long long)topic_table_uncounted(topics));
-    admin_conn_json(c, 200, o.p, out_len(&o), keep);
+        strbuf_printf(&o, "],\"next_cursor\":null");
+    strbuf_printf(&o, ",\"uncounted_topics\":%llu,\"scope\":\"node\"}\n",
+                  (unsigned long long)topic_table_uncounted(topics));
+    e->reply->json(c, 200, o.p, o.len, keep);
 }
 
 static const char redis_down[] = "{\"error\":\"redis unreachable: nobody was disconnected\"}\n";
 static const char redis_down_presence[] =
     "{\"error\":\"redis unreachable: no cluster presence\"}\n";
 
-static void answer_redis_down(struct admin_conn *c, const struct ctl_cmd *cmd)
+static void answer_redis_down(const struct admin_ctl_env *e, struct admin_conn *c,
+                              const struct ctl_cmd *cmd)
 {
     if (cmd->op == CTL_OP_PRESENCE)
-        admin_conn_answer(c, 503, redis_down_presence, sizeof redis_down_presence - 1);
+        e->reply->answer(c, 503, redis_down_presence, sizeof redis_down_presence - 1);
     else
-        admin_conn_answer(c, 503, redis_down, sizeof redis_down - 1);
+        e->reply->answer(c, 503, redis_down, sizeof redis_down - 1);
 }
 static const char no_memory[] = "{\"error\":\"out of memory\"}\n";
 
 static void on_done(void *ctx, const struct ctl_result *res)
 {
     struct admin_conn *c = ctx;
+    const struct admin_ctl_env *e = admin_conn_env(c);
     const struct ctl_cmd *cmd = res->cmd;
     if (res->err == WSP_EAGAIN) {
-        answer_redis_down(c, cmd);
+        answer_redis_down(e, c, cmd);
         return;
     }
     if (res->err) {
-        static const char e[] = "{\"error\":\"control command failed\"}\n";
-        admin_conn_answer(c, 500, e, sizeof e - 1);
+        static const char failed[] = "{\"error\":\"control command failed\"}\n";
+        e->reply->answer(c, 500, failed, sizeof failed - 1);
         return;
     }
     /* rendered into the admin port's scratch: free between answers, and
      * room for the longest list (1000 ids of <= 127 bytes, escaped) */
-    struct admin *a = admin_conn_admin(c);
-    struct out o = {.p = admin_scratch(a, &o.cap)};
+    struct strbuf o;
+    strbuf_init(&o, e->scratch, e->scratch_cap);
     if (cmd->op == CTL_OP_DISCONNECT) {
-        put(&o, "{\"user\":");
-        put_str(&o, cmd->subject, cmd->subject_len);
-        put(&o, ",\"disconnected\":%llu,\"code\":%d,\"scope\":\"node\",\"complete\":%s%s}\n",
-            (unsigned long long)res->count,
-            (cmd->flags & CTL_F_RECONNECT) ? CTL_CLOSE_RECONNECT : CTL_CLOSE_NO_RECONNECT,
-            res->complete ? "true" : "false", res->via_redis ? ",\"via\":\"redis\"" : "");
+        strbuf_printf(&o, "{\"user\":");
+        strbuf_json_str(&o, cmd->subject, cmd->subject_len);
+        strbuf_printf(&o,
+                      ",\"disconnected\":%llu,\"code\":%d,\"scope\":\"node\",\"complete\":%s%s}\n",
+                      (unsigned long long)res->count,
+                      (cmd->flags & CTL_F_RECONNECT) ? CTL_CLOSE_RECONNECT : CTL_CLOSE_NO_RECONNECT,
+                      res->complete ? "true" : "false", res->via_redis ? ",\"via\":\"redis\"" : "");
     } else {
         /* node: the count from the shared table, read now, with the users;
          * cluster: every answering node's, summed */
         uint64_t subs =
             res->cluster ? res->subscribers
-                         : topic_table_subscribers(admin_master(a)->topics,
+                         : topic_table_subscribers(e->node->topics,
                                                    msg_topic_key(cmd->subject, cmd->subject_len));
-        put(&o, "{\"topic\":");
-        put_str(&o, cmd->subject, cmd->subject_len);
-        put(&o, ",\"subscribers\":%llu,\"users\":", (unsigned long long)subs);
-        if (!admin_master(a)->cfg->presence) {
-            put(&o,
-                "null,\"presence\":\"off\",\"complete\":%s,\"scope\":\"cluster\","
-                "\"nodes\":%u}\n",
-                res->complete ? "true" : "false", res->nodes);
-            admin_conn_answer(c, 200, o.p, out_len(&o));
+        strbuf_printf(&o, "{\"topic\":");
+        strbuf_json_str(&o, cmd->subject, cmd->subject_len);
+        strbuf_printf(&o, ",\"subscribers\":%llu,\"users\":", (unsigned long long)subs);
+        if (!e->node->cfg->presence) {
+            strbuf_printf(&o,
+                          "null,\"presence\":\"off\",\"complete\":%s,\"scope\":\"cluster\","
+                          "\"nodes\":%u}\n",
+                          res->complete ? "true" : "false", res->nodes);
+            e->reply->answer(c, 200, o.p, o.len);
             return;
         }
-        put(&o, "[");
+        strbuf_printf(&o, "[");
         for (size_t i = 0; i < res->nusers; i++) {
             if (i)
-                put(&o, ",");
-            put_str(&o, res->users[i], strlen(res->users[i]));
+                strbuf_printf(&o, ",");
+            strbuf_json_str(&o, res->users[i], strlen(res->users[i]));
         }
-        put(&o, "],\"users_truncated\":%s,\"complete\":%s,\"scope\":\"%s\"",
-            res->truncated ? "true" : "false", res->complete ? "true" : "false",
-            res->cluster ? "cluster" : "node");
+        strbuf_printf(&o, "],\"users_truncated\":%s,\"complete\":%s,\"scope\":\"%s\"",
+                      res->truncated ? "true" : "false", res->complete ? "true" : "false",
+                      res->cluster ? "cluster" : "node");
         if (res->cluster)
-            put(&o, ",\"nodes\":%u", res->nodes);
-        put(&o, "}\n");
+            strbuf_printf(&o, ",\"nodes\":%u", res->nodes);
+        strbuf_printf(&o, "}\n");
     }
-    admin_conn_answer(c, 200, o.p, out_len(&o));
+    e->reply->answer(c, 200, o.p, o.len);
 }
 
-static void submit(struct admin *a, struct admin_conn *c, const struct ctl_cmd *cmd, bool keep)
+static void submit(const struct admin_ctl_env *e, struct admin_conn *c, const struct ctl_cmd *cmd,
+                   bool keep)
 {
-    struct control_master *cm = admin_control(a);
+    struct control_master *cm = e->ctl;
     if (!cm) {
-        admin_conn_error(c, 503, "control unavailable (out of memory at start)", keep, NULL);
+        e->reply->error(c, 503, "control unavailable (out of memory at start)", keep, NULL);
         return;
     }
-    admin_conn_wait(c, keep);
+    e->reply->wait(c, keep);
     int rc = control_master_submit(cm, cmd, on_done, c);
     if (rc == WSP_EAGAIN)
-        answer_redis_down(c, cmd);
+        answer_redis_down(e, c, cmd);
     else if (rc < 0)
-        admin_conn_answer(c, 500, no_memory, sizeof no_memory - 1);
+        e->reply->answer(c, 500, no_memory, sizeof no_memory - 1);
 }
 
 /* GET /presence/<topic>?limit=: the subscriber count (shared table, no
  * round trip) and, with --presence on, the distinct users (asks the
  * workers through the ring). With --redis: every node's, through Redis. */
-static void presence(struct admin *a, struct admin_conn *c, const struct http_req *r,
+static void presence(const struct admin_ctl_env *e, struct admin_conn *c, const struct http_req *r,
                      const char *topic, size_t tl, bool keep)
 {
     uint64_t limit;
     if (!http_topic_valid(topic, tl, TOPIC_NAME_MAX) || limit_of(r, &limit) < 0) {
-        admin_conn_error(c, 400, "bad topic name or limit (1-1000)", keep, NULL);
+        e->reply->error(c, 400, "bad topic name or limit (1-1000)", keep, NULL);
         return;
     }
-    struct node *m = admin_master(a);
+    struct node *m = e->node;
     if (!m->cfg->presence && !m->redis) {
-        struct out o = {.p = admin_scratch(a, &o.cap)};
-        put(&o, "{\"topic\":");
-        put_str(&o, topic, tl);
-        put(&o, ",\"subscribers\":%llu,\"users\":null,\"presence\":\"off\",\"scope\":\"node\"}\n",
+        struct strbuf o;
+        strbuf_init(&o, e->scratch, e->scratch_cap);
+        strbuf_printf(&o, "{\"topic\":");
+        strbuf_json_str(&o, topic, tl);
+        strbuf_printf(
+            &o, ",\"subscribers\":%llu,\"users\":null,\"presence\":\"off\",\"scope\":\"node\"}\n",
             (unsigned long long)topic_table_subscribers(m->topics, msg_topic_key(topic, tl)));
-        admin_conn_json(c, 200, o.p, out_len(&o), keep);
+        e->reply->json(c, 200, o.p, o.len, keep);
         return;
     }
     struct ctl_cmd cmd = {
         .op = CTL_OP_PRESENCE, .limit = (uint16_t)limit, .subject_len = (uint8_t)tl};
     memcpy(cmd.subject, topic, tl);
-    submit(a, c, &cmd, keep);
+    submit(e, c, &cmd, keep);
 }
 
 /* POST /disconnect {"user":"alice","reconnect":false,"reason":"..."} */
-static void disconnect(struct admin *a, struct admin_conn *c, const uint8_t *body, size_t blen,
-                       bool keep)
+static void disconnect(const struct admin_ctl_env *e, struct admin_conn *c, const uint8_t *body,
+                       size_t blen, bool keep)
 {
     json_error_t jerr;
     json_t *j = json_loadb((const char *)body, blen, JSON_REJECT_DUPLICATES, &jerr);
@@ -264,7 +244,7 @@ static void disconnect(struct admin *a, struct admin_conn *c, const uint8_t *bod
         why = "\"reason\" must be a string";
     if (why) {
         json_decref(j);
-        admin_conn_error(c, 400, why, keep, NULL);
+        e->reply->error(c, 400, why, keep, NULL);
         return;
     }
     struct ctl_cmd cmd = {.op = CTL_OP_DISCONNECT,
@@ -285,33 +265,33 @@ static void disconnect(struct admin *a, struct admin_conn *c, const uint8_t *bod
         cmd.reason_len = (uint8_t)n;
     }
     json_decref(j);
-    submit(a, c, &cmd, keep);
+    submit(e, c, &cmd, keep);
 }
 
-bool admin_ctl_route(struct admin *a, struct admin_conn *c, const struct http_req *r,
+bool admin_ctl_route(const struct admin_ctl_env *e, struct admin_conn *c, const struct http_req *r,
                      const char *path, size_t path_len, const uint8_t *body, size_t blen, bool keep)
 {
     bool get = http_str_ieq(r->method, r->method_len, "GET");
     bool post = http_str_ieq(r->method, r->method_len, "POST");
     if (!strcmp(path, "/disconnect")) {
         if (!post)
-            admin_conn_error(c, 405, "use POST", keep, "Allow: POST\r\n");
+            e->reply->error(c, 405, "use POST", keep, "Allow: POST\r\n");
         else
-            disconnect(a, c, body, blen, keep);
+            disconnect(e, c, body, blen, keep);
         return true;
     }
     if (!strcmp(path, "/topics")) {
         if (!get)
-            admin_conn_error(c, 405, "use GET", keep, "Allow: GET\r\n");
+            e->reply->error(c, 405, "use GET", keep, "Allow: GET\r\n");
         else
-            topics(a, c, r, keep);
+            topics(e, c, r, keep);
         return true;
     }
     if (path_len >= 10 && !memcmp(path, "/presence/", 10)) {
         if (!get)
-            admin_conn_error(c, 405, "use GET", keep, "Allow: GET\r\n");
+            e->reply->error(c, 405, "use GET", keep, "Allow: GET\r\n");
         else
-            presence(a, c, r, path + 10, path_len - 10, keep);
+            presence(e, c, r, path + 10, path_len - 10, keep);
         return true;
     }
     return false;
