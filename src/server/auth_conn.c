@@ -426,11 +426,6 @@ void auth_conn_tick(struct worker *w)
     }
 }
 
-size_t auth_conn_count(void)
-{
-    return tab.n;
-}
-
 /* ---- connection control (control_worker.c) ---- */
 
 static struct auth_user *user_find(const char *name, size_t len)

@@ -70,7 +70,5 @@ uint32_t auth_conn_close_user(struct worker *w, const char *user, size_t n, uint
  * number per query) asks about that user; NULL for a connection without a
  * user and for a user already seen by this query. */
 const char *auth_conn_user_once(const struct conn *c, uint32_t query, size_t *len);
-/* Entries in this worker's side table (tests, stats). */
-size_t auth_conn_count(void);
 
 #endif

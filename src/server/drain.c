@@ -53,7 +53,7 @@ static uint64_t rnd(struct worker *w)
     return x * 0x2545f4914f6cdd1dull;
 }
 
-uint64_t drain_spread_ms(uint64_t drain_timeout_ms)
+static uint64_t drain_spread_ms(uint64_t drain_timeout_ms)
 {
     uint64_t tail = drain_timeout_ms / 5;
     if (tail > DRAIN_TAIL_MAX_MS)

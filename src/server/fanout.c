@@ -47,7 +47,9 @@ static inline void count_delivery(struct worker *w, const struct conn *c)
     w->st->sse_deliveries += (c->flags & CF_SSE) / CF_SSE;
 }
 
-void fanout_one(struct worker *w, struct conn *c, struct msg *m)
+static void fanout_flush(struct worker *w, struct msg *m);
+
+static void fanout_one(struct worker *w, struct conn *c, struct msg *m)
 {
     if (c->state != CONN_WS || (c->flags & CF_ECHO)) /* the echo path only echoes */
         return;
@@ -88,7 +90,7 @@ void fanout_one(struct worker *w, struct conn *c, struct msg *m)
         count_delivery(w, c);
 }
 
-void fanout_flush(struct worker *w, struct msg *m)
+static void fanout_flush(struct worker *w, struct msg *m)
 {
     if (!w->uring || !w->uring_pending)
         return;

@@ -244,8 +244,6 @@ void fanout_deliver(struct worker *w, struct msg *m, uint8_t flags, const char *
                     size_t topic_len);
 /* One subscriber: applies the slow-consumer policy. With io_uring the send
  * is only prepared: fanout_flush() issues and settles the batch. */
-void fanout_one(struct worker *w, struct conn *c, struct msg *m);
-void fanout_flush(struct worker *w, struct msg *m);
 /* io_uring for the fan-out: 0, or -errno when the kernel refuses (then the
  * worker sends with send(2)). */
 int fanout_uring_init(struct worker *w, unsigned entries);
@@ -283,7 +281,6 @@ int proxy_conn_forwarded(struct worker *w, struct conn *c, const struct http_req
  * dropped now, WebSocket clients get 1012 with a retry hint over time. */
 void drain_begin(struct worker *w);
 /* The part of a drain window over which closes are spread. */
-uint64_t drain_spread_ms(uint64_t drain_timeout_ms);
 
 /* worker.c (worker.h: the process around it) */
 struct worker_init;
