@@ -209,7 +209,7 @@ static int finish(struct wsp_config *c, FILE *err)
         fprintf(err, "wspush: error: --max-headers must be 1..128\n");
         return 2;
     }
-    if (c->max_head < 256 || c->max_head > 1024 * 1024) {
+    if (c->max_head_bytes < 256 || c->max_head_bytes > 1024 * 1024) {
         fprintf(err, "wspush: error: --max-head must be 256 bytes..1MiB\n");
         return 2;
     }
@@ -217,11 +217,11 @@ static int finish(struct wsp_config *c, FILE *err)
         fprintf(err, "wspush: error: --max-topics must be 1..%d\n", CONFIG_MAX_TOPICS);
         return 2;
     }
-    if (c->max_message < 126 || c->max_message > (1ull << 31)) {
+    if (c->max_message_bytes < 126 || c->max_message_bytes > (1ull << 31)) {
         fprintf(err, "wspush: error: --max-message must be 126 bytes..2GiB\n");
         return 2;
     }
-    if (c->ring_size < 65536 || c->ring_size > (1ull << 34)) {
+    if (c->ring_size_bytes < 65536 || c->ring_size_bytes > (1ull << 34)) {
         fprintf(err, "wspush: error: --ring-size must be 64KiB..16GiB\n");
         return 2;
     }
@@ -289,7 +289,7 @@ static int finish(struct wsp_config *c, FILE *err)
         fprintf(err, "wspush: error: --history-topics must be 1..16777216\n");
         return 2;
     }
-    if (c->history_memory < 65536 || c->history_memory > (1ull << 34)) {
+    if (c->history_memory_bytes < 65536 || c->history_memory_bytes > (1ull << 34)) {
         fprintf(err, "wspush: error: --history-memory must be 64KiB..16GiB\n");
         return 2;
     }

@@ -38,14 +38,14 @@ struct wsp_config {
     char conflate_buf[1024];               /* --conflate as given */
     const char *conflate[CONFIG_MAX_LIST]; /* patterns; "/" = broadcasts */
     size_t n_conflate;
-    char echo_path[256];        /* empty = off */
-    uint64_t max_message;       /* bytes, inbound and publish */
-    uint64_t max_partial_input; /* bytes of partial inbound messages per worker */
-    uint64_t max_head;          /* request head bytes */
+    char echo_path[256];              /* empty = off */
+    uint64_t max_message_bytes;       /* bytes, inbound and publish */
+    uint64_t max_partial_input_bytes; /* bytes of partial inbound messages per worker */
+    uint64_t max_head_bytes;          /* request head bytes */
     uint64_t max_headers;
-    uint64_t max_topics;  /* per connection, 1..CONFIG_MAX_TOPICS */
-    uint64_t ring_size;   /* bytes */
-    uint64_t max_backlog; /* queued bytes per connection */
+    uint64_t max_topics;        /* per connection, 1..CONFIG_MAX_TOPICS */
+    uint64_t ring_size_bytes;   /* bytes */
+    uint64_t max_backlog_bytes; /* queued bytes per connection */
     enum slow_policy slow_policy;
     char publish_token[256];
     char publish_token_file[512]; /* read into publish_token by config_parse */
@@ -70,11 +70,11 @@ struct wsp_config {
     bool access_log;                     /* one line per WebSocket handshake */
     bool deflate;                        /* permessage-deflate negotiation */
     bool io_uring;                       /* batched fan-out sends */
-    uint64_t deflate_min;                /* bytes: shorter messages are never compressed */
+    uint64_t deflate_min_bytes;          /* bytes: shorter messages are never compressed */
     uint64_t history_size;               /* messages kept per topic, 0 = off */
     uint64_t history_ttl_ms;             /* 0 = no age limit */
     uint64_t history_topics;             /* topic index capacity */
-    uint64_t history_memory;             /* bytes of the shared message store */
+    uint64_t history_memory_bytes;       /* bytes of the shared message store */
     char redis[512]; /* redis://[:password@]host[:port][/db]; empty = single node */
     char redis_password_file[512];
     char redis_password[256]; /* from redis_password_file; overrides the URL's; empty = none */

@@ -504,7 +504,7 @@ static const struct ws_rx_ops live_ops = {.on_ping = live_rx_ping, .on_close = l
 static void process_input(struct admin_conn *c)
 {
     const struct wsp_config *cfg = c->a->m->cfg;
-    struct http_limits lim = {cfg->max_head, cfg->max_headers};
+    struct http_limits lim = {cfg->max_head_bytes, cfg->max_headers};
     while (c->in_len && !c->dead && !c->close_after && !c->waiting && queued(c) < ADMIN_OUT_PAUSE) {
         if (c->live) {
             struct ws_rx_cfg rc = {.max_message_bytes = 4096};
@@ -547,7 +547,7 @@ static void process_input(struct admin_conn *c)
                 respond_json_error(c, 400, "bad Content-Length", false, NULL);
                 return;
             }
-            if (v > cfg->max_message) {
+            if (v > cfg->max_message_bytes) {
                 /* refuse before reading it: never buffer an oversized body */
                 respond_json_error(c, 413, "message too large", false, NULL);
                 return;
@@ -589,7 +589,7 @@ static void read_input(struct admin_conn *c)
             c->dead = true;
         return;
     }
-    size_t limit = cfg->max_head + cfg->max_message + 1;
+    size_t limit = cfg->max_head_bytes + cfg->max_message_bytes + 1;
     for (;;) {
         if (queued(c) >= ADMIN_OUT_PAUSE) {
             c->paused = true; /* the rest waits in the kernel; see conn_io */

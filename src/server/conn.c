@@ -311,7 +311,7 @@ static int backlog_admit(struct worker *w, struct conn *c, size_t add, bool fina
         w->st->slow_drop++;
         return WSP_EAGAIN;
     }
-    if (outq_bytes(c->out) + add <= w->cfg->max_backlog)
+    if (outq_bytes(c->out) + add <= w->cfg->max_backlog_bytes)
         return 0;
     if (c->state != CONN_WS)
         return WSP_EAGAIN; /* closing: only its final bytes still go out */
@@ -569,7 +569,7 @@ static struct msg *echo_frame(struct worker *w, struct conn *c, uint8_t opcode, 
                               size_t n)
 {
     size_t plain = ws_frame_header_len(n, false) + n;
-    if ((c->flags & CF_DEFLATE) && n >= w->cfg->deflate_min) {
+    if ((c->flags & CF_DEFLATE) && n >= w->cfg->deflate_min_bytes) {
         if (!w->echo_deflater)
             w->echo_deflater =
                 ws_deflater_new(WS_DEFLATE_DEFAULT_LEVEL, WS_DEFLATE_DEFAULT_WINDOW_BITS);
@@ -661,7 +661,7 @@ static const struct ws_rx_ops rx_ops = {
  * only under attack, and each scan frees a victim's whole holding. */
 static void shed_partial(struct worker *w)
 {
-    while (w->partial_bytes > w->cfg->max_partial_input) {
+    while (w->partial_bytes > w->cfg->max_partial_input_bytes) {
         struct conn *worst = NULL;
         size_t most = 0;
         for (uint32_t i = 0; i < w->nconns; i++) {
@@ -703,7 +703,7 @@ void conn_ws_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n)
     size_t held = ws_rx_buffered(c->rx);
     int r = ws_rx_feed(&c->rx, cfg, p, n, &rx_ops, &f, &code, &reason);
     rx_account(w, c, held);
-    if (w->partial_bytes > w->cfg->max_partial_input)
+    if (w->partial_bytes > w->cfg->max_partial_input_bytes)
         shed_partial(w);
     if (r < 0) {
         if (r == WSP_ENOMEM) {

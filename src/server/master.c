@@ -122,7 +122,7 @@ static struct history *history_new(const struct wsp_config *cfg)
         .depth = (uint32_t)(cfg->history_size ? cfg->history_size : CONFIG_HISTORY_MAX),
         .ttl_ns = cfg->history_ttl_ms * 1000000ull,
         .max_topics = (uint32_t)cfg->history_topics,
-        .store_bytes = (size_t)cfg->history_memory,
+        .store_bytes = (size_t)cfg->history_memory_bytes,
     };
     return history_create(&hc);
 }
@@ -140,19 +140,19 @@ static int alloc_common(struct master *m)
     if (getrandom(secret, sizeof secret, 0) != (ssize_t)sizeof secret)
         return errno ? -errno : WSP_ENOMEM;
     msg_topic_key_seed(secret);
-    m->node.ring = ring_create(cfg->ring_size);
+    m->node.ring = ring_create(cfg->ring_size_bytes);
     m->node.shared = metrics_shared_new(m->node.nworkers);
     m->node.topics = topic_table_new(m->node.nworkers);
     if (m->node.shared) /* the workers find it there */
         m->node.shared->topics = m->node.topics;
     m->slots = calloc(m->node.nworkers, sizeof *m->slots);
     /* every form side by side: raw, raw deflated, envelope, envelope deflated */
-    size_t env = envelope_bound(TOPIC_NAME_MAX, cfg->max_message);
-    m->scratch_cap = sizeof(struct ring_forms) + WS_MAX_HEADER + cfg->max_message + env;
+    size_t env = envelope_bound(TOPIC_NAME_MAX, cfg->max_message_bytes);
+    m->scratch_cap = sizeof(struct ring_forms) + WS_MAX_HEADER + cfg->max_message_bytes + env;
     if (cfg->deflate) {
         m->deflater = ws_deflater_new(WS_DEFLATE_DEFAULT_LEVEL, WS_DEFLATE_DEFAULT_WINDOW_BITS);
         m->scratch_cap +=
-            2 * WS_MAX_HEADER + ws_deflate_bound(cfg->max_message) + ws_deflate_bound(env);
+            2 * WS_MAX_HEADER + ws_deflate_bound(cfg->max_message_bytes) + ws_deflate_bound(env);
     }
     m->scratch = malloc(m->scratch_cap);
     /* before fork: the workers' ids share it (a shared word: ids from Redis
@@ -267,7 +267,7 @@ static int64_t publish(struct master *m, bool binary, const char *topic, size_t 
     f.len[FORM_RAW] = (uint32_t)plain;
     o += plain;
     bool z = m->deflater && deflate_clients(m);
-    if (z && n >= m->node.cfg->deflate_min)
+    if (z && n >= m->node.cfg->deflate_min_bytes)
         o += f.len[FORM_RAW_Z] =
             (uint32_t)deflate_form(m, op, payload, n, plain, o, (size_t)(end - o));
     /* an id even while nobody shows it: a client that asks later must find
@@ -288,7 +288,7 @@ static int64_t publish(struct master *m, bool binary, const char *topic, size_t 
         size_t ehl = el - 2 < 126 ? 2 : el - 4 < 65536 ? 4 : 10; /* RFC 6455 §5.2 */
         const uint8_t *json = o + ehl;
         o += el;
-        if (z && el - ehl >= m->node.cfg->deflate_min)
+        if (z && el - ehl >= m->node.cfg->deflate_min_bytes)
             o += f.len[FORM_ENV_Z] =
                 (uint32_t)deflate_form(m, WS_OP_TEXT, json, el - ehl, el, o, (size_t)(end - o));
     }
@@ -1012,7 +1012,7 @@ static int master_start(struct master *m, struct wsp_config *cfg)
     m->loop = ev_loop_new(256);
     if (ar < 0 || !m->loop) {
         fprintf(stderr, "wspush: error: out of memory at start-up (ring %llu bytes)\n",
-                (unsigned long long)cfg->ring_size);
+                (unsigned long long)cfg->ring_size_bytes);
         return 1;
     }
     for (unsigned i = 0; i < m->node.nworkers; i++) {

@@ -50,7 +50,7 @@ struct snapshot {
     uint64_t epoch_changes;
     bool history; /* history on: hs is filled */
     struct history_stats hs;
-    size_t ring_size, ring_max_entry;
+    size_t ring_size_bytes, ring_max_entry;
     uint64_t ring_head_seq, ring_written;
     const struct sysstat *sys;  /* NULL unless asked for */
     double user_bytes_per_conn; /* with sys: metrics/procfs.h's definition; NaN */
@@ -114,7 +114,7 @@ static void take(struct node *n, bool with_sys, struct snapshot *snap)
     snap->history = n->history != NULL;
     if (n->history)
         history_get_stats(n->history, &snap->hs);
-    snap->ring_size = ring_size(n->ring);
+    snap->ring_size_bytes = ring_size(n->ring);
     snap->ring_max_entry = ring_max_entry(n->ring);
     snap->ring_head_seq = ring_head_seq(n->ring);
     snap->ring_written = ring_bytes_written(n->ring);
@@ -364,7 +364,7 @@ static size_t render_metrics(const struct snapshot *snap, char *out, size_t cap)
                   (double)SUM(fanout_sum_ns) / 1e9);
     strbuf_printf(bp, "wspush_fanout_duration_seconds_count %llu\n",
                   (unsigned long long)SUM(fanout_count));
-    gauge(bp, "wspush_ring_size_bytes", "Size of the shared ring.", (double)snap->ring_size);
+    gauge(bp, "wspush_ring_size_bytes", "Size of the shared ring.", (double)snap->ring_size_bytes);
     counter(bp, "wspush_ring_written_bytes_total", "Bytes appended to the ring.",
             snap->ring_written);
     sys_metrics(bp, snap);
@@ -430,7 +430,7 @@ static size_t render_stats(const struct snapshot *snap, char *out, size_t cap)
         "\"fanout_avg_ms\":%.3f,\"ring\":{\"size\":%zu,\"head_seq\":%llu,\"bytes_written\":%llu,"
         "\"max_entry\":%zu,\"lost\":%llu,\"lapped_closes\":%llu,\"recovered\":%llu}}\n",
         SUM(fanout_count) ? (double)SUM(fanout_sum_ns) / (double)SUM(fanout_count) / 1e6 : 0.0,
-        snap->ring_size, (unsigned long long)snap->ring_head_seq,
+        snap->ring_size_bytes, (unsigned long long)snap->ring_head_seq,
         (unsigned long long)snap->ring_written, snap->ring_max_entry,
         (unsigned long long)SUM(ring_lost), (unsigned long long)SUM(lapped_closes),
         (unsigned long long)SUM(ring_recovered));

@@ -49,7 +49,7 @@ struct redis_link {
     struct redis_history *hist; /* ids and history from Redis; NULL: history off */
     char prefix[128];
     size_t prefix_len;
-    uint64_t max_message;
+    uint64_t max_message_bytes;
     int timer_id;
     bool ready;      /* published to shared->redis_state */
     uint8_t bcast;   /* enum sub_state of the broadcast channel */
@@ -333,7 +333,7 @@ static void deliver(struct redis_link *l, const struct redis_event *ev)
      * numbers messages itself); a message without one (an application's
      * own PUBLISH) is delivered without an id */
     int64_t r;
-    if (len > l->max_message)
+    if (len > l->max_message_bytes)
         r = WSP_ETOOBIG;
     else if (hid == 1 && l->hist && tl)
         r = l->m->ops->publish_id(l->m, binary, topic, tl, data, len, &id);
@@ -454,7 +454,7 @@ struct redis_link *redis_link_new(struct node *m, struct ev_loop *loop, const ch
         return NULL;
     }
     l->rep_chan_len = reply_channel(l, l->node, l->rep_chan);
-    l->max_message = cfg->max_message;
+    l->max_message_bytes = cfg->max_message_bytes;
     if (m->redis_ids) {
         l->hist = redis_history_new(m, l->prefix, pl, history_depth(m->history));
         if (!l->hist) {
@@ -497,7 +497,7 @@ void redis_link_free(struct redis_link *l)
 int redis_link_publish(struct redis_link *l, bool binary, const char *topic, size_t topic_len,
                        const uint8_t *payload, size_t n)
 {
-    if (n > l->max_message)
+    if (n > l->max_message_bytes)
         return WSP_ETOOBIG;
     if (!redis_client_ready(l->client)) {
         l->rejected_down++;

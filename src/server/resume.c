@@ -211,7 +211,7 @@ static bool resume_topic(struct worker *w, struct conn *c, const struct resume_i
             break;
         }
         bytes += m->len;
-        if (bytes > w->cfg->max_backlog) {
+        if (bytes > w->cfg->max_backlog_bytes) {
             fail = RESET_BACKLOG;
             break;
         }

@@ -662,9 +662,9 @@ static int protocol_setup(struct worker *w)
         w->protocols[np++] = cfg->protocols[i];
     w->protocols[np++] = RESUME_SUBPROTOCOL;
     w->hs_cfg = (struct ws_handshake_cfg){w->protocols, np, cfg->origins, cfg->n_origins};
-    w->rx_cfg = (struct ws_rx_cfg){.max_message_bytes = cfg->max_message};
+    w->rx_cfg = (struct ws_rx_cfg){.max_message_bytes = cfg->max_message_bytes};
     w->rx_cfg_echo =
-        (struct ws_rx_cfg){.max_message_bytes = cfg->max_message, .keep_payload = true};
+        (struct ws_rx_cfg){.max_message_bytes = cfg->max_message_bytes, .keep_payload = true};
     w->deflate_cfg = (struct ws_deflate_cfg){.enabled = cfg->deflate,
                                              .server_window_bits = WS_DEFLATE_DEFAULT_WINDOW_BITS};
     if (cfg->deflate && !(w->inflater = ws_inflater_new()))
@@ -673,7 +673,7 @@ static int protocol_setup(struct worker *w)
     w->rx_cfg_z.inflater = w->inflater;
     w->rx_cfg_echo_z = w->rx_cfg_echo;
     w->rx_cfg_echo_z.inflater = w->inflater;
-    w->http_lim = (struct http_limits){cfg->max_head, cfg->max_headers};
+    w->http_lim = (struct http_limits){cfg->max_head_bytes, cfg->max_headers};
     return 0;
 }
 

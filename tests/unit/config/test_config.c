@@ -147,7 +147,7 @@ static void test_config_parse_every_kind(void **state)
                 "--protocol", " a , b,,c "));    /* list: trimmed, empties skipped */
     assert_string_equal(c.listen, "127.0.0.1:0");
     assert_int_equal(c.max_conns, 42);
-    assert_int_equal(c.max_backlog, 1 << 20);
+    assert_int_equal(c.max_backlog_bytes, 1 << 20);
     assert_int_equal(c.ping_interval_ms, 1500);
     assert_int_equal(c.pong_timeout_ms, 250);
     assert_int_equal(c.drain_timeout_ms, 120000);
@@ -419,7 +419,7 @@ static void test_config_print_config_round_trip(void **state)
     ok(&b, ARGS("--config", path));
     unlink(path);
     assert_int_equal(config_show_diff(&a, &b, no_change, NULL), 0);
-    assert_int_equal(b.max_backlog, 3072);
+    assert_int_equal(b.max_backlog_bytes, 3072);
     assert_int_equal(b.history_ttl_ms, 90 * 60000);
     assert_string_equal(b.tick_topic, "t: with \"quotes\"");
     assert_int_equal(b.n_conflate, 2);

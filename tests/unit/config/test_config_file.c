@@ -90,7 +90,7 @@ static void test_config_file_every_type(void **state)
                  "tls-key: [a.key, b.key]\n");
     assert_string_equal(c.listen, "127.0.0.1:0");
     assert_int_equal(c.max_conns, 100000);
-    assert_int_equal(c.max_backlog, 1 << 20);
+    assert_int_equal(c.max_backlog_bytes, 1 << 20);
     assert_int_equal(c.tick_ms, 1500);
     assert_string_equal(c.tick_topic, "time");
     assert_true(c.workers_auto);
@@ -375,7 +375,7 @@ static void test_config_apply_live(void **state)
     assert_int_equal(a.log_sub_levels[WSP_SUB_TLS], WSP_LOG_DEBUG);
     assert_int_equal(a.n_public_topics, 2);
     assert_string_equal(a.public_topics[1], "z");
-    assert_int_equal(a.ring_size, 1 << 20);           /* needs a restart: untouched */
+    assert_int_equal(a.ring_size_bytes, 1 << 20);     /* needs a restart: untouched */
     assert_int_equal(config_apply_live(&a, copy), 0); /* nothing left to change */
     free(copy);
     size_t live = 0;
