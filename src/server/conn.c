@@ -481,14 +481,14 @@ void conn_http_reply(struct worker *w, struct conn *c, int status, const char *c
     send_bytes(w, c, body, len, true);
 }
 
-/* The first ping deadline of a new WebSocket: somewhere in [1/2, 3/2) of
- * the interval (mean: the interval), by a golden-ratio hash of the fd, so
- * connections that arrive together (a ramp, a reconnect storm) do not get
- * their pings together for ever after: every later deadline keeps this
- * phase (issue 16: pings spread evenly over the interval, not in waves). */
-static uint32_t first_ping_ticks(const struct worker *w, const struct conn *c)
+/* The first ping deadline of a new WebSocket, or the first heartbeat of
+ * an SSE stream: somewhere in [1/2, 3/2) of the interval t (mean: t), by a
+ * golden-ratio hash of the fd, so connections that arrive together (a
+ * ramp, a reconnect storm) do not get their pings together for ever after:
+ * every later deadline keeps this phase (issue 16: spread evenly over the
+ * interval, not in waves). */
+static uint32_t first_beat_ticks(uint64_t t, const struct conn *c)
 {
-    uint64_t t = w->ticks_ping;
     if (t < 2)
         return (uint32_t)t;
     uint64_t phase = ((uint64_t)((uint32_t)c->fd * 2654435769u) * t) >> 32;
@@ -524,7 +524,7 @@ void conn_established(struct worker *w, struct conn *c)
     w->st->conns++;
     w->st->handshakes_total++;
     /* 0: no ping (heartbeat), no deadline */
-    deadline_set(w, c, (c->flags & CF_SSE) ? w->ticks_sse : first_ping_ticks(w, c));
+    deadline_set(w, c, first_beat_ticks((c->flags & CF_SSE) ? w->ticks_sse : w->ticks_ping, c));
 }
 
 /* ---- inbound WebSocket frames ---- */

@@ -208,6 +208,35 @@ def test_sse_ticker_and_heartbeat(wspush):
     c.close()
 
 
+def test_sse_heartbeats_spread_over_the_interval(wspush):
+    """20 streams opened at once: their first heartbeats come over several
+    seconds of the 4 s interval, not in one wave per burst of streams (as
+    WebSocket pings: test_liveness.py, test_pings_spread_over_the_interval)."""
+    srv = wspush("--workers", "1", "--sse-heartbeat", "4s")
+    n = 20
+    cs = [SSEClient(srv.port, "/") for _ in range(n)]
+    try:
+        srv.wait_connections(n)
+        base = [c.p.comments for c in cs]
+        t0 = time.monotonic()
+        first = {}
+
+        def poll():
+            for i, c in enumerate(cs):
+                if i not in first:
+                    c.read_some(0.001)
+                    if c.p.comments > base[i]:
+                        first[i] = time.monotonic() - t0
+            return len(first) == n
+
+        wait_until(poll, T(20), "a first heartbeat on every stream", interval=0.01)
+        spread = max(first.values()) - min(first.values())
+        assert spread >= 1.5, sorted(first.values())
+    finally:
+        for c in cs:
+            c.close()
+
+
 def test_sse_and_websocket_get_the_same_message(wspush):
     srv = wspush("--workers", "2")
     c = SSEClient(srv.port, "/mix")
