@@ -30,13 +30,11 @@
 #include <stdio.h>
 
 /* ---- estimates (the reasons are in tune_size.c, next to their use) ---- */
-#define TUNE_FD_RESERVE 64u              /* fds per process not for connections */
-#define TUNE_KERNEL_BYTES_PER_CONN 3840u /* idle TCP socket + file + epoll item */
-#define TUNE_SERVER_USER_BYTES 205u      /* ~0.2 KiB: struct conn + index slot */
-#define TUNE_CLIENT_USER_BYTES 512u      /* ~0.5 KiB: bench client state */
-#define TUNE_INFLIGHT_BYTES 4096u        /* socket buffer per conn during a push */
-#define TUNE_PORTS_PER_ADDR 30000u       /* connect() slows past this per address */
-#define TUNE_BACKLOG_MIN 4096u           /* somaxconn, tcp_max_syn_backlog */
+#define TUNE_FD_RESERVE 64u         /* fds per process not for connections */
+#define TUNE_CLIENT_USER_BYTES 512u /* ~0.5 KiB: bench client state */
+#define TUNE_INFLIGHT_BYTES 4096u   /* socket buffer per conn during a push */
+#define TUNE_PORTS_PER_ADDR 30000u  /* connect() slows past this per address */
+#define TUNE_BACKLOG_MIN 4096u      /* somaxconn, tcp_max_syn_backlog */
 
 /* A value that could not be read (file missing, unparsable). */
 #define TUNE_NONE UINT64_MAX
@@ -187,6 +185,10 @@ double tune_cap_cpu_s_per_m(uint64_t conns, bool *extrapolated);
 
 /* Fills c from in. Pure: no I/O. */
 void tune_cap_compute(const struct tune_cap_in *in, struct tune_cap *c);
+
+/* The model's kernel bytes per idle socket (measured at 1M, one end), for
+ * the load generator's memory need too. */
+uint64_t tune_cap_kernel_bytes_per_conn(void);
 
 /* The server's defaults for --ping-interval, --drain-timeout and
  * --ring-size (from the config option table), into in. */

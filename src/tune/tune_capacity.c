@@ -114,6 +114,11 @@ static double k(int i)
     return consts[i].value;
 }
 
+uint64_t tune_cap_kernel_bytes_per_conn(void)
+{
+    return (uint64_t)k(K_KERNEL_IDLE);
+}
+
 /* ---- the model ---- */
 
 /* The sizes the CPU figures were measured at, smallest first. */

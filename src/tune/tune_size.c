@@ -16,21 +16,13 @@
 #include "core/wsp_assert.h"
 
 /* ---- estimates ----
- * Kernel memory of one idle, established TCP socket (loopback, nothing
- * queued), from the slab object sizes in /proc/slabinfo on Linux 6.x x86_64:
- *   TCP (struct tcp_sock)        2368 B
- *   sock_inode_cache (socket+inode) 832 B
- *   filp (struct file)            192 B
- *   dentry                        192 B
- *   eventpoll_epi + pwq (epoll)   192 B
- *   ehash/bind bucket share       ~64 B
- * = ~3.75 KiB (TUNE_KERNEL_BYTES_PER_CONN; the issue's first guess was 3.5).
- * Receive/send buffers cost nothing while empty: skbs are allocated when data
- * is queued and freed when it is read or acked. A push queues one small skb
- * per connection (truesize ~1-2 KiB, more with a slow reader); we budget one
- * page, TUNE_INFLIGHT_BYTES, per connection for a 1 Hz push to everyone.
- * User space: wspush keeps a <=128 B struct conn plus its topic index slot
- * and allocator overhead, ~0.2 KiB; the bench client ~0.5 KiB. */
+ * Memory per connection comes from the capacity model (tune_capacity.c:
+ * kernel slab per idle socket and wspush's user bytes, both measured; see
+ * docs/capacity.md). Receive/send buffers cost nothing while empty: skbs
+ * are allocated when data is queued and freed when it is read or acked. A
+ * push queues one small skb per connection (truesize ~1-2 KiB, more with a
+ * slow reader); we budget one page, TUNE_INFLIGHT_BYTES, per connection for
+ * a push to everyone. The bench client's own state is ~0.5 KiB. */
 
 /* ---- arithmetic ---- */
 
@@ -70,8 +62,21 @@ void tune_needs_compute(uint64_t conns, bool client, struct tune_needs *nd)
      * while clients reconnect. */
     nd->conntrack = 2 * conns;
     nd->tcp_mem_bytes = conns * TUNE_INFLIGHT_BYTES;
-    uint64_t user = client ? TUNE_CLIENT_USER_BYTES : TUNE_SERVER_USER_BYTES;
-    nd->mem_bytes = conns * (TUNE_KERNEL_BYTES_PER_CONN + user) + nd->tcp_mem_bytes;
+    /* Memory in a push to everyone, from the capacity model's measured
+     * constants (tune_capacity.c), so this row and `--rate`'s estimate
+     * agree: the server's whole need without headroom; the load generator
+     * the same kernel share plus its own state. */
+    if (client) {
+        nd->mem_bytes =
+            conns * (tune_cap_kernel_bytes_per_conn() + TUNE_CLIENT_USER_BYTES) + nd->tcp_mem_bytes;
+    } else {
+        struct tune_cap_in in = {0};
+        tune_cap_defaults(&in);
+        in.conns = conns;
+        struct tune_cap c;
+        tune_cap_compute(&in, &c);
+        nd->mem_bytes = c.mem_push_bytes;
+    }
 }
 
 uint64_t tune_fds_usable(uint64_t nofile)
@@ -376,11 +381,26 @@ static void rows_net(struct tune_report *r)
 static void row_memory(struct tune_report *r)
 {
     const struct tune_sys *s = &r->sys;
-    struct tune_row *w = row_add(
-        r, "memory (MemAvailable)",
-        r->opts.client
-            ? "per conn ~3.75 KiB kernel (idle socket) + 0.5 KiB bench + 4 KiB buffers in a push"
-            : "per conn ~3.75 KiB kernel (idle socket) + 0.2 KiB wspush + 4 KiB buffers in a push");
+    /* the why names the model's figures (a report is built once per run) */
+    static char why[160];
+    double kernel_kib = (double)tune_cap_kernel_bytes_per_conn() / 1024.0;
+    if (r->opts.client) {
+        snprintf(
+            why, sizeof why,
+            "per conn ~%.2f KiB kernel (idle socket) + 0.5 KiB bench + 4 KiB buffers in a push",
+            kernel_kib);
+    } else {
+        struct tune_cap_in in = {0};
+        tune_cap_defaults(&in);
+        in.conns = r->needs.conns ? r->needs.conns : 1;
+        struct tune_cap c;
+        tune_cap_compute(&in, &c);
+        snprintf(why, sizeof why,
+                 "per conn ~%.2f KiB kernel (idle socket) + %" PRIu64
+                 " B wspush + 4 KiB buffers in a push, + the ring (docs/capacity.md)",
+                 kernel_kib, c.user_per_conn);
+    }
+    struct tune_row *w = row_add(r, "memory (MemAvailable)", why);
     w->caps = true;
     char need[24];
     tune_fmt_bytes(need, sizeof need, r->needs.mem_bytes);

@@ -116,7 +116,15 @@ static void test_tune_needs_several_n(void **state)
     assert_true(nd.somaxconn == 4096 && nd.syn_backlog == 4096);
     assert_true(nd.conntrack == 2000000);
     assert_true(nd.tcp_mem_bytes == 4096000000ull);
-    assert_true(nd.mem_bytes == 1000000ull * (3840 + 205 + 4096));
+    /* the capacity model's need in a push (no headroom): the same figure
+     * `wspush tune --rate` starts from */
+    struct tune_cap_in in = {0};
+    tune_cap_defaults(&in);
+    in.conns = 1000000;
+    struct tune_cap cap;
+    tune_cap_compute(&in, &cap);
+    assert_true(nd.mem_bytes == cap.mem_push_bytes);
+    assert_true(nd.mem_bytes > 1000000ull * (tune_cap_kernel_bytes_per_conn() + 4096));
     assert_true(nd.port_lo == 0 && nd.port_hi == 0);
 
     tune_needs_compute(10000, false, &nd);
@@ -131,7 +139,7 @@ static void test_tune_needs_several_n(void **state)
     assert_true(nd.file_max == 11000000);
     assert_true(nd.somaxconn == 0 && nd.syn_backlog == 0);
     assert_true(nd.port_lo == 1024 && nd.port_hi == 65535);
-    assert_true(nd.mem_bytes == 10000000ull * (3840 + 512 + 4096));
+    assert_true(nd.mem_bytes == 10000000ull * (tune_cap_kernel_bytes_per_conn() + 512 + 4096));
 
     tune_needs_compute(1, false, &nd);
     assert_true(nd.nofile == 128);
