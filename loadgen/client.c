@@ -592,8 +592,8 @@ static bool conn_feed(struct bconn *c, uint8_t *data, size_t len)
 
 static void on_readable(struct bconn *c)
 {
-    /* TLS: one record per read, so read on until the socket is empty (a
-     * post-handshake message, such as a session ticket, reads as EAGAIN) */
+    /* TLS: a read returns one record; what is left in the socket keeps it
+     * readable (level-triggered), so no read is made just to see EAGAIN */
     int reads = C.ssl ? 16 : 4;
     for (int k = 0; k < reads; k++) {
         ssize_t n = io_recv(c, C.rbuf, RBUF_BYTES);
@@ -602,6 +602,9 @@ static void on_readable(struct bconn *c)
             if (!conn_feed(c, C.rbuf, (size_t)n))
                 return;
             if (n < RBUF_BYTES && !C.ssl)
+                return;
+            /* one record per TLS read: more in the socket wakes us again */
+            if (C.ssl && !SSL_has_pending(C.ssl[c - C.pool]))
                 return;
             continue;
         }
