@@ -34,7 +34,8 @@ struct bench_opts {
     /* load */
     uint64_t conns;
     uint32_t procs;
-    double rate; /* connections per second, all children together */
+    double rate;           /* connections per second, all children together */
+    uint32_t max_inflight; /* per child: connects + handshakes at once (0: default) */
     uint64_t duration_ms;
     uint64_t warmup_ms;
     uint64_t connect_timeout_ms;

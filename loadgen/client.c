@@ -917,6 +917,8 @@ void client_child_main(const struct bench_opts *o, uint32_t proc, uint64_t t0_ms
     C.first_conn = per * proc + (proc < extra ? proc : extra);
     C.rate = o->rate / o->procs;
     C.max_inflight = C.rate > 2048 ? (uint32_t)C.rate : 2048;
+    if (o->max_inflight)
+        C.max_inflight = o->max_inflight;
     if (getrandom(&C.rng, sizeof C.rng, 0) != sizeof C.rng || C.rng == 0)
         C.rng = clock_mono_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9E3779B97F4A7C15ULL;
     if (o->have_src)
