@@ -3,8 +3,8 @@
 # each, and measure wspush against the minimal baseline server on the same N.
 #
 #   bench/c1m.sh [-n 10000,100000,1000000] [--measure 20] [--rate 10000]
-#                [--servers wspush,wspush-sse,baseline] [--build DIR] [--port 18500]
-#                [--no-tune] [--keep-tuning]
+#                [--servers wspush,wspush-sse,wspush-tls,baseline] [--build DIR]
+#                [--port 18500] [--tls-rate 1000] [--tls-warmup S] [--no-tune] [--keep-tuning]
 #
 # For each N and each server: tune the kernel (root only; the old values are
 # restored on exit unless --keep-tuning), start the server on 127.0.0.1,
@@ -12,6 +12,12 @@
 # --measure seconds, stop the server, and keep the bench's JSON and HTML.
 # Server wspush-sse is the same wspush with its clients on Server-Sent
 # Events streams (wspush-bench --sse), for the SSE vs WebSocket cost.
+# Server wspush-tls is the same wspush serving wss:// (a fresh self-signed
+# ECDSA P-256 certificate, verified by the bench with --cacert; TLS 1.3),
+# its clients ramping at --tls-rate (each handshake costs both sides ~1 ms
+# of CPU) with a 30 s connect timeout. --tls-warmup S replaces the computed
+# warmup (1.5 x the ramp at --tls-rate + 5 s) of the TLS runs when their ramp
+# is known to be slower (handshakes compete for the CPU with other work).
 # Prints one comparison table at the end and appends it (markdown) and the
 # raw rows (JSON lines) to bench/results/ (gitignored).
 #
@@ -31,7 +37,9 @@ port=18500
 tune=1
 keep_tuning=0
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+tls_rate=1000
+warmup_s=""
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
     -n) ns=$2; shift 2 ;;
@@ -40,6 +48,8 @@ while [ $# -gt 0 ]; do
     --servers) servers=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
     --port) port=$2; shift 2 ;;
+    --tls-rate) tls_rate=$2; shift 2 ;;
+    --tls-warmup) warmup_s=$2; shift 2 ;;
     --no-tune) tune=0; shift ;;
     --keep-tuning) keep_tuning=1; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -139,13 +149,22 @@ start_server() {
     procs=$(( (n * 115 / 100 + per - 1) / per ))
     [ "$procs" -ge 2 ] || procs=2
     case "$kind" in
-    wspush|wspush-sse)
+    wspush|wspush-sse|wspush-tls)
         # --sse-heartbeat only for SSE: a round-1 binary has no such option
-        local sse=()
-        [ "$kind" = wspush-sse ] && sse=(--sse-heartbeat 0)
+        local extra=()
+        [ "$kind" = wspush-sse ] && extra=(--sse-heartbeat 0)
+        if [ "$kind" = wspush-tls ]; then
+            [ -f "$outdir/tls.pem" ] || openssl req -x509 -newkey ec \
+                -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$outdir/tls.key" \
+                -out "$outdir/tls.pem" -days 2 -subj /CN=localhost \
+                -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
+            # a handshake waits in the accept queue while the workers are busy
+            # with others: the head's deadline covers the whole ramp
+            extra=(--tls-cert "$outdir/tls.pem" --tls-key "$outdir/tls.key" --handshake-timeout 30s)
+        fi
         "$build/wspush" serve --listen "127.0.0.1:$port" --admin off --workers "$procs" \
             --tick 1s --max-conns "$(( n + n / 5 + 1000 ))" --ping-interval 0 \
-            ${sse[@]+"${sse[@]}"} 2>"$errlog" &
+            ${extra[@]+"${extra[@]}"} 2>"$errlog" &
         ;;
     baseline)
         "$build/bench-baseline" --port "$port" --procs "$procs" 2>"$errlog" &
@@ -178,18 +197,22 @@ mem_ok() {
 }
 
 run_one() { # server N
-    local kind=$1 n=$2
+    local kind=$1 n=$2 rate=$rate
+    [ "$kind" = wspush-tls ] && rate=$tls_rate
     local ramp_s=$(( (n + rate - 1) / rate ))
     local warmup=$(( ramp_s * 3 / 2 + 5 ))  # the ramp slows when the server is busy
+    [ -n "$warmup_s" ] && [ "$kind" = wspush-tls ] && warmup=$warmup_s
     local duration=$(( warmup + measure ))
     local tag="$kind-$n"
     start_server "$kind" "$n" || { echo "{\"server\":\"$kind\",\"conns\":$n,\"error\":\"server did not start\"}" >>"$rows"; return 0; }
     sleep 1
     log "$tag: bench --conns $n --rate $rate --warmup ${warmup}s --duration ${duration}s"
-    local rc=0 url="ws://127.0.0.1:$port/c1m" sse=()
+    local rc=0 url="ws://127.0.0.1:$port/c1m" extra=()
     # wspush-sse: the same server, its clients Server-Sent Events streams
-    [ "$kind" = wspush-sse ] && { url="http://127.0.0.1:$port/c1m"; sse=(--sse); }
-    "$bench_bin" "${sse[@]}" --url "$url" --conns "$n" --rate "$rate" \
+    [ "$kind" = wspush-sse ] && { url="http://127.0.0.1:$port/c1m"; extra=(--sse); }
+    [ "$kind" = wspush-tls ] && { url="wss://127.0.0.1:$port/c1m"
+        extra=(--cacert "$outdir/tls.pem" --connect-timeout 30s); }
+    "$bench_bin" ${extra[@]+"${extra[@]}"} --url "$url" --conns "$n" --rate "$rate" \
         --warmup "$warmup" --duration "$duration" --server-pid "$srv_pid" \
         --label "$tag" --json "$outdir/$tag.json" --html "$outdir/$tag.html" --quiet \
         >"$outdir/$tag.txt" 2>&1 || rc=$?
@@ -204,6 +227,7 @@ run_one() { # server N
             kernel_slab_b_per_conn: .server.slab_per_conn_b, srv_procs: .server.procs,
             bench_cpu_s: .bench_cpu_s, connect_errors: .connect_errors,
             handshake_failures: .handshake_failures, disconnects: .disconnects,
+            tls_failures: (.tls_failures // {}), bench_b_per_conn: .bench_rss_per_conn_b,
             handshake_ms_avg: (.handshake_us_avg/1000)}' "$outdir/$tag.json" >>"$rows"
     else
         echo "{\"server\":\"$kind\",\"conns\":$n,\"rc\":$rc,\"error\":\"no result\"}" >>"$rows"
@@ -236,7 +260,7 @@ table="$outdir/summary.md"
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
     jq -r 'if .skipped then "| \(.conns) | - | skipped: \(.skipped) |||||||||| |"
            elif .error then "| \(.conns) | \(.server) | \(.error) |||||||||| |"
-           else "| \(.conns) | \(.server) | \(.open) | \(.ratio // "n/a") | \(.msgs_per_s|floor) | \(.p50_ms*100|round/100) | \(.p99_ms*100|round/100) | \(.max_ms*100|round/100) | \(.srv_cpu_s_per_m // "n/a" | if type=="number" then (.*1000|round/1000) else . end) | \(.srv_rss_b_per_conn|round) | \(.kernel_slab_b_per_conn|round) | \(([.connect_errors[], .handshake_failures[], .disconnects[]] | add) // 0) |" end' "$rows"
+           else "| \(.conns) | \(.server) | \(.open) | \(.ratio // "n/a") | \(.msgs_per_s|floor) | \(.p50_ms*100|round/100) | \(.p99_ms*100|round/100) | \(.max_ms*100|round/100) | \(.srv_cpu_s_per_m // "n/a" | if type=="number" then (.*1000|round/1000) else . end) | \(.srv_rss_b_per_conn|round) | \(.kernel_slab_b_per_conn|round) | \(([.connect_errors[], .handshake_failures[], .tls_failures[], .disconnects[]] | add) // 0) |" end' "$rows"
 } >"$table"
 echo
 cat "$table"

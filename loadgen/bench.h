@@ -26,10 +26,16 @@ struct bench_opts {
     uint16_t dst_port;
     char host_hdr[300]; /* Host header value */
     char path[256];     /* request target */
+    char host[300];     /* the host alone: SNI and the certificate name (wss://) */
+    bool tls;           /* wss:// or --tls */
+    bool insecure;      /* --insecure: do not verify the server's certificate */
+    const char *cacert; /* --cacert FILE; NULL: the system's store */
+    bool tls12;         /* --tls-max 1.2 */
     /* load */
     uint64_t conns;
     uint32_t procs;
-    double rate; /* connections per second, all children together */
+    double rate;           /* connections per second, all children together */
+    uint32_t max_inflight; /* per child: connects + handshakes at once (0: default) */
     uint64_t duration_ms;
     uint64_t warmup_ms;
     uint64_t connect_timeout_ms;
@@ -62,6 +68,10 @@ struct bench_opts {
     double assert_ratio; /* < 0: off */
     bool assert_no_errors;
 };
+
+/* What a child allocates per connection slot up front (its slot, and for
+ * wss:// the SSL pointer beside it): in the base of the bench's memory. */
+size_t bench_slot_bytes(const struct bench_opts *o);
 
 /* Runs one child: its share of the connections, stats to out_fd once a
  * second, until SIGTERM/SIGINT (or its own deadline). Never returns: exits

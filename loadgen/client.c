@@ -4,6 +4,11 @@
  * connect -> RFC 6455 opening handshake -> open (frames in through ws_rx,
  * pings answered, timestamps read from each message's first bytes) ->
  * close handshake, and reports per-second counts to the parent over a pipe.
+ * With wss:// (btls.c) a TLS handshake runs between connect and the opening
+ * handshake, in the same loop and non-blocking (state CS_TLS), and every
+ * read and write goes through the connection's SSL; the SSL pointers sit in
+ * an array parallel to the slots (allocated only for wss://), so a slot
+ * stays 64 bytes and plain runs pay nothing.
  * With --sse the same slots run Server-Sent Events streams instead: a GET
  * with Accept: text/event-stream, a 200 head, then events read by sse_rx
  * (8 bytes of state in the slot) and counted exactly like messages; our
@@ -35,12 +40,14 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "btls.h"
 #include "sse_rx.h"
 #include "ts.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "ev/loop.h"
+#include "metrics/procfs.h"
 #include "ws/ws_frame.h"
 #include "ws/ws_handshake.h"
 #include "ws/ws_rx.h"
@@ -50,7 +57,7 @@
 #define TICK_MS 10
 #define ECHO_SLOTS (1000 / TICK_MS)
 
-enum cstate { CS_IDLE, CS_CONNECTING, CS_HANDSHAKE, CS_OPEN, CS_CLOSING };
+enum cstate { CS_IDLE, CS_CONNECTING, CS_TLS, CS_HANDSHAKE, CS_OPEN, CS_CLOSING };
 
 /* One client connection. Owned by the child's pool; 64 bytes. */
 struct bconn {
@@ -74,6 +81,9 @@ static struct child {
     uint32_t proc;
     struct ev_loop *loop;
     struct bconn *pool;
+    SSL **ssl;    /* wss://: parallel to pool, NULL when idle; NULL array for ws:// */
+    SSL_CTX *tls; /* wss:// */
+    struct btls_cfg tls_cfg;
     uint32_t n;
     uint32_t *idle;
     uint32_t n_idle;
@@ -120,6 +130,26 @@ static uint32_t now_us32(void)
     return (uint32_t)(clock_mono_ns() / 1000u);
 }
 
+size_t bench_slot_bytes(const struct bench_opts *o)
+{
+    return sizeof(struct bconn) + sizeof(uint32_t) + (o->tls ? sizeof(SSL *) : 0);
+}
+
+/* recv/send on the slot's socket, through its SSL for wss:// (same contract). */
+static ssize_t io_recv(struct bconn *c, void *buf, size_t n)
+{
+    if (C.ssl)
+        return btls_read(C.ssl[c - C.pool], buf, n);
+    return recv(c->fd, buf, n, 0);
+}
+
+static ssize_t io_send(struct bconn *c, const void *buf, size_t n)
+{
+    if (C.ssl)
+        return btls_write(C.ssl[c - C.pool], buf, n);
+    return send(c->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 static size_t b64_encode(const uint8_t *in, size_t n, char *out)
 {
     static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -144,9 +174,11 @@ static size_t b64_encode(const uint8_t *in, size_t n, char *out)
 static void rec_reset(void)
 {
     uint64_t first = C.rec.first_try_us, last = C.rec.last_est_us; /* gauges */
+    uint64_t base = C.rec.rss_base_kb;
     memset(&C.rec, 0, sizeof C.rec);
     C.rec.first_try_us = first;
     C.rec.last_est_us = last;
+    C.rec.rss_base_kb = base;
     hist_sec_init(&C.rec.lat);
     C.sec_min_open = C.open;
 }
@@ -171,6 +203,8 @@ static void rec_send(uint16_t kind, uint32_t sec)
     uint64_t cpu = cpu_now_us();
     C.rec.cpu_us = cpu - C.cpu_last_us;
     C.cpu_last_us = cpu;
+    struct procfs_mem m;
+    C.rec.rss_anon_kb = procfs_mem_read(getpid(), &m) == 0 ? m.anon_bytes / 1024 : 0;
     const uint8_t *p = (const uint8_t *)&C.rec;
     size_t left = sizeof C.rec;
     while (left > 0) {
@@ -199,6 +233,7 @@ static void conn_release(struct bconn *c)
 {
     switch (c->state) {
     case CS_CONNECTING:
+    case CS_TLS:
         C.inflight--;
         break;
     case CS_HANDSHAKE:
@@ -219,6 +254,10 @@ static void conn_release(struct bconn *c)
         return;
     }
     c->u.rx = NULL;
+    if (C.ssl) {
+        btls_conn_free(C.ssl[c - C.pool]);
+        C.ssl[c - C.pool] = NULL;
+    }
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -237,9 +276,17 @@ static int send_frame(struct bconn *c, uint8_t opcode, const void *p, size_t n)
     size_t len = ws_frame_encode(buf, sizeof buf, true, opcode, p, n, mask);
     if (len == 0)
         return -1;
-    ssize_t w = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t w = io_send(c, buf, len);
     if (w != (ssize_t)len) {
         C.rec.send_drops++;
+        if (C.ssl && w < 0 && errno == EAGAIN) {
+            /* Part of the record may sit in OpenSSL's buffer: the stream
+             * cannot go on without it. Shut the socket; the read that
+             * follows sees EOF and releases the slot (not from here: a
+             * caller may be inside ws_rx_feed). */
+            C.rec.tls[TLSF_WRITE_BLOCKED]++;
+            shutdown(c->fd, SHUT_RDWR);
+        }
         return -1;
     }
     return 0;
@@ -309,6 +356,9 @@ fail:
     C.idle[C.n_idle++] = (uint32_t)(c - C.pool);
 }
 
+static void send_request(struct bconn *c);
+static void tls_step(struct bconn *c);
+
 static void on_connected(struct bconn *c)
 {
     int err = 0;
@@ -320,6 +370,44 @@ static void on_connected(struct bconn *c)
         conn_release(c);
         return;
     }
+    if (C.ssl) {
+        SSL *ssl = btls_conn_new(C.tls, &C.tls_cfg, c->fd);
+        if (!ssl) {
+            C.rec.tls[TLSF_SETUP]++;
+            conn_release(c);
+            return;
+        }
+        C.ssl[c - C.pool] = ssl;
+        c->state = CS_TLS;
+        tls_step(c);
+        return;
+    }
+    send_request(c);
+}
+
+/* Runs the TLS handshake as far as the socket allows; when it is done,
+ * sends the opening handshake over it. */
+static void tls_step(struct bconn *c)
+{
+    int r = btls_handshake_step(C.ssl[c - C.pool]);
+    if (r == BTLS_DONE) {
+        send_request(c);
+        return;
+    }
+    if (r < 0) {
+        C.rec.tls[-r - 1]++;
+        conn_release(c);
+        return;
+    }
+    if (ev_mod(C.loop, c->fd, r == BTLS_WANT_WRITE ? EV_WRITE : EV_READ, &c->h) < 0) {
+        C.rec.tls[TLSF_RESET]++;
+        conn_release(c);
+    }
+}
+
+/* The opening handshake's request (§4.1), or the SSE stream's GET. */
+static void send_request(struct bconn *c)
+{
     uint64_t r1 = rnd(), r2 = rnd();
     memcpy(c->ts, &r1, 8);
     memcpy(c->ts + 8, &r2, 8);
@@ -337,7 +425,7 @@ static void on_connected(struct bconn *c)
     memcpy(p, "\r\n\r\n", 4);
     p += 4;
     size_t n = (size_t)(p - C.req);
-    ssize_t w = send(c->fd, C.req, n, MSG_NOSIGNAL);
+    ssize_t w = io_send(c, C.req, n);
     if (w != (ssize_t)n || ev_mod(C.loop, c->fd, EV_READ, &c->h) < 0) {
         C.rec.hs[HS_SHORT_WRITE]++;
         conn_release(c);
@@ -504,18 +592,29 @@ static bool conn_feed(struct bconn *c, uint8_t *data, size_t len)
 
 static void on_readable(struct bconn *c)
 {
-    for (int k = 0; k < 4; k++) {
-        ssize_t n = recv(c->fd, C.rbuf, RBUF_BYTES, 0);
+    /* TLS: a read returns one record; what is left in the socket keeps it
+     * readable (level-triggered), so no read is made just to see EAGAIN */
+    int reads = C.ssl ? 16 : 4;
+    for (int k = 0; k < reads; k++) {
+        ssize_t n = io_recv(c, C.rbuf, RBUF_BYTES);
         if (n > 0) {
             C.recv_us = clock_real_us();
             if (!conn_feed(c, C.rbuf, (size_t)n))
                 return;
-            if (n < RBUF_BYTES)
+            if (n < RBUF_BYTES && !C.ssl)
+                return;
+            /* one record per TLS read: more in the socket wakes us again */
+            if (C.ssl && !SSL_has_pending(C.ssl[c - C.pool]))
                 return;
             continue;
         }
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return;
+        if (n < 0 && errno == EPROTO && c->state != CS_CLOSING) {
+            C.rec.tls[TLSF_OPEN_ERROR]++;
+            conn_release(c);
+            return;
+        }
         /* EOF or reset without a close frame. */
         if (c->state == CS_CLOSING)
             C.rec.closed_clean++;
@@ -575,9 +674,14 @@ static void hs_fail(struct bconn *c, int cause)
 
 static void on_handshake_readable(struct bconn *c)
 {
-    ssize_t n = recv(c->fd, C.rbuf, RBUF_BYTES, 0);
+    ssize_t n = io_recv(c, C.rbuf, RBUF_BYTES);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
+    if (n < 0 && errno == EPROTO) {
+        C.rec.tls[TLSF_OPEN_ERROR]++;
+        conn_release(c);
+        return;
+    }
     if (n <= 0) {
         hs_fail(c, n == 0 ? HS_EOF : HS_RESET);
         return;
@@ -650,6 +754,9 @@ static void conn_cb(struct ev_loop *l, struct ev_handler *h, uint32_t events)
     case CS_CONNECTING:
         on_connected(c);
         break;
+    case CS_TLS:
+        tls_step(c);
+        break;
     case CS_HANDSHAKE:
         on_handshake_readable(c);
         break;
@@ -674,6 +781,9 @@ static void sweep_timeouts(void)
         uint32_t age = now - c->t_us;
         if (c->state == CS_CONNECTING && age > conn_to) {
             C.rec.ce[CE_TIMEDOUT]++;
+            conn_release(c);
+        } else if (c->state == CS_TLS && age > conn_to) {
+            C.rec.tls[TLSF_TIMEOUT]++;
             conn_release(c);
         } else if (c->state == CS_HANDSHAKE && age > conn_to) {
             hs_fail(c, HS_TIMEOUT);
@@ -764,7 +874,7 @@ static void child_stop(void)
     C.stop_ms = ev_now_ms(C.loop); /* the clock on_tick compares with */
     for (uint32_t i = 0; i < C.n; i++) {
         struct bconn *c = &C.pool[i];
-        if (c->state == CS_CONNECTING || c->state == CS_HANDSHAKE)
+        if (c->state == CS_CONNECTING || c->state == CS_TLS || c->state == CS_HANDSHAKE)
             conn_release(c);
         else if (c->state == CS_OPEN)
             conn_close_start(c, 1000);
@@ -807,6 +917,8 @@ void client_child_main(const struct bench_opts *o, uint32_t proc, uint64_t t0_ms
     C.first_conn = per * proc + (proc < extra ? proc : extra);
     C.rate = o->rate / o->procs;
     C.max_inflight = C.rate > 2048 ? (uint32_t)C.rate : 2048;
+    if (o->max_inflight)
+        C.max_inflight = o->max_inflight;
     if (getrandom(&C.rng, sizeof C.rng, 0) != sizeof C.rng || C.rng == 0)
         C.rng = clock_mono_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9E3779B97F4A7C15ULL;
     if (o->have_src)
@@ -831,6 +943,21 @@ void client_child_main(const struct bench_opts *o, uint32_t proc, uint64_t t0_ms
     C.idle = calloc(C.n ? C.n : 1, sizeof *C.idle);
     C.rbuf = malloc(RBUF_BYTES);
     C.loop = ev_loop_new(1024);
+    if (o->tls) {
+        char err[512];
+        C.tls_cfg = (struct btls_cfg){
+            .insecure = o->insecure, .cafile = o->cacert, .host = o->host, .tls12 = o->tls12};
+        C.tls = btls_ctx_new(&C.tls_cfg, err, sizeof err);
+        if (!C.tls) {
+            log_error("%s", err);
+            _exit(2);
+        }
+        C.ssl = calloc(C.n ? C.n : 1, sizeof *C.ssl);
+        if (!C.ssl) {
+            log_error("out of memory for %u connections", C.n);
+            _exit(2);
+        }
+    }
     if (!C.pool || !C.idle || !C.rbuf || !C.loop) {
         log_error("out of memory for %u connections", C.n);
         _exit(2);
@@ -851,6 +978,8 @@ void client_child_main(const struct bench_opts *o, uint32_t proc, uint64_t t0_ms
         _exit(2);
     }
     rec_reset();
+    struct procfs_mem m;
+    C.rec.rss_base_kb = procfs_mem_read(getpid(), &m) == 0 ? m.anon_bytes / 1024 : 0;
     C.cpu_last_us = cpu_now_us();
     C.last_tick_ms = clock_mono_ms();
     C.cur_sec = (uint32_t)((C.last_tick_ms - t0_ms) / 1000u);

@@ -77,6 +77,10 @@ void report_summary(FILE *f, const struct bench_result *r)
     list_causes(f, t->ce, CE_MAX, bench_ce_name);
     fprintf(f, "handshake fails ");
     list_causes(f, t->hs, HS_MAX, bench_hs_name);
+    if (o->tls) {
+        fprintf(f, "tls failures    ");
+        list_causes(f, t->tls, TLSF_MAX, bench_tls_name);
+    }
     fprintf(f, "disconnects     ");
     list_causes(f, t->dc, DC_MAX, bench_dc_name);
     fprintf(f,
@@ -94,6 +98,12 @@ void report_summary(FILE *f, const struct bench_result *r)
                 r->killed, o->procs);
     fprintf(f, "bench cpu       %.1f s over %.1f s wall (%.0f%% of one core)\n", r->bench_cpu_s,
             r->wall_s, r->wall_s > 0 ? 100 * r->bench_cpu_s / r->wall_s : 0);
+    if (r->bench_rss_per_conn_b >= 0)
+        fprintf(f,
+                "bench memory    %.1f MB anon RSS in %u processes: %.0f B per open connection "
+                "beyond its %zu-byte slot%s\n",
+                (double)r->bench_rss_kb / 1024, o->procs, r->bench_rss_per_conn_b,
+                bench_slot_bytes(o), o->tls ? " (TLS)" : "");
     if (r->have_pub)
         fprintf(f,
                 "publish         sent %llu, acked %llu, failed %llu (last status %d), "
@@ -203,6 +213,7 @@ int report_json(const char *path, const struct bench_result *r)
     json_causes(f, "connect_errors", t->ce, CE_MAX, bench_ce_name);
     json_causes(f, "handshake_failures", t->hs, HS_MAX, bench_hs_name);
     json_causes(f, "disconnects", t->dc, DC_MAX, bench_dc_name);
+    json_causes(f, "tls_failures", t->tls, TLSF_MAX, bench_tls_name);
     fprintf(f, "  \"closed_clean\": %llu,\n  \"close_timeouts\": %llu,\n  \"pings\": %llu,\n",
             (unsigned long long)t->closed_clean, (unsigned long long)t->close_timeouts,
             (unsigned long long)t->pings);
@@ -210,6 +221,12 @@ int report_json(const char *path, const struct bench_result *r)
             (unsigned long long)t->send_drops, (unsigned long long)t->echo_sent,
             (unsigned long long)t->churned);
     fprintf(f, "  \"bench_cpu_s\": %.3f,\n  \"wall_s\": %.3f,\n", r->bench_cpu_s, r->wall_s);
+    fprintf(f, "  \"tls\": %s,\n  \"bench_rss_kb\": %llu,\n", o->tls ? "true" : "false",
+            (unsigned long long)r->bench_rss_kb);
+    if (r->bench_rss_per_conn_b >= 0)
+        fprintf(f, "  \"bench_rss_per_conn_b\": %.1f,\n", r->bench_rss_per_conn_b);
+    else
+        fprintf(f, "  \"bench_rss_per_conn_b\": null,\n");
     if (r->have_pub)
         fprintf(f,
                 "  \"publish\": {\"sent\": %llu, \"acked\": %llu, \"failed\": %llu, "

@@ -24,6 +24,9 @@ struct bench_result {
     struct hist lat; /* measured window only */
     uint64_t peak_open, open_end;
     double wall_s, bench_cpu_s;
+    uint64_t bench_rss_kb;       /* the children's RssAnon at the window's end */
+    double bench_rss_per_conn_b; /* its growth since before the first connection / open
+                                    connections at the window's end; -1: none open */
     bool interrupted;
     uint32_t killed; /* children killed at the hard deadline */
     /* --server-pid */

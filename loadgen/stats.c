@@ -39,6 +39,14 @@ static const char *const dc_names[DC_MAX] = {"1000 normal",
                                              "1013 try later",
                                              "other code",
                                              "server protocol violation (we closed)"};
+static const char *const tls_names[TLSF_MAX] = {"TLS certificate verify failed",
+                                                "TLS handshake: alert or protocol error",
+                                                "TLS handshake: closed by the server",
+                                                "TLS handshake: reset or socket error",
+                                                "TLS handshake timeout",
+                                                "TLS setup failed (memory)",
+                                                "TLS error on an open connection",
+                                                "TLS write blocked (connection dropped)"};
 
 const char *bench_ce_name(int i)
 {
@@ -51,6 +59,10 @@ const char *bench_hs_name(int i)
 const char *bench_dc_name(int i)
 {
     return i >= 0 && i < DC_MAX ? dc_names[i] : "?";
+}
+const char *bench_tls_name(int i)
+{
+    return i >= 0 && i < TLSF_MAX ? tls_names[i] : "?";
 }
 
 int bench_ce_from_errno(int err)
@@ -143,6 +155,8 @@ uint64_t bench_rec_errors(const struct bench_rec *r)
         n += r->ce[i];
     for (int i = 0; i < HS_MAX; i++)
         n += r->hs[i];
+    for (int i = 0; i < TLSF_MAX; i++)
+        n += r->tls[i];
     return n;
 }
 
@@ -172,6 +186,8 @@ void bench_point_add(struct bench_point *p, const struct bench_rec *r)
     if (r->hs_us_max > p->hs_us_max)
         p->hs_us_max = r->hs_us_max;
     p->cpu_us += r->cpu_us;
+    p->bench_rss_kb += r->rss_anon_kb;
+    p->bench_rss_base_kb += r->rss_base_kb;
     p->errors += bench_rec_errors(r);
     p->disconnects += bench_rec_disconnects(r);
     if (p->reported == 1)
@@ -205,6 +221,8 @@ void bench_totals_add(struct bench_totals *t, const struct bench_rec *r, bool me
         t->hs[i] += r->hs[i];
     for (int i = 0; i < DC_MAX; i++)
         t->dc[i] += r->dc[i];
+    for (int i = 0; i < TLSF_MAX; i++)
+        t->tls[i] += r->tls[i];
     t->msgs_unplaced += r->msgs_unplaced;
     if (measured)
         hist_add_sec(&t->lat, &r->lat);

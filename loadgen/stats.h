@@ -46,6 +46,19 @@ enum bench_hs {
     HS_SHORT_WRITE,
     HS_MAX
 };
+/* TLS failures (wss://), apart from the HTTP handshake's: the TLS
+ * handshake's by what went wrong, and TLS errors on an open connection. */
+enum bench_tls {
+    TLSF_VERIFY,        /* the server's certificate did not verify (--cacert) */
+    TLSF_PROTO,         /* handshake: an alert, or a protocol/version mismatch */
+    TLSF_EOF,           /* handshake: the server closed TCP */
+    TLSF_RESET,         /* handshake: reset or another socket error */
+    TLSF_TIMEOUT,       /* handshake not done within --connect-timeout */
+    TLSF_SETUP,         /* SSL_new failed (out of memory) */
+    TLSF_OPEN_ERROR,    /* open connection: TLS error (bad record, alert) */
+    TLSF_WRITE_BLOCKED, /* open connection: a small write could not be taken whole */
+    TLSF_MAX
+};
 /* Disconnects we did not ask for, by close code (1006: no close frame). */
 enum bench_dc {
     DC_1000,
@@ -67,6 +80,7 @@ enum bench_dc {
 const char *bench_ce_name(int i);
 const char *bench_hs_name(int i);
 const char *bench_dc_name(int i);
+const char *bench_tls_name(int i);
 int bench_ce_from_errno(int err); /* err > 0 */
 int bench_hs_from_status(int status);
 int bench_dc_from_code(unsigned code);
@@ -110,7 +124,10 @@ struct bench_rec {
     uint32_t ce[CE_MAX];
     uint32_t hs[HS_MAX];
     uint32_t dc[DC_MAX];
-    struct hist_sec lat; /* latency: receive time - message timestamp */
+    uint32_t tls[TLSF_MAX];
+    uint64_t rss_anon_kb; /* gauge: this process's RssAnon (what its connections cost) */
+    uint64_t rss_base_kb; /* gauge: its RssAnon before the first connection */
+    struct hist_sec lat;  /* latency: receive time - message timestamp */
 };
 
 /* The parent's view of one second, all children merged. */
@@ -127,6 +144,8 @@ struct bench_point {
     uint64_t lat_p50, lat_p90, lat_p99, lat_p999, lat_max; /* us */
     double srv_cpu_s; /* server CPU seconds in this second (-1: unknown) */
     uint64_t srv_rss_kb;
+    uint64_t bench_rss_kb;      /* the children's RssAnon, summed */
+    uint64_t bench_rss_base_kb; /* theirs before the first connection, summed */
     struct hist_sec lat;
 };
 
@@ -135,7 +154,7 @@ struct bench_totals {
     uint64_t established, msgs, bytes, no_ts, pings, send_drops, echo_sent, churned;
     uint64_t closed_clean, close_timeouts, hs_us_sum, hs_us_max, cpu_us;
     uint64_t first_try_us, last_est_us; /* over every child: min (non-zero) and max */
-    uint64_t ce[CE_MAX], hs[HS_MAX], dc[DC_MAX];
+    uint64_t ce[CE_MAX], hs[HS_MAX], dc[DC_MAX], tls[TLSF_MAX];
     uint64_t msgs_unplaced;
     struct hist lat; /* seconds >= warmup only */
 };
