@@ -18,6 +18,8 @@
 #include "tokens.h"
 
 #define BENCH_MAX_PIDS 16
+#define BENCH_PUBLISH_MIN 24 /* --publish-size: the ISO timestamp alone */
+#define BENCH_PUBLISH_MAX 8192
 
 struct bench_opts {
     /* target */
@@ -55,8 +57,10 @@ struct bench_opts {
     char token[256];                /* the admin API's bearer token */
     struct bench_tokens sub_tokens; /* subscriber tokens; n == 0: none */
     bool echo;
-    bool sse;         /* Server-Sent Events streams instead of WebSockets */
-    double churn_pct; /* per second */
+    bool sse;              /* Server-Sent Events streams instead of WebSockets */
+    bool deflate;          /* --deflate: offer permessage-deflate (bdeflate.h) */
+    uint32_t publish_size; /* --publish-size: body bytes (0: the timestamp alone) */
+    double churn_pct;      /* per second */
     /* output */
     bool quiet;
     const char *json_path;

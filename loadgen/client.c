@@ -13,6 +13,11 @@
  * with Accept: text/event-stream, a 200 head, then events read by sse_rx
  * (8 bytes of state in the slot) and counted exactly like messages; our
  * close is just closing the socket (SSE has no close handshake).
+ * With --deflate the request offers permessage-deflate (bdeflate.c); a
+ * connection whose server accepted is marked in its slot (BC_DEFLATE) and
+ * fed whole messages, a compressed one inflated by the process's single
+ * ws_inflater, so the timestamp is read from the inflated text and a slot
+ * stays 64 bytes.
  *
  * Memory: one fixed 64-byte struct bconn per connection in a dense array,
  * one read buffer for the process; a partial 101 response (rare) is kept in
@@ -39,6 +44,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bdeflate.h"
 #include "bench.h"
 #include "btls.h"
 #include "sse_rx.h"
@@ -48,6 +54,7 @@
 #include "core/log.h"
 #include "ev/loop.h"
 #include "metrics/procfs.h"
+#include "ws/ws_deflate.h"
 #include "ws/ws_frame.h"
 #include "ws/ws_handshake.h"
 #include "ws/ws_rx.h"
@@ -67,14 +74,18 @@ struct bconn {
         uint8_t *hs_buf;   /* CS_HANDSHAKE: partial response head or NULL */
         struct sse_rx sse; /* --sse, CS_OPEN: the event reader */
     } u;
-    int fd;                      /* -1 when idle */
-    uint32_t t_us;               /* wrapping us: when the current attempt/close began */
-    uint16_t hs_len;             /* bytes in hs_buf */
+    int fd;        /* -1 when idle */
+    uint32_t t_us; /* wrapping us: when the current attempt/close began */
+    union {
+        uint16_t hs_len; /* CS_HANDSHAKE: bytes in hs_buf */
+        uint16_t flags;  /* CS_OPEN/CS_CLOSING: BC_* */
+    };
     uint8_t state;               /* enum cstate */
     uint8_t ts_len;              /* bytes of the current message kept in ts[] */
     uint8_t ts[TS_PREFIX_BYTES]; /* handshake: the raw 16-byte key */
 };
 _Static_assert(sizeof(struct bconn) <= 64, "struct bconn grew past 64 bytes");
+#define BC_DEFLATE 1u /* permessage-deflate agreed: C.rxcfg_dfl, counted in rec.dfl */
 
 static struct child {
     const struct bench_opts *o;
@@ -110,6 +121,8 @@ static struct child {
     uint16_t close_code; /* set by on_close during a feed */
     uint8_t *rbuf;
     struct ws_rx_cfg rxcfg;
+    struct ws_rx_cfg rxcfg_dfl;            /* --deflate: whole messages, the inflater */
+    struct ws_inflater *inflater;          /* --deflate: the process's one inflater */
     char req[1024 + BENCH_TOKEN_MAX + 32]; /* head; a token fits after the key */
     size_t req_prefix_len;
     uint64_t first_conn; /* this child's connection 0 is the run's connection first_conn */
@@ -452,9 +465,16 @@ static void on_data(void *ctx, uint8_t opcode, const uint8_t *p, size_t n, bool 
 
 static void on_message(void *ctx, uint8_t opcode, const uint8_t *p, size_t n)
 {
-    (void)opcode;
-    (void)p;
     struct bconn *c = ctx;
+    if (p) { /* a whole message (BC_DEFLATE: inflated if it was compressed) */
+        c->ts_len = 0;
+        if (n)
+            on_data(ctx, opcode, p, n, true);
+    }
+    if (c->flags & BC_DEFLATE) {
+        C.rec.dfl.msgs++;
+        C.rec.dfl.msg_bytes += n;
+    }
     uint64_t sent_us;
     bool counted = !C.o->echo || (c->ts_len >= 5 && memcmp(c->ts, "echo ", 5) == 0);
     if (counted && ts_extract(c->ts, c->ts_len, n > c->ts_len, &sent_us) == 0) {
@@ -563,7 +583,12 @@ static bool conn_feed(struct bconn *c, uint8_t *data, size_t len)
     uint16_t code = 0;
     const char *reason = NULL;
     C.close_code = 0;
-    int r = ws_rx_feed(&c->u.rx, &C.rxcfg, data, len, &rx_ops, c, &code, &reason);
+    const struct ws_rx_cfg *cfg = &C.rxcfg;
+    if (c->flags & BC_DEFLATE) {
+        cfg = &C.rxcfg_dfl;
+        C.rec.dfl.wire_bytes += len;
+    }
+    int r = ws_rx_feed(&c->u.rx, cfg, data, len, &rx_ops, c, &code, &reason);
     if (r == WS_RX_OK)
         return true;
     if (r == WS_RX_CLOSED) {
@@ -625,10 +650,41 @@ static void on_readable(struct bconn *c)
     }
 }
 
-/* Checks a complete 101 response head (ending in the blank line). Returns
- * -1 if it is a valid upgrade for key_b64, else an enum bench_hs cause. */
-static int check_response(const char *p, size_t len, const char *key_b64)
+/* Finds the first header called name (lower case, with its ':') in a
+ * response head: true with its value (whitespace trimmed) in *v, *vlen. */
+static bool find_header(const char *p, size_t len, const char *name, size_t name_len,
+                        const char **v, size_t *vlen)
 {
+    const char *end = p + len;
+    const char *line = memchr(p, '\n', len);
+    while (line && line + 1 < end) {
+        line++;
+        size_t left = (size_t)(end - line);
+        if (left > name_len && strncasecmp(line, name, name_len) == 0) {
+            const char *b = line + name_len;
+            while (b < end && (*b == ' ' || *b == '\t'))
+                b++;
+            const char *e = b;
+            while (e < end && *e != '\r' && *e != '\n')
+                e++;
+            while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+                e--;
+            *v = b;
+            *vlen = (size_t)(e - b);
+            return true;
+        }
+        line = memchr(line, '\n', left);
+    }
+    return false;
+}
+
+/* Checks a complete 101 response head (ending in the blank line). Returns
+ * -1 if it is a valid upgrade for key_b64, else an enum bench_hs cause.
+ * With --deflate, *deflate says whether the server agreed (a decline is
+ * counted here; an answer we cannot take is HS_DEFLATE). */
+static int check_response(const char *p, size_t len, const char *key_b64, bool *deflate)
+{
+    *deflate = false;
     if (len < 12 || memcmp(p, "HTTP/1.1 ", 9) != 0)
         return HS_MALFORMED;
     int status = 0;
@@ -644,26 +700,23 @@ static int check_response(const char *p, size_t len, const char *key_b64)
     char expect[WS_ACCEPT_LEN + 1];
     if (ws_accept_key(key_b64, strlen(key_b64), expect) < 0)
         return HS_BAD_ACCEPT;
-    static const char name[] = "sec-websocket-accept:";
-    const char *end = p + len;
-    const char *line = memchr(p, '\n', len);
-    while (line && line + 1 < end) {
-        line++;
-        size_t left = (size_t)(end - line);
-        if (left > sizeof name - 1 && strncasecmp(line, name, sizeof name - 1) == 0) {
-            const char *v = line + sizeof name - 1;
-            while (v < end && (*v == ' ' || *v == '\t'))
-                v++;
-            const char *ve = v;
-            while (ve < end && *ve != '\r' && *ve != '\n' && *ve != ' ' && *ve != '\t')
-                ve++;
-            if ((size_t)(ve - v) == WS_ACCEPT_LEN && memcmp(v, expect, WS_ACCEPT_LEN) == 0)
-                return -1;
-            return HS_BAD_ACCEPT;
-        }
-        line = memchr(line, '\n', left);
+    static const char acc[] = "sec-websocket-accept:";
+    const char *v;
+    size_t vl;
+    if (!find_header(p, len, acc, sizeof acc - 1, &v, &vl) || vl != WS_ACCEPT_LEN ||
+        memcmp(v, expect, WS_ACCEPT_LEN) != 0)
+        return HS_BAD_ACCEPT;
+    static const char ext[] = "sec-websocket-extensions:";
+    if (!C.o->deflate || !find_header(p, len, ext, sizeof ext - 1, &v, &vl)) {
+        if (C.o->deflate)
+            C.rec.dfl.declined++;
+        return -1;
     }
-    return HS_BAD_ACCEPT;
+    if (bdeflate_answer(v, vl) != BDEFLATE_ACCEPTED)
+        return HS_DEFLATE;
+    C.rec.dfl.accepted++;
+    *deflate = true;
+    return -1;
 }
 
 static void hs_fail(struct bconn *c, int cause)
@@ -718,7 +771,8 @@ static void on_handshake_readable(struct bconn *c)
     size_t head = (size_t)(end - data) + 4;
     char key[32];
     b64_encode(c->ts, 16, key);
-    int cause = check_response((const char *)data, head, key);
+    bool deflate;
+    int cause = check_response((const char *)data, head, key, &deflate);
     if (cause >= 0) {
         hs_fail(c, cause);
         return;
@@ -727,7 +781,7 @@ static void on_handshake_readable(struct bconn *c)
     c->u.rx = NULL;
     if (C.o->sse)
         sse_rx_init(&c->u.sse);
-    c->hs_len = 0;
+    c->flags = deflate ? BC_DEFLATE : 0;
     c->ts_len = 0;
     c->state = CS_OPEN;
     C.inflight--;
@@ -925,6 +979,14 @@ void client_child_main(const struct bench_opts *o, uint32_t proc, uint64_t t0_ms
         srcaddr_iter_init(&C.src, &o->src, proc, o->procs);
     C.rxcfg = (struct ws_rx_cfg){
         .max_message_bytes = 16u << 20, .keep_payload = false, .client_side = true};
+    if (o->deflate) {
+        C.inflater = ws_inflater_new();
+        if (!C.inflater) {
+            log_error("out of memory for the inflater");
+            _exit(2);
+        }
+        C.rxcfg_dfl = bdeflate_rx_cfg(&C.rxcfg, C.inflater);
+    }
     int n = o->sse ? snprintf(C.req, sizeof C.req,
                               "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n"
                               "Cache-Control: no-cache\r\nUser-Agent: wspush-bench",
@@ -932,8 +994,8 @@ void client_child_main(const struct bench_opts *o, uint32_t proc, uint64_t t0_ms
                    : snprintf(C.req, sizeof C.req,
                               "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
                               "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                              "User-Agent: wspush-bench\r\nSec-WebSocket-Key: ",
-                              o->path, o->host_hdr);
+                              "User-Agent: wspush-bench\r\n%sSec-WebSocket-Key: ",
+                              o->path, o->host_hdr, o->deflate ? BDEFLATE_OFFER : "");
     if (n < 0 || (size_t)n + 64 + BENCH_TOKEN_MAX + 28 > sizeof C.req) {
         log_error("request head too long");
         _exit(2);

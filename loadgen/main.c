@@ -127,11 +127,23 @@ static void usage(FILE *f)
             "  --tls-max 1.2|1.3    highest TLS version offered (1.3)\n"
             "  TLS handshake failures are counted apart (certificate, alert, EOF, timeout)\n"
             "\n"
+            "Compression:\n"
+            "  --deflate            offer permessage-deflate (RFC 7692) with\n"
+            "                       client_max_window_bits; compressed messages are inflated\n"
+            "                       (one inflater per process) before the timestamp is read.\n"
+            "                       Declines are counted and those connections run\n"
+            "                       uncompressed; an answer without server_no_context_takeover\n"
+            "                       is refused (a handshake failure). The summary gives the\n"
+            "                       bytes read on compressing connections against the message\n"
+            "                       bytes they carried\n"
+            "\n"
             "What to expect:\n"
             "  --expect-rate HZ     messages per connection per second the server pushes (1)\n"
             "  --publish-rate R     publish R messages/s through the admin API and expect each\n"
             "                       on every connection; --expect-rate then defaults to 0 (set\n"
             "                       it to 1 if the server also ticks to these connections)\n"
+            "  --publish-size B     publish bodies of B bytes: the timestamp, then filler\n"
+            "                       text (24..8192; 24, the timestamp alone)\n"
             "  --topic T            topic for --publish-rate (POST /publish/T); if --url has no\n"
             "                       path, the connections subscribe to /T\n"
             "  --broadcast          with --publish-rate: POST /broadcast instead, which reaches\n"
@@ -277,7 +289,9 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
         O_INSECURE,
         O_CACERT,
         O_TLS_MAX,
-        O_MAX_INFLIGHT
+        O_MAX_INFLIGHT,
+        O_DEFLATE,
+        O_PUBLISH_SIZE
     };
     static const struct option opts[] = {
         {"url", required_argument, 0, O_URL},
@@ -314,6 +328,8 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
         {"cacert", required_argument, 0, O_CACERT},
         {"tls-max", required_argument, 0, O_TLS_MAX},
         {"max-inflight", required_argument, 0, O_MAX_INFLIGHT},
+        {"deflate", no_argument, 0, O_DEFLATE},
+        {"publish-size", required_argument, 0, O_PUBLISH_SIZE},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -434,6 +450,16 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
         case O_SSE:
             o->sse = true;
             break;
+        case O_DEFLATE:
+            o->deflate = true;
+            break;
+        case O_PUBLISH_SIZE: {
+            double v = parse_num(optarg, "--publish-size");
+            if (v < BENCH_PUBLISH_MIN || v > BENCH_PUBLISH_MAX || v != (double)(uint32_t)v)
+                die_usage("--publish-size is %d..%d bytes", BENCH_PUBLISH_MIN, BENCH_PUBLISH_MAX);
+            o->publish_size = (uint32_t)v;
+            break;
+        }
         case O_CHURN:
             o->churn_pct = parse_num(optarg, "--churn");
             break;
@@ -503,6 +529,8 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
         die_usage("use either --insecure or --cacert%s", "");
     if (o->sse && o->echo)
         die_usage("--echo needs WebSockets (an SSE stream cannot send)%s", "");
+    if (o->sse && o->deflate)
+        die_usage("--deflate is a WebSocket extension (not for --sse)%s", "");
     if (o->rate <= 0)
         die_usage("--rate must be > 0%s", "");
     if (o->duration_ms < 1000)

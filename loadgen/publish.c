@@ -132,17 +132,22 @@ static void pub_send_one(struct publisher *p)
         snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", p->o->token);
     if (p->out_off > 0 && p->out_off == p->out_len)
         p->out_off = p->out_len = 0;
-    /* --broadcast: every connection, whatever its path, gets it. */
+    /* --broadcast: every connection, whatever its path, gets it.
+     * --publish-size: the timestamp, then filler text up to that size. */
+    size_t body = p->o->publish_size > 24 ? p->o->publish_size : 24;
     int n = snprintf(p->out + p->out_len, sizeof p->out - p->out_len,
                      "POST %s%s HTTP/1.1\r\nHost: %s\r\nContent-Type: text/plain\r\n"
-                     "%sContent-Length: 24\r\n\r\n%s",
+                     "%sContent-Length: %zu\r\n\r\n%s",
                      p->o->broadcast ? "/broadcast" : "/publish/",
-                     p->o->broadcast ? "" : p->o->topic, p->o->admin, auth, ts);
-    if (n < 0 || (size_t)n >= sizeof p->out - p->out_len) {
+                     p->o->broadcast ? "" : p->o->topic, p->o->admin, auth, body, ts);
+    if (n < 0 || (size_t)n + body - 24 >= sizeof p->out - p->out_len) {
         p->t.skipped++;
         return;
     }
     p->out_len += (size_t)n;
+    static const char filler[] = " wspush-bench publish filler text,";
+    for (size_t i = 0; i < body - 24; i++)
+        p->out[p->out_len++] = filler[i % (sizeof filler - 1)];
     p->sent_sec[(p->sent_head + p->outstanding) % PUB_MAX_OUTSTANDING] = sec;
     p->outstanding++;
     p->t.sent++;

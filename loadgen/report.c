@@ -81,6 +81,13 @@ void report_summary(FILE *f, const struct bench_result *r)
         fprintf(f, "tls failures    ");
         list_causes(f, t->tls, TLSF_MAX, bench_tls_name);
     }
+    if (o->deflate)
+        fprintf(f,
+                "deflate         %llu accepted, %llu declined; compressing connections read "
+                "%llu bytes for %llu message bytes (ratio %.3f)\n",
+                (unsigned long long)t->dfl.accepted, (unsigned long long)t->dfl.declined,
+                (unsigned long long)t->dfl.wire_bytes, (unsigned long long)t->dfl.msg_bytes,
+                bench_deflate_ratio(&t->dfl));
     fprintf(f, "disconnects     ");
     list_causes(f, t->dc, DC_MAX, bench_dc_name);
     fprintf(f,
@@ -223,6 +230,21 @@ int report_json(const char *path, const struct bench_result *r)
     fprintf(f, "  \"bench_cpu_s\": %.3f,\n  \"wall_s\": %.3f,\n", r->bench_cpu_s, r->wall_s);
     fprintf(f, "  \"tls\": %s,\n  \"bench_rss_kb\": %llu,\n", o->tls ? "true" : "false",
             (unsigned long long)r->bench_rss_kb);
+    if (o->deflate) {
+        const struct bench_deflate *df = &t->dfl;
+        fprintf(f,
+                "  \"deflate\": {\"accepted\": %llu, \"declined\": %llu, \"msgs\": %llu, "
+                "\"wire_bytes\": %llu, \"inflated_bytes\": %llu, \"ratio\": ",
+                (unsigned long long)df->accepted, (unsigned long long)df->declined,
+                (unsigned long long)df->msgs, (unsigned long long)df->wire_bytes,
+                (unsigned long long)df->msg_bytes);
+        if (df->msg_bytes)
+            fprintf(f, "%.4f},\n", bench_deflate_ratio(df));
+        else
+            fprintf(f, "null},\n");
+    } else {
+        fprintf(f, "  \"deflate\": null,\n");
+    }
     if (r->bench_rss_per_conn_b >= 0)
         fprintf(f, "  \"bench_rss_per_conn_b\": %.1f,\n", r->bench_rss_per_conn_b);
     else

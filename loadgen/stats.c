@@ -25,7 +25,8 @@ static const char *const hs_names[HS_MAX] = {"HTTP 400",
                                              "handshake timeout",
                                              "closed before response",
                                              "reset before response",
-                                             "request not written"};
+                                             "request not written",
+                                             "permessage-deflate answer refused"};
 static const char *const dc_names[DC_MAX] = {"1000 normal",
                                              "1001 going away",
                                              "1002 protocol error",
@@ -223,9 +224,24 @@ void bench_totals_add(struct bench_totals *t, const struct bench_rec *r, bool me
         t->dc[i] += r->dc[i];
     for (int i = 0; i < TLSF_MAX; i++)
         t->tls[i] += r->tls[i];
+    bench_deflate_add(&t->dfl, &r->dfl);
     t->msgs_unplaced += r->msgs_unplaced;
     if (measured)
         hist_add_sec(&t->lat, &r->lat);
+}
+
+void bench_deflate_add(struct bench_deflate *t, const struct bench_deflate *r)
+{
+    t->accepted += r->accepted;
+    t->declined += r->declined;
+    t->wire_bytes += r->wire_bytes;
+    t->msg_bytes += r->msg_bytes;
+    t->msgs += r->msgs;
+}
+
+double bench_deflate_ratio(const struct bench_deflate *d)
+{
+    return d->msg_bytes ? (double)d->wire_bytes / (double)d->msg_bytes : 0.0;
 }
 
 void bench_point_finish(struct bench_point *p)

@@ -44,6 +44,7 @@ enum bench_hs {
     HS_EOF,
     HS_RESET,
     HS_SHORT_WRITE,
+    HS_DEFLATE, /* --deflate: an answer we refuse (context takeover, malformed) */
     HS_MAX
 };
 /* TLS failures (wss://), apart from the HTTP handshake's: the TLS
@@ -85,6 +86,21 @@ int bench_ce_from_errno(int err); /* err > 0 */
 int bench_hs_from_status(int status);
 int bench_dc_from_code(unsigned code);
 
+/* --deflate (RFC 7692): what the servers answered, and on the connections
+ * that compress, the bytes read off the wire (frames, headers and control
+ * frames included, after TLS) against the message bytes they carried once
+ * inflated. Deltas. */
+struct bench_deflate {
+    uint64_t accepted;   /* handshakes that agreed permessage-deflate */
+    uint64_t declined;   /* 101 without the extension: run uncompressed */
+    uint64_t wire_bytes; /* WebSocket bytes received on compressing connections */
+    uint64_t msg_bytes;  /* their data messages' bytes, inflated */
+    uint64_t msgs;       /* their data messages */
+};
+void bench_deflate_add(struct bench_deflate *t, const struct bench_deflate *r);
+/* wire_bytes / msg_bytes (below 1: compression saved bytes); 0 without messages. */
+double bench_deflate_ratio(const struct bench_deflate *d);
+
 #define BENCH_REC_MAGIC 0x77737062u /* "wspb" */
 /* Messages are also counted by the second their timestamp falls in (the
  * send second), as a lag behind the record's second: lag 0..BENCH_LAGS-1.
@@ -125,9 +141,10 @@ struct bench_rec {
     uint32_t hs[HS_MAX];
     uint32_t dc[DC_MAX];
     uint32_t tls[TLSF_MAX];
-    uint64_t rss_anon_kb; /* gauge: this process's RssAnon (what its connections cost) */
-    uint64_t rss_base_kb; /* gauge: its RssAnon before the first connection */
-    struct hist_sec lat;  /* latency: receive time - message timestamp */
+    struct bench_deflate dfl; /* --deflate */
+    uint64_t rss_anon_kb;     /* gauge: this process's RssAnon (what its connections cost) */
+    uint64_t rss_base_kb;     /* gauge: its RssAnon before the first connection */
+    struct hist_sec lat;      /* latency: receive time - message timestamp */
 };
 
 /* The parent's view of one second, all children merged. */
@@ -155,6 +172,7 @@ struct bench_totals {
     uint64_t closed_clean, close_timeouts, hs_us_sum, hs_us_max, cpu_us;
     uint64_t first_try_us, last_est_us; /* over every child: min (non-zero) and max */
     uint64_t ce[CE_MAX], hs[HS_MAX], dc[DC_MAX], tls[TLSF_MAX];
+    struct bench_deflate dfl;
     uint64_t msgs_unplaced;
     struct hist lat; /* seconds >= warmup only */
 };
