@@ -166,7 +166,7 @@ static void test_b64url_guard_page(void **state)
     assert_int_equal(check(ks, &pol, (const char *)at_guard(FX_TOK_HS256, n), n, FX_NOW), AUTH_OK);
     for (size_t cut = 1; cut < n; cut++) /* every truncation, each against the guard */
         assert_int_not_equal(
-            check(ks, &pol, (const char *)at_guard(FX_TOK_HS256 + n - cut, cut), cut, FX_NOW),
+            check(ks, &pol, (const char *)at_guard(&FX_TOK_HS256[n - cut], cut), cut, FX_NOW),
             AUTH_OK);
     auth_keyset_free(ks);
 }
@@ -565,8 +565,8 @@ static void test_keys_refuse_weak_or_wrong(void **state)
         "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
         "\"}]}", /* no kid */
         "{\"keys\":[{\"kty\":\"XYZ\",\"kid\":\"a\"}]}",
-        "{\"keys\":[{\"kty\":\"oct\",\"alg\":\"RS256\",\"k\":"
-        "\"QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB\",\"kid\":\"a\"}]}",
+        ("{\"keys\":[{\"kty\":\"oct\",\"alg\":\"RS256\",\"k\":"
+         "\"QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB\",\"kid\":\"a\"}]}"),
     };
     for (size_t i = 0; i < sizeof jwks / sizeof jwks[0]; i++)
         assert_int_equal(auth_keyset_add_jwks(ks, jwks[i], strlen(jwks[i]), err, sizeof err),
