@@ -225,7 +225,8 @@ run_one() { # server N
             p999_ms: (.latency_us.p999/1000), max_ms: (.latency_us.max/1000),
             srv_cpu_s_per_m: .server.cpu_s_per_million, srv_rss_b_per_conn: .server.rss_per_conn_b,
             kernel_slab_b_per_conn: .server.slab_per_conn_b, srv_procs: .server.procs,
-            bench_cpu_s: .bench_cpu_s, connect_errors: .connect_errors,
+            bench_cpu_s: .bench_cpu_s, bench_us_per_msg: (.bench_us_per_msg // null),
+            connect_errors: .connect_errors,
             handshake_failures: .handshake_failures, disconnects: .disconnects,
             tls_failures: (.tls_failures // {}), bench_b_per_conn: .bench_rss_per_conn_b,
             handshake_ms_avg: (.handshake_us_avg/1000)}' "$outdir/$tag.json" >>"$rows"
@@ -256,11 +257,11 @@ table="$outdir/summary.md"
     echo
     echo "measure ${measure}s after ramp (rate ${rate}/s) + warmup; one tick/s per connection"
     echo
-    echo "| N | server | open | delivery ratio | msgs/s | p50 ms | p99 ms | max ms | server CPU-s per 1M msgs | server RSS B/conn | kernel slab B/conn | errors |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
-    jq -r 'if .skipped then "| \(.conns) | - | skipped: \(.skipped) |||||||||| |"
-           elif .error then "| \(.conns) | \(.server) | \(.error) |||||||||| |"
-           else "| \(.conns) | \(.server) | \(.open) | \(.ratio // "n/a") | \(.msgs_per_s|floor) | \(.p50_ms*100|round/100) | \(.p99_ms*100|round/100) | \(.max_ms*100|round/100) | \(.srv_cpu_s_per_m // "n/a" | if type=="number" then (.*1000|round/1000) else . end) | \(.srv_rss_b_per_conn|round) | \(.kernel_slab_b_per_conn|round) | \(([.connect_errors[], .handshake_failures[], .tls_failures[], .disconnects[]] | add) // 0) |" end' "$rows"
+    echo "| N | server | open | delivery ratio | msgs/s | p50 ms | p99 ms | max ms | server CPU-s per 1M msgs | server RSS B/conn | kernel slab B/conn | bench µs per delivery | errors |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    jq -r 'if .skipped then "| \(.conns) | - | skipped: \(.skipped) ||||||||||| |"
+           elif .error then "| \(.conns) | \(.server) | \(.error) ||||||||||| |"
+           else "| \(.conns) | \(.server) | \(.open) | \(.ratio // "n/a") | \(.msgs_per_s|floor) | \(.p50_ms*100|round/100) | \(.p99_ms*100|round/100) | \(.max_ms*100|round/100) | \(.srv_cpu_s_per_m // "n/a" | if type=="number" then (.*1000|round/1000) else . end) | \(.srv_rss_b_per_conn|round) | \(.kernel_slab_b_per_conn|round) | \(.bench_us_per_msg // "n/a" | if type=="number" then (.*100|round/100) else . end) | \(([.connect_errors[], .handshake_failures[], .tls_failures[], .disconnects[]] | add) // 0) |" end' "$rows"
 } >"$table"
 echo
 cat "$table"

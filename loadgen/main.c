@@ -898,12 +898,19 @@ static void finish(struct bench_result *r)
         end = P.done_secs;
     r->end_s = end;
     hist_init(&r->lat);
+    uint64_t win_cpu_us = 0;
     for (uint32_t s = r->warmup_s; s < end; s++) {
+        win_cpu_us += P.pts[s].cpu_us;
         r->msgs_measured += P.pts[s].msgs_sent;
         r->expected_measured += P.pts[s].expected;
         hist_add_sec(&r->lat, &P.pts[s].lat);
     }
     r->ratio = r->expected_measured ? (double)r->msgs_measured / (double)r->expected_measured : -1;
+    /* the clients' own cost per delivery (issue 16 goal 5): their CPU in
+     * the window (reads, frames, timestamps, pongs, any handshake still
+     * ramping) over the deliveries counted in it */
+    r->bench_cpu_window_s = (double)win_cpu_us / 1e6;
+    r->bench_us_per_msg = r->msgs_measured ? (double)win_cpu_us / (double)r->msgs_measured : -1;
     r->peak_open = P.peak_open;
     r->open_end = end > 0 && end <= P.done_secs ? P.pts[end - 1].open : 0;
     r->wall_s = (double)(clock_mono_ms() - P.t0_ms) / 1000.0;

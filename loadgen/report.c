@@ -105,6 +105,9 @@ void report_summary(FILE *f, const struct bench_result *r)
                 r->killed, o->procs);
     fprintf(f, "bench cpu       %.1f s over %.1f s wall (%.0f%% of one core)\n", r->bench_cpu_s,
             r->wall_s, r->wall_s > 0 ? 100 * r->bench_cpu_s / r->wall_s : 0);
+    if (r->bench_us_per_msg >= 0)
+        fprintf(f, "                %.2f CPU-s in the window: %.2f µs per delivery\n",
+                r->bench_cpu_window_s, r->bench_us_per_msg);
     if (r->bench_rss_per_conn_b >= 0)
         fprintf(f,
                 "bench memory    %.1f MB anon RSS in %u processes: %.0f B per open connection "
@@ -228,6 +231,11 @@ int report_json(const char *path, const struct bench_result *r)
             (unsigned long long)t->send_drops, (unsigned long long)t->echo_sent,
             (unsigned long long)t->churned);
     fprintf(f, "  \"bench_cpu_s\": %.3f,\n  \"wall_s\": %.3f,\n", r->bench_cpu_s, r->wall_s);
+    fprintf(f, "  \"bench_cpu_window_s\": %.3f,\n", r->bench_cpu_window_s);
+    if (r->bench_us_per_msg >= 0)
+        fprintf(f, "  \"bench_us_per_msg\": %.3f,\n", r->bench_us_per_msg);
+    else
+        fprintf(f, "  \"bench_us_per_msg\": null,\n");
     fprintf(f, "  \"tls\": %s,\n  \"bench_rss_kb\": %llu,\n", o->tls ? "true" : "false",
             (unsigned long long)r->bench_rss_kb);
     if (o->deflate) {

@@ -54,6 +54,11 @@ def run_bench(srv, tmp_path, url, conns, procs, rate, warmup_s, *extra):
     # 1 Hz ticks: a count, not a speed, so the same bound holds under
     # sanitizers
     assert rep["messages_per_s"] >= 0.98 * conns, rep["messages_per_s"]
+    # the clients' own cost per delivery is their CPU in the window over
+    # the deliveries counted in it (issue 16 goal 5)
+    assert 0 < rep["bench_cpu_window_s"] <= rep["bench_cpu_s"], rep
+    assert rep["bench_us_per_msg"] == pytest.approx(
+        rep["bench_cpu_window_s"] * 1e6 / rep["messages_measured"], rel=0.01, abs=0.01), rep
     return rep
 
 
