@@ -24,8 +24,8 @@ struct bench_result {
     struct hist lat; /* measured window only */
     uint64_t peak_open, open_end;
     double wall_s, bench_cpu_s;
-    double bench_cpu_window_s; /* the children's CPU in the measured window */
-    double bench_us_per_msg;   /* bench_cpu_window_s per delivery in it, µs; -1: none */
+    double bench_cpu_window_s;   /* the children's CPU in the measured window */
+    double bench_us_per_msg;     /* bench_cpu_window_s per delivery in it, µs; -1: none */
     uint64_t bench_rss_kb;       /* the children's RssAnon at the window's end */
     double bench_rss_per_conn_b; /* its growth since before the first connection / open
                                     connections at the window's end; -1: none open */
