@@ -4,7 +4,13 @@
 # wspush-bench over a window that is a whole number of ticks.
 #
 #   bench/c1m_hold.sh [-n 1000000] [--tick 10] [--measure 60] [--rate 5000]
-#                     [--ping-interval D]
+#                     [--ping-interval D] [--netns]
+#
+# --netns runs server and clients in a new network namespace whose TCP
+# established hash has a bucket per socket (2N: both loopback ends;
+# net.ipv4.tcp_child_ehash_entries, Linux 6.1+), instead of the host's
+# (262,144 buckets on a 24 GiB machine). See BENCHMARKS.md, "The kernel's
+# established hash".
 #
 # Tunes the kernel for N on both sides (`wspush tune --apply`, root), starts
 # `wspush serve --workers auto --tick Ts` with the server's defaults
@@ -14,18 +20,33 @@
 # and the server's anonymous memory per connection. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n=1000000; tick=10; measure=60; rate=5000; ping=()
+n=1000000; tick=10; measure=60; rate=5000; ping=(); netns=0; args=()
+for a in "$@"; do [ "$a" = --netns ] || args+=("$a"); done
 while [ $# -gt 0 ]; do
   case "$1" in
+  --netns) netns=1; shift; continue ;;
   -n) n=$2; shift 2 ;;
   --tick) tick=$2; shift 2 ;;
   --measure) measure=$2; shift 2 ;;
   --rate) rate=$2; shift 2 ;;
   --ping-interval) ping=(--ping-interval "$2"); shift 2 ;;
-  -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "c1m_hold.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
+if [ "$netns" = 1 ] && [ -z "${C1M_IN_NETNS:-}" ]; then
+  [ "$(id -u)" = 0 ] || { echo "c1m_hold.sh: --netns needs root" >&2; exit 2; }
+  [ -e /proc/sys/net/ipv4/tcp_child_ehash_entries ] ||
+    { echo "c1m_hold.sh: --netns needs Linux 6.1+ (tcp_child_ehash_entries)" >&2; exit 2; }
+  buckets=1; while [ "$buckets" -lt $(( 2 * n )) ]; do buckets=$(( buckets * 2 )); done
+  old=$(sysctl -n net.ipv4.tcp_child_ehash_entries)
+  sysctl -qw net.ipv4.tcp_child_ehash_entries="$buckets"
+  rc=0
+  C1M_IN_NETNS=1 unshare -n bash -c 'ip link set lo up && exec "$@"' _ "$0" ${args[@]+"${args[@]}"} || rc=$?
+  sysctl -qw net.ipv4.tcp_child_ehash_entries="$old"
+  exit $rc
+fi
+[ -n "${C1M_IN_NETNS:-}" ] && echo "network namespace: net.ipv4.tcp_ehash_entries = $(sysctl -n net.ipv4.tcp_ehash_entries)"
 b=build/release
 [ -x "$b/wspush" ] && [ -x "$b/wspush-bench" ] || scripts/build.sh release >/dev/null
 out=bench/results/c1m_hold-$(date -u +%Y%m%dT%H%M%SZ)

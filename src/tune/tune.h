@@ -51,6 +51,11 @@ struct tune_sys {
     uint64_t tcp_mem[3];       /* net.ipv4.tcp_mem: min pressure max, pages */
     uint64_t conntrack_max;    /* net.netfilter.nf_conntrack_max; TUNE_NONE
                                   when conntrack is not loaded */
+    uint64_t ehash;            /* net.ipv4.tcp_ehash_entries: buckets of the
+                                  established-socket hash of this network
+                                  namespace (TUNE_NONE before Linux 6.1) */
+    bool ehash_shared;         /* negative there: a namespace that shares the
+                                  host's hash (tcp_child_ehash_entries was 0) */
     uint64_t mem_total_kib;    /* MemTotal in /proc/meminfo */
     uint64_t mem_avail_kib;    /* MemAvailable in /proc/meminfo */
     uint64_t page_bytes;       /* unit of tcp_mem */
@@ -65,6 +70,8 @@ struct tune_sys {
  * Returns how many were parsed (> 0), -errno if the file cannot be read, or
  * WSP_EINVAL if it holds no number or a malformed one. */
 int tune_proc_read_u64s(const char *proc_root, const char *rel, uint64_t *vals, size_t max);
+/* The same parse of a string already read. */
+int tune_proc_read_u64s_str(const char *buf, uint64_t *vals, size_t max);
 
 /* Value in kB of "key:" (e.g. "MemAvailable") in <proc_root>/meminfo.
  * Returns 0, -errno, or WSP_EINVAL when the key is missing. */
@@ -88,6 +95,8 @@ struct tune_needs {
     uint64_t somaxconn;        /* server: TUNE_BACKLOG_MIN; client: 0 (n/a) */
     uint64_t syn_backlog;      /* server: TUNE_BACKLOG_MIN; client: 0 (n/a) */
     uint64_t conntrack;        /* 2 * conns */
+    uint64_t ehash;            /* buckets: power of two >= conns (one socket
+                                  per connection on this side) */
     uint64_t tcp_mem_bytes;    /* conns * TUNE_INFLIGHT_BYTES */
     uint64_t mem_bytes;        /* kernel + user + in-flight buffers */
     uint64_t port_lo, port_hi; /* client: 1024 65535; server: 0 0 (n/a) */

@@ -118,6 +118,7 @@ int tune_render_json(const struct tune_report *r, FILE *out)
         fprintf(out, "[%" PRIu64 ",%" PRIu64 ",%" PRIu64 "],", s->tcp_mem[0], s->tcp_mem[1],
                 s->tcp_mem[2]);
     tune_json_key_u64(out, "net.netfilter.nf_conntrack_max", s->conntrack_max, true);
+    tune_json_key_u64(out, "net.ipv4.tcp_ehash_entries", s->ehash, true);
     tune_json_key_u64(out, "mem_total_kib", s->mem_total_kib, true);
     tune_json_key_u64(out, "mem_available_kib", s->mem_avail_kib, true);
     tune_json_key_u64(out, "page_bytes", s->page_bytes, true);
@@ -131,6 +132,7 @@ int tune_render_json(const struct tune_report *r, FILE *out)
     tune_json_key_u64(out, "net.core.somaxconn", nd->somaxconn, true);
     tune_json_key_u64(out, "net.ipv4.tcp_max_syn_backlog", nd->syn_backlog, true);
     tune_json_key_u64(out, "net.netfilter.nf_conntrack_max", nd->conntrack, true);
+    tune_json_key_u64(out, "net.ipv4.tcp_ehash_entries", nd->ehash, true);
     tune_json_key_u64(out, "tcp_mem_bytes", nd->tcp_mem_bytes, true);
     tune_json_key_u64(out, "mem_bytes", nd->mem_bytes, false);
     fputs("},\"rows\":[", out);

@@ -61,6 +61,10 @@ void tune_needs_compute(uint64_t conns, bool client, struct tune_needs *nd)
     /* One entry per connection, doubled for TIME_WAIT entries and churn
      * while clients reconnect. */
     nd->conntrack = 2 * conns;
+    /* Every arriving segment finds its socket in this hash: at more
+     * sockets than buckets the chains it walks grow, one cache miss per
+     * socket passed (BENCHMARKS.md, "The kernel's established hash"). */
+    nd->ehash = pow2_at_least(conns ? conns : 1);
     nd->tcp_mem_bytes = conns * TUNE_INFLIGHT_BYTES;
     /* Memory in a push to everyone, from the capacity model's measured
      * constants (tune_capacity.c), so this row and `--rate`'s estimate
@@ -378,6 +382,33 @@ static void rows_net(struct tune_report *r)
     }
 }
 
+/* Fixed at boot (thash_entries=) for the host; a network namespace made
+ * after net.ipv4.tcp_child_ehash_entries is set gets its own of that size
+ * (Linux 6.1+). Nothing --apply can change for the running namespace. */
+static void row_ehash(struct tune_report *r)
+{
+    const struct tune_sys *s = &r->sys;
+    uint64_t need = r->needs.ehash;
+    struct tune_row *w =
+        row_add(r, "net.ipv4.tcp_ehash_entries",
+                "every segment looks its socket up in this hash: past 1 socket per bucket each "
+                "lookup walks a chain of cold sockets (both ends count on one host)");
+    snprintf(w->needed, sizeof w->needed, ">= %" PRIu64, need);
+    if (s->ehash == TUNE_NONE) {
+        snprintf(w->current, sizeof w->current, "?");
+        w->status = TUNE_UNKNOWN;
+        return;
+    }
+    snprintf(w->current, sizeof w->current, "%" PRIu64 "%s", s->ehash,
+             s->ehash_shared ? " (host's)" : "");
+    w->status = s->ehash >= need ? TUNE_OK : TUNE_LOW;
+    if (w->status == TUNE_LOW)
+        snprintf(w->fix, sizeof w->fix,
+                 "boot with thash_entries=%" PRIu64 ", or run wspush in a network namespace "
+                 "(container) made after sysctl -w net.ipv4.tcp_child_ehash_entries=%" PRIu64,
+                 need, need);
+}
+
 static void row_memory(struct tune_report *r)
 {
     const struct tune_sys *s = &r->sys;
@@ -436,6 +467,7 @@ void tune_report_build(struct tune_report *r, const struct tune_sys *s, const st
                            : tune_src_addrs(o->conns, s->port_lo, s->port_hi);
     rows_nofile(r);
     rows_net(r);
+    row_ehash(r);
     row_memory(r);
     if (o->capacity) {
         struct tune_cap_in in = o->cap;

@@ -44,6 +44,11 @@ int tune_proc_read_u64s(const char *proc_root, const char *rel, uint64_t *vals, 
     int rc = read_small(proc_root, rel, buf, sizeof buf);
     if (rc < 0)
         return rc;
+    return tune_proc_read_u64s_str(buf, vals, max);
+}
+
+int tune_proc_read_u64s_str(const char *buf, uint64_t *vals, size_t max)
+{
     size_t n = 0;
     const char *p = buf;
     for (;;) {
@@ -105,6 +110,25 @@ static void read_one(const char *root, const char *rel, uint64_t *out)
     *out = tune_proc_read_u64s(root, rel, &v, 1) == 1 ? v : TUNE_NONE;
 }
 
+/* net.ipv4.tcp_ehash_entries: "262144", or "-262144" in a network
+ * namespace that uses the host's table (ip-sysctl.rst). */
+static void read_ehash(const char *root, struct tune_sys *s)
+{
+    char buf[64];
+    s->ehash = TUNE_NONE;
+    s->ehash_shared = false;
+    if (read_small(root, "sys/net/ipv4/tcp_ehash_entries", buf, sizeof buf) < 0)
+        return;
+    const char *p = buf;
+    bool neg = *p == '-';
+    p += neg;
+    uint64_t v;
+    if (tune_proc_read_u64s_str(p, &v, 1) == 1) {
+        s->ehash = v;
+        s->ehash_shared = neg;
+    }
+}
+
 int tune_sys_read(struct tune_sys *s, const char *proc_root)
 {
     memset(s, 0, sizeof *s);
@@ -122,6 +146,7 @@ int tune_sys_read(struct tune_sys *s, const char *proc_root)
     read_one(proc_root, "sys/net/core/somaxconn", &s->somaxconn);
     read_one(proc_root, "sys/net/ipv4/tcp_max_syn_backlog", &s->syn_backlog);
     read_one(proc_root, "sys/net/netfilter/nf_conntrack_max", &s->conntrack_max);
+    read_ehash(proc_root, s);
 
     uint64_t v[3];
     if (tune_proc_read_u64s(proc_root, "sys/net/ipv4/ip_local_port_range", v, 2) == 2) {

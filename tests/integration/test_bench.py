@@ -101,6 +101,10 @@ def test_tune_reports_the_running_system():
         assert sysv[name] == read_sys(name), name
     if os.path.exists("/proc/sys/net/netfilter/nf_conntrack_max"):
         assert sysv["net.netfilter.nf_conntrack_max"] == read_sys("net.netfilter.nf_conntrack_max")
+    if os.path.exists("/proc/sys/net/ipv4/tcp_ehash_entries"):  # Linux 6.1+
+        # negative in a namespace that shares the host's table
+        assert sysv["net.ipv4.tcp_ehash_entries"] == abs(read_sys("net.ipv4.tcp_ehash_entries"))
+        assert rep["needs"]["net.ipv4.tcp_ehash_entries"] == 16384
     # the arithmetic the server uses for --workers auto
     assert rep["procs_needed"] == -(-10000 // rep["fds_usable"])
     # a table for people too, naming every setting

@@ -341,6 +341,65 @@ static void test_tune_report_rows_client(void **state)
     rm_tree(root);
 }
 
+/* The established hash: sized at boot, or per network namespace. */
+static void test_tune_report_ehash(void **state)
+{
+    (void)state;
+    char root[64];
+    fake_tree(root, sizeof root);
+    struct tune_opts o = {.conns = 1000000};
+    struct tune_report *r = malloc(sizeof *r);
+    assert_non_null(r);
+
+    /* before Linux 6.1 there is no such file: unknown, not low */
+    struct tune_sys s = sys_for(root);
+    tune_report_build(r, &s, &o);
+    const struct tune_row *w = tune_report_row(r, "net.ipv4.tcp_ehash_entries");
+    assert_non_null(w);
+    assert_int_equal(w->status, TUNE_UNKNOWN);
+    assert_int_equal(r->needs.ehash, 1048576);
+
+    /* this machine's default (one bucket per 128 KiB of RAM): low for 1M,
+     * and nothing --apply could write */
+    write_file(root, "sys/net/ipv4/tcp_ehash_entries", "262144\n");
+    s = sys_for(root);
+    tune_report_build(r, &s, &o);
+    w = tune_report_row(r, "net.ipv4.tcp_ehash_entries");
+    assert_int_equal(w->status, TUNE_LOW);
+    assert_false(w->caps);
+    assert_null(w->sysctl);
+    assert_string_equal(w->current, "262144");
+    assert_string_equal(w->needed, ">= 1048576");
+    assert_non_null(strstr(w->fix, "thash_entries=1048576"));
+    assert_non_null(strstr(w->fix, "net.ipv4.tcp_child_ehash_entries=1048576"));
+    assert_int_equal(tune_report_low(r), 4); /* somaxconn, syn_backlog, tcp_mem, ehash */
+
+    /* a namespace sharing the host's table says so */
+    write_file(root, "sys/net/ipv4/tcp_ehash_entries", "-262144\n");
+    s = sys_for(root);
+    tune_report_build(r, &s, &o);
+    assert_string_equal(tune_report_row(r, "net.ipv4.tcp_ehash_entries")->current,
+                        "262144 (host's)");
+
+    /* a namespace with its own table of 4M buckets, and fewer connections */
+    write_file(root, "sys/net/ipv4/tcp_ehash_entries", "4194304\n");
+    s = sys_for(root);
+    tune_report_build(r, &s, &o);
+    assert_int_equal(tune_report_row(r, "net.ipv4.tcp_ehash_entries")->status, TUNE_OK);
+    o.conns = 200000;
+    write_file(root, "sys/net/ipv4/tcp_ehash_entries", "262144\n");
+    s = sys_for(root);
+    tune_report_build(r, &s, &o);
+    assert_int_equal(tune_report_row(r, "net.ipv4.tcp_ehash_entries")->status, TUNE_OK);
+
+    /* garbage is unknown */
+    write_file(root, "sys/net/ipv4/tcp_ehash_entries", "lots\n");
+    s = sys_for(root);
+    assert_int_equal(s.ehash, TUNE_NONE);
+    free(r);
+    rm_tree(root);
+}
+
 static void test_tune_apply_fake_tree(void **state)
 {
     (void)state;
@@ -757,6 +816,7 @@ int main(void)
         cmocka_unit_test(test_tune_proc_parse_fake_tree),
         cmocka_unit_test(test_tune_report_rows_server),
         cmocka_unit_test(test_tune_report_rows_client),
+        cmocka_unit_test(test_tune_report_ehash),
         cmocka_unit_test(test_tune_apply_fake_tree),
         cmocka_unit_test(test_tune_emit_formats),
         cmocka_unit_test(test_tune_main_options),
