@@ -5,6 +5,7 @@
 #   bench/c1m.sh [-n 10000,100000,1000000] [--measure 20] [--rate 10000]
 #                [--servers wspush,wspush-sse,wspush-tls,baseline] [--build DIR]
 #                [--port 18500] [--tls-rate 1000] [--tls-warmup S] [--no-tune] [--keep-tuning]
+#                [--bench-arg ARG]...
 #
 # For each N and each server: tune the kernel (root only; the old values are
 # restored on exit unless --keep-tuning), start the server on 127.0.0.1,
@@ -19,7 +20,9 @@
 # warmup (1.5 x the ramp at --tls-rate + 5 s) of the TLS runs when their ramp
 # is known to be slower (handshakes compete for the CPU with other work).
 # Prints one comparison table at the end and appends it (markdown) and the
-# raw rows (JSON lines) to bench/results/ (gitignored).
+# raw rows (JSON lines) to bench/results/ (gitignored). --bench-arg passes
+# one more argument to every wspush-bench run (e.g. --bench-arg --io
+# --bench-arg epoll for the load generator's epoll reads).
 #
 # Loopback only: the server listens on 127.0.0.1 and the bench binds its
 # client sockets to source addresses in 127.1.0.0/20. N values the machine
@@ -39,7 +42,8 @@ keep_tuning=0
 
 tls_rate=1000
 warmup_s=""
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
+bench_args=()
+usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
     -n) ns=$2; shift 2 ;;
@@ -52,6 +56,7 @@ while [ $# -gt 0 ]; do
     --tls-warmup) warmup_s=$2; shift 2 ;;
     --no-tune) tune=0; shift ;;
     --keep-tuning) keep_tuning=1; shift ;;
+    --bench-arg) bench_args+=("$2"); shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "c1m.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -212,7 +217,7 @@ run_one() { # server N
     [ "$kind" = wspush-sse ] && { url="http://127.0.0.1:$port/c1m"; extra=(--sse); }
     [ "$kind" = wspush-tls ] && { url="wss://127.0.0.1:$port/c1m"
         extra=(--cacert "$outdir/tls.pem" --connect-timeout 30s); }
-    "$bench_bin" ${extra[@]+"${extra[@]}"} --url "$url" --conns "$n" --rate "$rate" \
+    "$bench_bin" ${extra[@]+"${extra[@]}"} ${bench_args[@]+"${bench_args[@]}"} --url "$url" --conns "$n" --rate "$rate" \
         --warmup "$warmup" --duration "$duration" --server-pid "$srv_pid" \
         --label "$tag" --json "$outdir/$tag.json" --html "$outdir/$tag.html" --quiet \
         >"$outdir/$tag.txt" 2>&1 || rc=$?

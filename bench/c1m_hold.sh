@@ -39,6 +39,9 @@ if [ "$netns" = 1 ] && [ -z "${C1M_IN_NETNS:-}" ]; then
   [ -e /proc/sys/net/ipv4/tcp_child_ehash_entries ] ||
     { echo "c1m_hold.sh: --netns needs Linux 6.1+ (tcp_child_ehash_entries)" >&2; exit 2; }
   buckets=1; while [ "$buckets" -lt $(( 2 * n )) ]; do buckets=$(( buckets * 2 )); done
+  # host-wide settings (net.ipv4.tcp_mem is not visible inside the namespace)
+  [ -x build/release/wspush ] || scripts/build.sh release >/dev/null
+  build/release/wspush tune --conns "$n" --apply >/dev/null || true
   old=$(sysctl -n net.ipv4.tcp_child_ehash_entries)
   sysctl -qw net.ipv4.tcp_child_ehash_entries="$buckets"
   rc=0

@@ -59,6 +59,8 @@ struct bench_opts {
     bool echo;
     bool sse;              /* Server-Sent Events streams instead of WebSockets */
     bool deflate;          /* --deflate: offer permessage-deflate (bdeflate.h) */
+    bool epoll_reads;      /* --io epoll: open connections read through epoll, not
+                              io_uring (urecv.h); wss:// always does */
     uint32_t publish_size; /* --publish-size: body bytes (0: the timestamp alone) */
     double churn_pct;      /* per second */
     /* output */

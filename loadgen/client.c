@@ -49,6 +49,7 @@
 #include "btls.h"
 #include "sse_rx.h"
 #include "ts.h"
+#include "urecv.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -86,6 +87,7 @@ struct bconn {
 };
 _Static_assert(sizeof(struct bconn) <= 64, "struct bconn grew past 64 bytes");
 #define BC_DEFLATE 1u /* permessage-deflate agreed: C.rxcfg_dfl, counted in rec.dfl */
+#define BC_URING 2u   /* read through C.ur (urecv.h), not in the event loop */
 
 static struct child {
     const struct bench_opts *o;
@@ -126,6 +128,9 @@ static struct child {
     char req[1024 + BENCH_TOKEN_MAX + 32]; /* head; a token fits after the key */
     size_t req_prefix_len;
     uint64_t first_conn; /* this child's connection 0 is the run's connection first_conn */
+    struct urecv *ur;    /* open connections' reads (urecv.h); NULL: epoll */
+    struct ev_handler ur_h;
+    uint16_t *ur_gen; /* per slot: its arming's generation, in the tag's high half */
 } C;
 
 static uint64_t rnd(void)
@@ -240,6 +245,12 @@ static void note_open_drop(void)
 
 /* ---- connection lifecycle ---- */
 
+/* A slot's tag in C.ur: its index and the generation of this arming. */
+static uint64_t ur_tag(uint32_t slot)
+{
+    return (uint64_t)C.ur_gen[slot] << 32 | slot;
+}
+
 /* Closes the socket and frees what the slot holds; the slot goes back on
  * the idle stack (reconnected by the ramp) unless the child is stopping. */
 static void conn_release(struct bconn *c)
@@ -267,6 +278,11 @@ static void conn_release(struct bconn *c)
         return;
     }
     c->u.rx = NULL;
+    if ((c->state == CS_OPEN || c->state == CS_CLOSING) && (c->flags & BC_URING)) {
+        uint32_t slot = (uint32_t)(c - C.pool);
+        urecv_disarm(C.ur, c->fd, ur_tag(slot));
+        C.ur_gen[slot]++; /* what is still posted for it is stale */
+    }
     if (C.ssl) {
         btls_conn_free(C.ssl[c - C.pool]);
         C.ssl[c - C.pool] = NULL;
@@ -792,11 +808,55 @@ static void on_handshake_readable(struct bconn *c)
     C.rec.hs_us_sum += hs_us;
     if (hs_us > C.rec.hs_us_max)
         C.rec.hs_us_max = hs_us;
+    /* from here its reads come from C.ur; if arming fails it stays on epoll */
+    if (C.ur && ev_del(C.loop, c->fd) == 0) {
+        if (urecv_arm(C.ur, c->fd, ur_tag((uint32_t)(c - C.pool))) == 0)
+            c->flags |= BC_URING;
+        else if (ev_add(C.loop, c->fd, EV_READ, &c->h) < 0)
+            C.rec.dc[DC_1006]++; /* cannot happen: it was just in the loop */
+    }
     if (len > head) {
         C.recv_us = clock_real_us();
         conn_feed(c, data + head, len - head);
     }
     free(spill);
+}
+
+/* Hands the bytes of one completion to the connection it was for; ends
+ * it as on_readable does at EOF or an error. */
+static void ur_completion(void *ctx, uint64_t tag, const uint8_t *p, ssize_t n, int rearm)
+{
+    (void)ctx;
+    uint32_t slot = (uint32_t)tag;
+    if (slot >= C.n || C.ur_gen[slot] != (uint16_t)(tag >> 32))
+        return; /* released (and maybe reused) since */
+    struct bconn *c = &C.pool[slot];
+    if ((c->state != CS_OPEN && c->state != CS_CLOSING) || !(c->flags & BC_URING))
+        return;
+    if (rearm) {
+        if (urecv_arm(C.ur, c->fd, tag) == 0)
+            return;
+        n = -EIO;
+    }
+    if (n > 0) {
+        C.recv_us = clock_real_us();
+        conn_feed(c, (uint8_t *)(uintptr_t)p, (size_t)n);
+        return;
+    }
+    /* EOF or reset without a close frame */
+    if (c->state == CS_CLOSING)
+        C.rec.closed_clean++;
+    else
+        C.rec.dc[DC_1006]++;
+    conn_release(c);
+}
+
+static void on_ur_ready(struct ev_loop *l, struct ev_handler *h, uint32_t events)
+{
+    (void)l;
+    (void)h;
+    (void)events;
+    urecv_reap(C.ur, ur_completion, NULL);
 }
 
 static void conn_cb(struct ev_loop *l, struct ev_handler *h, uint32_t events)
@@ -1028,6 +1088,23 @@ void client_child_main(const struct bench_opts *o, uint32_t proc, uint64_t t0_ms
         C.pool[i].h.cb = conn_cb;
         C.pool[i].fd = -1;
         C.idle[C.n_idle++] = C.n - 1 - i; /* pop in index order */
+    }
+    if (!o->tls && !o->epoll_reads) {
+        struct rlimit rl;
+        int err = 0;
+        unsigned max_fd = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (1u << 24)
+                              ? (unsigned)rl.rlim_cur
+                              : 1u << 20;
+        C.ur_gen = calloc(C.n ? C.n : 1, sizeof *C.ur_gen);
+        C.ur = C.ur_gen ? urecv_new(max_fd, URECV_BUFS, &err) : NULL;
+        C.ur_h.cb = on_ur_ready;
+        if (C.ur && ev_add(C.loop, urecv_fd(C.ur), EV_READ, &C.ur_h) < 0) {
+            urecv_free(C.ur);
+            C.ur = NULL;
+        }
+        if (!C.ur && proc == 0)
+            log_warn("io_uring receive unavailable (%s): reading through epoll",
+                     err ? wsp_strerror(err) : "out of memory");
     }
     sigset_t set;
     sigemptyset(&set);

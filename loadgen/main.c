@@ -105,6 +105,11 @@ static void usage(FILE *f)
             "                       larger; wss://: 128 per process, so a server slower than\n"
             "                       --rate at TLS handshakes is not flooded with handshakes\n"
             "                       that time out and are retried)\n"
+            "  --io uring|epoll     how open connections are read (uring): one multishot recv\n"
+            "                       per socket into a shared buffer ring, sockets registered\n"
+            "                       with io_uring, no epoll pass and no recv call per message;\n"
+            "                       epoll where the kernel refuses it (before Linux 6.0) and\n"
+            "                       always for wss://\n"
             "  --token JWT          subscriber token: every upgrade sends Authorization: Bearer\n"
             "                       JWT (docs/auth.md)\n"
             "  --token-file FILE    one token per line: connection i sends line i mod n\n"
@@ -290,6 +295,7 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
         O_CACERT,
         O_TLS_MAX,
         O_MAX_INFLIGHT,
+        O_IO,
         O_DEFLATE,
         O_PUBLISH_SIZE
     };
@@ -328,6 +334,7 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
         {"cacert", required_argument, 0, O_CACERT},
         {"tls-max", required_argument, 0, O_TLS_MAX},
         {"max-inflight", required_argument, 0, O_MAX_INFLIGHT},
+        {"io", required_argument, 0, O_IO},
         {"deflate", no_argument, 0, O_DEFLATE},
         {"publish-size", required_argument, 0, O_PUBLISH_SIZE},
         {"help", no_argument, 0, 'h'},
@@ -471,6 +478,14 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
             break;
         case O_CACERT:
             o->cacert = optarg;
+            break;
+        case O_IO:
+            if (strcmp(optarg, "uring") == 0)
+                o->epoll_reads = false;
+            else if (strcmp(optarg, "epoll") == 0)
+                o->epoll_reads = true;
+            else
+                die_usage("--io must be uring or epoll, not %s", optarg);
             break;
         case O_MAX_INFLIGHT: {
             double v = parse_num(optarg, "--max-inflight");
