@@ -631,6 +631,16 @@ static bool conn_feed(struct bconn *c, uint8_t *data, size_t len)
     return false;
 }
 
+/* EOF or a reset without a close frame: clean if we were closing. */
+static void conn_ended(struct bconn *c)
+{
+    if (c->state == CS_CLOSING)
+        C.rec.closed_clean++;
+    else
+        C.rec.dc[DC_1006]++;
+    conn_release(c);
+}
+
 static void on_readable(struct bconn *c)
 {
     /* TLS: a read returns one record; what is left in the socket keeps it
@@ -656,12 +666,7 @@ static void on_readable(struct bconn *c)
             conn_release(c);
             return;
         }
-        /* EOF or reset without a close frame. */
-        if (c->state == CS_CLOSING)
-            C.rec.closed_clean++;
-        else
-            C.rec.dc[DC_1006]++;
-        conn_release(c);
+        conn_ended(c);
         return;
     }
 }
@@ -843,12 +848,7 @@ static void ur_completion(void *ctx, uint64_t tag, const uint8_t *p, ssize_t n, 
         conn_feed(c, (uint8_t *)(uintptr_t)p, (size_t)n);
         return;
     }
-    /* EOF or reset without a close frame */
-    if (c->state == CS_CLOSING)
-        C.rec.closed_clean++;
-    else
-        C.rec.dc[DC_1006]++;
-    conn_release(c);
+    conn_ended(c);
 }
 
 static void on_ur_ready(struct ev_loop *l, struct ev_handler *h, uint32_t events)
