@@ -85,6 +85,7 @@ static int setup(void **state)
     w.rbuf = malloc(w.rbuf_size);
     w.tick = 1;
     w.ticks_handshake = (uint32_t)ev_ticks_for_ms(cfg.handshake_timeout_ms);
+    w.max_backlog_bytes = cfg.max_backlog_bytes;
     w.http_lim = (struct http_limits){cfg.max_head_bytes, cfg.max_headers};
     ev_loop_set_user(w.loop, &w);
     return w.loop && w.topics && w.shared && w.rbuf ? 0 : -1;
