@@ -1,10 +1,14 @@
-/* conn.c - one client connection on the public port: reads, writes, the
+/* conn.c - one client connection, on either port: reads, writes, the
  * WebSocket close handshake, coarse timeouts, and freeing.
  *
  * What it does not do: decide routes or topics (routes.c) or walk
- * subscribers (fanout.c). It calls upward only through the worker's
- * host_ops (server_int.h; the public port's are in public_port.c), so it
- * depends on no route, token or proxy code.
+ * subscribers (fanout.c). It calls upward only through its host's
+ * host_ops (server_int.h; the public port's are in public_port.c, the
+ * admin port's in admin.c, whose host is a struct worker with only this
+ * file's part), so it depends on no route, token or proxy code. A host
+ * that parses its own input (on_data: the admin port) gets the bytes
+ * instead of the head parser, and may pause reading above a queued-bytes
+ * mark (read_pause_bytes).
  *
  * Invariants: a connection is never freed inside its own callback:
  * conn_kill() only marks it and links it on the worker's dead list; the post
