@@ -26,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -150,9 +152,17 @@ static void respond(struct admin_conn *c, int status, const char *ctype, const v
 {
     char head[1024];
     size_t hl = http_response_head(head, sizeof head, status, ctype, len, keep_alive, extra);
-    out_append(c, head, hl);
+    /* head and body in one write, as the public port's replies */
+    struct msg *m = msg_new(hl + len);
+    if (!m) {
+        conn_kill(&c->a->host, c->conn, 0);
+        return;
+    }
+    memcpy(m->data, head, hl);
     if (len)
-        out_append(c, body, len);
+        memcpy(m->data + hl, body, len);
+    out_push(c, m);
+    msg_unref(m);
     if (!keep_alive)
         conn_end(&c->a->host, c->conn); /* after the answer: the core's lingering close */
 }
@@ -738,6 +748,13 @@ int admin_adopt(struct admin *a, int fd)
     c->head.env = &a->ctl_env;
     c->in_request = true; /* its first head is due within the head timeout */
     c->since_ms = clock_mono_ms();
+    /* each answer is written as soon as it is made (pipelined answers one
+     * by one, a /live sample right after its 101): without TCP_NODELAY,
+     * Nagle would hold a small answer until the peer acknowledges the one
+     * before (a delayed ACK: 40 ms each). Not a TCP socket (a test's
+     * socketpair): nothing to do. */
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     /* the fd is the core's now: a transport that cannot be made ends it
      * (closed in admin_reap) */
     if (conn_transport_start(&a->host, conn) < 0)
