@@ -1,13 +1,21 @@
-/* admin.c - the admin port (see admin.h).
+/* admin.c - the admin port (see admin.h): its routes, auth, limits and
+ * per-connection request state.
  *
- * A few connections at most (publishers, Prometheus, a dashboard), so
- * clarity wins over thrift here: each connection has a growable input
- * buffer (head + body, bounded by --max-head + --max-message) and an output
- * buffer. Requests are handled in order (pipelining works); responses are
- * written at once and the rest queued behind EPOLLOUT. Connections are
- * freed in the post hook, never inside their callback. With
- * --admin-tls-cert every connection speaks TLS through the public port's
- * transport (transport.h); nothing above io_read/flush_out knows. */
+ * Its connections run on the connection core (conn.c), as the public
+ * port's do: the admin builds a struct worker with only the core's host
+ * part (a->host: the master's loop, a pool, the dense array, deadlines,
+ * the dead list, a read buffer, private counters that never reach
+ * /metrics) and hands it admin_host_ops. The core reads (through the
+ * transport: TLS with --admin-tls-cert), writes at once and queues the rest
+ * behind EPOLLOUT, pauses reading while ADMIN_OUT_PAUSE bytes wait, ends
+ * connections with its lingering close and frees them in the post hook
+ * (admin_reap), never inside their callback. What stays here: each
+ * connection's struct admin_conn (c->host_state), with a growable input
+ * buffer (head + body, bounded by --max-head + --max-message) that on_data
+ * fills; requests handled in order (pipelining works); the millisecond
+ * deadlines (--admin-head-timeout, --admin-idle-timeout), checked by this
+ * port's own sweep; the connection cap with make_room; the /live feed's
+ * frames. */
 #define WSP_LOG_SUB WSP_SUB_ADMIN /* core/log.h: this file's log lines */
 #include "server/admin.h"
 #include "server/admin_history.h"
@@ -18,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -26,6 +36,7 @@
 #include "core/err.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "ev/timer.h"
 #include "http/http_parse.h"
 #include "http/http_response.h"
 #include "server/admin_int.h"
@@ -37,7 +48,7 @@
 #include "pubsub/msg.h"
 #include "pubsub/ring.h"
 #include "server/assets.h"
-#include "server/conn_out.h"
+#include "server/server_int.h"
 #include "ws/ws_frame.h"
 #include "ws/ws_handshake.h"
 #include "ws/ws_rx.h"
@@ -50,31 +61,25 @@
  * at most this plus one answer (the largest, /metrics, is 1 MiB). */
 #define ADMIN_OUT_PAUSE (256u * 1024)
 
-struct admin_conn {
+/* The host's one receive buffer: the core reads into it, on_data copies
+ * what a request needs into the connection's own buffer */
+#define ADMIN_RBUF (64u * 1024)
+
+struct admin_conn {              /* owned by admin.c; c->host_state of its connection */
     struct admin_conn_head head; /* first: admin_int.h */
-    struct ev_handler h;
     struct admin *a;
-    int fd;
-    bool dead;
-    bool live; /* upgraded: dashboard feed */
-    bool close_after;
-    uint64_t linger_until_ms; /* after a final response: wait for the peer's EOF */
-    bool in_request;          /* bytes of a request (or a fresh connection) await its end */
-    bool in_body;             /* its head is complete, its body still arriving */
-    bool paused;              /* not reading: output queued past ADMIN_OUT_PAUSE */
-    bool waiting;             /* a control request's answer is pending (admin_ctl.c) */
-    bool wait_keep;           /* and keep-alive after it */
-    bool in_handle;           /* inside handle(): an answer must not re-enter the parser */
-    uint32_t events;          /* registered with the loop */
-    uint64_t since_ms;        /* start of the request (in_request) or of the idleness */
-    uint64_t progress_ms;     /* output last moved (or was queued while none was) */
+    struct conn *conn;    /* the core's connection (conn.c); valid until on_forget */
+    bool live;            /* upgraded: dashboard feed */
+    bool in_request;      /* bytes of a request (or a fresh connection) await its end */
+    bool in_body;         /* its head is complete, its body still arriving */
+    bool waiting;         /* a control request's answer is pending (admin_ctl.c) */
+    bool wait_keep;       /* and keep-alive after it */
+    bool in_handle;       /* inside handle(): an answer must not re-enter the parser */
+    uint64_t since_ms;    /* start of the request (in_request) or of the idleness */
+    uint64_t progress_ms; /* output last moved (or was queued while none was) */
     uint8_t *in;
     size_t in_len, in_cap;
-    struct outq *out; /* queued output (conn_out.h): NULL when none */
     struct ws_rx *rx;
-    struct transport *tp; /* NULL: plain; --admin-tls-cert: TLS; owned, freed in admin_reap */
-    bool want_write;      /* the transport's handshake waits for the socket to take bytes */
-    struct admin_conn *next;
 };
 
 struct admin {
@@ -82,93 +87,52 @@ struct admin {
     struct ev_loop *loop;
     int fd;
     struct ev_handler h;
-    struct admin_conn *conns;
-    unsigned nconns;
-    char *scratch; /* for /metrics and /stats */
+    struct worker host;         /* the connection core's host: conn.c's part only */
+    struct worker_stats *stats; /* the host's counters: private, never in /metrics */
+    char *scratch;              /* for /metrics and /stats */
     size_t scratch_cap;
-    int timer_id;                 /* the deadline sweep */
-    struct tls_ctx *tls;          /* borrowed from the master; NULL: plain http */
+    int timer_id;                 /* the millisecond deadline sweep */
+    int tick_id;                  /* the core's coarse clock (lingering close) */
     struct control_master *ctl;   /* POST /disconnect, GET /presence: NULL if it failed */
     struct admin_ctl_env ctl_env; /* what the control routes get (admin_int.h) */
 };
 
-static void conn_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events);
 static const struct admin_reply_ops reply_ops; /* defined at the end */
 
 static size_t queued(const struct admin_conn *c)
 {
-    return c->out ? outq_bytes(c->out) : 0;
+    return c->conn->out ? outq_bytes(c->conn->out) : 0;
 }
 
-/* Through the connection's transport (transport.h): > 0 bytes, 0 at EOF,
- * WSP_EAGAIN, or another negative value for a broken connection. */
-static ssize_t io_read(struct admin_conn *c, void *p, size_t n)
+/* Its last answer is given (or it is dead): nothing more is read or said. */
+static bool ended(const struct admin_conn *c)
 {
-    int want_write = 0;
-    ssize_t r = transport_read(c->tp, c->fd, p, n, &want_write);
-    c->want_write = r == WSP_EAGAIN && want_write;
-    return r;
+    return c->conn->state != CONN_HTTP;
 }
 
-static void update_events(struct admin_conn *c)
+/* What a send did: the unread-output clock starts when output begins to
+ * wait; a connection over ADMIN_OUT_MAX (the core's backlog gate, set to
+ * it) is a reader that never reads. */
+static void sent(struct admin_conn *c, int rc, bool was_empty)
 {
-    uint32_t ev = (c->paused ? 0 : EV_READ) | (queued(c) || c->want_write ? EV_WRITE : 0);
-    if (ev == c->events)
-        return;
-    c->events = ev;
-    ev_mod(c->a->loop, c->fd, ev, &c->h);
-}
-
-static void flush_out(struct admin_conn *c)
-{
-    while (c->out) {
-        ssize_t n = conn_out_flush(c->fd, c->tp, &c->out, SIZE_MAX);
-        if (n == 0)
-            break; /* the socket is full */
-        if (n < 0) {
-            c->dead = true;
-            return;
-        }
+    if (rc == WSP_EAGAIN)
+        conn_kill(&c->a->host, c->conn, 0);
+    else if (rc == 0 && was_empty && c->conn->out)
         c->progress_ms = clock_mono_ms();
-    }
-    if (!c->out) {
-        update_events(c);
-        if (c->close_after && !c->linger_until_ms) {
-            /* half-close and drain what the peer still sends, so that
-             * unread input does not turn our close into a reset that
-             * destroys the response before the peer reads it */
-            transport_shutdown(c->tp, c->fd); /* TLS: close_notify first */
-            c->linger_until_ms = clock_mono_ms() + 2000;
-        }
-    } else {
-        update_events(c);
-    }
 }
 
-/* Queues m (a new reference; the same message may go to several /live
- * feeds) behind what is queued; written by flush_out. */
+/* Sends m (a new reference; the same message may go to several /live
+ * feeds) behind what is queued. */
 static void out_push(struct admin_conn *c, struct msg *m)
 {
-    if (queued(c) + m->len > ADMIN_OUT_MAX) {
-        c->dead = true; /* a reader that never reads */
-        return;
-    }
-    if (!queued(c))
-        c->progress_ms = clock_mono_ms(); /* the unread-output deadline starts */
-    if (conn_out_push(&c->out, NULL, m, 0) < 0)
-        c->dead = true;
+    bool was_empty = !c->conn->out;
+    sent(c, conn_send_msg(&c->a->host, c->conn, m), was_empty);
 }
 
 static void out_append(struct admin_conn *c, const void *p, size_t n)
 {
-    struct msg *m = msg_new(n);
-    if (!m) {
-        c->dead = true;
-        return;
-    }
-    memcpy(m->data, p, n);
-    out_push(c, m);
-    msg_unref(m);
+    bool was_empty = !c->conn->out;
+    sent(c, conn_send_bytes(&c->a->host, c->conn, p, n), was_empty);
 }
 
 /* A WebSocket frame of the /live feed (pong, close). */
@@ -176,7 +140,7 @@ static void out_frame(struct admin_conn *c, uint8_t op, const void *p, size_t n)
 {
     struct msg *m = msg_new_frame(op, p, n);
     if (!m) {
-        c->dead = true;
+        conn_kill(&c->a->host, c->conn, 0);
         return;
     }
     out_push(c, m);
@@ -188,11 +152,19 @@ static void respond(struct admin_conn *c, int status, const char *ctype, const v
 {
     char head[1024];
     size_t hl = http_response_head(head, sizeof head, status, ctype, len, keep_alive, extra);
-    out_append(c, head, hl);
+    /* head and body in one write, as the public port's replies */
+    struct msg *m = msg_new(hl + len);
+    if (!m) {
+        conn_kill(&c->a->host, c->conn, 0);
+        return;
+    }
+    memcpy(m->data, head, hl);
     if (len)
-        out_append(c, body, len);
+        memcpy(m->data + hl, body, len);
+    out_push(c, m);
+    msg_unref(m);
     if (!keep_alive)
-        c->close_after = true;
+        conn_end(&c->a->host, c->conn); /* after the answer: the core's lingering close */
 }
 
 static void respond_json_error(struct admin_conn *c, int status, const char *msg, bool keep_alive,
@@ -491,7 +463,7 @@ static void live_rx_close(void *ctx, uint16_t code, const uint8_t *reason, size_
     (void)n;
     struct admin_conn *c = ctx;
     out_frame(c, WS_OP_CLOSE, NULL, 0); /* no status code: an empty close */
-    c->close_after = true;
+    conn_end(&c->a->host, c->conn);
 }
 
 static void live_rx_ping(void *ctx, const uint8_t *p, size_t n)
@@ -505,7 +477,7 @@ static void process_input(struct admin_conn *c)
 {
     const struct wsp_config *cfg = c->a->m->cfg;
     struct http_limits lim = {cfg->max_head_bytes, cfg->max_headers};
-    while (c->in_len && !c->dead && !c->close_after && !c->waiting && queued(c) < ADMIN_OUT_PAUSE) {
+    while (c->in_len && !ended(c) && !c->waiting && queued(c) < ADMIN_OUT_PAUSE) {
         if (c->live) {
             struct ws_rx_cfg rc = {.max_message_bytes = 4096};
             uint16_t code;
@@ -513,7 +485,7 @@ static void process_input(struct admin_conn *c)
             int r = ws_rx_feed(&c->rx, &rc, c->in, c->in_len, &live_ops, c, &code, &why);
             c->in_len = 0;
             if (r < 0)
-                c->dead = true;
+                conn_kill(&c->a->host, c->conn, 0);
             return;
         }
         struct http_req req;
@@ -577,93 +549,92 @@ static void process_input(struct admin_conn *c)
     }
 }
 
-static void read_input(struct admin_conn *c)
+/* ---- the core's calls up (admin_host_ops) ---- */
+
+/* Input read by the core: buffered (a head and its body may come in
+ * pieces) and served in order. */
+static void on_data(struct worker *w, struct conn *conn, uint8_t *p, size_t n)
 {
+    (void)w;
+    struct admin_conn *c = conn->host_state;
     const struct wsp_config *cfg = c->a->m->cfg;
-    if (c->close_after) {
-        char sink[4096];
-        ssize_t n;
-        while ((n = io_read(c, sink, sizeof sink)) > 0)
-            ;
-        if (n != WSP_EAGAIN)
-            c->dead = true;
-        return;
-    }
     size_t limit = cfg->max_head_bytes + cfg->max_message_bytes + 1;
-    for (;;) {
-        if (queued(c) >= ADMIN_OUT_PAUSE) {
-            c->paused = true; /* the rest waits in the kernel; see conn_io */
+    if (!c->in_request) {
+        c->in_request = true;
+        c->since_ms = clock_mono_ms();
+    }
+    while (n && !ended(c)) {
+        if (c->in_len == limit) {
+            respond_json_error(c, 413, "request too large", false, NULL);
             return;
         }
-        if (c->in_cap - c->in_len < 4096) {
-            size_t cap = c->in_cap ? c->in_cap * 2 : 8192;
+        size_t take = n < limit - c->in_len ? n : limit - c->in_len;
+        if (c->in_cap - c->in_len < take) {
+            size_t cap = c->in_cap ? c->in_cap : 8192;
+            while (cap - c->in_len < take)
+                cap *= 2;
             if (cap > limit)
                 cap = limit;
-            if (cap <= c->in_len) {
-                respond_json_error(c, 413, "request too large", false, NULL);
+            uint8_t *b = realloc(c->in, cap);
+            if (!b) {
+                conn_kill(w, conn, 0);
                 return;
             }
-            uint8_t *n = realloc(c->in, cap);
-            if (!n) {
-                c->dead = true;
-                return;
-            }
-            c->in = n;
+            c->in = b;
             c->in_cap = cap;
         }
-        ssize_t n = io_read(c, c->in + c->in_len, c->in_cap - c->in_len);
-        if (n == 0) {
-            c->dead = true; /* a publisher that hangs up mid-body publishes nothing */
-            return;
-        }
-        if (n < 0) {
-            if (n != WSP_EAGAIN)
-                c->dead = true;
-            return;
-        }
-        if (!c->in_request) {
-            c->in_request = true;
-            c->since_ms = clock_mono_ms();
-        }
-        c->in_len += (size_t)n;
+        memcpy(c->in + c->in_len, p, take);
+        c->in_len += take;
+        p += take;
+        n -= take;
         process_input(c);
-        if (c->dead || c->close_after)
-            return;
     }
 }
 
-/* Output drained below the bound (or an answer put aside was given): serve
- * the pipelined requests already buffered, then read again. */
+/* Output drained below the pause mark (the core reads again), or an answer
+ * put aside was given: serve the pipelined requests already buffered. */
 static void serve_pipelined(struct admin_conn *c)
 {
-    if (!c->dead && c->in_len && !c->live && !c->waiting && queued(c) < ADMIN_OUT_PAUSE) {
+    if (c->in_len && !c->live)
         process_input(c);
-        if (!c->dead)
-            flush_out(c);
-    }
-    if (!c->dead) {
-        bool was_paused = c->paused;
-        c->paused = queued(c) >= ADMIN_OUT_PAUSE;
-        /* TLS may hold decrypted input epoll cannot see: read it now */
-        if (was_paused && !c->paused && transport_pending(c->tp) > 0)
-            read_input(c);
-        if (!c->dead)
-            update_events(c);
-    }
 }
 
-static void conn_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
+static void on_resume(struct worker *w, struct conn *conn)
+{
+    (void)w;
+    serve_pipelined(conn->host_state);
+}
+
+static void on_forget(struct worker *w, struct conn *conn)
+{
+    struct admin_conn *c = conn->host_state;
+    conn->host_state = NULL;
+    /* a worker forked while this connection was open may still hold the
+     * descriptor, and epoll forgets it only when every copy is closed:
+     * deregister explicitly, or its events reach a struct reused since */
+    ev_del(w->loop, conn->fd);
+    if (!c)
+        return;
+    if (c->waiting && c->a->ctl)
+        control_master_cancel(c->a->ctl, c);
+    ws_rx_free(c->rx);
+    free(c->in);
+    free(c);
+}
+
+static const struct conn_host_ops admin_host_ops = {
+    .on_data = on_data,
+    .on_resume = on_resume,
+    .on_forget = on_forget,
+};
+
+/* The master's loop has its own user pointer: the handler names the host. */
+static void on_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 {
     (void)loop;
-    struct admin_conn *c = container_of(h, struct admin_conn, h);
-    if (c->dead)
-        return;
-    /* a TLS handshake that waited to write goes on by reading */
-    if ((events & (EV_READ | EV_HUP | EV_ERROR)) || (c->want_write && (events & EV_WRITE)))
-        read_input(c);
-    if (!c->dead)
-        flush_out(c);
-    serve_pipelined(c);
+    struct conn *conn = container_of(h, struct conn, h);
+    struct admin_conn *c = conn->host_state;
+    conn_on_io(&c->a->host, conn, events);
 }
 
 /* A newcomer at the connection cap: the oldest connection that is not
@@ -676,13 +647,15 @@ static bool make_room(struct admin *a)
 {
     unsigned alive = 0, best_rank = 3;
     struct admin_conn *victim = NULL;
-    for (struct admin_conn *c = a->conns; c; c = c->next) {
-        if (c->dead)
+    for (uint32_t i = 0; i < a->host.nconns; i++) {
+        struct conn *conn = a->host.conns[i];
+        if (conn->state == CONN_DEAD)
             continue;
+        struct admin_conn *c = conn->host_state;
         alive++;
         if (c->live || queued(c) || c->waiting)
             continue;
-        unsigned rank = c->close_after ? 0 : c->in_body ? 2 : 1;
+        unsigned rank = ended(c) ? 0 : c->in_body ? 2 : 1;
         if (rank < best_rank || (rank == best_rank && c->since_ms < victim->since_ms)) {
             victim = c;
             best_rank = rank;
@@ -692,7 +665,7 @@ static bool make_room(struct admin *a)
         return true;
     if (!victim)
         return false;
-    victim->dead = true; /* freed by admin_reap, after this iteration */
+    conn_kill(&a->host, victim->conn, 0); /* freed by admin_reap, after this iteration */
     log_ratelimited(WSP_LOG_WARN,
                     "admin: %u connections: closing the oldest idle one for a "
                     "newcomer",
@@ -700,16 +673,15 @@ static bool make_room(struct admin *a)
     return true;
 }
 
-/* When a connection's wait ends: lingering close, output the peer does not
- * read, a request that does not arrive, idleness. 0: none (a /live feed
- * that reads what it gets). */
+/* When a connection's wait ends: output the peer does not read, a request
+ * that does not arrive, idleness. 0: none (a /live feed that reads what it
+ * gets; after its last answer the core's lingering close bounds it). */
 static uint64_t conn_deadline(const struct admin_conn *c, const struct wsp_config *cfg)
 {
-    if (c->linger_until_ms)
-        return c->linger_until_ms;
     if (queued(c))
         return c->progress_ms + cfg->admin_idle_timeout_ms;
-    if (c->live || c->waiting) /* waiting: control_master answers within CTL_TIMEOUT_MS */
+    if (ended(c) || c->live ||
+        c->waiting) /* waiting: control_master answers within CTL_TIMEOUT_MS */
         return 0;
     return c->since_ms + (c->in_request ? cfg->admin_head_timeout_ms : cfg->admin_idle_timeout_ms);
 }
@@ -720,11 +692,24 @@ static void on_sweep(struct ev_loop *loop, void *arg)
     struct admin *a = arg;
     const struct wsp_config *cfg = a->m->cfg;
     uint64_t now = clock_mono_ms();
-    for (struct admin_conn *c = a->conns; c; c = c->next) {
+    for (uint32_t i = 0; i < a->host.nconns; i++) {
+        struct conn *conn = a->host.conns[i];
+        if (conn->state == CONN_DEAD)
+            continue;
+        struct admin_conn *c = conn->host_state;
+        if (conn->out && outq_progressed(conn->out))
+            c->progress_ms = now; /* the peer took some output since the last sweep */
         uint64_t d = conn_deadline(c, cfg);
         if (d && now >= d)
-            c->dead = true;
+            conn_kill(&a->host, conn, 0);
     }
+}
+
+static void on_tick(struct ev_loop *loop, void *arg)
+{
+    (void)loop;
+    struct admin *a = arg;
+    conn_sweep(&a->host);
 }
 
 static void on_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
@@ -736,7 +721,7 @@ static void on_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t event
         int fd = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return;
-        if (a->nconns >= ADMIN_MAX_CONNS && !make_room(a)) {
+        if (a->host.nconns >= ADMIN_MAX_CONNS && !make_room(a)) {
             close(fd);
             log_ratelimited(WSP_LOG_WARN, "admin: too many connections");
             continue;
@@ -751,26 +736,29 @@ int admin_adopt(struct admin *a, int fd)
     struct admin_conn *c = calloc(1, sizeof *c);
     if (!c)
         return WSP_ENOMEM;
-    c->h.cb = conn_io;
-    c->a = a;
-    c->head.env = &a->ctl_env;
-    c->fd = fd;
-    c->in_request = true; /* its first head is due within the head timeout */
-    c->since_ms = clock_mono_ms();
-    c->events = EV_READ;
-    if (a->tls && !(c->tp = transport_tls_new(a->tls, fd))) {
+    struct conn *conn = conn_new(&a->host, fd);
+    if (!conn) {
         free(c);
         return WSP_ENOMEM;
     }
-    int rc = ev_add(a->loop, fd, EV_READ, &c->h);
-    if (rc < 0) {
-        transport_free(c->tp);
-        free(c);
-        return rc;
-    }
-    c->next = a->conns;
-    a->conns = c;
-    a->nconns++;
+    conn->h.cb = on_io;
+    conn->host_state = c;
+    c->a = a;
+    c->conn = conn;
+    c->head.env = &a->ctl_env;
+    c->in_request = true; /* its first head is due within the head timeout */
+    c->since_ms = clock_mono_ms();
+    /* each answer is written as soon as it is made (pipelined answers one
+     * by one, a /live sample right after its 101): without TCP_NODELAY,
+     * Nagle would hold a small answer until the peer acknowledges the one
+     * before (a delayed ACK: 40 ms each). Not a TCP socket (a test's
+     * socketpair): nothing to do. */
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* the fd is the core's now: a transport that cannot be made ends it
+     * (closed in admin_reap) */
+    if (conn_transport_start(&a->host, conn) < 0)
+        conn_kill(&a->host, conn, 0);
     return 0;
 }
 
@@ -785,6 +773,22 @@ struct admin *admin_new(struct node *m, struct ev_loop *loop, int listen_fd)
     a->h.cb = on_accept;
     a->scratch_cap = 1024 * 1024;
     a->scratch = malloc(a->scratch_cap);
+    a->stats = aligned_alloc(_Alignof(struct worker_stats), sizeof *a->stats);
+    if (a->stats)
+        memset(a->stats, 0, sizeof *a->stats);
+    /* the core's host: no ring, listener or topics; no head deadline and
+     * no pings (this port's own deadlines are in milliseconds, on_sweep) */
+    a->host = (struct worker){
+        .cfg = m->cfg,
+        .loop = loop,
+        .st = a->stats,
+        .host_ops = &admin_host_ops,
+        .tick = 1,
+        .rbuf_size = ADMIN_RBUF,
+        .max_backlog_bytes = ADMIN_OUT_MAX,
+        .read_pause_bytes = ADMIN_OUT_PAUSE,
+    };
+    a->host.rbuf = malloc(a->host.rbuf_size);
     /* sweep often enough that a deadline is never late by more than a
      * quarter of the shorter timeout (1 s at the defaults) */
     const struct wsp_config *cfg = m->cfg;
@@ -793,6 +797,7 @@ struct admin *admin_new(struct node *m, struct ev_loop *loop, int listen_fd)
                       : cfg->admin_idle_timeout_ms;
     iv = iv / 4 < 10 ? 10 : iv / 4 > 1000 ? 1000 : iv / 4;
     a->timer_id = ev_timer_add(loop, iv, on_sweep, a);
+    a->tick_id = ev_timer_add(loop, EV_TICK_MS, on_tick, a);
     a->ctl = control_master_new(m, loop);
     if (!a->ctl)
         log_warn("admin: connection control unavailable (out of memory)");
@@ -801,10 +806,15 @@ struct admin *admin_new(struct node *m, struct ev_loop *loop, int listen_fd)
                                         .scratch = a->scratch,
                                         .scratch_cap = a->scratch_cap,
                                         .reply = &reply_ops};
-    if (!a->scratch || a->timer_id < 0 || ev_add(loop, listen_fd, EV_READ, &a->h) < 0) {
+    if (!a->scratch || !a->stats || !a->host.rbuf || a->timer_id < 0 || a->tick_id < 0 ||
+        ev_add(loop, listen_fd, EV_READ, &a->h) < 0) {
         if (a->timer_id >= 0)
             ev_timer_del(loop, a->timer_id);
+        if (a->tick_id >= 0)
+            ev_timer_del(loop, a->tick_id);
         control_master_free(a->ctl);
+        free(a->host.rbuf);
+        free(a->stats);
         free(a->scratch);
         free(a);
         return NULL;
@@ -815,11 +825,9 @@ struct admin *admin_new(struct node *m, struct ev_loop *loop, int listen_fd)
 void admin_push_live(struct admin *a)
 {
     bool any = false;
-    uint64_t now = clock_mono_ms();
-    for (struct admin_conn *c = a->conns; c; c = c->next) {
-        if (c->linger_until_ms && now >= c->linger_until_ms)
-            c->dead = true;
-        any |= c->live && !c->dead;
+    for (uint32_t i = 0; i < a->host.nconns && !any; i++) {
+        struct conn *conn = a->host.conns[i];
+        any = conn->state == CONN_HTTP && ((struct admin_conn *)conn->host_state)->live;
     }
     if (!any)
         return;
@@ -828,70 +836,55 @@ void admin_push_live(struct admin *a)
     struct msg *m = msg_new_frame(WS_OP_TEXT, a->scratch, n);
     if (!m)
         return;
-    for (struct admin_conn *c = a->conns; c; c = c->next) {
-        if (!c->live || c->dead || c->close_after || queued(c) >= ADMIN_OUT_PAUSE)
+    for (uint32_t i = 0; i < a->host.nconns; i++) {
+        struct conn *conn = a->host.conns[i];
+        if (conn->state != CONN_HTTP)
+            continue;
+        struct admin_conn *c = conn->host_state;
+        if (!c->live || queued(c) >= ADMIN_OUT_PAUSE)
             continue; /* a dashboard that does not keep up skips samples */
         out_push(c, m);
-        flush_out(c);
     }
     msg_unref(m);
 }
 
 unsigned admin_conn_count(const struct admin *a)
 {
-    return a->nconns;
+    return a->host.nconns;
 }
 
 void admin_close_fds_after_fork(struct admin *a)
 {
-    for (struct admin_conn *c = a->conns; c; c = c->next)
-        close(c->fd);
+    for (uint32_t i = 0; i < a->host.nconns; i++)
+        close(a->host.conns[i]->fd);
 }
 
 void admin_reap(struct admin *a)
 {
-    struct admin_conn **pp = &a->conns;
-    while (*pp) {
-        struct admin_conn *c = *pp;
-        if (!c->dead) {
-            pp = &c->next;
-            continue;
-        }
-        *pp = c->next;
-        a->nconns--;
-        if (c->waiting && a->ctl)
-            control_master_cancel(a->ctl, c);
-        /* a worker forked while this connection was open may still hold
-         * the descriptor, and epoll forgets it only when every copy is
-         * closed: deregister explicitly, or its events reach freed memory */
-        ev_del(a->loop, c->fd);
-        transport_free(c->tp);
-        close(c->fd);
-        ws_rx_free(c->rx);
-        free(c->in);
-        outq_free(c->out);
-        free(c);
-    }
+    a->host.tls_steps = 0; /* the core's handshake budget is per loop iteration */
+    conn_reap(&a->host);
 }
 
 void admin_free(struct admin *a)
 {
     if (!a)
         return;
-    for (struct admin_conn *c = a->conns; c; c = c->next)
-        c->dead = true;
-    admin_reap(a);
+    conn_host_release(&a->host, 0);
+    conn_pool_free(&a->host);
     control_master_free(a->ctl);
     ev_timer_del(a->loop, a->timer_id);
+    ev_timer_del(a->loop, a->tick_id);
     if (a->fd >= 0)
         close(a->fd);
+    free(a->host.rbuf);
+    free(a->stats);
     free(a->scratch);
     free(a);
 }
 
 void admin_set_tls(struct admin *a, struct tls_ctx *t)
 {
-    a->tls = t;
+    a->host.tls = t; /* borrowed: conn_transport_start takes its own reference */
 }
 
 void admin_stop_listening(struct admin *a)
@@ -928,10 +921,9 @@ static void reply_answer(struct admin_conn *c, int status, const char *body, siz
         return;
     c->waiting = false;
     respond(c, status, "application/json", body, n, c->wait_keep, NULL);
-    if (c->in_handle || c->dead)
+    if (c->in_handle || ended(c))
         return; /* answered at once: process_input carries on by itself */
-    /* answered later, from the loop: send it and serve what was pipelined */
-    flush_out(c);
+    /* answered later, from the loop: serve what was pipelined */
     serve_pipelined(c);
 }
 

@@ -1,10 +1,14 @@
-/* conn.c - one client connection on the public port: reads, writes, the
+/* conn.c - one client connection, on either port: reads, writes, the
  * WebSocket close handshake, coarse timeouts, and freeing.
  *
  * What it does not do: decide routes or topics (routes.c) or walk
- * subscribers (fanout.c). It calls upward only through the worker's
- * host_ops (server_int.h; the public port's are in public_port.c), so it
- * depends on no route, token or proxy code.
+ * subscribers (fanout.c). It calls upward only through its host's
+ * host_ops (server_int.h; the public port's are in public_port.c, the
+ * admin port's in admin.c, whose host is a struct worker with only this
+ * file's part), so it depends on no route, token or proxy code. A host
+ * that parses its own input (on_data: the admin port) gets the bytes
+ * instead of the head parser, and may pause reading above a queued-bytes
+ * mark (read_pause_bytes).
  *
  * Invariants: a connection is never freed inside its own callback:
  * conn_kill() only marks it and links it on the worker's dead list; the post
@@ -53,7 +57,10 @@ static struct conn *pool_get(struct worker *w)
         struct conn *chunk = calloc(CONN_POOL_CHUNK, sizeof *chunk);
         if (!chunk)
             return NULL;
-        for (size_t i = 0; i < CONN_POOL_CHUNK; i++) {
+        /* the first struct of each chunk links the chunks (conn_pool_free) */
+        chunk[0].next_free = w->pool_chunks;
+        w->pool_chunks = chunk;
+        for (size_t i = 1; i < CONN_POOL_CHUNK; i++) {
             chunk[i].next_free = w->pool;
             w->pool = &chunk[i];
         }
@@ -68,6 +75,17 @@ static void pool_put(struct worker *w, struct conn *c)
 {
     c->next_free = w->pool;
     w->pool = c;
+}
+
+void conn_pool_free(struct worker *w)
+{
+    WSP_ASSERT(w->nconns == 0);
+    while (w->pool_chunks) {
+        struct conn *chunk = w->pool_chunks;
+        w->pool_chunks = chunk[0].next_free;
+        free(chunk);
+    }
+    w->pool = NULL;
 }
 
 /* The connection's coarse deadline, `ticks` from now (0: none). Always sets
@@ -233,14 +251,44 @@ void conn_reap(struct worker *w)
         close(c->fd);
         pool_put(w, c);
     }
-    w->st->topics = topic_index_topics(w->topics);
+    if (w->topics)
+        w->st->topics = topic_index_topics(w->topics);
+}
+
+void conn_host_release(struct worker *w, uint16_t code)
+{
+    for (uint32_t i = 0; i < w->nconns; i++)
+        conn_kill(w, w->conns[i], code);
+    if (w->nconns)
+        conn_reap(w);
+    free(w->conns);
+    free(w->dead);
+    free(w->deadlines);
+    w->conns = w->dead = NULL;
+    w->deadlines = NULL;
+    w->nconns = w->cap = 0;
+}
+
+/* The read pause (a host's read_pause_bytes: the admin port's): while
+ * this much output waits, c is not read, so a peer that sends requests
+ * without reading the answers costs at most the mark plus one answer. */
+static inline bool read_paused(const struct worker *w, const struct conn *c)
+{
+    return w->read_pause_bytes && c->out && outq_bytes(c->out) >= w->read_pause_bytes;
+}
+
+/* The events c waits for, with EPOLLOUT or without. */
+static uint32_t wanted_events(const struct worker *w, const struct conn *c, bool write)
+{
+    bool read = !(c->flags & CF_RD_SHUT) && !read_paused(w, c);
+    return (read ? EV_READ | EV_RDHUP : 0) | (write ? EV_WRITE : 0);
 }
 
 static void set_want_write(struct worker *w, struct conn *c, bool on)
 {
     if (on == !!(c->flags & CF_WANT_WRITE))
         return;
-    uint32_t ev = ((c->flags & CF_RD_SHUT) ? 0 : EV_READ | EV_RDHUP) | (on ? EV_WRITE : 0);
+    uint32_t ev = wanted_events(w, c, on);
     if (ev_mod(w->loop, c->fd, ev, &c->h) == 0) {
         if (on)
             c->flags |= CF_WANT_WRITE;
@@ -311,7 +359,7 @@ static int backlog_admit(struct worker *w, struct conn *c, size_t add, bool fina
         w->st->slow_drop++;
         return WSP_EAGAIN;
     }
-    if (outq_bytes(c->out) + add <= w->cfg->max_backlog_bytes)
+    if (outq_bytes(c->out) + add <= w->max_backlog_bytes)
         return 0;
     if (c->state != CONN_WS)
         return WSP_EAGAIN; /* closing: only its final bytes still go out */
@@ -407,12 +455,31 @@ int conn_send_bytes(struct worker *w, struct conn *c, const void *p, size_t n)
     return send_bytes(w, c, p, n, false);
 }
 
+static void read_input(struct worker *w, struct conn *c);
+
+/* Output fell below the read-pause mark: read c again, let the host serve
+ * what it holds, and read what TLS decrypted already (epoll cannot see
+ * it). */
+static void read_resume(struct worker *w, struct conn *c)
+{
+    if (c->out &&
+        ev_mod(w->loop, c->fd, wanted_events(w, c, c->flags & CF_WANT_WRITE), &c->h) < 0) {
+        conn_kill(w, c, WS_CLOSE_ABNORMAL);
+        return;
+    }
+    if (w->host_ops->on_resume)
+        w->host_ops->on_resume(w, c);
+    if (c->state != CONN_DEAD && transport_pending(c->tp) > 0)
+        read_input(w, c);
+}
+
 static void flush(struct worker *w, struct conn *c)
 {
     if (outq_empty(c->out)) {
         set_want_write(w, c, false);
         return;
     }
+    bool paused = read_paused(w, c);
     ssize_t r = conn_out_flush(c->fd, c->tp, &c->out, CONN_FLUSH_MAX_BYTES);
     if (r < 0) {
         conn_kill(w, c, WS_CLOSE_ABNORMAL);
@@ -423,6 +490,18 @@ static void flush(struct worker *w, struct conn *c)
         set_want_write(w, c, false);
         on_drained(w, c);
     }
+    if (paused && c->state != CONN_DEAD && !read_paused(w, c))
+        read_resume(w, c);
+}
+
+void conn_end(struct worker *w, struct conn *c)
+{
+    if (c->state == CONN_DEAD || (c->flags & CF_END_AFTER_FLUSH))
+        return;
+    c->state = CONN_CLOSING;
+    c->flags |= CF_END_AFTER_FLUSH;
+    if (outq_empty(c->out))
+        on_drained(w, c);
 }
 
 void conn_close(struct worker *w, struct conn *c, uint16_t code, const char *reason)
@@ -808,6 +887,12 @@ static void read_input(struct worker *w, struct conn *c)
     if ((c->flags & (CF_PROXY_HDR | CF_PROXY_SNIFF)) && w->host_ops->on_preamble(w, c) <= 0)
         return;
     for (int i = 0; i < CONN_MAX_READS && c->state != CONN_DEAD; i++) {
+        if (read_paused(w, c)) {
+            /* the rest waits in the kernel until flush() resumes reading */
+            if (ev_mod(w->loop, c->fd, wanted_events(w, c, c->flags & CF_WANT_WRITE), &c->h) < 0)
+                conn_kill(w, c, WS_CLOSE_ABNORMAL);
+            return;
+        }
         ssize_t n = read_some(w, c);
         if (n == 0 && c->state == CONN_WS && !(c->flags & (CF_RD_SHUT | CF_SSE))) {
             /* a half-close (shutdown(SHUT_WR)): the peer may still read,
@@ -838,7 +923,10 @@ static void read_input(struct worker *w, struct conn *c)
         }
         switch (c->state) {
         case CONN_HTTP:
-            http_feed(w, c, w->rbuf, (size_t)n);
+            if (w->host_ops->on_data)
+                w->host_ops->on_data(w, c, w->rbuf, (size_t)n);
+            else
+                http_feed(w, c, w->rbuf, (size_t)n);
             break;
         case CONN_WS:
             if (!(c->flags & CF_DISCARD)) /* SSE: input after the request is dropped */
@@ -862,9 +950,11 @@ static void read_input(struct worker *w, struct conn *c)
 
 static void on_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 {
-    (void)loop;
-    struct conn *c = container_of(h, struct conn, h);
-    struct worker *w = ev_loop_user(loop);
+    conn_on_io(ev_loop_user(loop), container_of(h, struct conn, h), events);
+}
+
+void conn_on_io(struct worker *w, struct conn *c, uint32_t events)
+{
     if (c->state == CONN_DEAD)
         return; /* stale event for a connection closed in this batch */
     if (events & EV_WRITE) {
@@ -880,6 +970,19 @@ static void on_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 void conn_on_event(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 {
     on_io(loop, h, events);
+}
+
+void conn_sweep(struct worker *w)
+{
+    w->tick = ev_tick_next(w->tick);
+    /* Every tick value is visited (one step per timer run), so a deadline
+     * is due exactly when it equals the clock: memchr over one byte per
+     * connection finds those (SIMD in glibc), and no connection struct is
+     * touched unless its deadline is due. */
+    const uint8_t *dl = w->deadlines;
+    const uint8_t *end = dl + w->nconns;
+    for (const uint8_t *p = dl; p < end && (p = memchr(p, w->tick, (size_t)(end - p))); p++)
+        conn_on_tick(w, w->conns[p - dl]);
 }
 
 void conn_on_tick(struct worker *w, struct conn *c)

@@ -80,6 +80,8 @@ struct conn {                   /* owned by its worker */
         struct conn_spill *in;  /* CONN_HTTP: partial head, on demand */
         struct ws_rx *rx;       /* upgraded (CF_COUNTED): partial frame, on demand */
         struct conn *next_free; /* in the worker's pool */
+        void *host_state;       /* a host with on_data (admin.c): its state for c, owned by
+                                 * it, set back to NULL in on_forget */
     };
     struct outq *out;        /* queued output, on demand */
     struct topic_sub sub;    /* first topic subscription */
@@ -115,9 +117,28 @@ struct conn_host_ops {
     void (*on_refused)(struct worker *w, struct conn *c, int status, const char *why);
     /* c is being freed: drop what the layer above keeps for it. */
     void (*on_forget)(struct worker *w, struct conn *c);
+    /* Optional (NULL on the public port). A host that parses its own input
+     * (request bodies, keep-alive: the admin port) gets every byte a
+     * CONN_HTTP connection reads here, instead of the core's head parser
+     * and on_request; c->host_state is its own. It answers with
+     * conn_send_bytes/conn_send_msg and ends with conn_end or conn_kill.
+     * on_preamble, on_request and on_refused are then never called (with
+     * ticks_handshake 0: no head deadline either). */
+    void (*on_data)(struct worker *w, struct conn *c, uint8_t *p, size_t n);
+    /* Optional: c's queued output fell below w->read_pause_bytes, so the
+     * core reads c again; the host serves what it holds (pipelined
+     * requests). */
+    void (*on_resume)(struct worker *w, struct conn *c);
 };
 extern const struct conn_host_ops public_port_ops;
 
+/* A worker is also the connection core's host: conn.c uses only its loop,
+ * cfg, st, host_ops, tls, pool, dense array, deadlines, dead list, tick,
+ * rbuf, tls_steps and the two limits below (plus topics, shared, ips and
+ * the frame settings for WebSockets it upgrades itself). The admin port
+ * (admin.c) builds a struct worker with only those (no ring, listener or
+ * topics) as the host of its connections, with its own private counters:
+ * see docs/architecture.md. */
 struct worker {
     unsigned id;
     const struct wsp_config *cfg;   /* its own copy (forked); SIGHUP rewrites the
@@ -153,8 +174,11 @@ struct worker {
                          * so the once-a-second sweep scans bytes, not structs */
     struct conn **dead; /* freed in the post hook; capacity == cap */
     uint32_t ndead;
-    struct conn *pool;                                /* free struct conns */
-    uint8_t tick;                                     /* coarse clock, advanced every second */
+    struct conn *pool;          /* free struct conns */
+    struct conn *pool_chunks;   /* every chunk the pool took, for conn_pool_free */
+    uint64_t max_backlog_bytes; /* the backlog gate's cap (--max-backlog; the admin: its own) */
+    size_t read_pause_bytes;    /* no reading while this much output is queued; 0: never */
+    uint8_t tick;               /* coarse clock, advanced every second */
     uint32_t ticks_handshake, ticks_ping, ticks_pong; /* <= EV_DEADLINE_LONG_MAX_TICKS */
     uint32_t ticks_sse; /* SSE heartbeat interval (--sse-heartbeat); 0: none */
     bool draining;
@@ -216,6 +240,23 @@ int conn_topic_join(struct worker *w, struct conn *c, const char *name, size_t n
 void conn_reap(struct worker *w);
 /* Coarse timers: called for every connection once per tick. */
 void conn_on_tick(struct worker *w, struct conn *c);
+/* Advances w's coarse clock one tick and calls conn_on_tick for each
+ * connection whose deadline is due (worker_tick; the admin port's once a
+ * second timer). */
+void conn_sweep(struct worker *w);
+/* One event for c from a loop whose user pointer is not w (the admin
+ * port's connections on the master's loop: its handler names its host). */
+void conn_on_io(struct worker *w, struct conn *c, uint32_t events);
+/* Ends c once what is queued is out: half-close, then read and drop until
+ * the peer's EOF for a bounded time (the lingering close). No deadline is
+ * set for the queued output: the caller's. Safe to call more than once. */
+void conn_end(struct worker *w, struct conn *c);
+/* Cuts every connection of w (no close frame: reason code) and frees
+ * them, and w's dense array, deadlines and dead list. */
+void conn_host_release(struct worker *w, uint16_t code);
+/* Frees the chunks of w's connection pool (none may be in use). The
+ * workers keep theirs for the process's life; the admin port frees its. */
+void conn_pool_free(struct worker *w);
 /* Marks the connection as established WebSocket (gauge, deadlines). */
 void conn_established(struct worker *w, struct conn *c);
 /* Sends an HTTP response and ends the connection after it. */

@@ -541,6 +541,7 @@ static int apply_limits(struct worker *w)
     w->ticks_ping = cfg->ping_interval_ms ? ticks_for(cfg->ping_interval_ms) : 0;
     w->ticks_pong = ticks_for(cfg->pong_timeout_ms);
     w->ticks_sse = cfg->sse_heartbeat_ms ? ticks_for(cfg->sse_heartbeat_ms) : 0;
+    w->max_backlog_bytes = cfg->max_backlog_bytes;
     w->st->deadline_ticks_handshake = w->ticks_handshake;
     w->st->deadline_ticks_ping = w->ticks_ping;
     w->st->deadline_ticks_pong = w->ticks_pong;
@@ -609,19 +610,11 @@ static void on_signal(struct ev_loop *loop, struct ev_handler *h, uint32_t event
 
 void worker_tick(struct worker *w)
 {
-    w->tick = ev_tick_next(w->tick);
     w->accepts_in_tick = 0;
     if (w->accept_paused && !w->draining &&
         ev_add(w->loop, w->listen_fd, EV_READ, &w->listen_h) == 0)
         w->accept_paused = false;
-    /* Every tick value is visited (one step per timer run), so a deadline
-     * is due exactly when it equals the clock: memchr over one byte per
-     * connection finds those (SIMD in glibc), and no connection struct is
-     * touched unless its deadline is due. */
-    const uint8_t *dl = w->deadlines;
-    const uint8_t *end = dl + w->nconns;
-    for (const uint8_t *p = dl; p < end && (p = memchr(p, w->tick, (size_t)(end - p))); p++)
-        conn_on_tick(w, w->conns[p - dl]);
+    conn_sweep(w);     /* the clock moves, due deadlines are handled */
     auth_conn_tick(w); /* tokens that expired: close 4001 */
 }
 
@@ -752,14 +745,7 @@ int worker_run(struct worker *w)
 
 void worker_release(struct worker *w)
 {
-    /* drained (or timed out): whatever is left is cut */
-    for (uint32_t i = 0; i < w->nconns; i++)
-        conn_kill(w, w->conns[i], WS_CLOSE_GOING_AWAY);
-    if (w->nconns)
-        conn_reap(w);
-    free(w->conns);
-    free(w->dead);
-    free(w->deadlines);
+    conn_host_release(w, WS_CLOSE_GOING_AWAY); /* drained (or timed out): the rest is cut */
     topic_index_free(w->topics);
     ipcount_free(w->ips);
     free(w->rbuf);
@@ -774,8 +760,7 @@ void worker_release(struct worker *w)
         close(w->spare_fd);
     if (w->sig_fd >= 0)
         close(w->sig_fd);
-    w->conns = w->dead = NULL;
-    w->deadlines = w->rbuf = NULL;
+    w->rbuf = NULL;
     w->topics = NULL;
     w->ips = NULL;
     w->tls = NULL;
@@ -783,7 +768,6 @@ void worker_release(struct worker *w)
     w->echo_deflater = NULL;
     w->loop = NULL;
     w->listen_fd = w->spare_fd = w->sig_fd = -1;
-    w->nconns = w->cap = 0;
 }
 
 /* The process around the worker: its name in the log, death with the
