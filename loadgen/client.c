@@ -1096,7 +1096,10 @@ void client_child_main(const struct bench_opts *o, uint32_t proc, uint64_t t0_ms
                               ? (unsigned)rl.rlim_cur
                               : 1u << 20;
         C.ur_gen = calloc(C.n ? C.n : 1, sizeof *C.ur_gen);
-        C.ur = C.ur_gen ? urecv_new(max_fd, URECV_BUFS, &err) : NULL;
+        unsigned nbufs = 1024; /* one per connection, a power of two */
+        while (nbufs < C.n && nbufs < 32768)
+            nbufs <<= 1;
+        C.ur = C.ur_gen ? urecv_new(max_fd, nbufs, &err) : NULL;
         C.ur_h.cb = on_ur_ready;
         if (C.ur && ev_add(C.loop, urecv_fd(C.ur), EV_READ, &C.ur_h) < 0) {
             urecv_free(C.ur);

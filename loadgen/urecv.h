@@ -25,11 +25,11 @@
 struct urecv;
 
 /* A receiver for sockets with descriptors below max_fd, with nbufs
- * receive buffers of 512 bytes (a power of two, <= 32768; URECV_BUFS is
- * the bench's). NULL with *err set (-errno) when the kernel lacks what it
- * needs (multishot recv and buffer rings: Linux 6.0+), so the caller stays
- * on epoll. */
-#define URECV_BUFS 8192u
+ * receive buffers of 256 bytes (a power of two, <= 32768: the bench gives
+ * one per connection, so a tick to all of them fits without re-arming).
+ * NULL with *err set (-errno) when the kernel lacks what it needs
+ * (multishot recv and buffer rings: Linux 6.0+), so the caller stays on
+ * epoll. */
 struct urecv *urecv_new(unsigned max_fd, unsigned nbufs, int *err);
 void urecv_free(struct urecv *u);
 
