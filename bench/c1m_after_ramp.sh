@@ -25,17 +25,9 @@ while [ $# -gt 0 ]; do
   *) echo "c1m_after_ramp.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
-if [ "$netns" = 1 ] && [ -z "${C1M_IN_NETNS:-}" ]; then
-  buckets=1; while [ "$buckets" -lt $(( 2 * n )) ]; do buckets=$(( buckets * 2 )); done
-  $b/wspush tune --conns "$n" --apply >/dev/null || true
-  old=$(sysctl -n net.ipv4.tcp_child_ehash_entries) || exit 2
-  sysctl -qw net.ipv4.tcp_child_ehash_entries="$buckets"
-  rc=0
-  C1M_IN_NETNS=1 unshare -n bash -c 'ip link set lo up && exec "$@"' _ "$0" ${args[@]+"${args[@]}"} || rc=$?
-  sysctl -qw net.ipv4.tcp_child_ehash_entries="$old"
-  exit $rc
-fi
-[ -n "${C1M_IN_NETNS:-}" ] && echo "network namespace: net.ipv4.tcp_ehash_entries = $(sysctl -n net.ipv4.tcp_ehash_entries)"
+. bench/netns.sh
+[ "$netns" = 1 ] && [ -z "${C1M_IN_NETNS:-}" ] && netns_run "$n" "$0" ${args[@]+"${args[@]}"}
+netns_say
 $b/wspush tune --conns "$n" --apply >/dev/null 2>&1 || true
 $b/wspush tune --conns "$n" --client --apply >/dev/null 2>&1 || true
 out=bench/results/c1m_hold3-$(date -u +%Y%m%dT%H%M%SZ); mkdir -p "$out"

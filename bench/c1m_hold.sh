@@ -39,22 +39,9 @@ while [ $# -gt 0 ]; do
   *) echo "c1m_hold.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
-if [ "$netns" = 1 ] && [ -z "${C1M_IN_NETNS:-}" ]; then
-  [ "$(id -u)" = 0 ] || { echo "c1m_hold.sh: --netns needs root" >&2; exit 2; }
-  [ -e /proc/sys/net/ipv4/tcp_child_ehash_entries ] ||
-    { echo "c1m_hold.sh: --netns needs Linux 6.1+ (tcp_child_ehash_entries)" >&2; exit 2; }
-  buckets=1; while [ "$buckets" -lt $(( 2 * n )) ]; do buckets=$(( buckets * 2 )); done
-  # host-wide settings (net.ipv4.tcp_mem is not visible inside the namespace)
-  [ -x build/release/wspush ] || scripts/build.sh release >/dev/null
-  build/release/wspush tune --conns "$n" --apply >/dev/null || true
-  old=$(sysctl -n net.ipv4.tcp_child_ehash_entries)
-  sysctl -qw net.ipv4.tcp_child_ehash_entries="$buckets"
-  rc=0
-  C1M_IN_NETNS=1 unshare -n bash -c 'ip link set lo up && exec "$@"' _ "$0" ${args[@]+"${args[@]}"} || rc=$?
-  sysctl -qw net.ipv4.tcp_child_ehash_entries="$old"
-  exit $rc
-fi
-[ -n "${C1M_IN_NETNS:-}" ] && echo "network namespace: net.ipv4.tcp_ehash_entries = $(sysctl -n net.ipv4.tcp_ehash_entries)"
+. bench/netns.sh
+[ "$netns" = 1 ] && [ -z "${C1M_IN_NETNS:-}" ] && netns_run "$n" "$0" ${args[@]+"${args[@]}"}
+netns_say
 b=build/release
 [ -x "$b/wspush" ] && [ -x "$b/wspush-bench" ] || scripts/build.sh release >/dev/null
 out=bench/results/c1m_hold-$(date -u +%Y%m%dT%H%M%SZ)
