@@ -84,14 +84,20 @@ static int first_eof(const struct seen *s)
     return s->eof[0] > 0;
 }
 
+/* A socketpair whose first end is armed as socket i (tag i). */
+static void pair_armed(struct seen *s, int i, int sv[2])
+{
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    s->fds[i] = sv[0];
+    assert_int_equal(urecv_arm(s->u, sv[0], (uint64_t)i), 0);
+}
+
 static void test_urecv_bytes_then_eof(void **state)
 {
     (void)state;
     struct seen s = {.u = make(16)};
     int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-    s.fds[0] = sv[0];
-    assert_int_equal(urecv_arm(s.u, sv[0], 0), 0);
+    pair_armed(&s, 0, sv);
     assert_int_equal(write(sv[1], "hello", 5), 5);
     reap_until(&s, first_has_5);
     assert_int_equal(s.got[0], 5);
@@ -110,9 +116,7 @@ static void test_urecv_disarmed_socket_is_silent(void **state)
     (void)state;
     struct seen s = {.u = make(16)};
     int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-    s.fds[0] = sv[0];
-    assert_int_equal(urecv_arm(s.u, sv[0], 0), 0);
+    pair_armed(&s, 0, sv);
     urecv_disarm(s.u, sv[0], 0);
     assert_int_equal(write(sv[1], "late", 4), 4);
     reap_for(&s, first_has_5, 25); /* never true: waits its 0.5 s */
@@ -141,10 +145,8 @@ static void test_urecv_more_sockets_than_buffers_rearm(void **state)
     int peer[NSOCK];
     for (int i = 0; i < NSOCK; i++) {
         int sv[2];
-        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-        s.fds[i] = sv[0];
+        pair_armed(&s, i, sv);
         peer[i] = sv[1];
-        assert_int_equal(urecv_arm(s.u, sv[0], (uint64_t)i), 0);
     }
     uint8_t msg[100];
     for (int k = 0; k < 3; k++) { /* 3 x 100 bytes to each, 16 sockets, 4 buffers */
