@@ -3,7 +3,11 @@
 # time (ISO 8601 ms) published to everyone through the admin API every 10 s
 # (plus the time a publish takes) while wspush-bench measures 60 s after the
 # ramp: the cost per delivery at large N without handshakes in the window
-# (C1M attempt 3 in BENCHMARKS.md; issue 16 goal 1).
+# (C1M attempt 3 in BENCHMARKS.md; issue 16 goal 1). Beside the bench's
+# figure, the server's own: its CPU (/proc, all its processes) and its
+# delivery counters (/stats) read together before every publish, one line
+# per 10 s interval in per_publish.txt, and the median over the intervals
+# that carried a whole publish (no window edge cuts a fan-out).
 #
 #   bench/c1m_after_ramp.sh [-n 1000000] [--rate 8000] [--ping-interval D] [--netns]
 #
@@ -52,10 +56,27 @@ done
 echo "ramp: $c connections at $(date -u +%T); window from ${warmup}s" > "$out/ramp.txt"
 a1=$(anon)
 echo "anon $a0 -> $a1 kB at $c connections: $(( (a1 - a0) * 1024 / (c > 0 ? c : 1) )) B/conn" >> "$out/ramp.txt"
+# utime + stime (fields 14-15; the name in parentheses may hold spaces)
+ticks() { for p in $srv $(pgrep -P $srv); do sed 's/.*) //' /proc/$p/stat 2>/dev/null; done |
+  awk '{t += $12 + $13} END {print t}'; }
+deliv() { curl -s 127.0.0.1:$aport/stats | grep -o '"deliveries":[0-9]*' | cut -d: -f2 | paste -sd+ | bc; }
+hz=$(getconf CLK_TCK); d0=$(deliv); t0=$(ticks)
+echo "interval deliveries server_cpu_s cpu_s_per_1M" > "$out/per_publish.txt"
+i=0
 while kill -0 $bench 2>/dev/null; do
   curl -s -o /dev/null -X POST --data-binary "$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)" 127.0.0.1:$aport/broadcast
   sleep 10
+  d1=$(deliv); t1=$(ticks); i=$((i + 1))
+  awk -v i=$i -v d=$((d1 - d0)) -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN {
+    printf "%d %d %.2f %.3f\n", i, d, t / hz, d > 0 ? t / hz / d * 1e6 : 0 }' >> "$out/per_publish.txt"
+  d0=$d1; t0=$t1
 done
+# the median over intervals that carried one whole publish (99.9% of c)
+awk -v c="$c" 'NR > 1 && $2 >= c * 0.999 && $2 <= c * 1.001 {print $4}' "$out/per_publish.txt" |
+  sort -n | awk '{v[NR] = $1} END { if (!NR) { print "server per publish: no whole interval"; exit }
+    m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+    printf "server per publish: %.3f CPU-s per million deliveries (median of %d whole intervals)\n", m, NR }' \
+  >> "$out/ramp.txt"
 curl -s 127.0.0.1:$aport/stats > "$out/stats.json"
 kill $srv; wait $srv
 cat "$out/ramp.txt" "$out/bench.txt"

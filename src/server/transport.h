@@ -62,10 +62,16 @@ struct transport { /* the head of every non-plain transport's state */
 
 extern const struct transport_ops transport_plain_ops;
 extern const struct transport_ops transport_tls_ops;
+/* A TLS 1.3 connection after its hand-over (tls/tls13rec.h): the same
+ * state, the SSL freed; transport_tls_new's connections switch to it. */
+extern const struct transport_ops transport_tls13_ops;
 
 /* A server-side TLS transport on fd with ctx's certificates (the handshake
  * runs inside the first reads), or NULL (out of memory). */
 struct transport *transport_tls_new(struct tls_ctx *ctx, int fd);
+/* Call about once a second: after a burst of TLS handshakes has ended, gives
+ * the heap pages they freed back to the system (malloc_trim). */
+void transport_tls_trim(void);
 
 /* The plain transport's calls (the NULL transport), inline for the hot path. */
 static inline ssize_t transport_plain_result(ssize_t r)

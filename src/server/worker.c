@@ -616,6 +616,8 @@ void worker_tick(struct worker *w)
         w->accept_paused = false;
     conn_sweep(w);     /* the clock moves, due deadlines are handled */
     auth_conn_tick(w); /* tokens that expired: close 4001 */
+    if (w->tls)
+        transport_tls_trim(); /* after a burst of TLS handshakes */
 }
 
 static void on_sweep(struct ev_loop *loop, void *arg)

@@ -24,6 +24,7 @@
 #include <openssl/x509v3.h>
 
 #include "core/err.h"
+#include "tls/tls13rec.h"
 
 struct tls_ctx {
     unsigned refs; /* the owner's + one per live SSL made from it */
@@ -32,6 +33,7 @@ struct tls_ctx {
 };
 
 static int ssl_ex_index = -1; /* SSL ex-data slot: the tls_ctx the SSL holds a reference to */
+static int rec_ex_index = -1; /* SSL ex-data slot: the struct tls13_rec capturing its secrets */
 
 static void ctx_unref(struct tls_ctx *t)
 {
@@ -100,6 +102,108 @@ static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     return SSL_TLSEXT_ERR_NOACK; /* no ALPN agreement is fine: HTTP/1.1 */
 }
 
+/* ---- the hand-over's capture (tls13rec.h) ---- */
+
+static int unhex(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* OpenSSL's key log: "CLIENT_TRAFFIC_SECRET_0 <client random> <secret>"
+ * (hex) is the only way OpenSSL 3.0 gives the application secrets out. */
+static void on_keylog(const SSL *ssl, const char *line)
+{
+    struct tls13_rec *r = SSL_get_ex_data(ssl, rec_ex_index);
+    if (!r)
+        return;
+    static const char cs[] = "CLIENT_TRAFFIC_SECRET_0 ", ss[] = "SERVER_TRAFFIC_SECRET_0 ";
+    uint8_t *out;
+    int bit;
+    if (!strncmp(line, cs, sizeof cs - 1)) {
+        out = r->rx.secret;
+        bit = TLS13_CAP_CLIENT_SECRET;
+    } else if (!strncmp(line, ss, sizeof ss - 1)) {
+        out = r->tx.secret;
+        bit = TLS13_CAP_SERVER_SECRET;
+    } else {
+        return;
+    }
+    const char *sp = strchr(line + sizeof cs - 1, ' ');
+    if (!sp)
+        return;
+    const char *h = sp + 1;
+    size_t hl = strlen(h), n = hl / 2;
+    if (hl != 64 && hl != 96)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        int a = unhex(h[2 * i]), b = unhex(h[2 * i + 1]);
+        if (a < 0 || b < 0)
+            return;
+        out[i] = (uint8_t)(a << 4 | b);
+    }
+    r->capture |= (uint8_t)bit;
+}
+
+/* Counts the records each side sends after its Finished (our session
+ * tickets; client data read before the hand-over): their sequence numbers.
+ * OpenSSL reports a record's header before the handshake message it
+ * carries, so the Finished's own record is not counted. */
+static void on_msg(int write_p, int version, int content_type, const void *buf, size_t len,
+                   SSL *ssl, void *arg)
+{
+    (void)version;
+    (void)arg;
+    struct tls13_rec *r = SSL_get_ex_data(ssl, rec_ex_index);
+    if (!r)
+        return;
+    int fin = write_p ? TLS13_CAP_WROTE_FINISHED : TLS13_CAP_READ_FINISHED;
+    if (content_type == SSL3_RT_HEADER) {
+        if (r->capture & fin)
+            (write_p ? &r->tx : &r->rx)->seq++;
+    } else if (content_type == SSL3_RT_HANDSHAKE && len > 0) {
+        uint8_t t = *(const uint8_t *)buf;
+        if (t == SSL3_MT_FINISHED)
+            r->capture |= (uint8_t)fin;
+        else if (t == SSL3_MT_KEY_UPDATE)
+            r->capture |= TLS13_CAP_REFUSE; /* new secrets the key log does not show */
+    }
+}
+
+static int suite_of(const SSL *ssl)
+{
+    const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+    switch (c ? SSL_CIPHER_get_id(c) & 0xffff : 0) {
+    case 0x1301:
+        return TLS13_AES_128_GCM_SHA256;
+    case 0x1302:
+        return TLS13_AES_256_GCM_SHA384;
+    case 0x1303:
+        return TLS13_CHACHA20_POLY1305_SHA256;
+    default:
+        return TLS13_NONE;
+    }
+}
+
+int tls_conn_hand_over(SSL *ssl, struct tls13_rec *r, int write_blocked)
+{
+    const int secrets = TLS13_CAP_CLIENT_SECRET | TLS13_CAP_SERVER_SECRET |
+                        TLS13_CAP_READ_FINISHED | TLS13_CAP_WROTE_FINISHED;
+    if (!SSL_is_init_finished(ssl))
+        return 0;
+    int suite = suite_of(ssl);
+    if (SSL_version(ssl) != TLS1_3_VERSION || suite == TLS13_NONE ||
+        (r->capture & (secrets | TLS13_CAP_REFUSE)) != secrets || SSL_get_shutdown(ssl))
+        return -1;
+    if (write_blocked || SSL_has_pending(ssl))
+        return 0;
+    if (tls13_rec_start(r, suite) < 0)
+        return -1;
+    SSL_set_ex_data(ssl, rec_ex_index, NULL);
+    SSL_free(ssl); /* no close_notify: the session goes on here */
+    ERR_clear_error();
+    return 1;
+}
+
 struct tls_ctx *tls_ctx_new(const char *const *certs, const char *const *keys, size_t n, char *err,
                             size_t errcap)
 {
@@ -109,8 +213,10 @@ struct tls_ctx *tls_ctx_new(const char *const *certs, const char *const *keys, s
     }
     if (ssl_ex_index < 0)
         ssl_ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, ssl_ex_free);
+    if (rec_ex_index < 0)
+        rec_ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
     struct tls_ctx *t = calloc(1, sizeof *t);
-    if (ssl_ex_index < 0 || !t) {
+    if (ssl_ex_index < 0 || rec_ex_index < 0 || !t) {
         snprintf(err, errcap, "out of memory");
         free(t);
         return NULL;
@@ -146,6 +252,7 @@ struct tls_ctx *tls_ctx_new(const char *const *certs, const char *const *keys, s
         SSL_CTX_set_tlsext_servername_callback(c, on_servername);
         SSL_CTX_set_tlsext_servername_arg(c, t);
         SSL_CTX_set_alpn_select_cb(c, on_alpn, NULL);
+        SSL_CTX_set_keylog_callback(c, on_keylog); /* a no-op without a capture */
     }
     return t;
 fail:
@@ -158,15 +265,18 @@ void tls_ctx_free(struct tls_ctx *t)
     ctx_unref(t);
 }
 
-SSL *tls_conn_new(struct tls_ctx *t, int fd)
+SSL *tls_conn_new(struct tls_ctx *t, int fd, struct tls13_rec *capture)
 {
     SSL *ssl = SSL_new(t->ctx[0]);
     if (!ssl)
         return NULL;
-    if (SSL_set_ex_data(ssl, ssl_ex_index, t) != 1) {
+    if (SSL_set_ex_data(ssl, ssl_ex_index, t) != 1 ||
+        (capture && SSL_set_ex_data(ssl, rec_ex_index, capture) != 1)) {
         SSL_free(ssl);
         return NULL;
     }
+    if (capture)
+        SSL_set_msg_callback(ssl, on_msg);
     t->refs++; /* dropped by ssl_ex_free, whoever frees the SSL */
     if (SSL_set_fd(ssl, fd) != 1) {
         SSL_free(ssl);

@@ -28,9 +28,20 @@ struct tls_ctx *tls_ctx_new(const char *const *certs, const char *const *keys, s
  * connections and pending handshakes that use them. NULL is a no-op. */
 void tls_ctx_free(struct tls_ctx *t);
 
+struct tls13_rec;
+
 /* A server-side SSL for fd, or NULL. The handshake happens inside the first
- * tls_read/tls_write calls. */
-SSL *tls_conn_new(struct tls_ctx *t, int fd);
+ * tls_read/tls_write calls. With `capture` (may be NULL), the handshake's
+ * TLS 1.3 application secrets and the records sent and read after each
+ * side's Finished are noted there, for tls_conn_hand_over. */
+SSL *tls_conn_new(struct tls_ctx *t, int fd, struct tls13_rec *capture);
+/* After the handshake: hands the connection's record layer over to the
+ * capture struct (tls13rec.h) and frees the SSL without a close_notify.
+ * Returns 1 (done: ssl is freed), 0 (not now: OpenSSL still holds input,
+ * or a record half sent when write_blocked; try after a later read), or -1
+ * (never: TLS 1.2, a suite tls13rec does not run, a KeyUpdate during the
+ * hand-over window, a missing secret; keep the SSL). */
+int tls_conn_hand_over(SSL *ssl, struct tls13_rec *capture, int write_blocked);
 /* Best-effort close_notify, then frees. NULL is a no-op. */
 void tls_conn_free(SSL *ssl);
 /* True once the handshake is complete. */

@@ -126,9 +126,11 @@ static int cli_read(SSL *cli, char *buf, int n)
     return got;
 }
 
-static void test_transport_tls_same_contract(void **state)
+/* The same contract before and after the hand-over: a TLS 1.3 client's
+ * connection leaves OpenSSL's record layer for tls13rec once the
+ * handshake is done; a TLS 1.2 client's keeps its SSL. */
+static void tls_same_contract(int max_version, const struct transport_ops *after)
 {
-    (void)state;
     int sv[2];
     struct tls_ctx *ctx;
     struct transport *t = tls_pair(sv, &ctx);
@@ -136,10 +138,14 @@ static void test_transport_tls_same_contract(void **state)
     assert_ptr_equal(transport_ops_of(t), &transport_tls_ops);
     assert_true(transport_reads_records(t));
     SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_max_proto_version(cctx, max_version);
     SSL *cli = SSL_new(cctx);
     SSL_set_fd(cli, sv[1]);
     SSL_set_connect_state(cli);
     handshake(t, sv[0], cli);
+    assert_ptr_equal(transport_ops_of(t), after);
+    assert_false(transport_handshaking(t));
+    assert_true(transport_reads_records(t));
 
     /* writes: one record per piece, all taken */
     assert_int_equal(transport_write(t, sv[0], "hello", 5), 5);
@@ -178,6 +184,13 @@ static void test_transport_tls_same_contract(void **state)
     close(sv[0]);
     close(sv[1]);
     tls_ctx_free(ctx);
+}
+
+static void test_transport_tls_same_contract(void **state)
+{
+    (void)state;
+    tls_same_contract(TLS1_3_VERSION, &transport_tls13_ops);
+    tls_same_contract(TLS1_2_VERSION, &transport_tls_ops);
 }
 
 static void test_transport_tls_peer_gone_is_an_error(void **state)

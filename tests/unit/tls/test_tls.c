@@ -112,7 +112,7 @@ static void test_tls_sni_picks_the_pair_and_data_flows(void **state)
     for (size_t k = 0; k < 3; k++) {
         int sv[2];
         assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-        SSL *srv = tls_conn_new(t, sv[0]);
+        SSL *srv = tls_conn_new(t, sv[0], NULL);
         assert_non_null(srv);
         SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
         SSL *cli = SSL_new(cctx);
@@ -162,7 +162,7 @@ static void test_tls_sni_picks_the_pair_and_data_flows(void **state)
 static SSL *pair(struct tls_ctx *t, int sv[2], SSL **cli, SSL_CTX **cctx)
 {
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-    SSL *srv = tls_conn_new(t, sv[0]);
+    SSL *srv = tls_conn_new(t, sv[0], NULL);
     assert_non_null(srv);
     if (cli) {
         *cctx = SSL_CTX_new(TLS_client_method());

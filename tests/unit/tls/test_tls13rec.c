@@ -1,0 +1,356 @@
+/* test_tls13rec.c - the TLS 1.3 record layer after the hand-over
+ * (tls/tls13rec.c) and the hand-over itself (tls_conn_hand_over):
+ * seal/open round trips per suite and what open refuses; a real OpenSSL
+ * client on the other end of a socketpair for each suite, with session
+ * tickets and client data read by OpenSSL before the hand-over (so the
+ * sequence numbers must be counted right), a KeyUpdate the client asks us
+ * to answer, close_notify; TLS 1.2 keeps its SSL; a record the socket took
+ * only part of is finished by the next write; bad records end the
+ * connection with an alert. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "tls/tls.h"
+#include "tls/tls13rec.h"
+#include "../test_cert.h"
+
+static char crt[256], key[256];
+static struct tls_ctx *ctx;
+
+static int setup(void **state)
+{
+    (void)state;
+    signal(SIGPIPE, SIG_IGN);
+    if (cert_dir_make() < 0 || cert_make("localhost", crt, key) < 0)
+        return -1;
+    char err[256];
+    const char *c[] = {crt}, *k[] = {key};
+    ctx = tls_ctx_new(c, k, 1, err, sizeof err);
+    return ctx ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tls_ctx_free(ctx);
+    return cert_dir_remove();
+}
+
+static const int all_suites[] = {TLS13_AES_128_GCM_SHA256, TLS13_AES_256_GCM_SHA384,
+                                 TLS13_CHACHA20_POLY1305_SHA256};
+static const char *const suite_names[] = {"", "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
+                                          "TLS_CHACHA20_POLY1305_SHA256"};
+
+/* Two directions with the same secret: what one seals the other opens. */
+static void twin(int suite, struct tls13_rec *a, struct tls13_rec *b)
+{
+    memset(a, 0, sizeof *a);
+    assert_int_equal(RAND_bytes(a->tx.secret, TLS13_SECRET_MAX), 1);
+    memcpy(a->rx.secret, a->tx.secret, TLS13_SECRET_MAX);
+    assert_int_equal(tls13_rec_start(a, suite), 0);
+    *b = *a;
+}
+
+static void test_seal_open_round_trip_and_refusals(void **state)
+{
+    (void)state;
+    for (size_t s = 0; s < 3; s++) {
+        int suite = all_suites[s];
+        struct tls13_rec a, b;
+        twin(suite, &a, &b);
+        uint8_t rec[64], type = 0;
+        size_t plen = 0;
+        size_t len = tls13_seal(&a.tx, suite, TLS13_CT_APPDATA, "hello", 5, rec);
+        assert_int_equal(len, 5 + TLS13_OVERHEAD);
+        assert_int_equal(a.tx.seq, 1);
+        uint8_t copy[64];
+        memcpy(copy, rec, len);
+        assert_int_equal(tls13_open(&b.rx, suite, rec, len, &type, &plen), 0);
+        assert_int_equal(type, TLS13_CT_APPDATA);
+        assert_int_equal(plen, 5);
+        assert_memory_equal(rec + 5, "hello", 5);
+        assert_int_equal(b.rx.seq, 1);
+        /* the same record again: the sequence number moved on, it fails */
+        memcpy(rec, copy, len);
+        assert_int_equal(tls13_open(&b.rx, suite, rec, len, &type, &plen), WSP_EPROTO);
+        assert_int_equal(b.rx.seq, 1);
+        /* one flipped bit anywhere (header included: it is the AAD) */
+        for (size_t i = 0; i < len; i += 3) {
+            len = tls13_seal(&a.tx, suite, TLS13_CT_APPDATA, "hello", 5, rec);
+            rec[i] ^= 0x10;
+            uint64_t seq = b.rx.seq;
+            assert_int_equal(tls13_open(&b.rx, suite, rec, len, &type, &plen), WSP_EPROTO);
+            b.rx.seq = seq + 1; /* keep in step with the sender */
+        }
+        /* zero padding is stripped; all zeros (no content type) is refused */
+        b.rx.seq = a.tx.seq;
+        len = tls13_seal(&a.tx, suite, 0, "hi\x17\0\0", 5, rec);
+        assert_int_equal(tls13_open(&b.rx, suite, rec, len, &type, &plen), 0);
+        assert_int_equal(type, TLS13_CT_APPDATA);
+        assert_int_equal(plen, 2);
+        len = tls13_seal(&a.tx, suite, 0, "\0\0", 2, rec);
+        assert_int_equal(tls13_open(&b.rx, suite, rec, len, &type, &plen), WSP_EPROTO);
+        /* a length field that disagrees with the record */
+        len = tls13_seal(&a.tx, suite, TLS13_CT_APPDATA, "x", 1, rec);
+        assert_int_equal(tls13_open(&b.rx, suite, rec, len - 1, &type, &plen), WSP_EPROTO);
+        tls13_rec_clear(&a);
+        tls13_rec_clear(&b);
+    }
+    struct tls13_rec z = {0};
+    assert_int_equal(tls13_rec_start(&z, 9), WSP_EINVAL);
+}
+
+/* ---- against a real OpenSSL client ---- */
+
+struct pair {
+    int sv[2];
+    SSL *srv, *cli;
+    SSL_CTX *cctx;
+    struct tls13_rec rec;
+};
+
+static void pair_open(struct pair *p, const char *suite, int max_version)
+{
+    memset(p, 0, sizeof *p);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, p->sv), 0);
+    p->srv = tls_conn_new(ctx, p->sv[0], &p->rec);
+    assert_non_null(p->srv);
+    p->cctx = SSL_CTX_new(TLS_client_method());
+    if (suite)
+        assert_int_equal(SSL_CTX_set_ciphersuites(p->cctx, suite), 1);
+    if (max_version)
+        SSL_CTX_set_max_proto_version(p->cctx, max_version);
+    p->cli = SSL_new(p->cctx);
+    SSL_set_fd(p->cli, p->sv[1]);
+    SSL_set_connect_state(p->cli);
+    for (int i = 0; i < 1000 && !(tls_conn_ready(p->srv) && SSL_is_init_finished(p->cli)); i++) {
+        int ww;
+        char b[1];
+        SSL_do_handshake(p->cli);
+        tls_read(p->srv, b, 0, &ww);
+    }
+    assert_true(tls_conn_ready(p->srv));
+    assert_true(SSL_is_init_finished(p->cli));
+}
+
+static void pair_close(struct pair *p)
+{
+    if (p->srv)
+        tls_conn_free(p->srv);
+    tls13_rec_clear(&p->rec);
+    SSL_free(p->cli);
+    SSL_CTX_free(p->cctx);
+    close(p->sv[0]);
+    close(p->sv[1]);
+    ERR_clear_error();
+}
+
+/* What the client reads, up to n bytes, reading on past empty results. */
+static int cli_read(SSL *cli, char *buf, int n)
+{
+    int got = 0;
+    for (int i = 0; i < 200 && got < n; i++) {
+        int k = SSL_read(cli, buf + got, n - got);
+        if (k > 0)
+            got += k;
+        else if (SSL_get_error(cli, k) != SSL_ERROR_WANT_READ)
+            break;
+    }
+    return got;
+}
+
+static ssize_t rec_read_all(struct tls13_rec *r, int fd, char *buf, size_t n)
+{
+    ssize_t k = WSP_EAGAIN;
+    for (int i = 0; i < 100 && k == WSP_EAGAIN; i++)
+        k = tls13_rec_read(r, fd, buf, n);
+    return k;
+}
+
+static void test_hand_over_against_openssl(void **state)
+{
+    (void)state;
+    for (size_t s = 0; s < 3; s++) {
+        struct pair p;
+        pair_open(&p, suite_names[all_suites[s]], 0);
+        /* the client speaks first; OpenSSL reads it (a counted record) */
+        assert_int_equal(SSL_write(p.cli, "GET", 3), 3);
+        char buf[64];
+        int ww;
+        assert_int_equal(tls_read(p.srv, buf, sizeof buf, &ww), 3);
+        assert_int_equal(tls_conn_hand_over(p.srv, &p.rec, 0), 1);
+        p.srv = NULL;
+        assert_int_equal(p.rec.suite, all_suites[s]);
+        assert_int_equal(p.rec.rx.seq, 1);
+        assert_true(p.rec.tx.seq >= 1); /* our session tickets */
+
+        /* both ways after the hand-over */
+        assert_int_equal(tls13_rec_write(&p.rec, p.sv[0], "hello", 5), 5);
+        assert_int_equal(cli_read(p.cli, buf, 5), 5);
+        assert_memory_equal(buf, "hello", 5);
+        assert_int_equal(SSL_write(p.cli, "ping", 4), 4);
+        assert_int_equal(tls13_rec_read(&p.rec, p.sv[0], buf, 2), 2);
+        assert_int_equal(tls13_rec_pending(&p.rec), 2);
+        assert_int_equal(tls13_rec_read(&p.rec, p.sv[0], buf + 2, 2), 2);
+        assert_memory_equal(buf, "ping", 4);
+        assert_int_equal(tls13_rec_read(&p.rec, p.sv[0], buf, sizeof buf), WSP_EAGAIN);
+
+        /* the client updates its keys and asks for ours: we follow */
+        assert_int_equal(SSL_key_update(p.cli, SSL_KEY_UPDATE_REQUESTED), 1);
+        assert_int_equal(SSL_write(p.cli, "after", 5), 5);
+        assert_int_equal(rec_read_all(&p.rec, p.sv[0], buf, sizeof buf), 5);
+        assert_memory_equal(buf, "after", 5);
+        assert_int_equal(p.rec.rx.seq, 1);
+        assert_int_equal(p.rec.tx.seq, 0);
+        assert_int_equal(tls13_rec_write(&p.rec, p.sv[0], "back", 4), 4);
+        assert_int_equal(cli_read(p.cli, buf, 4), 4);
+        assert_memory_equal(buf, "back", 4);
+
+        /* the client's close_notify is EOF, and stays EOF */
+        SSL_shutdown(p.cli);
+        assert_int_equal(rec_read_all(&p.rec, p.sv[0], buf, sizeof buf), 0);
+        assert_int_equal(tls13_rec_read(&p.rec, p.sv[0], buf, sizeof buf), 0);
+        /* ours reaches the client as a clean end */
+        tls13_rec_close_notify(&p.rec, p.sv[0]);
+        assert_int_equal(SSL_read(p.cli, buf, sizeof buf), 0);
+        assert_int_equal(SSL_get_error(p.cli, 0), SSL_ERROR_ZERO_RETURN);
+        pair_close(&p);
+    }
+}
+
+static void test_hand_over_keeps_tls12(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_open(&p, NULL, TLS1_2_VERSION);
+    assert_int_equal(tls_conn_hand_over(p.srv, &p.rec, 0), -1);
+    int ww;
+    assert_int_equal(tls_write(p.srv, "still", 5, &ww), 5); /* the SSL goes on */
+    char buf[8];
+    assert_int_equal(cli_read(p.cli, buf, 5), 5);
+    pair_close(&p);
+
+    /* TLS 1.3 but a record half sent: not now, later */
+    pair_open(&p, NULL, 0);
+    assert_int_equal(tls_conn_hand_over(p.srv, &p.rec, 1), 0);
+    assert_int_equal(tls_conn_hand_over(p.srv, &p.rec, 0), 1);
+    p.srv = NULL;
+    pair_close(&p);
+}
+
+static void test_partial_record_finished_by_next_write(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_open(&p, NULL, 0);
+    assert_int_equal(tls_conn_hand_over(p.srv, &p.rec, 0), 1);
+    p.srv = NULL;
+    int small = 4096;
+    setsockopt(p.sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    static char big[3 * TLS13_MAX_PLAIN], got[3 * TLS13_MAX_PLAIN];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)('a' + i % 23);
+    /* write until the socket is full: the last record is held, 0 taken */
+    size_t off = 0;
+    ssize_t k;
+    while ((k = tls13_rec_write(&p.rec, p.sv[0], big + off, sizeof big - off)) > 0)
+        off += (size_t)k;
+    assert_int_equal(k, 0);
+    assert_non_null(p.rec.wpend);
+    assert_true(off < sizeof big);
+    /* the client drains; the same bytes offered again: the held record's
+     * share is taken, then the rest goes */
+    size_t rd = 0;
+    for (int i = 0; i < 10000 && rd < sizeof big; i++) {
+        int r = SSL_read(p.cli, got + rd, (int)(sizeof got - rd));
+        if (r > 0)
+            rd += (size_t)r;
+        if (off < sizeof big) {
+            k = tls13_rec_write(&p.rec, p.sv[0], big + off, sizeof big - off);
+            assert_true(k >= 0);
+            off += (size_t)k;
+        }
+    }
+    assert_int_equal(off, sizeof big);
+    assert_int_equal(rd, sizeof big);
+    assert_memory_equal(got, big, sizeof big);
+    assert_null(p.rec.wpend);
+    pair_close(&p);
+}
+
+/* Bad input ends the connection with an alert the client can read. */
+static void test_bad_records_end_with_an_alert(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *bytes;
+        size_t n;
+    } bad[] = {
+        {"\x16\x03\x03\x00\x20", 5}, /* not application_data */
+        {"\x17\x03\x03\x48\x01", 5}, /* over 2^14 + 256 */
+        {"\x17\x03\x03\x00\x05", 5}, /* shorter than a tag */
+        {"\x17\x03\x03\x00\x14"
+         "0123456789abcdefghij",
+         25}, /* does not decrypt */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct pair p;
+        pair_open(&p, NULL, 0);
+        assert_int_equal(tls_conn_hand_over(p.srv, &p.rec, 0), 1);
+        p.srv = NULL;
+        assert_int_equal(write(p.sv[1], bad[i].bytes, bad[i].n), (ssize_t)bad[i].n);
+        char buf[32];
+        assert_int_equal(tls13_rec_read(&p.rec, p.sv[0], buf, sizeof buf), WSP_EPROTO);
+        assert_int_equal(tls13_rec_read(&p.rec, p.sv[0], buf, sizeof buf), WSP_EPROTO);
+        assert_int_equal(tls13_rec_write(&p.rec, p.sv[0], "x", 1), WSP_EPROTO);
+        int r = SSL_read(p.cli, buf, sizeof buf);
+        assert_true(r <= 0);
+        assert_int_equal(SSL_get_error(p.cli, r), SSL_ERROR_SSL); /* our fatal alert */
+        pair_close(&p);
+    }
+    /* EOF inside a record is an error, between records it is EOF */
+    struct pair p;
+    pair_open(&p, NULL, 0);
+    assert_int_equal(tls_conn_hand_over(p.srv, &p.rec, 0), 1);
+    p.srv = NULL;
+    assert_int_equal(write(p.sv[1],
+                           "\x17\x03\x03\x00\x20"
+                           "abc",
+                           8),
+                     8);
+    shutdown(p.sv[1], SHUT_WR);
+    char buf[32];
+    assert_int_equal(tls13_rec_read(&p.rec, p.sv[0], buf, sizeof buf), WSP_EPROTO);
+    pair_close(&p);
+    pair_open(&p, NULL, 0);
+    assert_int_equal(tls_conn_hand_over(p.srv, &p.rec, 0), 1);
+    p.srv = NULL;
+    shutdown(p.sv[1], SHUT_WR);
+    assert_int_equal(tls13_rec_read(&p.rec, p.sv[0], buf, sizeof buf), 0);
+    pair_close(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_seal_open_round_trip_and_refusals),
+        cmocka_unit_test(test_hand_over_against_openssl),
+        cmocka_unit_test(test_hand_over_keeps_tls12),
+        cmocka_unit_test(test_partial_record_finished_by_next_write),
+        cmocka_unit_test(test_bad_records_end_with_an_alert),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
