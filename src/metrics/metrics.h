@@ -110,6 +110,8 @@ struct worker_stats {
     uint64_t accept_paused;       /* times --accept-rate stopped accepting until the next second */
     uint64_t http_requests;       /* plain HTTP on the public port */
     uint64_t tls_deferred;        /* TLS handshake steps put off to the next iteration */
+    uint64_t tls_handovers;       /* TLS 1.3 connections whose records left OpenSSL */
+    uint64_t tls_kept;            /* TLS connections that keep OpenSSL's record layer */
     uint64_t tls_reloads;         /* certificate reloads (SIGHUP) */
     uint64_t auth_accepted;       /* upgrades admitted with a valid subscriber token */
     uint64_t auth_refused[METRICS_AUTH_REASONS]; /* refused upgrades by enum auth_reason */

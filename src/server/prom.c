@@ -318,6 +318,12 @@ static size_t render_metrics(const struct snapshot *snap, char *out, size_t cap)
     counter(bp, "wspush_tls_handshake_deferrals_total",
             "TLS handshake steps put off to the next loop iteration (burst throttling).",
             SUM(tls_deferred));
+    counter(bp, "wspush_tls_handovers_total",
+            "TLS 1.3 connections whose record layer left OpenSSL after the handshake.",
+            SUM(tls_handovers));
+    counter(bp, "wspush_tls_kept_total",
+            "TLS connections that keep OpenSSL's record layer (TLS 1.2, a CCM suite).",
+            SUM(tls_kept));
     counter(bp, "wspush_tls_reloads_total", "Certificate reloads after SIGHUP.", SUM(tls_reloads));
     counter(bp, "wspush_auth_accepted_total", "Upgrades admitted with a valid subscriber token.",
             SUM(auth_accepted));

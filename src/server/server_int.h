@@ -204,10 +204,11 @@ struct worker {
     struct http_limits http_lim;
     struct ipcount *ips; /* NULL until max_conns_per_ip is set (at start or on SIGHUP) */
     uint64_t started_ms;
-    struct tls_ctx *tls;    /* NULL: plain ws:// */
-    struct io_uring *uring; /* batched fan-out sends; NULL: one send() each */
-    unsigned uring_pending; /* sends prepared, not yet reaped */
-    unsigned tls_steps;     /* handshake steps taken this iteration */
+    struct tls_ctx *tls;     /* NULL: plain ws:// */
+    struct io_uring *uring;  /* batched fan-out sends; NULL: one send() each */
+    unsigned uring_pending;  /* sends prepared, not yet reaped */
+    unsigned tls_steps;      /* handshake steps taken this iteration */
+    uint64_t tls_counted[2]; /* transport_tls_counts already added to st */
 };
 
 /* conn.c: connection I/O and protocol */

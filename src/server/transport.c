@@ -93,7 +93,7 @@ struct tls_transport {
 
 static struct {
     struct tls_transport *free;
-    unsigned long handovers, trimmed_at; /* for transport_tls_trim */
+    unsigned long handovers, kept, trimmed_at; /* counts; for transport_tls_trim */
     bool burst;
 } tls_pool;
 
@@ -162,6 +162,7 @@ static void try_hand_over(struct tls_transport *x)
         tls_pool.handovers++;
     } else {
         OPENSSL_cleanse(&x->rec, sizeof x->rec); /* the secrets stay in the SSL only */
+        tls_pool.kept++;
     }
 }
 
@@ -300,6 +301,12 @@ struct transport *transport_tls_new(struct tls_ctx *ctx, int fd)
         return NULL;
     }
     return &x->base;
+}
+
+void transport_tls_counts(uint64_t *handovers, uint64_t *kept)
+{
+    *handovers = tls_pool.handovers;
+    *kept = tls_pool.kept;
 }
 
 void transport_tls_trim(void)

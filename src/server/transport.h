@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -72,6 +73,9 @@ struct transport *transport_tls_new(struct tls_ctx *ctx, int fd);
 /* Call about once a second: after a burst of TLS handshakes has ended, gives
  * the heap pages they freed back to the system (malloc_trim). */
 void transport_tls_trim(void);
+/* This process's TLS connections so far: handed over to tls13rec, and
+ * kept on OpenSSL's record layer for good. */
+void transport_tls_counts(uint64_t *handovers, uint64_t *kept);
 
 /* The plain transport's calls (the NULL transport), inline for the hot path. */
 static inline ssize_t transport_plain_result(ssize_t r)

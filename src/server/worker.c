@@ -616,8 +616,15 @@ void worker_tick(struct worker *w)
         w->accept_paused = false;
     conn_sweep(w);     /* the clock moves, due deadlines are handled */
     auth_conn_tick(w); /* tokens that expired: close 4001 */
-    if (w->tls)
+    if (w->tls) {
         transport_tls_trim(); /* after a burst of TLS handshakes */
+        uint64_t h, k;        /* this process's counts since it started, added as deltas */
+        transport_tls_counts(&h, &k);
+        w->st->tls_handovers += h - w->tls_counted[0];
+        w->st->tls_kept += k - w->tls_counted[1];
+        w->tls_counted[0] = h;
+        w->tls_counted[1] = k;
+    }
 }
 
 static void on_sweep(struct ev_loop *loop, void *arg)

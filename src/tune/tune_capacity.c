@@ -46,7 +46,9 @@ enum {
 #define C1M                                                                                        \
     "BENCHMARKS.md, C1M, attempt 3: bench/c1m_hold.sh -n 1000000 --tick 10 --measure 60 "          \
     "(bench/c1m_after_ramp.sh)"
-#define TLSD "BENCHMARKS.md, wss:// and permessage-deflate side by side: bench/tls_deflate.py"
+#define TLSD                                                                                       \
+    "BENCHMARKS.md, wss:// and permessage-deflate side by side (2026-12-06 rerun): "               \
+    "bench/tls_deflate.py"
 
 static const struct tune_cap_const consts[K_COUNT] = {
     [K_CPU_10K] = {"cpu_s_per_m_10k", 7.50, "CPU-s per 1M deliveries", true,
@@ -55,11 +57,11 @@ static const struct tune_cap_const consts[K_COUNT] = {
                     C1K " (wspush at 100,000 connections)"},
     [K_CPU_1M] = {"cpu_s_per_m_1m", 10.1, "CPU-s per 1M deliveries", true,
                   C1M " (1,000,000 connections)"},
-    [K_CPU_TLS] = {"cpu_factor_tls", 2.05, "x plain", true,
-                   TLSD " (TLS vs plain, 4,000 connections, 1,024-byte messages)"},
+    [K_CPU_TLS] = {"cpu_factor_tls", 2.16, "x plain", true,
+                   TLSD " (TLS 1.3 vs plain, 4,000 connections, 1,024-byte messages)"},
     [K_CPU_DEFLATE] = {"cpu_factor_deflate", 1.16, "x plain", true,
                        TLSD " (deflate vs plain, same run)"},
-    [K_CPU_TLS_DEFLATE] = {"cpu_factor_tls_deflate", 1.85, "x plain", true,
+    [K_CPU_TLS_DEFLATE] = {"cpu_factor_tls_deflate", 2.16, "x plain", true,
                            TLSD " (TLS + deflate vs plain, same run)"},
     [K_PING_COST] = {"ping_cost_deliveries", 1.0, "deliveries per ping", false,
                      "assumption: a ping (and reading its pong) costs about one delivery "
@@ -70,12 +72,13 @@ static const struct tune_cap_const consts[K_COUNT] = {
                         "clients shared the 2 cores); a TLS handshake is not measured"},
     [K_USER] = {"user_bytes_per_conn", 175, "B per connection", true,
                 C1K " (whole-server anon RSS per connection, the largest of the sizes: 10,000)"},
-    [K_USER_TLS] = {"user_bytes_tls_extra", 14438, "B per connection", true,
-                    TLSD " (worker user bytes per connection, TLS 14,520 - plain 82)"},
-    [K_USER_DEFLATE] = {"user_bytes_deflate_extra", 2, "B per connection", true,
-                        TLSD " (deflate 84 - plain 82)"},
-    [K_USER_TLS_DEFLATE] = {"user_bytes_tls_deflate_extra", 14460, "B per connection", true,
-                            TLSD " (TLS + deflate 14,542 - plain 82)"},
+    [K_USER_TLS] = {"user_bytes_tls_extra", 525, "B per connection", true,
+                    TLSD " (worker user bytes per connection, TLS 1.3 609 - plain 84; TLS "
+                         "1.2 keeps OpenSSL's ~14 KB)"},
+    [K_USER_DEFLATE] = {"user_bytes_deflate_extra", 0, "B per connection", true,
+                        TLSD " (deflate 82 - plain 84: none)"},
+    [K_USER_TLS_DEFLATE] = {"user_bytes_tls_deflate_extra", 544, "B per connection", true,
+                            TLSD " (TLS + deflate 628 - plain 84)"},
     [K_PROC_FIXED] = {"proc_fixed_bytes", 765276, "B per process", true,
                       C1M " (41.6 MiB anon RSS of master + 56 workers before the ramp, / 57)"},
     [K_KERNEL_IDLE] = {"kernel_bytes_per_conn", 5150, "B per connection", true,

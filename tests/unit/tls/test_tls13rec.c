@@ -231,6 +231,52 @@ static void test_hand_over_against_openssl(void **state)
     }
 }
 
+/* A resumed session (PSK from one of our tickets) hands over the same way. */
+static void test_hand_over_after_resumption(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_open(&p, NULL, 0);
+    assert_int_equal(tls_conn_hand_over(p.srv, &p.rec, 0), 1);
+    p.srv = NULL;
+    assert_int_equal(tls13_rec_write(&p.rec, p.sv[0], "one", 3), 3);
+    char buf[16];
+    assert_int_equal(cli_read(p.cli, buf, 3), 3); /* the client takes the tickets too */
+    SSL_SESSION *sess = SSL_get1_session(p.cli);
+    assert_non_null(sess);
+    assert_true(SSL_SESSION_is_resumable(sess));
+
+    struct pair q;
+    memset(&q, 0, sizeof q);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, q.sv), 0);
+    q.srv = tls_conn_new(ctx, q.sv[0], &q.rec);
+    q.cli = SSL_new(p.cctx);
+    SSL_set_fd(q.cli, q.sv[1]);
+    SSL_set_connect_state(q.cli);
+    assert_int_equal(SSL_set_session(q.cli, sess), 1);
+    for (int i = 0; i < 1000 && !(tls_conn_ready(q.srv) && SSL_is_init_finished(q.cli)); i++) {
+        int ww;
+        char b[1];
+        SSL_do_handshake(q.cli);
+        tls_read(q.srv, b, 0, &ww);
+    }
+    assert_true(SSL_session_reused(q.cli));
+    assert_int_equal(tls_conn_hand_over(q.srv, &q.rec, 0), 1);
+    q.srv = NULL;
+    assert_int_equal(tls13_rec_write(&q.rec, q.sv[0], "two", 3), 3);
+    assert_int_equal(cli_read(q.cli, buf, 3), 3);
+    assert_memory_equal(buf, "two", 3);
+    assert_int_equal(SSL_write(q.cli, "back", 4), 4);
+    assert_int_equal(rec_read_all(&q.rec, q.sv[0], buf, sizeof buf), 4);
+    assert_memory_equal(buf, "back", 4);
+    SSL_SESSION_free(sess);
+    tls13_rec_clear(&q.rec);
+    SSL_free(q.cli);
+    close(q.sv[0]);
+    close(q.sv[1]);
+    pair_close(&p);
+}
+
 static void test_hand_over_keeps_tls12(void **state)
 {
     (void)state;
@@ -348,6 +394,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seal_open_round_trip_and_refusals),
         cmocka_unit_test(test_hand_over_against_openssl),
+        cmocka_unit_test(test_hand_over_after_resumption),
         cmocka_unit_test(test_hand_over_keeps_tls12),
         cmocka_unit_test(test_partial_record_finished_by_next_write),
         cmocka_unit_test(test_bad_records_end_with_an_alert),

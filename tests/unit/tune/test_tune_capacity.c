@@ -40,7 +40,12 @@ static void test_tune_cap_constants_named_and_sourced(void **state)
         const struct tune_cap_const *c = tune_cap_const_at(i);
         assert_non_null(c->name);
         assert_non_null(c->unit);
-        assert_true(c->value > 0);
+        /* an extra cost may be measured as none (deflate: no state per
+         * connection); every other figure is positive */
+        if (strstr(c->name, "_extra"))
+            assert_true(c->value >= 0);
+        else
+            assert_true(c->value > 0);
         assert_ptr_equal(tune_cap_const_find(c->name), c);
         /* a measured figure names its BENCHMARKS.md section, an assumption
          * says it is one */
