@@ -15,13 +15,11 @@
  * told at the end of the spread. A connection that leaves on its own
  * meanwhile is simply not there to be told.
  *
- * Random order without a per-connection field: each pick starts at a
- * random slot of the dense connection array and takes the first open
- * WebSocket connection from there (wrapping). Connections already closing
- * are skipped; they are few (they leave once the peer answers, within
- * CONN_CLOSE_TICKS), so a pick costs a few probes; not exactly uniform
- * (a connection right after a run of closing ones is likelier), which only
- * matters for the order, not the rate.
+ * Random order without a per-connection field: each pick tries random
+ * slots of the dense connection array until one holds an open WebSocket
+ * connection (uniform among them), and after 32 misses takes the first
+ * open one from a random slot on (wrapping). Connections already closing
+ * are skipped; they leave once the peer answers, within CONN_CLOSE_TICKS.
  *
  * The reason: "restart; retry-after-ms=N" (ASCII, the format documented in
  * docs/close-codes.md), N uniform in [DRAIN_RETRY_MIN_MS, DRAIN_RETRY_MIN_MS
@@ -61,12 +59,21 @@ static uint64_t drain_spread_ms(uint64_t drain_timeout_ms)
     return drain_timeout_ms - tail;
 }
 
-/* The next open WebSocket connection from a random slot on, or NULL. */
+/* A random open WebSocket connection, or NULL. Random slots first (a
+ * uniform pick among the open ones while they are not rare), then the first
+ * open one from a random slot on: after a run of closing connections that
+ * scan favours the one right after it, and picks followed the array's
+ * order when many waited for their peers' close frames. */
 static struct conn *pick(struct worker *w)
 {
     uint32_t n = w->nconns;
     if (!n)
         return NULL;
+    for (int tries = 0; tries < 32; tries++) {
+        struct conn *c = w->conns[rnd(w) % n];
+        if (c->state == CONN_WS)
+            return c;
+    }
     uint32_t start = (uint32_t)(rnd(w) % n);
     for (uint32_t k = 0; k < n; k++) {
         struct conn *c = w->conns[(start + k) % n];
