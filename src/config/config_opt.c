@@ -199,6 +199,9 @@ static const struct opt opts[] = {
      "its answers this long"},
     {"ping-interval", T_DUR, OFF(ping_interval_ms), 0, "25s", "DURATION",
      "ping an idle connection after DURATION without input (0 = never)"},
+    {"ping-budget", T_U64, OFF(ping_budget), 0, "5000", "N",
+     "pings per second per CPU core the node may spend on liveness; past it each worker's "
+     "ping interval stretches to its connections / its share (0 = never stretch)"},
     {"sse-heartbeat", T_DUR, OFF(sse_heartbeat_ms), 0, "15s", "DURATION",
      "Server-Sent Events: a comment line after DURATION without output keeps proxies from "
      "closing the stream and finds dead clients (0 = never)"},
@@ -434,6 +437,7 @@ size_t config_opt_count(void)
 static const char *const live_opts[] = {
     "log-level",    "allow-origin",  "max-conns",     "max-conns-per-ip",  "msg-rate",
     "accept-rate",  "max-backlog",   "slow-policy",   "handshake-timeout", "ping-interval",
+    "ping-budget",
     "pong-timeout", "sse-heartbeat", "drain-timeout", "access-log",        "public-topics",
 };
 

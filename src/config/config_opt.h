@@ -59,6 +59,7 @@ struct wsp_config {
     uint64_t admin_head_timeout_ms; /* admin port: a request's head and body */
     uint64_t admin_idle_timeout_ms; /* admin port: idle keep-alive, or output unread */
     uint64_t ping_interval_ms;      /* 0 = no server pings */
+    uint64_t ping_budget;           /* pings/s per core before the interval stretches; 0: never */
     uint64_t sse_heartbeat_ms;      /* SSE comment heartbeat interval; 0 = none */
     uint64_t pong_timeout_ms;
     uint64_t drain_timeout_ms;

@@ -68,8 +68,10 @@ struct worker_stats {
     int32_t pid;
     uint32_t restarts;
     uint64_t started_unix_ms;
-    /* the coarse deadlines this worker arms, in 1 s ticks (written at start) */
+    /* the coarse deadlines this worker arms, in 1 s ticks (at start, on SIGHUP; ping
+     * also every second, as --ping-budget stretches it) */
     uint32_t deadline_ticks_handshake, deadline_ticks_ping, deadline_ticks_pong;
+    uint64_t ping_ms; /* the ping interval in use (--ping-interval, stretched by --ping-budget) */
     /* gauges; from here to the end only uint64_t fields (metrics_sum adds
      * them up as an array) */
     uint64_t conns;          /* established WebSocket connections */

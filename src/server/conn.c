@@ -1037,7 +1037,7 @@ void conn_on_tick(struct worker *w, struct conn *c)
             deadline_set(w, c, 1);
             break;
         }
-        if (!(c->flags & CF_RD_SHUT) && peer_acked_within(c, w->cfg->ping_interval_ms)) {
+        if (!(c->flags & CF_RD_SHUT) && peer_acked_within(c, w->ping_ms)) {
             /* proven alive without a ping; the phase is kept */
             w->st->pings_skipped++;
             deadline_set(w, c, w->ticks_ping);

@@ -290,6 +290,14 @@ static size_t render_metrics(const struct snapshot *snap, char *out, size_t cap)
         counter(bp, "wspush_history_topics_refused_total",
                 "Publishes to topics that found the history topic table full.", hs.topics_full);
     }
+    uint64_t ping_ms = 0;
+    for (unsigned i = 0; i < st->nworkers; i++)
+        if (st->w[i].ping_ms > ping_ms)
+            ping_ms = st->w[i].ping_ms;
+    gauge(bp, "wspush_ping_interval_seconds",
+          "The longest ping interval a worker uses now: --ping-interval, stretched by "
+          "--ping-budget at large connection counts (0: no pings).",
+          (double)ping_ms / 1000.0);
     counter(bp, "wspush_pings_sent_total", "Server pings to idle connections.", SUM(pings_sent));
     counter(bp, "wspush_pings_skipped_total",
             "Ping deadlines passed without a ping: the peer's TCP acknowledged data within the "

@@ -180,6 +180,8 @@ struct worker {
     size_t read_pause_bytes;    /* no reading while this much output is queued; 0: never */
     uint8_t tick;               /* coarse clock, advanced every second */
     uint32_t ticks_handshake, ticks_ping, ticks_pong; /* <= EV_DEADLINE_LONG_MAX_TICKS */
+    uint64_t ping_ms; /* the ping interval in use: --ping-interval, stretched by --ping-budget */
+    unsigned ncpu;    /* online CPUs at start: the budget is per core */
     uint32_t ticks_sse; /* SSE heartbeat interval (--sse-heartbeat); 0: none */
     bool draining;
     uint64_t drain_deadline_ms;
@@ -341,6 +343,16 @@ int worker_run(struct worker *w);
 /* The sweep: advances the coarse clock one tick and handles the
  * connections whose deadline is due (also what tests call to move time). */
 void worker_tick(struct worker *w);
+/* The ping interval for nconns connections on one of nworkers workers:
+ * interval_ms, or longer when pinging them all once per interval would
+ * pass this worker's share of budget x ncpu pings per second (so the
+ * node's pings stay within it however many connections it holds; capped
+ * at EV_DEADLINE_MAX_MS). interval_ms 0 (no pings) or budget 0: as given. */
+uint64_t worker_ping_ms(uint64_t interval_ms, uint64_t budget, unsigned ncpu, unsigned nworkers,
+                        uint64_t nconns);
+/* w->ping_ms and w->ticks_ping from the options and w->nconns (start,
+ * SIGHUP, every sweep); armed deadlines keep their time. */
+void worker_ping_interval_update(struct worker *w);
 /* Cuts what is left (1001) and frees everything worker_init made, except
  * the connection pool (conn.c keeps its chunks for the process's life). */
 void worker_release(struct worker *w);

@@ -530,6 +530,32 @@ static void reload_tls(struct worker *w)
 
 static uint32_t ticks_for(uint64_t ms);
 
+uint64_t worker_ping_ms(uint64_t interval_ms, uint64_t budget, unsigned ncpu, unsigned nworkers,
+                        uint64_t nconns)
+{
+    if (!interval_ms || !budget || !nconns)
+        return interval_ms;
+    /* the node may send budget x ncpu pings per second; this worker's
+     * share pings its nconns once per interval at most that often */
+    double share = (double)budget * (ncpu ? ncpu : 1) / (nworkers ? nworkers : 1);
+    double need_ms = (double)nconns * 1000.0 / share;
+    if (need_ms <= (double)interval_ms)
+        return interval_ms;
+    return need_ms >= (double)EV_DEADLINE_MAX_MS ? EV_DEADLINE_MAX_MS : (uint64_t)need_ms;
+}
+
+void worker_ping_interval_update(struct worker *w)
+{
+    const struct wsp_config *cfg = w->cfg;
+    w->ping_ms = worker_ping_ms(cfg->ping_interval_ms, cfg->ping_budget, w->ncpu,
+                                w->shared ? w->shared->nworkers : 1, w->nconns);
+    w->ticks_ping = w->ping_ms ? ticks_for(w->ping_ms) : 0;
+    if (w->st) {
+        w->st->deadline_ticks_ping = w->ticks_ping;
+        w->st->ping_ms = w->ping_ms;
+    }
+}
+
 /* The worker state made from the live options (config_opt_is_live): at
  * start, and again after SIGHUP changed them. Deadlines already armed keep
  * their time; the next one armed uses the new interval. A per-IP limit set
@@ -538,12 +564,11 @@ static int apply_limits(struct worker *w)
 {
     const struct wsp_config *cfg = w->cfg;
     w->ticks_handshake = ticks_for(cfg->handshake_timeout_ms);
-    w->ticks_ping = cfg->ping_interval_ms ? ticks_for(cfg->ping_interval_ms) : 0;
+    worker_ping_interval_update(w);
     w->ticks_pong = ticks_for(cfg->pong_timeout_ms);
     w->ticks_sse = cfg->sse_heartbeat_ms ? ticks_for(cfg->sse_heartbeat_ms) : 0;
     w->max_backlog_bytes = cfg->max_backlog_bytes;
     w->st->deadline_ticks_handshake = w->ticks_handshake;
-    w->st->deadline_ticks_ping = w->ticks_ping;
     w->st->deadline_ticks_pong = w->ticks_pong;
     w->hs_cfg.origins = cfg->origins;
     w->hs_cfg.n_origins = cfg->n_origins;
@@ -614,7 +639,8 @@ void worker_tick(struct worker *w)
     if (w->accept_paused && !w->draining &&
         ev_add(w->loop, w->listen_fd, EV_READ, &w->listen_h) == 0)
         w->accept_paused = false;
-    conn_sweep(w);     /* the clock moves, due deadlines are handled */
+    worker_ping_interval_update(w); /* --ping-budget: follows the connection count */
+    conn_sweep(w);                  /* the clock moves, due deadlines are handled */
     auth_conn_tick(w); /* tokens that expired: close 4001 */
     if (w->tls) {
         transport_tls_trim(); /* after a burst of TLS handshakes */
@@ -709,6 +735,8 @@ int worker_init(struct worker *w, const struct worker_init *wi)
     w->loop = ev_loop_new(1024);
     w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     w->started_ms = clock_mono_ms();
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    w->ncpu = ncpu < 1 ? 1u : (unsigned)ncpu;
     if (!w->rbuf || !w->topics || !w->loop || protocol_setup(w) < 0 || apply_limits(w) < 0) {
         worker_release(w);
         return WSP_ENOMEM;

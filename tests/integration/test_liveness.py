@@ -6,6 +6,8 @@ client of a ticking topic is never pinged. Pings that are sent spread over
 the interval, not in one wave per burst of connections. (A pong already
 waiting in the socket when the deadline is judged counts: test_hostile.py,
 test_pong_waiting_in_the_socket_is_read_before_the_deadline_is_judged.)"""
+import os
+import re
 import time
 
 from conftest import OP_PING, OP_PONG, OP_TEXT, RawWS, T, publish_pipelined, wait_until
@@ -123,3 +125,36 @@ def test_a_client_that_takes_nothing_is_still_closed_for_its_ping(wspush):
         srv.wait_connections(0, T(20))
     assert _metric(srv, "wspush_pongs_deferred_total") == 0
     assert 'wspush_disconnects_total{code="1001"} 1' in srv.metrics()
+
+
+def _gauge(srv, name):
+    m = re.search(rf"^{name} ([0-9.e+-]+)$", srv.metrics(), re.M)
+    assert m, f"{name} missing from /metrics"
+    return float(m.group(1))
+
+
+def test_ping_budget_stretches_the_interval_with_the_connections(wspush):
+    """--ping-budget N: at most N pings per second per core. 12 idle
+    clients on one worker with a budget of 1 ping/s per core cannot all be
+    pinged every 2 s, so the worker's interval becomes 12 / cores seconds
+    (the gauge, and the interval the pings then keep); with the default
+    budget the interval stays 2 s. Every client answers: none is closed."""
+    ncpu = os.sysconf("SC_NPROCESSORS_ONLN")
+    want = max(2.0, 12 / ncpu)
+    for budget, expect in (("1", want), ("5000", 2.0)):
+        srv = wspush("--workers", "1", "--ping-interval", "2s", "--pong-timeout", "10s",
+                     "--ping-budget", budget)
+        clients = [RawWS(srv.port, "/", timeout=T(15)) for _ in range(12)]
+        try:
+            srv.wait_connections(12)
+            wait_until(lambda: _gauge(srv, "wspush_ping_interval_seconds") == expect, T(5),
+                       f"ping interval {expect} s with --ping-budget {budget}")
+            for c in clients:  # answer a first ping each
+                f = c.recv_frame()
+                assert f.opcode == OP_PING, f
+                c.send(OP_PONG, f.payload)
+            assert srv.stats()["connections"] == 12
+            assert srv.stats()["workers"][0]["deadline_ticks"]["ping"] == int(expect + 0.999) + 1
+        finally:
+            for c in clients:
+                c.shutdown()

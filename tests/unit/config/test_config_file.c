@@ -388,7 +388,7 @@ static void test_config_apply_live(void **state)
         if (!strcmp(n, "allow-origin") || !strcmp(n, "max-conns") || !strcmp(n, "log-level"))
             assert_true(config_opt_is_live(i));
     }
-    assert_int_equal(live, 15);
+    assert_int_equal(live, 16);
 }
 
 static void test_config_file_print_round_trip(void **state)

@@ -7,6 +7,7 @@
 #include "server_fixture.h"
 
 #include "core/err.h"
+#include "ev/timer.h"
 #include "pubsub/outq.h"
 
 static const char *const small_backlog_close[] = {"--max-backlog", "64KiB", "--slow-policy",
@@ -283,6 +284,80 @@ static void test_conn_freed_after_the_iteration(void **state)
     fx_stop();
 }
 
+static void test_conn_ping_ms_arithmetic(void **state)
+{
+    (void)state;
+    /* 1M on 53 workers, 2 cores, 5,000 per core: 188.7 pings/s per worker,
+     * so its 18,868 connections once per 100 s */
+    assert_int_equal(worker_ping_ms(25000, 5000, 2, 53, 18868), 100000);
+    assert_int_equal(worker_ping_ms(25000, 5000, 2, 1, 1000), 25000); /* under the budget */
+    assert_int_equal(worker_ping_ms(25000, 5000, 2, 1, 250000), 25000); /* exactly at it */
+    assert_int_equal(worker_ping_ms(25000, 5000, 2, 1, 250001), 25000);
+    assert_int_equal(worker_ping_ms(25000, 5000, 2, 1, 500000), 50000);
+    assert_int_equal(worker_ping_ms(25000, 0, 2, 53, 18868), 25000); /* 0: never stretched */
+    assert_int_equal(worker_ping_ms(0, 5000, 2, 53, 18868), 0);      /* no pings stays none */
+    assert_int_equal(worker_ping_ms(25000, 5000, 2, 1, 0), 25000);
+    assert_int_equal(worker_ping_ms(1000, 1, 1, 256, UINT64_MAX / 2), EV_DEADLINE_MAX_MS);
+}
+
+/* Pings answered by n clients over ticks [from, to) of the coarse clock. */
+static unsigned pings_over(struct fx_client *cl, unsigned n, int from, int to)
+{
+    unsigned pings = 0;
+    for (int t = 0; t < to; t++) {
+        worker_tick(&fx_w);
+        fx_spin(2);
+        for (unsigned i = 0; i < n; i++) {
+            uint8_t buf[256];
+            size_t len = fx_read(cl[i].fd, buf, sizeof buf, NULL), off = 0;
+            uint8_t op;
+            const uint8_t *p;
+            size_t pn;
+            while (fx_next_frame(buf, len, &off, &op, &p, &pn)) {
+                assert_int_equal(op, WS_OP_PING);
+                fx_send_frame(cl[i].fd, WS_OP_PONG, p, pn);
+                pings += t >= from;
+            }
+        }
+        fx_spin(2);
+    }
+    return pings;
+}
+
+/* --ping-budget: a worker whose connections would be pinged more often
+ * than its share of budget x cores per second stretches its interval
+ * (goal 2 of issue 16: liveness at 1M may not cost a large share of the
+ * box). 10 clients, pings every 2 s, a budget of 1 ping/s on 1 core: the
+ * interval becomes 10 s, so over 60 ticks ~60 pings, not ~300; every
+ * client answers, so nobody is closed. */
+static void test_conn_ping_budget_stretches_the_interval(void **state)
+{
+    (void)state;
+    unsigned counts[2];
+    for (int k = 0; k < 2; k++) {
+        const char *const args[] = {"--ping-interval", "2s", "--ping-budget", k ? "1" : "0", NULL};
+        fx_start(args);
+        fx_w.ncpu = 1;
+        struct fx_client cl[10];
+        for (unsigned i = 0; i < 10; i++)
+            cl[i] = fx_upgrade("/t", false);
+        counts[k] = pings_over(cl, 10, 5, 65);
+        assert_int_equal(fx_w.ping_ms, k ? 10000 : 2000);
+        assert_int_equal(fx_shared->w[0].deadline_ticks_ping, ev_ticks_for_ms(fx_w.ping_ms));
+        assert_int_equal(fx_w.st->conns, 10);
+        for (unsigned i = 0; i < 10; i++)
+            close(cl[i].fd);
+        fx_spin(2);
+        fx_stop();
+    }
+    /* a deadline of D ms is ev_ticks_for_ms(D) ticks (the partial tick it
+     * was armed in counts as one): every 3 ticks, 10 x 60 / 3 = 200 pings;
+     * stretched, every 11 ticks, 10 x 60 / 11 = ~55 */
+    print_message("pings over 60 ticks: %u fixed, %u with the budget\n", counts[0], counts[1]);
+    assert_in_range(counts[0], 190, 210);
+    assert_in_range(counts[1], 45, 65);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -294,6 +369,8 @@ int main(void)
         cmocka_unit_test(test_conn_lingering_close_ends_at_its_deadline),
         cmocka_unit_test(test_conn_request_head_not_in_time),
         cmocka_unit_test(test_conn_freed_after_the_iteration),
+        cmocka_unit_test(test_conn_ping_ms_arithmetic),
+        cmocka_unit_test(test_conn_ping_budget_stretches_the_interval),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
