@@ -156,6 +156,8 @@ struct tune_cap_in {
     bool tls, deflate;         /* every connection wss:// / permessage-deflate */
     uint64_t ping_interval_ms; /* server pings, one per connection per
                                   interval; 0 = none */
+    uint64_t ping_budget;      /* pings/s per core before the interval
+                                  stretches (serve's --ping-budget); 0 = never */
     uint64_t handshake_rate;   /* steady (re)connects per second */
     uint64_t drain_ms;         /* a restart spreads N reconnects over this */
     uint64_t ring_bytes;       /* shared-memory ring (--ring-size) */
@@ -169,7 +171,10 @@ struct tune_cap {
     double cpu_s_per_m;         /* the two multiplied */
     bool extrapolated;          /* N outside the measured sizes */
     double cores_deliveries;    /* rate * cpu_s_per_m / 1e6 */
-    double cores_pings;         /* N / ping interval, as deliveries */
+    double pings_per_s;         /* N / ping interval, at most ping_budget x the
+                                 * cores the rest needs (as the server stretches) */
+    double ping_interval_s;     /* the interval that gives pings_per_s */
+    double cores_pings;         /* pings_per_s, as deliveries */
     double cores_handshakes;    /* handshake_rate * CPU per handshake */
     double cores_busy;          /* the sum of the three */
     double cores_restart;       /* extra while N reconnect over drain_ms */

@@ -170,11 +170,21 @@ void tune_cap_compute(const struct tune_cap_in *in, struct tune_cap *c)
     c->cpu_s_per_m = c->cpu_s_per_m_plain * c->cpu_factor;
     double s_per_delivery = c->cpu_s_per_m / 1e6;
     c->cores_deliveries = (double)in->rate * s_per_delivery;
-    if (in->ping_interval_ms)
-        c->cores_pings =
-            n / ((double)in->ping_interval_ms / 1000.0) * k(K_PING_COST) * s_per_delivery;
     double hs_s = k(K_HANDSHAKE_US) / 1e6;
     c->cores_handshakes = (double)in->handshake_rate * hs_s;
+    if (in->ping_interval_ms) {
+        c->ping_interval_s = (double)in->ping_interval_ms / 1000.0;
+        c->pings_per_s = n / c->ping_interval_s;
+        /* the server's budget is per core: counted on the cores the rest
+         * needs (pings add to them, so this errs towards fewer pings) */
+        double rest = ceil((c->cores_deliveries + c->cores_handshakes) * k(K_HEADROOM));
+        double cap = (double)in->ping_budget * (rest < 1 ? 1 : rest);
+        if (in->ping_budget && c->pings_per_s > cap) {
+            c->pings_per_s = cap;
+            c->ping_interval_s = n / cap;
+        }
+        c->cores_pings = c->pings_per_s * k(K_PING_COST) * s_per_delivery;
+    }
     c->cores_busy = c->cores_deliveries + c->cores_pings + c->cores_handshakes;
     if (in->drain_ms)
         c->cores_restart = n / ((double)in->drain_ms / 1000.0) * hs_s;
@@ -214,10 +224,13 @@ void tune_cap_defaults(struct tune_cap_in *in)
     const char *v;
     uint64_t u;
     in->ping_interval_ms = 0;
+    in->ping_budget = 0;
     in->drain_ms = 0;
     in->ring_bytes = 0;
     if ((v = serve_default("ping-interval")) && clock_parse_duration_ms(v, &u) == 0)
         in->ping_interval_ms = u;
+    if ((v = serve_default("ping-budget")))
+        in->ping_budget = strtoull(v, NULL, 10);
     if ((v = serve_default("drain-timeout")) && clock_parse_duration_ms(v, &u) == 0)
         in->drain_ms = u;
     if ((v = serve_default("ring-size")) && config_parse_size(v, &u) == 0)

@@ -20,7 +20,7 @@ static void usage(FILE *out)
     fputs("usage: wspush tune --conns N [--client] [--workers K|auto] [--apply] [--json]\n"
           "       wspush tune --conns N [--client] --emit sysctl|limits|systemd\n"
           "       wspush tune --conns N --rate R [--tls] [--deflate] [--ping-interval D]\n"
-          "                   [--handshake-rate H] [--json]\n"
+          "                   [--ping-budget P] [--handshake-rate H] [--json]\n"
           "\n"
           "Compares the kernel and limit settings of this system with what N WebSocket\n"
           "connections need, one row per setting: current value, needed value, why, fix.\n"
@@ -52,6 +52,9 @@ static void usage(FILE *out)
           "  --deflate        with --rate: every connection uses permessage-deflate\n"
           "  --ping-interval D  with --rate: server pings per connection, as for\n"
           "                   wspush serve (default: serve's default; 0 = none)\n"
+          "  --ping-budget P  with --rate: pings per second per core before the server\n"
+          "                   stretches the interval, as for wspush serve (default:\n"
+          "                   serve's default; 0 = never stretched)\n"
           "  --handshake-rate H  with --rate: steady (re)connects per second (default 0)\n"
           "  --proc-root DIR  read (and with --apply write) DIR instead of /proc (tests)\n"
           "  -h, --help       this text\n"
@@ -148,6 +151,14 @@ int tune_main(int argc, char **argv)
             if (clock_parse_duration_ms(v, &o.cap.ping_interval_ms) < 0)
                 return bad("--ping-interval wants a duration (25s, 1m, 0 = none), got", v);
             cap_opt = true;
+        } else if ((v = opt_value(argc, argv, &i, "--ping-budget", &missing))) {
+            if (strcmp(v, "0") == 0)
+                o.cap.ping_budget = 0;
+            else if (parse_count(v, &o.cap.ping_budget) < 0)
+                return bad("--ping-budget wants pings per second per core from 0 to 1000000000, "
+                           "got",
+                           v);
+            cap_opt = true;
         } else if ((v = opt_value(argc, argv, &i, "--handshake-rate", &missing))) {
             if (strcmp(v, "0") == 0)
                 o.cap.handshake_rate = 0;
@@ -196,7 +207,7 @@ int tune_main(int argc, char **argv)
     if (emit != TUNE_EMIT_NONE && (apply || json))
         return bad("--emit prints a file: it does not combine with --apply or --json", NULL);
     if (cap_opt && !o.capacity)
-        return bad("--tls, --deflate, --ping-interval and --handshake-rate need --rate R", NULL);
+        return bad("--tls, --deflate, --ping-interval, --ping-budget and --handshake-rate need --rate R", NULL);
     if (o.capacity && emit != TUNE_EMIT_NONE)
         return bad("--emit prints a file: it does not combine with --rate", NULL);
     if (o.capacity && o.client)

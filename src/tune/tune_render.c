@@ -312,7 +312,13 @@ int tune_cap_render_table(const struct tune_cap *c, FILE *out)
             "                    x %.1f headroom = %u cores (%u workers, one per core)\n",
             c->cores_deliveries, c->cores_pings, c->cores_handshakes, c->cores_busy, c->headroom,
             c->cores, c->workers);
-    if (in->ping_interval_ms)
+    if (in->ping_interval_ms && c->ping_interval_s * 1000.0 > (double)in->ping_interval_ms + 0.5)
+        fprintf(out,
+                "                    pings: one per connection every %.1f s (--ping-interval %.1f s,\n"
+                "                    stretched by --ping-budget %llu per core: %.0f pings/s)\n",
+                c->ping_interval_s, (double)in->ping_interval_ms / 1000.0,
+                (unsigned long long)in->ping_budget, c->pings_per_s);
+    else if (in->ping_interval_ms)
         fprintf(out,
                 "                    pings: one per connection every %.1f s (--ping-interval)\n",
                 (double)in->ping_interval_ms / 1000.0);
@@ -377,6 +383,7 @@ int tune_cap_render_json(const struct tune_cap *c, FILE *out)
     fprintf(out, "\"tls\":%s,\"deflate\":%s,", in->tls ? "true" : "false",
             in->deflate ? "true" : "false");
     tune_json_key_u64(out, "ping_interval_ms", in->ping_interval_ms, true);
+    tune_json_key_u64(out, "ping_budget", in->ping_budget, true);
     tune_json_key_u64(out, "handshake_rate", in->handshake_rate, true);
     tune_json_key_u64(out, "drain_ms", in->drain_ms, true);
     tune_json_key_u64(out, "ring_bytes", in->ring_bytes, true);
@@ -385,6 +392,8 @@ int tune_cap_render_json(const struct tune_cap *c, FILE *out)
     json_num(out, "cpu_s_per_m", c->cpu_s_per_m, true);
     fprintf(out, "\"extrapolated\":%s,", c->extrapolated ? "true" : "false");
     json_num(out, "cores_deliveries", c->cores_deliveries, true);
+    json_num(out, "pings_per_s", c->pings_per_s, true);
+    json_num(out, "ping_interval_s", c->ping_interval_s, true);
     json_num(out, "cores_pings", c->cores_pings, true);
     json_num(out, "cores_handshakes", c->cores_handshakes, true);
     json_num(out, "cores_busy", c->cores_busy, true);

@@ -690,12 +690,13 @@ static void test_tune_main_capacity_options(void **state)
 
     rc = run_main(out, sizeof out,
                   (const char *[]){"--conns", "1m", "--rate", "100k", "--tls", "--deflate",
-                                   "--ping-interval", "0", "--handshake-rate", "0", "--proc-root",
-                                   root, "--json", NULL});
+                                   "--ping-interval", "0", "--ping-budget", "7", "--handshake-rate",
+                                   "0", "--proc-root", root, "--json", NULL});
     assert_int_equal(rc, 1);
     assert_non_null(strstr(out, "\"conns\":1000000,"));
     assert_non_null(strstr(out, ",\"capacity\":{\"conns\":1000000,\"rate\":100000,\"tls\":true,"
-                                "\"deflate\":true,\"ping_interval_ms\":0,\"handshake_rate\":0,"));
+                                "\"deflate\":true,\"ping_interval_ms\":0,\"ping_budget\":7,"
+                                "\"handshake_rate\":0,"));
     assert_non_null(strstr(out, "\"cores_pings\":0,"));
 
     /* without --rate, no estimate */

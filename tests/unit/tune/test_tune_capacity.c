@@ -121,6 +121,21 @@ static void test_tune_cap_cores(void **state)
     tune_cap_compute(&in, &c);
     double per = kv("cpu_s_per_m_1m") / 1e6;
     assert_true(fabs(c.cores_pings - 1000000.0 / 25 * kv("ping_cost_deliveries") * per) < 1e-9);
+    assert_true(c.pings_per_s == 40000 && c.ping_interval_s == 25);
+    /* --ping-budget: at most budget x the cores the rest needs; the
+     * interval stretches to N / that */
+    in.ping_budget = 1000; /* 1M deliveries/s needs > 2 cores: below 40,000 */
+    tune_cap_compute(&in, &c2);
+    double rest = ceil(c2.cores_deliveries * c2.headroom);
+    assert_true(rest >= 2 && 1000 * rest < 40000);
+    assert_true(fabs(c2.pings_per_s - 1000 * rest) < 1e-9);
+    assert_true(fabs(c2.ping_interval_s - 1000000.0 / (1000 * rest)) < 1e-9);
+    assert_true(c2.ping_interval_s > 25);
+    assert_true(fabs(c2.cores_pings - c2.pings_per_s * kv("ping_cost_deliveries") * per) < 1e-9);
+    in.ping_budget = 1000000; /* far above: unchanged */
+    tune_cap_compute(&in, &c2);
+    assert_true(c2.pings_per_s == 40000 && c2.ping_interval_s == 25);
+    in.ping_budget = 0;
     /* handshakes, steady and during a restart */
     in.handshake_rate = 1000;
     in.drain_ms = 30000;
@@ -207,6 +222,7 @@ static void test_tune_cap_defaults_from_serve(void **state)
      * --ring-size 64MiB today; whatever they become, they are set */
     assert_true(in.ping_interval_ms > 0 && in.ping_interval_ms < 3600000);
     assert_true(in.drain_ms > 0 && in.drain_ms < 3600000);
+    assert_true(in.ping_budget > 0 && in.ping_budget < 1000000000);
     assert_true(in.ring_bytes >= 1u << 20);
 }
 
