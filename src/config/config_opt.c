@@ -435,10 +435,10 @@ size_t config_opt_count(void)
  * by their own path), token settings and message size limits (buffers and
  * partial messages are sized by them) stay as they started. */
 static const char *const live_opts[] = {
-    "log-level",    "allow-origin",  "max-conns",     "max-conns-per-ip",  "msg-rate",
-    "accept-rate",  "max-backlog",   "slow-policy",   "handshake-timeout", "ping-interval",
-    "ping-budget",
-    "pong-timeout", "sse-heartbeat", "drain-timeout", "access-log",        "public-topics",
+    "log-level",         "allow-origin",  "max-conns",   "max-conns-per-ip",
+    "msg-rate",          "accept-rate",   "max-backlog", "slow-policy",
+    "handshake-timeout", "ping-interval", "ping-budget", "pong-timeout",
+    "sse-heartbeat",     "drain-timeout", "access-log",  "public-topics",
 };
 
 bool config_opt_is_live(size_t i)

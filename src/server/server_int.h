@@ -180,8 +180,8 @@ struct worker {
     size_t read_pause_bytes;    /* no reading while this much output is queued; 0: never */
     uint8_t tick;               /* coarse clock, advanced every second */
     uint32_t ticks_handshake, ticks_ping, ticks_pong; /* <= EV_DEADLINE_LONG_MAX_TICKS */
-    uint64_t ping_ms; /* the ping interval in use: --ping-interval, stretched by --ping-budget */
-    unsigned ncpu;    /* online CPUs at start: the budget is per core */
+    uint64_t ping_ms;   /* the ping interval in use: --ping-interval, stretched by --ping-budget */
+    unsigned ncpu;      /* online CPUs at start: the budget is per core */
     uint32_t ticks_sse; /* SSE heartbeat interval (--sse-heartbeat); 0: none */
     bool draining;
     uint64_t drain_deadline_ms;

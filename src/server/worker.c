@@ -641,7 +641,7 @@ void worker_tick(struct worker *w)
         w->accept_paused = false;
     worker_ping_interval_update(w); /* --ping-budget: follows the connection count */
     conn_sweep(w);                  /* the clock moves, due deadlines are handled */
-    auth_conn_tick(w); /* tokens that expired: close 4001 */
+    auth_conn_tick(w);              /* tokens that expired: close 4001 */
     if (w->tls) {
         transport_tls_trim(); /* after a burst of TLS handshakes */
         uint64_t h, k;        /* this process's counts since it started, added as deltas */

@@ -207,7 +207,9 @@ int tune_main(int argc, char **argv)
     if (emit != TUNE_EMIT_NONE && (apply || json))
         return bad("--emit prints a file: it does not combine with --apply or --json", NULL);
     if (cap_opt && !o.capacity)
-        return bad("--tls, --deflate, --ping-interval, --ping-budget and --handshake-rate need --rate R", NULL);
+        return bad(
+            "--tls, --deflate, --ping-interval, --ping-budget and --handshake-rate need --rate R",
+            NULL);
     if (o.capacity && emit != TUNE_EMIT_NONE)
         return bad("--emit prints a file: it does not combine with --rate", NULL);
     if (o.capacity && o.client)

@@ -313,11 +313,12 @@ int tune_cap_render_table(const struct tune_cap *c, FILE *out)
             c->cores_deliveries, c->cores_pings, c->cores_handshakes, c->cores_busy, c->headroom,
             c->cores, c->workers);
     if (in->ping_interval_ms && c->ping_interval_s * 1000.0 > (double)in->ping_interval_ms + 0.5)
-        fprintf(out,
-                "                    pings: one per connection every %.1f s (--ping-interval %.1f s,\n"
-                "                    stretched by --ping-budget %llu per core: %.0f pings/s)\n",
-                c->ping_interval_s, (double)in->ping_interval_ms / 1000.0,
-                (unsigned long long)in->ping_budget, c->pings_per_s);
+        fprintf(
+            out,
+            "                    pings: one per connection every %.1f s (--ping-interval %.1f s,\n"
+            "                    stretched by --ping-budget %llu per core: %.0f pings/s)\n",
+            c->ping_interval_s, (double)in->ping_interval_ms / 1000.0,
+            (unsigned long long)in->ping_budget, c->pings_per_s);
     else if (in->ping_interval_ms)
         fprintf(out,
                 "                    pings: one per connection every %.1f s (--ping-interval)\n",

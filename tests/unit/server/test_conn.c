@@ -290,7 +290,7 @@ static void test_conn_ping_ms_arithmetic(void **state)
     /* 1M on 53 workers, 2 cores, 5,000 per core: 188.7 pings/s per worker,
      * so its 18,868 connections once per 100 s */
     assert_int_equal(worker_ping_ms(25000, 5000, 2, 53, 18868), 100000);
-    assert_int_equal(worker_ping_ms(25000, 5000, 2, 1, 1000), 25000); /* under the budget */
+    assert_int_equal(worker_ping_ms(25000, 5000, 2, 1, 1000), 25000);   /* under the budget */
     assert_int_equal(worker_ping_ms(25000, 5000, 2, 1, 250000), 25000); /* exactly at it */
     assert_int_equal(worker_ping_ms(25000, 5000, 2, 1, 250001), 25000);
     assert_int_equal(worker_ping_ms(25000, 5000, 2, 1, 500000), 50000);
