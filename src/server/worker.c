@@ -548,12 +548,10 @@ void worker_ping_interval_update(struct worker *w)
 {
     const struct wsp_config *cfg = w->cfg;
     w->ping_ms = worker_ping_ms(cfg->ping_interval_ms, cfg->ping_budget, w->ncpu,
-                                w->shared ? w->shared->nworkers : 1, w->nconns);
+                                w->shared->nworkers, w->nconns);
     w->ticks_ping = w->ping_ms ? ticks_for(w->ping_ms) : 0;
-    if (w->st) {
-        w->st->deadline_ticks_ping = w->ticks_ping;
-        w->st->ping_ms = w->ping_ms;
-    }
+    w->st->deadline_ticks_ping = w->ticks_ping;
+    w->st->ping_ms = w->ping_ms;
 }
 
 /* The worker state made from the live options (config_opt_is_live): at

@@ -86,6 +86,16 @@ static int parse_count(const char *s, uint64_t *n)
     return 0;
 }
 
+/* parse_count, or "0" -> 0 (rates that may be none). */
+static int parse_count_or_zero(const char *s, uint64_t *n)
+{
+    if (strcmp(s, "0") == 0) {
+        *n = 0;
+        return 0;
+    }
+    return parse_count(s, n);
+}
+
 /* Value of option `name` at argv[*i] ("--name v" or "--name=v"), advancing
  * *i; NULL if argv[*i] is not that option. *missing set when it has no value. */
 static const char *opt_value(int argc, char **argv, int *i, const char *name, bool *missing)
@@ -152,17 +162,13 @@ int tune_main(int argc, char **argv)
                 return bad("--ping-interval wants a duration (25s, 1m, 0 = none), got", v);
             cap_opt = true;
         } else if ((v = opt_value(argc, argv, &i, "--ping-budget", &missing))) {
-            if (strcmp(v, "0") == 0)
-                o.cap.ping_budget = 0;
-            else if (parse_count(v, &o.cap.ping_budget) < 0)
+            if (parse_count_or_zero(v, &o.cap.ping_budget) < 0)
                 return bad("--ping-budget wants pings per second per core from 0 to 1000000000, "
                            "got",
                            v);
             cap_opt = true;
         } else if ((v = opt_value(argc, argv, &i, "--handshake-rate", &missing))) {
-            if (strcmp(v, "0") == 0)
-                o.cap.handshake_rate = 0;
-            else if (parse_count(v, &o.cap.handshake_rate) < 0)
+            if (parse_count_or_zero(v, &o.cap.handshake_rate) < 0)
                 return bad("--handshake-rate wants handshakes per second from 0 to 1000000000, "
                            "got",
                            v);
