@@ -218,6 +218,10 @@ static const struct opt opts[] = {
      "kernel's accept queue)"},
     {"io-uring", T_BOOL, OFF(io_uring), 0, "on", "on|off",
      "batch the fan-out's sends through io_uring (off: one send(2) per subscriber)"},
+    {"fanout-slice", T_U64, OFF(fanout_slice), 0, "1024", "N",
+     "subscribers a worker sends one message to before it serves its other events (accepts, "
+     "handshakes, reads) and goes on; a fan-out of many slices is never overtaken by a later "
+     "message (0 = the whole fan-out in one pass)"},
     {"deflate", T_BOOL, OFF(deflate), 0, "on", "on|off",
      "permessage-deflate (RFC 7692) for clients that offer it; each message is compressed once"},
     {"deflate-min", T_SIZE, OFF(deflate_min_bytes), 0, "128", "BYTES",

@@ -71,6 +71,7 @@ struct wsp_config {
     bool access_log;                     /* one line per WebSocket handshake */
     bool deflate;                        /* permessage-deflate negotiation */
     bool io_uring;                       /* batched fan-out sends */
+    uint64_t fanout_slice;               /* subscribers per turn of the loop; 0: one pass */
     uint64_t deflate_min_bytes;          /* bytes: shorter messages are never compressed */
     uint64_t history_size;               /* messages kept per topic, 0 = off */
     uint64_t history_ttl_ms;             /* 0 = no age limit */

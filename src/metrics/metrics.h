@@ -106,6 +106,7 @@ struct worker_stats {
     uint64_t pings_skipped;  /* ping deadlines met by the peer's recent TCP acks: no ping */
     uint64_t pongs_deferred; /* pong deadlines put off: our ping still queued, the peer reading */
     uint64_t conflated;      /* conflatable ring entries skipped: a newer one was pending */
+    uint64_t fanout_yields;  /* fan-outs paused after a slice for the loop (--fanout-slice) */
     uint64_t partial_input_bytes; /* gauge: partial inbound messages held */
     uint64_t partial_input_shed;  /* connections closed over --max-partial-input */
     uint64_t accept_errors;       /* EMFILE and friends */

@@ -219,6 +219,10 @@ static void rx_drop(struct worker *w, struct conn *c)
 
 void conn_reap(struct worker *w)
 {
+    /* a fan-out paused between slices walks the arrays by position: they
+     * may grow, nothing leaves them until it is done (fanout.c) */
+    if (w->walk.m)
+        return;
     while (w->ndead) {
         struct conn *c = w->dead[--w->ndead];
         /* dense array: move the last connection into the hole */
@@ -257,6 +261,7 @@ void conn_reap(struct worker *w)
 
 void conn_host_release(struct worker *w, uint16_t code)
 {
+    fanout_cancel(w);
     for (uint32_t i = 0; i < w->nconns; i++)
         conn_kill(w, w->conns[i], code);
     if (w->nconns)

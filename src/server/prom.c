@@ -311,6 +311,10 @@ static size_t render_metrics(const struct snapshot *snap, char *out, size_t cap)
         bp, "wspush_conflated_total",
         "Messages of conflatable topics a worker skipped because a newer one was already pending.",
         SUM(conflated));
+    counter(bp, "wspush_fanout_yields_total",
+            "Times a fan-out paused after --fanout-slice subscribers so the worker could serve "
+            "its other events.",
+            SUM(fanout_yields));
     gauge(bp, "wspush_partial_input_bytes",
           "Partial inbound messages held (fragments, split frames).",
           (double)SUM(partial_input_bytes));

@@ -206,9 +206,16 @@ struct worker {
     struct http_limits http_lim;
     struct ipcount *ips; /* NULL until max_conns_per_ip is set (at start or on SIGHUP) */
     uint64_t started_ms;
-    struct tls_ctx *tls;     /* NULL: plain ws:// */
-    struct io_uring *uring;  /* batched fan-out sends; NULL: one send() each */
-    unsigned uring_pending;  /* sends prepared, not yet reaped */
+    struct tls_ctx *tls;    /* NULL: plain ws:// */
+    struct io_uring *uring; /* batched fan-out sends; NULL: one send() each */
+    unsigned uring_pending; /* sends prepared, not yet reaped */
+    struct fanout_walk {    /* a fan-out paused between slices (fanout.c) */
+        struct msg *m;      /* its message (a reference); NULL: none paused */
+        struct topic *t;    /* its topic; NULL: a broadcast over conns */
+        uint32_t n;         /* the array's length when it began: later joiners are not in it */
+        uint32_t start;     /* the rotating start (topic_walk_start) */
+        uint32_t done;      /* positions walked so far, < n while paused */
+    } walk;
     unsigned tls_steps;      /* handshake steps taken this iteration */
     uint64_t tls_counted[2]; /* transport_tls_counts already added to st */
 };
@@ -284,10 +291,21 @@ void sse_conn_preflight(struct worker *w, struct conn *c, const struct http_req 
 size_t sse_conn_cors(const struct worker *w, const struct http_req *r, char *out, size_t cap);
 
 /* fanout.c: the hot path */
+/* Delivers m to every subscriber of topic (or every connection: a
+ * broadcast) before it returns; a paused walk is finished first. */
 void fanout_deliver(struct worker *w, struct msg *m, uint8_t flags, const char *topic,
                     size_t topic_len);
-/* One subscriber: applies the slow-consumer policy. With io_uring the send
- * is only prepared: fanout_flush() issues and settles the batch. */
+/* The same walk in slices of --fanout-slice subscribers (issue 16): begins
+ * it (taking its own reference to m) and walks the first slice. true: done;
+ * false: paused, fanout_resume goes on. Only one walk is paused at a time
+ * (the caller resumes it before it begins another), and while it is, the
+ * walked arrays only grow: conn_reap waits for the walk's end. */
+bool fanout_begin(struct worker *w, struct msg *m, uint8_t flags, const char *topic,
+                  size_t topic_len);
+/* One more slice of the paused walk (none: true). true: it is done. */
+bool fanout_resume(struct worker *w);
+/* Drops a paused walk undelivered (the worker is going away). */
+void fanout_cancel(struct worker *w);
 /* io_uring for the fan-out: 0, or -errno when the kernel refuses (then the
  * worker sends with send(2)). */
 int fanout_uring_init(struct worker *w, unsigned entries);

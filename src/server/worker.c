@@ -411,11 +411,25 @@ static void on_between(struct ev_loop *loop, void *arg)
         drain_ring(w);
 }
 
+/* Brings the loop back here after the events it has now (the eventfd). */
+static void wake_self(struct worker *w)
+{
+    uint64_t one = 1;
+    if (write(w->wake_fd, &one, sizeof one) < 0)
+        log_ratelimited(WSP_LOG_WARN, "eventfd write: %s", strerror(errno));
+}
+
 /* Takes up to WORKER_RING_PER_WAKE entries from the ring and fans them out;
- * if more are left, wakes itself again. */
+ * if more are left, or a fan-out paused after a slice (--fanout-slice),
+ * wakes itself again: the worker's other events are served in between. A
+ * paused fan-out goes on before anything else is taken from the ring. */
 static void drain_ring(struct worker *w)
 {
     char topic[256];
+    if (!fanout_resume(w)) {
+        wake_self(w);
+        return;
+    }
     for (int i = 0; i < WORKER_RING_PER_WAKE; i++) {
         struct ring_entry e;
         uint64_t lost = 0;
@@ -484,13 +498,13 @@ static void drain_ring(struct worker *w)
             msg_share_meta(m, m->envelope);
             msg_share_meta(m, m->envelope->deflated);
         }
-        fanout_deliver(w, m, flags, topic, tl);
+        bool done = fanout_begin(w, m, flags, topic, tl);
         msg_unref(m);
+        if (!done)
+            break;
     }
     /* more left: make sure we come back without waiting for a new publish */
-    uint64_t one = 1;
-    if (write(w->wake_fd, &one, sizeof one) < 0)
-        log_ratelimited(WSP_LOG_WARN, "eventfd write: %s", strerror(errno));
+    wake_self(w);
 }
 
 static void start_drain(struct worker *w)

@@ -7,6 +7,10 @@ other topics, and topics with history, keep every message. A stopped worker
 (SIGSTOP) stands in for a worker busy with a long fan-out: the master keeps
 publishing into the ring meanwhile.
 
+A long fan-out is walked in slices (--fanout-slice): the worker serves its
+other events between them, every subscriber still gets every message once
+and in order, and one that joins meanwhile gets an unbroken run of them.
+
 Fairness: the walk over a topic's subscribers starts at a rotating offset,
 so the same subscriber is not always first (or last). The order is read
 from the kernel's receive timestamps (SO_TIMESTAMPNS), taken as each send
@@ -122,6 +126,33 @@ def test_broadcasts_conflate_with_slash(wspush):
             publish_pipelined(srv.admin_port, None, bodies)
         assert _until(ws, bodies[-1]) == [bodies[-1]]
     assert _metric(srv, "wspush_conflated_total") == len(bodies) - 1
+
+
+def test_a_sliced_fanout_keeps_every_message_in_order(wspush):
+    srv = wspush("--workers", "1", "--fanout-slice", "2", "--ping-interval", "0")
+    k, n = 9, 40
+    bodies = [f"s{i}".encode() for i in range(n)]
+    clients = [RawWS(srv.port, "/sliced", timeout=T(10)) for _ in range(k)]
+    try:
+        srv.wait_connections(k)
+        with _Stopped(srv):  # the 40 wait in the ring, then go out in slices of 2
+            publish_pipelined(srv.admin_port, "sliced", bodies)
+        # a client that joins while the worker works through them: served
+        # between slices, it gets an unbroken run of what came after it joined
+        with RawWS(srv.port, "/sliced", timeout=T(10)) as late:
+            for c in clients:
+                assert _until(c, bodies[-1]) == bodies
+            srv.admin.publish("sliced", "end")
+            got = _until(late, b"end")
+            run = got[:-1]
+            assert run == bodies[n - len(run):], got
+            for c in clients:
+                assert _next_text(c) == b"end"
+        # 9 subscribers in slices of 2: 5 slices, 4 pauses per message
+        assert _metric(srv, "wspush_fanout_yields_total") == n * 4 + 4
+    finally:
+        for c in clients:
+            c.shutdown()
 
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)

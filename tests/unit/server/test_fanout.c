@@ -3,7 +3,10 @@
  * of its subscribers once and nobody else; a broadcast reaches every
  * established client; each connection gets its form (plain or
  * permessage-deflate), with send(2) and with io_uring batches, including a
- * batch that fills up in the middle of a mixed walk. */
+ * batch that fills up in the middle of a mixed walk; a walk in slices
+ * (--fanout-slice): each slice reaches the next subscribers, a paused walk
+ * keeps its positions while connections die and join, and a later message
+ * never overtakes it. */
 #include "server_fixture.h"
 
 #include "ws/ws_deflate.h"
@@ -178,6 +181,167 @@ static void test_fanout_uring_full_batch_mixed_forms(void **state)
     fx_stop();
 }
 
+static const char *const slice4[] = {"--fanout-slice", "4", NULL};
+static const char *const slice4_send[] = {"--fanout-slice", "4", "--io-uring", "off", NULL};
+static const char *const slice3[] = {"--fanout-slice", "3", NULL};
+
+/* How many copies of f the client holds now (and nothing else). */
+static unsigned copies_now(struct fx_client *cl, const struct msg *f)
+{
+    static uint8_t buf[1 << 16];
+    size_t n = fx_read(cl->fd, buf, sizeof buf, NULL);
+    assert_int_equal(n % f->len, 0);
+    for (size_t off = 0; off < n; off += f->len)
+        assert_memory_equal(buf + off, f->data, f->len);
+    return (unsigned)(n / f->len);
+}
+
+/* 10 subscribers, slices of 4: 4, 8, then 10, each once; a yield after
+ * each slice but the last. topic NULL: a broadcast. */
+static void sliced_walk(const char *const *args, const char *topic)
+{
+    fx_start(args);
+    enum { N = 10 };
+    struct fx_client cl[N];
+    for (int i = 0; i < N; i++)
+        cl[i] = fx_upgrade("/t", false);
+    struct msg *m = publish_msg(topic, 100, 's', false);
+    uint8_t flags = topic ? 0 : RING_F_BROADCAST;
+    size_t tl = topic ? strlen(topic) : 0;
+    unsigned got = 0;
+    assert_false(fanout_begin(&fx_w, m, flags, topic, tl));
+    assert_int_equal(fx_w.st->deliveries, 4);
+    assert_int_equal(fx_w.uring_pending, 0); /* no batch outlives its slice */
+    for (int i = 0; i < N; i++)
+        got += copies_now(&cl[i], m);
+    assert_int_equal(got, 4);
+    assert_false(fanout_resume(&fx_w));
+    assert_int_equal(fx_w.st->deliveries, 8);
+    assert_true(fanout_resume(&fx_w));
+    assert_int_equal(fx_w.st->deliveries, 10);
+    assert_int_equal(fx_w.st->fanout_yields, 2);
+    assert_null(fx_w.walk.m);
+    assert_true(fanout_resume(&fx_w)); /* nothing paused: nothing to do */
+    assert_int_equal(fx_w.st->deliveries, 10);
+    for (int i = 0; i < N; i++)
+        got += copies_now(&cl[i], m);
+    assert_int_equal(got, N);
+    for (int i = 0; i < N; i++) /* once each: nobody holds a second copy */
+        assert_int_equal(copies_now(&cl[i], m), 0);
+    msg_unref(m);
+    fx_stop();
+}
+
+static void test_fanout_walks_in_slices(void **state)
+{
+    (void)state;
+    sliced_walk(slice4, "t");
+    sliced_walk(slice4, NULL);
+    sliced_walk(slice4_send, "t");
+    sliced_walk(slice4_send, NULL);
+}
+
+/* While a walk is paused, connections die and join. The walk goes by
+ * position, so nothing may leave the arrays until it ends: with a
+ * swap-remove in between, the last (not yet walked) subscribers would move
+ * into walked holes and miss the message. A subscriber that joined after
+ * the walk began is not in it (it joined after the publish). */
+static void test_fanout_paused_walk_keeps_its_positions(void **state)
+{
+    (void)state;
+    fx_start(slice3);
+    enum { N = 9 };
+    struct fx_client cl[N];
+    bool had[N] = {0};
+    for (int i = 0; i < N; i++)
+        cl[i] = fx_upgrade("/t", false);
+    struct msg *m = publish_msg("t", 64, 'p', false);
+    assert_false(fanout_begin(&fx_w, m, 0, "t", 1));
+    uint32_t nconns = fx_w.nconns;
+    int killed = 0;
+    for (int i = 0; i < N; i++) {
+        had[i] = copies_now(&cl[i], m) == 1;
+        if (had[i]) { /* the walked ones go away */
+            close(cl[i].fd);
+            killed++;
+        }
+    }
+    assert_int_equal(killed, 3);
+    fx_spin(2); /* their EOFs are read; the post hook would reap them */
+    for (int i = 0; i < N; i++)
+        if (had[i])
+            assert_int_equal(cl[i].c->state, CONN_DEAD);
+    assert_int_equal(fx_w.nconns, nconns); /* reaping waits for the walk */
+    assert_int_equal(fx_w.ndead, killed);
+    struct fx_client late = fx_upgrade("/t", false);
+    while (!fanout_resume(&fx_w))
+        ;
+    for (int i = 0; i < N; i++)
+        if (!had[i])
+            assert_int_equal(copies_now(&cl[i], m), 1);
+    assert_int_equal(copies_now(&late, m), 0);
+    assert_int_equal(fx_w.st->deliveries, N);
+    fx_spin(1); /* the walk is over: now they are reaped */
+    assert_int_equal(fx_w.nconns, nconns - (uint32_t)killed + 1);
+    assert_int_equal(fx_w.ndead, 0);
+    /* the next message reaches the survivors and the late joiner */
+    struct msg *m2 = publish_msg("t", 64, 'q', false);
+    fanout_deliver(&fx_w, m2, 0, "t", 1);
+    for (int i = 0; i < N; i++)
+        if (!had[i])
+            assert_int_equal(copies_now(&cl[i], m2), 1);
+    assert_int_equal(copies_now(&late, m2), 1);
+    msg_unref(m2);
+    msg_unref(m);
+    fx_stop();
+}
+
+/* A message begun while another is paused waits for it: every subscriber
+ * gets the first one, then the second. */
+static void test_fanout_paused_walk_is_not_overtaken(void **state)
+{
+    (void)state;
+    fx_start(slice3);
+    enum { N = 7 };
+    struct fx_client cl[N];
+    for (int i = 0; i < N; i++)
+        cl[i] = fx_upgrade("/t", false);
+    struct msg *m1 = publish_msg("t", 50, 'a', false);
+    struct msg *m2 = publish_msg(NULL, 70, 'b', false);
+    assert_false(fanout_begin(&fx_w, m1, 0, "t", 1));
+    assert_false(fanout_begin(&fx_w, m2, RING_F_BROADCAST, NULL, 0));
+    assert_int_equal(fx_w.st->deliveries, N + 3); /* all of m1, a slice of m2 */
+    while (!fanout_resume(&fx_w))
+        ;
+    static uint8_t buf[4096];
+    for (int i = 0; i < N; i++) {
+        size_t n = fx_read(cl[i].fd, buf, sizeof buf, NULL);
+        assert_int_equal(n, (size_t)m1->len + m2->len);
+        assert_memory_equal(buf, m1->data, m1->len);
+        assert_memory_equal(buf + m1->len, m2->data, m2->len);
+    }
+    msg_unref(m1);
+    msg_unref(m2);
+    fx_stop();
+}
+
+/* A walk still paused when the worker goes away is dropped, its reference
+ * given back (LeakSanitizer would see it otherwise). */
+static void test_fanout_paused_walk_dropped_at_release(void **state)
+{
+    (void)state;
+    fx_start(slice3);
+    struct fx_client cl[5];
+    for (int i = 0; i < 5; i++)
+        cl[i] = fx_upgrade("/t", false);
+    struct msg *m = publish_msg("t", 50, 'c', false);
+    assert_false(fanout_begin(&fx_w, m, 0, "t", 1));
+    msg_unref(m); /* the walk's own reference keeps it */
+    fx_stop();
+    for (int i = 0; i < 5; i++)
+        close(cl[i].fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -185,6 +349,10 @@ int main(void)
         cmocka_unit_test(test_fanout_broadcast_reaches_every_established_client),
         cmocka_unit_test(test_fanout_picks_the_form_per_connection),
         cmocka_unit_test(test_fanout_uring_full_batch_mixed_forms),
+        cmocka_unit_test(test_fanout_walks_in_slices),
+        cmocka_unit_test(test_fanout_paused_walk_keeps_its_positions),
+        cmocka_unit_test(test_fanout_paused_walk_is_not_overtaken),
+        cmocka_unit_test(test_fanout_paused_walk_dropped_at_release),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
