@@ -1,5 +1,6 @@
 /* conn.c - one client connection, on either port: reads, writes, the
- * WebSocket close handshake, coarse timeouts, and freeing.
+ * WebSocket close handshake, and freeing. Its deadlines and liveness (the
+ * sweep, pings, pong timeouts, heartbeats) are in conn_live.c.
  *
  * What it does not do: decide routes or topics (routes.c) or walk
  * subscribers (fanout.c). It calls upward only through its host's
@@ -36,6 +37,7 @@
 #include "http/http_response.h"
 #include "http/sse.h"
 #include "pubsub/topic_table.h"
+#include "server/conn_int.h"
 #include "server/conn_out.h"
 #include "server/server_int.h"
 #include "ws/ws_frame.h"
@@ -88,9 +90,8 @@ void conn_pool_free(struct worker *w)
     w->pool = NULL;
 }
 
-/* The connection's coarse deadline, `ticks` from now (0: none). Always sets
- * the lap count too, so a near deadline never inherits a far one's laps. */
-static void deadline_set(struct worker *w, struct conn *c, uint32_t ticks)
+/* conn_int.h */
+void conn_deadline_set(struct worker *w, struct conn *c, uint32_t ticks)
 {
     if (ticks == 0) {
         w->deadlines[c->slot] = EV_DEADLINE_NONE;
@@ -140,7 +141,7 @@ struct conn *conn_new(struct worker *w, int fd)
     }
     c->slot = w->nconns;
     w->conns[w->nconns++] = c;
-    deadline_set(w, c, w->ticks_handshake);
+    conn_deadline_set(w, c, w->ticks_handshake);
     w->st->conns_pending++;
     return c;
 }
@@ -261,7 +262,7 @@ void conn_reap(struct worker *w)
 
 void conn_host_release(struct worker *w, uint16_t code)
 {
-    fanout_cancel(w);
+    WSP_DASSERT(!w->walk.m); /* the host dropped a paused walk first (fanout_cancel) */
     for (uint32_t i = 0; i < w->nconns; i++)
         conn_kill(w, w->conns[i], code);
     if (w->nconns)
@@ -310,7 +311,7 @@ static void on_drained(struct worker *w, struct conn *c)
         /* our ping has just left: the peer's pong time starts now */
         c->flags &= (uint16_t)~CF_PING_QUEUED;
         if ((c->flags & CF_PING_SENT) && c->state == CONN_WS)
-            deadline_set(w, c, w->ticks_pong);
+            conn_deadline_set(w, c, w->ticks_pong);
     }
     if (!(c->flags & CF_END_AFTER_FLUSH))
         return;
@@ -329,7 +330,7 @@ static void on_drained(struct worker *w, struct conn *c)
     if (c->flags & CF_PEER_CLOSED)
         c->flags |= CF_DISCARD;
     transport_shutdown(c->tp, c->fd);
-    deadline_set(w, c, CONN_LINGER_TICKS);
+    conn_deadline_set(w, c, CONN_LINGER_TICKS);
 }
 
 /* Bytes taken (0: the socket is full) or < 0: plain is an inline send(2),
@@ -460,8 +461,6 @@ int conn_send_bytes(struct worker *w, struct conn *c, const void *p, size_t n)
     return send_bytes(w, c, p, n, false);
 }
 
-static void read_input(struct worker *w, struct conn *c);
-
 /* Output fell below the read-pause mark: read c again, let the host serve
  * what it holds, and read what TLS decrypted already (epoll cannot see
  * it). */
@@ -475,7 +474,7 @@ static void read_resume(struct worker *w, struct conn *c)
     if (w->host_ops->on_resume)
         w->host_ops->on_resume(w, c);
     if (c->state != CONN_DEAD && transport_pending(c->tp) > 0)
-        read_input(w, c);
+        conn_read_input(w, c);
 }
 
 static void flush(struct worker *w, struct conn *c)
@@ -520,7 +519,7 @@ void conn_close(struct worker *w, struct conn *c, uint16_t code, const char *rea
     c->close_code = code;
     c->state = CONN_CLOSING;
     c->flags |= CF_END_AFTER_FLUSH;
-    deadline_set(w, c, CONN_CLOSE_TICKS);
+    conn_deadline_set(w, c, CONN_CLOSE_TICKS);
     if (c->flags & CF_SSE) {
         /* SSE has no close frame: the stream just ends once what is
          * queued is out (the close deadline bounds the wait), and
@@ -549,7 +548,7 @@ void conn_http_reply(struct worker *w, struct conn *c, int status, const char *c
     size_t hl = http_response_head(head, sizeof head, status, ctype, len, false, extra_headers);
     WSP_ASSERT(hl > 0);
     c->state = CONN_CLOSING;
-    deadline_set(w, c, CONN_CLOSE_TICKS);
+    conn_deadline_set(w, c, CONN_CLOSE_TICKS);
     /* one write for head and body when they fit: the common case */
     if (len && len <= 16384) {
         uint8_t buf[1024 + 16384];
@@ -565,52 +564,6 @@ void conn_http_reply(struct worker *w, struct conn *c, int status, const char *c
     send_bytes(w, c, body, len, true);
 }
 
-/* The first ping deadline of a new WebSocket, or the first heartbeat of
- * an SSE stream: somewhere in [1/2, 3/2) of the interval t (mean: t), by a
- * golden-ratio hash of the fd, so connections that arrive together (a
- * ramp, a reconnect storm) do not get their pings together for ever after:
- * every later deadline keeps this phase (issue 16: spread evenly over the
- * interval, not in waves). */
-static uint32_t first_beat_ticks(uint64_t t, const struct conn *c)
-{
-    if (t < 2)
-        return (uint32_t)t;
-    uint64_t phase = ((uint64_t)((uint32_t)c->fd * 2654435769u) * t) >> 32;
-    t = t / 2 + phase;
-    return (uint32_t)(t > EV_DEADLINE_LONG_MAX_TICKS ? EV_DEADLINE_LONG_MAX_TICKS : t);
-}
-
-/* True when the peer's TCP acknowledged something within the last ms
- * milliseconds (the kernel's tcpi_last_ack_recv) while nothing waits in our
- * out-queue: its host is up and the path is open, and it takes what we
- * send, so a ping would prove nothing more. A push-only client of a busy
- * topic is proven alive by the acks of the messages it gets. A send that
- * merely left our socket buffer proves nothing (the bytes may sit there,
- * unacked, for minutes), hence the ack. One getsockopt, cheaper than a
- * ping's send plus its pong's wakeup and read. */
-static bool peer_acked_within(const struct conn *c, uint64_t ms)
-{
-    if (!outq_empty(c->out))
-        return false;
-    struct tcp_info ti;
-    socklen_t len = sizeof ti;
-    if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
-        len < offsetof(struct tcp_info, tcpi_last_ack_recv) + sizeof ti.tcpi_last_ack_recv)
-        return false;
-    return ti.tcpi_last_ack_recv < ms;
-}
-
-void conn_established(struct worker *w, struct conn *c)
-{
-    c->state = CONN_WS;
-    c->flags |= CF_COUNTED;
-    w->st->conns_pending--;
-    w->st->conns++;
-    w->st->handshakes_total++;
-    /* 0: no ping (heartbeat), no deadline */
-    deadline_set(w, c, first_beat_ticks((c->flags & CF_SSE) ? w->ticks_sse : w->ticks_ping, c));
-}
-
 /* ---- inbound WebSocket frames ---- */
 
 struct feed_ctx {
@@ -618,7 +571,7 @@ struct feed_ctx {
     struct conn *c;
 };
 
-static int send_control(struct worker *w, struct conn *c, uint8_t op, const uint8_t *p, size_t n)
+int conn_send_control(struct worker *w, struct conn *c, uint8_t op, const uint8_t *p, size_t n)
 {
     uint8_t frame[WS_MAX_HEADER + WS_MAX_CONTROL];
     size_t fl = ws_frame_encode(frame, sizeof frame, true, op, p, n, NULL);
@@ -693,7 +646,7 @@ static void rx_ping(void *ctx, const uint8_t *p, size_t n)
 {
     struct feed_ctx *f = ctx;
     if (f->c->state == CONN_WS && rate_ok(f->w, f->c))
-        send_control(f->w, f->c, WS_OP_PONG, p, n); /* §5.5.3: same payload */
+        conn_send_control(f->w, f->c, WS_OP_PONG, p, n); /* §5.5.3: same payload */
 }
 
 static void rx_pong(void *ctx, const uint8_t *p, size_t n)
@@ -724,12 +677,12 @@ static void rx_close(void *ctx, uint16_t code, const uint8_t *reason, size_t n)
     c->close_code = code;
     c->state = CONN_CLOSING;
     c->flags |= CF_END_AFTER_FLUSH;
-    deadline_set(f->w, c, CONN_CLOSE_TICKS);
+    conn_deadline_set(f->w, c, CONN_CLOSE_TICKS);
     uint8_t payload[2];
     size_t pl = 0;
     if (code != WS_CLOSE_NO_STATUS)
         pl = ws_close_payload(payload, code, NULL);
-    send_control(f->w, c, WS_OP_CLOSE, payload, pl);
+    conn_send_control(f->w, c, WS_OP_CLOSE, payload, pl);
 }
 
 static const struct ws_rx_ops rx_ops = {
@@ -783,7 +736,7 @@ void conn_ws_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n)
     /* any input proves the peer alive */
     c->flags &= (uint16_t)~CF_PING_SENT;
     if (c->state == CONN_WS && w->ticks_ping)
-        deadline_set(w, c, w->ticks_ping);
+        conn_deadline_set(w, c, w->ticks_ping);
     size_t held = ws_rx_buffered(c->rx);
     int r = ws_rx_feed(&c->rx, cfg, p, n, &rx_ops, &f, &code, &reason);
     rx_account(w, c, held);
@@ -887,7 +840,7 @@ static ssize_t read_some(struct worker *w, struct conn *c)
     return n;
 }
 
-static void read_input(struct worker *w, struct conn *c)
+void conn_read_input(struct worker *w, struct conn *c)
 {
     if ((c->flags & (CF_PROXY_HDR | CF_PROXY_SNIFF)) && w->host_ops->on_preamble(w, c) <= 0)
         return;
@@ -911,7 +864,7 @@ static void read_input(struct worker *w, struct conn *c)
             }
             /* probe: a peer that closed for good answers with an RST
              * (EPOLLHUP), so it is freed now, not at the next write */
-            send_control(w, c, WS_OP_PING, NULL, 0);
+            conn_send_control(w, c, WS_OP_PING, NULL, 0);
             return;
         }
         if (n == 0) {
@@ -966,103 +919,13 @@ void conn_on_io(struct worker *w, struct conn *c, uint32_t events)
         flush(w, c);
         /* a transport handshake (TLS) that wanted to write goes on by reading */
         if (c->state != CONN_DEAD && transport_handshaking(c->tp))
-            read_input(w, c);
+            conn_read_input(w, c);
     }
     if (c->state != CONN_DEAD && (events & (EV_READ | EV_HUP | EV_ERROR | EV_RDHUP)))
-        read_input(w, c);
+        conn_read_input(w, c);
 }
 
 void conn_on_event(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 {
     on_io(loop, h, events);
-}
-
-void conn_sweep(struct worker *w)
-{
-    w->tick = ev_tick_next(w->tick);
-    /* Every tick value is visited (one step per timer run), so a deadline
-     * is due exactly when it equals the clock: memchr over one byte per
-     * connection finds those (SIMD in glibc), and no connection struct is
-     * touched unless its deadline is due. */
-    const uint8_t *dl = w->deadlines;
-    const uint8_t *end = dl + w->nconns;
-    for (const uint8_t *p = dl; p < end && (p = memchr(p, w->tick, (size_t)(end - p))); p++)
-        conn_on_tick(w, w->conns[p - dl]);
-}
-
-void conn_on_tick(struct worker *w, struct conn *c)
-{
-    uint8_t *dl = &w->deadlines[c->slot];
-    if (!ev_deadline_due(dl, &c->deadline_laps, w->tick))
-        return;             /* not yet, or a far deadline re-armed for its next lap */
-    *dl = EV_DEADLINE_NONE; /* each case below sets a new one if it needs one */
-    switch (c->state) {
-    case CONN_HTTP:
-        w->st->handshake_fail[HS_FAIL_TIMEOUT]++;
-        w->host_ops->on_refused(w, c, 408, "request head not complete in time (closed)");
-        conn_kill(w, c, 0);
-        break;
-    case CONN_WS:
-        if (c->flags & CF_SSE) {
-            /* a comment line: keeps proxies from timing the stream out, and
-             * a dead peer shows as a write error or a backlog that grows
-             * to the slow-consumer policy */
-            w->st->pings_sent++;
-            send_bytes(w, c, SSE_HEARTBEAT, sizeof SSE_HEARTBEAT - 1, false);
-            if (c->state == CONN_WS)
-                deadline_set(w, c, w->ticks_sse);
-            break;
-        }
-        if (!w->ticks_ping)
-            break;
-        if ((c->flags & CF_PING_SENT) && !(c->flags & CF_RD_SHUT)) {
-            /* a server that is late itself must not blame its clients:
-             * read what the peer already sent before judging (its pong
-             * may have waited in the socket through a long fan-out or a
-             * stopped worker); any input re-arms the ping deadline */
-            read_input(w, c);
-            if (c->state != CONN_WS || !(c->flags & CF_PING_SENT))
-                break;
-        }
-        if ((c->flags & (CF_PING_SENT | CF_PING_QUEUED)) == (CF_PING_SENT | CF_PING_QUEUED) &&
-            !(c->flags & CF_DROPPING) && c->out && outq_progressed(c->out)) {
-            /* our ping is still queued behind output the peer is taking,
-             * slowly (an overloaded client, or a server that was late):
-             * it cannot have answered yet. Judge again a pong timeout
-             * later; once the ping leaves, on_drained gives the peer a
-             * full pong timeout from then. A peer that took nothing for a
-             * whole pong timeout is judged as before. */
-            w->st->pongs_deferred++;
-            deadline_set(w, c, w->ticks_pong);
-            break;
-        }
-        if (c->flags & CF_PING_SENT) {
-            conn_close(w, c, WS_CLOSE_GOING_AWAY, "ping timeout");
-            /* a silent peer will not answer the close either */
-            deadline_set(w, c, 1);
-            break;
-        }
-        if (!(c->flags & CF_RD_SHUT) && peer_acked_within(c, w->ping_ms)) {
-            /* proven alive without a ping; the phase is kept */
-            w->st->pings_skipped++;
-            deadline_set(w, c, w->ticks_ping);
-            break;
-        }
-        c->flags |= CF_PING_SENT;
-        c->flags &= (uint16_t)~CF_PING_QUEUED;
-        w->st->pings_sent++;
-        if (send_control(w, c, WS_OP_PING, NULL, 0) == 0 && c->state == CONN_WS &&
-            !outq_empty(c->out)) {
-            /* the ping waits behind queued output: mark where it stands */
-            c->flags |= CF_PING_QUEUED;
-            outq_progressed(c->out);
-        }
-        deadline_set(w, c, w->ticks_pong);
-        break;
-    case CONN_CLOSING:
-        conn_kill(w, c, c->close_code);
-        break;
-    default:
-        break;
-    }
 }

@@ -794,6 +794,7 @@ int worker_run(struct worker *w)
 
 void worker_release(struct worker *w)
 {
+    fanout_cancel(w); /* a walk still paused: its message goes undelivered */
     conn_host_release(w, WS_CLOSE_GOING_AWAY); /* drained (or timed out): the rest is cut */
     topic_index_free(w->topics);
     ipcount_free(w->ips);
