@@ -39,7 +39,7 @@ while True:
     d = [(y - x) / HZ / dt for x, y in zip(a, b)]
     per = {}
     for key, v in gb.items():
-        dv = (v - ga.get(key, v if key not in ga else 0)) if key in ga else 0
+        dv = v - ga[key] if key in ga else 0  # a process new since the last sample: next time
         per[key[1]] = per.get(key[1], 0) + dv / HZ / dt
     top_other = sorted(((v, k) for k, v in per.items() if k.startswith("other:")), reverse=True)[:3]
     print(time.strftime("%H:%M:%S"), " ".join(f"{n}={v:.2f}" for n, v in zip(names, d)),

@@ -54,14 +54,21 @@ static void deliver(struct msg *m, const char *topic)
     fx_spin(1);
 }
 
-/* The client got exactly `times` copies of form f and nothing else. */
-static void expect_copies(struct fx_client *cl, const struct msg *f, unsigned times)
+/* How many copies of f the client holds now (and nothing else). */
+static unsigned copies_now(struct fx_client *cl, const struct msg *f)
 {
     static uint8_t buf[1 << 16];
     size_t n = fx_read(cl->fd, buf, sizeof buf, NULL);
-    assert_int_equal(n, (size_t)f->len * times);
-    for (unsigned i = 0; i < times; i++)
-        assert_memory_equal(buf + (size_t)i * f->len, f->data, f->len);
+    assert_int_equal(n % f->len, 0);
+    for (size_t off = 0; off < n; off += f->len)
+        assert_memory_equal(buf + off, f->data, f->len);
+    return (unsigned)(n / f->len);
+}
+
+/* The client got exactly `times` copies of form f and nothing else. */
+static void expect_copies(struct fx_client *cl, const struct msg *f, unsigned times)
+{
+    assert_int_equal(copies_now(cl, f), times);
 }
 
 static void test_fanout_topic_reaches_every_subscriber_once(void **state)
@@ -184,17 +191,6 @@ static void test_fanout_uring_full_batch_mixed_forms(void **state)
 static const char *const slice4[] = {"--fanout-slice", "4", NULL};
 static const char *const slice4_send[] = {"--fanout-slice", "4", "--io-uring", "off", NULL};
 static const char *const slice3[] = {"--fanout-slice", "3", NULL};
-
-/* How many copies of f the client holds now (and nothing else). */
-static unsigned copies_now(struct fx_client *cl, const struct msg *f)
-{
-    static uint8_t buf[1 << 16];
-    size_t n = fx_read(cl->fd, buf, sizeof buf, NULL);
-    assert_int_equal(n % f->len, 0);
-    for (size_t off = 0; off < n; off += f->len)
-        assert_memory_equal(buf + off, f->data, f->len);
-    return (unsigned)(n / f->len);
-}
 
 /* 10 subscribers, slices of 4: 4, 8, then 10, each once; a yield after
  * each slice but the last. topic NULL: a broadcast. */
