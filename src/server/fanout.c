@@ -57,6 +57,75 @@ static inline void count_delivery(struct worker *w, const struct conn *c)
 
 static void fanout_flush(struct worker *w, struct msg *m);
 
+/* TLS records sealed for the io_uring batch: each connection's record is
+ * its own bytes (its keys, its sequence number), so they are sealed into
+ * one arena per worker and sent from there; the completion tells the
+ * transport what the socket took (transport.h, seal/sealed). */
+#define SEAL_ARENA (256u * 1024)
+struct fanout_seals {
+    uint8_t *buf; /* SEAL_ARENA bytes */
+    size_t used;  /* bytes of buf sealed into this batch */
+    unsigned cap; /* entries of e: the submission ring's size */
+    struct sealed_send {
+        struct conn *c;
+        uint32_t off, len; /* its record: buf[off, off + len) */
+    } e[];
+};
+
+/* The io_uring submission of a sealed record's completion is tagged in the
+ * low bit of its user data (a plain one is the connection itself). */
+#define SEALED_TAG 1u
+
+static struct fanout_seals *seals_of(struct worker *w)
+{
+    if (w->seals)
+        return w->seals;
+    unsigned cap = w->uring->sq.ring_entries;
+    struct fanout_seals *s = calloc(1, sizeof *s + (size_t)cap * sizeof s->e[0]);
+    if (s && !(s->buf = malloc(SEAL_ARENA))) {
+        free(s);
+        s = NULL;
+    }
+    if (s)
+        s->cap = cap;
+    return w->seals = s;
+}
+
+/* A slot in the batch, settling the batch first when it is full: an sqe,
+ * or NULL (io_uring gave none even after a flush). */
+static struct io_uring_sqe *batch_slot(struct worker *w, struct msg *orig)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(w->uring);
+    if (!sqe) { /* the batch is full: settle it and start another */
+        fanout_flush(w, orig);
+        sqe = io_uring_get_sqe(w->uring);
+    }
+    return sqe;
+}
+
+/* A TLS connection's record into the batch: false when it goes the
+ * ordinary way (its transport does not seal, or cannot now). */
+static bool batch_sealed(struct worker *w, struct conn *c, struct msg *m, struct msg *orig)
+{
+    size_t room = m->len + TRANSPORT_SEAL_OVERHEAD;
+    struct fanout_seals *s = seals_of(w);
+    if (!s || room > SEAL_ARENA)
+        return false;
+    if (s->used + room > SEAL_ARENA || io_uring_sq_space_left(w->uring) == 0)
+        fanout_flush(w, orig);
+    size_t len = transport_seal(c->tp, m->data, m->len, s->buf + s->used);
+    if (!len)
+        return false;
+    struct io_uring_sqe *sqe = io_uring_get_sqe(w->uring); /* space was left */
+    struct sealed_send *e = &s->e[w->uring_pending];
+    *e = (struct sealed_send){.c = c, .off = (uint32_t)s->used, .len = (uint32_t)len};
+    s->used += len;
+    io_uring_prep_send(sqe, c->fd, s->buf + e->off, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)e | SEALED_TAG);
+    w->uring_pending++;
+    return true;
+}
+
 static void fanout_one(struct worker *w, struct conn *c, struct msg *m)
 {
     if (c->state != CONN_WS || (c->flags & CF_ECHO)) /* the echo path only echoes */
@@ -69,18 +138,16 @@ static void fanout_one(struct worker *w, struct conn *c, struct msg *m)
     }
     if (outq_empty(c->out)) {
         count_delivery(w, c);
-        if (w->uring && transport_is_plain(c->tp)) { /* io_uring: plain sockets only */
-            struct io_uring_sqe *sqe = io_uring_get_sqe(w->uring);
-            if (!sqe) { /* the batch is full: settle it and start another */
-                fanout_flush(w, orig);
-                sqe = io_uring_get_sqe(w->uring);
-            }
+        if (w->uring && transport_is_plain(c->tp)) { /* io_uring: plain sockets as they are */
+            struct io_uring_sqe *sqe = batch_slot(w, orig);
             if (sqe) {
                 io_uring_prep_send(sqe, c->fd, m->data, m->len, MSG_NOSIGNAL | MSG_DONTWAIT);
                 io_uring_sqe_set_data(sqe, c);
                 w->uring_pending++;
                 return;
             }
+        } else if (w->uring && transport_seals(c->tp) && batch_sealed(w, c, m, orig)) {
+            return; /* TLS 1.3: its own record, sealed into the batch */
         }
         conn_send_msg(w, c, m);
         return;
@@ -115,13 +182,25 @@ static void fanout_flush(struct worker *w, struct msg *m)
             log_ratelimited(WSP_LOG_ERROR, "io_uring wait: %s", strerror(-e));
             break;
         }
-        struct conn *c = io_uring_cqe_get_data(cqe);
+        uint64_t ud = io_uring_cqe_get_data64(cqe);
         int res = cqe->res;
         io_uring_cqe_seen(w->uring, cqe);
         w->uring_pending--;
+        if (ud & SEALED_TAG) { /* a sealed record: the transport says what of m went */
+            const struct sealed_send *ss =
+                (const struct sealed_send *)(uintptr_t)(ud & ~(uint64_t)SEALED_TAG);
+            struct msg *f = form_for(ss->c, m);
+            ssize_t took =
+                transport_sealed(ss->c->tp, w->seals->buf + ss->off, ss->len, res, f->len);
+            conn_send_result(w, ss->c, f, took);
+            continue;
+        }
+        struct conn *c = (struct conn *)(uintptr_t)ud;
         /* each connection was sent its form (deflated, SSE) */
         conn_send_result(w, c, form_for(c, m), res);
     }
+    if (w->seals)
+        w->seals->used = 0;
 }
 
 int fanout_uring_init(struct worker *w, unsigned entries)
@@ -146,6 +225,10 @@ void fanout_uring_free(struct worker *w)
     io_uring_queue_exit(w->uring);
     free(w->uring);
     w->uring = NULL;
+    if (w->seals)
+        free(w->seals->buf);
+    free(w->seals);
+    w->seals = NULL;
 }
 
 /* Positions [from, to) of the paused walk: index (start + position) mod n,

@@ -206,15 +206,16 @@ struct worker {
     struct http_limits http_lim;
     struct ipcount *ips; /* NULL until max_conns_per_ip is set (at start or on SIGHUP) */
     uint64_t started_ms;
-    struct tls_ctx *tls;    /* NULL: plain ws:// */
-    struct io_uring *uring; /* batched fan-out sends; NULL: one send() each */
-    unsigned uring_pending; /* sends prepared, not yet reaped */
-    struct fanout_walk {    /* a fan-out paused between slices (fanout.c) */
-        struct msg *m;      /* its message (a reference); NULL: none paused */
-        struct topic *t;    /* its topic; NULL: a broadcast over conns */
-        uint32_t n;         /* the array's length when it began: later joiners are not in it */
-        uint32_t start;     /* the rotating start (topic_walk_start) */
-        uint32_t done;      /* positions walked so far, < n while paused */
+    struct tls_ctx *tls;        /* NULL: plain ws:// */
+    struct io_uring *uring;     /* batched fan-out sends; NULL: one send() each */
+    unsigned uring_pending;     /* sends prepared, not yet reaped */
+    struct fanout_seals *seals; /* TLS records sealed for the batch (fanout.c); NULL until one */
+    struct fanout_walk {        /* a fan-out paused between slices (fanout.c) */
+        struct msg *m;          /* its message (a reference); NULL: none paused */
+        struct topic *t;        /* its topic; NULL: a broadcast over conns */
+        uint32_t n;             /* the array's length when it began: later joiners are not in it */
+        uint32_t start;         /* the rotating start (topic_walk_start) */
+        uint32_t done;          /* positions walked so far, < n while paused */
     } walk;
     unsigned tls_steps;      /* handshake steps taken this iteration */
     uint64_t tls_counted[2]; /* transport_tls_counts already added to st */

@@ -259,6 +259,19 @@ static ssize_t t13_write(struct transport *t, int fd, const void *p, size_t n)
     return tls13_rec_write(&tls_of(t)->rec, fd, p, n);
 }
 
+_Static_assert(TRANSPORT_SEAL_OVERHEAD == TLS13_OVERHEAD, "a sealed record's overhead");
+
+static size_t t13_seal(struct transport *t, const void *p, size_t n, uint8_t *out)
+{
+    return tls13_rec_seal_out(&tls_of(t)->rec, p, n, out);
+}
+
+static ssize_t t13_sealed(struct transport *t, const uint8_t *out, size_t len, ssize_t res,
+                          size_t n)
+{
+    return tls13_rec_sent(&tls_of(t)->rec, out, len, res, n);
+}
+
 static void t13_shutdown(struct transport *t, int fd)
 {
     tls13_rec_close_notify(&tls_of(t)->rec, fd);
@@ -286,6 +299,8 @@ const struct transport_ops transport_tls13_ops = {
     .pending = t13_pending,
     .handshaking = plain_handshaking,
     .free = t13_free,
+    .seal = t13_seal,
+    .sealed = t13_sealed,
     .reads_records = true,
 };
 

@@ -52,10 +52,24 @@ struct transport_ops {
     bool (*handshaking)(const struct transport *t);
     /* Frees the state (not the fd, which its connection closes). */
     void (*free)(struct transport *t);
+    /* Batched sends (optional, NULL: write only). seal encodes p[0, n)
+     * into out (room for n + TRANSPORT_SEAL_OVERHEAD) for a send the
+     * caller makes itself (the fan-out's io_uring batch) and returns its
+     * length, or 0 (use write for these bytes). sealed takes that send's
+     * result (bytes of out[0, len) taken, or -errno) and returns what
+     * write would have returned for p[0, n): n, 0 (the socket is full;
+     * the transport holds the rest, and the caller queues all n bytes as
+     * after a write that returned 0) or < 0 (broken). */
+    size_t (*seal)(struct transport *t, const void *p, size_t n, uint8_t *out);
+    ssize_t (*sealed)(struct transport *t, const uint8_t *out, size_t len, ssize_t res, size_t n);
     /* read returns one record at a time: a short read does not mean the
      * socket is drained, so read on until WSP_EAGAIN. */
     bool reads_records;
 };
+
+/* What seal adds to n bytes at most (a TLS 1.3 record's header, inner
+ * content type and tag). */
+#define TRANSPORT_SEAL_OVERHEAD 22u
 
 struct transport { /* the head of every non-plain transport's state */
     const struct transport_ops *ops;
@@ -147,6 +161,24 @@ static inline bool transport_handshaking(const struct transport *t)
 static inline bool transport_reads_records(const struct transport *t)
 {
     return t && t->ops->reads_records;
+}
+
+/* Whether t seals for batched sends (not plain: plain sends m's bytes as
+ * they are). */
+static inline bool transport_seals(const struct transport *t)
+{
+    return t && t->ops->seal;
+}
+
+static inline size_t transport_seal(struct transport *t, const void *p, size_t n, uint8_t *out)
+{
+    return t->ops->seal(t, p, n, out);
+}
+
+static inline ssize_t transport_sealed(struct transport *t, const uint8_t *out, size_t len,
+                                       ssize_t res, size_t n)
+{
+    return t->ops->sealed(t, out, len, res, n);
 }
 
 /* NULL (plain) is a no-op. */

@@ -434,6 +434,31 @@ ssize_t tls13_rec_write(struct tls13_rec *r, int fd, const void *p, size_t n)
     return e ? (ssize_t)m : 0;
 }
 
+size_t tls13_rec_seal_out(struct tls13_rec *r, const void *p, size_t n, uint8_t *out)
+{
+    if (r->state == TLS13_BROKEN || r->wpend || n == 0 || n > TLS13_MAX_PLAIN)
+        return 0;
+    return tls13_seal(&r->tx, r->suite, TLS13_CT_APPDATA, p, n, out);
+}
+
+ssize_t tls13_rec_sent(struct tls13_rec *r, const uint8_t *out, size_t len, ssize_t k, size_t n)
+{
+    if (k == -EAGAIN || k == -EWOULDBLOCK || k == -EINTR)
+        k = 0; /* nothing taken: the whole record is held */
+    if (k < 0 || (size_t)k > len) {
+        r->state = TLS13_BROKEN;
+        return k < 0 ? k : WSP_EPROTO;
+    }
+    if ((size_t)k == len)
+        return (ssize_t)n;
+    int e = hold(r, out + k, len - (size_t)k, (uint32_t)n);
+    if (e < 0) {
+        r->state = TLS13_BROKEN;
+        return e;
+    }
+    return 0;
+}
+
 void tls13_rec_close_notify(struct tls13_rec *r, int fd)
 {
     if (r->state == TLS13_BROKEN || r->wpend || !suite_ok(r->suite))

@@ -113,6 +113,19 @@ int tls13_open(struct tls13_dir *d, int suite, uint8_t *rec, size_t len, uint8_t
  * taken (0: the socket is full), or a negative error. */
 ssize_t tls13_rec_read(struct tls13_rec *r, int fd, void *buf, size_t n);
 ssize_t tls13_rec_write(struct tls13_rec *r, int fd, const void *p, size_t n);
+/* Batched sending (the fan-out hands many connections' records to the
+ * kernel in one io_uring submission): tls13_rec_seal_out seals p[0, n) as
+ * one application-data record into out (room for n + TLS13_OVERHEAD) for
+ * a send the caller makes itself and returns its length, or 0 when it
+ * cannot (bytes already held, the connection broken, n == 0 or over one
+ * record): then write instead. tls13_rec_sent takes that send's result
+ * (k bytes of out[0, len) taken, or -errno) and returns what
+ * tls13_rec_write would have: n (all sent), 0 (the socket is full: the
+ * rest of the record is held and counts as the caller's n bytes, which
+ * the next write must bring again) or a negative error. One record per
+ * connection between the two calls. */
+size_t tls13_rec_seal_out(struct tls13_rec *r, const void *p, size_t n, uint8_t *out);
+ssize_t tls13_rec_sent(struct tls13_rec *r, const uint8_t *out, size_t len, ssize_t k, size_t n);
 /* close_notify, best effort (not when a record is held half sent). */
 void tls13_rec_close_notify(struct tls13_rec *r, int fd);
 /* Decrypted bytes not yet returned by read. */

@@ -7,6 +7,7 @@
  * to answer, close_notify; TLS 1.2 keeps its SSL; a record the socket took
  * only part of is finished by the next write; bad records end the
  * connection with an alert. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -337,6 +338,71 @@ static void test_partial_record_finished_by_next_write(void **state)
     pair_close(&p);
 }
 
+/* The fan-out's batched path (tls13_rec_seal_out, a send of our own,
+ * tls13_rec_sent): a record the socket took whole counts as the caller's
+ * bytes; one it took part of, or none of (EAGAIN), is held and counts as
+ * nothing taken; sealing is refused while anything is held; the next write
+ * with the same bytes at the front finishes it. The client reads every
+ * byte in order. A send that failed breaks the connection. */
+static void test_sealed_sends_held_and_finished(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_open(&p, NULL, 0);
+    assert_int_equal(tls_conn_hand_over(p.srv, &p.rec, 0), 1);
+    p.srv = NULL;
+    int small = 4096;
+    setsockopt(p.sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    enum { MSG = 1000, COUNT = 64 };
+    static char msgs[COUNT][MSG], got[COUNT * MSG];
+    static uint8_t out[MSG + TLS13_OVERHEAD];
+    for (int i = 0; i < COUNT; i++)
+        memset(msgs[i], 'A' + i % 26, MSG);
+    int sent = 0, held = 0, eagain = 0;
+    size_t rd = 0;
+    for (int round = 0; round < 10000 && (sent < COUNT || rd < sizeof got); round++) {
+        if (sent < COUNT && !p.rec.wpend) {
+            size_t len = tls13_rec_seal_out(&p.rec, msgs[sent], MSG, out);
+            assert_int_equal(len, MSG + TLS13_OVERHEAD);
+            ssize_t k = send(p.sv[0], out, len, MSG_DONTWAIT);
+            if (k < 0) {
+                k = -errno;
+                eagain++;
+            }
+            ssize_t took = tls13_rec_sent(&p.rec, out, len, k, MSG);
+            if (took == MSG) {
+                sent++;
+            } else { /* held: nothing taken; sealing waits for it */
+                assert_int_equal(took, 0);
+                assert_non_null(p.rec.wpend);
+                assert_int_equal(tls13_rec_seal_out(&p.rec, msgs[sent], MSG, out), 0);
+                held++;
+            }
+        } else if (sent < COUNT) { /* the same bytes again: the held record goes */
+            ssize_t k = tls13_rec_write(&p.rec, p.sv[0], msgs[sent], MSG);
+            assert_true(k == 0 || k == MSG);
+            sent += k == MSG;
+        }
+        if (!p.rec.wpend && sent < COUNT)
+            continue; /* the client reads only once the socket is full */
+        int r = SSL_read(p.cli, got + rd, (int)(sizeof got - rd));
+        if (r > 0)
+            rd += (size_t)r;
+    }
+    assert_int_equal(sent, COUNT);
+    assert_int_equal(rd, sizeof got);
+    assert_memory_equal(got, msgs, sizeof got);
+    assert_true(held > 0);   /* the socket was full at least once */
+    assert_true(eagain > 0); /* and once refused the whole record */
+    /* a failed send breaks the connection: nothing more is sealed */
+    size_t len = tls13_rec_seal_out(&p.rec, msgs[0], MSG, out);
+    assert_true(len > 0);
+    assert_int_equal(tls13_rec_sent(&p.rec, out, len, -EPIPE, MSG), -EPIPE);
+    assert_int_equal(tls13_rec_seal_out(&p.rec, msgs[0], MSG, out), 0);
+    assert_true(tls13_rec_write(&p.rec, p.sv[0], msgs[0], MSG) < 0);
+    pair_close(&p);
+}
+
 /* Bad input ends the connection with an alert the client can read. */
 static void test_bad_records_end_with_an_alert(void **state)
 {
@@ -397,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_hand_over_after_resumption),
         cmocka_unit_test(test_hand_over_keeps_tls12),
         cmocka_unit_test(test_partial_record_finished_by_next_write),
+        cmocka_unit_test(test_sealed_sends_held_and_finished),
         cmocka_unit_test(test_bad_records_end_with_an_alert),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
