@@ -359,7 +359,8 @@ static void test_fanout_uring_batches_sealed_records(void **state)
         cl[i].c->tp = &fk[i].base;
         if (i % SLOW == 0) {
             int small = 4096;
-            assert_int_equal(setsockopt(cl[i].c->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+            assert_int_equal(setsockopt(cl[i].c->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small),
+                             0);
         }
     }
     struct msg *m = publish_msg("t", 1500, 's', false);
