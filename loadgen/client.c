@@ -8,7 +8,12 @@
  * handshake, in the same loop and non-blocking (state CS_TLS), and every
  * read and write goes through the connection's SSL; the SSL pointers sit in
  * an array parallel to the slots (allocated only for wss://), so a slot
- * stays 64 bytes and plain runs pay nothing.
+ * stays 64 bytes and plain runs pay nothing. Once the opening handshake is
+ * done, a TLS 1.3 connection leaves OpenSSL the way the server's do
+ * (tls/tls13rec.h): its traffic secrets, captured during the handshake,
+ * go to a struct tls13_rec (a second parallel array), the SSL is freed,
+ * and its records are read through io_uring like plain bytes and opened
+ * here (BC_REC). TLS 1.2 (--tls-max 1.2) keeps its SSL.
  * With --sse the same slots run Server-Sent Events streams instead: a GET
  * with Accept: text/event-stream, a 200 head, then events read by sse_rx
  * (8 bytes of state in the slot) and counted exactly like messages; our
@@ -58,6 +63,8 @@
 #include "ws/ws_deflate.h"
 #include "ws/ws_frame.h"
 #include "ws/ws_handshake.h"
+#include "tls/tls.h"
+#include "tls/tls13rec.h"
 #include "ws/ws_rx.h"
 
 #define RBUF_BYTES (64 * 1024)
@@ -88,14 +95,16 @@ struct bconn {
 _Static_assert(sizeof(struct bconn) <= 64, "struct bconn grew past 64 bytes");
 #define BC_DEFLATE 1u /* permessage-deflate agreed: C.rxcfg_dfl, counted in rec.dfl */
 #define BC_URING 2u   /* read through C.ur (urecv.h), not in the event loop */
+#define BC_REC 4u     /* wss:// handed over: C.trec's records, no SSL */
 
 static struct child {
     const struct bench_opts *o;
     uint32_t proc;
     struct ev_loop *loop;
     struct bconn *pool;
-    SSL **ssl;    /* wss://: parallel to pool, NULL when idle; NULL array for ws:// */
-    SSL_CTX *tls; /* wss:// */
+    SSL **ssl;               /* wss://: parallel to pool, NULL when idle; NULL array for ws:// */
+    SSL_CTX *tls;            /* wss:// */
+    struct tls13_rec **trec; /* wss://: parallel to pool, the capture, then the record layer */
     struct btls_cfg tls_cfg;
     uint32_t n;
     uint32_t *idle;
@@ -150,22 +159,52 @@ static uint32_t now_us32(void)
 
 size_t bench_slot_bytes(const struct bench_opts *o)
 {
-    return sizeof(struct bconn) + sizeof(uint32_t) + (o->tls ? sizeof(SSL *) : 0);
+    return sizeof(struct bconn) + sizeof(uint32_t) +
+           (o->tls ? sizeof(SSL *) + sizeof(struct tls13_rec *) : 0);
 }
 
-/* recv/send on the slot's socket, through its SSL for wss:// (same contract). */
+/* A tls13rec result as recv/send say it: bytes, or -1 with errno. */
+static ssize_t rec_result(ssize_t k)
+{
+    if (k >= 0)
+        return k;
+    errno = k == WSP_EAGAIN ? EAGAIN : k == WSP_EPROTO ? EPROTO : (int)-k;
+    return -1;
+}
+
+/* recv/send on the slot's socket, through its SSL for wss://, or its
+ * record layer once handed over (same contract). */
 static ssize_t io_recv(struct bconn *c, void *buf, size_t n)
 {
-    if (C.ssl)
+    if (C.ssl && C.ssl[c - C.pool])
         return btls_read(C.ssl[c - C.pool], buf, n);
+    if (C.trec && C.trec[c - C.pool] && (c->flags & BC_REC))
+        return rec_result(tls13_rec_read(C.trec[c - C.pool], c->fd, buf, n));
     return recv(c->fd, buf, n, 0);
 }
 
 static ssize_t io_send(struct bconn *c, const void *buf, size_t n)
 {
-    if (C.ssl)
+    if (C.ssl && C.ssl[c - C.pool])
         return btls_write(C.ssl[c - C.pool], buf, n);
+    if (C.trec && C.trec[c - C.pool] && (c->flags & BC_REC)) {
+        ssize_t k = tls13_rec_write(C.trec[c - C.pool], c->fd, buf, n);
+        if (k == 0) { /* the record is held, half sent: as OpenSSL's would be */
+            errno = EAGAIN;
+            return -1;
+        }
+        return rec_result(k);
+    }
     return send(c->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* Input a connection's TLS layer took off the socket and has not returned. */
+static bool tls_has_pending(struct bconn *c)
+{
+    uint32_t i = (uint32_t)(c - C.pool);
+    if (C.ssl && C.ssl[i])
+        return SSL_has_pending(C.ssl[i]);
+    return C.trec && C.trec[i] && tls13_rec_pending(C.trec[i]) > 0;
 }
 
 static size_t b64_encode(const uint8_t *in, size_t n, char *out)
@@ -287,6 +326,11 @@ static void conn_release(struct bconn *c)
         btls_conn_free(C.ssl[c - C.pool]);
         C.ssl[c - C.pool] = NULL;
     }
+    if (C.trec && C.trec[c - C.pool]) {
+        tls13_rec_clear(C.trec[c - C.pool]);
+        free(C.trec[c - C.pool]);
+        C.trec[c - C.pool] = NULL;
+    }
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -308,7 +352,7 @@ static int send_frame(struct bconn *c, uint8_t opcode, const void *p, size_t n)
     ssize_t w = io_send(c, buf, len);
     if (w != (ssize_t)len) {
         C.rec.send_drops++;
-        if (C.ssl && w < 0 && errno == EAGAIN) {
+        if (C.tls && w < 0 && errno == EAGAIN) {
             /* Part of the record may sit in OpenSSL's buffer: the stream
              * cannot go on without it. Shut the socket; the read that
              * follows sees EOF and releases the slot (not from here: a
@@ -401,12 +445,16 @@ static void on_connected(struct bconn *c)
     }
     if (C.ssl) {
         SSL *ssl = btls_conn_new(C.tls, &C.tls_cfg, c->fd);
-        if (!ssl) {
+        struct tls13_rec *cap = calloc(1, sizeof *cap);
+        if (!ssl || !cap || tls_capture(ssl, cap) < 0) {
+            btls_conn_free(ssl);
+            free(cap);
             C.rec.tls[TLSF_SETUP]++;
             conn_release(c);
             return;
         }
         C.ssl[c - C.pool] = ssl;
+        C.trec[c - C.pool] = cap;
         c->state = CS_TLS;
         tls_step(c);
         return;
@@ -645,17 +693,17 @@ static void on_readable(struct bconn *c)
 {
     /* TLS: a read returns one record; what is left in the socket keeps it
      * readable (level-triggered), so no read is made just to see EAGAIN */
-    int reads = C.ssl ? 16 : 4;
+    int reads = C.tls ? 16 : 4;
     for (int k = 0; k < reads; k++) {
         ssize_t n = io_recv(c, C.rbuf, RBUF_BYTES);
         if (n > 0) {
             C.recv_us = clock_real_us();
             if (!conn_feed(c, C.rbuf, (size_t)n))
                 return;
-            if (n < RBUF_BYTES && !C.ssl)
+            if (n < RBUF_BYTES && !C.tls)
                 return;
             /* one record per TLS read: more in the socket wakes us again */
-            if (C.ssl && !SSL_has_pending(C.ssl[c - C.pool]))
+            if (C.tls && !tls_has_pending(c))
                 return;
             continue;
         }
@@ -813,9 +861,18 @@ static void on_handshake_readable(struct bconn *c)
     C.rec.hs_us_sum += hs_us;
     if (hs_us > C.rec.hs_us_max)
         C.rec.hs_us_max = hs_us;
+    /* wss://: TLS 1.3 leaves OpenSSL here (OpenSSL holds nothing unread
+     * once the head's record is taken); TLS 1.2, or one it could not
+     * carry, keeps its SSL and stays on epoll */
+    uint32_t slot = (uint32_t)(c - C.pool);
+    if (C.ssl && tls_conn_hand_over(C.ssl[slot], C.trec[slot], 0) == 1) {
+        C.ssl[slot] = NULL;
+        c->flags |= BC_REC;
+        C.rec.tls_handovers++;
+    }
     /* from here its reads come from C.ur; if arming fails it stays on epoll */
-    if (C.ur && ev_del(C.loop, c->fd) == 0) {
-        if (urecv_arm(C.ur, c->fd, ur_tag((uint32_t)(c - C.pool))) == 0)
+    if (C.ur && (!C.ssl || !C.ssl[slot]) && ev_del(C.loop, c->fd) == 0) {
+        if (urecv_arm(C.ur, c->fd, ur_tag(slot)) == 0)
             c->flags |= BC_URING;
         else if (ev_add(C.loop, c->fd, EV_READ, &c->h) < 0)
             C.rec.dc[DC_1006]++; /* cannot happen: it was just in the loop */
@@ -825,6 +882,12 @@ static void on_handshake_readable(struct bconn *c)
         conn_feed(c, data + head, len - head);
     }
     free(spill);
+}
+
+/* A handed-over connection's application data, record by record. */
+static bool rec_plain(void *ctx, uint8_t *p, size_t n)
+{
+    return conn_feed(ctx, p, n);
 }
 
 /* Hands the bytes of one completion to the connection it was for; ends
@@ -842,6 +905,19 @@ static void ur_completion(void *ctx, uint64_t tag, const uint8_t *p, ssize_t n, 
         if (urecv_arm(C.ur, c->fd, tag) == 0)
             return;
         n = -EIO;
+    }
+    if (n > 0 && (c->flags & BC_REC)) {
+        C.recv_us = clock_real_us();
+        ssize_t k = tls13_rec_feed(C.trec[slot], c->fd, p, (size_t)n, rec_plain, c);
+        if (k == 1 || k == 2) /* all taken, or the connection went while feeding */
+            return;
+        if (k < 0 && c->state != CS_CLOSING) {
+            C.rec.tls[TLSF_OPEN_ERROR]++;
+            conn_release(c);
+            return;
+        }
+        conn_ended(c); /* close_notify, or a broken record while closing */
+        return;
     }
     if (n > 0) {
         C.recv_us = clock_real_us();
@@ -1075,7 +1151,8 @@ void client_child_main(const struct bench_opts *o, uint32_t proc, uint64_t t0_ms
             _exit(2);
         }
         C.ssl = calloc(C.n ? C.n : 1, sizeof *C.ssl);
-        if (!C.ssl) {
+        C.trec = calloc(C.n ? C.n : 1, sizeof *C.trec);
+        if (!C.ssl || !C.trec || tls_capture_ctx(C.tls) < 0) {
             log_error("out of memory for %u connections", C.n);
             _exit(2);
         }
@@ -1089,7 +1166,7 @@ void client_child_main(const struct bench_opts *o, uint32_t proc, uint64_t t0_ms
         C.pool[i].fd = -1;
         C.idle[C.n_idle++] = C.n - 1 - i; /* pop in index order */
     }
-    if (!o->tls && !o->epoll_reads) {
+    if (!o->epoll_reads) { /* wss://: the connections handed over (BC_REC) */
         struct rlimit rl;
         int err = 0;
         unsigned max_fd = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (1u << 24)

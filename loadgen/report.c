@@ -224,6 +224,7 @@ int report_json(const char *path, const struct bench_result *r)
     json_causes(f, "handshake_failures", t->hs, HS_MAX, bench_hs_name);
     json_causes(f, "disconnects", t->dc, DC_MAX, bench_dc_name);
     json_causes(f, "tls_failures", t->tls, TLSF_MAX, bench_tls_name);
+    fprintf(f, "  \"tls_handovers\": %llu,\n", (unsigned long long)t->tls_handovers);
     fprintf(f, "  \"closed_clean\": %llu,\n  \"close_timeouts\": %llu,\n  \"pings\": %llu,\n",
             (unsigned long long)t->closed_clean, (unsigned long long)t->close_timeouts,
             (unsigned long long)t->pings);

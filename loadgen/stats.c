@@ -211,6 +211,7 @@ void bench_totals_add(struct bench_totals *t, const struct bench_rec *r, bool me
     t->echo_sent += r->echo_sent;
     t->churned += r->churned;
     t->closed_clean += r->closed_clean;
+    t->tls_handovers += r->tls_handovers;
     t->close_timeouts += r->close_timeouts;
     t->hs_us_sum += r->hs_us_sum;
     if (r->hs_us_max > t->hs_us_max)

@@ -131,6 +131,7 @@ struct bench_rec {
     uint64_t churned;              /* connections closed by --churn */
     uint64_t closed_clean;         /* our close handshakes completed */
     uint64_t close_timeouts;       /* our close handshakes that timed out */
+    uint64_t tls_handovers;        /* wss:// connections that left OpenSSL (TLS 1.3) */
     uint64_t hs_us_sum;            /* connect+handshake time of the established ones */
     uint64_t hs_us_max;
     uint64_t first_try_us; /* gauge: this child's first connection attempt, CLOCK_MONOTONIC us (0:
@@ -169,7 +170,7 @@ struct bench_point {
 /* Run totals. */
 struct bench_totals {
     uint64_t established, msgs, bytes, no_ts, pings, send_drops, echo_sent, churned;
-    uint64_t closed_clean, close_timeouts, hs_us_sum, hs_us_max, cpu_us;
+    uint64_t closed_clean, close_timeouts, tls_handovers, hs_us_sum, hs_us_max, cpu_us;
     uint64_t first_try_us, last_est_us; /* over every child: min (non-zero) and max */
     uint64_t ce[CE_MAX], hs[HS_MAX], dc[DC_MAX], tls[TLSF_MAX];
     struct bench_deflate dfl;

@@ -119,11 +119,12 @@ static void on_keylog(const SSL *ssl, const char *line)
     static const char cs[] = "CLIENT_TRAFFIC_SECRET_0 ", ss[] = "SERVER_TRAFFIC_SECRET_0 ";
     uint8_t *out;
     int bit;
+    bool server = SSL_is_server(ssl); /* a server reads what the client writes */
     if (!strncmp(line, cs, sizeof cs - 1)) {
-        out = r->rx.secret;
+        out = server ? r->rx.secret : r->tx.secret;
         bit = TLS13_CAP_CLIENT_SECRET;
     } else if (!strncmp(line, ss, sizeof ss - 1)) {
-        out = r->tx.secret;
+        out = server ? r->tx.secret : r->rx.secret;
         bit = TLS13_CAP_SERVER_SECRET;
     } else {
         return;
@@ -184,6 +185,29 @@ static int suite_of(const SSL *ssl)
     }
 }
 
+static int rec_index(void)
+{
+    if (rec_ex_index < 0)
+        rec_ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    return rec_ex_index;
+}
+
+int tls_capture_ctx(SSL_CTX *c)
+{
+    if (rec_index() < 0)
+        return -1;
+    SSL_CTX_set_keylog_callback(c, on_keylog);
+    return 0;
+}
+
+int tls_capture(SSL *ssl, struct tls13_rec *capture)
+{
+    if (rec_index() < 0 || SSL_set_ex_data(ssl, rec_ex_index, capture) != 1)
+        return -1;
+    SSL_set_msg_callback(ssl, on_msg);
+    return 0;
+}
+
 int tls_conn_hand_over(SSL *ssl, struct tls13_rec *r, int write_blocked)
 {
     const int secrets = TLS13_CAP_CLIENT_SECRET | TLS13_CAP_SERVER_SECRET |
@@ -198,6 +222,7 @@ int tls_conn_hand_over(SSL *ssl, struct tls13_rec *r, int write_blocked)
         return 0;
     if (tls13_rec_start(r, suite) < 0)
         return -1;
+    r->client = !SSL_is_server(ssl);
     SSL_set_ex_data(ssl, rec_ex_index, NULL);
     SSL_free(ssl); /* no close_notify: the session goes on here */
     ERR_clear_error();
@@ -213,10 +238,8 @@ struct tls_ctx *tls_ctx_new(const char *const *certs, const char *const *keys, s
     }
     if (ssl_ex_index < 0)
         ssl_ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, ssl_ex_free);
-    if (rec_ex_index < 0)
-        rec_ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
     struct tls_ctx *t = calloc(1, sizeof *t);
-    if (ssl_ex_index < 0 || rec_ex_index < 0 || !t) {
+    if (ssl_ex_index < 0 || rec_index() < 0 || !t) {
         snprintf(err, errcap, "out of memory");
         free(t);
         return NULL;
@@ -270,13 +293,10 @@ SSL *tls_conn_new(struct tls_ctx *t, int fd, struct tls13_rec *capture)
     SSL *ssl = SSL_new(t->ctx[0]);
     if (!ssl)
         return NULL;
-    if (SSL_set_ex_data(ssl, ssl_ex_index, t) != 1 ||
-        (capture && SSL_set_ex_data(ssl, rec_ex_index, capture) != 1)) {
+    if (SSL_set_ex_data(ssl, ssl_ex_index, t) != 1 || (capture && tls_capture(ssl, capture) < 0)) {
         SSL_free(ssl);
         return NULL;
     }
-    if (capture)
-        SSL_set_msg_callback(ssl, on_msg);
     t->refs++; /* dropped by ssl_ex_free, whoever frees the SSL */
     if (SSL_set_fd(ssl, fd) != 1) {
         SSL_free(ssl);

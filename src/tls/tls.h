@@ -42,6 +42,13 @@ SSL *tls_conn_new(struct tls_ctx *t, int fd, struct tls13_rec *capture);
  * (never: TLS 1.2, a suite tls13rec does not run, a KeyUpdate during the
  * hand-over window, a missing secret; keep the SSL). */
 int tls_conn_hand_over(SSL *ssl, struct tls13_rec *capture, int write_blocked);
+/* The same capture for an SSL of the caller's own (a client: the load
+ * generator): tls_capture_ctx once on its context (the key log), then
+ * tls_capture on each SSL before its handshake. 0 or -1. The hand-over
+ * notes the role: on a client's end, the server's tickets are taken and
+ * ignored. */
+int tls_capture_ctx(SSL_CTX *ctx);
+int tls_capture(SSL *ssl, struct tls13_rec *capture);
 /* Best-effort close_notify, then frees. NULL is a no-op. */
 void tls_conn_free(SSL *ssl);
 /* True once the handshake is complete. */

@@ -38,6 +38,7 @@ enum {
     ALERT_USER_CANCELED = 90,
 };
 
+#define HS_NEW_SESSION_TICKET 4
 #define HS_KEY_UPDATE 24
 #define HELD_MAX (1u << 20) /* a peer that asks for KeyUpdates and never reads */
 
@@ -286,9 +287,10 @@ static ssize_t fail(struct tls13_rec *r, int fd, int alert)
     return WSP_EPROTO;
 }
 
-/* Post-handshake messages in one record: KeyUpdate only (a server that
- * asks for no client certificate and sends its tickets during the
- * handshake expects nothing else). A message split over records is
+/* Post-handshake messages in one record: KeyUpdate, and on a client's end
+ * NewSessionTicket (ignored: no session is resumed from here). A server
+ * that asks for no client certificate and sends its tickets during the
+ * handshake expects nothing else. A message split over records is
  * refused. */
 static ssize_t on_handshake(struct tls13_rec *r, int fd, const uint8_t *p, size_t n)
 {
@@ -296,6 +298,13 @@ static ssize_t on_handshake(struct tls13_rec *r, int fd, const uint8_t *p, size_
         if (n < 4)
             return fail(r, fd, ALERT_UNEXPECTED_MESSAGE);
         size_t len = (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
+        if (p[0] == HS_NEW_SESSION_TICKET && r->client) {
+            if (n - 4 < len)
+                return fail(r, fd, ALERT_DECODE_ERROR);
+            p += 4 + len;
+            n -= 4 + len;
+            continue;
+        }
         if (p[0] != HS_KEY_UPDATE)
             return fail(r, fd, ALERT_UNEXPECTED_MESSAGE);
         if (len != 1 || n < 5 || p[4] > 1)
@@ -328,6 +337,20 @@ static ssize_t take_plain(struct tls13_rec *r, void *buf, size_t n)
     return (ssize_t)k;
 }
 
+/* Checks a record header: its ciphertext length, or a negative error
+ * after the alert. */
+static ssize_t header_len(struct tls13_rec *r, int fd, const uint8_t h[5])
+{
+    size_t clen = (size_t)h[3] << 8 | h[4];
+    if (h[0] != TLS13_CT_APPDATA || h[1] != 3 || h[2] != 3)
+        return fail(r, fd, ALERT_UNEXPECTED_MESSAGE);
+    if (clen > TLS13_MAX_CIPHER)
+        return fail(r, fd, ALERT_RECORD_OVERFLOW);
+    if (clen < 17)
+        return fail(r, fd, ALERT_DECODE_ERROR);
+    return (ssize_t)clen;
+}
+
 /* Reads the rest of the current record: 1 when whole, or what rd said
  * (WSP_EAGAIN, an error), or 0 at EOF between records. */
 static ssize_t read_record(struct tls13_rec *r, int fd)
@@ -341,14 +364,10 @@ static ssize_t read_record(struct tls13_rec *r, int fd)
         r->rgot += (uint32_t)k;
         if (r->rgot < 5)
             return WSP_EAGAIN;
-        size_t clen = (size_t)r->hdr[3] << 8 | r->hdr[4];
-        if (r->hdr[0] != TLS13_CT_APPDATA || r->hdr[1] != 3 || r->hdr[2] != 3)
-            return fail(r, fd, ALERT_UNEXPECTED_MESSAGE);
-        if (clen > TLS13_MAX_CIPHER)
-            return fail(r, fd, ALERT_RECORD_OVERFLOW);
-        if (clen < 17)
-            return fail(r, fd, ALERT_DECODE_ERROR);
-        if (!(r->rbuf = malloc(5 + clen)))
+        ssize_t clen = header_len(r, fd, r->hdr);
+        if (clen < 0)
+            return clen;
+        if (!(r->rbuf = malloc(5 + (size_t)clen)))
             return WSP_ENOMEM;
         memcpy(r->rbuf, r->hdr, 5);
     }
@@ -364,6 +383,38 @@ static ssize_t read_record(struct tls13_rec *r, int fd)
     return 1;
 }
 
+/* Opens the whole record rec[0, len) and acts on what it carries: 1 with
+ * its application data at rec[5, 5 + *plen) (*plen may be 0), 0 when it
+ * carried something else that was handled (a KeyUpdate, a ticket, a
+ * user_canceled alert), or the end: TLS13_EOF / TLS13_BROKEN in r->state
+ * with WSP_EPROTO returned for the latter. */
+static ssize_t open_record(struct tls13_rec *r, int fd, uint8_t *rec, size_t len, size_t *plen)
+{
+    uint8_t type = 0;
+    *plen = 0;
+    if (tls13_open(&r->rx, r->suite, rec, len, &type, plen) < 0)
+        return fail(r, fd, ALERT_BAD_RECORD_MAC);
+    switch (type) {
+    case TLS13_CT_APPDATA:
+        return 1;
+    case TLS13_CT_ALERT: {
+        uint8_t desc = *plen == 2 ? rec[6] : 255;
+        *plen = 0;
+        if (desc == ALERT_USER_CANCELED) /* a close_notify follows */
+            return 0;
+        r->state = desc == ALERT_CLOSE_NOTIFY ? TLS13_EOF : TLS13_BROKEN;
+        return r->state == TLS13_BROKEN ? WSP_EPROTO : 0; /* the peer's fatal alert: no answer */
+    }
+    case TLS13_CT_HANDSHAKE: {
+        ssize_t k = on_handshake(r, fd, rec + 5, *plen);
+        *plen = 0;
+        return k;
+    }
+    default:
+        return fail(r, fd, ALERT_UNEXPECTED_MESSAGE);
+    }
+}
+
 ssize_t tls13_rec_read(struct tls13_rec *r, int fd, void *buf, size_t n)
 {
     for (;;) {
@@ -377,37 +428,96 @@ ssize_t tls13_rec_read(struct tls13_rec *r, int fd, void *buf, size_t n)
         if (k <= 0)
             return k;
         size_t total = r->rgot, plen = 0;
-        uint8_t type = 0;
         r->rgot = 0;
-        if (tls13_open(&r->rx, r->suite, r->rbuf, total, &type, &plen) < 0)
-            return fail(r, fd, ALERT_BAD_RECORD_MAC);
-        switch (type) {
-        case TLS13_CT_APPDATA:
+        k = open_record(r, fd, r->rbuf, total, &plen);
+        if (k < 0) {
+            free(r->rbuf);
+            r->rbuf = NULL;
+            return k;
+        }
+        if (k == 1 && plen) {
             r->roff = 5;
             r->rlen = (uint32_t)plen; /* an empty record: on to the next */
-            break;
-        case TLS13_CT_ALERT: {
-            uint8_t desc = plen == 2 ? r->rbuf[6] : 255;
-            if (desc == ALERT_USER_CANCELED) /* a close_notify follows */
-                break;
-            r->state = desc == ALERT_CLOSE_NOTIFY ? TLS13_EOF : TLS13_BROKEN;
-            break;
-        }
-        case TLS13_CT_HANDSHAKE:
-            k = on_handshake(r, fd, r->rbuf + 5, plen);
-            if (k < 0)
-                return k;
-            break;
-        default:
-            return fail(r, fd, ALERT_UNEXPECTED_MESSAGE);
-        }
-        if (!r->rlen) {
+        } else {
             free(r->rbuf);
             r->rbuf = NULL;
         }
-        if (r->state == TLS13_BROKEN)
-            return WSP_EPROTO; /* the peer's fatal alert: no answer */
     }
+}
+
+/* One whole record at rec (a copy the caller may scribble on): opened,
+ * its application data handed to cb. 1 to go on, or feed's end value. */
+static ssize_t feed_one(struct tls13_rec *r, int fd, uint8_t *rec, size_t len, tls13_plain_cb cb,
+                        void *ctx)
+{
+    size_t plen;
+    ssize_t k = open_record(r, fd, rec, len, &plen);
+    if (k < 0)
+        return k;
+    if (r->state == TLS13_EOF)
+        return 0;
+    if (k == 1 && plen && !cb(ctx, rec + 5, plen))
+        return 2;
+    return 1;
+}
+
+ssize_t tls13_rec_feed(struct tls13_rec *r, int fd, const uint8_t *p, size_t n, tls13_plain_cb cb,
+                       void *ctx)
+{
+    static uint8_t one[5 + TLS13_MAX_CIPHER];
+    if (r->state == TLS13_BROKEN || r->rlen)
+        return WSP_EPROTO; /* reading by tls13_rec_read is not mixed with feeding */
+    while (n > 0) {
+        if (r->state == TLS13_EOF)
+            return 0;
+        if (r->rgot == 0 && n >= 5) { /* the common case: whole records in p */
+            ssize_t clen = header_len(r, fd, p);
+            if (clen < 0)
+                return clen;
+            size_t len = 5 + (size_t)clen;
+            if (n >= len) {
+                memcpy(one, p, len);
+                ssize_t k = feed_one(r, fd, one, len, cb, ctx);
+                if (k != 1)
+                    return k;
+                p += len;
+                n -= len;
+                continue;
+            }
+        }
+        /* a record cut by the stream: kept until its rest comes */
+        if (r->rgot < 5) {
+            size_t k = 5 - r->rgot < n ? 5 - r->rgot : n;
+            memcpy(r->hdr + r->rgot, p, k);
+            r->rgot += (uint32_t)k;
+            p += k;
+            n -= k;
+            if (r->rgot < 5)
+                return 1;
+            ssize_t clen = header_len(r, fd, r->hdr);
+            if (clen < 0)
+                return clen;
+            if (!(r->rbuf = malloc(5 + (size_t)clen)))
+                return WSP_ENOMEM;
+            memcpy(r->rbuf, r->hdr, 5);
+        }
+        size_t total = 5 + ((size_t)r->hdr[3] << 8 | r->hdr[4]);
+        size_t k = total - r->rgot < n ? total - r->rgot : n;
+        memcpy(r->rbuf + r->rgot, p, k);
+        r->rgot += (uint32_t)k;
+        p += k;
+        n -= k;
+        if (r->rgot < total)
+            return 1;
+        uint8_t *rec = r->rbuf;
+        r->rbuf = NULL;
+        r->rgot = 0;
+        ssize_t e = feed_one(r, fd, rec, total, cb, ctx);
+        free(rec);
+        if (e != 1)
+            return e;
+    }
+    return r->state == TLS13_EOF ? 0 : 1;
 }
 
 ssize_t tls13_rec_write(struct tls13_rec *r, int fd, const void *p, size_t n)

@@ -32,6 +32,7 @@
 #ifndef WSP_TLS13REC_H
 #define WSP_TLS13REC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -70,6 +71,7 @@ struct tls13_rec {
     uint8_t suite;       /* enum tls13_suite; TLS13_NONE before the hand-over */
     uint8_t state;       /* TLS13_OPEN, TLS13_EOF, TLS13_BROKEN */
     uint8_t capture;     /* tls.c's marks before the hand-over (TLS13_CAP_*) */
+    uint8_t client;      /* this end is the client: NewSessionTicket is taken (and ignored) */
 };
 
 enum { TLS13_OPEN = 0, TLS13_EOF = 1, TLS13_BROKEN = 2 };
@@ -113,6 +115,18 @@ int tls13_open(struct tls13_dir *d, int suite, uint8_t *rec, size_t len, uint8_t
  * taken (0: the socket is full), or a negative error. */
 ssize_t tls13_rec_read(struct tls13_rec *r, int fd, void *buf, size_t n);
 ssize_t tls13_rec_write(struct tls13_rec *r, int fd, const void *p, size_t n);
+/* Reading from bytes the caller took off the socket itself (the load
+ * generator's io_uring receive): p[0, n) is the next part of the stream,
+ * cut anywhere; each whole record is opened and its application data
+ * handed to cb (which returns false to stop: the connection is gone). A
+ * record cut at the end of p is kept until the next call brings its rest.
+ * Returns 1 (all taken), 0 (the peer's close_notify), 2 (cb stopped), or a
+ * negative error (WSP_EPROTO: the peer broke TLS, an alert sent to fd
+ * where it takes it). Not mixed with tls13_rec_read on one struct. */
+typedef bool (*tls13_plain_cb)(void *ctx, uint8_t *p, size_t n);
+ssize_t tls13_rec_feed(struct tls13_rec *r, int fd, const uint8_t *p, size_t n, tls13_plain_cb cb,
+                       void *ctx);
+
 /* Batched sending (the fan-out hands many connections' records to the
  * kernel in one io_uring submission): tls13_rec_seal_out seals p[0, n) as
  * one application-data record into out (room for n + TLS13_OVERHEAD) for

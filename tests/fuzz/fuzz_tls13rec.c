@@ -9,7 +9,12 @@
  * messages, KeyUpdate and the keys after it, empty records, padding). The
  * reader runs until it waits, ends or fails; it must never return more
  * than asked, never return data after an error or EOF, and answer writes
- * after an error with an error. */
+ * after an error with an error. Bit 5: the reader is a client's end (a
+ * NewSessionTicket is taken). Then the same bytes go through
+ * tls13_rec_feed (the load generator's reader) in cuts of the fuzzer's
+ * size: it must hand over exactly the application data the socket reader
+ * returned, and end the same way. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +56,21 @@ static void put(int fd, const void *p, size_t n)
     }
 }
 
+/* What the feeding reader hands over, checked against the socket reader's. */
+struct fed {
+    const uint8_t *want;
+    size_t len, off;
+};
+
+static bool fed_cb(void *ctx, uint8_t *p, size_t n)
+{
+    struct fed *f = ctx;
+    WSP_ASSERT(n <= TLS13_MAX_PLAIN);
+    WSP_ASSERT(f->off + n <= f->len && memcmp(f->want + f->off, p, n) == 0);
+    f->off += n;
+    return true;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
     if (n < 1 || n > 65536)
@@ -84,16 +104,44 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
     if (d[0] & 0x40)
         shutdown(sv[1], SHUT_WR);
 
+    /* the stream as sent, for the feeding reader */
+    static uint8_t stream[1 << 20];
+    size_t slen = 0;
+    {
+        int sp[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp) < 0)
+            abort();
+        setsockopt(sp[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+        ssize_t k;
+        while (slen < sizeof stream && (k = read(sv[0], stream + slen, sizeof stream - slen)) > 0)
+            slen += (size_t)k;
+        put(sp[1], stream, slen);
+        if (d[0] & 0x40)
+            shutdown(sp[1], SHUT_WR);
+        close(sv[0]);
+        close(sv[1]);
+        sv[0] = sp[0];
+        sv[1] = sp[1];
+    }
+    r.client = (d[0] >> 5) & 1;
+    struct tls13_rec f = r; /* the same keys, read by feeding */
+
+    static uint8_t got[1 << 20];
+    size_t glen = 0;
     uint8_t buf[700];
     size_t want = 1 + (n % sizeof buf);
-    int ended = 0;
-    for (int i = 0; i < 4096; i++) {
+    int ended = 0, end_kind = 1; /* 1: waits, 0: EOF, -1: error */
+    for (int i = 0; i < (1 << 20); i++) {
         ssize_t k = tls13_rec_read(&r, sv[0], buf, want);
         WSP_ASSERT(k <= (ssize_t)want);
         if (k > 0) {
             WSP_ASSERT(!ended);
+            WSP_ASSERT(glen + (size_t)k <= sizeof got);
+            memcpy(got + glen, buf, (size_t)k);
+            glen += (size_t)k;
             continue;
         }
+        end_kind = k == WSP_EAGAIN ? 1 : k == 0 ? 0 : -1;
         if (k == WSP_EAGAIN)
             break;
         if (k == 0) {
@@ -107,6 +155,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
         }
         break;
     }
+    /* the feeding reader over the same bytes: the same data, the same end */
+    struct fed fd_out = {.want = got, .len = glen};
+    ssize_t e = 1;
+    for (size_t off = 0; off < slen && e == 1;) {
+        size_t cut = slen - off < want ? slen - off : want;
+        e = tls13_rec_feed(&f, sv[0], stream + off, cut, fed_cb, &fd_out);
+        off += cut;
+    }
+    WSP_ASSERT(e != 2);
+    WSP_ASSERT(fd_out.off == glen); /* every byte the socket reader returned */
+    if (end_kind == 0)
+        WSP_ASSERT(e == 0 || (d[0] & 0x40)); /* close_notify; a FIN is not a record */
+    if (end_kind == -1 && r.state == TLS13_BROKEN && !(d[0] & 0x40))
+        WSP_ASSERT(e < 0);
+    if (e < 0)
+        WSP_ASSERT(tls13_rec_feed(&f, sv[0], (const uint8_t *)"x", 1, fed_cb, &fd_out) < 0);
+    tls13_rec_clear(&f);
     tls13_rec_clear(&r);
     tls13_rec_clear(&peer);
     close(sv[0]);

@@ -403,6 +403,82 @@ static void test_sealed_sends_held_and_finished(void **state)
     pair_close(&p);
 }
 
+/* tls13_rec_feed (the load generator's reader): records cut anywhere. */
+struct collected {
+    char buf[64];
+    size_t len;
+    int stop_after; /* calls before cb says stop; 0: never */
+    int calls;
+};
+
+static bool collect(void *arg, uint8_t *p, size_t n)
+{
+    struct collected *c = arg;
+    assert_true(c->len + n <= sizeof c->buf);
+    memcpy(c->buf + c->len, p, n);
+    c->len += n;
+    return !(c->stop_after && ++c->calls >= c->stop_after);
+}
+
+static void test_feed_cut_anywhere(void **state)
+{
+    (void)state;
+    struct tls13_rec peer, r;
+    twin(TLS13_AES_128_GCM_SHA256, &peer, &r);
+    static const uint8_t ticket[] = {4, 0, 0, 5, 1, 2, 3, 4, 5};
+    static const uint8_t close_notify[] = {1, 0};
+    uint8_t stream[256];
+    size_t len = 0;
+    len += tls13_seal(&peer.tx, TLS13_AES_128_GCM_SHA256, TLS13_CT_HANDSHAKE, ticket, sizeof ticket,
+                      stream + len);
+    len +=
+        tls13_seal(&peer.tx, TLS13_AES_128_GCM_SHA256, TLS13_CT_APPDATA, "hello", 5, stream + len);
+    len += tls13_seal(&peer.tx, TLS13_AES_128_GCM_SHA256, TLS13_CT_APPDATA, "", 0, stream + len);
+    len +=
+        tls13_seal(&peer.tx, TLS13_AES_128_GCM_SHA256, TLS13_CT_APPDATA, "world", 5, stream + len);
+    len += tls13_seal(&peer.tx, TLS13_AES_128_GCM_SHA256, TLS13_CT_ALERT, close_notify, 2,
+                      stream + len);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    for (size_t cut = 1; cut <= len; cut++) { /* a client's end: the ticket is taken */
+        struct tls13_rec c = r;
+        c.client = 1;
+        struct collected got = {0};
+        ssize_t e = 1;
+        for (size_t off = 0; off < len && e == 1; off += cut)
+            e = tls13_rec_feed(&c, sv[0], stream + off, off + cut <= len ? cut : len - off, collect,
+                               &got);
+        assert_int_equal(e, 0); /* close_notify */
+        assert_int_equal(got.len, 10);
+        assert_memory_equal(got.buf, "helloworld", 10);
+        tls13_rec_clear(&c);
+    }
+    /* a server's end refuses a ticket */
+    struct tls13_rec srv = r;
+    struct collected got = {0};
+    assert_int_equal(tls13_rec_feed(&srv, sv[0], stream, len, collect, &got), WSP_EPROTO);
+    assert_int_equal(got.len, 0);
+    tls13_rec_clear(&srv);
+    /* the callback stops the feed: the connection is gone */
+    struct tls13_rec c = r;
+    c.client = 1;
+    struct collected stop = {.stop_after = 1};
+    assert_int_equal(tls13_rec_feed(&c, sv[0], stream, len, collect, &stop), 2);
+    assert_int_equal(stop.len, 5);
+    tls13_rec_clear(&c);
+    /* a flipped byte does not open */
+    c = r;
+    c.client = 1;
+    stream[30] ^= 1;
+    got.len = 0;
+    assert_int_equal(tls13_rec_feed(&c, sv[0], stream, len, collect, &got), WSP_EPROTO);
+    tls13_rec_clear(&c);
+    tls13_rec_clear(&r);
+    tls13_rec_clear(&peer);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 /* Bad input ends the connection with an alert the client can read. */
 static void test_bad_records_end_with_an_alert(void **state)
 {
@@ -464,6 +540,7 @@ int main(void)
         cmocka_unit_test(test_hand_over_keeps_tls12),
         cmocka_unit_test(test_partial_record_finished_by_next_write),
         cmocka_unit_test(test_sealed_sends_held_and_finished),
+        cmocka_unit_test(test_feed_cut_anywhere),
         cmocka_unit_test(test_bad_records_end_with_an_alert),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
