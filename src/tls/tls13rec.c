@@ -351,6 +351,19 @@ static ssize_t header_len(struct tls13_rec *r, int fd, const uint8_t h[5])
     return (ssize_t)clen;
 }
 
+/* The current record's header is whole in r->hdr: checked, and a buffer
+ * for the record made with the header at its front. 0 or a negative error. */
+static ssize_t start_record(struct tls13_rec *r, int fd)
+{
+    ssize_t clen = header_len(r, fd, r->hdr);
+    if (clen < 0)
+        return clen;
+    if (!(r->rbuf = malloc(5 + (size_t)clen)))
+        return WSP_ENOMEM;
+    memcpy(r->rbuf, r->hdr, 5);
+    return 0;
+}
+
 /* Reads the rest of the current record: 1 when whole, or what rd said
  * (WSP_EAGAIN, an error), or 0 at EOF between records. */
 static ssize_t read_record(struct tls13_rec *r, int fd)
@@ -364,12 +377,9 @@ static ssize_t read_record(struct tls13_rec *r, int fd)
         r->rgot += (uint32_t)k;
         if (r->rgot < 5)
             return WSP_EAGAIN;
-        ssize_t clen = header_len(r, fd, r->hdr);
-        if (clen < 0)
-            return clen;
-        if (!(r->rbuf = malloc(5 + (size_t)clen)))
-            return WSP_ENOMEM;
-        memcpy(r->rbuf, r->hdr, 5);
+        ssize_t e = start_record(r, fd);
+        if (e < 0)
+            return e;
     }
     size_t total = 5 + ((size_t)r->hdr[3] << 8 | r->hdr[4]);
     while (r->rgot < total) {
@@ -494,12 +504,9 @@ ssize_t tls13_rec_feed(struct tls13_rec *r, int fd, const uint8_t *p, size_t n, 
             n -= k;
             if (r->rgot < 5)
                 return 1;
-            ssize_t clen = header_len(r, fd, r->hdr);
-            if (clen < 0)
-                return clen;
-            if (!(r->rbuf = malloc(5 + (size_t)clen)))
-                return WSP_ENOMEM;
-            memcpy(r->rbuf, r->hdr, 5);
+            ssize_t e = start_record(r, fd);
+            if (e < 0)
+                return e;
         }
         size_t total = 5 + ((size_t)r->hdr[3] << 8 | r->hdr[4]);
         size_t k = total - r->rgot < n ? total - r->rgot : n;

@@ -298,15 +298,21 @@ static void test_hand_over_keeps_tls12(void **state)
     pair_close(&p);
 }
 
+/* A pair handed over, the server's socket small enough to fill. */
+static void small_handed_over(struct pair *p)
+{
+    pair_open(p, NULL, 0);
+    assert_int_equal(tls_conn_hand_over(p->srv, &p->rec, 0), 1);
+    p->srv = NULL;
+    int small = 4096;
+    setsockopt(p->sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+}
+
 static void test_partial_record_finished_by_next_write(void **state)
 {
     (void)state;
     struct pair p;
-    pair_open(&p, NULL, 0);
-    assert_int_equal(tls_conn_hand_over(p.srv, &p.rec, 0), 1);
-    p.srv = NULL;
-    int small = 4096;
-    setsockopt(p.sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    small_handed_over(&p);
     static char big[3 * TLS13_MAX_PLAIN], got[3 * TLS13_MAX_PLAIN];
     for (size_t i = 0; i < sizeof big; i++)
         big[i] = (char)('a' + i % 23);
@@ -348,11 +354,7 @@ static void test_sealed_sends_held_and_finished(void **state)
 {
     (void)state;
     struct pair p;
-    pair_open(&p, NULL, 0);
-    assert_int_equal(tls_conn_hand_over(p.srv, &p.rec, 0), 1);
-    p.srv = NULL;
-    int small = 4096;
-    setsockopt(p.sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    small_handed_over(&p);
     enum { MSG = 1000, COUNT = 64 };
     static char msgs[COUNT][MSG], got[COUNT * MSG];
     static uint8_t out[MSG + TLS13_OVERHEAD];
