@@ -14,13 +14,11 @@
 #include "core/wsp_assert.h"
 #include "ws/ws_frame.h"
 
-#define ENV_FIXED 128 /* {"topic":,"id":,"skipped":N,"data":,"encoding":"base64"} and quotes */
+_Static_assert(WS_MAX_HEADER == 14, "ENVELOPE_BOUND counts a 14-byte frame header");
 
 size_t envelope_bound(size_t tl, size_t n)
 {
-    /* a JSON string needs at most 6 bytes per input byte (\u00XX); base64
-     * needs 4 per 3, so the string bound covers both */
-    return WS_MAX_HEADER + ENV_FIXED + 6 * tl + 2 + 64 + 6 * n + 2 + 4;
+    return ENVELOPE_BOUND(tl, n);
 }
 
 static size_t put(uint8_t *o, size_t at, const char *s)

@@ -15,8 +15,16 @@
 #include <stdint.h>
 
 /* The most bytes envelope_frame writes for a topic of tl bytes and a
- * payload of n bytes (frame header included). */
+ * payload of n bytes (frame header included: 14 bytes at most). A JSON
+ * string needs at most 6 bytes per input byte (\u00XX); base64 needs 4 per
+ * 3, so the string bound covers both; 128 is the fixed text
+ * ({"topic":,"id":,"skipped":N,"data":,"encoding":"base64"} and quotes). */
+#define ENVELOPE_BOUND(tl, n) (14u + 128u + 6u * (size_t)(tl) + 2u + 64u + 6u * (size_t)(n) + 6u)
 size_t envelope_bound(size_t tl, size_t n);
+
+/* Room for a control message (below) about any topic a name may be
+ * (TOPIC_NAME_MAX, 128 bytes): a constant, for buffers on the stack. */
+#define ENVELOPE_CONTROL_MAX ENVELOPE_BOUND(128, 64)
 
 /* Writes one unmasked text frame holding the envelope into out (cap >=
  * envelope_bound(tl, n)); topic NULL: a broadcast, id NULL: no id. Returns

@@ -63,10 +63,9 @@ static void fanout_flush(struct worker *w, struct msg *m);
  * transport what the socket took (transport.h, seal/sealed). */
 #define SEAL_ARENA (256u * 1024)
 struct fanout_seals {
-    uint8_t *buf; /* SEAL_ARENA bytes */
-    size_t used;  /* bytes of buf sealed into this batch */
-    unsigned cap; /* entries of e: the submission ring's size */
-    struct sealed_send {
+    uint8_t *buf;        /* SEAL_ARENA bytes */
+    size_t used;         /* bytes of buf sealed into this batch */
+    struct sealed_send { /* one per submission slot, indexed by uring_pending */
         struct conn *c;
         uint32_t off, len; /* its record: buf[off, off + len) */
     } e[];
@@ -80,14 +79,12 @@ static struct fanout_seals *seals_of(struct worker *w)
 {
     if (w->seals)
         return w->seals;
-    unsigned cap = w->uring->sq.ring_entries;
-    struct fanout_seals *s = calloc(1, sizeof *s + (size_t)cap * sizeof s->e[0]);
+    unsigned slots = w->uring->sq.ring_entries;
+    struct fanout_seals *s = calloc(1, sizeof *s + (size_t)slots * sizeof s->e[0]);
     if (s && !(s->buf = malloc(SEAL_ARENA))) {
         free(s);
         s = NULL;
     }
-    if (s)
-        s->cap = cap;
     return w->seals = s;
 }
 
@@ -111,8 +108,11 @@ static bool batch_sealed(struct worker *w, struct conn *c, struct msg *m, struct
     struct fanout_seals *s = seals_of(w);
     if (!s || room > SEAL_ARENA)
         return false;
-    if (s->used + room > SEAL_ARENA || io_uring_sq_space_left(w->uring) == 0)
+    if (s->used + room > SEAL_ARENA || io_uring_sq_space_left(w->uring) == 0) {
         fanout_flush(w, orig);
+        if (s->used + room > SEAL_ARENA || io_uring_sq_space_left(w->uring) == 0)
+            return false; /* io_uring failed to settle: the ordinary way */
+    }
     size_t len = transport_seal(c->tp, m->data, m->len, s->buf + s->used);
     if (!len)
         return false;
@@ -199,7 +199,7 @@ static void fanout_flush(struct worker *w, struct msg *m)
         /* each connection was sent its form (deflated, SSE) */
         conn_send_result(w, c, form_for(c, m), res);
     }
-    if (w->seals)
+    if (w->seals && !w->uring_pending) /* nothing of the arena in flight */
         w->seals->used = 0;
 }
 

@@ -31,6 +31,7 @@
 #include "http/sse.h"
 #include "pubsub/topic.h"
 #include "pubsub/envelope.h"
+#include "pubsub/topic_table.h"
 #include "server/server_int.h"
 #include "ws/ws_frame.h"
 
@@ -71,14 +72,19 @@ struct msg *resume_sse(const uint8_t *p, size_t n, bool binary, const char *topi
     return m;
 }
 
+/* A reset names a topic the route took (1-128 bytes, routes.c): its
+ * buffers hold the longest. */
+_Static_assert(ENVELOPE_CONTROL_MAX >= ENVELOPE_BOUND(TOPIC_NAME_MAX, 64),
+               "a reset's buffers hold any topic name");
+
 /* An SSE stream's reset: "event: reset", the current id on its id line
  * (empty without one: that clears the browser's last id), and the same JSON
  * as the envelope's reset as data. */
 static void reset_sse(struct worker *w, struct conn *c, const char *topic, size_t tl,
                       const char *id, const char *cause)
 {
-    char json[1024];
-    uint8_t ev[1280];
+    char json[ENVELOPE_CONTROL_MAX - WS_MAX_HEADER];
+    uint8_t ev[sizeof json + 256]; /* event:, id: (MSGID_MAX_LEN), data: and line ends */
     size_t jl = envelope_control_json(json, sizeof json, "reset", topic, tl, id, cause);
     ssize_t n = sse_event_encode(ev, sizeof ev, "reset", 5, id ? id : "", id ? strlen(id) : 0,
                                  (const uint8_t *)json, jl, false);
@@ -103,7 +109,7 @@ static bool reset(struct worker *w, struct conn *c, const char *topic, size_t tl
         return true;
     }
     if (c->flags & CF_ENVELOPE) {
-        uint8_t buf[1024];
+        uint8_t buf[ENVELOPE_CONTROL_MAX];
         size_t n = envelope_control_frame(buf, sizeof buf, "reset", topic, tl, have_id ? id : NULL,
                                           cause_name[cause]);
         conn_send_bytes(w, c, buf, n);

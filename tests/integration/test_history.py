@@ -167,6 +167,22 @@ def test_history_exhausted_reset_and_4002(wspush):
     wait_until(lambda: 'cause="gap"' in srv.metrics(), T(5), "reset counted")
 
 
+def test_envelope_reset_for_the_longest_topic_name(wspush):
+    """An envelope reset for a topic of the longest length a name may have
+    (128 bytes): the reset frame arrives and the worker goes on (its buffer
+    was sized for ~70 bytes; an always-on assertion ended the worker)."""
+    srv = wspush("--workers", "1")
+    topic = "t" * 128
+    ws = RawWS(srv.port, f"/{topic}?format=json&since=1-1")
+    m = env_next(ws)
+    assert m == {"type": "reset", "topic": topic, "id": None, "cause": "off"}, m
+    ws.shutdown()
+    ws = RawWS(srv.port, "/after?format=json")  # the same worker still serves
+    srv.admin.publish("after", "x")
+    assert env_next(ws)["data"] == "x"
+    ws.shutdown()
+
+
 def test_restart_new_epoch_reset(wspush):
     srv = wspush("--history-size", "50")
     since = last_id(srv, "r")

@@ -486,3 +486,20 @@ def test_sse_drain_ends_the_stream(wspush):
     os.kill(srv.pid, signal.SIGTERM)
     c.wait_eof()  # the drain ends the stream (SSE has no 1012: EventSource just reconnects)
     assert srv.stop() == 0
+
+
+def test_sse_reset_for_the_longest_topic_name(wspush):
+    """A reset names its topic in JSON: a topic of the longest length a
+    name may have (128 bytes) gets its reset like any other, and the worker
+    goes on (fuzz_conn found the reset's buffer sized for ~70 bytes, and an
+    always-on assertion ended the worker)."""
+    srv = wspush("--workers", "1")
+    topic = "t" * 128
+    c = SSEClient(srv.port, f"/{topic}?lastEventId=a%0%A")
+    evs = c.wait(lambda p: p.events, what="the reset event")
+    assert evs[0][0] == "reset"
+    assert json.loads(evs[0][1]) == {"type": "reset", "topic": topic, "id": None, "cause": "off"}
+    c.close()
+    c = SSEClient(srv.port, "/after")  # the same worker still serves
+    open_streams(srv, 1)
+    c.close()
