@@ -17,7 +17,8 @@
  * record (no cipher state is kept per connection).
  *
  * What reading accepts after the handshake: application data, close_notify
- * (EOF), KeyUpdate (answered when the peer asks). Anything else (another
+ * (EOF), KeyUpdate (answered when the peer asks), and on a client's end
+ * (the load generator's) NewSessionTicket, ignored. Anything else (another
  * alert, another handshake message, a record that does not decrypt, a
  * record over 2^14 + 256 bytes) ends the connection with an alert of our
  * own where the socket takes it. Records are read one at a time with exact
