@@ -172,14 +172,21 @@ static ssize_t rec_result(ssize_t k)
     return -1;
 }
 
+/* A handed-over connection's record layer (BC_REC), else NULL. Open and
+ * closing connections only: before that, flags is the handshake's length. */
+static struct tls13_rec *rec_of(const struct bconn *c)
+{
+    return (c->flags & BC_REC) ? C.trec[c - C.pool] : NULL;
+}
+
 /* recv/send on the slot's socket, through its SSL for wss://, or its
  * record layer once handed over (same contract). */
 static ssize_t io_recv(struct bconn *c, void *buf, size_t n)
 {
     if (C.ssl && C.ssl[c - C.pool])
         return btls_read(C.ssl[c - C.pool], buf, n);
-    if (C.trec && C.trec[c - C.pool] && (c->flags & BC_REC))
-        return rec_result(tls13_rec_read(C.trec[c - C.pool], c->fd, buf, n));
+    if (C.trec && rec_of(c))
+        return rec_result(tls13_rec_read(rec_of(c), c->fd, buf, n));
     return recv(c->fd, buf, n, 0);
 }
 
@@ -187,8 +194,8 @@ static ssize_t io_send(struct bconn *c, const void *buf, size_t n)
 {
     if (C.ssl && C.ssl[c - C.pool])
         return btls_write(C.ssl[c - C.pool], buf, n);
-    if (C.trec && C.trec[c - C.pool] && (c->flags & BC_REC)) {
-        ssize_t k = tls13_rec_write(C.trec[c - C.pool], c->fd, buf, n);
+    if (C.trec && rec_of(c)) {
+        ssize_t k = tls13_rec_write(rec_of(c), c->fd, buf, n);
         if (k == 0) { /* the record is held, half sent: as OpenSSL's would be */
             errno = EAGAIN;
             return -1;
@@ -906,9 +913,9 @@ static void ur_completion(void *ctx, uint64_t tag, const uint8_t *p, ssize_t n, 
             return;
         n = -EIO;
     }
-    if (n > 0 && (c->flags & BC_REC)) {
+    if (n > 0 && rec_of(c)) {
         C.recv_us = clock_real_us();
-        ssize_t k = tls13_rec_feed(C.trec[slot], c->fd, p, (size_t)n, rec_plain, c);
+        ssize_t k = tls13_rec_feed(rec_of(c), c->fd, p, (size_t)n, rec_plain, c);
         if (k == 1 || k == 2) /* all taken, or the connection went while feeding */
             return;
         if (k < 0 && c->state != CS_CLOSING) {
